@@ -1,0 +1,117 @@
+"""The one exception tree of leosuite.
+
+Every error that crosses a module boundary is one of these. Each surface maps
+them in exactly one place (HTTP status + ``error_type`` in ``api/errors.py``;
+WebSocket status codes and chat error messages in their own modules)::
+
+    LeosuiteError                  base; ``error_type`` names it on the wire
+    ├── ConfigError                bad settings or template (start-up: exit 1)
+    ├── InvalidInput               400  malformed or invalid request
+    ├── AuthError                  403  missing/invalid/expired token, failed login
+    │   └── PermissionDenied       403  authenticated but not allowed
+    ├── NotFound                   404  unknown server / route / entity
+    ├── MethodNotAllowed           405
+    ├── Conflict                   409  exists already, wrong state (not running ...)
+    ├── TooLarge                   413  body, command or message over its limit
+    ├── RateLimited                429  too many attempts
+    └── InternalError              500  a bug or an I/O failure; logged, never detailed
+        ├── StoreError             SQLite failed (wraps ``sqlite3.Error``)
+        │   └── StoreCorrupt       the database is damaged or from a newer version
+        └── ProcessError           spawning or signalling a child failed (wraps OSError)
+
+Foreign errors (``sqlite3.Error``, ``OSError``) are translated at the store and
+process shells with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "Conflict",
+    "InternalError",
+    "InvalidInput",
+    "LeosuiteError",
+    "MethodNotAllowed",
+    "NotFound",
+    "PermissionDenied",
+    "ProcessError",
+    "RateLimited",
+    "StoreCorrupt",
+    "StoreError",
+    "TooLarge",
+]
+
+
+class LeosuiteError(Exception):
+    """Base of every leosuite error. ``str(exc)`` is safe to show a client."""
+
+    error_type = "error"
+    http_status = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        #: The offending input field, when one can be named (``"server"``, ``"auth.pow_count"``).
+        self.field = field
+
+
+class ConfigError(LeosuiteError):
+    error_type = "config"
+    http_status = 500
+
+
+class InvalidInput(LeosuiteError):
+    error_type = "invalid"
+    http_status = 400
+
+
+class AuthError(LeosuiteError):
+    error_type = "forbidden"
+    http_status = 403
+
+
+class PermissionDenied(AuthError):
+    error_type = "permission_denied"
+
+
+class NotFound(LeosuiteError):
+    error_type = "not_found"
+    http_status = 404
+
+
+class MethodNotAllowed(LeosuiteError):
+    error_type = "method_not_allowed"
+    http_status = 405
+
+
+class Conflict(LeosuiteError):
+    error_type = "conflict"
+    http_status = 409
+
+
+class TooLarge(LeosuiteError):
+    error_type = "too_large"
+    http_status = 413
+
+
+class RateLimited(LeosuiteError):
+    error_type = "rate_limited"
+    http_status = 429
+
+
+class InternalError(LeosuiteError):
+    error_type = "internal"
+    http_status = 500
+
+
+class StoreError(InternalError):
+    error_type = "store"
+
+
+class StoreCorrupt(StoreError):
+    error_type = "store_corrupt"
+
+
+class ProcessError(InternalError):
+    error_type = "process"
