@@ -1,0 +1,231 @@
+"""One SQLite connection, its start-up checks, migrations and transactions.
+
+All database work goes through :meth:`Database.call` (from trio) or
+:meth:`Database.call_sync` (from the CLI, with no trio loop): the function runs
+with the connection inside ``BEGIN IMMEDIATE ... COMMIT``, is rolled back if it
+raises, and ``sqlite3.Error`` comes out as :class:`~leosuite.errors.StoreError`
+(:class:`~leosuite.errors.StoreCorrupt` when SQLite says the file is damaged).
+From trio the work runs in a worker thread behind a ``CapacityLimiter(1)``, so
+the event loop never waits on the disk and transactions never interleave.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import trio
+
+from ..errors import StoreCorrupt, StoreError
+from .schema import MIGRATIONS
+
+__all__ = ["Database"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def _is_corruption(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _CORRUPT_CODES
+
+
+def _corrupt_message(path: Path, what: str) -> str:
+    return (
+        f"the database {path} is damaged or is not a SQLite database ({what}); "
+        f"stop leosuite and restore it from a backup, or move it away to start "
+        f"with an empty store (leosuite never replaces or repairs it)"
+    )
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
+    if _is_corruption(exc):
+        return StoreCorrupt(_corrupt_message(path, str(exc)))
+    return StoreError(f"database operation on {path} failed: {exc}")
+
+
+class Database:
+    """leosuite's store: one ``sqlite3.Connection`` in WAL mode.
+
+    Open it with :meth:`open` (blocking; run it in a thread from async code),
+    use it with :meth:`call` or :meth:`call_sync`, and :meth:`close` it.
+    The functions passed in must not call back into the same ``Database``.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self._path = path
+        self._lock = threading.RLock()
+        self._limiter = trio.CapacityLimiter(1)
+        self._closed = False
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    # -- opening -------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        *,
+        busy_timeout_ms: int = 5000,
+        migrations: Sequence[str] = MIGRATIONS,
+    ) -> Database:
+        """Open or create the store at ``path``, check it and migrate it.
+
+        Raises :class:`StoreCorrupt` for a damaged file, a file that is not a
+        SQLite database or not leosuite's, or a schema from a newer leosuite;
+        the file is then left exactly as it was. Other failures (missing
+        directory, permissions, a locked file) raise :class:`StoreError`.
+        ``migrations`` exists for tests; the default is the real schema.
+        """
+        existed = path.exists()
+        try:
+            conn = sqlite3.connect(
+                path,
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=busy_timeout_ms / 1000,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        try:
+            cls._prepare(conn, path, existed, busy_timeout_ms, migrations)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    @staticmethod
+    def _prepare(
+        conn: sqlite3.Connection,
+        path: Path,
+        existed: bool,
+        busy_timeout_ms: int,
+        migrations: Sequence[str],
+    ) -> None:
+        known = len(migrations)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            # Reading the header first: a foreign file fails here, before
+            # anything (the WAL switch, a migration) could write to it.
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > known:
+                raise StoreCorrupt(
+                    f"the database {path} was created by a newer leosuite "
+                    f"(schema {version}, this one knows {known}); run that version "
+                    f"or restore a backup made by this one"
+                )
+            if existed:
+                problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+                if problems != ["ok"]:
+                    raise StoreCorrupt(_corrupt_message(path, "; ".join(problems)))
+            if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise StoreCorrupt(
+                    f"the database {path} has tables but no leosuite schema version: "
+                    f"it looks like another program's database; point leosuite at "
+                    f"another data directory (leosuite never replaces it)"
+                )
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(
+                    f"cannot switch the database {path} to WAL mode (got {mode!r}); "
+                    f"is it on a file system without shared memory support?"
+                )
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            for index in range(version, known):
+                Database._migrate(conn, path, index + 1, migrations[index])
+        except sqlite3.Error as exc:
+            raise _translate(exc, path) from exc
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, path: Path, target: int, script: str) -> None:
+        # executescript() commits any open transaction first, so the
+        # transaction lives inside the script, with the version bump.
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\n;PRAGMA user_version = {int(target)};\nCOMMIT;"
+            )
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _is_corruption(exc):
+                raise
+            raise StoreError(
+                f"migrating the database {path} to schema {target} failed: {exc}; "
+                f"it is left at schema {target - 1}"
+            ) from exc
+        log.info("store %s migrated to schema %d", path, target)
+
+    # -- transactions --------------------------------------------------------
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in one transaction in a worker thread, one at a time.
+
+        Not cancellable once it has started: a transaction always finishes
+        (committed or rolled back) before the caller sees a cancellation.
+        """
+        return await trio.to_thread.run_sync(self._transaction, fn, limiter=self._limiter)
+
+    def statistics(self) -> trio.CapacityLimiterStatistics:
+        """Calls running (``borrowed_tokens``, at most 1) and waiting (``tasks_waiting``)."""
+        return self._limiter.statistics()
+
+    def call_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Like :meth:`call`, blocking the calling thread (for the CLI)."""
+        return self._transaction(fn)
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the database {self._path} is closed")
+            conn = self._conn
+            if conn.in_transaction:
+                raise StoreError("nested Database call inside a transaction")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _translate(exc, self._path) from exc
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise _translate(exc, self._path) from exc
+            except BaseException:
+                # LeosuiteError subclasses (Conflict, NotFound, ...) and bugs
+                # pass through unchanged, after the rollback.
+                self._rollback()
+                raise
+            return result
+
+    def _rollback(self) -> None:
+        if not self._conn.in_transaction:
+            return
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("rollback on %s failed", self._path)
+
+    # -- closing -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (idempotent). SQLite checkpoints the WAL."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._conn.close()
+            except sqlite3.Error as exc:
+                raise _translate(exc, self._path) from exc

@@ -1,0 +1,82 @@
+"""The schema of leosuite's SQLite store, as a list of forward migrations.
+
+``MIGRATIONS[i]`` takes a database from schema version ``i`` to ``i + 1``
+(``PRAGMA user_version``). :meth:`leosuite.store.db.Database.open` applies the
+missing ones in order, each in its own transaction together with the
+``user_version`` bump, so a crash mid-migration leaves the previous version
+intact. Never edit a migration that has shipped: append a new one.
+
+Conventions: ids are ``INTEGER PRIMARY KEY AUTOINCREMENT`` (never reused);
+timestamps are ``REAL`` unix seconds supplied by the caller's clock; booleans
+are ``INTEGER`` 0/1.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+_V1 = """
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- case-insensitively unique (usernames are ASCII), stored as given
+    username      TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT    NOT NULL,
+    locked        INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1)),
+    -- comma-separated, sorted: "ADMIN,HOST"
+    flags         TEXT    NOT NULL DEFAULT '',
+    created_at    REAL    NOT NULL
+);
+
+CREATE TABLE tokens (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- lowercase hex sha256 of the token; the token itself is never stored
+    token_hash  TEXT    NOT NULL UNIQUE,
+    account_id  INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    created_at  REAL    NOT NULL,
+    expires_at  REAL    NOT NULL,
+    last_ip     TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX tokens_account ON tokens (account_id);
+CREATE INDEX tokens_expires ON tokens (expires_at);
+
+CREATE TABLE audit_log (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp    REAL    NOT NULL,
+    level        TEXT    NOT NULL CHECK (level IN ('debug', 'info', 'warning', 'error')),
+    topic        TEXT    NOT NULL,
+    session      TEXT    NOT NULL DEFAULT '',
+    -- str.casefold() of session, for case-insensitive filtering beyond ASCII
+    session_fold TEXT    NOT NULL DEFAULT '',
+    -- no foreign key: entries outlive deleted accounts
+    user_id      INTEGER,
+    user_ip      TEXT    NOT NULL DEFAULT '',
+    user_name    TEXT    NOT NULL DEFAULT '',
+    message      TEXT    NOT NULL
+);
+CREATE INDEX audit_log_timestamp ON audit_log (timestamp);
+CREATE INDEX audit_log_session ON audit_log (session_fold);
+
+CREATE TABLE servers (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    name            TEXT    NOT NULL UNIQUE,
+    type            TEXT    NOT NULL,
+    -- a JSON object: the server's variable values
+    settings_json   TEXT    NOT NULL DEFAULT '{}',
+    owner_id        INTEGER REFERENCES accounts (id) ON DELETE SET NULL,
+    -- console byte offset; never goes back
+    next_read_index INTEGER NOT NULL DEFAULT 0 CHECK (next_read_index >= 0),
+    created_at      REAL    NOT NULL
+);
+CREATE INDEX servers_owner ON servers (owner_id);
+
+CREATE TABLE kv (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+#: Forward migrations; ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``.
+MIGRATIONS: tuple[str, ...] = (_V1,)
+
+#: The schema version this code creates and understands.
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,161 @@
+"""The ``servers`` table: managed servers, their type, settings and log offset.
+
+A server is addressed by its unique name (1-64 chars of ``a-z 0-9 _ -``, not
+starting with ``-``; it is also a directory name). ``settings`` is a JSON
+object of the type's variable values. ``next_read_index`` is the console byte
+offset the server's log continues from; it never goes back. Changing a server
+that does not exist raises :class:`~leosuite.errors.NotFound`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Mapping
+
+import msgspec
+
+from ..errors import Conflict, InvalidInput, NotFound
+
+__all__ = [
+    "ServerRecord",
+    "create",
+    "delete",
+    "get",
+    "get_by_name",
+    "list_all",
+    "set_next_read_index",
+    "update_settings",
+    "validate_name",
+]
+
+_NAME_RE = re.compile(r"[a-z0-9_][a-z0-9_\-]{0,63}", re.ASCII)
+
+_settings_decoder = msgspec.json.Decoder(dict[str, object])
+_encoder = msgspec.json.Encoder()
+
+
+class ServerRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    name: str
+    type: str
+    settings: dict[str, object]
+    owner_id: int | None
+    next_read_index: int
+    created_at: float
+
+
+def validate_name(name: object) -> str:
+    """Return ``name`` unchanged if it is a valid server name, else InvalidInput."""
+    if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None:
+        raise InvalidInput(
+            "server name must be 1-64 characters of a-z, 0-9, '_' or '-', not starting with '-'",
+            field="server",
+        )
+    return name
+
+
+def _encode_settings(settings: Mapping[str, object]) -> str:
+    try:
+        return _encoder.encode(dict(settings)).decode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"settings cannot be stored as JSON: {exc}", field="settings") from exc
+
+
+_COLUMNS = "id, name, type, settings_json, owner_id, next_read_index, created_at"
+
+
+def _row(row: tuple[int, str, str, str, int | None, int, float]) -> ServerRecord:
+    return ServerRecord(
+        id=row[0],
+        name=row[1],
+        type=row[2],
+        settings=_settings_decoder.decode(row[3]),
+        owner_id=row[4],
+        next_read_index=row[5],
+        created_at=row[6],
+    )
+
+
+def create(
+    conn: sqlite3.Connection,
+    *,
+    name: str,
+    type: str,
+    settings: Mapping[str, object],
+    created_at: float,
+    owner_id: int | None = None,
+) -> ServerRecord:
+    """Insert a server; an existing name is a Conflict, an unknown owner NotFound."""
+    validate_name(name)
+    settings_json = _encode_settings(settings)
+    if get_by_name(conn, name) is not None:
+        raise Conflict(f"the server {name!r} exists already", field="server")
+    if (
+        owner_id is not None
+        and conn.execute("SELECT 1 FROM accounts WHERE id = ?", (owner_id,)).fetchone() is None
+    ):
+        raise NotFound(f"no account with id {owner_id}", field="owner")
+    cursor = conn.execute(
+        "INSERT INTO servers (name, type, settings_json, owner_id, next_read_index, created_at) "
+        "VALUES (?, ?, ?, ?, 0, ?)",
+        (name, type, settings_json, owner_id, created_at),
+    )
+    server_id = cursor.lastrowid
+    assert server_id is not None
+    return ServerRecord(
+        id=server_id,
+        name=name,
+        type=type,
+        settings=_settings_decoder.decode(settings_json),
+        owner_id=owner_id,
+        next_read_index=0,
+        created_at=created_at,
+    )
+
+
+def get(conn: sqlite3.Connection, server_id: int) -> ServerRecord | None:
+    query = f"SELECT {_COLUMNS} FROM servers WHERE id = ?"  # noqa: S608
+    row = conn.execute(query, (server_id,)).fetchone()
+    return None if row is None else _row(row)
+
+
+def get_by_name(conn: sqlite3.Connection, name: str) -> ServerRecord | None:
+    query = f"SELECT {_COLUMNS} FROM servers WHERE name = ?"  # noqa: S608
+    row = conn.execute(query, (name,)).fetchone()
+    return None if row is None else _row(row)
+
+
+def list_all(conn: sqlite3.Connection) -> list[ServerRecord]:
+    """Every server, by name."""
+    query = f"SELECT {_COLUMNS} FROM servers ORDER BY name"  # noqa: S608
+    return [_row(row) for row in conn.execute(query)]
+
+
+def update_settings(conn: sqlite3.Connection, name: str, settings: Mapping[str, object]) -> None:
+    """Replace a server's settings as a whole."""
+    cursor = conn.execute(
+        "UPDATE servers SET settings_json = ? WHERE name = ?", (_encode_settings(settings), name)
+    )
+    if cursor.rowcount == 0:
+        raise NotFound(f"no server named {name!r}", field="server")
+
+
+def set_next_read_index(conn: sqlite3.Connection, name: str, index: int) -> int:
+    """Record the console offset; an older value never replaces a newer one.
+    Returns the stored value."""
+    if index < 0:
+        raise InvalidInput("a read index is never negative", field="readIndex")
+    row = conn.execute(
+        "UPDATE servers SET next_read_index = max(next_read_index, ?) WHERE name = ? "
+        "RETURNING next_read_index",
+        (index, name),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no server named {name!r}", field="server")
+    return int(row[0])
+
+
+def delete(conn: sqlite3.Connection, name: str) -> bool:
+    """Delete a server's record; True if it existed."""
+    return conn.execute("DELETE FROM servers WHERE name = ?", (name,)).rowcount > 0
