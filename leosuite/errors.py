@@ -6,6 +6,7 @@ WebSocket status codes and chat error messages in their own modules)::
 
     LeosuiteError                  base; ``error_type`` names it on the wire
     ├── ConfigError                bad settings or template (start-up: exit 1)
+    ├── StartupError               cannot start: port taken, data dir locked (exit 1)
     ├── InvalidInput               400  malformed or invalid request
     ├── AuthError                  403  missing/invalid/expired token, failed login
     │   └── PermissionDenied       403  authenticated but not allowed
@@ -38,6 +39,7 @@ __all__ = [
     "ProcessError",
     "RateLimited",
     "StoreCorrupt",
+    "StartupError",
     "StoreError",
     "TooLarge",
 ]
@@ -58,6 +60,11 @@ class LeosuiteError(Exception):
 
 class ConfigError(LeosuiteError):
     error_type = "config"
+    http_status = 500
+
+
+class StartupError(LeosuiteError):
+    error_type = "startup"
     http_status = 500
 
 

@@ -1,0 +1,39 @@
+"""The HTTP API app (quart-trio): seed 001's ``/api/...`` and, later, ``/rooms``."""
+
+from __future__ import annotations
+
+from quart import Response
+from quart_trio import QuartTrio
+
+from .context import ApiContext
+from .errors import install_error_handlers
+from .http_auth import auth_blueprint, json_response
+
+__all__ = ["create_http_app"]
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def create_http_app(ctx: ApiContext) -> QuartTrio:
+    app = QuartTrio("leosuite.http")
+    app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
+    app.config["BODY_TIMEOUT"] = ctx.settings.http.read_timeout
+    install_error_handlers(app)
+    app.register_blueprint(auth_blueprint(ctx))
+
+    @app.get("/api/health")
+    async def health() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.after_request
+    async def security_headers(response: Response) -> Response:
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    return app

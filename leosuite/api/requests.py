@@ -1,0 +1,96 @@
+"""Reading requests: typed JSON bodies, the peer address and the access token.
+
+Bodies are never parsed by Quart (``get_json`` answers HTML or 500 on bad input);
+we check the content type, read at most ``http.max_body_bytes`` and decode with a
+msgspec typed decoder, so every malformed body is a 400 that names the field.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, TypeVar
+
+import msgspec
+from quart import request
+
+from ..auth.service import AuthService, Principal
+from ..errors import AuthError, InvalidInput, TooLarge
+
+__all__ = ["Body", "decode_body", "peer_ip", "authenticate", "bearer_token"]
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+
+class Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every JSON request body; ``token`` may carry the access token."""
+
+    token: str | None = None
+
+
+@functools.cache
+def _decoder(kind: type[Any]) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(kind)
+
+
+def peer_ip() -> str:
+    return request.remote_addr or ""
+
+
+def decode_bytes(data: bytes, kind: type[T]) -> T:
+    """Decode a JSON document into ``kind``; every failure is ``InvalidInput``."""
+    try:
+        return _decoder(kind).decode(data)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        message, _, where = text.partition(" - at `$")
+        field = where.rstrip("`").lstrip(".") or None
+        if "unknown field" in message:
+            field = message.split("`")[1]
+            message = "unknown field"
+        raise InvalidInput(
+            f"{field}: {message}" if field else f"invalid request body: {message}", field=field
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput("request body is not valid UTF-8") from None
+    except RecursionError:
+        raise InvalidInput("request body is nested too deeply") from None
+
+
+async def read_body(max_bytes: int) -> bytes:
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise TooLarge(f"request body is larger than {max_bytes} bytes")
+    request.max_content_length = max_bytes
+    data = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+    if len(data) > max_bytes:  # pragma: no cover - quart raises 413 first
+        raise TooLarge(f"request body is larger than {max_bytes} bytes")
+    return data
+
+
+async def decode_body(kind: type[T], max_bytes: int) -> T:
+    data = await read_body(max_bytes)
+    if request.mimetype != "application/json":
+        if not data.strip():
+            # An empty POST without a content type is an empty object.
+            return decode_bytes(b"{}", kind)
+        raise InvalidInput("content type must be application/json", field="Content-Type")
+    if not data.strip():
+        data = b"{}"
+    return decode_bytes(data, kind)
+
+
+def bearer_token(body_token: str | None = None) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return body_token
+
+
+async def authenticate(auth: AuthService, body_token: str | None = None) -> Principal:
+    token = bearer_token(body_token)
+    if not token:
+        raise AuthError("an access token is required (Authorization: Bearer <token>)")
+    return await auth.authenticate(token)

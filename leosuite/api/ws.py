@@ -1,0 +1,85 @@
+"""The WebSocket listener: one trio-websocket server, routing by path.
+
+``/`` is the WebSocket API (seed 000), ``/chat/login/<nick>`` the chat (seed 003);
+any other path is refused at the handshake with 404. Every handler catches
+everything: an exception escaping a trio-websocket handler would take the whole
+listener down (STACK.md gotcha 4).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+import msgspec
+import trio
+from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer
+
+from .context import ApiContext
+
+__all__ = ["WebSocketListener", "Route"]
+
+log = logging.getLogger("leosuite.ws")
+
+Route = Callable[[WebSocketRequest, str], Awaitable[None]]
+
+
+def _error_body(status: int, message: str) -> bytes:
+    return msgspec.json.encode(
+        {"error_type": "not_found" if status == 404 else "forbidden", "error_message": message}
+    )
+
+
+class WebSocketListener:
+    def __init__(self, ctx: ApiContext, sock: socket.socket) -> None:
+        self._ctx = ctx
+        self._socket = sock
+        self._routes: list[tuple[str, Route]] = []
+        #: Cancelled on shutdown; connections are closed with 1001 first.
+        self.connections = 0
+
+    def route(self, prefix: str, handler: Route) -> None:
+        """``prefix`` ``"/"`` matches only ``/``; others match the path prefix."""
+        self._routes.append((prefix, handler))
+
+    def _find(self, path: str) -> Route | None:
+        for prefix, handler in self._routes:
+            if (prefix == "/" and path == "/") or (prefix != "/" and path.startswith(prefix)):
+                return handler
+        return None
+
+    async def _handle(self, request: WebSocketRequest) -> None:
+        path = urlsplit(request.path).path
+        handler = self._find(path)
+        peer = request.remote
+        ip = peer.address if hasattr(peer, "address") else str(peer)
+        try:
+            if handler is None:
+                await request.reject(404, body=_error_body(404, f"no WebSocket endpoint at {path}"))
+                return
+            self.connections += 1
+            try:
+                await handler(request, str(ip))
+            finally:
+                self.connections -= 1
+        except ConnectionClosed:
+            pass
+        except trio.Cancelled:
+            raise
+        except Exception:
+            log.exception("WebSocket handler for %s failed", path)
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(self._socket))
+        server = WebSocketServer(
+            self._handle,
+            [listener],
+            max_message_size=self._ctx.settings.ws.max_message_bytes,
+            connect_timeout=10,
+            disconnect_timeout=5,
+        )
+        async with trio.open_nursery() as nursery:
+            started: WebSocketServer = await nursery.start(server.run)
+            task_status.started(started.port)

@@ -1,0 +1,109 @@
+"""The audit log service: one place every surface records what happened.
+
+Entries go to the store's ``audit_log`` table (topic, level, session, the
+``id;ip;name`` user triple, message) and to live subscribers (the WebSocket
+``events.subscribe``), each through a bounded buffer that drops for a slow reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+
+import msgspec
+import trio
+
+from .store import audit as audit_table
+from .store.db import Database
+
+__all__ = ["Actor", "AuditEvent", "AuditLog"]
+
+log = logging.getLogger("leosuite.audit")
+
+
+class Actor(msgspec.Struct, frozen=True, kw_only=True):
+    """Who did it: an account id (when known), the peer address and a name."""
+
+    id: int | None = None
+    ip: str = ""
+    name: str = ""
+
+    @property
+    def triple(self) -> str:
+        return f"{'' if self.id is None else self.id};{self.ip};{self.name}"
+
+
+class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    timestamp: float
+    level: str
+    topic: str
+    session: str
+    user: str
+    message: str
+
+
+class AuditLog:
+    def __init__(self, db: Database, now: Callable[[], float], *, subscriber_buffer: int = 256):
+        self._db = db
+        self._now = now
+        self._subscribers: set[trio.MemorySendChannel[AuditEvent]] = set()
+        self._buffer = subscriber_buffer
+
+    async def record(
+        self,
+        topic: str,
+        message: str,
+        *,
+        actor: Actor | None = None,
+        level: str = "info",
+        session: str = "",
+    ) -> int:
+        actor = actor or Actor()
+        timestamp = self._now()
+
+        def insert(conn: sqlite3.Connection) -> int:
+            return audit_table.append(
+                conn,
+                timestamp=timestamp,
+                level=level,
+                topic=topic,
+                session=session,
+                user_id=actor.id,
+                user_ip=actor.ip,
+                user_name=actor.name,
+                message=message,
+            )
+
+        entry_id = await self._db.call(insert)
+        log.log(
+            logging.WARNING if level in ("warning", "error") else logging.INFO,
+            "%s [%s] %s: %s",
+            topic,
+            actor.triple,
+            session,
+            message,
+        )
+        event = AuditEvent(
+            id=entry_id,
+            timestamp=timestamp,
+            level=level,
+            topic=topic,
+            session=session,
+            user=actor.triple,
+            message=message,
+        )
+        for channel in list(self._subscribers):
+            try:
+                channel.send_nowait(event)
+            except trio.WouldBlock:
+                pass  # a slow subscriber misses entries; it can page them from the store
+            except trio.BrokenResourceError:
+                self._subscribers.discard(channel)
+        return entry_id
+
+    def subscribe(self) -> trio.MemoryReceiveChannel[AuditEvent]:
+        send, receive = trio.open_memory_channel[AuditEvent](self._buffer)
+        self._subscribers.add(send)
+        return receive

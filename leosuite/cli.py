@@ -1,0 +1,245 @@
+"""The ``leosuite`` command: the daemon (``serve``) and a client of a running daemon.
+
+``leosuite user ...`` works on the store directly, so it also works while the daemon
+is down. Output is for humans; ``--json`` gives JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from . import __version__
+from .errors import ConfigError, LeosuiteError, StartupError, StoreError
+from .settings import Settings, load_settings, parse_address, settings_as_dict
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML configuration file (env LEOSUITE_CONFIG)"
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="data directory (default ./leosuite-data)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leosuite",
+        description="Supervise game and application servers and host their community.",
+        epilog="Run 'leosuite COMMAND --help' for a command's options. Docs: README.md",
+    )
+    parser.add_argument("--version", action="version", version=f"leosuite {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", help="run the daemon in the foreground")
+    _common(serve)
+    serve.add_argument(
+        "--http", metavar="HOST:PORT", help="HTTP API address (default 127.0.0.1:8975)"
+    )
+    serve.add_argument(
+        "--ws", metavar="HOST:PORT", help="WebSocket address (default 127.0.0.1:8976)"
+    )
+    serve.add_argument(
+        "--admin", metavar="HOST:PORT", help="admin API address (default 127.0.0.1:8977)"
+    )
+    serve.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="daemon log level"
+    )
+
+    config = commands.add_parser("config", help="show the effective configuration")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = config_commands.add_parser("show", help="print the effective settings (secrets masked)")
+    _common(show)
+
+    user = commands.add_parser("user", help="manage accounts (works on the store directly)")
+    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    for name, text in (
+        ("add", "create an account"),
+        ("passwd", "set an account's password (ends its sessions)"),
+        ("lock", "lock an account (ends its sessions)"),
+        ("unlock", "unlock an account"),
+        ("list", "list accounts"),
+    ):
+        sub = user_commands.add_parser(name, help=text)
+        _common(sub)
+        if name != "list":
+            sub.add_argument("username")
+        if name == "add":
+            sub.add_argument(
+                "--flags", default="", help="comma-separated flags: ADMIN, HOST, MOD (default none)"
+            )
+        if name in ("add", "passwd"):
+            sub.add_argument(
+                "--password-stdin",
+                action="store_true",
+                help="read the password from standard input instead of prompting",
+            )
+
+    from .client_cli import add_client_commands
+
+    add_client_commands(commands, _common)
+    return parser
+
+
+def _settings(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    overrides: dict[str, dict[str, Any]] = {}
+    if getattr(args, "data_dir", None):
+        overrides.setdefault("daemon", {})["data_dir"] = args.data_dir
+    for flag in ("http", "ws", "admin"):
+        value = getattr(args, flag, None)
+        if value:
+            parse_address(value, key=f"--{flag}")
+            overrides.setdefault(flag, {})["listen"] = value
+    if getattr(args, "log_level", None):
+        overrides.setdefault("daemon", {})["log_level"] = args.log_level
+    config = args.config or (
+        Path(environ["LEOSUITE_CONFIG"]) if environ.get("LEOSUITE_CONFIG") else None
+    )
+    return load_settings(config, environ=environ, overrides=overrides)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Repeat it: ") != first:
+        raise ConfigError("the passwords do not match")
+    return first
+
+
+def _print(args: argparse.Namespace, value: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(value, indent=2, sort_keys=True))
+    else:
+        print(text)
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .daemon import run_daemon
+
+    logging.basicConfig(
+        level=settings.daemon.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("leosuite.hypercorn").setLevel(logging.WARNING)
+    return run_daemon(settings)
+
+
+def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    data = settings_as_dict(settings)
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return EXIT_OK
+    for section, values in data.items():
+        print(f"[{section}]")
+        for key, value in values.items():
+            print(f"{key} = {json.dumps(value)}")
+        print()
+    return EXIT_OK
+
+
+def _cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    from .auth import accounts as account_ops
+    from .auth.passwords import PasswordHasher
+    from .store import accounts
+    from .store.db import Database
+
+    auth = settings.auth
+    hasher = PasswordHasher(
+        time_cost=auth.hash_time_cost,
+        memory_kib=auth.hash_memory_kib,
+        parallelism=auth.hash_parallelism,
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database.open(settings.db_path)
+    try:
+        action = args.user_command
+        if action == "list":
+            rows = db.call_sync(accounts.list_all)
+            value = [
+                {"id": a.id, "username": a.username, "flags": sorted(a.flags), "locked": a.locked}
+                for a in rows
+            ]
+            lines = [f"{'ID':>4}  {'USERNAME':<32}  {'FLAGS':<16}  LOCKED"] + [
+                f"{a.id:>4}  {a.username:<32}  {accounts.format_flags(a.flags) or '-':<16}  "
+                f"{'yes' if a.locked else 'no'}"
+                for a in rows
+            ]
+            _print(args, value, "\n".join(lines))
+        elif action == "add":
+            accounts.validate_username(args.username)
+            flags = [f for f in args.flags.split(",") if f.strip()]
+            password = _read_password(args)
+            account = account_ops.create_account(
+                db,
+                hasher,
+                args.username,
+                password,
+                flags=flags,
+                min_length=auth.min_password_length,
+            )
+            _print(
+                args,
+                {"id": account.id, "username": account.username},
+                f"created account {account.username!r}",
+            )
+        elif action == "passwd":
+            password = _read_password(args)
+            ended = account_ops.set_password(
+                db, hasher, args.username, password, min_length=auth.min_password_length
+            )
+            _print(args, {"tokens_destroyed": ended}, f"password changed; {ended} session(s) ended")
+        elif action in ("lock", "unlock"):
+            ended = account_ops.lock_account(db, args.username, action == "lock")
+            _print(
+                args, {"tokens_destroyed": ended}, f"account {action}ed; {ended} session(s) ended"
+            )
+    finally:
+        db.close()
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    environ = dict(os.environ)
+    try:
+        if args.command in ("serve", "config", "user"):
+            settings = _settings(args, environ)
+            handler = {"serve": _cmd_serve, "config": _cmd_config, "user": _cmd_user}[args.command]
+            return handler(args, settings)
+        from .client_cli import run_client_command
+
+        return run_client_command(args, environ)
+    except (ConfigError, StartupError, StoreError) as exc:
+        print(f"leosuite: {exc.message}", file=sys.stderr)
+        return EXIT_FAILURE
+    except LeosuiteError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        print(f"leosuite: {exc.message}{where}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    except msgspec.MsgspecError as exc:  # pragma: no cover - defensive
+        print(f"leosuite: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Client commands of ``leosuite`` (talk to a running daemon): login, logout."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .client import HttpClient, load_saved_token, login, save_token, token_file
+from .errors import AuthError, ConfigError
+from .settings import load_settings
+
+__all__ = ["add_client_commands", "run_client_command"]
+
+DEFAULT_URL = "http://127.0.0.1:8975"
+
+
+def add_client_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    login_parser = commands.add_parser(
+        "login", help="log in to a running daemon and save the token"
+    )
+    common(login_parser)
+    login_parser.add_argument(
+        "--url", help="HTTP API base URL (default: from the data dir, else " + DEFAULT_URL + ")"
+    )
+    login_parser.add_argument("--username", "-u", help="account name (prompted if missing)")
+    login_parser.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    logout_parser = commands.add_parser("logout", help="end the saved session")
+    common(logout_parser)
+
+
+def resolve_url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """``--url``, else the running daemon's endpoints.json, else the default."""
+    if getattr(args, "url", None):
+        return str(args.url)
+    try:
+        config = args.config or (
+            Path(environ["LEOSUITE_CONFIG"]) if environ.get("LEOSUITE_CONFIG") else None
+        )
+        overrides = {"daemon": {"data_dir": args.data_dir}} if args.data_dir else None
+        settings = load_settings(config, environ=environ, overrides=overrides)
+        endpoints = json.loads((settings.data_dir / "run" / "endpoints.json").read_text())
+        return str(endpoints["http"])
+    except (OSError, ValueError, KeyError, ConfigError):
+        return DEFAULT_URL
+
+
+def saved_client(environ: Mapping[str, str]) -> HttpClient:
+    saved = load_saved_token(environ)
+    if not saved or "url" not in saved or "token" not in saved:
+        raise AuthError(
+            f"not logged in (no token in {token_file(environ)}); run 'leosuite login' first"
+        )
+    return HttpClient(saved["url"], saved["token"])
+
+
+def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    if args.command == "login":
+        url = resolve_url(args, environ)
+        username = args.username or input("Username: ")
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = getpass.getpass("Password: ")
+        client = HttpClient(url)
+
+        def progress(done: int, total: int) -> None:
+            if sys.stderr.isatty():
+                print(f"\rproof of work {done}/{total}", end="", file=sys.stderr, flush=True)
+
+        result = login(client, username, password, progress=progress)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        path = save_token(url, result["user"]["username"], result["access_token"], environ)
+        if args.json:
+            print(json.dumps({"url": url, "user": result["user"], "token_file": str(path)}))
+        else:
+            print(f"logged in to {url} as {result['user']['username']}; token saved in {path}")
+        return 0
+    if args.command == "logout":
+        client = saved_client(environ)
+        try:
+            client.post("/api/auth/logout")
+        finally:
+            token_file(environ).unlink(missing_ok=True)
+        print("logged out")
+        return 0
+    raise ConfigError(f"unknown command {args.command!r}")

@@ -1,0 +1,301 @@
+"""Settings: one TOML file, then ``LEOSUITE_<SECTION>_<KEY>`` environment variables, then flags.
+
+Everything is decoded into frozen ``msgspec.Struct``s, so an unknown key or a wrong
+type is a :class:`~leosuite.errors.ConfigError` that names the key. Every field is
+documented in ``docs/configuration.md``; a test fails when one is not.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .errors import ConfigError
+
+__all__ = [
+    "ENV_PREFIX",
+    "RESERVED_ENV",
+    "Address",
+    "Settings",
+    "load_settings",
+    "parse_address",
+    "settings_as_dict",
+]
+
+ENV_PREFIX = "LEOSUITE_"
+#: Environment variables that are not settings (read elsewhere).
+RESERVED_ENV = frozenset({"LEOSUITE_ADMIN_PASSWORD", "LEOSUITE_CONFIG", "LEOSUITE_TOKEN"})
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+class DaemonSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    data_dir: str = "./leosuite-data"
+    instance_name: str = "leosuite"
+    shutdown_timeout: float = 60.0
+    log_level: str = "info"
+
+
+class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    listen: str = "127.0.0.1:8975"
+    max_body_bytes: int = 1 * MiB
+    read_timeout: float = 60.0
+    keep_alive_timeout: float = 5.0
+
+
+class WsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    listen: str = "127.0.0.1:8976"
+    max_message_bytes: int = 1 * MiB
+    allowed_origins: list[str] = msgspec.field(default_factory=list)
+
+
+class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    listen: str = "127.0.0.1:8977"
+
+
+class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pow_difficulty: int = 12
+    pow_count: int = 4
+    pow_max_difficulty: int = 20
+    login_info_ttl: float = 120.0
+    token_ttl: float = 1200.0
+    failure_window: float = 900.0
+    min_password_length: int = 8
+    hash_time_cost: int = 2
+    hash_memory_kib: int = 19456
+    hash_parallelism: int = 1
+    hash_concurrency: int = 2
+    max_pending_logins: int = 10000
+
+
+class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    path: str = ""
+
+
+class HousekeepingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    interval: float = 30.0
+
+
+class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    console_ring_bytes: int = 4 * MiB
+    console_file_max_bytes: int = 16 * MiB
+    console_keep_files: int = 4
+    log_max_read: int = 64 * KiB
+    log_max_wait: float = 30.0
+    stats_interval: float = 2.0
+    command_max_bytes: int = 4096
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    daemon: DaemonSettings = msgspec.field(default_factory=DaemonSettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    ws: WsSettings = msgspec.field(default_factory=WsSettings)
+    admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    housekeeping: HousekeepingSettings = msgspec.field(default_factory=HousekeepingSettings)
+    servers: ServersSettings = msgspec.field(default_factory=ServersSettings)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.daemon.data_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.store.path) if self.store.path else self.data_dir / "leosuite.db"
+
+
+class Address(msgspec.Struct, frozen=True):
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_address(value: str, *, key: str) -> Address:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6); port 0 picks a free port."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ConfigError(f"{key}: {value!r} is not HOST:PORT", field=key)
+    port = int(port_text)
+    if port > 65535:
+        raise ConfigError(f"{key}: port {port} is out of range 0-65535", field=key)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(
+                f"{key}: {host!r} is not an IP address (use e.g. 127.0.0.1, 0.0.0.0 or [::1])",
+                field=key,
+            ) from None
+    return Address(host, port)
+
+
+_SECTIONS: dict[str, type[msgspec.Struct]] = {
+    f.name: f.type for f in msgspec.structs.fields(Settings) if isinstance(f.type, type)
+}
+
+
+def _check(settings: Settings) -> Settings:
+    for key in ("http.listen", "ws.listen", "admin.listen"):
+        section, name = key.split(".")
+        parse_address(getattr(getattr(settings, section), name), key=key)
+    positive = {
+        "auth.pow_count": settings.auth.pow_count,
+        "auth.login_info_ttl": settings.auth.login_info_ttl,
+        "auth.token_ttl": settings.auth.token_ttl,
+        "auth.hash_time_cost": settings.auth.hash_time_cost,
+        "auth.hash_parallelism": settings.auth.hash_parallelism,
+        "auth.hash_concurrency": settings.auth.hash_concurrency,
+        "auth.max_pending_logins": settings.auth.max_pending_logins,
+        "http.max_body_bytes": settings.http.max_body_bytes,
+        "http.read_timeout": settings.http.read_timeout,
+        "ws.max_message_bytes": settings.ws.max_message_bytes,
+        "housekeeping.interval": settings.housekeeping.interval,
+        "servers.console_ring_bytes": settings.servers.console_ring_bytes,
+        "servers.console_file_max_bytes": settings.servers.console_file_max_bytes,
+        "servers.log_max_read": settings.servers.log_max_read,
+        "servers.stats_interval": settings.servers.stats_interval,
+        "servers.command_max_bytes": settings.servers.command_max_bytes,
+        "daemon.shutdown_timeout": settings.daemon.shutdown_timeout,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be greater than 0 (got {value})", field=key)
+    if not 0 <= settings.auth.pow_difficulty <= settings.auth.pow_max_difficulty <= 64:
+        raise ConfigError(
+            "auth.pow_difficulty: must satisfy 0 <= pow_difficulty <= pow_max_difficulty <= 64",
+            field="auth.pow_difficulty",
+        )
+    if settings.auth.hash_memory_kib < 8 * settings.auth.hash_parallelism:
+        raise ConfigError(
+            "auth.hash_memory_kib: must be at least 8 * hash_parallelism",
+            field="auth.hash_memory_kib",
+        )
+    if settings.servers.console_keep_files < 0:
+        raise ConfigError(
+            "servers.console_keep_files: must be >= 0", field="servers.console_keep_files"
+        )
+    if settings.daemon.log_level not in ("debug", "info", "warning", "error"):
+        raise ConfigError(
+            "daemon.log_level: must be one of debug, info, warning, error", field="daemon.log_level"
+        )
+    return settings
+
+
+def _decode(raw: Mapping[str, Any], origin: str) -> Settings:
+    try:
+        return msgspec.convert(raw, Settings, str_keys=True)
+    except msgspec.ValidationError as exc:
+        # msgspec says e.g. "Object contains unknown field `x` - at `$.http`" or
+        # "Expected `int`, got `str` - at `$.auth.pow_count`": turn the path into a key.
+        text = str(exc)
+        message, _, where = text.partition(" - at `$")
+        key = where.rstrip("`").lstrip(".")
+        if "unknown field" in message:
+            unknown = message.split("`")[1]
+            key = f"{key}.{unknown}" if key else unknown
+            raise ConfigError(f"{origin}: unknown setting {key!r}", field=key) from None
+        raise ConfigError(f"{origin}: {key or 'settings'}: {message}", field=key) from None
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = {}
+    for name, text in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(
+                f"environment: {name} does not name a setting "
+                f"(expected {ENV_PREFIX}<SECTION>_<KEY> with SECTION one of "
+                f"{', '.join(s.upper() for s in _SECTIONS)})",
+                field=name,
+            )
+        key = rest[len(section) + 1 :]
+        fields = {f.name: f for f in msgspec.structs.fields(_SECTIONS[section])}
+        if key not in fields:
+            raise ConfigError(f"environment: {name}: unknown setting '{section}.{key}'", field=name)
+        result.setdefault(section, {})[key] = _parse_env_value(text, fields[key].type, name)
+    return result
+
+
+def _parse_env_value(text: str, annotation: Any, name: str) -> Any:
+    if annotation is str:
+        return text
+    if annotation is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"environment: {name}: {text!r} is not a boolean", field=name)
+    if annotation == list[str]:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        return msgspec.json.decode(text.encode())
+    except msgspec.DecodeError:
+        raise ConfigError(
+            f"environment: {name}: {text!r} is not a valid value", field=name
+        ) from None
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Build the effective settings: defaults < TOML file < environment < ``overrides`` (flags)."""
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {config_file} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {config_file}: cannot read it: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file}: invalid TOML: {exc}") from None
+        _decode(raw, f"config file {config_file}")  # name the key relative to the file
+    env = os.environ if environ is None else environ
+    raw = _merge(raw, _env_overrides(env))
+    _decode(raw, "environment")
+    if overrides:
+        raw = _merge(raw, overrides)
+    return _check(_decode(raw, "command line"))
+
+
+_SECRET_WORDS = ("password", "secret", "token_value", "key")
+
+
+def settings_as_dict(settings: Settings, *, mask_secrets: bool = True) -> dict[str, Any]:
+    """The effective settings as plain data (secrets masked) for ``leosuite config show``."""
+    data: dict[str, Any] = msgspec.to_builtins(settings)
+    if mask_secrets:
+        for section in data.values():
+            for key in section:
+                if any(word in key for word in _SECRET_WORDS):
+                    section[key] = "********"
+    return data
