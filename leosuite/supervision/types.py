@@ -1,0 +1,504 @@
+"""Server types (templates): loading, settings validation and command rendering.
+
+A *type* is a TOML file: the built-ins ship in ``leosuite/templates/``, more live in
+``<data>/templates/``. The file name (without ``.toml``) is the type's name. A type
+declares an argv list with ``{var}`` placeholders, typed variables, and how to stop
+and supervise the process. Every type also has the common settings ``autostart``,
+``restart``, ``stop_timeout`` and ``max_restarts`` (their defaults come from the
+type's own top-level keys of the same names).
+
+Besides the declared variables, placeholders may use ``{python}`` (the daemon's
+interpreter) and ``{server_dir}``; ``{{`` and ``}}`` are literal braces. A value is
+always one argv element: nothing is split and no shell runs, except that a type with
+``command_from = "var"`` appends ``shlex.split(settings[var])`` to its argv (the
+built-in ``command`` type).
+
+This module is pure: no trio, no I/O except reading type files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import shlex
+import signal
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from leosuite.errors import ConfigError, InvalidInput
+
+__all__ = [
+    "COMMON_VARIABLES",
+    "RenderedCommand",
+    "ServerType",
+    "TypeLoadError",
+    "Variable",
+    "coerce_text",
+    "load_builtin_types",
+    "load_type_file",
+    "load_types",
+    "render_command",
+    "settings_view",
+    "validate_server_name",
+    "validate_settings",
+    "variables_of",
+    "variables_view",
+]
+
+VarType = Literal["string", "int", "number", "port", "bool", "choice"]
+RestartPolicy = Literal["never", "on-failure", "always"]
+Value = str | int | float | bool
+
+MAX_STRING = 4096
+MAX_TYPE_FILE = 256 * 1024
+COMMON_VARIABLES = ("autostart", "restart", "stop_timeout", "max_restarts")
+_BUILTIN_PLACEHOLDERS = frozenset({"python", "server_dir"})
+_VAR_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
+_SERVER_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+_MSGSPEC_PATH = re.compile(r"- at `\$\.?(.*)`$")
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+
+
+class Variable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One typed setting of a server type."""
+
+    name: str
+    type: VarType = "string"
+    required: bool = False
+    readonly: bool = False
+    default: Value | None = None
+    description: str = ""
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+
+
+class ServerType(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A server type as declared in its TOML file (``name`` is the file's stem)."""
+
+    name: str = ""
+    description: str = ""
+    command: tuple[str, ...] = ()
+    command_from: str | None = None
+    working_dir: str | None = None
+    env: dict[str, str] = msgspec.field(default_factory=dict)
+    variables: tuple[Variable, ...] = ()
+    stop_command: str | None = None
+    stop_signal: str = "SIGTERM"
+    stop_timeout: float = 10.0
+    ready_pattern: str | None = None
+    restart: RestartPolicy = "on-failure"
+    max_restarts: int = 5
+    autostart: bool = False
+    admin_only: bool = False
+
+
+class TypeLoadError(ConfigError):
+    """A type file that could not be loaded: ``path`` and the offending ``key``."""
+
+    def __init__(self, path: Path | str, key: str | None, message: str) -> None:
+        where = f"{path}: {key}: " if key else f"{path}: "
+        super().__init__(where + message, field=key)
+        self.path = Path(path)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedCommand:
+    """Everything the process shell needs to launch and supervise one server."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    #: The type's extra variables; :meth:`environment` merges them over a base.
+    env: dict[str, str]
+    stop_command: str | None
+    stop_signal: signal.Signals
+    stop_timeout: float
+    ready_pattern: re.Pattern[bytes] | None
+    restart: RestartPolicy
+    max_restarts: int
+    autostart: bool
+
+    def environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        return {**base, **self.env}
+
+
+# ---------------------------------------------------------------- loading
+
+
+def variables_of(stype: ServerType) -> tuple[Variable, ...]:
+    """The type's own variables followed by the common ones."""
+    common = (
+        Variable(name="autostart", type="bool", default=stype.autostart,
+                 description="Start this server when the daemon starts"),
+        Variable(name="restart", type="choice", choices=("never", "on-failure", "always"),
+                 default=stype.restart, description="Restart policy after an exit"),
+        Variable(name="stop_timeout", type="number", default=stype.stop_timeout, min=0.1,
+                 max=3600, description="Seconds to wait at each step of a graceful stop"),
+        Variable(name="max_restarts", type="int", default=stype.max_restarts, min=0,
+                 max=1000, description="Quick crashes in a row before giving up"),
+    )  # fmt: skip
+    return stype.variables + common
+
+
+def _placeholders(text: str) -> list[str]:
+    return [m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1) is not None]
+
+
+def _check_type(stype: ServerType, path: Path) -> None:
+    """Semantic checks msgspec cannot do; raises TypeLoadError naming the key."""
+
+    def fail(key: str, message: str) -> TypeLoadError:
+        return TypeLoadError(path, key, message)
+
+    names: set[str] = set()
+    for i, var in enumerate(stype.variables):
+        key = f"variables[{i}]"
+        if not _VAR_NAME.fullmatch(var.name):
+            raise fail(f"{key}.name", f"invalid variable name {var.name!r}")
+        if var.name in names or var.name in COMMON_VARIABLES or var.name in _BUILTIN_PLACEHOLDERS:
+            raise fail(f"{key}.name", f"variable name {var.name!r} is duplicate or reserved")
+        names.add(var.name)
+        if var.type == "choice" and not var.choices:
+            raise fail(f"{key}.choices", "a choice variable needs choices")
+        if var.type != "choice" and var.choices:
+            raise fail(f"{key}.choices", "only a choice variable has choices")
+        if (var.min is not None or var.max is not None) and var.type not in ("int", "number"):
+            raise fail(f"{key}.min", "only int and number variables have min/max")
+        if var.required and var.default is not None:
+            raise fail(f"{key}.default", "a required variable has no default")
+        if not var.required and var.default is None:
+            raise fail(f"{key}.default", "an optional variable needs a default")
+        if var.default is not None:
+            try:
+                _check_value(var, var.default)
+            except InvalidInput as exc:
+                raise fail(f"{key}.default", exc.message) from None
+    known = names | set(COMMON_VARIABLES) | _BUILTIN_PLACEHOLDERS
+    if not stype.command and stype.command_from is None:
+        raise fail("command", "command must not be empty")
+    if stype.command_from is not None and stype.command_from not in names:
+        raise fail("command_from", f"unknown variable {stype.command_from!r}")
+    texts = [("command", a) for a in stype.command] + [("env", v) for v in stype.env.values()]
+    if stype.working_dir is not None:
+        texts.append(("working_dir", stype.working_dir))
+    for key, text in texts:
+        for ref in _placeholders(text):
+            if ref not in known:
+                raise fail(key, f"unknown placeholder {{{ref}}}")
+    for env_key in stype.env:
+        if not env_key or "=" in env_key or "\0" in env_key:
+            raise fail("env", f"invalid environment variable name {env_key!r}")
+    if stype.stop_signal not in signal.Signals.__members__:
+        raise fail("stop_signal", f"unknown signal {stype.stop_signal!r}")
+    if stype.stop_command is not None and (
+        "\n" in stype.stop_command or "\0" in stype.stop_command
+    ):
+        raise fail("stop_command", "must be a single line")
+    if stype.ready_pattern is not None:
+        try:
+            re.compile(stype.ready_pattern.encode())
+        except re.error as exc:
+            raise fail("ready_pattern", f"invalid regex: {exc}") from None
+    common = {v.name: v for v in variables_of(stype)[len(stype.variables) :]}
+    for name in ("stop_timeout", "max_restarts"):
+        try:
+            _check_value(common[name], getattr(stype, name))
+        except InvalidInput as exc:
+            raise fail(name, exc.message) from None
+
+
+def load_type_file(path: Path | str, data: bytes | None = None) -> ServerType:
+    """Decode and check one type file; raises :class:`TypeLoadError`."""
+    path = Path(path)
+    name = path.name.removesuffix(".toml")
+    if not _SERVER_NAME.fullmatch(name):
+        raise TypeLoadError(path, None, f"invalid type name {name!r}")
+    try:
+        if data is None:
+            with path.open("rb") as f:
+                data = f.read(MAX_TYPE_FILE + 1)
+        if len(data) > MAX_TYPE_FILE:
+            raise TypeLoadError(path, None, f"larger than {MAX_TYPE_FILE} bytes")
+        stype = msgspec.toml.decode(data, type=ServerType)
+    except OSError as exc:
+        raise TypeLoadError(path, None, f"cannot read: {exc.strerror}") from exc
+    except msgspec.ValidationError as exc:  # a DecodeError subclass: catch it first
+        text = str(exc)
+        at = _MSGSPEC_PATH.search(text)
+        key = at.group(1) if at else None
+        unknown = _UNKNOWN_FIELD.search(text)
+        if unknown:
+            key = f"{key}.{unknown.group(1)}" if key else unknown.group(1)
+        raise TypeLoadError(path, key, _MSGSPEC_PATH.sub("", text).strip()) from exc
+    except (tomllib.TOMLDecodeError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise TypeLoadError(path, None, f"not valid TOML: {exc}") from exc
+    if stype.name and stype.name != name:
+        raise TypeLoadError(path, "name", f"must match the file name {name!r}")
+    stype = msgspec.structs.replace(stype, name=name)
+    _check_type(stype, path)
+    return stype
+
+
+def load_builtin_types() -> dict[str, ServerType]:
+    """The types shipped in ``leosuite/templates/``; a broken one is a bug (ConfigError)."""
+    types: dict[str, ServerType] = {}
+    for entry in sorted(resources.files("leosuite.templates").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml") and entry.is_file():
+            stype = load_type_file(Path("leosuite/templates") / entry.name, entry.read_bytes())
+            types[stype.name] = stype
+    return types
+
+
+def load_types(directory: Path) -> tuple[dict[str, ServerType], list[TypeLoadError]]:
+    """Built-ins plus every ``*.toml`` in ``directory`` (``<data>/templates``).
+
+    A broken file is reported and skipped; the others still load. A user file
+    cannot replace a built-in type (reported, the built-in stays). A missing
+    directory just means no user types.
+    """
+    types = load_builtin_types()
+    errors: list[TypeLoadError] = []
+    try:
+        paths = sorted(p for p in directory.iterdir() if p.name.endswith(".toml"))
+    except FileNotFoundError:
+        return types, errors
+    except OSError as exc:
+        return types, [TypeLoadError(directory, None, f"cannot list: {exc.strerror}")]
+    for path in paths:
+        try:
+            stype = load_type_file(path)
+        except TypeLoadError as exc:
+            errors.append(exc)
+            continue
+        if stype.name in types:
+            errors.append(
+                TypeLoadError(path, None, f"would replace the built-in type {stype.name!r}")
+            )
+            continue
+        types[stype.name] = stype
+    return types, errors
+
+
+# ---------------------------------------------------------------- settings
+
+
+def validate_server_name(name: object) -> str:
+    """1-64 chars of ``a-z 0-9 _ -``, not starting with ``-`` (it is a directory name)."""
+    if not isinstance(name, str) or not _SERVER_NAME.fullmatch(name):
+        raise InvalidInput(
+            "server name must be 1-64 characters of a-z, 0-9, _ and -, not starting with -",
+            field="server",
+        )
+    return name
+
+
+def _check_value(var: Variable, value: object) -> Value:
+    """The value if it fits ``var``; numbers become float for ``number``."""
+
+    def bad(what: str) -> InvalidInput:
+        return InvalidInput(f"{var.name} {what}", field=var.name)
+
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if var.type == "string":
+        if not isinstance(value, str):
+            raise bad("must be a string")
+        if len(value) > MAX_STRING:
+            raise bad(f"must be at most {MAX_STRING} characters")
+        if any(c in value for c in "\0\n\r"):
+            raise bad("must not contain NUL or line breaks")
+        return value
+    if var.type == "bool":
+        if not isinstance(value, bool):
+            raise bad("must be true or false")
+        return value
+    if var.type == "choice":
+        if not isinstance(value, str) or value not in var.choices:
+            raise bad(f"must be one of {', '.join(var.choices)}")
+        return value
+    if var.type == "port":
+        if not is_int or not 1 <= value <= 65535:  # type: ignore[operator]
+            raise bad("must be a port number, 1-65535")
+        return value  # type: ignore[return-value]
+    if var.type == "int" and not is_int:
+        raise bad("must be an integer")
+    if var.type == "number" and not (is_int or isinstance(value, float)):
+        raise bad("must be a number")
+    num: int | float = value  # type: ignore[assignment]
+    if not math.isfinite(num):
+        raise bad("must be finite")
+    if var.min is not None and num < var.min:
+        raise bad(f"must be at least {var.min:g}")
+    if var.max is not None and num > var.max:
+        raise bad(f"must be at most {var.max:g}")
+    return float(num) if var.type == "number" else num
+
+
+def validate_settings(
+    stype: ServerType,
+    given: Mapping[str, object],
+    *,
+    existing: Mapping[str, object] | None = None,
+    is_update: bool = False,
+) -> dict[str, Value]:
+    """Check ``given`` against the type; return the complete resolved settings.
+
+    On create, unset variables take their defaults; on update (``is_update``), they
+    keep their ``existing`` values, and a readonly variable may not change (giving
+    its current value again is accepted).
+    """
+    variables = {v.name: v for v in variables_of(stype)}
+    resolved: dict[str, Value | None] = {v.name: v.default for v in variables.values()}
+    if existing:
+        resolved.update({k: v for k, v in existing.items() if k in variables})  # type: ignore[misc]
+    for name, value in given.items():
+        var = variables.get(name)
+        if var is None:
+            raise InvalidInput(f"unknown variable {name!r}", field=str(name))
+        checked = _check_value(var, value)
+        if is_update and var.readonly and checked != resolved.get(name):
+            raise InvalidInput(f"{name} is readonly", field=name)
+        resolved[name] = checked
+    for var in variables.values():
+        value = resolved[var.name]
+        if value is None or (var.required and value == ""):
+            raise InvalidInput(f"{var.name} is required", field=var.name)
+    if stype.command_from is not None:
+        _split_command(str(resolved[stype.command_from]), stype.command_from)
+    return resolved  # type: ignore[return-value]
+
+
+def coerce_text(stype: ServerType, name: str, text: str) -> Value:
+    """Parse a command-line ``name=text`` into the variable's type (for the CLI)."""
+    var = {v.name: v for v in variables_of(stype)}.get(name)
+    if var is None:
+        raise InvalidInput(f"unknown variable {name!r}", field=name)
+    value: object = text
+    if var.type == "bool":
+        lowered = text.strip().lower()
+        value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+        value = value.get(lowered, text)
+    elif var.type in ("int", "port"):
+        with contextlib.suppress(ValueError):
+            value = int(text)
+    elif var.type == "number":
+        with contextlib.suppress(ValueError):
+            value = float(text)
+    return _check_value(var, value)
+
+
+def variables_view(stype: ServerType) -> list[dict[str, object]]:
+    """What ``server_create_options {type}`` answers: each variable and its rules."""
+    out: list[dict[str, object]] = []
+    for var in variables_of(stype):
+        item: dict[str, object] = {
+            "name": var.name,
+            "type": var.type,
+            "required": var.required,
+            "readonly": var.readonly,
+            "default": var.default,
+            "description": var.description,
+        }
+        if var.choices:
+            item["choices"] = list(var.choices)
+        if var.min is not None:
+            item["min"] = var.min
+        if var.max is not None:
+            item["max"] = var.max
+        out.append(item)
+    return out
+
+
+def settings_view(stype: ServerType, settings: Mapping[str, object]) -> list[dict[str, object]]:
+    """The seed's ``server_settings`` answer: ``[{name, required, type, readonly, value}]``."""
+    return [
+        {
+            "name": var.name,
+            "required": var.required,
+            "type": var.type,
+            "readonly": var.readonly,
+            "value": settings.get(var.name, var.default),
+        }
+        for var in variables_of(stype)
+    ]
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)) if abs(value) < 2**53 else repr(value)
+    return str(value)
+
+
+def _split_command(text: str, field: str) -> list[str]:
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{field}: {exc}", field=field) from None
+    if not words:
+        raise InvalidInput(f"{field} must not be empty", field=field)
+    return words
+
+
+def render_command(
+    stype: ServerType,
+    settings: Mapping[str, object],
+    *,
+    server_dir: Path,
+    python: str = sys.executable,
+) -> RenderedCommand:
+    """Substitute placeholders; ``settings`` are the resolved ones from validate_settings."""
+    values = {k: _as_text(v) for k, v in settings.items()}
+    values["python"] = python
+    values["server_dir"] = str(server_dir)
+
+    def render(text: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            if m.group(1) is None:
+                return m.group(0)[0]
+            try:
+                return values[m.group(1)]
+            except KeyError:
+                raise InvalidInput(f"missing setting {m.group(1)!r}", field=m.group(1)) from None
+
+        return _PLACEHOLDER.sub(one, text)
+
+    argv = [render(arg) for arg in stype.command]
+    if stype.command_from is not None:
+        argv += _split_command(str(settings.get(stype.command_from, "")), stype.command_from)
+    cwd = server_dir
+    if stype.working_dir is not None:
+        wd = render(stype.working_dir)
+        if os.path.isabs(stype.working_dir):
+            cwd = Path(wd)
+        else:
+            cwd = Path(os.path.normpath(server_dir / wd))
+            if cwd != server_dir and server_dir not in cwd.parents:
+                raise InvalidInput("working_dir escapes the server directory", field="working_dir")
+    pattern = stype.ready_pattern
+    return RenderedCommand(
+        argv=tuple(argv),
+        cwd=cwd,
+        env={k: render(v) for k, v in stype.env.items()},
+        stop_command=stype.stop_command,
+        stop_signal=signal.Signals[stype.stop_signal],
+        stop_timeout=float(settings.get("stop_timeout", stype.stop_timeout)),  # type: ignore[arg-type]
+        ready_pattern=re.compile(pattern.encode()) if pattern is not None else None,
+        restart=settings.get("restart", stype.restart),  # type: ignore[arg-type]
+        max_restarts=int(settings.get("max_restarts", stype.max_restarts)),  # type: ignore[call-overload]
+        autostart=bool(settings.get("autostart", stype.autostart)),
+    )
