@@ -1,0 +1,289 @@
+"""The process shell: spawn one server in its own session, capture its console, signal its group.
+
+Why ``trio.lowlevel.open_process`` and not ``nursery.start(trio.run_process, ...)``:
+the supervisor needs, in one task and in this order, the exit status, a drain of
+the output pipe (which grandchildren may still hold open), the ``exited`` marker
+after the last byte of output, and on cancellation a shielded TERM-wait-KILL sent to
+the whole process **group** that always waits for the exit. ``run_process`` would
+split that across its own task and a ``deliver_cancel`` callback and still need a
+second task to learn the exit code; :func:`run_child` is that one task, and it has
+the same shape as ``run_process`` (spawn before ``started()``, shielded cleanup).
+
+The capture loop does no per-line work: it reads 256 KiB at a time and appends
+each chunk to the console log. While the server is starting it also searches the
+chunk (plus a small tail of the previous one, for a match split across chunks) for
+the ready pattern, and stops searching once found or once told to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import resource
+import shlex
+import signal
+import subprocess
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import trio
+
+from leosuite.errors import Conflict, LeosuiteError, ProcessError
+from leosuite.supervision.spec import LaunchSpec, compile_ready_pattern
+
+__all__ = [
+    "CHUNK_BYTES",
+    "Child",
+    "ConsoleSink",
+    "child_environment",
+    "describe_exit",
+    "format_argv",
+    "raise_nofile_limit",
+    "run_child",
+    "spawn",
+]
+
+CHUNK_BYTES = 256 * 1024
+PIPE_BYTES = 1024 * 1024
+#: Bytes of the previous chunk kept so that a ready pattern split across reads matches.
+READY_TAIL_BYTES = 4096
+
+
+class ConsoleSink(Protocol):
+    """What the process shell needs of a console log."""
+
+    def append(self, data: bytes | bytearray) -> None: ...
+
+    def marker(self, text: str) -> None: ...
+
+
+def safe_marker(console: ConsoleSink, text: str) -> None:
+    """Write a marker line; a failing log (disk full) must not break supervision."""
+    with contextlib.suppress(LeosuiteError):
+        console.marker(text)
+
+
+def child_environment(extra: dict[str, str]) -> dict[str, str]:
+    """The daemon's environment without ``LEOSUITE_*`` (secrets), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEOSUITE_")}
+    env.update(extra)
+    return env
+
+
+def raise_nofile_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (best effort); return the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        return soft
+    return target
+
+
+def describe_exit(code: int) -> str:
+    """``exited with code 3`` or ``killed by SIGKILL``."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exited with code {code}"
+
+
+def _spawn_error(spec: LaunchSpec, exc: OSError) -> ProcessError:
+    program = spec.argv[0]
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        message = (
+            f"out of file descriptors ({errno.errorcode[exc.errno]}, soft limit {soft}): "
+            "raise LimitNOFILE / ulimit -n"
+        )
+    elif isinstance(exc, FileNotFoundError) and exc.filename == spec.cwd:
+        message = f"working directory does not exist: {spec.cwd}"
+    elif isinstance(exc, FileNotFoundError):
+        message = f"command not found: {program}"
+    elif isinstance(exc, PermissionError):
+        message = f"permission denied: {exc.filename or program}"
+    else:
+        message = f"cannot start {program}: {exc.strerror or exc}"
+    return ProcessError(message)
+
+
+def _check_launchable(spec: LaunchSpec) -> None:
+    if not spec.argv or not spec.argv[0]:
+        raise ProcessError("the command is empty")
+    if not os.path.isdir(spec.cwd):
+        raise ProcessError(f"working directory does not exist: {spec.cwd}")
+    if not os.access(spec.cwd, os.W_OK | os.X_OK):
+        raise ProcessError(f"working directory is not writable: {spec.cwd}")
+
+
+async def spawn(spec: LaunchSpec) -> trio.Process:
+    """Spawn ``spec.argv`` in a new session with piped stdin and merged stdout/stderr."""
+    _check_launchable(spec)
+    try:
+        proc = await trio.lowlevel.open_process(
+            list(spec.argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=spec.cwd,
+            env=child_environment(spec.env),
+        )
+    except OSError as exc:
+        raise _spawn_error(spec, exc) from exc
+    _grow_pipe(proc.stdout)
+    return proc
+
+
+def _grow_pipe(stream: Any) -> None:
+    # best effort: capped by /proc/sys/fs/pipe-max-size and per-user pipe limits
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
+class Child:
+    """One spawned server process (the leader of its own process group)."""
+
+    def __init__(self, proc: trio.Process, spec: LaunchSpec) -> None:
+        self._proc = proc
+        self.spec = spec
+        self.pid: int = proc.pid
+        self._ready = (
+            compile_ready_pattern(spec.ready_pattern) if spec.ready_pattern is not None else None
+        )
+        #: Search the output for the ready pattern (cleared on a match or by the supervisor).
+        self.want_ready = self._ready is not None
+        self._group_gone = False
+        self._stdin_closed = False
+        self._stdin_lock = trio.Lock()
+        self._eof = trio.Event()
+        #: Bytes the console log refused (an I/O error), counted not retried.
+        self.lost_bytes = 0
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode
+
+    def signal(self, sig: int) -> bool:
+        """Send ``sig`` to the whole process group; False when it is gone."""
+        if self._group_gone:
+            return False
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            return False
+        except OSError as exc:
+            raise ProcessError(f"cannot signal process group {self.pid}: {exc}") from exc
+        return True
+
+    async def write_line(self, data: bytes) -> None:
+        """Write ``data`` (a whole line with its newline) to stdin.
+
+        Raises Conflict when the child has closed its stdin. The caller bounds the
+        wait with a cancel scope: a child that never reads blocks once the pipe is full.
+        """
+        if self._stdin_closed or self._proc.stdin is None:
+            raise Conflict("the server has closed its console input (stdin)")
+        async with self._stdin_lock:
+            try:
+                await self._proc.stdin.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self._stdin_closed = True
+                raise Conflict("the server has closed its console input (stdin)") from exc
+
+    async def _capture(self, console: ConsoleSink, on_ready: Callable[[], None]) -> None:
+        stream = self._proc.stdout
+        assert stream is not None
+        receive = stream.receive_some
+        append = console.append
+        tail: bytes | bytearray = b""
+        try:
+            while True:
+                data = await receive(CHUNK_BYTES)
+                if not data:
+                    break
+                try:
+                    append(data)
+                except LeosuiteError:
+                    self.lost_bytes += len(data)  # never stall the child on a log error
+                if self.want_ready:
+                    tail = self._search_ready(tail, data, on_ready)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self._eof.set()
+
+    def _search_ready(
+        self, tail: bytes | bytearray, data: bytes | bytearray, on_ready: Callable[[], None]
+    ) -> bytes | bytearray:
+        assert self._ready is not None
+        window = tail + data if tail else data
+        if self._ready.search(window) is not None:
+            self.want_ready = False
+            on_ready()
+            return b""
+        return window[-READY_TAIL_BYTES:]
+
+
+async def run_child(
+    spec: LaunchSpec,
+    console: ConsoleSink,
+    *,
+    on_spawn: Callable[[Child], None],
+    on_ready: Callable[[], None],
+    drain_timeout: float = 2.0,
+    task_status: trio.TaskStatus[Child] = trio.TASK_STATUS_IGNORED,
+) -> int:
+    """Spawn, capture and wait for one server process; return its exit code.
+
+    ``on_spawn(child)`` runs synchronously right after the spawn (before any output
+    is read), then ``task_status.started(child)``. When the leader exits, whatever is
+    left of its group is SIGKILLed and the output drained to EOF (at most
+    ``drain_timeout``). If cancelled, the group gets ``spec.stop_signal``, then
+    SIGKILL after ``spec.stop_timeout``; the exit is always waited for. Spawn errors
+    raise ProcessError before ``started()``.
+    """
+    proc = await spawn(spec)
+    child = Child(proc, spec)
+    safe_marker(console, f"started pid {proc.pid}")
+    on_spawn(child)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(child._capture, console, on_ready)
+            task_status.started(child)
+            await proc.wait()
+            child.signal(signal.SIGKILL)  # leftovers of the group: they die with the leader
+            child._group_gone = True
+            with trio.move_on_after(drain_timeout):
+                await child._eof.wait()
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            if proc.returncode is None:  # cancelled: the supervisor is going away
+                child.signal(spec.stop_signal)
+                with trio.move_on_after(spec.stop_timeout):
+                    await proc.wait()
+                child.signal(signal.SIGKILL)
+                await proc.wait()
+            child.signal(signal.SIGKILL)
+            child._group_gone = True
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    await stream.aclose()
+            if proc.returncode is not None:
+                safe_marker(console, describe_exit(proc.returncode))
+    code = proc.returncode
+    assert code is not None
+    return code
+
+
+def format_argv(argv: list[str]) -> str:
+    return shlex.join(argv)

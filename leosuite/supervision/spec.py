@@ -1,0 +1,101 @@
+"""The data the supervision engine takes (:class:`LaunchSpec`) and gives back
+(:class:`ServerStatus`, :class:`StateChange`): frozen msgspec Structs, wire-ready."""
+
+from __future__ import annotations
+
+import functools
+import re
+import signal
+
+import msgspec
+
+from leosuite.errors import InvalidInput
+from leosuite.supervision.states import RESTART_MODES, State
+
+__all__ = ["LaunchSpec", "ServerStatus", "StateChange", "compile_ready_pattern", "validate_spec"]
+
+
+class LaunchSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """How to launch and stop one server; produced from its type and settings.
+
+    ``env`` holds the variables added to the daemon's own environment (from which
+    every ``LEOSUITE_*`` variable is removed before the child sees it).
+    ``ready_pattern`` is a regex searched in the raw console bytes while starting.
+    """
+
+    argv: list[str]
+    cwd: str
+    env: dict[str, str] = msgspec.field(default_factory=dict)
+    stop_command: str | None = None
+    stop_signal: int = int(signal.SIGTERM)
+    stop_timeout: float = 10.0
+    ready_pattern: str | None = None
+    restart: str = "on-failure"
+    max_restarts: int = 5
+    autostart: bool = False
+
+
+class ServerStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of one supervised server."""
+
+    name: str
+    state: State
+    pid: int | None = None
+    #: Wall-clock unix time of the last spawn (None when never started).
+    started_at: float | None = None
+    #: Seconds since the current process was spawned (None when not running).
+    uptime: float | None = None
+    exit_code: int | None = None
+    #: Automatic restarts since the supervisor was created.
+    restarts: int = 0
+    last_error: str | None = None
+    #: Why the current / last stop was requested (None for a crash).
+    stop_requested: str | None = None
+    #: Summed over the process group; None until sampled.
+    cpu: float | None = None
+    memory: int | None = None
+    threads: int | None = None
+    #: Seconds until the pending automatic restart (BACKOFF only).
+    restart_in: float | None = None
+
+
+class StateChange(msgspec.Struct, frozen=True, kw_only=True):
+    """One state change of one server, as delivered to subscribers."""
+
+    server: str
+    old: State
+    new: State
+    reason: str
+    #: Wall-clock unix time.
+    timestamp: float
+
+
+@functools.lru_cache(maxsize=256)
+def compile_ready_pattern(pattern: str) -> re.Pattern[bytes]:
+    """Compile a ready pattern (a regex over the raw console bytes)."""
+    try:
+        return re.compile(pattern.encode("utf-8", "surrogateescape"))
+    except re.error as exc:
+        raise InvalidInput(f"invalid ready pattern: {exc}", field="ready_pattern") from exc
+
+
+def validate_spec(spec: LaunchSpec) -> None:
+    """Raise InvalidInput when ``spec`` cannot be supervised."""
+    if not spec.argv or not spec.argv[0]:
+        raise InvalidInput("the command is empty", field="command")
+    if any("\0" in arg for arg in spec.argv):
+        raise InvalidInput("the command contains a NUL byte", field="command")
+    if spec.restart not in RESTART_MODES:
+        raise InvalidInput(f"restart must be one of {', '.join(RESTART_MODES)}", field="restart")
+    if not spec.stop_timeout > 0:
+        raise InvalidInput("stop_timeout must be positive", field="stop_timeout")
+    if spec.max_restarts < 0:
+        raise InvalidInput("max_restarts must be >= 0", field="max_restarts")
+    try:
+        signal.Signals(spec.stop_signal)
+    except ValueError as exc:
+        raise InvalidInput(f"unknown stop signal {spec.stop_signal}", field="stop_signal") from exc
+    if spec.stop_command is not None and any(c in spec.stop_command for c in "\r\n\0"):
+        raise InvalidInput("the stop command must be one line", field="stop_command")
+    if spec.ready_pattern is not None:
+        compile_ready_pattern(spec.ready_pattern)

@@ -1,0 +1,566 @@
+"""One supervised server: its state machine, power actions, console commands and restarts.
+
+Every power action goes through :meth:`Supervisor.request`, which fails fast with
+``Conflict("busy: ...")`` while another action is in progress; ``force_kill`` bypasses
+that and pre-empts a graceful stop. An action runs as a task in the supervisor's own
+nursery, so a caller that gives up waiting (a cancelled HTTP request) never leaves
+the server half-stopped. Why a process is stopping is recorded as it is asked for
+(``stop_requested``), never inferred from the exit: an exit nobody asked for is a
+crash, anything else is a stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from typing import Literal, get_args
+
+import trio
+
+from leosuite.errors import Conflict, InvalidInput, LeosuiteError, ProcessError, TooLarge
+from leosuite.supervision.process import (
+    Child,
+    ConsoleSink,
+    describe_exit,
+    format_argv,
+    run_child,
+    safe_marker,
+)
+from leosuite.supervision.spec import LaunchSpec, ServerStatus, StateChange, validate_spec
+from leosuite.supervision.states import (
+    COMMAND_STATES,
+    STARTABLE_STATES,
+    STOPPABLE_STATES,
+    STOPPED_STATES,
+    Backoff,
+    State,
+    decide_restart,
+    transition,
+)
+from leosuite.supervision.stats import GroupStats
+
+__all__ = ["ACTIONS", "Action", "Supervisor"]
+
+Action = Literal["start", "stop", "restart", "kill", "force_kill"]
+ACTIONS: tuple[str, ...] = get_args(Action)
+_EscalationStart = Literal["command", "wait", "signal"]
+
+
+class Supervisor:
+    """Supervises one server. Start :meth:`run` with ``nursery.start`` before anything else."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: LaunchSpec,
+        console: ConsoleSink,
+        *,
+        now: Callable[[], float] = time.time,
+        backoff: Backoff = Backoff(),  # noqa: B008 (frozen)
+        command_max_bytes: int = 4096,
+        command_deadline: float = 5.0,
+        drain_timeout: float = 2.0,
+    ) -> None:
+        validate_spec(spec)
+        self.name = name
+        self._spec = spec
+        self._console = console
+        self._now = now
+        self._backoff = backoff
+        self._command_max_bytes = command_max_bytes
+        self._command_deadline = command_deadline
+        self._drain_timeout = drain_timeout
+        self._state = State.STOPPED
+        self._changed = trio.Event()
+        self._child: Child | None = None
+        self._instance_done: trio.Event | None = None
+        self._stop_requested: str | None = None
+        self._busy: str | None = None
+        self._closing = False
+        self._quick_crashes = 0
+        self._restarts = 0
+        self._backoff_scope: trio.CancelScope | None = None
+        self._backoff_deadline: float | None = None
+        self._last_error: str | None = None
+        self._exit_code: int | None = None
+        self._started_wall: float | None = None
+        self._started_clock = 0.0
+        self._stats: GroupStats | None = None
+        self._listeners: list[trio.MemorySendChannel[StateChange]] = []
+        self._callbacks: list[Callable[[StateChange], None]] = []
+        #: State changes not delivered to a subscriber whose buffer was full.
+        self.dropped_events = 0
+        self._nursery: trio.Nursery | None = None
+        self._scope: trio.CancelScope | None = None
+        self._closed = trio.Event()
+
+    # ------------------------------------------------------------ service
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Own this server's task tree until cancelled or :meth:`close`d.
+
+        On the way out a live process gets its stop signal, then SIGKILL after its stop
+        timeout (call :meth:`shutdown` first for a graceful stop).
+        """
+        if self._nursery is not None or self._closed.is_set():
+            raise RuntimeError("Supervisor.run() called twice")
+        try:
+            with trio.CancelScope() as scope:
+                self._scope = scope
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    task_status.started(self)
+                    await trio.sleep_forever()
+        finally:
+            self._nursery = None
+            self._closing = True
+            for channel in self._listeners:
+                channel.close()
+            self._listeners.clear()
+            self._closed.set()
+
+    def close(self) -> None:
+        """Cancel :meth:`run` (see there); :meth:`wait_closed` waits for it."""
+        self._closing = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def shutdown(self) -> None:
+        """Stop for good: no more starts; a live process is stopped gracefully (stop
+        command, stop signal, SIGKILL, each step within the stop timeout). Returns when
+        no process is left."""
+        self._closing = True
+        while True:
+            if self._busy is None and self._state in STOPPED_STATES:
+                return
+            if self._busy is None and self._state in STOPPABLE_STATES:
+                with contextlib.suppress(Conflict):
+                    await self._request("stop", "daemon shutdown")
+                continue
+            await self._changed.wait()
+
+    # ------------------------------------------------------------ observing
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def spec(self) -> LaunchSpec:
+        """The spec the next start will use."""
+        return self._spec
+
+    @property
+    def busy(self) -> str | None:
+        """The power action in progress, if any."""
+        return self._busy
+
+    @property
+    def stop_requested(self) -> str | None:
+        return self._stop_requested
+
+    @property
+    def pgid(self) -> int | None:
+        """The process group to sample while a process is alive."""
+        child = self._child
+        return child.pid if child is not None and child.returncode is None else None
+
+    def set_stats(self, stats: GroupStats | None) -> None:
+        """Called by the fleet's sampler."""
+        self._stats = stats if self._child is not None else None
+
+    def status(self) -> ServerStatus:
+        child = self._child
+        stats = self._stats
+        restart_in = None
+        if self._state is State.BACKOFF and self._backoff_deadline is not None:
+            restart_in = max(0.0, self._backoff_deadline - trio.current_time())
+        return ServerStatus(
+            name=self.name,
+            state=self._state,
+            pid=child.pid if child is not None else None,
+            started_at=self._started_wall,
+            uptime=trio.current_time() - self._started_clock if child is not None else None,
+            exit_code=self._exit_code,
+            restarts=self._restarts,
+            last_error=self._last_error,
+            stop_requested=self._stop_requested,
+            cpu=stats.cpu_percent if stats is not None else None,
+            memory=stats.rss_bytes if stats is not None else None,
+            threads=stats.threads if stats is not None else None,
+            restart_in=restart_in,
+        )
+
+    async def wait_state(self, *states: State) -> State:
+        """Wait until the current state is one of ``states``. A state that is left in
+        the same instant (CRASHED on its way to BACKOFF) may be missed: use
+        :meth:`subscribe` to see every change."""
+        while self._state not in states:
+            await self._changed.wait()
+        return self._state
+
+    def subscribe(self, max_buffer: int = 64) -> trio.MemoryReceiveChannel[StateChange]:
+        """A channel of every later state change; when its buffer is full, changes are
+        dropped (counted in ``dropped_events``). Close it to unsubscribe."""
+        send, receive = trio.open_memory_channel[StateChange](max_buffer)
+        self._listeners.append(send)
+        return receive
+
+    def add_listener(self, callback: Callable[[StateChange], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` synchronously on every change; returns the remover.
+        The callback must not raise or block."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback)
+
+    def update_spec(self, spec: LaunchSpec) -> None:
+        """New settings; they apply from the next start."""
+        validate_spec(spec)
+        self._spec = spec
+
+    # ------------------------------------------------------------ power actions
+
+    async def request(self, action: Action) -> State:
+        """Perform one power action; return the state once it is done.
+
+        ``start`` returns once the process is spawned (STARTING or RUNNING; CRASHED
+        with ``last_error`` when it cannot be spawned); ``stop`` (stop command, wait,
+        stop signal, wait, SIGKILL), ``kill`` (SIGTERM, wait, SIGKILL) and
+        ``restart`` wait for the exit. Raises Conflict when the state does not allow
+        the action, or ``busy`` while another one runs. ``force_kill`` (SIGKILL to
+        the group) is always allowed and pre-empts a graceful stop. If the caller is
+        cancelled the action still completes.
+        """
+        if action not in ACTIONS:
+            raise InvalidInput(f"unknown action {action!r}", field="action")
+        if action == "force_kill":
+            await self._force_kill()
+            return self._state
+        reason = "restart requested" if action == "restart" else f"{action} requested"
+        await self._request(action, reason)
+        return self._state
+
+    async def _request(self, action: Action, reason: str) -> None:
+        nursery = self._require_nursery()
+        if self._busy is not None:
+            raise Conflict(f"busy: {self._busy} in progress")
+        self._check_allowed(action)
+        self._busy = action
+        done = trio.Event()
+        failure: list[LeosuiteError] = []
+        nursery.start_soon(self._run_action, action, reason, done, failure)
+        await done.wait()
+        if failure:
+            raise failure[0]
+
+    def _check_allowed(self, action: Action) -> None:
+        state = self._state
+        if self._closing and action in ("start", "restart"):
+            raise Conflict("the server is shutting down")
+        if action == "start" and state not in STARTABLE_STATES:
+            raise Conflict(f"already {state.value}")
+        if action in ("stop", "kill") and state not in STOPPABLE_STATES:
+            raise Conflict(f"not running ({state.value})")
+        if action == "restart" and state is State.STOPPING:
+            raise Conflict("stopping")
+
+    async def _run_action(
+        self, action: Action, reason: str, done: trio.Event, failure: list[LeosuiteError]
+    ) -> None:
+        try:
+            if action == "start":
+                await self._do_start(reason, manual=True)
+            elif action == "stop":
+                await self._do_stop(reason, first="command")
+            elif action == "kill":
+                await self._do_stop(reason, first="signal", sig=signal.SIGTERM)
+            else:
+                if self._state in STOPPABLE_STATES:
+                    await self._do_stop(reason, first="command")
+                self._check_allowed("start")
+                await self._do_start(reason, manual=True)
+        except LeosuiteError as exc:
+            failure.append(exc)
+        finally:
+            self._release_busy()
+            done.set()
+
+    async def _do_start(self, reason: str, *, manual: bool) -> None:
+        if self._state not in STARTABLE_STATES:
+            raise Conflict(f"already {self._state.value}")
+        self._cancel_backoff()
+        if manual:
+            self._quick_crashes = 0
+            self._last_error = None
+        spec = self._spec
+        self._stop_requested = None
+        self._exit_code = None
+        done = self._instance_done = trio.Event()
+        self._set_state(State.STARTING, reason)
+        safe_marker(self._console, f"starting: {format_argv(spec.argv)}")
+        try:
+            await self._require_nursery().start(self._instance, spec, done)
+        except ProcessError as exc:
+            self._last_error = exc.message
+            safe_marker(self._console, f"failed to start: {exc.message}")
+            if self._state is State.STOPPING:  # force-killed while spawning
+                self._set_state(State.STOPPED, f"stopped before start ({self._stop_requested})")
+            else:
+                self._set_state(State.CRASHED, f"failed to start: {exc.message}")
+            done.set()
+
+    async def _do_stop(
+        self, reason: str, *, first: _EscalationStart, sig: int | None = None
+    ) -> None:
+        state = self._state
+        if state is State.BACKOFF:
+            self._cancel_backoff()
+            self._stop_requested = reason
+            self._set_state(State.STOPPED, f"{reason}: pending restart cancelled")
+            return
+        child, done = self._child, self._instance_done
+        if state not in (State.STARTING, State.RUNNING) or child is None or done is None:
+            raise Conflict(f"not running ({state.value})")
+        self._stop_requested = reason
+        self._set_state(State.STOPPING, reason)
+        safe_marker(self._console, f"stopping ({reason})")
+        await self._escalate(child, done, first, sig)
+
+    async def _escalate(
+        self, child: Child, done: trio.Event, first: _EscalationStart, sig: int | None = None
+    ) -> None:
+        """Stop command (or wait for the typed one), stop signal, SIGKILL: each step
+        waits up to the stop timeout for the exit; a force kill cuts it short."""
+        spec = child.spec
+        timeout = spec.stop_timeout
+        if first == "command" and spec.stop_command is not None:
+            with trio.move_on_after(timeout):
+                try:
+                    await child.write_line(spec.stop_command.encode() + b"\n")
+                except Conflict:
+                    safe_marker(self._console, "stdin is closed: cannot send the stop command")
+                else:
+                    await done.wait()
+        elif first == "wait":
+            with trio.move_on_after(timeout):
+                await done.wait()
+        if done.is_set():
+            return
+        sig = spec.stop_signal if sig is None else sig
+        safe_marker(self._console, f"sending {signal.Signals(sig).name} to the process group")
+        child.signal(sig)
+        with trio.move_on_after(timeout):
+            await done.wait()
+        if done.is_set():
+            return
+        safe_marker(self._console, "stop timeout: sending SIGKILL to the process group")
+        child.signal(signal.SIGKILL)
+        await done.wait()
+
+    async def _typed_stop(self, child: Child, done: trio.Event, first: _EscalationStart) -> None:
+        try:
+            await self._escalate(child, done, first)
+        finally:
+            self._release_busy()
+
+    async def _force_kill(self) -> None:
+        state = self._state
+        if state is State.BACKOFF:
+            self._cancel_backoff()
+            self._stop_requested = "force kill"
+            self._set_state(State.STOPPED, "force kill: pending restart cancelled")
+            return
+        if state in STOPPED_STATES:
+            return  # nothing alive to kill
+        self._stop_requested = "force kill"
+        if state is not State.STOPPING:
+            self._set_state(State.STOPPING, "force kill")
+        safe_marker(self._console, "force kill: sending SIGKILL to the process group")
+        done = self._instance_done
+        if self._child is not None:
+            self._child.signal(signal.SIGKILL)  # else: still spawning; _on_spawn kills it
+        if done is not None:
+            await done.wait()
+
+    # ------------------------------------------------------------ console input
+
+    async def send_command(self, line: str) -> None:
+        """Write one line to the server's stdin.
+
+        InvalidInput for a newline, carriage return or NUL; TooLarge over the size
+        cap; Conflict when not running, when the child has closed its stdin, or when
+        it does not read it within the command deadline. Typing the stop command is
+        a requested stop (then escalated like ``stop`` if the server does not exit).
+        """
+        if not isinstance(line, str) or any(c in line for c in "\n\r\0"):
+            raise InvalidInput(
+                "a command is one line: no newline, carriage return or NUL", field="command"
+            )
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput("the command is not valid text", field="command") from exc
+        if len(data) > self._command_max_bytes:
+            raise TooLarge(f"a command is at most {self._command_max_bytes} bytes")
+        child, done = self._child, self._instance_done
+        if self._state not in COMMAND_STATES or child is None or done is None:
+            raise Conflict(f"not running ({self._state.value})")
+        stop_command = child.spec.stop_command
+        if stop_command is None or line.strip() != stop_command.strip() or self._busy is not None:
+            await self._write(child, data + b"\n")
+            return
+        self._busy = "stop"
+        self._stop_requested = "stop command typed"
+        self._set_state(State.STOPPING, "stop command typed")
+        safe_marker(self._console, "stopping (stop command typed)")
+        first: _EscalationStart = "signal"
+        try:
+            await self._write(child, data + b"\n")
+            first = "wait"
+        finally:
+            self._require_nursery().start_soon(self._typed_stop, child, done, first)
+
+    async def _write(self, child: Child, data: bytes) -> None:
+        with trio.move_on_after(self._command_deadline):
+            await child.write_line(data)
+            return
+        raise Conflict("the server is not reading its console input")
+
+    # ------------------------------------------------------------ process lifecycle
+
+    async def _instance(
+        self, spec: LaunchSpec, done: trio.Event, *, task_status: trio.TaskStatus[Child]
+    ) -> None:
+        spawned: list[Child] = []
+
+        def on_spawn(child: Child) -> None:
+            spawned.append(child)
+            self._on_spawn(child)
+
+        finished = False
+        try:
+            await run_child(
+                spec,
+                self._console,
+                on_spawn=on_spawn,
+                on_ready=self._on_ready,
+                drain_timeout=self._drain_timeout,
+                task_status=task_status,
+            )
+            finished = True
+        finally:
+            if spawned:
+                if not finished:  # cancelled: the supervisor is closing
+                    self._closing = True
+                    self._stop_requested = self._stop_requested or "supervisor closed"
+                self._on_exit(spawned[0])
+                done.set()
+
+    def _on_spawn(self, child: Child) -> None:
+        self._child = child
+        self._started_clock = trio.current_time()
+        self._started_wall = self._now()
+        self._stats = None
+        if self._state is State.STOPPING:  # force-killed while spawning
+            child.signal(signal.SIGKILL)
+        elif child.spec.ready_pattern is None:
+            self._set_state(State.RUNNING, f"started pid {child.pid}")
+
+    def _on_ready(self) -> None:
+        if self._state is State.STARTING:
+            self._set_state(State.RUNNING, "ready pattern seen")
+
+    def _on_exit(self, child: Child) -> None:
+        code = child.returncode
+        ran_for = trio.current_time() - self._started_clock
+        self._child = None
+        self._stats = None
+        self._exit_code = code
+        how = describe_exit(code) if code is not None else "gone"
+        if self._stop_requested is not None:
+            if self._state is not State.STOPPING:
+                self._set_state(State.STOPPING, self._stop_requested)
+            self._set_state(State.STOPPED, f"{how} ({self._stop_requested})")
+            return
+        self._last_error = how
+        self._set_state(State.CRASHED, how)
+        if self._closing:
+            return
+        decision = decide_restart(
+            mode=child.spec.restart,
+            max_restarts=child.spec.max_restarts,
+            quick_crashes=self._quick_crashes,
+            exit_code=code,
+            ran_for=ran_for,
+            backoff=self._backoff,
+        )
+        self._quick_crashes = decision.quick_crashes
+        if not decision.restart:
+            safe_marker(self._console, f"not restarting: {decision.reason}")
+            return
+        safe_marker(self._console, decision.reason)
+        self._set_state(State.BACKOFF, decision.reason)
+        scope = self._backoff_scope = trio.CancelScope()
+        deadline = self._backoff_deadline = trio.current_time() + decision.delay
+        self._require_nursery().start_soon(self._restart_later, scope, deadline)
+
+    async def _restart_later(self, scope: trio.CancelScope, deadline: float) -> None:
+        with scope:
+            await trio.sleep_until(deadline)
+        if scope.cancel_called or self._backoff_scope is not scope:
+            return
+        self._backoff_scope = None
+        if self._state is not State.BACKOFF or self._busy is not None or self._closing:
+            return
+        self._busy = "start"
+        try:
+            self._restarts += 1
+            await self._do_start("automatic restart", manual=False)
+        finally:
+            self._release_busy()
+
+    def _cancel_backoff(self) -> None:
+        if self._backoff_scope is not None:
+            self._backoff_scope.cancel()
+        self._backoff_scope = None
+        self._backoff_deadline = None
+
+    # ------------------------------------------------------------ plumbing
+
+    def _require_nursery(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise Conflict("the supervisor is not running")
+        return self._nursery
+
+    def _release_busy(self) -> None:
+        self._busy = None
+        self._pulse()
+
+    def _pulse(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _set_state(self, new: State, reason: str) -> None:
+        old = self._state
+        self._state = transition(old, new)
+        if new is not State.STARTING and self._child is not None:
+            self._child.want_ready = False
+        change = StateChange(
+            server=self.name, old=old, new=new, reason=reason, timestamp=self._now()
+        )
+        self._pulse()
+        for callback in list(self._callbacks):
+            callback(change)
+        for channel in list(self._listeners):
+            try:
+                channel.send_nowait(change)
+            except trio.WouldBlock:
+                self.dropped_events += 1
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._listeners.remove(channel)
