@@ -1,0 +1,190 @@
+"""All supervised servers: the long-lived nursery of their supervisors, autostart,
+parallel graceful shutdown, state-change fan-out and the one stats sampler."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+import trio
+
+from leosuite.errors import Conflict, NotFound
+from leosuite.supervision.process import ConsoleSink, raise_nofile_limit
+from leosuite.supervision.spec import LaunchSpec, StateChange
+from leosuite.supervision.states import Backoff
+from leosuite.supervision.stats import StatsSampler
+from leosuite.supervision.supervisor import Supervisor
+
+__all__ = ["Fleet"]
+
+log = logging.getLogger(__name__)
+
+
+class Fleet:
+    """Owns one :class:`Supervisor` task tree per server. Start :meth:`run` first."""
+
+    def __init__(
+        self,
+        *,
+        now: Callable[[], float] = time.time,
+        backoff: Backoff = Backoff(),  # noqa: B008 (frozen)
+        stats_interval: float = 2.0,
+        sampler: StatsSampler | None = None,
+        command_max_bytes: int = 4096,
+        raise_fd_limit: bool = True,
+    ) -> None:
+        self._now = now
+        self._backoff = backoff
+        self._stats_interval = stats_interval
+        self._sampler = sampler or StatsSampler()
+        self._command_max_bytes = command_max_bytes
+        self._raise_fd_limit = raise_fd_limit
+        self._supervisors: dict[str, Supervisor] = {}
+        self._pending: set[str] = set()
+        self._listeners: list[trio.MemorySendChannel[StateChange]] = []
+        self._nursery: trio.Nursery | None = None
+        self._closing = False
+        #: State changes not delivered to a full subscriber.
+        self.dropped_events = 0
+        #: Soft RLIMIT_NOFILE after start-up.
+        self.nofile_limit: int | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[Fleet] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the supervisors' nursery and the stats sampler until cancelled."""
+        if self._raise_fd_limit:
+            self.nofile_limit = raise_nofile_limit()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._sample_stats)
+                task_status.started(self)
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+            self._closing = True
+            for channel in self._listeners:
+                channel.close()
+
+    # ------------------------------------------------------------ membership
+
+    async def add(self, name: str, spec: LaunchSpec, console: ConsoleSink) -> Supervisor:
+        """Create and start the supervisor of a new server (it stays stopped)."""
+        if self._nursery is None or self._closing:
+            raise Conflict("the fleet is not running")
+        if name in self._supervisors or name in self._pending:
+            raise Conflict(f"server {name!r} exists already")
+        sup = Supervisor(
+            name,
+            spec,
+            console,
+            now=self._now,
+            backoff=self._backoff,
+            command_max_bytes=self._command_max_bytes,
+        )
+        self._pending.add(name)
+        try:
+            await self._nursery.start(sup.run)
+        finally:
+            self._pending.discard(name)
+        sup.add_listener(self._fan_out)
+        self._supervisors[name] = sup
+        return sup
+
+    async def remove(self, name: str) -> None:
+        """Stop the server (gracefully) and forget its supervisor."""
+        sup = self.get(name)
+        await sup.shutdown()
+        sup.close()
+        await sup.wait_closed()
+        if self._supervisors.get(name) is sup:
+            del self._supervisors[name]
+
+    def get(self, name: str) -> Supervisor:
+        try:
+            return self._supervisors[name]
+        except KeyError:
+            raise NotFound(f"no server {name!r}", field="server") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._supervisors)
+
+    def __iter__(self) -> Iterator[Supervisor]:
+        return iter(list(self._supervisors.values()))
+
+    def __len__(self) -> int:
+        return len(self._supervisors)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._supervisors
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start_autostart(self) -> list[str]:
+        """Start every stopped server whose spec says autostart, in parallel; return
+        when each is spawned (or crashed trying). Returns the names started."""
+        started: list[str] = []
+
+        async def start_one(sup: Supervisor) -> None:
+            try:
+                await sup.request("start")
+            except Conflict as exc:
+                log.warning("autostart of %s: %s", sup.name, exc)
+                return
+            started.append(sup.name)
+
+        async with trio.open_nursery() as nursery:
+            for sup in self:
+                if sup.spec.autostart:
+                    nursery.start_soon(start_one, sup)
+        return sorted(started)
+
+    async def shutdown(self) -> None:
+        """Stop every server gracefully, in parallel, each within its own stop timeout
+        (escalating to SIGKILL); return when no server process is left."""
+        self._closing = True
+        async with trio.open_nursery() as nursery:
+            for sup in self:
+                nursery.start_soon(sup.shutdown)
+
+    # ------------------------------------------------------------ events
+
+    def subscribe(self, max_buffer: int = 256) -> trio.MemoryReceiveChannel[StateChange]:
+        """Every server's state changes on one channel; dropped when its buffer is full
+        (counted in ``dropped_events``). Close it to unsubscribe."""
+        send, receive = trio.open_memory_channel[StateChange](max_buffer)
+        self._listeners.append(send)
+        return receive
+
+    def _fan_out(self, change: StateChange) -> None:
+        for channel in list(self._listeners):
+            try:
+                channel.send_nowait(change)
+            except trio.WouldBlock:
+                self.dropped_events += 1
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._listeners.remove(channel)
+
+    # ------------------------------------------------------------ stats
+
+    async def sample_stats_once(self) -> None:
+        """One pass over every live process group (in a worker thread)."""
+        live = {sup.pgid: sup for sup in self if sup.pgid is not None}
+        if not live:
+            return
+        now = trio.current_time()
+        stats = await trio.to_thread.run_sync(self._sampler.sample, list(live), now)
+        for pgid, sup in live.items():
+            if sup.pgid == pgid:  # still the same process
+                sup.set_stats(stats.get(pgid))
+
+    async def _sample_stats(self) -> None:
+        deadline = trio.current_time()
+        while True:
+            deadline += self._stats_interval
+            await trio.sleep_until(deadline)
+            try:
+                await self.sample_stats_once()
+            except OSError:
+                log.exception("stats sampling failed")
+            deadline = max(deadline, trio.current_time())
