@@ -43,6 +43,8 @@ from .clock import WallClock
 from .errors import LeosuiteError, StartupError
 from .settings import Address, Settings, parse_address
 from .store.db import Database
+from .supervision.fleet import Fleet
+from .supervision.manager import ServerManager
 
 __all__ = ["Daemon", "Endpoints", "bind_listener", "run_daemon"]
 
@@ -229,7 +231,18 @@ class Daemon:
         async with trio.open_nursery() as nursery:
             if self.handle_signals:
                 await nursery.start(self._watch_signals)
-            await nursery.start(self._housekeeping, auth)
+            fleet = Fleet(
+                now=now,
+                stats_interval=settings.servers.stats_interval,
+                command_max_bytes=settings.servers.command_max_bytes,
+            )
+            await nursery.start(fleet.run)
+            manager = ServerManager(
+                db=db, fleet=fleet, settings=settings.servers, data_dir=self.data_dir, now=now
+            )
+            await manager.load()
+            ctx.servers = manager
+            await nursery.start(self._housekeeping, auth, manager)
             http_app = create_http_app(ctx)
             admin_app = create_admin_app(ctx)
             async with trio.open_nursery() as listeners:
@@ -252,6 +265,9 @@ class Daemon:
                         await ws_listener.run(task_status=task_status)
 
                 await listeners.start(run_ws)
+                autostarted = await fleet.start_autostart()
+                if autostarted:
+                    log.info("autostarted: %s", ", ".join(autostarted))
                 self.endpoints = Endpoints(pid=os.getpid(), **ctx.endpoints)
                 _write_atomic(run_dir / "endpoints.json", msgspec.json.encode(self.endpoints))
                 log.info(
@@ -270,17 +286,20 @@ class Daemon:
                 await self._stop.wait()
                 log.info("shutting down")
                 systemd.notify("STOPPING=1", self.environ)
-                with trio.move_on_after(settings.daemon.shutdown_timeout) as scope:
-                    self._shutdown_http.set()
-                    ws_scope.cancel()
-                    with trio.CancelScope(shield=True):
-                        await audit.record("daemon", "stopping")
+                deadline = trio.current_time() + settings.daemon.shutdown_timeout
+                # Stop accepting; in-flight HTTP requests drain while servers stop.
+                listeners.cancel_scope.deadline = deadline
+                self._shutdown_http.set()
+                ws_scope.cancel()
+                with trio.CancelScope(deadline=deadline) as scope:
+                    await manager.shutdown()
                 if scope.cancelled_caught:
                     log.warning(
-                        "shutdown took longer than %.0f s; cancelling",
+                        "servers did not stop within daemon.shutdown_timeout (%.0f s); killing",
                         settings.daemon.shutdown_timeout,
                     )
-                    listeners.cancel_scope.cancel()
+                with trio.CancelScope(shield=True):
+                    await audit.record("daemon", "stopping")
             nursery.cancel_scope.cancel()
         log.info("stopped")
 
@@ -301,12 +320,17 @@ class Daemon:
                 self._stop.set()
 
     async def _housekeeping(
-        self, auth: AuthService, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        auth: AuthService,
+        manager: ServerManager,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         task_status.started()
         while True:
             await trio.sleep(self.settings.housekeeping.interval)
             try:
+                await manager.save_read_indexes()
                 purged = await auth.purge_expired()
                 if purged:
                     log.info("housekeeping: %d expired tokens removed", purged)

@@ -8,6 +8,7 @@ from quart_trio import QuartTrio
 from .context import ApiContext
 from .errors import install_error_handlers
 from .http_auth import auth_blueprint, json_response
+from .http_servers import servers_blueprint
 
 __all__ = ["create_http_app"]
 
@@ -36,4 +37,6 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
             response.headers.setdefault(key, value)
         return response
 
+    if ctx.servers is not None:
+        app.register_blueprint(servers_blueprint(ctx))
     return app
