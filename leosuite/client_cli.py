@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import HttpClient, load_saved_token, login, save_token, token_file
+from .client_servers import add_server_commands, run_server_command
 from .errors import AuthError, ConfigError
 from .settings import load_settings
 
@@ -33,6 +34,7 @@ def add_client_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     )
     logout_parser = commands.add_parser("logout", help="end the saved session")
     common(logout_parser)
+    add_server_commands(commands, common)
 
 
 def resolve_url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
@@ -91,4 +93,9 @@ def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> 
             token_file(environ).unlink(missing_ok=True)
         print("logged out")
         return 0
+    if args.command == "server":
+        try:
+            return run_server_command(args, saved_client(environ))
+        except KeyboardInterrupt:
+            return 130
     raise ConfigError(f"unknown command {args.command!r}")
