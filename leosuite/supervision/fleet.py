@@ -11,7 +11,7 @@ import trio
 
 from leosuite.errors import Conflict, NotFound
 from leosuite.supervision.process import ConsoleSink, raise_nofile_limit
-from leosuite.supervision.spec import LaunchSpec, StateChange
+from leosuite.supervision.spec import LaunchSpec, StateChange, StateChanges
 from leosuite.supervision.states import Backoff
 from leosuite.supervision.stats import StatsSampler
 from leosuite.supervision.supervisor import Supervisor
@@ -42,11 +42,10 @@ class Fleet:
         self._raise_fd_limit = raise_fd_limit
         self._supervisors: dict[str, Supervisor] = {}
         self._pending: set[str] = set()
-        self._listeners: list[trio.MemorySendChannel[StateChange]] = []
+        #: Every server's state changes; see :meth:`subscribe`.
+        self.changes = StateChanges()
         self._nursery: trio.Nursery | None = None
         self._closing = False
-        #: State changes not delivered to a full subscriber.
-        self.dropped_events = 0
         #: Soft RLIMIT_NOFILE after start-up.
         self.nofile_limit: int | None = None
 
@@ -63,8 +62,7 @@ class Fleet:
         finally:
             self._nursery = None
             self._closing = True
-            for channel in self._listeners:
-                channel.close()
+            self.changes.close()
 
     # ------------------------------------------------------------ membership
 
@@ -87,7 +85,7 @@ class Fleet:
             await self._nursery.start(sup.run)
         finally:
             self._pending.discard(name)
-        sup.add_listener(self._fan_out)
+        sup.changes.add_listener(self.changes.publish)
         self._supervisors[name] = sup
         return sup
 
@@ -150,20 +148,9 @@ class Fleet:
     # ------------------------------------------------------------ events
 
     def subscribe(self, max_buffer: int = 256) -> trio.MemoryReceiveChannel[StateChange]:
-        """Every server's state changes on one channel; dropped when its buffer is full
-        (counted in ``dropped_events``). Close it to unsubscribe."""
-        send, receive = trio.open_memory_channel[StateChange](max_buffer)
-        self._listeners.append(send)
-        return receive
-
-    def _fan_out(self, change: StateChange) -> None:
-        for channel in list(self._listeners):
-            try:
-                channel.send_nowait(change)
-            except trio.WouldBlock:
-                self.dropped_events += 1
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._listeners.remove(channel)
+        """Every server's state changes on one channel (drop-if-full, counted in
+        ``changes.dropped``). Close it to unsubscribe."""
+        return self.changes.subscribe(max_buffer)
 
     # ------------------------------------------------------------ stats
 

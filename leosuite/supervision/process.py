@@ -26,7 +26,7 @@ import shlex
 import signal
 import subprocess
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import trio
 
@@ -36,6 +36,7 @@ from leosuite.supervision.spec import LaunchSpec, compile_ready_pattern
 __all__ = [
     "CHUNK_BYTES",
     "Child",
+    "StopStart",
     "ConsoleSink",
     "child_environment",
     "describe_exit",
@@ -43,12 +44,17 @@ __all__ = [
     "raise_nofile_limit",
     "run_child",
     "spawn",
+    "stop_group",
 ]
 
 CHUNK_BYTES = 256 * 1024
 PIPE_BYTES = 1024 * 1024
 #: Bytes of the previous chunk kept so that a ready pattern split across reads matches.
 READY_TAIL_BYTES = 4096
+
+
+#: Where a stop begins: write the stop command; wait (it was typed); or signal at once.
+StopStart = Literal["command", "wait", "signal"]
 
 
 class ConsoleSink(Protocol):
@@ -287,3 +293,44 @@ async def run_child(
 
 def format_argv(argv: list[str]) -> str:
     return shlex.join(argv)
+
+
+async def stop_group(
+    child: Child,
+    exited: trio.Event,
+    console: ConsoleSink,
+    *,
+    first: StopStart,
+    sig: int | None = None,
+) -> None:
+    """Stop ``child`` by escalation; return once ``exited`` is set.
+
+    Stop command (or a wait, when the user typed it), then ``sig`` (default the
+    spec's stop signal) to the group, then SIGKILL to the group: each step waits up
+    to ``spec.stop_timeout`` for the exit. A force kill elsewhere cuts it short.
+    """
+    spec = child.spec
+    timeout = spec.stop_timeout
+    if first == "command" and spec.stop_command is not None:
+        with trio.move_on_after(timeout):
+            try:
+                await child.write_line(spec.stop_command.encode() + b"\n")
+            except Conflict:
+                safe_marker(console, "stdin is closed: cannot send the stop command")
+            else:
+                await exited.wait()
+    elif first == "wait":
+        with trio.move_on_after(timeout):
+            await exited.wait()
+    if exited.is_set():
+        return
+    sig = spec.stop_signal if sig is None else sig
+    safe_marker(console, f"sending {signal.Signals(sig).name} to the process group")
+    child.signal(sig)
+    with trio.move_on_after(timeout):
+        await exited.wait()
+    if exited.is_set():
+        return
+    safe_marker(console, "stop timeout: sending SIGKILL to the process group")
+    child.signal(signal.SIGKILL)
+    await exited.wait()

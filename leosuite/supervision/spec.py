@@ -1,18 +1,28 @@
 """The data the supervision engine takes (:class:`LaunchSpec`) and gives back
-(:class:`ServerStatus`, :class:`StateChange`): frozen msgspec Structs, wire-ready."""
+(:class:`ServerStatus`, :class:`StateChange`): frozen msgspec Structs, wire-ready;
+and :class:`StateChanges`, the bounded fan-out of state changes to subscribers."""
 
 from __future__ import annotations
 
 import functools
 import re
 import signal
+from collections.abc import Callable
 
 import msgspec
+import trio
 
 from leosuite.errors import InvalidInput
 from leosuite.supervision.states import RESTART_MODES, State
 
-__all__ = ["LaunchSpec", "ServerStatus", "StateChange", "compile_ready_pattern", "validate_spec"]
+__all__ = [
+    "LaunchSpec",
+    "ServerStatus",
+    "StateChange",
+    "StateChanges",
+    "compile_ready_pattern",
+    "validate_spec",
+]
 
 
 class LaunchSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,6 +78,46 @@ class StateChange(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     #: Wall-clock unix time.
     timestamp: float
+
+
+class StateChanges:
+    """Fan-out of :class:`StateChange` events: bounded channels (a full one drops the
+    event and counts it, a slow subscriber never slows the supervisor) and sync
+    callbacks (which must not raise or block)."""
+
+    def __init__(self) -> None:
+        self._channels: list[trio.MemorySendChannel[StateChange]] = []
+        self._callbacks: list[Callable[[StateChange], None]] = []
+        #: Events not delivered to a subscriber whose buffer was full.
+        self.dropped = 0
+
+    def subscribe(self, max_buffer: int = 64) -> trio.MemoryReceiveChannel[StateChange]:
+        """A channel of every later change; close it to unsubscribe."""
+        send, receive = trio.open_memory_channel[StateChange](max_buffer)
+        self._channels.append(send)
+        return receive
+
+    def add_listener(self, callback: Callable[[StateChange], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` on every change; returns the remover."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback)
+
+    def publish(self, change: StateChange) -> None:
+        for callback in list(self._callbacks):
+            callback(change)
+        for channel in list(self._channels):
+            try:
+                channel.send_nowait(change)
+            except trio.WouldBlock:
+                self.dropped += 1
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._channels.remove(channel)
+
+    def close(self) -> None:
+        """End every subscription (their ``async for`` loops finish)."""
+        for channel in self._channels:
+            channel.close()
+        self._channels.clear()
 
 
 @functools.lru_cache(maxsize=256)

@@ -15,6 +15,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Literal, get_args
 
 import trio
@@ -23,12 +24,20 @@ from leosuite.errors import Conflict, InvalidInput, LeosuiteError, ProcessError,
 from leosuite.supervision.process import (
     Child,
     ConsoleSink,
+    StopStart,
     describe_exit,
     format_argv,
     run_child,
     safe_marker,
+    stop_group,
 )
-from leosuite.supervision.spec import LaunchSpec, ServerStatus, StateChange, validate_spec
+from leosuite.supervision.spec import (
+    LaunchSpec,
+    ServerStatus,
+    StateChange,
+    StateChanges,
+    validate_spec,
+)
 from leosuite.supervision.states import (
     COMMAND_STATES,
     STARTABLE_STATES,
@@ -45,7 +54,6 @@ __all__ = ["ACTIONS", "Action", "Supervisor"]
 
 Action = Literal["start", "stop", "restart", "kill", "force_kill"]
 ACTIONS: tuple[str, ...] = get_args(Action)
-_EscalationStart = Literal["command", "wait", "signal"]
 
 
 class Supervisor:
@@ -88,10 +96,8 @@ class Supervisor:
         self._started_wall: float | None = None
         self._started_clock = 0.0
         self._stats: GroupStats | None = None
-        self._listeners: list[trio.MemorySendChannel[StateChange]] = []
-        self._callbacks: list[Callable[[StateChange], None]] = []
-        #: State changes not delivered to a subscriber whose buffer was full.
-        self.dropped_events = 0
+        #: Every state change of this server; see :meth:`subscribe`.
+        self.changes = StateChanges()
         self._nursery: trio.Nursery | None = None
         self._scope: trio.CancelScope | None = None
         self._closed = trio.Event()
@@ -118,9 +124,7 @@ class Supervisor:
         finally:
             self._nursery = None
             self._closing = True
-            for channel in self._listeners:
-                channel.close()
-            self._listeners.clear()
+            self.changes.close()
             self._closed.set()
 
     def close(self) -> None:
@@ -207,17 +211,8 @@ class Supervisor:
         return self._state
 
     def subscribe(self, max_buffer: int = 64) -> trio.MemoryReceiveChannel[StateChange]:
-        """A channel of every later state change; when its buffer is full, changes are
-        dropped (counted in ``dropped_events``). Close it to unsubscribe."""
-        send, receive = trio.open_memory_channel[StateChange](max_buffer)
-        self._listeners.append(send)
-        return receive
-
-    def add_listener(self, callback: Callable[[StateChange], None]) -> Callable[[], None]:
-        """Call ``callback(change)`` synchronously on every change; returns the remover.
-        The callback must not raise or block."""
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback)
+        """A channel of every later state change (drop-if-full); close it to unsubscribe."""
+        return self.changes.subscribe(max_buffer)
 
     def update_spec(self, spec: LaunchSpec) -> None:
         """New settings; they apply from the next start."""
@@ -315,9 +310,7 @@ class Supervisor:
                 self._set_state(State.CRASHED, f"failed to start: {exc.message}")
             done.set()
 
-    async def _do_stop(
-        self, reason: str, *, first: _EscalationStart, sig: int | None = None
-    ) -> None:
+    async def _do_stop(self, reason: str, *, first: StopStart, sig: int | None = None) -> None:
         state = self._state
         if state is State.BACKOFF:
             self._cancel_backoff()
@@ -330,44 +323,16 @@ class Supervisor:
         self._stop_requested = reason
         self._set_state(State.STOPPING, reason)
         safe_marker(self._console, f"stopping ({reason})")
-        await self._escalate(child, done, first, sig)
+        await stop_group(child, done, self._console, first=first, sig=sig)
 
-    async def _escalate(
-        self, child: Child, done: trio.Event, first: _EscalationStart, sig: int | None = None
+    async def _typed_stop(
+        self, child: Child, done: trio.Event, first: StopStart, *, owns_busy: bool
     ) -> None:
-        """Stop command (or wait for the typed one), stop signal, SIGKILL: each step
-        waits up to the stop timeout for the exit; a force kill cuts it short."""
-        spec = child.spec
-        timeout = spec.stop_timeout
-        if first == "command" and spec.stop_command is not None:
-            with trio.move_on_after(timeout):
-                try:
-                    await child.write_line(spec.stop_command.encode() + b"\n")
-                except Conflict:
-                    safe_marker(self._console, "stdin is closed: cannot send the stop command")
-                else:
-                    await done.wait()
-        elif first == "wait":
-            with trio.move_on_after(timeout):
-                await done.wait()
-        if done.is_set():
-            return
-        sig = spec.stop_signal if sig is None else sig
-        safe_marker(self._console, f"sending {signal.Signals(sig).name} to the process group")
-        child.signal(sig)
-        with trio.move_on_after(timeout):
-            await done.wait()
-        if done.is_set():
-            return
-        safe_marker(self._console, "stop timeout: sending SIGKILL to the process group")
-        child.signal(signal.SIGKILL)
-        await done.wait()
-
-    async def _typed_stop(self, child: Child, done: trio.Event, first: _EscalationStart) -> None:
         try:
-            await self._escalate(child, done, first)
+            await stop_group(child, done, self._console, first=first)
         finally:
-            self._release_busy()
+            if owns_busy:
+                self._release_busy()
 
     async def _force_kill(self) -> None:
         state = self._state
@@ -412,19 +377,24 @@ class Supervisor:
         if self._state not in COMMAND_STATES or child is None or done is None:
             raise Conflict(f"not running ({self._state.value})")
         stop_command = child.spec.stop_command
-        if stop_command is None or line.strip() != stop_command.strip() or self._busy is not None:
+        if stop_command is None or line.strip() != stop_command.strip():
             await self._write(child, data + b"\n")
             return
-        self._busy = "stop"
+        # a typed stop command is a requested stop: record it before the write
+        owns_busy = self._busy is None  # else: a start is just finishing its spawn
+        if owns_busy:
+            self._busy = "stop"
         self._stop_requested = "stop command typed"
         self._set_state(State.STOPPING, "stop command typed")
         safe_marker(self._console, "stopping (stop command typed)")
-        first: _EscalationStart = "signal"
+        first: StopStart = "signal"
         try:
             await self._write(child, data + b"\n")
             first = "wait"
         finally:
-            self._require_nursery().start_soon(self._typed_stop, child, done, first)
+            self._require_nursery().start_soon(
+                partial(self._typed_stop, child, done, first, owns_busy=owns_busy)
+            )
 
     async def _write(self, child: Child, data: bytes) -> None:
         with trio.move_on_after(self._command_deadline):
@@ -555,12 +525,4 @@ class Supervisor:
             server=self.name, old=old, new=new, reason=reason, timestamp=self._now()
         )
         self._pulse()
-        for callback in list(self._callbacks):
-            callback(change)
-        for channel in list(self._listeners):
-            try:
-                channel.send_nowait(change)
-            except trio.WouldBlock:
-                self.dropped_events += 1
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._listeners.remove(channel)
+        self.changes.publish(change)

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 import pytest
 import trio
 
@@ -499,3 +499,44 @@ async def test_closing_the_supervisor_kills_the_group(tmp_path: Path) -> None:
         with pytest.raises(Conflict, match="not running"):
             await sup.request("start")
     console.close()
+
+
+async def test_slow_subscribers_drop_events_and_closed_ones_are_dropped(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, fixture("echo"), stop_command="stop")
+    with trio.fail_after(10):
+        async with supervised(tmp_path, spec) as (sup, _console):
+            slow = sup.subscribe(max_buffer=1)
+            gone = sup.subscribe()
+            await gone.aclose()
+            seen: list[StateChange] = []
+            sup.changes.add_listener(seen.append)
+            await sup.request("start")  # STARTING, RUNNING
+            await sup.request("stop")  # STOPPING, STOPPED
+            assert [c.new for c in seen] == [S.STARTING, S.RUNNING, S.STOPPING, S.STOPPED]
+            assert [c.old for c in seen] == [S.STOPPED, S.STARTING, S.RUNNING, S.STOPPING]
+            assert seen[-1].reason == "exited with code 0 (stop requested)"
+            first = slow.receive_nowait()
+            assert (first.old, first.new) == (S.STOPPED, S.STARTING)
+            with pytest.raises(trio.WouldBlock):
+                slow.receive_nowait()
+            assert sup.changes.dropped == 3
+
+
+async def test_flood_is_captured_whole_and_status_stays_responsive(tmp_path: Path) -> None:
+    size = 64 * 1024 * 1024
+    spec = make_spec(tmp_path, fixture("no_newline"), str(size), ready_pattern="never matches")
+    with trio.fail_after(30):
+        async with supervised(tmp_path, spec) as (sup, console):
+            await sup.request("start")
+            worst = 0.0
+            await wait_output(console, "started pid")
+            head = console.read(0, 4096).data
+            start = head.index(b"\n", head.index(b"started pid")) + 1
+            while console.end_index < start + size:
+                t0 = trio.current_time()
+                assert sup.status().state is S.STARTING  # the pattern search runs all along
+                await trio.lowlevel.checkpoint()  # the capture loop yields between reads
+                worst = max(worst, trio.current_time() - t0)
+            assert worst < 0.5
+            assert console.read(start, 10).data == b"x" * 10
+            assert console.read(start + size - 10, 100).data == b"x" * 10
