@@ -33,8 +33,10 @@ from .api.admin import create_admin_app
 from .api.context import ApiContext
 from .api.http_app import create_http_app
 from .api.hypercorn_serve import serve_app
-from .api.ws import WebSocketListener
-from .api.ws_api import serve_api_connection
+from .api.ws import WebSocketListener, serve_echo
+from .api.ws_api import WsApi
+from .api.ws_conn import WsHub
+from .api.ws_dashboard import install_dashboard_calls
 from .audit import AuditLog
 from .auth.accounts import INITIAL_PASSWORD_FILE, ensure_first_admin
 from .auth.passwords import PasswordHasher
@@ -215,7 +217,13 @@ class Daemon:
         )
         self.context = ctx
         ws_listener = WebSocketListener(ctx, ws_sock)
-        ws_listener.route("/", lambda request, ip: serve_api_connection(ctx, request, ip))
+        hub = WsHub(settings.ws)
+        ws_api = WsApi(ctx, hub)
+        install_dashboard_calls(ws_api)
+        ws_listener.route("/", ws_api.serve)
+        if settings.ws.echo_path:
+            log.warning("ws.echo_path is on: /echo echoes messages (for conformance tests only)")
+            ws_listener.route("/echo", serve_echo)
         ctx.endpoints = {
             "http": _url("http", http_sock),
             "ws": _url("ws", ws_sock),
@@ -290,6 +298,7 @@ class Daemon:
                 # Stop accepting; in-flight HTTP requests drain while servers stop.
                 listeners.cancel_scope.deadline = deadline
                 self._shutdown_http.set()
+                hub.close_all()
                 ws_scope.cancel()
                 with trio.CancelScope(deadline=deadline) as scope:
                     await manager.shutdown()

@@ -54,6 +54,18 @@ class WsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     listen: str = "127.0.0.1:8976"
     max_message_bytes: int = 1 * MiB
     allowed_origins: list[str] = msgspec.field(default_factory=list)
+    max_connections: int = 10000
+    max_connections_per_ip: int = 64
+    request_rate: float = 50.0
+    request_burst: int = 200
+    max_inflight: int = 16
+    queue_size: int = 64
+    send_timeout: float = 10.0
+    ping_interval: float = 20.0
+    console_batch_bytes: int = 256 * KiB
+    console_max_lag: int = 4 * MiB
+    login_attempts_per_minute: int = 10
+    echo_path: bool = False
 
 
 class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -161,6 +173,17 @@ def _check(settings: Settings) -> Settings:
         "http.max_body_bytes": settings.http.max_body_bytes,
         "http.read_timeout": settings.http.read_timeout,
         "ws.max_message_bytes": settings.ws.max_message_bytes,
+        "ws.max_connections": settings.ws.max_connections,
+        "ws.max_connections_per_ip": settings.ws.max_connections_per_ip,
+        "ws.request_rate": settings.ws.request_rate,
+        "ws.request_burst": settings.ws.request_burst,
+        "ws.max_inflight": settings.ws.max_inflight,
+        "ws.queue_size": settings.ws.queue_size,
+        "ws.send_timeout": settings.ws.send_timeout,
+        "ws.ping_interval": settings.ws.ping_interval,
+        "ws.console_batch_bytes": settings.ws.console_batch_bytes,
+        "ws.console_max_lag": settings.ws.console_max_lag,
+        "ws.login_attempts_per_minute": settings.ws.login_attempts_per_minute,
         "housekeeping.interval": settings.housekeeping.interval,
         "servers.console_ring_bytes": settings.servers.console_ring_bytes,
         "servers.console_file_max_bytes": settings.servers.console_file_max_bytes,

@@ -8,6 +8,7 @@ listener down (STACK.md gotcha 4).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -17,13 +18,34 @@ import msgspec
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer
 
+from ..audit import Actor
 from .context import ApiContext
+from .ws_api import origin_allowed
 
-__all__ = ["WebSocketListener", "Route"]
+__all__ = ["Route", "WebSocketListener", "serve_echo"]
 
 log = logging.getLogger("leosuite.ws")
 
 Route = Callable[[WebSocketRequest, str], Awaitable[None]]
+
+
+def _normal_ip(address: object) -> str:
+    """``::ffff:1.2.3.4`` is the IPv4 peer ``1.2.3.4``."""
+    text = str(address)
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+async def serve_echo(request: WebSocketRequest, ip: str) -> None:
+    """Testing only (``ws.echo_path``): echo every message, for the Autobahn suite."""
+    ws = await request.accept()
+    while True:
+        await ws.send_message(await ws.get_message())
 
 
 def _error_body(status: int, message: str) -> bytes:
@@ -37,8 +59,6 @@ class WebSocketListener:
         self._ctx = ctx
         self._socket = sock
         self._routes: list[tuple[str, Route]] = []
-        #: Cancelled on shutdown; connections are closed with 1001 first.
-        self.connections = 0
 
     def route(self, prefix: str, handler: Route) -> None:
         """``prefix`` ``"/"`` matches only ``/``; others match the path prefix."""
@@ -54,16 +74,21 @@ class WebSocketListener:
         path = urlsplit(request.path).path
         handler = self._find(path)
         peer = request.remote
-        ip = peer.address if hasattr(peer, "address") else str(peer)
+        ip = _normal_ip(peer.address if hasattr(peer, "address") else str(peer))
         try:
             if handler is None:
                 await request.reject(404, body=_error_body(404, f"no WebSocket endpoint at {path}"))
                 return
-            self.connections += 1
-            try:
-                await handler(request, str(ip))
-            finally:
-                self.connections -= 1
+            if not origin_allowed(request, self._ctx.settings.ws.allowed_origins):
+                await self._ctx.audit.record(
+                    "ws",
+                    f"handshake refused: foreign Origin on {path}",
+                    actor=Actor(ip=str(ip)),
+                    level="warning",
+                )
+                await request.reject(403, body=_error_body(403, "this Origin is not allowed"))
+                return
+            await handler(request, str(ip))
         except ConnectionClosed:
             pass
         except trio.Cancelled:

@@ -1,22 +1,60 @@
-"""The WebSocket API of seed 000 on ``/``: the envelope and the public calls.
+"""The WebSocket API of seed 000 on ``/``: envelope, status codes, dispatch, seed calls.
 
 Requests are ``{"type", "uuid", "content"}``; answers ``{"uuid", "type",
-"status_code", "status_string", "content"}``. This module holds the envelope
-and the version call; the authenticated calls arrive with the WebSocket API issue.
+"status_code", "status_string", "content"}`` with the request's uuid and type (``""``
+when a frame had none or not a string, SPEC §8). Requests of one connection are handled
+concurrently; the dashboard calls (``server.*``, subscriptions) are in ``ws_dashboard``.
+Errors map from the one error tree here and only here.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any
+import logging
+import math
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
+import trio
 from trio_websocket import WebSocketRequest
 
 from .. import __version__
+from ..audit import Actor
+from ..errors import (
+    AuthError,
+    Conflict,
+    InternalError,
+    InvalidInput,
+    LeosuiteError,
+    NotFound,
+    RateLimited,
+    StoreError,
+    TooLarge,
+)
+from ..store import accounts
+from ..store import audit as audit_table
+from ..supervision.states import State
 from .context import ApiContext
+from .ws_conn import WsConnection, WsHub
 
-__all__ = ["StatusCode", "envelope", "serve_api_connection"]
+__all__ = [
+    "AfterSend",
+    "StatusCode",
+    "WsApi",
+    "WsError",
+    "envelope",
+    "origin_allowed",
+    "parse_frame",
+    "push",
+]
+
+log = logging.getLogger("leosuite.ws")
+
+T = TypeVar("T", bound=msgspec.Struct)
 
 
 class StatusCode(enum.IntEnum):
@@ -35,7 +73,15 @@ class StatusCode(enum.IntEnum):
     INVALID_ARGUMENT = 12
 
 
-def envelope(uuid: str, kind: str, status: StatusCode, content: Any, message: str = "") -> bytes:
+class WsError(Exception):
+    def __init__(self, status: StatusCode, message: str, content: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.content = content
+
+
+def envelope(uuid: str, kind: str, status: StatusCode, content: Any, message: str = "") -> str:
     return msgspec.json.encode(
         {
             "uuid": uuid,
@@ -44,7 +90,12 @@ def envelope(uuid: str, kind: str, status: StatusCode, content: Any, message: st
             "status_string": message or status.name,
             "content": content,
         }
-    )
+    ).decode()
+
+
+def push(kind: str, content: Any) -> str:
+    """A server-initiated message: a fresh server uuid."""
+    return envelope(secrets.token_hex(16), kind, StatusCode.SUCCESS, content)
 
 
 class Malformed(Exception):
@@ -59,6 +110,8 @@ class Malformed(Exception):
 
 def parse_frame(message: str | bytes) -> tuple[str, str, Any]:
     """``(uuid, type, content)`` of a request frame, or :class:`Malformed`."""
+    if isinstance(message, bytes):
+        raise Malformed("binary frames are not accepted; send JSON text frames")
     try:
         frame = msgspec.json.decode(message)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
@@ -67,25 +120,302 @@ def parse_frame(message: str | bytes) -> tuple[str, str, Any]:
         raise Malformed("frame is not a JSON object")
     uuid, kind = frame.get("uuid"), frame.get("type")
     if not isinstance(uuid, str) or not isinstance(kind, str) or "content" not in frame:
-        raise Malformed("frame needs string 'uuid' and 'type' and a 'content'", uuid, kind)
+        raise Malformed("frame needs a string 'uuid', a string 'type' and a 'content'", uuid, kind)
     return uuid, kind, frame["content"]
 
 
-async def serve_api_connection(ctx: ApiContext, request: WebSocketRequest, ip: str) -> None:
-    ws = await request.accept()
-    while True:
-        message = await ws.get_message()
+def model_error(field: str | None, detail: str) -> WsError:
+    pointer = "/content" + (f"/{field.replace('.', '/')}" if field else "")
+    return WsError(
+        StatusCode.MODEL_EXCEPTION,
+        detail,
+        {"errors": [{"detail": detail, "source": {"pointer": pointer}}]},
+    )
+
+
+def decode_content(content: Any, kind: type[T]) -> T:
+    """Typed content; a missing field or wrong type is MODEL_EXCEPTION naming it."""
+    try:
+        return msgspec.convert({} if content is None else content, kind, str_keys=True)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        message, _, where = text.partition(" - at `$")
+        field = where.rstrip("`").lstrip(".") or None
+        if "unknown field" in message:
+            field = message.split("`")[1]
+        raise model_error(field, f"{field}: {message}" if field else message) from None
+
+
+def _error_of(exc: LeosuiteError) -> WsError:
+    if isinstance(exc, AuthError):
+        return WsError(StatusCode.PERMISSION_DENIED, exc.message)
+    if isinstance(exc, NotFound):
+        return WsError(StatusCode.ENTITY_NOT_FOUND, exc.message)
+    if isinstance(exc, InvalidInput | TooLarge):
+        return WsError(StatusCode.INVALID_ARGUMENT, exc.message, {"field": exc.field})
+    if isinstance(exc, Conflict):
+        return WsError(StatusCode.GENERAL_FAILURE, exc.message)
+    if isinstance(exc, RateLimited):
+        return WsError(StatusCode.RATE_LIMITED, exc.message)
+    if isinstance(exc, StoreError):
+        return WsError(StatusCode.DATABASE_ERROR, "database error")
+    return WsError(StatusCode.GENERAL_FAILURE, exc.message)
+
+
+Handler = Callable[[WsConnection, Any], Awaitable[Any]]
+
+
+class AfterSend:
+    """A handler result whose ``then()`` runs once the answer is queued, so that a
+    subscription's first push never overtakes the answer to ``subscribe``."""
+
+    def __init__(self, content: Any, then: Callable[[], None]) -> None:
+        self.content = content
+        self.then = then
+
+
+class _Credentials(msgspec.Struct, forbid_unknown_fields=True):
+    username: str
+    password: str
+
+
+class _Token(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+
+
+class _LogsQuery(msgspec.Struct, forbid_unknown_fields=True):
+    p: int = 1
+    ps: int = 20
+    sort: str = "desc"
+
+
+class WsApi:
+    """Routes one connection's frames to handlers; ``public`` calls need no login."""
+
+    def __init__(self, ctx: ApiContext, hub: WsHub) -> None:
+        self.ctx = ctx
+        self.hub = hub
+        self.handlers: dict[str, tuple[Handler, bool]] = {}
+        self._login_attempts: dict[str, deque[float]] = {}
+        for name in ("get_leosac_version", "get_version"):
+            self.add(name, self._version, public=True)
+        self.add("create_auth_token", self._create_auth_token, public=True)
+        self.add("authenticate_with_token", self._authenticate_with_token, public=True)
+        self.add("logout", self._logout)
+        self.add("system_overview", self._system_overview)
+        self.add("get_logs", self._get_logs)
+        ctx.auth.on_revoked.append(self._revoked)
+
+    def add(self, name: str, handler: Handler, *, public: bool = False) -> None:
+        self.handlers[name] = (handler, public)
+
+    # -- the connection ---------------------------------------------------------------
+
+    async def serve(self, request: WebSocketRequest, ip: str) -> None:
+        refusal = self.hub.refusal(ip)
+        if refusal is not None:
+            status, reason = refusal
+            await self.ctx.audit.record("ws", f"connection refused: {reason}", level="warning")
+            await request.reject(status, body=reason.encode())
+            return
+        ws = await request.accept()
+        conn = WsConnection(self.hub, ws, ip)
+        self.hub.add(conn)
         try:
-            uuid, kind, _content = parse_frame(message)
-        except Malformed as exc:
-            answer = envelope(exc.uuid, exc.kind, StatusCode.MALFORMED, None, exc.reason)
-            await ws.send_message(answer.decode())
-            continue
-        if kind in ("get_leosac_version", "get_version"):
-            short = ".".join(__version__.split(".")[:2])
+            await conn.serve(lambda message: self._handle(conn, message))
+        finally:
+            self.hub.remove(conn)
+
+    async def _handle(self, conn: WsConnection, message: str | bytes) -> None:
+        uuid = kind = ""
+        try:
+            try:
+                uuid, kind, content = parse_frame(message)
+            except Malformed as exc:
+                uuid, kind = exc.uuid, exc.kind
+                raise WsError(StatusCode.MALFORMED, exc.reason) from None
+            if not conn.rate.take():
+                raise WsError(StatusCode.RATE_LIMITED, "too many requests; slow down")
+            entry = self.handlers.get(kind)
+            if entry is None:
+                raise WsError(StatusCode.INVALID_CALL, f"unknown call {kind!r}")
+            handler, public = entry
+            if not public:
+                await self._require_session(conn)
+            result = await handler(conn, content)
+            if isinstance(result, AfterSend):
+                await conn.send(envelope(uuid, kind, StatusCode.SUCCESS, result.content))
+                result.then()
+                return
+            answer = envelope(uuid, kind, StatusCode.SUCCESS, result)
+        except WsError as exc:
+            answer = envelope(uuid, kind, exc.status, exc.content, exc.message)
+        except LeosuiteError as exc:
+            if isinstance(exc, InternalError) and not isinstance(exc, StoreError):
+                log.exception("WebSocket call %s failed", kind, exc_info=exc)
+            error = _error_of(exc)
+            answer = envelope(uuid, kind, error.status, error.content, error.message)
+        except trio.Cancelled:
+            raise
+        except Exception:
+            correlation = secrets.token_hex(6)
+            log.exception("WebSocket call %s failed (%s)", kind, correlation)
             answer = envelope(
-                uuid, kind, StatusCode.SUCCESS, {"version": __version__, "version_short": short}
+                uuid,
+                kind,
+                StatusCode.UNKNOWN,
+                None,
+                f"internal error (correlation id {correlation})",
             )
-        else:
-            answer = envelope(uuid, kind, StatusCode.INVALID_CALL, None, f"unknown call {kind!r}")
-        await ws.send_message(answer.decode())
+        await conn.send(answer)
+
+    async def _require_session(self, conn: WsConnection) -> None:
+        if conn.principal is None or conn.token is None:
+            raise WsError(StatusCode.PERMISSION_DENIED, "log in first (create_auth_token)")
+        try:
+            conn.principal = await self.ctx.auth.authenticate(conn.token)
+        except AuthError as exc:
+            self.end_session(conn, exc.message)
+            raise WsError(StatusCode.SESSION_ABORTED, exc.message) from None
+
+    def end_session(self, conn: WsConnection, reason: str) -> None:
+        """Forget the login, stop the subscriptions and push ``session_closed``."""
+        conn.principal = None
+        conn.token = None
+        conn.cancel_subscriptions()
+        conn.push_nowait(push("session_closed", {"reason": reason}))
+
+    def _revoked(self, account_id: int, reason: str) -> None:
+        for conn in self.hub.of_account(account_id):
+            self.end_session(conn, reason)
+
+    # -- seed calls ---------------------------------------------------------------------
+
+    async def _version(self, conn: WsConnection, content: Any) -> Any:
+        return {"version": __version__, "version_short": ".".join(__version__.split(".")[:2])}
+
+    def _login_allowed(self, ip: str) -> bool:
+        window = 60.0
+        now = trio.current_time()
+        attempts = self._login_attempts.setdefault(ip, deque())
+        while attempts and attempts[0] <= now - window:
+            attempts.popleft()
+        if len(attempts) >= self.ctx.settings.ws.login_attempts_per_minute:
+            return False
+        attempts.append(now)
+        if len(self._login_attempts) > 10000:  # forget idle addresses
+            for key in [k for k, v in self._login_attempts.items() if not v]:
+                del self._login_attempts[key]
+        return True
+
+    async def _create_auth_token(self, conn: WsConnection, content: Any) -> Any:
+        credentials = decode_content(content, _Credentials)
+        if conn.principal is not None:
+            return {"status": -1, "message": "already logged in on this connection; log out first"}
+        if not self._login_allowed(conn.ip):
+            await self.ctx.audit.record(
+                "auth",
+                "WebSocket login rate limited",
+                level="warning",
+                actor=_actor(conn.ip, credentials.username),
+            )
+            raise WsError(StatusCode.RATE_LIMITED, "too many login attempts; wait a minute")
+        try:
+            token, principal = await self.ctx.auth.password_login(
+                credentials.username, credentials.password, conn.ip
+            )
+        except AuthError as exc:
+            return {"status": -1, "message": exc.message}
+        conn.principal, conn.token = principal, token
+        return {"status": 0, "user_id": principal.account_id, "token": token}
+
+    async def _authenticate_with_token(self, conn: WsConnection, content: Any) -> Any:
+        query = decode_content(content, _Token)
+        if conn.principal is not None:
+            return {"status": -1, "message": "already logged in on this connection; log out first"}
+        try:
+            principal = await self.ctx.auth.authenticate(query.token)
+        except AuthError as exc:
+            return {"status": -1, "message": exc.message}
+        conn.principal, conn.token = principal, query.token
+        return {"status": 0, "user_id": principal.account_id, "username": principal.username}
+
+    async def _logout(self, conn: WsConnection, content: Any) -> Any:
+        assert conn.principal is not None
+        await self.ctx.auth.logout(conn.principal, conn.ip)
+        conn.principal = conn.token = None
+        conn.cancel_subscriptions()
+        return None
+
+    async def _system_overview(self, conn: WsConnection, content: Any) -> Any:
+        counts = {state.value: 0 for state in State}
+        manager = self.ctx.servers
+        for name in manager.names():
+            counts[manager.supervisor(name).state.value] += 1
+        users = await self.ctx.db.call(accounts.count)
+        return {
+            "instance_name": self.ctx.settings.daemon.instance_name,
+            "config_version": 1,
+            "uptime": max(0.0, self.ctx.now() - self.ctx.started_at),
+            "modules": ["http", "websocket", "admin", "supervision"],
+            "servers": counts,
+            "sessions": self.hub.authenticated(),
+            "users": users,
+        }
+
+    async def _get_logs(self, conn: WsConnection, content: Any) -> Any:
+        query = decode_content(content, _LogsQuery)
+        if query.ps < 1 or query.ps > 1000:
+            raise WsError(StatusCode.INVALID_ARGUMENT, "ps must be 1-1000", {"field": "ps"})
+        if query.p < 0:
+            raise WsError(StatusCode.INVALID_ARGUMENT, "p must not be negative", {"field": "p"})
+        if query.sort not in ("asc", "desc"):
+            raise WsError(
+                StatusCode.INVALID_ARGUMENT, "sort must be asc or desc", {"field": "sort"}
+            )
+        page = max(query.p, 1)
+
+        def read(db: Any) -> tuple[int, list[audit_table.AuditEntry]]:
+            total = audit_table.count(db)
+            entries = audit_table.page(
+                db, offset=(page - 1) * query.ps, limit=query.ps, newest_first=query.sort == "desc"
+            )
+            return total, entries
+
+        total, entries = await self.ctx.db.call(read)
+        return {
+            "data": [
+                {
+                    "id": e.id,
+                    "type": "log-message",
+                    "attributes": {
+                        "message": e.message,
+                        "timestamp": int(e.timestamp),
+                        "level": e.level,
+                        "topic": e.topic,
+                        "user": e.user_triple,
+                        "session": e.session,
+                    },
+                }
+                for e in entries
+            ],
+            "meta": {"total": total, "first": 1, "last": max(1, math.ceil(total / query.ps))},
+        }
+
+
+def _actor(ip: str, name: str) -> Actor:
+    return Actor(ip=ip, name=name[:64])
+
+
+def origin_allowed(request: WebSocketRequest, allowed: list[str]) -> bool:
+    """No Origin (not a browser) is fine; a present one must be the same host or allowed."""
+    headers = {k.lower(): v for k, v in request.headers}
+    origin_raw = headers.get(b"origin")
+    if origin_raw is None:
+        return True
+    origin = origin_raw.decode("latin-1").rstrip("/")
+    if origin in allowed:
+        return True
+    host = headers.get(b"host", b"").decode("latin-1")
+    parts = urlsplit(origin)
+    return bool(host) and parts.netloc == host and parts.scheme in ("http", "https")

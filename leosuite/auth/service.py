@@ -30,7 +30,10 @@ __all__ = ["AuthService", "LoginInfo", "LoginResult", "Principal", "TOKEN_PATTER
 TOKEN_PATTERN = re.compile(r"[0-9a-f]{1,128}")
 #: How far a token's stored expiry may lag its sliding expiry before it is written again.
 _EXPIRY_WRITE_SLACK = 60.0
-_FAILED_LOGIN = "login failed: unknown username or wrong password"
+#: A cached token is checked against the store again after this many seconds, so tokens
+#: destroyed by another process (``leosuite user lock`` on the store) stop working.
+_RECHECK_AFTER = 5.0
+_FAILED_LOGIN = "unknown username or wrong password"  # audited as "login failed: ..."
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,6 +92,8 @@ class _CachedToken(msgspec.Struct, kw_only=True):
     principal: Principal
     expires_at: float
     stored_expires_at: float
+    #: When the store was last asked whether the token and its account still stand.
+    checked_at: float
 
 
 def hash_token(token: str) -> str:
@@ -198,6 +203,22 @@ class AuthService:
                 "fetch login_info again with ?username=",
                 count=False,
             )
+        token, principal = await self.password_login(username, password, ip)
+        return LoginResult(
+            access_token=token,
+            expires_in=int(self._settings.token_ttl),
+            user=UserView(
+                id=principal.account_id, username=principal.username, flags=sorted(principal.flags)
+            ),
+            permissions=permissions_of(principal.flags),
+        )
+
+    async def password_login(self, username: str, password: str, ip: str) -> tuple[str, Principal]:
+        """Check a password and issue a token (the WebSocket login, and the last step of
+        the proof-of-work login). Failures are audited and raise :class:`AuthError`."""
+        actor = Actor(ip=ip, name=username[:64])
+        if len(username) > 64 or len(password) > 1024:
+            await self._fail(actor, _FAILED_LOGIN, keys=("ip:" + ip,))
         account = await self._db.call(lambda conn: accounts.get_by_name(conn, username))
         ok = await self.verify_password(account, password)
         if account is None or not ok:
@@ -228,15 +249,13 @@ class AuthService:
 
         await self._db.call(insert)
         self._tokens[principal.token_hash] = _CachedToken(
-            principal=principal, expires_at=expires_at, stored_expires_at=expires_at
+            principal=principal,
+            expires_at=expires_at,
+            stored_expires_at=expires_at,
+            checked_at=created_at,
         )
         await self._audit.record("auth", "login", actor=actor)
-        return LoginResult(
-            access_token=token,
-            expires_in=int(self._settings.token_ttl),
-            user=UserView(id=account.id, username=account.username, flags=sorted(account.flags)),
-            permissions=permissions_of(principal.flags),
-        )
+        return token, principal
 
     async def _fail(
         self,
@@ -260,13 +279,17 @@ class AuthService:
         token_hash = hash_token(token)
         now = self._now()
         cached = self._tokens.get(token_hash)
-        if cached is None:
+        if cached is None or now - cached.checked_at > _RECHECK_AFTER:
             row = await self._db.call(lambda conn: tokens.get_by_hash(conn, token_hash))
-            if row is None:
+            account = (
+                None
+                if row is None
+                else await self._db.call(lambda conn: accounts.get(conn, row.account_id))
+            )
+            if row is None or account is None or account.locked:
+                self._tokens.pop(token_hash, None)
                 raise AuthError("invalid or expired access token")
-            account = await self._db.call(lambda conn: accounts.get(conn, row.account_id))
-            if account is None or account.locked:
-                raise AuthError("invalid or expired access token")
+            expires_at = max(row.expires_at, cached.expires_at if cached else row.expires_at)
             cached = _CachedToken(
                 principal=Principal(
                     account_id=account.id,
@@ -274,8 +297,9 @@ class AuthService:
                     flags=frozenset(account.flags),
                     token_hash=token_hash,
                 ),
-                expires_at=row.expires_at,
+                expires_at=expires_at,
                 stored_expires_at=row.expires_at,
+                checked_at=now,
             )
             self._tokens[token_hash] = cached
         if cached.expires_at <= now:

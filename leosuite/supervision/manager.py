@@ -26,7 +26,7 @@ from ..store import servers as server_table
 from ..store.db import Database
 from .console_log import ConsoleChunk, ConsoleLog
 from .fleet import Fleet
-from .spec import LaunchSpec
+from .spec import LaunchSpec, StateChange
 from .states import State
 from .supervisor import Supervisor
 from .types import (
@@ -370,3 +370,7 @@ class ServerManager:
                     await console.wait_beyond(read_index)
         chunk = console.read(read_index, limit)
         return encode_console_data(chunk, encoding)
+
+    def subscribe_states(self, max_buffer: int = 256) -> trio.MemoryReceiveChannel[StateChange]:
+        """Every server's state changes (drop-if-full); close the channel to unsubscribe."""
+        return self._fleet.subscribe(max_buffer)

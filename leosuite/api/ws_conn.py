@@ -1,0 +1,238 @@
+"""One WebSocket connection's plumbing, and the hub that knows them all.
+
+Every connection has ONE bounded outbound queue and ONE writer task (trio-websocket's
+``send_message`` blocks for ever on a peer that stops reading). Three ways in:
+
+* :meth:`WsConnection.send` for answers: waits for room up to ``ws.send_timeout``;
+  a peer that stays that far behind is closed with 1008.
+* :meth:`WsConnection.push_nowait` for events and stats: dropped when full.
+* :meth:`WsConnection.send_and_wait` for console data: waits its turn and until the
+  writer has sent it, so each console subscription has at most one push queued and
+  skips ahead instead of buffering (see ``ws_console``).
+
+Ping/pong: an idle peer is pinged every ``ws.ping_interval``; no pong within the same
+time closes it, so a dead peer is noticed within two intervals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from ..settings import WsSettings
+
+if TYPE_CHECKING:
+    from ..auth.service import Principal
+
+__all__ = ["TokenBucket", "WsConnection", "WsHub"]
+
+log = logging.getLogger("leosuite.ws")
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+class TokenBucket:
+    """``rate`` events per second with bursts of ``burst``; trio's clock."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = trio.current_time()
+
+    def take(self) -> bool:
+        now = trio.current_time()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class _Outgoing:
+    __slots__ = ("payload", "sent")
+
+    def __init__(self, payload: str, sent: trio.Event | None) -> None:
+        self.payload = payload
+        self.sent = sent
+
+
+class WsConnection:
+    def __init__(self, hub: WsHub, ws: WebSocketConnection, ip: str) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.ip = ip
+        settings = hub.settings
+        self._send, self._receive = trio.open_memory_channel[_Outgoing](settings.queue_size)
+        self._scope = trio.CancelScope()
+        self._close_code = CLOSE_GOING_AWAY
+        self._close_reason = ""
+        self._activity = trio.current_time()
+        self.rate = TokenBucket(settings.request_rate, settings.request_burst)
+        self.principal: Principal | None = None
+        self.token: str | None = None
+        #: Long-running subscription tasks by key ("console:NAME", "stats", "events").
+        self.subscriptions: dict[str, trio.CancelScope] = {}
+        self.nursery: trio.Nursery | None = None
+        self.dropped_pushes = 0
+
+    # -- outbound -------------------------------------------------------------------
+
+    async def send(self, payload: str) -> None:
+        """Queue an answer; close the connection (1008) if the peer does not read."""
+        with trio.move_on_after(self.hub.settings.send_timeout):
+            await self._send.send(_Outgoing(payload, None))
+            return
+        self.close(CLOSE_POLICY, "client does not read its messages")
+
+    def push_nowait(self, payload: str) -> bool:
+        try:
+            self._send.send_nowait(_Outgoing(payload, None))
+        except trio.WouldBlock:
+            self.dropped_pushes += 1
+            return False
+        except trio.ClosedResourceError:
+            return False
+        return True
+
+    async def send_and_wait(self, payload: str) -> None:
+        """Queue a console push and return once the writer has handed it to the socket."""
+        sent = trio.Event()
+        await self._send.send(_Outgoing(payload, sent))
+        await sent.wait()
+
+    async def _writer(self) -> None:
+        async for item in self._receive:
+            await self.ws.send_message(item.payload)
+            self._activity = trio.current_time()
+            if item.sent is not None:
+                item.sent.set()
+
+    async def _pinger(self) -> None:
+        interval = self.hub.settings.ping_interval
+        while True:
+            await trio.sleep_until(self._activity + interval)
+            if trio.current_time() - self._activity < interval:
+                continue
+            with trio.move_on_after(interval) as scope:
+                await self.ws.ping()
+            if scope.cancelled_caught:
+                log.info("WebSocket peer %s did not answer a ping; closing", self.ip)
+                self.close(CLOSE_POLICY, "no pong")
+                return
+            self._activity = trio.current_time()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "") -> None:
+        """Close soon (from anywhere): the run loop ends and sends the close frame."""
+        self._close_code = code
+        self._close_reason = reason
+        self._scope.cancel()
+
+    def start_subscription(
+        self, key: str, task: Callable[[trio.CancelScope], Awaitable[None]]
+    ) -> None:
+        assert self.nursery is not None
+        scope = trio.CancelScope()
+        self.subscriptions[key] = scope
+
+        async def run() -> None:
+            try:
+                with scope:
+                    await task(scope)
+            finally:
+                if self.subscriptions.get(key) is scope:
+                    del self.subscriptions[key]
+
+        self.nursery.start_soon(run)
+
+    def cancel_subscriptions(self) -> None:
+        for scope in list(self.subscriptions.values()):
+            scope.cancel()
+        self.subscriptions.clear()
+
+    async def serve(self, handle_message: Callable[[str | bytes], Awaitable[None]]) -> None:
+        """Read frames and hand each to ``handle_message`` (up to ``max_inflight`` at once)."""
+        inflight = trio.Semaphore(self.hub.settings.max_inflight)
+
+        async def handle(message: str | bytes) -> None:
+            try:
+                await handle_message(message)
+            finally:
+                inflight.release()
+
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    self.nursery = nursery
+                    nursery.start_soon(self._writer)
+                    nursery.start_soon(self._pinger)
+                    while True:
+                        message = await self.ws.get_message()
+                        self._activity = trio.current_time()
+                        await inflight.acquire()
+                        nursery.start_soon(handle, message)
+        except* ConnectionClosed:
+            pass
+        finally:
+            self.nursery = None
+            self.cancel_subscriptions()
+            self._send.close()
+            with (
+                trio.CancelScope(shield=True),
+                trio.move_on_after(2),
+                contextlib.suppress(ConnectionClosed),
+            ):
+                await self.ws.aclose(self._close_code, self._close_reason)
+
+
+class WsHub:
+    """Every open WebSocket connection: caps, lookups by account, closing them."""
+
+    def __init__(self, settings: WsSettings) -> None:
+        self.settings = settings
+        self.connections: set[WsConnection] = set()
+        self._per_ip: Counter[str] = Counter()
+
+    def refusal(self, ip: str) -> tuple[int, str] | None:
+        """Why a new connection from ``ip`` is refused (status, reason), or None."""
+        if len(self.connections) >= self.settings.max_connections:
+            return 503, "too many WebSocket connections"
+        if self._per_ip[ip] >= self.settings.max_connections_per_ip:
+            return 429, "too many WebSocket connections from this address"
+        return None
+
+    def add(self, conn: WsConnection) -> None:
+        self.connections.add(conn)
+        self._per_ip[conn.ip] += 1
+
+    def remove(self, conn: WsConnection) -> None:
+        if conn in self.connections:
+            self.connections.discard(conn)
+            self._per_ip[conn.ip] -= 1
+            if self._per_ip[conn.ip] <= 0:
+                del self._per_ip[conn.ip]
+
+    def of_account(self, account_id: int) -> list[WsConnection]:
+        return [
+            c
+            for c in self.connections
+            if c.principal is not None and c.principal.account_id == account_id
+        ]
+
+    def authenticated(self) -> int:
+        return sum(1 for c in self.connections if c.principal is not None)
+
+    def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        for conn in list(self.connections):
+            conn.close(code, reason)
