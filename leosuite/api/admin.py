@@ -160,8 +160,21 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
             }
         )
 
-    for prefix in ("", "/api"):
-        app.add_url_rule(
-            f"{prefix}/status/", f"status{prefix}", admin_only(status), methods=["GET"]
-        )
+    add_admin_route(app, "/status", "status", admin_only(status), ["GET"])
     return app
+
+
+def add_admin_route(
+    app: QuartTrio, path: str, endpoint: str, view: Callable[..., Any], methods: list[str]
+) -> None:
+    """Serve ``path`` at ``/`` and under ``/api/``, with and without a trailing slash.
+
+    Both slash forms are real rules: with ``strict_slashes = False`` alone, werkzeug
+    answers a wrong method on the slash-less form with 404 instead of 405.
+    """
+    base = path.rstrip("/")
+    for prefix in ("", "/api"):
+        for suffix in ("", "/"):
+            app.add_url_rule(
+                f"{prefix}{base}{suffix}", f"{endpoint}{prefix}{suffix}", view, methods=methods
+            )
