@@ -1,0 +1,326 @@
+"""AuthService against a real SQLite store: proof-of-work login, token sliding expiry,
+adaptive difficulty, revocation; time moved with a MockClock.
+
+The clock runs at real speed (sockets and worker threads need real time) and
+``jump()`` skips ahead; ``autojump`` would jump to the next deadline whenever the
+test waits for a database thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+import trio.testing
+
+from leosuite.audit import AuditLog
+from leosuite.auth import accounts as account_ops
+from leosuite.auth.passwords import PasswordHasher
+from leosuite.auth.pow import solve
+from leosuite.auth.service import AuthService, LoginResult
+from leosuite.clock import WallClock
+from leosuite.errors import AuthError
+from leosuite.settings import AuthSettings
+from leosuite.store import audit, tokens
+from leosuite.store.db import Database
+
+IP = "192.0.2.7"
+PASSWORD = "correct-horse"
+SETTINGS = AuthSettings(
+    pow_difficulty=2,
+    pow_count=2,
+    pow_max_difficulty=6,
+    hash_time_cost=1,
+    hash_memory_kib=64,
+)
+
+
+class Env:
+    def __init__(self, db: Database, clock: trio.testing.MockClock, scope: trio.CancelScope):
+        self.db = db
+        self.clock = clock
+        self.scope = scope
+        self.hasher = PasswordHasher(time_cost=1, memory_kib=64)
+        self.now = WallClock()
+        self.audit = AuditLog(db, self.now)
+        self.auth = self.service()
+
+    def service(self, settings: AuthSettings = SETTINGS) -> AuthService:
+        """A new AuthService on the same store (as after a daemon restart)."""
+        return AuthService(self.db, self.hasher, settings, self.audit, self.now)
+
+    def jump(self, seconds: float) -> None:
+        # pytest-trio installs a clock only if the test itself takes the fixture.
+        assert trio.lowlevel.current_clock() is self.clock, "the test must take mock_clock"
+        self.clock.jump(seconds)
+        self.scope.deadline += seconds  # the test's fail_after follows the jump
+
+    async def login(
+        self,
+        username: str = "alice",
+        password: str = PASSWORD,
+        *,
+        auth: AuthService | None = None,
+        ip: str = IP,
+    ) -> LoginResult:
+        auth = auth or self.auth
+        info = auth.login_info(ip, username)
+        proofs = solve(info.random, count=info.proof_of_works, difficulty=info.difficulty)
+        return await auth.login(username, password, info.random, proofs, ip)
+
+    async def token_rows(self) -> list[tokens.Token]:
+        def read(conn: sqlite3.Connection) -> list[tokens.Token]:
+            rows = conn.execute("SELECT id FROM accounts").fetchall()
+            return [t for (account_id,) in rows for t in tokens.list_for_account(conn, account_id)]
+
+        return await self.db.call(read)
+
+    async def audit_messages(self) -> list[tuple[str, str, str]]:
+        entries = await self.db.call(lambda conn: audit.page(conn, newest_first=False))
+        return [(e.level, e.message, e.user_name) for e in entries]
+
+
+@pytest.fixture
+def mock_clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(rate=1.0)
+
+
+@pytest.fixture
+async def env(tmp_path: Path, mock_clock: trio.testing.MockClock) -> AsyncIterator[Env]:
+    db = Database.open(tmp_path / "leosuite.db")
+    try:
+        with trio.fail_after(30) as scope:
+            env = Env(db, mock_clock, scope)
+            account_ops.create_account(db, env.hasher, "alice", PASSWORD)
+            yield env
+    finally:
+        db.close()
+
+
+# -- login ------------------------------------------------------------------------------
+
+
+async def test_login_stores_only_a_hash_and_audits(env: Env) -> None:
+    result = await env.login()
+    assert len(result.access_token) == 64
+    assert result.user.username == "alice"
+    assert result.permissions == ["server.own"]
+    rows = await env.token_rows()
+    assert [r.token_hash for r in rows] == [tokens.hash_token(result.access_token)]
+    assert rows[0].last_ip == IP
+    assert rows[0].expires_at == pytest.approx(env.now() + 1200, abs=5)
+    principal = await env.auth.authenticate(result.access_token)
+    assert (principal.username, principal.flags) == ("alice", frozenset())
+    assert await env.audit_messages() == [("info", "login", "alice")]
+
+
+async def test_random_is_one_time(env: Env) -> None:
+    info = env.auth.login_info(IP)
+    proofs = solve(info.random, count=2, difficulty=info.difficulty)
+    await env.auth.login("alice", PASSWORD, info.random, proofs, IP)
+    with pytest.raises(AuthError, match="random"):
+        await env.auth.login("alice", PASSWORD, info.random, proofs, IP)
+    assert len(await env.token_rows()) == 1
+
+
+async def test_random_expires_after_its_ttl(env: Env, mock_clock: trio.testing.MockClock) -> None:
+    info = env.auth.login_info(IP)
+    proofs = solve(info.random, count=2, difficulty=info.difficulty)
+    env.jump(119)
+    await env.auth.login("alice", PASSWORD, info.random, proofs, IP)  # still good
+
+    info = env.auth.login_info(IP)
+    proofs = solve(info.random, count=2, difficulty=info.difficulty)
+    env.jump(120.5)
+    with pytest.raises(AuthError, match="expired"):
+        await env.auth.login("alice", PASSWORD, info.random, proofs, IP)
+    assert len(await env.token_rows()) == 1
+    assert (await env.audit_messages())[-1][0] == "warning"
+
+
+async def test_oldest_pending_random_is_dropped_at_the_limit(env: Env) -> None:
+    auth = env.service(msgspec.structs.replace(SETTINGS, max_pending_logins=2))
+    first = auth.login_info(IP)
+    auth.login_info(IP)
+    auth.login_info(IP)
+    proofs = solve(first.random, count=2, difficulty=first.difficulty)
+    with pytest.raises(AuthError):
+        await auth.login("alice", PASSWORD, first.random, proofs, IP)
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("alice", "wrong-password"), ("nobody", PASSWORD)]
+)
+async def test_failed_password_message_does_not_tell_which(
+    env: Env, username: str, password: str
+) -> None:
+    with pytest.raises(AuthError) as info:
+        await env.login(username, password)
+    assert info.value.message == "unknown username or wrong password"
+    assert info.value.http_status == 403
+    assert await env.token_rows() == []
+    level, message, name = (await env.audit_messages())[-1]
+    assert (level, name) == ("warning", username)
+    assert message == "login failed: " + info.value.message
+
+
+async def test_unknown_user_still_costs_a_hash(env: Env) -> None:
+    # The dummy hash is computed and verified: the hasher's worker is used.
+    calls: list[str | None] = []
+    original = env.hasher.verify_sync
+
+    def spy(stored: str | None, password: str) -> bool:
+        calls.append(stored)
+        return original(stored, password)
+
+    env.hasher.verify_sync = spy  # type: ignore[method-assign]
+    with pytest.raises(AuthError):
+        await env.login("nobody", PASSWORD)
+    assert calls == [None]
+    assert env.hasher._dummy_hash is not None
+
+
+async def test_locked_account_and_revocation(env: Env) -> None:
+    result = await env.login()
+    revoked: list[tuple[int, str]] = []
+    env.auth.on_revoked.append(lambda account, reason: revoked.append((account, reason)))
+    account_ops.lock_account(env.db, "alice", True)
+    assert await env.auth.revoke_account(result.user.id, "locked") == 0  # lock deleted it already
+    assert revoked == [(result.user.id, "locked")]
+    with pytest.raises(AuthError):
+        await env.auth.authenticate(result.access_token)
+    with pytest.raises(AuthError, match="locked"):
+        await env.login()
+    assert await env.token_rows() == []
+    # A fresh service (empty cache) also refuses a token of a locked account.
+    account_ops.lock_account(env.db, "alice", False)
+    token = (await env.login()).access_token
+    account_ops.lock_account(env.db, "alice", True)
+    with pytest.raises(AuthError):
+        await env.service().authenticate(token)
+
+
+async def test_logout_destroys_the_token(env: Env) -> None:
+    result = await env.login()
+    principal = await env.auth.authenticate(result.access_token)
+    await env.auth.logout(principal, IP)
+    assert await env.token_rows() == []
+    with pytest.raises(AuthError):
+        await env.auth.authenticate(result.access_token)
+    assert [m for _, m, _ in await env.audit_messages()] == ["login", "logout"]
+
+
+@pytest.mark.parametrize(
+    "token", ["a" * 129, "A" * 64, "g" * 64, "", " " + "a" * 63, "a" * 63 + "\n"]
+)
+async def test_malformed_tokens(env: Env, token: str) -> None:
+    with pytest.raises(AuthError, match="malformed"):
+        await env.auth.authenticate(token)
+
+
+# -- adaptive difficulty --------------------------------------------------------------
+
+
+async def test_difficulty_rises_with_failures_and_falls_after_the_window(
+    env: Env, mock_clock: trio.testing.MockClock
+) -> None:
+    assert env.auth.difficulty_for(IP) == 2
+    for _ in range(4):
+        with pytest.raises(AuthError):
+            await env.login(password="wrong-password")
+    assert env.auth.difficulty_for(IP) == 4
+    # The account's failures count from any address when the username is given.
+    assert env.auth.difficulty_for("198.51.100.1") == 2
+    assert env.auth.difficulty_for("198.51.100.1", "ALICE") == 4
+    # Correct password still works, at the higher cost.
+    assert (await env.login()).user.username == "alice"
+    for _ in range(20):
+        with pytest.raises(AuthError):
+            await env.auth.login("alice", PASSWORD, "0" * 32, [], IP)
+    assert env.auth.difficulty_for(IP) == SETTINGS.pow_max_difficulty
+    env.jump(SETTINGS.failure_window + 1)
+    assert env.auth.difficulty_for(IP) == 2
+    assert env.auth.difficulty_for(IP, "alice") == 2
+
+
+async def test_random_issued_before_failures_needs_more_work(env: Env) -> None:
+    early = env.auth.login_info(IP, "alice")
+    for _ in range(2):
+        with pytest.raises(AuthError):
+            await env.login(password="wrong-password")
+    proofs = solve(early.random, count=2, difficulty=early.difficulty)
+    with pytest.raises(AuthError, match="difficulty 3"):
+        await env.auth.login("alice", PASSWORD, early.random, proofs, IP)
+    # That refusal is not itself a failure that raises the price further.
+    assert env.auth.difficulty_for(IP, "alice") == 3
+
+
+# -- token expiry ------------------------------------------------------------------------
+
+
+async def test_token_sliding_expiry(env: Env, mock_clock: trio.testing.MockClock) -> None:
+    token = (await env.login()).access_token
+    for _ in range(4):  # every use renews the 20 minutes
+        env.jump(1100)
+        await env.auth.authenticate(token)
+    env.jump(1200.5)
+    with pytest.raises(AuthError, match="expired"):
+        await env.auth.authenticate(token)
+    assert await env.token_rows() == []
+
+
+async def test_unused_token_expires(env: Env, mock_clock: trio.testing.MockClock) -> None:
+    token = (await env.login()).access_token
+    env.jump(1199)
+    await env.auth.authenticate(token)
+    env.jump(1200.5)
+    with pytest.raises(AuthError):
+        await env.auth.authenticate(token)
+    # And for a service that has never cached it (after a restart).
+    token = (await env.login()).access_token
+    env.jump(1201)
+    with pytest.raises(AuthError):
+        await env.service().authenticate(token)
+
+
+async def test_renewed_expiry_survives_a_restart(
+    env: Env, mock_clock: trio.testing.MockClock
+) -> None:
+    token = (await env.login()).access_token
+    env.jump(1000)
+    await env.auth.authenticate(token)  # renewed to now + 1200, written to the store
+    env.jump(1100)  # past the original expiry, within the renewed one
+    principal = await env.service().authenticate(token)
+    assert principal.username == "alice"
+
+
+async def test_purge_writes_back_small_renewals_and_drops_expired(
+    env: Env, mock_clock: trio.testing.MockClock
+) -> None:
+    keep = (await env.login()).access_token
+    drop = (await env.login()).access_token
+    env.jump(30)
+    await env.auth.authenticate(keep)  # renewed by 30 s: only in memory so far
+    env.jump(1175)  # drop expired 5 s ago; keep has 25 s left
+    assert await env.auth.purge_expired() == 1
+    rows = await env.token_rows()
+    assert [r.token_hash for r in rows] == [tokens.hash_token(keep)]
+    # A restarted daemon sees the renewed expiry.
+    await env.service().authenticate(keep)
+    with pytest.raises(AuthError):
+        await env.auth.authenticate(drop)
+
+
+async def test_purge_forgets_expired_randoms(env: Env, mock_clock: trio.testing.MockClock) -> None:
+    info = env.auth.login_info(IP)
+    env.jump(121)
+    await env.auth.purge_expired()
+    assert env.auth._pending == {}
+    proofs: Any = solve(info.random, count=2, difficulty=info.difficulty)
+    with pytest.raises(AuthError, match="random"):
+        await env.auth.login("alice", PASSWORD, info.random, proofs, IP)
