@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import shutil
 import sqlite3
 import sys
@@ -106,10 +105,6 @@ def encode_console_data(chunk: ConsoleChunk, encoding: Encoding | None) -> LogAn
     )
 
 
-def _child_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("LEOSUITE_")}
-
-
 class ServerManager:
     def __init__(
         self,
@@ -148,7 +143,7 @@ class ServerManager:
         return LaunchSpec(
             argv=list(rendered.argv),
             cwd=str(rendered.cwd),
-            env=rendered.environment(_child_environment()),
+            env=dict(rendered.env),  # added to the daemon's environment at spawn
             stop_command=rendered.stop_command,
             stop_signal=int(rendered.stop_signal),
             stop_timeout=rendered.stop_timeout,
