@@ -28,10 +28,9 @@ from .fleet import Fleet
 from .spec import LaunchSpec, StateChange
 from .states import State
 from .supervisor import Supervisor
+from .type_files import TypeLoadError, load_types
 from .types import (
     ServerType,
-    TypeLoadError,
-    load_types,
     render_command,
     settings_view,
     validate_server_name,

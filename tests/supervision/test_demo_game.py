@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from leosuite.supervision.types import load_builtin_types
+from leosuite.supervision.type_files import load_builtin_types
 
 DEMO = [sys.executable, "-m", "leosuite.templates.demo_game"]
 _PATTERN = load_builtin_types()["demo-game"].ready_pattern

@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 
 from leosuite.errors import ConfigError, InvalidInput
-from leosuite.supervision.types import (
-    ServerType,
+from leosuite.supervision.type_files import (
     TypeLoadError,
-    coerce_text,
     load_builtin_types,
     load_type_file,
     load_types,
+)
+from leosuite.supervision.types import (
+    ServerType,
+    coerce_text,
     render_command,
     settings_view,
     validate_server_name,
