@@ -28,6 +28,7 @@ HTTP_ERROR_TYPES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "timeout",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
@@ -57,6 +58,7 @@ def _from_http_exception(exc: HTTPException) -> Response:
     message = {
         404: "no such endpoint",
         405: "method not allowed for this endpoint",
+        408: "the request body did not arrive in time",
         413: "request body too large",
     }.get(status, exc.description or exc.name)
     return error_response(status, HTTP_ERROR_TYPES.get(status, "error"), message, headers=headers)

@@ -13,6 +13,7 @@ cancel scope fixes it.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 from importlib.metadata import version
 
@@ -54,7 +55,8 @@ async def serve_app(
 ) -> None:
     """Serve until ``shutdown`` is set, then drain in-flight requests (bounded)."""
     config = Config()
-    config.read_timeout = int(read_timeout) or None
+    # hypercorn wants whole seconds; int() would turn 0.5 into 0, i.e. no timeout.
+    config.read_timeout = math.ceil(read_timeout)
     config.keep_alive_timeout = keep_alive_timeout
     config.graceful_timeout = graceful_timeout
     config.accesslog = None
