@@ -215,6 +215,18 @@ async def test_sigterm_exits_0_with_audit_and_notify(tmp_path: Path) -> None:
     assert len(token) == 64
 
 
+async def test_sigint_also_exits_0(tmp_path: Path) -> None:
+    env = base_env(LEOSUITE_ADMIN_PASSWORD=ADMIN_PASSWORD)
+    with trio.fail_after(30):
+        async with running(tmp_path, env) as daemon:
+            await daemon.wait_ready()
+            daemon.proc.send_signal(signal.SIGINT)
+            assert await daemon.proc.wait() == 0
+            assert "Traceback" not in daemon.stderr
+    messages = [m for (m,) in read_db(tmp_path / "data", "SELECT message FROM audit_log")]
+    assert messages[-1] == "stopping"
+
+
 async def test_in_flight_request_is_answered_during_shutdown(tmp_path: Path) -> None:
     with trio.fail_after(30):
         async with NotifySocket(tmp_path / "notify.sock") as notify, trio.open_nursery() as nursery:
