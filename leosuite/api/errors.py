@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import deque
 from typing import Any
 
 import msgspec
-from quart import Quart, Response
+import trio
+from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
+from ..audit import Actor, AuditLog
 from ..errors import LeosuiteError
 
-__all__ = ["error_response", "install_error_handlers", "HTTP_ERROR_TYPES"]
+__all__ = ["HTTP_ERROR_TYPES", "BadInputRecorder", "error_response", "install_error_handlers"]
 
 log = logging.getLogger("leosuite.api")
 
@@ -70,16 +73,51 @@ def _internal(exc: BaseException) -> Response:
     return error_response(500, "internal", f"internal error (correlation id {correlation})")
 
 
-def install_error_handlers(app: Quart) -> None:
+class BadInputRecorder:
+    """Writes rejected input (400, 413) to the audit log, at most ``per_minute``
+    entries per client address so a flood of garbage cannot flood the log."""
+
+    def __init__(self, audit: AuditLog, *, per_minute: int = 10) -> None:
+        self._audit = audit
+        self._per_minute = per_minute
+        self._recent: dict[str, deque[float]] = {}
+
+    async def record(self, status: int, message: str) -> None:
+        ip = request.remote_addr or ""
+        now = trio.current_time()
+        times = self._recent.setdefault(ip, deque())
+        while times and times[0] <= now - 60:
+            times.popleft()
+        if len(times) >= self._per_minute:
+            return
+        times.append(now)
+        if len(self._recent) > 10000:
+            for key in [k for k, v in self._recent.items() if not v]:
+                del self._recent[key]
+        await self._audit.record(
+            "http",
+            f"bad input ({status}) on {request.method} {request.path[:200]}: {message}",
+            actor=Actor(ip=ip),
+            level="warning",
+        )
+
+
+def install_error_handlers(app: Quart, bad_input: BadInputRecorder | None = None) -> None:
     @app.errorhandler(LeosuiteError)
     async def _leosuite_error(exc: LeosuiteError) -> Any:
         if exc.http_status >= 500:
             return _internal(exc)
-        return error_response(exc.http_status, exc.error_type, exc.message)
+        response = error_response(exc.http_status, exc.error_type, exc.message)
+        if bad_input is not None and exc.http_status in (400, 413):
+            await bad_input.record(exc.http_status, exc.message)
+        return response
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Any:
-        return _from_http_exception(exc)
+        response = _from_http_exception(exc)
+        if bad_input is not None and response.status_code in (400, 413):
+            await bad_input.record(response.status_code, exc.description or exc.name)
+        return response
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Any:

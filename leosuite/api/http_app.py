@@ -6,7 +6,7 @@ from quart import Response
 from quart_trio import QuartTrio
 
 from .context import ApiContext
-from .errors import install_error_handlers
+from .errors import BadInputRecorder, install_error_handlers
 from .http_auth import auth_blueprint, json_response
 from .http_servers import servers_blueprint
 
@@ -24,7 +24,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app = QuartTrio("leosuite.http")
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = ctx.settings.http.read_timeout
-    install_error_handlers(app)
+    install_error_handlers(app, BadInputRecorder(ctx.audit))
     app.register_blueprint(auth_blueprint(ctx))
 
     @app.get("/api/health")
