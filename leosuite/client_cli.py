@@ -9,11 +9,12 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .client import HttpClient, load_saved_token, login, save_token, token_file
 from .client_servers import add_server_commands, run_server_command
 from .errors import AuthError, ConfigError
-from .settings import load_settings
+from .settings import Settings, load_settings
 
 __all__ = ["add_client_commands", "run_client_command"]
 
@@ -37,20 +38,46 @@ def add_client_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     add_server_commands(commands, common)
 
 
+def _local_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    config = args.config or (
+        Path(environ["LEOSUITE_CONFIG"]) if environ.get("LEOSUITE_CONFIG") else None
+    )
+    overrides = {"daemon": {"data_dir": args.data_dir}} if args.data_dir else None
+    return load_settings(config, environ=environ, overrides=overrides)
+
+
 def resolve_url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
     """``--url``, else the running daemon's endpoints.json, else the default."""
     if getattr(args, "url", None):
         return str(args.url)
     try:
-        config = args.config or (
-            Path(environ["LEOSUITE_CONFIG"]) if environ.get("LEOSUITE_CONFIG") else None
-        )
-        overrides = {"daemon": {"data_dir": args.data_dir}} if args.data_dir else None
-        settings = load_settings(config, environ=environ, overrides=overrides)
+        settings = _local_settings(args, environ)
         endpoints = json.loads((settings.data_dir / "run" / "endpoints.json").read_text())
         return str(endpoints["http"])
     except (OSError, ValueError, KeyError, ConfigError):
         return DEFAULT_URL
+
+
+def resolve_ws_url(args: argparse.Namespace, environ: Mapping[str, str], http_url: str) -> str:
+    """The WebSocket URL of the daemon behind the saved ``http_url`` (token files hold
+    only that): ``--ws-url``; else the local daemon's endpoints.json when its ``http``
+    is ``http_url``; else ``http_url``'s host with the port of the local settings'
+    ``ws.listen`` (default 8976)."""
+    if getattr(args, "ws_url", None):
+        return str(args.ws_url)
+    parts = urlsplit(http_url)
+    port = 8976
+    try:
+        settings = _local_settings(args, environ)
+        port = int(settings.ws.listen.rpartition(":")[2])
+        endpoints = json.loads((settings.data_dir / "run" / "endpoints.json").read_text())
+        if str(endpoints["http"]).rstrip("/") == http_url.rstrip("/"):
+            return str(endpoints["ws"])
+    except (OSError, ValueError, KeyError, ConfigError):
+        pass
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{scheme}://{host or '127.0.0.1'}:{port}/"
 
 
 def saved_client(environ: Mapping[str, str]) -> HttpClient:
@@ -95,7 +122,10 @@ def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         return 0
     if args.command == "server":
         try:
-            return run_server_command(args, saved_client(environ))
+            client = saved_client(environ)
+            if args.server_command == "logs" and args.follow:
+                args.ws_url = resolve_ws_url(args, environ, client.base_url)
+            return run_server_command(args, client)
         except KeyboardInterrupt:
             return 130
     raise ConfigError(f"unknown command {args.command!r}")

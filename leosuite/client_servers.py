@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -72,6 +73,12 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
         metavar="INDEX",
         help="start at this readIndex (default: the last 64 KiB)",
     )
+    logs.add_argument(
+        "--ws-url",
+        metavar="URL",
+        help="-f follows over the WebSocket API: its URL (default: from the data dir's "
+        "endpoints.json, else the saved URL's host with ws.listen's port)",
+    )
 
 
 def _coerce(text: str, kind: str, name: str) -> object:
@@ -113,7 +120,13 @@ def _write_console(answer: Mapping[str, Any]) -> None:
     sys.stdout.buffer.flush()
 
 
-def _follow(client: HttpClient, name: str, start: int | None, follow: bool) -> None:
+def _follow(
+    client: HttpClient, name: str, start: int | None, follow: bool, ws_url: str | None = None
+) -> None:
+    """Print the console from ``start``; ``follow``: then live, over the WebSocket API."""
+    if follow:
+        _follow_ws(ws_url or "ws://127.0.0.1:8976/", client.token or "", name, start)
+        return
     if start is None:
         current = client.post("/api/server_status", {"server": name})["readIndex"]
         start = max(0, current - 64 * 1024)
@@ -128,6 +141,43 @@ def _follow(client: HttpClient, name: str, start: int | None, follow: bool) -> N
         index = answer["nextReadIndex"]
         if not follow and index >= answer["readIndex"]:
             return
+
+
+def _follow_ws(url: str, token: str, name: str, start: int | None) -> None:
+    """``logs -f``: ``console.subscribe`` over one WebSocket, raw bytes to stdout."""
+    import trio
+
+    from .ws_client import ConsoleOverrun, WsConnectionError, open_ws_client
+
+    async def follow() -> None:
+        async with open_ws_client(url) as ws:
+            await ws.authenticate(token)
+            first = start
+            if first is None:
+                current = (await ws.call("server.status", {"server": name}))["readIndex"]
+                first = max(0, current - 64 * 1024)
+            async with ws.subscribe_console(name, from_=first) as console:
+                async for event in console:
+                    if isinstance(event, ConsoleOverrun):
+                        print(f"[{event.skipped} bytes skipped]", file=sys.stderr, flush=True)
+                    else:
+                        sys.stdout.buffer.write(event.data)
+                        sys.stdout.buffer.flush()
+            print(f"[{name}'s console closed: the server was destroyed]", file=sys.stderr)
+
+    try:
+        try:
+            trio.run(follow)
+        except BaseExceptionGroup as group:  # a KeyboardInterrupt that crossed a nursery
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+    except WsConnectionError as exc:
+        raise WsConnectionError(
+            f"{exc.message}; is 'leosuite serve' running there? (--ws-url sets the address)"
+        ) from None
+    except BrokenPipeError:  # the reader of our stdout went away (| head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _format_status(status: Mapping[str, Any]) -> str:
@@ -198,7 +248,7 @@ def run_server_command(args: argparse.Namespace, client: HttpClient) -> int:
         out = current
         text = "\n".join(_format_setting(v) for v in current)
     elif action == "logs":
-        _follow(client, args.name, args.from_index, args.follow)
+        _follow(client, args.name, args.from_index, args.follow, getattr(args, "ws_url", None))
         return 0
     else:  # pragma: no cover - argparse restricts the choices
         raise InvalidInput(f"unknown server action {action!r}")
