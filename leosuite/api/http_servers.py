@@ -16,6 +16,7 @@ from ..auth.service import Principal
 from ..errors import NotFound, PermissionDenied
 from ..store.servers import ServerRecord
 from ..supervision.manager import ServerManager
+from ..supervision.types import validate_server_name
 from .context import ApiContext
 from .http_auth import json_response
 from .requests import Body, authenticate, decode_body, peer_ip
@@ -71,6 +72,7 @@ def servers_blueprint(ctx: ApiContext) -> Blueprint:
     manager: ServerManager = ctx.servers
 
     async def visible(principal: Principal, name: str) -> ServerRecord:
+        validate_server_name(name)  # a malformed name is 400, as on create
         record = manager.record(name)  # NotFound for unknown names
         if not can_see(principal, record):
             # Others' servers do not exist for this account: the same 404 as an unknown name.

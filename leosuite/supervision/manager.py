@@ -285,7 +285,7 @@ class ServerManager:
                 )
             )
             try:
-                await trio.to_thread.run_sync(self._make_dirs, name)
+                await trio.to_thread.run_sync(self._make_dirs, name, int(created_at))
                 console = await trio.to_thread.run_sync(self._open_console, name, 0)
                 try:
                     await self._fleet.add(name, spec, console)
@@ -300,9 +300,19 @@ class ServerManager:
             self._consoles[name] = console
             return record
 
-    def _make_dirs(self, name: str) -> None:
+    def _make_dirs(self, name: str, stamp: int) -> None:
         self.server_dir(name).mkdir(parents=True, exist_ok=True)
-        self.log_dir(name).mkdir(parents=True, exist_ok=True)
+        logs = self.log_dir(name)
+        if logs.is_dir() and any(logs.iterdir()):
+            # The console of a destroyed server of this name (files kept): a new server's
+            # console starts at readIndex 0 and shows nothing of the old one. Keep the old
+            # logs beside it; the dot keeps the name apart from every server name.
+            aside = logs.with_name(f"{name}.destroyed-{stamp}")
+            n = 1
+            while aside.exists():
+                aside, n = logs.with_name(f"{name}.destroyed-{stamp}-{n}"), n + 1
+            logs.rename(aside)
+        logs.mkdir(parents=True, exist_ok=True)
 
     async def destroy(self, name: str, *, delete_files: bool = False) -> None:
         """Stop the server if it runs, forget it; optionally delete its files."""
