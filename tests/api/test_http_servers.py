@@ -580,3 +580,99 @@ async def test_start_failure_is_crashed_with_reason(daemon: RunningDaemon, tmp_p
             text = (await api.read_log("broken"))[0].decode()
             assert "failed to start" in text
             assert not os.path.exists(missing)
+
+
+async def test_typed_stop_command_is_a_stop_not_a_crash(daemon: RunningDaemon) -> None:
+    with trio.fail_after(30):
+        async with api_client(daemon) as api:
+            await api.create("demo", "demo-game", {**FAST_DEMO, "restart": "always"})
+            await api.ok("server_start", {"server": "demo"})
+            await api.wait_status("demo", "running")
+            await api.ok("server_cmd", {"server": "demo", "command": "stop"})
+            status = await api.wait_status("demo", "stopped", "crashed", "backoff")
+            assert status["status"] == "stopped"
+            assert status["exit_code"] == 0
+            await trio.sleep(1.5)  # restart "always" would have restarted a crash by now
+            status = await api.status("demo")
+            assert status["status"] == "stopped"
+            assert status["restarts"] == 0
+
+
+async def test_settings_apply_from_the_next_start_and_every_action_is_audited(
+    daemon: RunningDaemon,
+) -> None:
+    with trio.fail_after(30):
+        async with api_client(daemon) as api:
+            await api.create("srv", "command", command_settings("echo"))
+            await api.ok("server_start", {"server": "srv"})
+            await api.wait_log("srv", b"ready\n")
+            new = {"command": shlex.join(fixture_argv("invalid_utf8", "--sleep"))}
+            await api.ok("server_settings", {"server": "srv", "set": new})
+            await api.ok("server_cmd", {"server": "srv", "command": "old one"})
+            await api.wait_log("srv", b"echo: old one")
+            mark = (await api.status("srv"))["readIndex"]
+            await api.ok("server_restart", {"server": "srv"})
+            await api.wait_log("srv", b"ok\n", start=mark)
+            await api.ok("server_kill", {"server": "srv"})
+            await api.ok("server_start", {"server": "srv"})
+            await api.ok("server_force_kill", {"server": "srv"})
+        messages = [e.message for e in await audit_entries(daemon, "srv")]
+        for want in (
+            "created",
+            "start",
+            "settings changed: command",
+            "command: old one",
+            "restart",
+            "kill",
+            "force kill",
+        ):
+            assert any(m.startswith(want) or want in m for m in messages), (want, messages)
+        assert len(messages) == 8, messages
+
+
+async def test_multibyte_text_cut_by_max_is_lossless(daemon: RunningDaemon) -> None:
+    with trio.fail_after(30):
+        async with api_client(daemon) as api:
+            await api.create("echo", "command", command_settings("echo"))
+            await api.ok("server_start", {"server": "echo"})
+            await api.wait_log("echo", b"ready\n")
+            await api.ok("server_cmd", {"server": "echo", "command": "héllo wörld ☃ 𝄞!"})
+            await api.wait_log("echo", "𝄞!\n".encode())
+            whole, end = await api.read_log("echo")
+            for step in (1, 2, 3, 5):
+                index, pieces = 0, []
+                while index < end:
+                    body = {"server": "echo", "readIndex": index, "max": step}
+                    answer = await api.ok("server_log", body)
+                    assert answer["oldReadIndex"] == index
+                    assert answer["nextReadIndex"] > index  # always progress
+                    pieces.append(decode_data(answer))
+                    index = answer["nextReadIndex"]
+                assert b"".join(pieces) == whole, step
+
+
+async def test_concurrent_create_and_destroy_of_one_name(daemon: RunningDaemon) -> None:
+    with trio.fail_after(30):
+        async with api_client(daemon) as one, api_client(daemon) as two:
+            codes: list[int] = []
+
+            async def call(api: Api, path: str, body: dict[str, Any]) -> None:
+                response = await api.post(path, body)
+                if response.status_code not in (200, 204):
+                    assert_error(response, response.status_code)
+                codes.append(response.status_code)
+
+            body = {"server": "twin", "type": "command", "settings": command_settings("echo")}
+            async with trio.open_nursery() as nursery:
+                for api in (one, two, one, two):
+                    nursery.start_soon(call, api, "server_create", body)
+            assert sorted(codes) == [200, 409, 409, 409]
+            await one.ok("server_start", {"server": "twin"})
+            pid = (await one.wait_status("twin", "running"))["pid"]
+            codes.clear()
+            async with trio.open_nursery() as nursery:
+                for api in (one, two):
+                    nursery.start_soon(call, api, "server_destroy", {"server": "twin"})
+            assert sorted(codes) == [204, 404]
+            assert not pid_alive(pid)
+            assert await one.ok("server_list") == {"servers": []}

@@ -513,3 +513,27 @@ def test_fixture_commands_quote_cleanly() -> None:
     """The command strings the tests give the ``command`` type round-trip through shlex."""
     argv = fixture_argv("echo", "a b", "c'd")
     assert shlex.split(command_settings("echo", "a b", "c'd")["command"]) == argv
+
+
+async def test_stop_while_starting_and_while_in_backoff(daemon: RunningDaemon) -> None:
+    with trio.fail_after(30):
+        async with api_client(daemon) as api:
+            await api.create("slow", "demo-game", {**FAST_DEMO, "ready_delay": 60})
+            assert (await api.ok("server_start", {"server": "slow"}))["status"] == "starting"
+            pid = (await api.status("slow"))["pid"]
+            await api.wait_log("slow", b"Loading world")
+            assert (await api.ok("server_stop", {"server": "slow"}))["status"] == "stopped"
+            status = await api.status("slow")
+            assert status["exit_code"] == 0  # it obeyed the stop command
+            assert not pid_alive(pid)
+
+            settings = command_settings("crash", 2, restart="always", max_restarts=5)
+            await api.create("loop", "command", settings)
+            await api.ok("server_start", {"server": "loop"})
+            await api.wait_status("loop", "backoff")
+            assert (await api.ok("server_stop", {"server": "loop"}))["status"] == "stopped"
+            await trio.sleep(1.3)  # past the first backoff delay: no restart happened
+            status = await api.status("loop")
+            assert status["status"] == "stopped"
+            assert status["restarts"] == 0
+            await api.error("server_stop", {"server": "loop"}, 409)
