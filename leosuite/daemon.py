@@ -47,6 +47,7 @@ from .settings import Address, Settings, parse_address
 from .store.db import Database
 from .supervision.fleet import Fleet
 from .supervision.manager import ServerManager
+from .supervision.states import Backoff
 
 __all__ = ["Daemon", "Endpoints", "bind_listener", "run_daemon"]
 
@@ -241,6 +242,11 @@ class Daemon:
                 await nursery.start(self._watch_signals)
             fleet = Fleet(
                 now=now,
+                backoff=Backoff(
+                    initial=settings.servers.backoff_initial,
+                    cap=settings.servers.backoff_max,
+                    stable_after=settings.servers.backoff_reset_after,
+                ),
                 stats_interval=settings.servers.stats_interval,
                 command_max_bytes=settings.servers.command_max_bytes,
             )

@@ -103,6 +103,9 @@ class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     log_max_wait: float = 30.0
     stats_interval: float = 2.0
     command_max_bytes: int = 4096
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    backoff_reset_after: float = 60.0
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -190,6 +193,9 @@ def _check(settings: Settings) -> Settings:
         "servers.log_max_read": settings.servers.log_max_read,
         "servers.stats_interval": settings.servers.stats_interval,
         "servers.command_max_bytes": settings.servers.command_max_bytes,
+        "servers.backoff_initial": settings.servers.backoff_initial,
+        "servers.backoff_max": settings.servers.backoff_max,
+        "servers.backoff_reset_after": settings.servers.backoff_reset_after,
         "daemon.shutdown_timeout": settings.daemon.shutdown_timeout,
     }
     for key, value in positive.items():
