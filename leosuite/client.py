@@ -38,6 +38,8 @@ class HttpClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        #: The daemon's WebSocket API URL, as ``/api/auth/config`` says (after :func:`login`).
+        self.websocket_url: str | None = None
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -80,6 +82,7 @@ def login(
 ) -> dict[str, Any]:
     """The seed 001 flow: config, login_info, proof-of-work, login. Sets ``client.token``."""
     config = client.get("/api/auth/config")
+    client.websocket_url = config.get("websocket")
     if config.get("type") != "password":
         raise ApiError(f"unsupported auth type {config.get('type')!r}")
     info = client.get("/api/auth/login_info?username=" + urllib.parse.quote(username))
@@ -110,13 +113,21 @@ def token_file(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def save_token(
-    url: str, username: str, token: str, environ: Mapping[str, str] | None = None
+    url: str,
+    username: str,
+    token: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    ws_url: str | None = None,
 ) -> Path:
     path = token_file(environ)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump({"url": url, "username": username, "token": token}, handle)
+        saved = {"url": url, "username": username, "token": token}
+        if ws_url:
+            saved["ws_url"] = ws_url
+        json.dump(saved, handle)
     os.chmod(path, 0o600)
     return path
 

@@ -59,12 +59,15 @@ def resolve_url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
 
 
 def resolve_ws_url(args: argparse.Namespace, environ: Mapping[str, str], http_url: str) -> str:
-    """The WebSocket URL of the daemon behind the saved ``http_url`` (token files hold
-    only that): ``--ws-url``; else the local daemon's endpoints.json when its ``http``
-    is ``http_url``; else ``http_url``'s host with the port of the local settings'
-    ``ws.listen`` (default 8976)."""
+    """The WebSocket URL of the daemon behind the saved ``http_url``: ``--ws-url``; else
+    the one the daemon announced at login (saved with the token); else the local
+    daemon's endpoints.json when its ``http`` is ``http_url``; else ``http_url``'s host
+    with the port of the local settings' ``ws.listen`` (default 8976)."""
     if getattr(args, "ws_url", None):
         return str(args.ws_url)
+    saved = load_saved_token(environ) or {}
+    if saved.get("ws_url") and str(saved.get("url", "")).rstrip("/") == http_url.rstrip("/"):
+        return str(saved["ws_url"])
     parts = urlsplit(http_url)
     port = 8976
     try:
@@ -106,7 +109,13 @@ def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         result = login(client, username, password, progress=progress)
         if sys.stderr.isatty():
             print(file=sys.stderr)
-        path = save_token(url, result["user"]["username"], result["access_token"], environ)
+        path = save_token(
+            url,
+            result["user"]["username"],
+            result["access_token"],
+            environ,
+            ws_url=client.websocket_url,
+        )
         if args.json:
             print(json.dumps({"url": url, "user": result["user"], "token_file": str(path)}))
         else:

@@ -136,14 +136,17 @@ async def test_server_logs_follow_and_binary_output(daemon: RunningDaemon, tmp_p
             await api.create("echo", "command", command_settings("echo"))
             await api.ok("server_start", {"server": "echo"})
             await api.wait_log("echo", b"ready\n")
-            await follow_until(cli, api, daemon.endpoints.ws, b"echo: followed line\n")
+            # login saved the WebSocket URL the daemon announced; --ws-url overrides it
+            await follow_until(cli, api, None, b"echo: followed line\n")
+            await follow_until(cli, api, daemon.endpoints.ws, b"echo: second line\n")
 
 
-async def follow_until(cli: Cli, api: Api, ws_url: str, needle: bytes) -> None:
+async def follow_until(cli: Cli, api: Api, ws_url: str | None, needle: bytes) -> None:
     """``server logs -f`` (it follows over the WebSocket API) prints a line sent after
     it started."""
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "leosuite", "server", "logs", "-f", "echo", "--ws-url", ws_url],
+        [sys.executable, "-m", "leosuite", "server", "logs", "-f", "echo"]
+        + (["--ws-url", ws_url] if ws_url else []),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=cli.env,

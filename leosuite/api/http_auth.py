@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from quart import Blueprint, Response, request
@@ -25,6 +26,14 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status=status, content_type="application/json")
 
 
+def _websocket_url(ctx: ApiContext) -> str:
+    """The WebSocket API as this client reaches it: the host it used, the WS port."""
+    ws = urlsplit(ctx.endpoints.get("ws", ""))
+    host = urlsplit(request.host_url).hostname or ws.hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"ws://{host}:{ws.port or 8976}/"
+
+
 def auth_blueprint(ctx: ApiContext) -> Blueprint:
     bp = Blueprint("auth", __name__, url_prefix="/api/auth")
     max_body = ctx.settings.http.max_body_bytes
@@ -32,7 +41,9 @@ def auth_blueprint(ctx: ApiContext) -> Blueprint:
     @bp.get("/config")
     async def config() -> Response:
         base = ctx.endpoints.get("http") or request.host_url.rstrip("/")
-        return json_response({"type": "password", "endpoints": [base]})
+        return json_response(
+            {"type": "password", "endpoints": [base], "websocket": _websocket_url(ctx)}
+        )
 
     @bp.get("/login_info")
     async def login_info() -> Response:

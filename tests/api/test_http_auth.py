@@ -104,7 +104,11 @@ async def test_config_lists_this_daemon(daemon: RunningDaemon) -> None:
         async with daemon.http() as client:
             response = await client.get("/api/auth/config")
     assert response.status_code == 200
-    assert response.json() == {"type": "password", "endpoints": [daemon.endpoints.http]}
+    assert response.json() == {
+        "type": "password",
+        "endpoints": [daemon.endpoints.http],
+        "websocket": daemon.endpoints.ws + "/",
+    }
 
 
 async def test_login_info_shape(daemon: RunningDaemon) -> None:
