@@ -130,6 +130,8 @@ class AuthService:
         self._tokens: dict[str, _CachedToken] = {}
         #: Called with (account_id, reason) when an account's tokens are destroyed.
         self.on_revoked: list[Callable[[int, str], None]] = []
+        #: Called with (token_hash, reason) when one token ends (logout, expiry, destroyed).
+        self.on_token_revoked: list[Callable[[str, str], None]] = []
 
     # -- proof-of-work login -------------------------------------------------------
 
@@ -287,7 +289,8 @@ class AuthService:
                 else await self._db.call(lambda conn: accounts.get(conn, row.account_id))
             )
             if row is None or account is None or account.locked:
-                self._tokens.pop(token_hash, None)
+                if cached is not None:
+                    self._token_gone(token_hash, "token destroyed")
                 raise AuthError("invalid or expired access token")
             expires_at = max(row.expires_at, cached.expires_at if cached else row.expires_at)
             cached = _CachedToken(
@@ -303,7 +306,7 @@ class AuthService:
             )
             self._tokens[token_hash] = cached
         if cached.expires_at <= now:
-            self._tokens.pop(token_hash, None)
+            self._token_gone(token_hash, "token expired")
             await self._db.call(lambda conn: tokens.delete_by_hash(conn, token_hash))
             raise AuthError("invalid or expired access token")
         cached.expires_at = now + self._settings.token_ttl
@@ -313,9 +316,14 @@ class AuthService:
             cached.stored_expires_at = new_expiry
         return cached.principal
 
+    def _token_gone(self, token_hash: str, reason: str) -> None:
+        self._tokens.pop(token_hash, None)
+        for callback in list(self.on_token_revoked):
+            callback(token_hash, reason)
+
     async def logout(self, principal: Principal, ip: str) -> None:
         token_hash = principal.token_hash
-        self._tokens.pop(token_hash, None)
+        self._token_gone(token_hash, "logged out")
         await self._db.call(lambda conn: tokens.delete_by_hash(conn, token_hash))
         await self._audit.record("auth", "logout", actor=principal.actor(ip))
 
@@ -332,7 +340,7 @@ class AuthService:
         """Housekeeping: forget expired tokens and login randoms."""
         now = self._now()
         for key in [k for k, v in self._tokens.items() if v.expires_at <= now]:
-            del self._tokens[key]
+            self._token_gone(key, "token expired")
         for key in [k for k, v in self._pending.items() if v.expires_at <= now]:
             del self._pending[key]
         for key in list(self._failures):
