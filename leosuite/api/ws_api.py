@@ -141,8 +141,10 @@ def decode_content(content: Any, kind: type[T]) -> T:
         text = str(exc)
         message, _, where = text.partition(" - at `$")
         field = where.rstrip("`").lstrip(".") or None
-        if "unknown field" in message:
-            field = message.split("`")[1]
+        if "unknown field" in message or "missing required field" in message:
+            # The field is named in the message; ``where`` is the object holding it.
+            name = message.split("`")[1]
+            field = f"{field}.{name}" if field else name
         raise model_error(field, f"{field}: {message}" if field else message) from None
 
 
@@ -218,13 +220,17 @@ class WsApi:
             await self.ctx.audit.record("ws", f"connection refused: {reason}", level="warning")
             await request.reject(status, body=reason.encode())
             return
-        ws = await request.accept()
-        conn = WsConnection(self.hub, ws, ip)
-        self.hub.add(conn)
+        self.hub.reserve(ip)  # before the first await: concurrent handshakes see it
         try:
-            await conn.serve(lambda message: self._handle(conn, message))
+            ws = await request.accept()
+            conn = WsConnection(self.hub, ws, ip)
+            self.hub.add(conn)
+            try:
+                await conn.serve(lambda message: self._handle(conn, message))
+            finally:
+                self.hub.remove(conn)
         finally:
-            self.hub.remove(conn)
+            self.hub.release(ip)
 
     async def _handle(self, conn: WsConnection, message: str | bytes) -> None:
         uuid = kind = ""
@@ -271,17 +277,22 @@ class WsApi:
 
     async def _require_session(self, conn: WsConnection) -> None:
         if conn.principal is None or conn.token is None:
+            reason, conn.aborted = conn.aborted, None
+            if reason is not None:
+                raise WsError(StatusCode.SESSION_ABORTED, reason)
             raise WsError(StatusCode.PERMISSION_DENIED, "log in first (create_auth_token)")
         try:
             conn.principal = await self.ctx.auth.authenticate(conn.token)
         except AuthError as exc:
             self.end_session(conn, exc.message)
+            conn.aborted = None  # this call is the one that answers SESSION_ABORTED
             raise WsError(StatusCode.SESSION_ABORTED, exc.message) from None
 
     def end_session(self, conn: WsConnection, reason: str) -> None:
         """Forget the login, stop the subscriptions and push ``session_closed``."""
         conn.principal = None
         conn.token = None
+        conn.aborted = reason
         conn.cancel_subscriptions()
         conn.push_nowait(push("session_closed", {"reason": reason}))
 
@@ -326,7 +337,7 @@ class WsApi:
             )
         except AuthError as exc:
             return {"status": -1, "message": exc.message}
-        conn.principal, conn.token = principal, token
+        conn.principal, conn.token, conn.aborted = principal, token, None
         return {"status": 0, "user_id": principal.account_id, "token": token}
 
     async def _authenticate_with_token(self, conn: WsConnection, content: Any) -> Any:
@@ -337,7 +348,7 @@ class WsApi:
             principal = await self.ctx.auth.authenticate(query.token)
         except AuthError as exc:
             return {"status": -1, "message": exc.message}
-        conn.principal, conn.token = principal, query.token
+        conn.principal, conn.token, conn.aborted = principal, query.token, None
         return {"status": 0, "user_id": principal.account_id, "username": principal.username}
 
     async def _logout(self, conn: WsConnection, content: Any) -> Any:
@@ -416,6 +427,10 @@ def origin_allowed(request: WebSocketRequest, allowed: list[str]) -> bool:
     origin = origin_raw.decode("latin-1").rstrip("/")
     if origin in allowed:
         return True
-    host = headers.get(b"host", b"").decode("latin-1")
+    # wsproto moves the Host header out of ``headers`` into its Request event, which
+    # trio-websocket does not expose: read it there (the header stays as a fallback).
+    event_host = getattr(getattr(request, "_event", None), "host", None)
+    host = event_host if isinstance(event_host, str) else ""
+    host = host or headers.get(b"host", b"").decode("latin-1")
     parts = urlsplit(origin)
-    return bool(host) and parts.netloc == host and parts.scheme in ("http", "https")
+    return bool(host) and parts.netloc.lower() == host.lower() and parts.scheme in ("http", "https")

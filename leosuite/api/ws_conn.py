@@ -80,6 +80,8 @@ class WsConnection:
         self.rate = TokenBucket(settings.request_rate, settings.request_burst)
         self.principal: Principal | None = None
         self.token: str | None = None
+        #: Why the session ended elsewhere: the next call answers SESSION_ABORTED once.
+        self.aborted: str | None = None
         #: Long-running subscription tasks by key ("console:NAME", "stats", "events").
         self.subscriptions: dict[str, trio.CancelScope] = {}
         self.nursery: trio.Nursery | None = None
@@ -202,26 +204,34 @@ class WsHub:
     def __init__(self, settings: WsSettings) -> None:
         self.settings = settings
         self.connections: set[WsConnection] = set()
+        # Slots taken from the handshake on (reserve/release), so that concurrent
+        # handshakes cannot all pass the caps before any of them is counted.
         self._per_ip: Counter[str] = Counter()
+        self._total = 0
 
     def refusal(self, ip: str) -> tuple[int, str] | None:
         """Why a new connection from ``ip`` is refused (status, reason), or None."""
-        if len(self.connections) >= self.settings.max_connections:
+        if self._total >= self.settings.max_connections:
             return 503, "too many WebSocket connections"
         if self._per_ip[ip] >= self.settings.max_connections_per_ip:
             return 429, "too many WebSocket connections from this address"
         return None
 
+    def reserve(self, ip: str) -> None:
+        self._total += 1
+        self._per_ip[ip] += 1
+
+    def release(self, ip: str) -> None:
+        self._total -= 1
+        self._per_ip[ip] -= 1
+        if self._per_ip[ip] <= 0:
+            del self._per_ip[ip]
+
     def add(self, conn: WsConnection) -> None:
         self.connections.add(conn)
-        self._per_ip[conn.ip] += 1
 
     def remove(self, conn: WsConnection) -> None:
-        if conn in self.connections:
-            self.connections.discard(conn)
-            self._per_ip[conn.ip] -= 1
-            if self._per_ip[conn.ip] <= 0:
-                del self._per_ip[conn.ip]
+        self.connections.discard(conn)
 
     def of_account(self, account_id: int) -> list[WsConnection]:
         return [
