@@ -218,7 +218,7 @@ class Daemon:
         )
         self.context = ctx
         ws_listener = WebSocketListener(ctx, ws_sock)
-        hub = WsHub(settings.ws)
+        hub = ctx.ws_hub = WsHub(settings.ws, audit)
         ws_api = WsApi(ctx, hub)
         install_dashboard_calls(ws_api)
         ws_listener.route("/", ws_api.serve)

@@ -27,6 +27,8 @@ class ApiContext:
     now: Callable[[], float]
     #: The managed servers (``leosuite.servers.ServerManager``), once that surface exists.
     servers: Any = None
+    #: The open WebSocket connections (``api.ws_conn.WsHub``).
+    ws_hub: Any = None
     #: Filled in by the daemon once every listener is bound.
     endpoints: dict[str, str] = field(default_factory=dict)
     started_at: float = 0.0

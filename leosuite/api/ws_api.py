@@ -39,7 +39,7 @@ from ..store import accounts
 from ..store import audit as audit_table
 from ..supervision.states import State
 from .context import ApiContext
-from .ws_conn import WsConnection, WsHub
+from .ws_conn import CLOSE_POLICY, WsConnection, WsHub
 
 __all__ = [
     "AfterSend",
@@ -207,6 +207,7 @@ class WsApi:
         self.add("system_overview", self._system_overview)
         self.add("get_logs", self._get_logs)
         ctx.auth.on_revoked.append(self._revoked)
+        ctx.auth.on_token_revoked.append(self._token_revoked)
 
     def add(self, name: str, handler: Handler, *, public: bool = False) -> None:
         self.handlers[name] = (handler, public)
@@ -235,13 +236,17 @@ class WsApi:
     async def _handle(self, conn: WsConnection, message: str | bytes) -> None:
         uuid = kind = ""
         try:
+            malformed: str | None = None
             try:
                 uuid, kind, content = parse_frame(message)
             except Malformed as exc:
-                uuid, kind = exc.uuid, exc.kind
-                raise WsError(StatusCode.MALFORMED, exc.reason) from None
-            if not conn.rate.take():
+                uuid, kind, malformed = exc.uuid, exc.kind, exc.reason
+            if not conn.rate.take():  # malformed frames count too
+                await self._note_rate_limited(conn)
                 raise WsError(StatusCode.RATE_LIMITED, "too many requests; slow down")
+            conn.rate_limited = False
+            if malformed is not None:
+                raise WsError(StatusCode.MALFORMED, malformed)
             entry = self.handlers.get(kind)
             if entry is None:
                 raise WsError(StatusCode.INVALID_CALL, f"unknown call {kind!r}")
@@ -275,6 +280,16 @@ class WsApi:
             )
         await conn.send(answer)
 
+    async def _note_rate_limited(self, conn: WsConnection) -> None:
+        """Audit the first rate-limited request of a burst (not every one of them)."""
+        if conn.rate_limited:
+            return
+        conn.rate_limited = True
+        name = conn.principal.username if conn.principal else ""
+        await self.ctx.audit.record(
+            "ws", "request rate limited", actor=_actor(conn.ip, name), level="warning"
+        )
+
     async def _require_session(self, conn: WsConnection) -> None:
         if conn.principal is None or conn.token is None:
             reason, conn.aborted = conn.aborted, None
@@ -294,7 +309,13 @@ class WsApi:
         conn.token = None
         conn.aborted = reason
         conn.cancel_subscriptions()
-        conn.push_nowait(push("session_closed", {"reason": reason}))
+        if not conn.push_nowait(push("session_closed", {"reason": reason})):
+            conn.close(CLOSE_POLICY, f"session closed: {reason}")  # it does not read: go
+
+    def _token_revoked(self, token_hash: str, reason: str) -> None:
+        for conn in list(self.hub.connections):
+            if conn.principal is not None and conn.principal.token_hash == token_hash:
+                self.end_session(conn, reason)
 
     def _revoked(self, account_id: int, reason: str) -> None:
         for conn in self.hub.of_account(account_id):
@@ -352,10 +373,11 @@ class WsApi:
         return {"status": 0, "user_id": principal.account_id, "username": principal.username}
 
     async def _logout(self, conn: WsConnection, content: Any) -> Any:
-        assert conn.principal is not None
-        await self.ctx.auth.logout(conn.principal, conn.ip)
-        conn.principal = conn.token = None
+        principal = conn.principal
+        assert principal is not None
+        conn.principal = conn.token = None  # before the logout tells the other sessions
         conn.cancel_subscriptions()
+        await self.ctx.auth.logout(principal, conn.ip)
         return None
 
     async def _system_overview(self, conn: WsConnection, content: Any) -> Any:

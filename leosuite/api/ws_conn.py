@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
+from ..audit import Actor, AuditLog
 from ..settings import WsSettings
 
 if TYPE_CHECKING:
@@ -86,6 +87,8 @@ class WsConnection:
         self.subscriptions: dict[str, trio.CancelScope] = {}
         self.nursery: trio.Nursery | None = None
         self.dropped_pushes = 0
+        #: Set while requests are being refused for rate; the first refusal is audited.
+        self.rate_limited = False
 
     # -- outbound -------------------------------------------------------------------
 
@@ -196,13 +199,23 @@ class WsConnection:
                 contextlib.suppress(ConnectionClosed),
             ):
                 await self.ws.aclose(self._close_code, self._close_reason)
+            closed = self.ws.closed
+            if closed is not None and closed.code == CLOSE_TOO_BIG and self.hub.audit is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    await self.hub.audit.record(
+                        "ws",
+                        "message over ws.max_message_bytes: connection closed (1009)",
+                        actor=Actor(ip=self.ip),
+                        level="warning",
+                    )
 
 
 class WsHub:
     """Every open WebSocket connection: caps, lookups by account, closing them."""
 
-    def __init__(self, settings: WsSettings) -> None:
+    def __init__(self, settings: WsSettings, audit: AuditLog | None = None) -> None:
         self.settings = settings
+        self.audit = audit
         self.connections: set[WsConnection] = set()
         # Slots taken from the handshake on (reserve/release), so that concurrent
         # handshakes cannot all pass the caps before any of them is counted.

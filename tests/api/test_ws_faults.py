@@ -28,12 +28,10 @@ from tests.conftest import RunningDaemon, make_settings
 
 
 def hub_of(daemon: RunningDaemon) -> WsHub:
-    """The daemon's WebSocket hub (reached through the WsApi's revocation hook)."""
-    for callback in daemon.ctx.auth.on_revoked:
-        hub = getattr(getattr(callback, "__self__", None), "hub", None)
-        if isinstance(hub, WsHub):
-            return hub
-    raise AssertionError("no WsHub")
+    """The daemon's WebSocket hub."""
+    hub = daemon.ctx.ws_hub
+    assert isinstance(hub, WsHub)
+    return hub
 
 
 async def audited(daemon: RunningDaemon, needle: str) -> list[str]:
@@ -148,6 +146,9 @@ async def test_two_mib_frame_closes_with_1009(daemon: RunningDaemon) -> None:
             assert caught.value.reason is not None
             assert caught.value.reason.code == 1009
         assert await served_promptly(daemon) < 2.0
+        with trio.fail_after(5):  # the refusal is audited
+            while not await audited(daemon, "(1009)"):
+                await trio.sleep(0.05)
 
 
 # -- Origin and connection caps --------------------------------------------------------

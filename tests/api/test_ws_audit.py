@@ -1,0 +1,35 @@
+"""WebSocket refusals reach the audit log; a session's own logout pushes nothing to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+from tests.api.test_ws_faults import audited
+from tests.api.ws_helpers import ws_client
+from tests.conftest import RunningDaemon, make_settings, start_daemon
+
+
+async def test_rate_limiting_is_audited_once_per_burst(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", ws={"request_rate": 1.0, "request_burst": 3})
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            daemon = await start_daemon(nursery, settings)
+            async with ws_client(daemon) as client:
+                codes = [(await client.call("get_version"))["status_code"] for _ in range(10)]
+                assert codes[:3] == [0, 0, 0]
+                assert set(codes[3:]) == {3}
+                # malformed frames are rate limited too
+                assert (await client.send_raw("not json"))["status_code"] == 3
+            assert len(await audited(daemon, "request rate limited")) == 1
+            daemon.daemon.request_stop()
+
+
+async def test_own_logout_pushes_no_session_closed(daemon: RunningDaemon) -> None:
+    with trio.fail_after(15):
+        async with ws_client(daemon, login=True) as client, ws_client(daemon) as other:
+            assert (await client.call("logout"))["content"] is None
+            assert (await client.call("get_version"))["status_code"] == 0
+            assert not [p for p in client.pushes if p["type"] == "session_closed"]
+            assert (await other.call("get_version"))["status_code"] == 0
