@@ -1,0 +1,327 @@
+"""The chat core: one model behind both chat protocols and the admin API.
+
+A *session* (seed 002's word) is a channel of the WebSocket chat (seed 003) and a
+room of the HTTP rooms (seed 004): same name, same session. Protocol adapters
+(``api/ws_chat.py``, ``api/http_rooms.py``) turn wire messages into calls here and
+:class:`ChatEvent`s from here into wire messages.
+
+This module does no I/O and never blocks: delivering an event to a member is a
+non-blocking ``deliver(event) -> bool`` the adapter provides (a bounded queue); a
+member whose queue is full is disconnected and the others are told it left. Audit
+records go to a non-blocking ``on_audit`` sink. Times come from an injected clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+from ..errors import Conflict, NotFound, PermissionDenied, TooLarge
+from .models import (
+    AuditRecord,
+    ChatEvent,
+    ChatLimits,
+    Level,
+    Member,
+    Session,
+    normalize_channel,
+)
+
+__all__ = ["ChatCore"]
+
+
+class ChatCore:
+    def __init__(
+        self,
+        limits: ChatLimits,
+        now: Callable[[], float],
+        *,
+        on_audit: Callable[[AuditRecord], None] = lambda _record: None,
+    ) -> None:
+        self.limits = limits
+        self._now = now
+        self._on_audit = on_audit
+        self.sessions: dict[str, Session] = {}  # by id
+        self._by_name: dict[str, Session] = {}  # casefolded name -> session
+        self.members: dict[int, Member] = {}
+        self._chat_nicks: dict[str, Member] = {}  # casefolded -> connected chat member
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def update_limits(self, limits: ChatLimits) -> None:
+        self.limits = limits
+        for session in self.sessions.values():
+            self._trim(session)
+
+    def _audit(self, topic: str, message: str, member: Member | None, session: Session | None,
+               level: str = "info") -> None:  # fmt: skip
+        self._on_audit(
+            AuditRecord(
+                topic=topic,
+                message=message,
+                session=session.id if session else "",
+                user_id=member.account_id if member else None,
+                ip=member.ip if member else "",
+                name=member.name if member else "",
+                level=level,
+            )
+        )
+
+    def _fan_out(
+        self, session: Session, event: ChatEvent, *, only: Iterable[Member] | None = None
+    ) -> None:
+        slow: list[Member] = []
+        for member in list(only if only is not None else session.members.values()):
+            if not member.deliver(event):
+                slow.append(member)
+        for member in slow:
+            self.disconnect(member, "too slow: its messages were not being read")
+
+    def _store(self, session: Session, event: ChatEvent) -> None:
+        event.id = session.next_id
+        session.next_id += 1
+        session.last_activity = event.time
+        if session.preserve_chat or session.room is not None:
+            session.history.append(event)
+            session.history_bytes += event.size
+            self._trim(session)
+        for wake in list(session.on_message):
+            wake()
+
+    def _trim(self, session: Session) -> None:
+        while session.history and session.history_bytes > self.limits.session_size_limit:
+            session.history_bytes -= session.history.popleft().size
+
+    # -- members ----------------------------------------------------------------------
+
+    def connect(self, member: Member) -> None:
+        """Register a member; chat nicks are unique among connected chat users."""
+        if member.kind == "chat":
+            folded = member.name.casefold()
+            if folded in self._chat_nicks:
+                raise Conflict(f"the nick {member.name!r} is taken", field="nick")
+            if not member.auth and not self.limits.allow_guests:
+                raise PermissionDenied("guests are not allowed here; log in with a token")
+            self._chat_nicks[folded] = member
+        self.members[member.id] = member
+
+    def nick_taken(self, nick: str) -> bool:
+        return nick.casefold() in self._chat_nicks
+
+    def chat_members(self) -> list[Member]:
+        return list(self._chat_nicks.values())
+
+    def disconnect(self, member: Member, reason: str) -> None:
+        """Leave every session and forget the member; ``member.disconnect`` is told."""
+        if self.members.pop(member.id, None) is None:
+            return
+        if member.kind == "chat":
+            self._chat_nicks.pop(member.name.casefold(), None)
+        for session in list(member.sessions.values()):
+            self.leave(member, session, reason=reason)
+        member.disconnect(reason)
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def find(self, name: str) -> Session | None:
+        return self._by_name.get(normalize_channel(name).casefold())
+
+    def get(self, session_id: str) -> Session:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id!r}", field="session")
+        return session
+
+    def create(self, name: str, founder: Member | None, *, founder_name: str = "") -> Session:
+        name = normalize_channel(name)
+        if name.casefold() in self._by_name:
+            raise Conflict(f"a session named {name!r} exists already", field="channel")
+        if len(self.sessions) >= self.limits.session_count_limit:
+            raise Conflict("the server's session limit is reached; try again later")
+        if founder is not None and not founder.auth and not self.limits.allow_guest_hosts:
+            raise PermissionDenied("only logged-in users may open a new channel here")
+        session = Session(
+            name,
+            founder.name if founder else founder_name,
+            self._now(),
+            max_users=self.limits.default_max_users,
+        )
+        self.sessions[session.id] = session
+        self._by_name[name.casefold()] = session
+        self._audit("Status", f"session {name} created", founder, session)
+        return session
+
+    def join(self, member: Member, name: str, *, password_ok: bool = True) -> tuple[Session, bool]:
+        """Join (creating the session if there is none); returns (session, created).
+
+        ``password_ok`` is the adapter's verdict on the session password (it holds the
+        hasher); a password-protected session refuses ``False``."""
+        session = self.find(name)
+        created = session is None
+        if session is None:
+            session = self.create(name, member)
+        if member.id in session.members:
+            return session, False
+        if member.name.casefold() in {n.casefold() for n in session.banned}:
+            self._audit("RuleBreak", "banned user tried to join", member, session, "warning")
+            raise PermissionDenied(f"you are banned from {session.name}")
+        if not created:
+            if session.closed and not member.mod:
+                raise PermissionDenied(f"{session.name} is closed to new users")
+            if session.password_hash is not None and not password_ok and not member.mod:
+                raise PermissionDenied(f"{session.name} needs a password")
+            if len(session.members) >= session.max_user_count and not member.mod:
+                raise Conflict(f"{session.name} is full ({session.max_user_count} users)")
+        if len(member.sessions) >= self.limits.channels_per_member:
+            raise Conflict(f"at most {self.limits.channels_per_member} channels per user")
+        session.members[member.id] = member
+        member.sessions[session.id] = session
+        if created or not session.ops:
+            session.ops.add(member.name)
+        session.last_activity = self._now()
+        event = ChatEvent("join", session, member.name, self._now())
+        self._fan_out(session, event)
+        self._audit("Join", f"joined {session.name}", member, session)
+        return session, created
+
+    def leave(self, member: Member, session: Session, *, reason: str = "left") -> None:
+        if session.members.pop(member.id, None) is None:
+            raise Conflict(f"not in {session.name}", field="channel")
+        member.sessions.pop(session.id, None)
+        event = ChatEvent("leave", session, member.name, self._now(), reason=reason)
+        self._fan_out(session, event, only=[member, *session.members.values()])
+        self._audit("Leave", f"left {session.name}: {reason}", member, session)
+        if not session.members and session.room is None and not session.persistent:
+            self._forget(session)
+
+    def _forget(self, session: Session) -> None:
+        self.sessions.pop(session.id, None)
+        if self._by_name.get(session.name.casefold()) is session:
+            del self._by_name[session.name.casefold()]
+
+    def close(self, session: Session, reason: str) -> None:
+        """Shut a session down: members are told and removed, the session is gone."""
+        event = ChatEvent("closed", session, "SYSTEM", self._now(), reason=reason, text=reason)
+        self._fan_out(session, event)
+        for member in list(session.members.values()):
+            session.members.pop(member.id, None)
+            member.sessions.pop(session.id, None)
+        self._forget(session)
+        for wake in list(session.on_message):
+            wake()
+        self._audit("Status", f"session {session.name} closed: {reason}", None, session)
+
+    # -- messages ---------------------------------------------------------------------
+
+    def _require_member(self, member: Member, session: Session) -> None:
+        if member.id not in session.members:
+            self._audit("RuleBreak", f"message to {session.name} without joining", member, session,
+                        "warning")  # fmt: skip
+            raise Conflict(f"join {session.name} before sending to it", field="channel")
+        if member.name in session.muted:
+            raise PermissionDenied(f"you are muted in {session.name}")
+
+    def _check_size(self, member: Member, session: Session | None, text: str) -> None:
+        if len(text.encode("utf-8", "surrogatepass")) > self.limits.message_max_bytes:
+            self._audit("BadData", "message over the size limit", member, session, "warning")
+            raise TooLarge(f"a message is at most {self.limits.message_max_bytes} bytes")
+
+    def say(self, member: Member, session: Session, text: str = "", *,
+            payload: str | None = None, to: str | None = None) -> ChatEvent:  # fmt: skip
+        """A message to the session (``to`` None) or to one member of it. Chat lines are
+        ``text``; room messages are opaque ``payload``s the server never decrypts."""
+        self._require_member(member, session)
+        self._check_size(member, session, text or payload or "")
+        targets: list[Member] | None = None
+        if to is not None:
+            target = session.member_named(to)
+            if target is None:
+                raise NotFound(f"no user {to!r} in {session.name}", field="to")
+            targets = [member, target] if target is not member else [member]
+        event = ChatEvent(
+            "message", session, member.name, self._now(), text=text, payload=payload,
+            origin=member.kind, to=to,
+        )  # fmt: skip
+        self._store(session, event)
+        self._fan_out(session, event, only=targets)
+        return event
+
+    def system(self, session: Session, text: str, level: Level = "info", *,
+               to: Member | None = None) -> ChatEvent:  # fmt: skip
+        """A message from SYSTEM (joins, kicks, warnings, the admin's messages)."""
+        event = ChatEvent(
+            "system", session, "SYSTEM", self._now(), text=text, level=level,
+            to=to.name if to else None,
+        )  # fmt: skip
+        self._store(session, event)
+        self._fan_out(session, event, only=[to] if to else None)
+        return event
+
+    def history(
+        self, session: Session, *, after: int = 0, limit: int | None = None
+    ) -> list[ChatEvent]:
+        items = [e for e in session.history if e.id > after]
+        return items[-limit:] if limit else items
+
+    # -- moderation -------------------------------------------------------------------
+
+    def is_op(self, member: Member, session: Session) -> bool:
+        return member.mod or member.name in session.ops
+
+    def _moderator(self, actor: Member | None, session: Session) -> None:
+        if actor is not None and not self.is_op(actor, session):
+            raise PermissionDenied(f"only operators of {session.name} may do that")
+
+    def _target(self, session: Session, name: str) -> Member:
+        target = session.member_named(name)
+        if target is None:
+            raise NotFound(f"no user {name!r} in {session.name}", field="user")
+        return target
+
+    def kick(self, actor: Member | None, session: Session, name: str, reason: str = "") -> None:
+        self._moderator(actor, session)
+        target = self._target(session, name)
+        by = actor.name if actor else "an administrator"
+        self._audit("Kick", f"kicked from {session.name} by {by}: {reason}", target, session)
+        self.leave(target, session, reason=f"kicked by {by}" + (f": {reason}" if reason else ""))
+
+    def ban(self, actor: Member | None, session: Session, name: str, reason: str = "") -> None:
+        self._moderator(actor, session)
+        session.banned.add(name)
+        target = session.member_named(name)
+        by = actor.name if actor else "an administrator"
+        self._audit("Ban", f"{name} banned from {session.name} by {by}: {reason}", target, session)
+        if target is not None:
+            self.leave(
+                target, session, reason=f"banned by {by}" + (f": {reason}" if reason else "")
+            )
+
+    def unban(self, actor: Member | None, session: Session, name: str) -> None:
+        self._moderator(actor, session)
+        session.banned = {n for n in session.banned if n.casefold() != name.casefold()}
+        self._audit("Unban", f"{name} unbanned from {session.name}", actor, session)
+
+    def set_flag(self, actor: Member | None, session: Session, name: str,
+                 flag: Literal["op", "deop", "mute", "unmute"]) -> None:  # fmt: skip
+        self._moderator(actor, session)
+        target = self._target(session, name)
+        group = session.ops if flag in ("op", "deop") else session.muted
+        if flag in ("op", "mute"):
+            group.add(target.name)
+        else:
+            group.discard(target.name)
+        by = actor.name if actor else "an administrator"
+        self._audit(
+            flag.capitalize(), f"{flag} {target.name} in {session.name} by {by}", target, session
+        )
+        self._fan_out(session, ChatEvent(flag, session, target.name, self._now(), reason=by))
+
+    # -- housekeeping -----------------------------------------------------------------
+
+    def idle_sessions(self) -> list[Session]:
+        """Sessions idle longer than ``idle_time_limit`` (0 disables)."""
+        limit = self.limits.idle_time_limit
+        if limit <= 0:
+            return []
+        cutoff = self._now() - limit
+        return [s for s in self.sessions.values() if s.last_activity < cutoff]

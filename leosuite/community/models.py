@@ -1,0 +1,214 @@
+"""The chat core's data: limits, sessions, members, events (no behaviour beyond
+bookkeeping; :mod:`leosuite.community.core` holds the rules)."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Literal
+
+import msgspec
+
+from ..errors import InvalidInput
+
+__all__ = [
+    "AuditRecord",
+    "ChatEvent",
+    "ChatLimits",
+    "Member",
+    "Session",
+    "normalize_channel",
+    "validate_nick",
+]
+
+KiB = 1024
+MiB = 1024 * KiB
+
+EventKind = Literal["join", "leave", "message", "system", "closed", "op", "deop", "mute", "unmute"]
+Origin = Literal["chat", "room", "system"]
+Level = Literal["info", "warn", "alert"]
+
+
+class ChatLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """Server-wide community limits (``[community]`` settings; the admin API changes
+    them at run time with :meth:`ChatCore.update_limits`)."""
+
+    session_count_limit: int = 100
+    session_size_limit: int = 5 * MiB
+    message_max_bytes: int = 16 * KiB
+    default_max_users: int = 100
+    channels_per_member: int = 50
+    allow_guests: bool = True
+    allow_guest_hosts: bool = True
+    enable_persistence: bool = True
+    welcome_message: str = ""
+    idle_time_limit: float = 6 * 3600.0
+    history_replay: int = 50
+
+
+class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What the core asks the audit log to record (topics as seed 002 lists them)."""
+
+    topic: str
+    message: str
+    session: str = ""
+    user_id: int | None = None
+    ip: str = ""
+    name: str = ""
+    level: str = "info"
+
+
+class ChatEvent:
+    """One thing that happened in a session. ``frames`` caches each protocol's encoding
+    so a message is encoded once for all members, not once per member."""
+
+    __slots__ = (
+        "channel",
+        "frames",
+        "id",
+        "kind",
+        "level",
+        "origin",
+        "payload",
+        "reason",
+        "session",
+        "text",
+        "time",
+        "to",
+        "user",
+    )
+
+    def __init__(
+        self,
+        kind: EventKind,
+        session: Session,
+        user: str,
+        time: float,
+        *,
+        text: str = "",
+        origin: Origin = "system",
+        payload: str | None = None,
+        to: str | None = None,
+        level: Level = "info",
+        reason: str = "",
+        id: int = 0,
+    ) -> None:
+        self.kind: EventKind = kind
+        self.session = session.id
+        self.channel = session.name
+        self.user = user
+        self.time = time
+        self.text = text
+        self.origin: Origin = origin
+        self.payload = payload
+        self.to = to
+        self.level: Level = level
+        self.reason = reason
+        self.id = id
+        self.frames: dict[str, object] = {}
+
+    @property
+    def size(self) -> int:
+        return len(self.text) + len(self.payload or "") + len(self.user) + 64
+
+
+class Member:
+    """A participant: a chat connection (``kind="chat"``) or a room user (``"room"``)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        ip: str = "",
+        account_id: int | None = None,
+        mod: bool = False,
+        kind: Literal["chat", "room"] = "chat",
+        deliver: Callable[[ChatEvent], bool] = lambda _event: True,
+        disconnect: Callable[[str], None] = lambda _reason: None,
+    ) -> None:
+        self.id = next(Member._ids)
+        self.name = name
+        self.ip = ip
+        self.account_id = account_id
+        self.mod = mod
+        self.kind = kind
+        self.deliver = deliver
+        self.disconnect = disconnect
+        self.sessions: dict[str, Session] = {}
+
+    @property
+    def auth(self) -> bool:
+        return self.account_id is not None
+
+
+class Session:
+    def __init__(self, name: str, founder: str, now: float, *, max_users: int) -> None:
+        self.id = str(uuid.uuid4())
+        self.name = name
+        self.alias = name
+        self.title = ""
+        self.founder = founder
+        self.password_hash: str | None = None
+        self.opword_hash: str | None = None
+        self.closed = False
+        self.persistent = False
+        self.nsfm = False
+        self.max_user_count = max_users
+        self.preserve_chat = True
+        self.start_time = now
+        self.last_activity = now
+        self.members: dict[int, Member] = {}
+        self.ops: set[str] = set()
+        self.muted: set[str] = set()
+        self.banned: set[str] = set()
+        self.history: deque[ChatEvent] = deque()
+        self.history_bytes = 0
+        self.next_id = 1
+        #: Set by the rooms adapter when this session is also a room (seed 004).
+        self.room: object | None = None
+        #: Called (no arguments) whenever a message is stored: wakes long polls.
+        self.on_message: list[Callable[[], None]] = []
+
+    @property
+    def size(self) -> int:
+        return self.history_bytes
+
+    def member_named(self, name: str) -> Member | None:
+        folded = name.casefold()
+        return next((m for m in self.members.values() if m.name.casefold() == folded), None)
+
+    def names(self) -> list[str]:
+        return sorted(m.name for m in self.members.values())
+
+
+_NICK_FORBIDDEN = set(" /#:,!@?*\\\"'<>&")
+
+
+def validate_nick(nick: str) -> str:
+    """1-32 printable characters, no spaces or ``/ # : , ! @ ? *`` and the like."""
+    if not 1 <= len(nick) <= 32:
+        raise InvalidInput("a nick is 1-32 characters", field="nick")
+    if any(c in _NICK_FORBIDDEN or not c.isprintable() for c in nick):
+        raise InvalidInput(
+            "a nick has no spaces, control characters or / # : , ! @ ? * \\ \" ' < > &",
+            field="nick",
+        )
+    if nick.casefold() == "system":
+        raise InvalidInput("SYSTEM is reserved", field="nick")
+    return nick
+
+
+def normalize_channel(name: str) -> str:
+    """Strip leading ``#`` (seed 003: ``django`` and ``#django`` are the same channel)."""
+    stripped = name.lstrip("#")
+    if not 1 <= len(stripped) <= 64:
+        raise InvalidInput("a channel or room name is 1-64 characters", field="channel")
+    if any(not c.isprintable() or c.isspace() for c in stripped):
+        raise InvalidInput(
+            "a channel or room name has no spaces or control characters", field="channel"
+        )
+    return stripped
