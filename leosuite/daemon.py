@@ -42,6 +42,7 @@ from .auth.accounts import INITIAL_PASSWORD_FILE, ensure_first_admin
 from .auth.passwords import PasswordHasher
 from .auth.service import AuthService
 from .clock import WallClock
+from .community.service import ChatService
 from .errors import LeosuiteError, StartupError
 from .settings import Address, Settings, parse_address
 from .store.db import Database
@@ -218,6 +219,7 @@ class Daemon:
         )
         self.context = ctx
         ws_listener = WebSocketListener(ctx, ws_sock)
+        chat = ctx.chat = ChatService(settings.community, audit, now)
         hub = ctx.ws_hub = WsHub(settings.ws, audit)
         ws_api = WsApi(ctx, hub)
         install_dashboard_calls(ws_api)
@@ -256,6 +258,7 @@ class Daemon:
             )
             await manager.load()
             ctx.servers = manager
+            await nursery.start(chat.run)
             await nursery.start(self._housekeeping, auth, manager)
             http_app = create_http_app(ctx)
             admin_app = create_admin_app(ctx)

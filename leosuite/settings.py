@@ -108,6 +108,25 @@ class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     backoff_reset_after: float = 60.0
 
 
+class CommunitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    session_count_limit: int = 100
+    session_size_limit: int = 5 * MiB
+    message_max_bytes: int = 16 * KiB
+    default_max_users: int = 100
+    channels_per_member: int = 50
+    allow_guests: bool = True
+    allow_guest_hosts: bool = True
+    enable_persistence: bool = True
+    welcome_message: str = ""
+    idle_time_limit: float = 6 * 3600.0
+    history_replay: int = 50
+    registration: bool = False
+    chat_queue_size: int = 256
+    room_poll_max_wait: float = 30.0
+    room_message_retention: float = 600.0
+    room_idle_warning: float = 300.0
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     daemon: DaemonSettings = msgspec.field(default_factory=DaemonSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
@@ -117,6 +136,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     housekeeping: HousekeepingSettings = msgspec.field(default_factory=HousekeepingSettings)
     servers: ServersSettings = msgspec.field(default_factory=ServersSettings)
+    community: CommunitySettings = msgspec.field(default_factory=CommunitySettings)
 
     @property
     def data_dir(self) -> Path:
@@ -197,6 +217,13 @@ def _check(settings: Settings) -> Settings:
         "servers.backoff_max": settings.servers.backoff_max,
         "servers.backoff_reset_after": settings.servers.backoff_reset_after,
         "daemon.shutdown_timeout": settings.daemon.shutdown_timeout,
+        "community.session_count_limit": settings.community.session_count_limit,
+        "community.session_size_limit": settings.community.session_size_limit,
+        "community.message_max_bytes": settings.community.message_max_bytes,
+        "community.default_max_users": settings.community.default_max_users,
+        "community.channels_per_member": settings.community.channels_per_member,
+        "community.chat_queue_size": settings.community.chat_queue_size,
+        "community.room_poll_max_wait": settings.community.room_poll_max_wait,
     }
     for key, value in positive.items():
         if value <= 0:

@@ -27,6 +27,8 @@ class ApiContext:
     now: Callable[[], float]
     #: The managed servers (``leosuite.servers.ServerManager``), once that surface exists.
     servers: Any = None
+    #: The community (``community.service.ChatService``): chat core, rooms.
+    chat: Any = None
     #: The open WebSocket connections (``api.ws_conn.WsHub``).
     ws_hub: Any = None
     #: Filled in by the daemon once every listener is bound.

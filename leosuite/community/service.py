@@ -1,0 +1,79 @@
+"""The community as a daemon service: the chat core, its audit drain and housekeeping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import msgspec
+import trio
+
+from ..audit import Actor, AuditLog
+from ..settings import CommunitySettings
+from .core import ChatCore
+from .models import AuditRecord, ChatLimits
+
+__all__ = ["ChatService", "limits_from"]
+
+log = logging.getLogger("leosuite.community")
+
+
+def limits_from(settings: CommunitySettings) -> ChatLimits:
+    fields = {f.name for f in msgspec.structs.fields(ChatLimits)}
+    return ChatLimits(**{k: v for k, v in msgspec.structs.asdict(settings).items() if k in fields})
+
+
+class ChatService:
+    def __init__(
+        self,
+        settings: CommunitySettings,
+        audit: AuditLog,
+        now: Callable[[], float],
+        *,
+        housekeeping_interval: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self._audit = audit
+        self._records_in, self._records_out = trio.open_memory_channel[AuditRecord](1000)
+        self.dropped_audit_records = 0
+        self.core = ChatCore(limits_from(settings), now, on_audit=self._on_audit)
+        self._interval = housekeeping_interval
+        #: Called every housekeeping pass (the rooms adapter adds its idle warnings here).
+        self.housekeepers: list[Callable[[], None]] = []
+
+    def _on_audit(self, record: AuditRecord) -> None:
+        try:
+            self._records_in.send_nowait(record)
+        except trio.WouldBlock:
+            self.dropped_audit_records += 1
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._drain_audit)
+            task_status.started()
+            while True:
+                await trio.sleep(self._interval)
+                self.housekeeping()
+
+    def housekeeping(self) -> None:
+        for hook in list(self.housekeepers):
+            try:
+                hook()
+            except Exception:
+                log.exception("community housekeeping hook failed")
+        for session in self.core.idle_sessions():
+            if session.room is None:  # rooms warn first; their adapter closes them
+                self.core.close(session, "closed after being idle")
+
+    async def _drain_audit(self) -> None:
+        async for record in self._records_out:
+            try:
+                await self._audit.record(
+                    record.topic,
+                    record.message,
+                    actor=Actor(id=record.user_id, ip=record.ip, name=record.name),
+                    level=record.level,
+                    session=record.session,
+                )
+            except Exception:
+                log.exception("could not write a community audit record")
