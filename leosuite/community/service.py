@@ -11,6 +11,7 @@ import trio
 from ..audit import Actor, AuditLog
 from ..settings import CommunitySettings
 from .core import ChatCore
+from .crypto_worker import CryptoWorker
 from .models import AuditRecord, ChatLimits
 
 __all__ = ["ChatService", "limits_from"]
@@ -38,6 +39,8 @@ class ChatService:
         self.dropped_audit_records = 0
         self.core = ChatCore(limits_from(settings), now, on_audit=self._on_audit)
         self._interval = housekeeping_interval
+        #: OpenPGP work for the rooms' SYSTEM messages, in a child process.
+        self.crypto = CryptoWorker()
         #: Called every housekeeping pass (the rooms adapter adds its idle warnings here).
         self.housekeepers: list[Callable[[], None]] = []
 
@@ -48,12 +51,15 @@ class ChatService:
             self.dropped_audit_records += 1
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._drain_audit)
-            task_status.started()
-            while True:
-                await trio.sleep(self._interval)
-                self.housekeeping()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._drain_audit)
+                task_status.started()
+                while True:
+                    await trio.sleep(self._interval)
+                    self.housekeeping()
+        finally:
+            await self.crypto.aclose()
 
     def housekeeping(self) -> None:
         for hook in list(self.housekeepers):
