@@ -1,0 +1,327 @@
+"""Many servers: leosuite vs supervisord with N small long-running programs.
+
+    .venv/bin/python bench/scale.py [--servers 1000] [--program sleep|demo-game]
+                                    [--threads 16] [--idle 10] [--startsecs 0,1]
+
+leosuite: N servers of type ``command`` (``sleep 100000``; or ``demo-game`` with
+``ready_delay 0`` and ``player_interval 0``, which waits for its ready line), created
+with one ``server_create`` each, started with one ``server_start`` each, stopped
+with one ``server_stop`` each (``stop`` answers once the process has exited); all
+three from a pool of --threads client threads, each with a keep-alive connection
+(--threads 1: sequential). "all running" is polled with ``server_status`` (all
+servers, every 0.1 s).
+
+supervisord: the same N programs (``startsecs`` 0 and 1, ``autostart=false``, one log
+file each like leosuite), ``startAllProcesses(wait)`` then ``stopAllProcesses(wait)``
+over XML-RPC (what ``supervisorctl start all`` / ``stop all`` call, without the
+client's own start-up); "create" is supervisord's start-up with the N programs.
+
+Both: daemon RSS once all run, daemon CPU % while all run and nothing happens
+(--idle seconds), the time of one "status of everything" call, and (unless
+--no-shutdown) everything started again and the daemon sent SIGTERM: time until the
+daemon has exited (each stops every running program on the way out). The soft
+RLIMIT_NOFILE is raised to the hard limit first (children inherit it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    Leosuite,
+    Supervisord,
+    bench_session,
+    cpu_seconds,
+    fmt,
+    machine,
+    print_table,
+    raise_nofile,
+    ratio,
+    rss_bytes,
+    wait_until,
+)
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class Result:
+    label: str
+    create: float = float("nan")
+    all_running: float = float("nan")
+    rss_mib: float = float("nan")
+    idle_cpu: float = float("nan")
+    status_all_ms: float = float("nan")
+    stop_all: float = float("nan")
+    shutdown: float = float("nan")
+
+
+def in_pool(threads: int, fn: Callable[[str], Any], names: Iterable[str]) -> None:
+    names = list(names)
+    if threads <= 1:
+        for name in names:
+            fn(name)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(fn, names):
+            pass
+
+
+def idle_cpu(pid: int, seconds: float) -> float:
+    c0, t0 = cpu_seconds(pid), time.perf_counter()
+    time.sleep(seconds)
+    return 100 * (cpu_seconds(pid) - c0) / (time.perf_counter() - t0)
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def program_argv(program: str) -> list[str]:
+    if program == "sleep":
+        return ["sleep", "100000"]
+    demo = [sys.executable, "-m", "leosuite.templates.demo_game"]
+    return [*demo, "--ready-delay", "0", "--player-interval", "0"]
+
+
+def bench_leosuite(reaper: Any, root: Path, names: list[str], args: argparse.Namespace) -> Result:
+    res = Result(f"leosuite ({args.program})")
+    ls = Leosuite(reaper, root)
+    api = ls.api
+
+    if args.program == "sleep":
+
+        def create(name: str) -> None:
+            ls.create(name, "sleep 100000")
+    else:
+
+        def create(name: str) -> None:
+            api.post(
+                "/api/server_create",
+                {
+                    "server": name,
+                    "type": "demo-game",
+                    "settings": {"ready_delay": 0, "player_interval": 0},
+                },
+            )
+
+    res.create = timed(lambda: in_pool(args.threads, create, names))
+    print(f"  leosuite: created {len(names)} in {res.create:.1f} s", flush=True)
+
+    def states() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for status in ls.status()["servers"].values():
+            counts[status["status"]] = counts.get(status["status"], 0) + 1
+        return counts
+
+    def start(name: str) -> None:
+        api.post("/api/server_start", {"server": name})
+
+    t0 = time.perf_counter()
+    in_pool(args.threads, start, names)
+    wait_until(
+        lambda: states().get("running", 0) == len(names),
+        timeout=args.timeout,
+        interval=0.1,
+        what="all leosuite servers running",
+    )
+    res.all_running = time.perf_counter() - t0
+    print(f"  leosuite: all running after {res.all_running:.1f} s", flush=True)
+    res.rss_mib = rss_bytes(ls.pid) / MiB
+    res.idle_cpu = idle_cpu(ls.pid, args.idle)
+    res.rss_mib = max(res.rss_mib, rss_bytes(ls.pid) / MiB)
+    res.status_all_ms = min(timed(ls.status) for _ in range(5)) * 1000
+
+    def stop(name: str) -> None:
+        api.post("/api/server_stop", {"server": name})
+
+    res.stop_all = timed(lambda: in_pool(args.threads, stop, names))
+    counts = states()
+    if counts.get("stopped", 0) != len(names):
+        print(f"  leosuite: after stop: {counts}", flush=True)
+    print(f"  leosuite: stopped all in {res.stop_all:.1f} s", flush=True)
+    if args.shutdown:
+        in_pool(args.threads, start, names)
+        wait_until(
+            lambda: states().get("running", 0) == len(names),
+            timeout=args.timeout,
+            interval=0.1,
+            what="all leosuite servers running again",
+        )
+        ls.close_connections()  # an idle keep-alive connection delays shutdown by 30 s
+        t0 = time.perf_counter()
+        if reaper.stop(ls.proc, args.shutdown_cap):
+            res.shutdown = time.perf_counter() - t0
+        else:
+            res.shutdown = float("inf")
+        print(f"  leosuite: daemon shutdown with all running: {res.shutdown:.1f} s", flush=True)
+    reaper.stop(ls.proc, 120)
+    return res
+
+
+def bench_supervisord(
+    reaper: Any, root: Path, names: list[str], args: argparse.Namespace, startsecs: int
+) -> Result:
+    res = Result(f"supervisord ({args.program}, startsecs={startsecs})")
+    command = shlex.join(program_argv(args.program))
+    programs = {
+        name: {
+            "command": command,
+            "autostart": "false",
+            "autorestart": "false",
+            "startsecs": str(startsecs),
+            "redirect_stderr": "true",
+            "stopwaitsecs": "10",
+        }
+        for name in names
+    }
+    t0 = time.perf_counter()
+    sd = Supervisord(reaper, root, programs, minfds=min(4 * len(names) + 256, args.nofile))
+    res.create = time.perf_counter() - t0
+    rpc = sd.rpc.supervisor
+
+    def states() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for info in rpc.getAllProcessInfo():
+            counts[info["statename"]] = counts.get(info["statename"], 0) + 1
+        return counts
+
+    t0 = time.perf_counter()
+    rpc.startAllProcesses(True)  # what `supervisorctl start all` calls, minus its start-up
+    wait_until(
+        lambda: states().get("RUNNING", 0) == len(names),
+        timeout=args.timeout,
+        interval=0.1,
+        what="all supervisord programs RUNNING",
+    )
+    res.all_running = time.perf_counter() - t0
+    print(f"  {res.label}: all RUNNING after {res.all_running:.1f} s", flush=True)
+    res.rss_mib = rss_bytes(sd.pid) / MiB
+    res.idle_cpu = idle_cpu(sd.pid, args.idle)
+    res.rss_mib = max(res.rss_mib, rss_bytes(sd.pid) / MiB)
+    res.status_all_ms = min(timed(rpc.getAllProcessInfo) for _ in range(5)) * 1000
+    res.stop_all = timed(lambda: rpc.stopAllProcesses(True))
+    counts = states()
+    if counts.get("STOPPED", 0) != len(names):
+        print(f"  supervisord: after stop all: {counts}", flush=True)
+    print(f"  {res.label}: stopped all in {res.stop_all:.1f} s", flush=True)
+    if args.shutdown:
+        rpc.startAllProcesses(True)
+        wait_until(
+            lambda: states().get("RUNNING", 0) == len(names),
+            timeout=args.timeout,
+            interval=0.1,
+            what="all supervisord programs RUNNING again",
+        )
+        t0 = time.perf_counter()
+        if reaper.stop(sd.proc, args.shutdown_cap):
+            res.shutdown = time.perf_counter() - t0
+        else:
+            res.shutdown = float("inf")
+        print(f"  {res.label}: shutdown with all running: {res.shutdown:.1f} s", flush=True)
+    reaper.stop(sd.proc, 120)
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--servers", type=int, default=1000)
+    parser.add_argument("--program", choices=["sleep", "demo-game"], default="sleep")
+    parser.add_argument("--threads", type=int, default=16, help="client threads (1: sequential)")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU sampling")
+    parser.add_argument("--startsecs", default="0,1", help="supervisord startsecs values")
+    parser.add_argument(
+        "--no-shutdown",
+        dest="shutdown",
+        action="store_false",
+        help="skip restarting all and timing the daemon's shutdown (SIGTERM) with all running",
+    )
+    parser.add_argument(
+        "--shutdown-cap",
+        type=float,
+        default=120.0,
+        help="SIGKILL a daemon still shutting down after this many seconds (reported as '>')",
+    )
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up on a phase after")
+    parser.add_argument("--tmp-dir", help="where data and logs go (default: the system's)")
+    parser.add_argument("--no-peer", action="store_true", help="skip supervisord")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    args.nofile = raise_nofile(1 << 20)
+    names = [f"s{i:05d}" for i in range(args.servers)]
+    mode = "sequential" if args.threads <= 1 else f"{args.threads} client threads"
+    print(f"# scale: {args.servers} x {shlex.join(program_argv(args.program))}, {mode}")
+    print(f"# {machine()}, RLIMIT_NOFILE {args.nofile}")
+    print(f"# data in {args.tmp_dir or tempfile.gettempdir()}")
+    results: list[Result] = []
+    with bench_session("scale", keep=args.keep, tmp_dir=args.tmp_dir) as (reaper, root):
+        (root / "ls").mkdir()
+        results.append(bench_leosuite(reaper, root / "ls", names, args))
+        if not args.no_peer:
+            for startsecs in (int(s) for s in args.startsecs.split(",")):
+                (root / f"sd{startsecs}").mkdir()
+                results.append(
+                    bench_supervisord(reaper, root / f"sd{startsecs}", names, args, startsecs)
+                )
+
+    print()
+    print_table(
+        [
+            "daemon",
+            "create (s)",
+            "start -> all running (s)",
+            "RSS (MiB)",
+            f"idle CPU % ({args.idle:.0f} s)",
+            "status of all (ms)",
+            "stop all (s)",
+            "SIGTERM daemon, all running (s)",
+        ],
+        [
+            [
+                r.label,
+                fmt(r.create, 2),
+                fmt(r.all_running, 2),
+                fmt(r.rss_mib, 0),
+                fmt(r.idle_cpu, 1),
+                fmt(r.status_all_ms, 0),
+                fmt(r.stop_all, 2),
+                fmt(r.shutdown, 2) if r.shutdown != float("inf") else f"> {args.shutdown_cap:.0f}",
+            ]
+            for r in results
+        ],
+    )
+    if len(results) > 1:
+        ls = results[0]
+        print()
+        print_table(
+            ["leosuite / peer", "start -> all running", "RSS", "idle CPU", "stop all", "shutdown"],
+            [
+                [
+                    r.label,
+                    ratio(ls.all_running, r.all_running),
+                    ratio(ls.rss_mib, r.rss_mib),
+                    ratio(ls.idle_cpu, r.idle_cpu),
+                    ratio(ls.stop_all, r.stop_all),
+                    ratio(ls.shutdown, r.shutdown),
+                ]
+                for r in results[1:]
+            ],
+        )
+    print("\ncreate: leosuite = N server_create requests; supervisord = start-up with N programs")
+
+
+if __name__ == "__main__":
+    main()
