@@ -3,11 +3,17 @@
 Binding ourselves (in the daemon, before anything starts) turns "port taken" into
 one clear line instead of a traceback, and lets port 0 be read back at once.
 
-Also holds a small, version-pinned patch for hypercorn 0.18 (STACK.md gotcha 1):
-when the app answers before a request body has fully arrived (404/405/413 on a big
-body), quart-trio cancels the task running ``TCPServer._close()`` and the
-connection is left hanging. Running the original ``_close`` under a shielded
-cancel scope fixes it.
+Also holds two small, version-pinned patches for hypercorn 0.18 under quart-trio,
+which cancels a request's task as soon as its response is sent:
+
+* STACK.md gotcha 1: when the app answers before a request body has fully arrived
+  (404/405/413 on a big body), the cancelled task was running ``TCPServer._close()``
+  and the connection was left hanging. ``_close`` now runs shielded.
+* The same cancellation hit ``TCPServer.protocol_send(Updated(idle=True))`` after
+  every response, so the keep-alive idle timer never started: idle keep-alive
+  connections were never closed, and a graceful shutdown waited the whole
+  ``graceful_timeout`` (30 s) for them. ``protocol_send`` now runs shielded (its
+  socket writes were shielded already).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from importlib.metadata import version
 
 import trio
 from hypercorn.config import Config, Sockets
+from hypercorn.events import Event
 from hypercorn.trio.run import worker_serve
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.utils import wrap_app
@@ -30,6 +37,7 @@ log = logging.getLogger("leosuite.http")
 
 _HYPERCORN = version("hypercorn")
 _original_close = TCPServer._close
+_original_protocol_send = TCPServer.protocol_send
 
 
 async def _shielded_close(self: TCPServer) -> None:
@@ -37,10 +45,16 @@ async def _shielded_close(self: TCPServer) -> None:
         await _original_close(self)
 
 
+async def _shielded_protocol_send(self: TCPServer, event: Event) -> None:
+    with trio.CancelScope(shield=True):
+        await _original_protocol_send(self, event)
+
+
 if _HYPERCORN.startswith("0.18."):
     TCPServer._close = _shielded_close  # type: ignore[method-assign]
+    TCPServer.protocol_send = _shielded_protocol_send  # type: ignore[method-assign]
 else:  # pragma: no cover - re-check gotcha 1 before widening the pin
-    log.warning("hypercorn %s: the _close shield patch is not applied", _HYPERCORN)
+    log.warning("hypercorn %s: the shield patches are not applied", _HYPERCORN)
 
 
 async def serve_app(
