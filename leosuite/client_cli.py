@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from .client import HttpClient, load_saved_token, login, save_token, token_file
 from .client_servers import add_server_commands, run_server_command
+from .client_sessions import add_session_commands, run_session_command
 from .errors import AuthError, ConfigError
 from .settings import Settings, load_settings
 
@@ -36,6 +37,7 @@ def add_client_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     logout_parser = commands.add_parser("logout", help="end the saved session")
     common(logout_parser)
     add_server_commands(commands, common)
+    add_session_commands(commands, common)
 
 
 def _local_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
@@ -137,4 +139,8 @@ def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> 
             return run_server_command(args, client)
         except KeyboardInterrupt:
             return 130
+    if args.command == "session":
+        client = saved_client(environ)
+        ws_url = resolve_ws_url(args, environ, client.base_url)
+        return run_session_command(args, ws_url, client.token or "")
     raise ConfigError(f"unknown command {args.command!r}")

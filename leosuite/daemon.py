@@ -37,6 +37,7 @@ from .api.ws import WebSocketListener, serve_echo
 from .api.ws_api import WsApi
 from .api.ws_conn import WsHub
 from .api.ws_dashboard import install_dashboard_calls
+from .api.ws_sessions import install_session_calls
 from .audit import AuditLog
 from .auth.accounts import INITIAL_PASSWORD_FILE, ensure_first_admin
 from .auth.passwords import PasswordHasher
@@ -219,10 +220,11 @@ class Daemon:
         )
         self.context = ctx
         ws_listener = WebSocketListener(ctx, ws_sock)
-        chat = ctx.chat = ChatService(settings.community, audit, now)
+        chat = ctx.chat = ChatService(settings.community, audit, now, db=db)
         hub = ctx.ws_hub = WsHub(settings.ws, audit)
         ws_api = WsApi(ctx, hub)
         install_dashboard_calls(ws_api)
+        install_session_calls(ws_api)
         ws_listener.route("/", ws_api.serve)
         if settings.ws.echo_path:
             log.warning("ws.echo_path is on: /echo echoes messages (for conformance tests only)")

@@ -10,9 +10,11 @@ import trio
 
 from ..audit import Actor, AuditLog
 from ..settings import CommunitySettings
+from ..store.db import Database
 from .core import ChatCore
 from .crypto_worker import CryptoWorker
 from .models import AuditRecord, ChatLimits
+from .persistence import SessionStore
 
 __all__ = ["ChatService", "limits_from"]
 
@@ -32,6 +34,7 @@ class ChatService:
         now: Callable[[], float],
         *,
         housekeeping_interval: float = 10.0,
+        db: Database | None = None,
     ) -> None:
         self.settings = settings
         self._audit = audit
@@ -43,6 +46,8 @@ class ChatService:
         self.crypto = CryptoWorker()
         #: Called every housekeeping pass (the rooms adapter adds its idle warnings here).
         self.housekeepers: list[Callable[[], None]] = []
+        #: Persistent sessions in the store (none without a database).
+        self.session_store = SessionStore(db, now) if db is not None else None
 
     def _on_audit(self, record: AuditRecord) -> None:
         try:
@@ -54,11 +59,16 @@ class ChatService:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._drain_audit)
+                if self.session_store is not None:
+                    await self.session_store.load(self.core)
                 task_status.started()
                 while True:
                     await trio.sleep(self._interval)
                     self.housekeeping()
+                    await self.save_sessions()
         finally:
+            with trio.CancelScope(shield=True):
+                await self.save_sessions()
             await self.crypto.aclose()
 
     def housekeeping(self) -> None:
@@ -68,8 +78,17 @@ class ChatService:
             except Exception:
                 log.exception("community housekeeping hook failed")
         for session in self.core.idle_sessions():
-            if session.room is None:  # rooms warn first; their adapter closes them
+            # rooms warn first (their adapter closes them); persistent sessions stay
+            if session.room is None and not session.persistent:
                 self.core.close(session, "closed after being idle")
+
+    async def save_sessions(self) -> None:
+        """Write the persistent sessions that changed (logged, never raised)."""
+        if self.session_store is not None:
+            try:
+                await self.session_store.save(self.core)
+            except Exception:
+                log.exception("could not save the persistent sessions; will retry")
 
     async def _drain_audit(self) -> None:
         async for record in self._records_out:

@@ -75,8 +75,43 @@ CREATE TABLE kv (
 );
 """
 
+_V2 = """
+-- Persistent chat sessions (community/persistence.py): a row per session whose
+-- ``persistent`` flag is set; members are never stored (they reconnect).
+CREATE TABLE chat_sessions (
+    -- the session's uuid (seed 002's ``id``)
+    id             TEXT    PRIMARY KEY,
+    name           TEXT    NOT NULL,
+    alias          TEXT    NOT NULL DEFAULT '',
+    title          TEXT    NOT NULL DEFAULT '',
+    founder        TEXT    NOT NULL DEFAULT '',
+    password_hash  TEXT,
+    opword_hash    TEXT,
+    closed         INTEGER NOT NULL DEFAULT 0 CHECK (closed IN (0, 1)),
+    nsfm           INTEGER NOT NULL DEFAULT 0 CHECK (nsfm IN (0, 1)),
+    preserve_chat  INTEGER NOT NULL DEFAULT 1 CHECK (preserve_chat IN (0, 1)),
+    max_user_count INTEGER NOT NULL CHECK (max_user_count >= 0),
+    start_time     REAL    NOT NULL,
+    last_activity  REAL    NOT NULL,
+    -- the id the next message gets; ids never go back
+    next_id        INTEGER NOT NULL DEFAULT 1 CHECK (next_id >= 1),
+    -- the history ring, oldest first, as leosuite.community.persistence encodes it
+    history_format INTEGER NOT NULL DEFAULT 1,
+    history        BLOB    NOT NULL DEFAULT x'',
+    saved_at       REAL    NOT NULL
+);
+
+-- A persistent session's operators, muted and banned names.
+CREATE TABLE chat_session_names (
+    session_id TEXT NOT NULL REFERENCES chat_sessions (id) ON DELETE CASCADE,
+    role       TEXT NOT NULL CHECK (role IN ('op', 'muted', 'banned')),
+    name       TEXT NOT NULL,
+    PRIMARY KEY (session_id, role, name)
+) WITHOUT ROWID;
+"""
+
 #: Forward migrations; ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 #: The schema version this code creates and understands.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -122,7 +122,7 @@ def test_failed_migration_rolls_back_and_keeps_previous_version(db_path: Path) -
         Database.open(db_path, migrations=broken)
     db = Database.open(db_path)
     try:
-        assert _pragma(db, "user_version") == 1
+        assert _pragma(db, "user_version") == SCHEMA_VERSION
         assert (
             db.call_sync(
                 lambda c: c.execute(

@@ -1,0 +1,84 @@
+"""Sessions as the management surfaces show them: the shapes of seed 002.
+
+``session_summary`` is an entry of ``GET /sessions/`` (and of the WebSocket
+``session.list``); ``session_detail`` is ``GET /sessions/:id/`` (``session.show``):
+the summary plus ``maxSize``, ``maxUserCount``, ``preserveChat`` and ``users``.
+``startTime`` is ISO 8601 in UTC (``2026-11-23T15:57:32Z``); ``size`` is the history
+size in bytes; ``tls`` is always false (leosuite's listeners are plain; put a TLS
+proxy in front). ``ip`` is shown only when ``show_ips`` (moderators and admins).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import InvalidInput, NotFound
+from .core import ChatCore
+from .models import ChatLimits, Member, Session
+
+__all__ = ["PROTOCOL", "find_session", "iso_utc", "session_detail", "session_summary"]
+
+#: The ``protocol`` of every session: one chat core behind both protocols.
+PROTOCOL = "leosuite-chat"
+
+
+def iso_utc(timestamp: float) -> str:
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def session_summary(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "alias": session.alias,
+        "protocol": PROTOCOL,
+        "userCount": len(session.members),
+        "founder": session.founder,
+        "title": session.title,
+        "hasPassword": session.password_hash is not None,
+        "closed": session.closed,
+        "persistent": session.persistent,
+        "nsfm": session.nsfm,
+        "startTime": iso_utc(session.start_time),
+        "size": session.size,
+    }
+
+
+def _user(session: Session, member: Member, show_ips: bool) -> dict[str, Any]:
+    return {
+        "id": member.id,
+        "name": member.name,
+        "ip": member.ip if show_ips else "",
+        "auth": member.auth,
+        "op": member.name in session.ops,
+        "muted": member.name in session.muted,
+        "mod": member.mod,
+        "tls": False,
+    }
+
+
+def session_detail(
+    session: Session, limits: ChatLimits, *, show_ips: bool = True
+) -> dict[str, Any]:
+    detail = session_summary(session)
+    detail["maxSize"] = limits.session_size_limit
+    detail["maxUserCount"] = session.max_user_count
+    detail["preserveChat"] = session.preserve_chat
+    detail["users"] = [
+        _user(session, m, show_ips) for m in sorted(session.members.values(), key=lambda m: m.id)
+    ]
+    return detail
+
+
+def find_session(core: ChatCore, key: str) -> Session:
+    """A session by id, else by name (``#`` stripped, any letter case); NotFound."""
+    session = core.sessions.get(key)
+    if session is None:
+        try:
+            session = core.find(key)
+        except InvalidInput:  # an impossible name is simply no session
+            session = None
+    if session is None:
+        raise NotFound(f"no session {key!r}", field="session")
+    return session
