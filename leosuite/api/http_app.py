@@ -8,6 +8,7 @@ from quart_trio import QuartTrio
 from .context import ApiContext
 from .errors import BadInputRecorder, install_error_handlers
 from .http_auth import auth_blueprint, json_response
+from .http_rooms import rooms_blueprint
 from .http_servers import servers_blueprint
 
 __all__ = ["create_http_app"]
@@ -26,6 +27,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app.config["BODY_TIMEOUT"] = ctx.settings.http.read_timeout
     install_error_handlers(app, BadInputRecorder(ctx.audit))
     app.register_blueprint(auth_blueprint(ctx))
+    app.register_blueprint(rooms_blueprint(ctx))
 
     @app.get("/api/health")
     async def health() -> Response:

@@ -263,6 +263,14 @@ class ChatCore:
         items = [e for e in session.history if e.id > after]
         return items[-limit:] if limit else items
 
+    def purge_history(self, session: Session, before: float) -> int:
+        """Drop stored events older than ``before`` (a room's retention); returns how many."""
+        dropped = 0
+        while session.history and session.history[0].time < before:
+            session.history_bytes -= session.history.popleft().size
+            dropped += 1
+        return dropped
+
     # -- moderation -------------------------------------------------------------------
 
     def is_op(self, member: Member, session: Session) -> bool:
@@ -278,17 +286,23 @@ class ChatCore:
             raise NotFound(f"no user {name!r} in {session.name}", field="user")
         return target
 
-    def kick(self, actor: Member | None, session: Session, name: str, reason: str = "") -> None:
+    def kick(self, actor: Member | None, session: Session, name: str, reason: str = "", *,
+             target: Member | None = None) -> None:  # fmt: skip
+        """``target`` names the member exactly when a chat nick and a room user share
+        ``name`` (the rooms adapter passes its own member)."""
         self._moderator(actor, session)
-        target = self._target(session, name)
+        target = target if target is not None else self._target(session, name)
         by = actor.name if actor else "an administrator"
         self._audit("Kick", f"kicked from {session.name} by {by}: {reason}", target, session)
         self.leave(target, session, reason=f"kicked by {by}" + (f": {reason}" if reason else ""))
 
-    def ban(self, actor: Member | None, session: Session, name: str, reason: str = "") -> None:
+    def ban(self, actor: Member | None, session: Session, name: str, reason: str = "", *,
+            target: Member | None = None) -> None:  # fmt: skip
         self._moderator(actor, session)
         session.banned.add(name)
-        target = session.member_named(name)
+        target = target if target is not None else session.member_named(name)
+        if target is not None and target.id not in session.members:
+            target = None
         by = actor.name if actor else "an administrator"
         self._audit("Ban", f"{name} banned from {session.name} by {by}: {reason}", target, session)
         if target is not None:
