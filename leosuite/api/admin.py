@@ -24,6 +24,7 @@ from ..audit import Actor
 from ..auth.service import Principal
 from ..errors import AuthError, LeosuiteError
 from ..store import accounts
+from . import admin_accounts, admin_bans, admin_log, admin_server, admin_sessions
 from .context import ApiContext
 from .requests import peer_ip
 
@@ -160,8 +161,37 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
             }
         )
 
-    add_admin_route(app, "/status", "status", admin_only(status), ["GET"])
+    routes = AdminRoutes(app, ctx, admin_only)
+    routes.add("/status", status, ["GET"])
+    for register in ROUTE_MODULES:
+        register(routes)
     return app
+
+
+class AdminRoutes:
+    """What a route module of the admin API gets: the app, the services, and ``add``,
+    which serves an ADMIN-only view (called with the Principal first) at ``path`` (a
+    werkzeug rule like ``/accounts/<int:account_id>``), at ``/`` and under ``/api/``,
+    with and without the trailing slash."""
+
+    def __init__(self, app: QuartTrio, ctx: ApiContext, admin_only: Callable[[Any], Any]) -> None:
+        self.app = app
+        self.ctx = ctx
+        self._admin_only = admin_only
+
+    def add(self, path: str, view: Callable[..., Any], methods: list[str]) -> None:
+        endpoint = view.__name__ + path.replace("/", "_").replace("<", "").replace(">", "")
+        add_admin_route(self.app, path, endpoint, self._admin_only(view), methods)
+
+
+#: ``register(routes)`` functions of the admin route modules (each adds its paths).
+ROUTE_MODULES: list[Callable[[AdminRoutes], None]] = [
+    admin_server.register,
+    admin_sessions.register,
+    admin_accounts.register,
+    admin_log.register,
+    admin_bans.register,
+]
 
 
 def add_admin_route(
