@@ -35,6 +35,7 @@ from .api.http_app import create_http_app
 from .api.hypercorn_serve import serve_app
 from .api.ws import WebSocketListener, serve_echo
 from .api.ws_api import WsApi
+from .api.ws_chat import CHAT_PREFIX, WsChat
 from .api.ws_conn import WsHub
 from .api.ws_dashboard import install_dashboard_calls
 from .api.ws_sessions import install_session_calls
@@ -226,6 +227,7 @@ class Daemon:
         install_dashboard_calls(ws_api)
         install_session_calls(ws_api)
         ws_listener.route("/", ws_api.serve)
+        ws_listener.route(CHAT_PREFIX, WsChat(ctx).serve)
         if settings.ws.echo_path:
             log.warning("ws.echo_path is on: /echo echoes messages (for conformance tests only)")
             ws_listener.route("/echo", serve_echo)

@@ -158,10 +158,13 @@ class ChatCore:
         hasher); a password-protected session refuses ``False``."""
         session = self.find(name)
         created = session is None
+        if session is not None and member.id in session.members:
+            return session, False
+        # Before creating: a refused join must not leave an empty session behind.
+        if len(member.sessions) >= self.limits.channels_per_member:
+            raise Conflict(f"at most {self.limits.channels_per_member} channels per user")
         if session is None:
             session = self.create(name, member)
-        if member.id in session.members:
-            return session, False
         if member.name.casefold() in {n.casefold() for n in session.banned}:
             self._audit("RuleBreak", "banned user tried to join", member, session, "warning")
             raise PermissionDenied(f"you are banned from {session.name}")
@@ -172,8 +175,6 @@ class ChatCore:
                 raise PermissionDenied(f"{session.name} needs a password")
             if len(session.members) >= session.max_user_count and not member.mod:
                 raise Conflict(f"{session.name} is full ({session.max_user_count} users)")
-        if len(member.sessions) >= self.limits.channels_per_member:
-            raise Conflict(f"at most {self.limits.channels_per_member} channels per user")
         session.members[member.id] = member
         member.sessions[session.id] = session
         if created or not session.ops:
@@ -188,6 +189,8 @@ class ChatCore:
         if session.members.pop(member.id, None) is None:
             raise Conflict(f"not in {session.name}", field="channel")
         member.sessions.pop(session.id, None)
+        if not member.auth:  # a guest's nick is anyone's once it is gone: so are its rights
+            session.ops.discard(member.name)
         event = ChatEvent("leave", session, member.name, self._now(), reason=reason)
         self._fan_out(session, event, only=[member, *session.members.values()])
         self._audit("Leave", f"left {session.name}: {reason}", member, session)
