@@ -15,6 +15,7 @@ from .core import ChatCore
 from .crypto_worker import CryptoWorker
 from .models import AuditRecord, ChatLimits
 from .persistence import SessionStore
+from .server_settings import ServerSettings, load_server_settings
 
 __all__ = ["ChatService", "limits_from"]
 
@@ -48,6 +49,15 @@ class ChatService:
         self.housekeepers: list[Callable[[], None]] = []
         #: Persistent sessions in the store (none without a database).
         self.session_store = SessionStore(db, now) if db is not None else None
+        self._db = db
+        #: Seed 002's server settings (admin API ``/server/``): the config file's
+        #: values until the stored ones are loaded in :meth:`run`.
+        self.server_settings = ServerSettings.from_community(settings)
+
+    def set_server_settings(self, new: ServerSettings) -> None:
+        """Take new server settings at once (the chat core's limits among them)."""
+        self.server_settings = new
+        self.core.update_limits(new.chat_limits(self.core.limits))
 
     def _on_audit(self, record: AuditRecord) -> None:
         try:
@@ -59,6 +69,9 @@ class ChatService:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._drain_audit)
+                if self._db is not None:  # stored settings win over the config file
+                    stored = await load_server_settings(self._db, self.server_settings)
+                    self.set_server_settings(stored)
                 if self.session_store is not None:
                     await self.session_store.load(self.core)
                 task_status.started()
