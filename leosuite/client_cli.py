@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .client import HttpClient, load_saved_token, login, save_token, token_file
+from .client_log import add_log_command, resolve_admin_url, run_log_command
 from .client_servers import add_server_commands, run_server_command
 from .client_sessions import add_session_commands, run_session_command
 from .errors import AuthError, ConfigError
@@ -38,6 +39,7 @@ def add_client_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     common(logout_parser)
     add_server_commands(commands, common)
     add_session_commands(commands, common)
+    add_log_command(commands, common)
 
 
 def _local_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
@@ -143,4 +145,8 @@ def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         client = saved_client(environ)
         ws_url = resolve_ws_url(args, environ, client.base_url)
         return run_session_command(args, ws_url, client.token or "")
+    if args.command == "log":
+        client = saved_client(environ)
+        admin_url = resolve_admin_url(args, client.base_url, lambda: _local_settings(args, environ))
+        return run_log_command(args, HttpClient(admin_url, client.token))
     raise ConfigError(f"unknown command {args.command!r}")

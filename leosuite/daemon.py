@@ -30,6 +30,7 @@ import trio
 
 from . import systemd
 from .api.admin import create_admin_app
+from .api.admin_log import purge_audit
 from .api.context import ApiContext
 from .api.http_app import create_http_app
 from .api.hypercorn_serve import serve_app
@@ -356,6 +357,11 @@ class Daemon:
                 purged = await auth.purge_expired()
                 if purged:
                     log.info("housekeeping: %d expired tokens removed", purged)
+                if self.context is not None:
+                    ctx = self.context
+                    dropped = await purge_audit(ctx.db, self.settings.housekeeping, ctx.now())
+                    if dropped:
+                        log.info("housekeeping: %d old audit log entries removed", dropped)
             except Exception:
                 log.exception("housekeeping failed; will retry")
 

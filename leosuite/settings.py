@@ -93,6 +93,10 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 class HousekeepingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     interval: float = 30.0
+    #: Audit log entries older than this many days are purged (0: no age limit).
+    audit_keep_days: float = 90.0
+    #: Only the newest this many audit log entries are kept (0: no count limit).
+    audit_keep_entries: int = 100_000
 
 
 class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -238,6 +242,11 @@ def _check(settings: Settings) -> Settings:
             "auth.hash_memory_kib: must be at least 8 * hash_parallelism",
             field="auth.hash_memory_kib",
         )
+    for key in ("audit_keep_days", "audit_keep_entries"):
+        if not getattr(settings.housekeeping, key) >= 0:  # NaN too
+            raise ConfigError(
+                f"housekeeping.{key}: must be >= 0 (0 means no limit)", field=f"housekeeping.{key}"
+            )
     if settings.servers.console_keep_files < 0:
         raise ConfigError(
             "servers.console_keep_files: must be >= 0", field="servers.console_keep_files"

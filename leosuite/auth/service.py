@@ -361,6 +361,11 @@ class AuthService:
 
     # -- accounts -------------------------------------------------------------------
 
+    @property
+    def hasher(self) -> PasswordHasher:
+        """The daemon's password hasher (the admin API hashes new passwords with it)."""
+        return self._hasher
+
     async def verify_password(self, account: accounts.Account | None, password: str) -> bool:
         """Check a password; an unknown account costs the same (a dummy hash is verified)."""
         return await self._hasher.verify(account.password_hash if account else None, password)
