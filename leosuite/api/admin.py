@@ -155,8 +155,8 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
         return admin_json(
             {
                 "started": started.isoformat().replace("+00:00", "Z"),
-                "sessions": 0,
-                "maxSessions": 0,
+                "sessions": len(ctx.chat.core.sessions) if ctx.chat else 0,
+                "maxSessions": ctx.chat.core.limits.session_count_limit if ctx.chat else 0,
                 "users": users,
             }
         )

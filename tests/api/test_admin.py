@@ -152,3 +152,18 @@ async def test_repeated_failures_are_throttled_per_address(daemon: RunningDaemon
             # Even the right password is refused while throttled.
             throttled = await admin.get("/status", headers=basic("admin", ADMIN_PASSWORD))
             assert_admin_error(throttled, 429)
+
+
+async def test_status_counts_chat_sessions(daemon: RunningDaemon) -> None:
+    from leosuite.community.models import Member
+
+    core = daemon.ctx.chat.core
+    member = Member("alice")
+    core.connect(member)
+    core.join(member, "lobby")
+    with trio.fail_after(10):
+        async with daemon.admin() as admin:
+            response = await admin.get("/status", headers=basic("admin", ADMIN_PASSWORD))
+    body = response.json()
+    assert body["sessions"] == 1
+    assert body["maxSessions"] == core.limits.session_count_limit
