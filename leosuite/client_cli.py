@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .client import HttpClient, load_saved_token, login, save_token, token_file
+from .client_bans import add_ban_commands, run_ban_command
 from .client_log import add_log_command, resolve_admin_url, run_log_command
 from .client_servers import add_server_commands, run_server_command
 from .client_sessions import add_session_commands, run_session_command
@@ -39,6 +40,7 @@ def add_client_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     common(logout_parser)
     add_server_commands(commands, common)
     add_session_commands(commands, common)
+    add_ban_commands(commands, common)
     add_log_command(commands, common)
 
 
@@ -149,4 +151,8 @@ def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         client = saved_client(environ)
         admin_url = resolve_admin_url(args, client.base_url, lambda: _local_settings(args, environ))
         return run_log_command(args, HttpClient(admin_url, client.token))
+    if args.command == "ban":
+        client = saved_client(environ)
+        admin_url = resolve_admin_url(args, client.base_url, lambda: _local_settings(args, environ))
+        return run_ban_command(args, admin_url, client.token or "")
     raise ConfigError(f"unknown command {args.command!r}")

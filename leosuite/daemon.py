@@ -44,6 +44,7 @@ from .audit import AuditLog
 from .auth.accounts import INITIAL_PASSWORD_FILE, ensure_first_admin
 from .auth.passwords import PasswordHasher
 from .auth.service import AuthService
+from .bans import BanList
 from .clock import WallClock
 from .community.service import ChatService
 from .errors import LeosuiteError, StartupError
@@ -224,6 +225,8 @@ class Daemon:
         ws_listener = WebSocketListener(ctx, ws_sock)
         chat = ctx.chat = ChatService(settings.community, audit, now, db=db)
         hub = ctx.ws_hub = WsHub(settings.ws, audit)
+        bans = ctx.bans = BanList(db, audit, now, ws_hub=hub, chat=chat.core)
+        await bans.load()
         ws_api = WsApi(ctx, hub)
         install_dashboard_calls(ws_api)
         install_session_calls(ws_api)
@@ -357,6 +360,8 @@ class Daemon:
                 purged = await auth.purge_expired()
                 if purged:
                     log.info("housekeeping: %d expired tokens removed", purged)
+                if self.context is not None and self.context.bans is not None:
+                    await self.context.bans.purge_expired()
                 if self.context is not None:
                     ctx = self.context
                     dropped = await purge_audit(ctx.db, self.settings.housekeeping, ctx.now())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Response
 from quart_trio import QuartTrio
 
+from .ban_check import http_ban_check
 from .context import ApiContext
 from .errors import BadInputRecorder, install_error_handlers
 from .http_auth import auth_blueprint, json_response
@@ -26,6 +27,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = ctx.settings.http.read_timeout
     install_error_handlers(app, BadInputRecorder(ctx.audit))
+    app.before_request(http_ban_check(ctx))
     app.register_blueprint(auth_blueprint(ctx))
     app.register_blueprint(rooms_blueprint(ctx))
 

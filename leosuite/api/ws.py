@@ -19,6 +19,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer
 
 from ..audit import Actor
+from .ban_check import refuse_banned_websocket
 from .context import ApiContext
 from .ws_api import origin_allowed
 
@@ -76,6 +77,8 @@ class WebSocketListener:
         peer = request.remote
         ip = _normal_ip(peer.address if hasattr(peer, "address") else str(peer))
         try:
+            if await refuse_banned_websocket(self._ctx, request, ip):
+                return
             if handler is None:
                 await request.reject(404, body=_error_body(404, f"no WebSocket endpoint at {path}"))
                 return

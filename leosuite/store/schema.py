@@ -110,8 +110,24 @@ CREATE TABLE chat_session_names (
 ) WITHOUT ROWID;
 """
 
+_V3 = """
+-- Server-wide IP bans (store/bans.py, leosuite/bans.py): an address, or a network when
+-- ``subnet`` (the prefix length) is set; 0 bans the single address, as seed 002 says.
+CREATE TABLE bans (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- the address as given, in its compressed text form (IPv4 or IPv6)
+    ip      TEXT    NOT NULL,
+    subnet  INTEGER NOT NULL DEFAULT 0 CHECK (subnet BETWEEN 0 AND 128),
+    -- unix seconds; NULL never expires
+    expires REAL,
+    comment TEXT    NOT NULL DEFAULT '',
+    added   REAL    NOT NULL
+);
+CREATE INDEX bans_expires ON bans (expires);
+"""
+
 #: Forward migrations; ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 #: The schema version this code creates and understands.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -118,7 +118,7 @@ def test_missing_directory_is_a_store_error(tmp_path: Path) -> None:
 
 def test_failed_migration_rolls_back_and_keeps_previous_version(db_path: Path) -> None:
     broken = (*MIGRATIONS, "CREATE TABLE extra (x); CREATE TABLE accounts (y);")
-    with pytest.raises(StoreError, match="schema 2"):
+    with pytest.raises(StoreError, match=f"schema {SCHEMA_VERSION}"):
         Database.open(db_path, migrations=broken)
     db = Database.open(db_path)
     try:
