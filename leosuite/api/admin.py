@@ -26,6 +26,7 @@ from ..errors import AuthError, LeosuiteError
 from ..store import accounts
 from . import admin_accounts, admin_bans, admin_log, admin_server, admin_sessions
 from .context import ApiContext
+from .openapi import admin_view
 from .requests import peer_ip
 
 __all__ = ["create_admin_app"]
@@ -161,6 +162,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
             }
         )
 
+    add_admin_route(app, "/openapi.json", "openapi", admin_view(), ["GET"])
     routes = AdminRoutes(app, ctx, admin_only)
     routes.add("/status", status, ["GET"])
     for register in ROUTE_MODULES:

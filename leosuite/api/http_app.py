@@ -11,6 +11,7 @@ from .errors import BadInputRecorder, install_error_handlers
 from .http_auth import auth_blueprint, json_response
 from .http_rooms import rooms_blueprint
 from .http_servers import servers_blueprint
+from .openapi import http_view
 
 __all__ = ["create_http_app"]
 
@@ -30,6 +31,8 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app.before_request(http_ban_check(ctx))
     app.register_blueprint(auth_blueprint(ctx))
     app.register_blueprint(rooms_blueprint(ctx))
+
+    app.add_url_rule("/openapi.json", "openapi", http_view(ctx), methods=["GET"])
 
     @app.get("/api/health")
     async def health() -> Response:
