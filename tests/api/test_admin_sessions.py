@@ -379,7 +379,6 @@ async def test_shutdown_persistent_session_forgets_its_row(tmp_path: Path) -> No
 
 async def test_reaches_a_real_chat_websocket(daemon: RunningDaemon) -> None:
     """Alert, op, a message to one user, kick and shut down reach a seed 003 client."""
-    pytest.importorskip("leosuite.api.ws_chat")
     from trio_websocket import open_websocket_url
 
     async def frame(ws: Any, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
