@@ -184,7 +184,9 @@ class WsChat:
         if refused is not None:
             await self._refuse(ws, refused)
             return
-        conn = WsConnection(self.hub, ws, ip)
+        conn = WsConnection(
+            self.hub, ws, ip, silence_limit=lambda: self.service.server_settings.client_timeout
+        )
         client: _Client | None = None
 
         def deliver(event: ChatEvent) -> bool:

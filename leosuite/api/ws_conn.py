@@ -11,7 +11,9 @@ Every connection has ONE bounded outbound queue and ONE writer task (trio-websoc
   skips ahead instead of buffering (see ``ws_console``).
 
 Ping/pong: an idle peer is pinged every ``ws.ping_interval``; no pong within the same
-time closes it, so a dead peer is noticed within two intervals.
+time closes it, so a dead peer is noticed within two intervals. A connection may be
+given a tighter live limit (the chat's ``clientTimeout``): then it is pinged every half
+of that limit, so a peer that answers nothing is dropped within it.
 """
 
 from __future__ import annotations
@@ -139,8 +141,18 @@ async def _write_frames(ws: WebSocketConnection, payloads: list[str]) -> None:
 
 
 class WsConnection:
-    def __init__(self, hub: WsHub, ws: WebSocketConnection, ip: str) -> None:
+    def __init__(
+        self,
+        hub: WsHub,
+        ws: WebSocketConnection,
+        ip: str,
+        *,
+        silence_limit: Callable[[], float] | None = None,
+    ) -> None:
         self.hub = hub
+        #: Live limit (seconds, 0 = none) on how long the peer may not answer at all;
+        #: tightens ``ws.ping_interval`` (the chat's ``clientTimeout``).
+        self._silence_limit = silence_limit
         self.ws = ws
         self.ip = ip
         settings = hub.settings
@@ -213,9 +225,14 @@ class WsConnection:
                 if item.sent is not None:
                     item.sent.set()
 
-    async def _pinger(self) -> None:
+    def _ping_interval(self) -> float:
         interval = self.hub.settings.ping_interval
+        limit = self._silence_limit() if self._silence_limit is not None else 0.0
+        return min(interval, limit / 2) if limit > 0 else interval
+
+    async def _pinger(self) -> None:
         while True:
+            interval = self._ping_interval()
             await trio.sleep_until(self._activity + interval)
             if trio.current_time() - self._activity < interval:
                 continue

@@ -14,9 +14,10 @@ What each setting does:
   :class:`~leosuite.community.models.ChatLimits` and take effect at once
   (:meth:`ServerSettings.chat_limits`). Lowering a limit does not close what exists:
   sessions over a lowered count stay, a smaller size trims histories at once.
-* ``clientTimeout``: how long a chat connection may stay silent before it is
-  dropped (``0``: never). Kept here for the chat adapters to read
-  (``ChatService.server_settings.client_timeout``).
+* ``clientTimeout``: how long a chat connection may stay silent, not even answering
+  the daemon's pings, before it is dropped (``0``: only ``ws.ping_interval`` applies).
+  The chat pings idle connections every half of it (``api/ws_chat.py`` reads
+  ``ChatService.server_settings.client_timeout`` live).
 * ``archiveMode``, ``announceWhiteList``, ``privateUserList``, ``serverTitle``:
   accepted, stored and shown, with no effect yet (leosuite has no file-backed
   sessions to archive, no announcement servers and no login box of its own).

@@ -1,0 +1,53 @@
+"""The admin setting ``clientTimeout`` drops a chat connection that answers nothing,
+not even pings, within that time; one that answers pings stays."""
+
+from __future__ import annotations
+
+import msgspec
+import trio
+from wsproto.events import Ping
+
+from tests.api.ws_helpers import RawClient
+from tests.conftest import RunningDaemon
+
+
+def set_client_timeout(daemon: RunningDaemon, seconds: float) -> None:
+    chat = daemon.ctx.chat
+    chat.set_server_settings(msgspec.structs.replace(chat.server_settings, client_timeout=seconds))
+
+
+async def test_silent_chat_connection_is_dropped_within_client_timeout(
+    daemon: RunningDaemon,
+) -> None:
+    set_client_timeout(daemon, 0.6)  # ws.ping_interval stays at its default of 20 s
+    with trio.fail_after(15):
+        async with RawClient.open(daemon.endpoints.ws + "/chat/login/mute") as mute:
+            started = trio.current_time()
+            await mute.read_until_eof()
+            assert trio.current_time() - started < 3
+            assert mute.pings() >= 1
+            assert mute.close_code() == 1008
+
+
+async def test_chat_connection_answering_pings_stays(daemon: RunningDaemon) -> None:
+    set_client_timeout(daemon, 0.6)
+    with trio.fail_after(15):
+        async with RawClient.open(daemon.endpoints.ws + "/chat/login/polite") as polite:
+            seen = 0
+            while polite.pings() < 4:  # ~1.2 s idle, every ping answered
+                assert await polite.read_some(), "closed although it answered pings"
+                for event in polite.events[seen:]:
+                    if isinstance(event, Ping):
+                        await polite.stream.send_all(polite.proto.send(event.response()))
+                seen = len(polite.events)
+            assert polite.close_code() is None
+
+
+async def test_zero_client_timeout_leaves_the_ping_interval(daemon: RunningDaemon) -> None:
+    set_client_timeout(daemon, 0)
+    with trio.fail_after(15):
+        async with RawClient.open(daemon.endpoints.ws + "/chat/login/idle") as idle:
+            with trio.move_on_after(1.0):
+                await idle.read_until_eof()
+            assert idle.pings() == 0
+            assert idle.close_code() is None
