@@ -12,6 +12,7 @@ from typing import Literal
 import msgspec
 
 from ..errors import InvalidInput
+from ..settings import CommunitySettings
 
 __all__ = [
     "AuditRecord",
@@ -31,21 +32,10 @@ Origin = Literal["chat", "room", "system"]
 Level = Literal["info", "warn", "alert"]
 
 
-class ChatLimits(msgspec.Struct, frozen=True, kw_only=True):
-    """Server-wide community limits (``[community]`` settings; the admin API changes
-    them at run time with :meth:`ChatCore.update_limits`)."""
-
-    session_count_limit: int = 100
-    session_size_limit: int = 5 * MiB
-    message_max_bytes: int = 16 * KiB
-    default_max_users: int = 100
-    channels_per_member: int = 50
-    allow_guests: bool = True
-    allow_guest_hosts: bool = True
-    enable_persistence: bool = True
-    welcome_message: str = ""
-    idle_time_limit: float = 6 * 3600.0
-    history_replay: int = 50
+#: Server-wide community limits: the ``[community]`` settings themselves (one
+#: definition, so a default cannot differ between the file and the core); the admin API
+#: changes them at run time with :meth:`ChatCore.update_limits`.
+ChatLimits = CommunitySettings
 
 
 class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):

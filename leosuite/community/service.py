@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import msgspec
 import trio
 
 from ..audit import Actor, AuditLog
@@ -23,8 +22,8 @@ log = logging.getLogger("leosuite.community")
 
 
 def limits_from(settings: CommunitySettings) -> ChatLimits:
-    fields = {f.name for f in msgspec.structs.fields(ChatLimits)}
-    return ChatLimits(**{k: v for k, v in msgspec.structs.asdict(settings).items() if k in fields})
+    """The chat core's limits are the ``[community]`` settings (one definition)."""
+    return settings
 
 
 class ChatService:
