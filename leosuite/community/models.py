@@ -24,8 +24,6 @@ __all__ = [
     "validate_nick",
 ]
 
-KiB = 1024
-MiB = 1024 * KiB
 
 EventKind = Literal["join", "leave", "message", "system", "closed", "op", "deop", "mute", "unmute"]
 Origin = Literal["chat", "room", "system"]
