@@ -61,6 +61,14 @@ class WebSocketListener:
         self._socket = sock
         self._routes: list[tuple[str, Route]] = []
 
+    def _own_origins(self) -> tuple[str, ...]:
+        """The daemon's own HTTP API as a browser names it (``127.0.0.1`` also as
+        ``localhost``): pages it serves may open the WebSocket."""
+        http = self._ctx.endpoints.get("http", "")
+        if not http:
+            return ()
+        return (http, http.replace("://127.0.0.1:", "://localhost:"))
+
     def route(self, prefix: str, handler: Route) -> None:
         """``prefix`` ``"/"`` matches only ``/``; others match the path prefix."""
         self._routes.append((prefix, handler))
@@ -82,7 +90,9 @@ class WebSocketListener:
             if handler is None:
                 await request.reject(404, body=_error_body(404, f"no WebSocket endpoint at {path}"))
                 return
-            if not origin_allowed(request, self._ctx.settings.ws.allowed_origins):
+            if not origin_allowed(
+                request, self._ctx.settings.ws.allowed_origins, own_origins=self._own_origins()
+            ):
                 await self._ctx.audit.record(
                     "ws",
                     f"handshake refused: foreign Origin on {path}",

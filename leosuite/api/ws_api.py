@@ -440,8 +440,12 @@ def _actor(ip: str, name: str) -> Actor:
     return Actor(ip=ip, name=name[:64])
 
 
-def origin_allowed(request: WebSocketRequest, allowed: list[str]) -> bool:
-    """No Origin (not a browser) is fine; a present one must be the same host or allowed."""
+def origin_allowed(
+    request: WebSocketRequest, allowed: list[str], *, own_origins: tuple[str, ...] = ()
+) -> bool:
+    """No Origin (not a browser) is fine; a present one must be the same host and port
+    as the WebSocket, one of the daemon's own pages (``own_origins``: its HTTP API, so a
+    page it serves may connect), or in the allow list."""
     headers = {k.lower(): v for k, v in request.headers}
     origin_raw = headers.get(b"origin")
     if origin_raw is None:
@@ -449,10 +453,14 @@ def origin_allowed(request: WebSocketRequest, allowed: list[str]) -> bool:
     origin = origin_raw.decode("latin-1").rstrip("/")
     if origin in allowed:
         return True
+    parts = urlsplit(origin)
+    if parts.scheme in ("http", "https") and any(
+        parts.netloc.lower() == urlsplit(own).netloc.lower() for own in own_origins
+    ):
+        return True
     # wsproto moves the Host header out of ``headers`` into its Request event, which
     # trio-websocket does not expose: read it there (the header stays as a fallback).
     event_host = getattr(getattr(request, "_event", None), "host", None)
     host = event_host if isinstance(event_host, str) else ""
     host = host or headers.get(b"host", b"").decode("latin-1")
-    parts = urlsplit(origin)
     return bool(host) and parts.netloc.lower() == host.lower() and parts.scheme in ("http", "https")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import trio
+from trio_websocket import open_websocket_url
 
 from tests.api.test_ws_faults import audited
 from tests.api.ws_helpers import ws_client
@@ -33,3 +35,13 @@ async def test_own_logout_pushes_no_session_closed(daemon: RunningDaemon) -> Non
             assert (await client.call("get_version"))["status_code"] == 0
             assert not [p for p in client.pushes if p["type"] == "session_closed"]
             assert (await other.call("get_version"))["status_code"] == 0
+
+
+async def test_pages_of_the_daemons_own_http_api_may_connect(daemon: RunningDaemon) -> None:
+    http = daemon.endpoints.http  # e.g. http://127.0.0.1:PORT, another port than the WS
+    with trio.fail_after(15):
+        for origin in (http, http.replace("127.0.0.1", "localhost")):
+            headers = [(b"Origin", origin.encode())]
+            async with open_websocket_url(daemon.endpoints.ws + "/", extra_headers=headers) as ws:
+                await ws.send_message('{"type": "get_version", "uuid": "o", "content": {}}')
+                assert json.loads(await ws.get_message())["status_code"] == 0
