@@ -2,7 +2,9 @@
 
 Permissions: ADMIN does everything; HOST may create servers (not of an admin-only
 type such as ``command``); a server's creator may operate and read it; to anyone
-else it does not exist (404). Every change is written to the audit log.
+else it does not exist (404). Every change is written to the audit log. The rules
+and the audit live in :class:`~leosuite.api.server_ops.ServerOps`, shared with the
+WebSocket ``server.*`` calls.
 """
 
 from __future__ import annotations
@@ -12,14 +14,10 @@ from typing import Any, Literal
 import msgspec
 from quart import Blueprint, Response
 
-from ..auth.service import Principal
-from ..errors import NotFound, PermissionDenied
-from ..store.servers import ServerRecord
-from ..supervision.manager import ServerManager
-from ..supervision.types import validate_server_name
 from .context import ApiContext
 from .http_auth import json_response
 from .requests import Body, authenticate, decode_body, peer_ip
+from .server_ops import POWER_ACTIONS, ServerOps
 
 __all__ = ["servers_blueprint"]
 
@@ -60,103 +58,46 @@ class SettingsBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
     set: dict[str, Any] | None = None
 
 
-def can_see(principal: Principal, record: ServerRecord) -> bool:
-    return principal.is_admin or (
-        record.owner_id is not None and record.owner_id == principal.account_id
-    )
-
-
 def servers_blueprint(ctx: ApiContext) -> Blueprint:
     bp = Blueprint("servers", __name__, url_prefix="/api")
     max_body = ctx.settings.http.max_body_bytes
-    manager: ServerManager = ctx.servers
 
-    async def visible(principal: Principal, name: str) -> ServerRecord:
-        validate_server_name(name)  # a malformed name is 400, as on create
-        record = manager.record(name)  # NotFound for unknown names
-        if not can_see(principal, record):
-            # Others' servers do not exist for this account: the same 404 as an unknown name.
-            raise NotFound(f"no server named {name!r}", field="server")
-        return record
-
-    async def audit(principal: Principal, server: str, message: str) -> None:
-        await ctx.audit.record("server", message, actor=principal.actor(peer_ip()), session=server)
-
-    def may_create(principal: Principal, type_name: str) -> None:
-        if not (principal.is_admin or "HOST" in principal.flags):
-            raise PermissionDenied("creating servers needs the HOST or ADMIN flag")
-        if manager.stype(type_name).admin_only and not principal.is_admin:
-            raise PermissionDenied(f"servers of type {type_name!r} may only be created by an ADMIN")
-
-    def creatable_types(principal: Principal) -> list[dict[str, str]]:
-        if not (principal.is_admin or "HOST" in principal.flags):
-            return []
-        return [
-            {"type": name, "description": stype.description}
-            for name, stype in sorted(manager.types.items())
-            if principal.is_admin or not stype.admin_only
-        ]
+    async def caller(token: str | None) -> ServerOps:
+        """The authenticated caller's view of the servers (permissions and audit)."""
+        return ServerOps(ctx, await authenticate(ctx.auth, token), peer_ip())
 
     @bp.post("/server_create_options")
     async def create_options() -> Response:
         body = await decode_body(CreateOptionsBody, max_body)
-        principal = await authenticate(ctx.auth, body.token)
-        if body.type is None:
-            return json_response({"types": creatable_types(principal)})
-        may_create(principal, body.type)
-        return json_response({"type": body.type, "variables": manager.create_options(body.type)})
+        return json_response((await caller(body.token)).create_options(body.type))
 
     @bp.post("/server_create")
     async def create() -> Response:
         body = await decode_body(CreateBody, max_body)
-        principal = await authenticate(ctx.auth, body.token)
-        may_create(principal, body.type)
-        record = await manager.create(
-            body.server, body.type, body.settings, owner_id=principal.account_id
-        )
-        await audit(principal, record.name, f"created server {record.name} of type {record.type}")
-        return json_response({"server": record.name, "readIndex": 0})
+        ops = await caller(body.token)
+        return json_response(await ops.create(body.server, body.type, body.settings))
 
     @bp.post("/server_destroy")
     async def destroy() -> Response:
         body = await decode_body(DestroyBody, max_body)
-        principal = await authenticate(ctx.auth, body.token)
-        await visible(principal, body.server)
-        await manager.destroy(body.server, delete_files=body.delete_files)
-        files = " and its files" if body.delete_files else ""
-        await audit(principal, body.server, f"destroyed server {body.server}{files}")
+        await (await caller(body.token)).destroy(body.server, delete_files=body.delete_files)
         return Response(b"", status=204)
 
     @bp.post("/server_list")
     async def server_list() -> Response:
         body = await decode_body(Body, max_body)
-        principal = await authenticate(ctx.auth, body.token)
-        names = [n for n in manager.names() if can_see(principal, manager.record(n))]
-        return json_response({"servers": names})
+        return json_response({"servers": (await caller(body.token)).visible_names()})
 
     @bp.post("/server_status")
     async def server_status() -> Response:
         body = await decode_body(StatusBody, max_body)
-        principal = await authenticate(ctx.auth, body.token)
-        if body.server is not None:
-            await visible(principal, body.server)
-            return json_response(manager.status(body.server))
-        return json_response(
-            {
-                "servers": {
-                    n: manager.status(n)
-                    for n in manager.names()
-                    if can_see(principal, manager.record(n))
-                }
-            }
-        )
+        return json_response((await caller(body.token)).status(body.server))
 
     @bp.post("/server_log")
     async def server_log() -> Response:
         body = await decode_body(LogBody, max_body)
-        principal = await authenticate(ctx.auth, body.token)
-        await visible(principal, body.server)
-        answer = await manager.read_log(
+        ops = await caller(body.token)
+        answer = await ops.read_log(
             body.server, body.readIndex, limit=body.max, wait=body.wait, encoding=body.encoding
         )
         return json_response(answer)
@@ -164,35 +105,23 @@ def servers_blueprint(ctx: ApiContext) -> Blueprint:
     @bp.post("/server_cmd")
     async def server_cmd() -> Response:
         body = await decode_body(CommandBody, max_body)
-        principal = await authenticate(ctx.auth, body.token)
-        await visible(principal, body.server)
-        await manager.command(body.server, body.command)
-        await audit(principal, body.server, f"command: {body.command[:200]}")
+        await (await caller(body.token)).command(body.server, body.command)
         return Response(b"", status=204)
 
     def power(action: str) -> Any:
         async def handler() -> Response:
             body = await decode_body(ServerBody, max_body)
-            principal = await authenticate(ctx.auth, body.token)
-            await visible(principal, body.server)
-            state = await manager.power(body.server, action)
-            await audit(principal, body.server, f"{action.replace('_', ' ')} (now {state.value})")
-            return json_response({"server": body.server, "status": state.value})
+            return json_response(await (await caller(body.token)).power(body.server, action))
 
         handler.__name__ = f"server_{action}"
         return handler
 
-    for action in ("start", "stop", "restart", "kill", "force_kill"):
+    for action in POWER_ACTIONS:
         bp.add_url_rule(f"/server_{action}", f"server_{action}", power(action), methods=["POST"])
 
     @bp.post("/server_settings")
     async def server_settings() -> Response:
         body = await decode_body(SettingsBody, max_body)
-        principal = await authenticate(ctx.auth, body.token)
-        await visible(principal, body.server)
-        view = await manager.settings(body.server, body.set)
-        if body.set:
-            await audit(principal, body.server, f"settings changed: {', '.join(sorted(body.set))}")
-        return json_response(view)
+        return json_response(await (await caller(body.token)).settings(body.server, body.set))
 
     return bp

@@ -15,6 +15,7 @@ from ..auth.service import Principal
 from ..errors import NotFound, PermissionDenied
 from ..store.servers import ServerRecord
 from ..supervision.manager import Encoding, LogAnswer, ServerManager
+from ..supervision.types import validate_server_name
 from .context import ApiContext
 
 __all__ = ["ServerOps", "can_see"]
@@ -38,6 +39,7 @@ class ServerOps:
         self.ip = ip
 
     def visible(self, name: str) -> ServerRecord:
+        validate_server_name(name)  # a malformed name is invalid input, as on create
         record = self.manager.record(name)  # NotFound for unknown names
         if not can_see(self.principal, record):
             raise NotFound(f"no server named {name!r}", field="server")
