@@ -175,7 +175,7 @@ def register(routes: AdminRoutes) -> None:
         session = find_session(chat, sid)
         patch = await decode_body(SessionPatch, max_body)
         # Validate everything before changing anything.
-        query = ws_sessions._Set(
+        query = ws_sessions.SessionSet(
             session=session.id,
             title=_given(patch.title),
             closed=_given(patch.closed),
@@ -184,7 +184,7 @@ def register(routes: AdminRoutes) -> None:
             maxUserCount=_given(patch.maxUserCount),
             preserveChat=_given(patch.preserveChat),
         )
-        changes = ws_sessions._changes(query, session, chat)
+        changes = ws_sessions.session_changes(query, session, chat)
         secrets = {
             name: _secret(value, name)
             for name, value in (("password", patch.password), ("opword", patch.opword))
@@ -201,7 +201,7 @@ def register(routes: AdminRoutes) -> None:
         if session.id not in chat.sessions:  # shut down while we were hashing
             raise NotFound(f"no session {sid[:40]!r}", field="session")
         for name, value in changes.items():
-            setattr(session, ws_sessions._ATTRIBUTES[name], value)
+            setattr(session, ws_sessions.SESSION_ATTRIBUTES[name], value)
         for name, hashed in hashes.items():
             setattr(session, f"{name}_hash", hashed)
         shown = {**changes, **{k: ("set" if v else "removed") for k, v in hashes.items()}}

@@ -33,7 +33,7 @@ from ..errors import InvalidInput, PermissionDenied, TooLarge
 from .ws_api import WsApi, decode_content
 from .ws_conn import WsConnection
 
-__all__ = ["install_session_calls"]
+__all__ = ["SESSION_ATTRIBUTES", "SessionSet", "install_session_calls", "session_changes"]
 
 TITLE_MAX = 100
 MAX_USERS_MAX = 100_000
@@ -58,7 +58,7 @@ class _Say(msgspec.Struct, forbid_unknown_fields=True):
     alert: bool = False
 
 
-class _Set(msgspec.Struct, forbid_unknown_fields=True):
+class SessionSet(msgspec.Struct, forbid_unknown_fields=True):
     session: str
     title: str | None = None
     closed: bool | None = None
@@ -80,7 +80,7 @@ def _printable(text: str, field: str, limit: int) -> str:
     return text
 
 
-def _changes(query: _Set, session: Session, core: ChatCore) -> dict[str, Any]:
+def session_changes(query: SessionSet, session: Session, core: ChatCore) -> dict[str, Any]:
     """The validated changes (wire name -> value), nothing applied yet."""
     changes: dict[str, Any] = {}
     if query.title is not None:
@@ -109,7 +109,7 @@ def _changes(query: _Set, session: Session, core: ChatCore) -> dict[str, Any]:
     return changes
 
 
-_ATTRIBUTES = {
+SESSION_ATTRIBUTES = {
     "title": "title",
     "closed": "closed",
     "persistent": "persistent",
@@ -177,13 +177,13 @@ def install_session_calls(api: WsApi) -> None:
         return {"session": session.id, "id": event.id}
 
     async def session_set(conn: WsConnection, content: Any) -> Any:
-        query = decode_content(content, _Set)
+        query = decode_content(content, SessionSet)
         principal = moderator(conn, "changing a session")
         chat = core()
         session = find_session(chat, query.session)
-        changes = _changes(query, session, chat)
+        changes = session_changes(query, session, chat)
         for name, value in changes.items():
-            setattr(session, _ATTRIBUTES[name], value)
+            setattr(session, SESSION_ATTRIBUTES[name], value)
         if changes:
             text = ", ".join(f"{k}={msgspec.json.encode(v).decode()}" for k, v in changes.items())
             await audit(conn, principal, session, f"session {session.name} set {text}")
