@@ -91,7 +91,10 @@ class WebSocketListener:
                 await request.reject(404, body=_error_body(404, f"no WebSocket endpoint at {path}"))
                 return
             if not origin_allowed(
-                request, self._ctx.settings.ws.allowed_origins, own_origins=self._own_origins()
+                request,
+                self._ctx.settings.ws.allowed_origins,
+                own_origins=self._own_origins(),
+                http_port=urlsplit(self._ctx.endpoints.get("http", "")).port,
             ):
                 await self._ctx.audit.record(
                     "ws",

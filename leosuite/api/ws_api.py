@@ -441,11 +441,17 @@ def _actor(ip: str, name: str) -> Actor:
 
 
 def origin_allowed(
-    request: WebSocketRequest, allowed: list[str], *, own_origins: tuple[str, ...] = ()
+    request: WebSocketRequest,
+    allowed: list[str],
+    *,
+    own_origins: tuple[str, ...] = (),
+    http_port: int | None = None,
 ) -> bool:
     """No Origin (not a browser) is fine; a present one must be the same host and port
     as the WebSocket, one of the daemon's own pages (``own_origins``: its HTTP API, so a
-    page it serves may connect), or in the allow list."""
+    page it serves may connect; ``http_port``: that API under the host name the browser
+    used for the WebSocket, e.g. a LAN address of a daemon bound to 0.0.0.0), or in the
+    allow list."""
     headers = {k.lower(): v for k, v in request.headers}
     origin_raw = headers.get(b"origin")
     if origin_raw is None:
@@ -454,13 +460,26 @@ def origin_allowed(
     if origin in allowed:
         return True
     parts = urlsplit(origin)
-    if parts.scheme in ("http", "https") and any(
-        parts.netloc.lower() == urlsplit(own).netloc.lower() for own in own_origins
-    ):
+    if parts.scheme not in ("http", "https"):
+        return False
+    if any(parts.netloc.lower() == urlsplit(own).netloc.lower() for own in own_origins):
         return True
     # wsproto moves the Host header out of ``headers`` into its Request event, which
     # trio-websocket does not expose: read it there (the header stays as a fallback).
     event_host = getattr(getattr(request, "_event", None), "host", None)
     host = event_host if isinstance(event_host, str) else ""
     host = host or headers.get(b"host", b"").decode("latin-1")
-    return bool(host) and parts.netloc.lower() == host.lower() and parts.scheme in ("http", "https")
+    if not host:
+        return False
+    if parts.netloc.lower() == host.lower():
+        return True
+    try:
+        origin_port = parts.port
+    except ValueError:
+        return False
+    return (
+        http_port is not None
+        and origin_port == http_port
+        and parts.hostname is not None
+        and parts.hostname == urlsplit(f"//{host}").hostname
+    )
