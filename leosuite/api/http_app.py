@@ -1,4 +1,5 @@
-"""The HTTP API app (quart-trio): seed 001's ``/api/...`` and, later, ``/rooms``."""
+"""The HTTP API app (quart-trio): seed 001's ``/api/...``, seed 004's ``/rooms``, and the
+web dashboard at ``/``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from quart_trio import QuartTrio
 from .ban_check import http_ban_check
 from .context import ApiContext
 from .errors import BadInputRecorder, install_error_handlers
-from .http_auth import auth_blueprint, json_response
+from .http_auth import auth_blueprint, json_response, websocket_url
 from .http_rooms import rooms_blueprint
 from .http_servers import servers_blueprint
+from .http_web import web_blueprint
 from .openapi import http_view
 
 __all__ = ["create_http_app"]
@@ -20,6 +22,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
+    # The JSON API loads nothing and is never framed; dashboard pages set their own.
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
 
 
@@ -31,6 +35,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app.before_request(http_ban_check(ctx))
     app.register_blueprint(auth_blueprint(ctx))
     app.register_blueprint(rooms_blueprint(ctx))
+    app.register_blueprint(web_blueprint(lambda: websocket_url(ctx)))
 
     app.add_url_rule("/openapi.json", "openapi", http_view(ctx), methods=["GET"])
 

@@ -12,7 +12,7 @@ from ..errors import InvalidInput
 from .context import ApiContext
 from .requests import Body, authenticate, decode_body, peer_ip
 
-__all__ = ["auth_blueprint"]
+__all__ = ["auth_blueprint", "json_response", "websocket_url"]
 
 
 class LoginBody(Body, kw_only=True, forbid_unknown_fields=True):
@@ -26,7 +26,7 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status=status, content_type="application/json")
 
 
-def _websocket_url(ctx: ApiContext) -> str:
+def websocket_url(ctx: ApiContext) -> str:
     """The WebSocket API as this client reaches it: the host it used, the WS port."""
     ws = urlsplit(ctx.endpoints.get("ws", ""))
     host = urlsplit(request.host_url).hostname or ws.hostname or "127.0.0.1"
@@ -42,7 +42,7 @@ def auth_blueprint(ctx: ApiContext) -> Blueprint:
     async def config() -> Response:
         base = ctx.endpoints.get("http") or request.host_url.rstrip("/")
         return json_response(
-            {"type": "password", "endpoints": [base], "websocket": _websocket_url(ctx)}
+            {"type": "password", "endpoints": [base], "websocket": websocket_url(ctx)}
         )
 
     @bp.get("/login_info")

@@ -305,7 +305,7 @@ async def test_unknown_route_is_404_json(daemon: RunningDaemon) -> None:
     with trio.fail_after(10):
         async with daemon.http() as client:
             for method, path in [
-                ("GET", "/"),
+                ("GET", "/nope"),
                 ("GET", "/api/nope"),
                 ("POST", "/api/auth/nope"),
                 ("GET", "/api/auth/login_info/extra"),

@@ -24,8 +24,8 @@ def routes(app: QuartTrio, *, admin: bool) -> set[tuple[str, str]]:
     trailing-slash duplicates are left out (they serve the same views)."""
     found: set[tuple[str, str]] = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
-            continue
+        if rule.endpoint == "static" or rule.endpoint.startswith("web."):
+            continue  # static files and the dashboard's pages are not API
         path = rule.rule
         if admin and (path.startswith("/api/") or (path.endswith("/") and path != "/")):
             continue

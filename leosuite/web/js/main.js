@@ -1,0 +1,185 @@
+// The dashboard shell: session (token in sessionStorage), the WebSocket connection,
+// the connection indicator and a hash router. Views are modules whose mount function
+// takes (root, app, params) and returns a cleanup function (or nothing).
+
+import { Connection, http } from "./api.js";
+import { h, replace, toast } from "./ui.js";
+import { mountLogin } from "./login.js";
+
+const SESSION_KEY = "leosuite.session";
+
+const routes = [
+  { pattern: /^#\/login$/, public: true, load: async () => mountLogin },
+  { pattern: /^#\/servers$/, load: async () => (await import("./servers.js")).mount, nav: "servers" },
+  { pattern: /^#\/new$/, load: async () => (await import("./forms.js")).mountCreate, nav: "servers" },
+  {
+    pattern: /^#\/servers\/([a-z0-9_-]{1,64})$/,
+    load: async () => (await import("./server.js")).mount,
+    nav: "servers",
+  },
+  { pattern: /^#\/chat$/, load: async () => (await import("./chat.js")).mount, nav: "chat" },
+];
+
+/** What every view gets. */
+export const app = {
+  conn: null,
+  token: null,
+  user: null, // {id, username, flags}
+  permissions: [],
+  wsUrl: null,
+  /** Shown once by the login page (why the session ended). */
+  loginMessage: "",
+  /** "admin", "server.create", "server.create.command", "session.create", "moderate" */
+  can(permission) {
+    return this.permissions.includes("admin") || this.permissions.includes(permission);
+  },
+  navigate(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  },
+  /** Keep the session from an /api/auth/login answer and connect. */
+  async signIn(login) {
+    const session = {
+      token: login.access_token,
+      user: login.user,
+      permissions: login.permissions || [],
+    };
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+    await startSession(session);
+  },
+  /** Log out (destroys the token on the daemon), or just forget a dead session. */
+  async signOut(message = "", { destroy = true } = {}) {
+    const token = this.token;
+    endSession();
+    if (destroy && token) {
+      try {
+        await http("/api/auth/logout", {}, token);
+      } catch {
+        // the token may be gone already; either way it is forgotten here
+      }
+    }
+    this.loginMessage = message;
+    this.navigate("#/login");
+  },
+};
+
+let cleanup = null;
+
+async function websocketUrl() {
+  const config = await http("/api/auth/config");
+  // The daemon names its WebSocket as this browser reaches it.
+  return config.websocket;
+}
+
+async function startSession(session) {
+  app.token = session.token;
+  app.user = session.user;
+  app.permissions = session.permissions;
+  app.wsUrl = app.wsUrl || (await websocketUrl());
+  const conn = new Connection(app.wsUrl, app.token);
+  app.conn = conn;
+  conn.addEventListener("state", (e) => showConnState(conn, e.detail));
+  conn.addEventListener("session_closed", (e) => {
+    if (app.conn !== conn) return;
+    app.signOut(sessionEndedText(e.detail.reason), { destroy: false });
+  });
+  document.getElementById("who-name").textContent = app.user?.username || "";
+  document.getElementById("who").hidden = false;
+  document.getElementById("topnav").hidden = false;
+  conn.start();
+}
+
+function sessionEndedText(reason) {
+  const why = reason ? ` (${reason})` : "";
+  return `Your session has ended${why}. Please log in again.`;
+}
+
+function endSession() {
+  sessionStorage.removeItem(SESSION_KEY);
+  if (app.conn) app.conn.close();
+  app.conn = null;
+  app.token = null;
+  app.user = null;
+  app.permissions = [];
+  document.getElementById("who").hidden = true;
+  document.getElementById("topnav").hidden = true;
+  replace(document.getElementById("conn-state"));
+}
+
+function showConnState(conn, { state, delay }) {
+  if (app.conn !== conn) return;
+  const box = document.getElementById("conn-state");
+  box.dataset.state = state;
+  if (state === "open") replace(box, h("span", { class: "dot dot-ok" }), "Connected");
+  else if (state === "connecting") replace(box, h("span", { class: "dot" }), "Connecting…");
+  else if (state === "reconnecting" && delay !== undefined) {
+    replace(
+      box,
+      h("span", { class: "dot dot-bad" }),
+      `Disconnected, retrying in ${delay}s `,
+      h("button", {
+        type: "button",
+        class: "btn btn-small",
+        text: "Retry now",
+        on: { click: () => conn.reconnectNow() },
+      }),
+    );
+  } else if (state === "reconnecting") replace(box, h("span", { class: "dot" }), "Reconnecting…");
+  else replace(box);
+}
+
+async function route() {
+  const hash = location.hash || "#/servers";
+  const match = routes.map((r) => [r, hash.match(r.pattern)]).find(([, m]) => m);
+  if (!match) {
+    app.navigate("#/servers");
+    return;
+  }
+  const [spec, m] = match;
+  if (!spec.public && !app.token) {
+    app.navigate("#/login");
+    return;
+  }
+  if (spec.public && app.token) {
+    app.navigate("#/servers");
+    return;
+  }
+  if (cleanup) {
+    try {
+      cleanup();
+    } catch (err) {
+      console.error(err);
+    }
+    cleanup = null;
+  }
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    link.toggleAttribute("aria-current", link.dataset.nav === spec.nav);
+  }
+  const root = replace(document.getElementById("view"));
+  try {
+    const mount = await spec.load();
+    cleanup = (await mount(root, app, m.slice(1).map(decodeURIComponent))) || null;
+  } catch (err) {
+    console.error(err);
+    replace(root, h("p", { class: "notice notice-error", text: `This page failed to load: ${err.message}` }));
+  }
+}
+
+async function boot() {
+  document.getElementById("logout").addEventListener("click", () => {
+    app.signOut("You have logged out.");
+  });
+  const saved = sessionStorage.getItem(SESSION_KEY);
+  if (saved) {
+    try {
+      await startSession(JSON.parse(saved));
+    } catch (err) {
+      endSession();
+      toast(`Could not restore the session: ${err.message}`, "error");
+    }
+  }
+  window.addEventListener("hashchange", route);
+  await route();
+}
+
+boot();
