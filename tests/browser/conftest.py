@@ -79,7 +79,7 @@ class DashboardDaemon:
     def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict[str, Any]:
         """The ``/api/auth/login`` answer (``access_token``, ``user``, ``permissions``)."""
         info = httpx.get(self.http + "/api/auth/login_info", timeout=10).json()
-        proofs = solve(info["random"], info["proof_of_works"], info["difficulty"])
+        proofs = solve(info["random"], count=info["proof_of_works"], difficulty=info["difficulty"])
         answer = httpx.post(
             self.http + "/api/auth/login",
             json={
