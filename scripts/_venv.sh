@@ -11,3 +11,24 @@ ensure_venv() {
         touch "$stamp"
     fi
 }
+
+# The dashboard's browser tests drive Debian's chromium (Playwright downloads no browser).
+ensure_chromium() {
+    if [ -n "${LEOSUITE_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; then
+        return
+    fi
+    echo "== installing chromium for the browser tests (apt-get install chromium)"
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "chromium is missing and cannot be installed without root:" \
+                "run 'apt-get install chromium' (or set LEOSUITE_CHROMIUM=/path/to/chromium)" >&2
+            exit 1
+        fi
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -qq chromium >/dev/null 2>&1 \
+        || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; }
+    command -v chromium >/dev/null 2>&1
+}
