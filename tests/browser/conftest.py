@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,7 +51,18 @@ CHROMIUM_ARGS = [
 
 
 SERVE = [sys.executable, "-m", "leosuite", "serve"]
-PORTS = ["--http", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+
+
+def _listen(ports: list[int] | None) -> list[str]:
+    http, ws, admin = ports or (0, 0, 0)
+    return [
+        "--http",
+        f"127.0.0.1:{http}",
+        "--ws",
+        f"127.0.0.1:{ws}",
+        "--admin",
+        f"127.0.0.1:{admin}",
+    ]
 
 
 @dataclass
@@ -110,14 +122,28 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_dashboard_daemon(data_dir: Path, **env: str) -> DashboardDaemon:
+def free_ports(count: int) -> list[int]:
+    """Ports free right now (for a daemon that must come back on the same ports)."""
+    socks = [socket.socket() for _ in range(count)]
+    for sock in socks:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in socks]
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+def start_dashboard_daemon(
+    data_dir: Path, ports: list[int] | None = None, **env: str
+) -> DashboardDaemon:
+    """``leosuite serve`` on port 0, or on ``ports`` (http, ws, admin)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     endpoints = data_dir / "run" / "endpoints.json"
     endpoints.unlink(missing_ok=True)
     log = data_dir.parent / f"{data_dir.name}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [*SERVE, "--data-dir", str(data_dir), *PORTS],
+            [*SERVE, "--data-dir", str(data_dir), *_listen(ports)],
             env=_env(**env),
             stdout=out,
             stderr=subprocess.STDOUT,
