@@ -1,0 +1,308 @@
+// #/servers/<name>: one server: live state, power buttons, status details, and the
+// tabs Console (console.js) and Settings (forms.js), with Destroy under Settings.
+
+import { STATUS } from "./api.js";
+import { forget, historyOf, sparkline, watch } from "./live.js";
+import { powerButtons, setBadge, stateBadge } from "./power.js";
+import { confirmDialog, errorText, formatDuration, h, replace, toast } from "./ui.js";
+
+const ALIVE = ["starting", "running", "stopping"];
+const TABS = [
+  { id: "console", label: "Console" },
+  { id: "settings", label: "Settings" },
+];
+/** The tab last open per server, so coming back shows the same one. */
+const lastTab = new Map();
+
+export async function mount(root, app, [name]) {
+  const back = h("a", { class: "back-link", href: "#/servers", text: "← All servers" });
+  replace(root, h("section", { class: "stack server-page" }, back, h("p", { class: "muted", text: "Loading…" })));
+
+  let st;
+  try {
+    st = await app.conn.call("server.status", { server: name });
+  } catch (err) {
+    const text =
+      err.code === STATUS.ENTITY_NOT_FOUND || err.code === STATUS.INVALID_ARGUMENT
+        ? `There is no server named “${name}” (or your account may not see it).`
+        : `The server could not be loaded: ${errorText(err)}`;
+    replace(
+      root,
+      h(
+        "section",
+        { class: "stack server-page" },
+        back,
+        h("h1", { text: name }),
+        h("p", { class: "notice notice-error", role: "alert", text }),
+      ),
+    );
+    return null;
+  }
+
+  let disposed = false;
+  let gone = false;
+  const cleanups = [];
+  const badge = stateBadge(name, st.status);
+  const power = powerButtons(app, name, st.status, { onGone: () => markGone(), onDone: () => refresh() });
+  const cpu = sparkline("cpu", { width: 160, height: 32 });
+  const memory = sparkline("memory", { width: 160, height: 32 });
+  const goneNote = h("p", { class: "notice notice-error", role: "alert", hidden: true });
+  const facts = {};
+  const fact = (key, label) => {
+    facts[key] = { dd: h("dd", { text: "–" }) };
+    facts[key].row = h("div", { class: "fact" }, h("dt", { text: label }), facts[key].dd);
+    return facts[key].row;
+  };
+  const details = h(
+    "dl",
+    { class: "server-details" },
+    fact("pid", "PID"),
+    fact("uptime", "Uptime"),
+    fact("restarts", "Restarts"),
+    fact("exit_code", "Exit code"),
+    fact("restart_in", "Restarting in"),
+    fact("last_error", "Last error"),
+  );
+  let since = performance.now();
+
+  function show(next) {
+    st = next;
+    since = performance.now();
+    setBadge(badge, st.status);
+    power.setState(st.status);
+    const live = ALIVE.includes(st.status);
+    cpu.update(historyOf(app, name), live ? st.cpu : null);
+    memory.update(historyOf(app, name), live ? st.memory : null);
+    const shown = (v) => (v === null || v === undefined || v === "" ? "–" : String(v));
+    facts.pid.dd.textContent = shown(live ? st.pid : null);
+    facts.restarts.dd.textContent = shown(st.restarts);
+    facts.exit_code.dd.textContent = shown(st.exit_code);
+    facts.last_error.dd.textContent = shown(st.last_error);
+    facts.last_error.row.hidden = !st.last_error;
+    tick();
+  }
+
+  function tick() {
+    const elapsed = (performance.now() - since) / 1000;
+    const up = ALIVE.includes(st.status) && typeof st.uptime === "number";
+    facts.uptime.dd.textContent = up ? formatDuration(st.uptime + elapsed) : "–";
+    const waiting = st.status === "backoff" && typeof st.restart_in === "number";
+    facts.restart_in.row.hidden = !waiting;
+    if (waiting) facts.restart_in.dd.textContent = formatDuration(Math.max(0, st.restart_in - elapsed));
+  }
+
+  async function refresh() {
+    try {
+      const next = await app.conn.call("server.status", { server: name });
+      if (!disposed) show(next);
+    } catch (err) {
+      if (err.code === STATUS.ENTITY_NOT_FOUND) markGone();
+    }
+  }
+
+  function markGone() {
+    if (gone || disposed) return;
+    gone = true;
+    forget(app, name);
+    goneNote.hidden = false;
+    replace(goneNote, "This server no longer exists. ", h("a", { href: "#/servers", text: "Back to the list" }));
+    power.el.hidden = true;
+  }
+
+  // ---- tabs (WAI-ARIA tabs pattern: arrow keys, Home/End, roving tabindex)
+  const tablist = h("div", { class: "tabs", role: "tablist", "aria-label": `${name} views` });
+  const panels = {};
+  const tabs = {};
+  const mounted = {};
+  for (const t of TABS) {
+    tabs[t.id] = h("button", {
+      type: "button",
+      role: "tab",
+      class: "tab",
+      id: `tab-${t.id}`,
+      "aria-controls": `panel-${t.id}`,
+      text: t.label,
+      on: { click: () => select(t.id), keydown: (e) => tabKey(e, t.id) },
+    });
+    tablist.append(tabs[t.id]);
+    panels[t.id] = h("div", {
+      role: "tabpanel",
+      class: `tab-panel panel-${t.id}`,
+      id: `panel-${t.id}`,
+      "aria-labelledby": `tab-${t.id}`,
+      tabindex: "0",
+      hidden: true,
+    });
+  }
+
+  function tabKey(event, id) {
+    const ids = TABS.map((t) => t.id);
+    const i = ids.indexOf(id);
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: ids.length - 1 }[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    const next = ids[(to + ids.length) % ids.length];
+    select(next);
+    tabs[next].focus();
+  }
+
+  function select(id) {
+    lastTab.set(name, id);
+    for (const t of TABS) {
+      const on = t.id === id;
+      tabs[t.id].setAttribute("aria-selected", String(on));
+      tabs[t.id].tabIndex = on ? 0 : -1;
+      panels[t.id].hidden = !on;
+    }
+    if (!mounted[id]) {
+      mounted[id] = true;
+      (id === "console" ? mountConsoleTab : mountSettingsTab)(panels[id]);
+    }
+  }
+
+  async function mountConsoleTab(panel) {
+    try {
+      const { mountConsole } = await import("./console.js");
+      if (disposed) return;
+      const stop = await mountConsole(panel, app, name);
+      if (typeof stop === "function") {
+        if (disposed) stop();
+        else cleanups.push(stop);
+      }
+    } catch (err) {
+      console.warn("console view unavailable", err);
+      replace(panel, h("p", { class: "notice", text: `The console is not available: ${err.message}` }));
+    }
+  }
+
+  async function mountSettingsTab(panel) {
+    const formBox = h("div", { class: "settings-box" });
+    replace(panel, h("div", { class: "stack" }, formBox, destroySection()));
+    try {
+      const { mountSettings } = await import("./forms.js");
+      if (disposed) return;
+      const stop = await mountSettings(formBox, app, name);
+      if (typeof stop === "function") cleanups.push(stop);
+    } catch (err) {
+      replace(formBox, h("p", { class: "notice notice-error", text: `The settings could not be loaded: ${errorText(err)}` }));
+    }
+  }
+
+  function destroySection() {
+    const files = h("input", { type: "checkbox", id: "destroy-files" });
+    const button = h("button", {
+      type: "button",
+      class: "btn btn-danger",
+      text: "Destroy server",
+      on: { click: () => destroy(button, files) },
+    });
+    return h(
+      "section",
+      { class: "card danger-zone stack", "aria-labelledby": "danger-title" },
+      h("h2", { id: "danger-title", text: "Destroy" }),
+      h("p", {
+        class: "muted",
+        text: "Destroying removes the server from leosuite; a running server is stopped first.",
+      }),
+      h(
+        "div",
+        { class: "check-row" },
+        files,
+        h("label", { for: "destroy-files", text: "Also delete its files (world data, console logs)" }),
+      ),
+      h("div", {}, button),
+    );
+  }
+
+  async function destroy(button, files) {
+    const deleting = files.checked;
+    const what = deleting
+      ? "Its files are deleted too; this cannot be undone."
+      : "Its files are kept on disk.";
+    const sure = await confirmDialog(`Destroy server “${name}”? ${what}`, {
+      confirmLabel: "Destroy",
+      danger: true,
+    });
+    if (!sure) {
+      button.focus();
+      return;
+    }
+    button.disabled = true;
+    button.textContent = "Destroying…";
+    try {
+      await app.conn.call("server.destroy", { server: name, delete_files: deleting });
+      forget(app, name);
+      toast(`Server ${name} destroyed${deleting ? " with its files" : ""}.`, "ok");
+      app.navigate("#/servers");
+    } catch (err) {
+      toast(`Destroying ${name} failed: ${errorText(err)}`, "error");
+      if (err.code === STATUS.ENTITY_NOT_FOUND) markGone();
+      button.disabled = false;
+      button.textContent = "Destroy server";
+    }
+  }
+
+  replace(
+    root,
+    h(
+      "section",
+      { class: "stack server-page", "aria-labelledby": "server-title" },
+      back,
+      h(
+        "div",
+        { class: "page-head server-head" },
+        h("h1", { id: "server-title", class: "server-title", text: name }),
+        badge,
+      ),
+      h(
+        "p",
+        { class: "server-type muted" },
+        h("span", { class: "mono", text: st.type || "" }),
+        st.description ? ` — ${st.description}` : "",
+      ),
+      goneNote,
+      power.el,
+      h("div", { class: "server-summary card" }, details, h("div", { class: "sparks" }, cpu.el, memory.el)),
+      tablist,
+      TABS.map((t) => panels[t.id]),
+    ),
+  );
+  show(st);
+  select(lastTab.get(name) || "console");
+
+  cleanups.push(
+    watch(app, {
+      onState(e) {
+        if (e.server !== name) return;
+        show({ ...st, status: e.new });
+        refresh();
+      },
+      onStats(servers) {
+        const s = servers[name];
+        if (s) show({ ...st, ...s });
+      },
+      onLog(entry) {
+        if (entry.topic === "server" && entry.message === `destroyed server ${name}`) markGone();
+        else if (entry.topic === "server" && entry.message?.startsWith(`destroyed server ${name} `)) markGone();
+      },
+      onReconnect: () => refresh(),
+    }),
+  );
+  const timer = setInterval(tick, 1000);
+  cleanups.push(() => clearInterval(timer));
+  cleanups.push(() => {
+    cpu.destroy();
+    memory.destroy();
+  });
+
+  return () => {
+    disposed = true;
+    for (const fn of cleanups.splice(0)) {
+      try {
+        fn();
+      } catch (err) {
+        console.error(err);
+      }
+    }
+  };
+}
