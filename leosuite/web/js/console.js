@@ -1,0 +1,433 @@
+// A server's live console: an xterm.js view of the console byte stream over
+// console.subscribe, older output paged in with server.log, and a command line with
+// history. mountConsole(el, app, server) -> cleanup function.
+
+import { Terminal } from "/ui/vendor/xterm/xterm.mjs";
+import { FitAddon } from "/ui/vendor/addon-fit/addon-fit.mjs";
+import { STATUS } from "./api.js";
+import { errorText, formatBytes, h, replace } from "./ui.js";
+
+const BACKLOG = 64 * 1024; // bytes shown on first mount
+const PAGE = 64 * 1024; // bytes per "load older" page
+const KEEP_CHARS = 2_000_000; // text kept to rebuild the view (older output is re-read)
+const SCROLLBACK = 50_000;
+const HISTORY_MAX = 100;
+const THEME = { background: "#101418", foreground: "#d8dee9", cursor: "#101418" };
+
+function base64Bytes(text) {
+  const raw = atob(text);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i += 1) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+/** One console push's bytes (``utf-8`` text or ``base64``) as bytes. */
+function bytesOf(data, encoding) {
+  return encoding === "base64" ? base64Bytes(data) : new TextEncoder().encode(data);
+}
+
+function notice(kind, text, onDismiss) {
+  const box = h("div", { class: `notice notice-${kind} console-notice`, role: "status" });
+  replace(
+    box,
+    h("span", { class: "console-notice-text", text }),
+    onDismiss
+      ? h("button", {
+          type: "button",
+          class: "btn btn-small",
+          text: "Dismiss",
+          on: { click: () => onDismiss(box) },
+        })
+      : null,
+  );
+  return box;
+}
+
+/** Command history of one server, kept in sessionStorage. */
+function commandHistory(server) {
+  const key = `leosuite.console.history.${server}`;
+  let items = [];
+  try {
+    items = JSON.parse(sessionStorage.getItem(key) || "[]");
+    if (!Array.isArray(items)) items = [];
+  } catch {
+    items = [];
+  }
+  return {
+    items,
+    add(command) {
+      if (items[items.length - 1] !== command) items.push(command);
+      while (items.length > HISTORY_MAX) items.shift();
+      try {
+        sessionStorage.setItem(key, JSON.stringify(items));
+      } catch {
+        // storage full or disabled: the history lives in this page only
+      }
+    },
+  };
+}
+
+export function mountConsole(el, app, server) {
+  let closed = false;
+  let term = null;
+  let fit = null;
+  let following = true;
+  let lastBaseY = 0;
+  let rebuilding = false;
+  let loadingOlder = false;
+  let startReached = false;
+  let nextIndex = null; // the next byte expected from the subscription
+  let decoder = new TextDecoder("utf-8");
+  let chunks = []; // {start, end, text}: what the terminal shows, in order
+  let keptChars = 0;
+  let skippedTotal = 0;
+  let overrunBox = null;
+  let sub = null;
+  const disposers = [];
+
+  const follow = h("button", {
+    type: "button",
+    class: "btn btn-small console-follow",
+    "aria-pressed": "true",
+    text: "Following",
+    title: "Scroll to new output as it arrives",
+  });
+  const older = h("button", { type: "button", class: "btn btn-small console-older", text: "Load older output" });
+  const olderState = h("span", { class: "muted console-older-state", role: "status" });
+  const notices = h("div", { class: "console-notices" });
+  const screen = h("div", { class: "console-screen", "aria-label": `Console of ${server}`, role: "region" });
+  const input = h("input", {
+    id: `console-cmd-${server}`,
+    class: "console-input",
+    type: "text",
+    autocomplete: "off",
+    autocapitalize: "off",
+    spellcheck: "false",
+    placeholder: "say hello",
+    enterkeyhint: "send",
+  });
+  const cmdError = h("span", { class: "console-cmd-error", role: "alert" });
+  const send = h("button", { type: "submit", class: "btn btn-primary", text: "Send" });
+  const form = h(
+    "form",
+    { class: "console-cmd", novalidate: true },
+    h("label", { for: input.id, class: "console-cmd-label", text: "Command" }),
+    h("div", { class: "console-cmd-row" }, input, send),
+    cmdError,
+  );
+  replace(
+    el,
+    h(
+      "section",
+      { class: "console", "aria-label": "Console" },
+      h("div", { class: "console-bar" }, older, olderState, h("span", { class: "console-spacer" }), follow),
+      notices,
+      screen,
+      form,
+    ),
+  );
+
+  // -- the terminal -------------------------------------------------------------------
+
+  function fitNow() {
+    if (!fit || closed || screen.clientWidth === 0 || screen.clientHeight === 0) return;
+    try {
+      fit.fit();
+    } catch {
+      // not laid out yet
+    }
+  }
+
+  function newTerminal() {
+    if (term) term.dispose();
+    term = new Terminal({
+      convertEol: true,
+      disableStdin: true,
+      cursorBlink: false,
+      cursorInactiveStyle: "none",
+      scrollback: SCROLLBACK,
+      fontSize: window.matchMedia("(max-width: 600px)").matches ? 12 : 13,
+      fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace",
+      theme: THEME,
+    });
+    fit = new FitAddon();
+    term.loadAddon(fit);
+    term.open(screen);
+    term.onScroll(onScroll);
+    lastBaseY = 0;
+    fitNow();
+  }
+
+  function setFollowing(on) {
+    following = on;
+    follow.setAttribute("aria-pressed", String(on));
+    follow.textContent = on ? "Following" : "Follow";
+    if (on && term) term.scrollToBottom();
+  }
+
+  function onScroll() {
+    if (rebuilding) return;
+    const buf = term.buffer.active;
+    // A scroll with an unchanged buffer end is the user's (output moves baseY).
+    if (buf.baseY !== lastBaseY) return;
+    if (buf.viewportY < buf.baseY) {
+      if (following) setFollowing(false);
+      if (buf.viewportY === 0 && !startReached && !loadingOlder) loadOlder();
+    } else if (!following) setFollowing(true);
+  }
+
+  /** Write text to the terminal, keeping the view where the user wants it. */
+  function show(text) {
+    if (!text) return;
+    const keptY = term.buffer.active.viewportY;
+    const wasFollowing = following;
+    term.write(text, () => {
+      if (closed) return;
+      const buf = term.buffer.active;
+      if (following) term.scrollToBottom();
+      else if (!wasFollowing && buf.viewportY !== keptY) term.scrollToLine(keptY);
+      lastBaseY = buf.baseY;
+    });
+  }
+
+  function keep(start, end, text) {
+    chunks.push({ start, end, text });
+    keptChars += text.length;
+    while (keptChars > KEEP_CHARS && chunks.length > 1) {
+      keptChars -= chunks.shift().text.length;
+      startReached = false;
+    }
+    updateOlder();
+    if (!rebuilding) show(text);
+  }
+
+  function firstIndex() {
+    return chunks.length ? chunks[0].start : nextIndex;
+  }
+
+  function marker(text) {
+    return `\x1b[0m\n\x1b[33m[dashboard] ${text}\x1b[0m\n`;
+  }
+
+  // -- live output --------------------------------------------------------------------
+
+  function onOutput(content) {
+    if (closed || content?.server !== server || nextIndex === null) return;
+    if (content.nextReadIndex <= nextIndex) return; // already shown (a resubscribe)
+    const text = decoder.decode(bytesOf(content.data, content.encoding), { stream: true });
+    nextIndex = content.nextReadIndex;
+    keep(content.readIndex, content.nextReadIndex, text);
+  }
+
+  function onOverrun(content) {
+    if (closed || content?.server !== server) return;
+    const skipped = Number(content.skipped) || 0;
+    skippedTotal += skipped;
+    const flushed = decoder.decode();
+    decoder = new TextDecoder("utf-8");
+    const line = `${formatBytes(skipped)} skipped — the console was too fast for this connection`;
+    keep(nextIndex ?? content.readIndex, content.readIndex, flushed + marker(line));
+    nextIndex = Math.max(nextIndex ?? 0, content.readIndex);
+    const text = `${skippedTotal} bytes skipped — the console was too fast for this connection.`;
+    const box = notice("warn", text, (b) => {
+      b.remove();
+      overrunBox = null;
+      skippedTotal = 0;
+    });
+    box.classList.add("console-overrun");
+    if (overrunBox) overrunBox.replaceWith(box);
+    else notices.append(box);
+    overrunBox = box;
+  }
+
+  function onClosed(content) {
+    if (closed || content?.server !== server) return;
+    notices.append(notice("error", `The server ${server} was destroyed: its console has ended.`, null));
+    keep(nextIndex, nextIndex, marker("the server was destroyed"));
+    input.disabled = true;
+    send.disabled = true;
+  }
+
+  // -- older output -------------------------------------------------------------------
+
+  function updateOlder() {
+    const first = firstIndex();
+    if (first === 0) {
+      older.disabled = true;
+      olderState.textContent = "Start of the console log.";
+    } else if (startReached) {
+      older.disabled = true;
+      olderState.textContent = `Start of the kept log: the ${formatBytes(first)} before it are no longer kept.`;
+    } else {
+      older.disabled = loadingOlder || first === null;
+      olderState.textContent = loadingOlder ? "Loading…" : "";
+    }
+  }
+
+  async function loadOlder() {
+    const first = firstIndex();
+    if (loadingOlder || !first) return;
+    loadingOlder = true;
+    updateOlder();
+    try {
+      const want = Math.max(0, first - PAGE);
+      const parts = [];
+      let start = null;
+      let at = want;
+      while (at < first) {
+        const page = await app.conn.call("server.log", { server, readIndex: at, max: first - at, encoding: "base64" });
+        if (closed) return;
+        if (start === null) start = page.oldReadIndex;
+        const end = Math.min(page.nextReadIndex, first);
+        if (end <= page.oldReadIndex) break;
+        parts.push(base64Bytes(page.data).subarray(0, end - page.oldReadIndex));
+        at = end;
+      }
+      if (start === null || start >= first) {
+        startReached = true;
+        return;
+      }
+      if (start > want) startReached = true;
+      const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let offset = 0;
+      for (const p of parts) {
+        bytes.set(p, offset);
+        offset += p.length;
+      }
+      const text = new TextDecoder("utf-8").decode(bytes);
+      chunks.unshift({ start, end: first, text });
+      keptChars += text.length;
+      rebuild(text);
+    } catch (err) {
+      olderState.textContent = `Could not load older output: ${errorText(err)}`;
+      return;
+    } finally {
+      loadingOlder = false;
+      if (!closed && !olderState.textContent.startsWith("Could not")) updateOlder();
+    }
+  }
+
+  /** xterm cannot prepend: a new terminal gets the older text and then what was shown,
+   * scrolled so that the line that was at the top stays there. */
+  function rebuild(olderText) {
+    const topLine = term.buffer.active.viewportY;
+    const wasFollowing = following;
+    rebuilding = true;
+    newTerminal();
+    let olderRows = 0;
+    term.write(olderText, () => {
+      const buf = term.buffer.active;
+      olderRows = buf.baseY + buf.cursorY;
+    });
+    term.write(chunks.slice(1).map((c) => c.text).join(""), () => {
+      rebuilding = false;
+      if (closed) return;
+      if (wasFollowing) term.scrollToBottom();
+      else term.scrollToLine(olderRows + topLine);
+      lastBaseY = term.buffer.active.baseY;
+    });
+  }
+
+  // -- the command line ---------------------------------------------------------------
+
+  const history = commandHistory(server);
+  let historyAt = history.items.length;
+  let draft = "";
+
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowUp") {
+      if (historyAt === 0) return;
+      if (historyAt === history.items.length) draft = input.value;
+      historyAt -= 1;
+      input.value = history.items[historyAt];
+    } else if (event.key === "ArrowDown") {
+      if (historyAt >= history.items.length) return;
+      historyAt += 1;
+      input.value = historyAt === history.items.length ? draft : history.items[historyAt];
+    } else return;
+    event.preventDefault();
+    input.setSelectionRange(input.value.length, input.value.length);
+  });
+  input.addEventListener("input", () => {
+    cmdError.textContent = "";
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const command = input.value;
+    if (!command.trim()) return;
+    history.add(command);
+    historyAt = history.items.length;
+    draft = "";
+    cmdError.textContent = "";
+    send.disabled = true;
+    try {
+      await app.conn.call("server.cmd", { server, command });
+      if (!closed && input.value === command) input.value = "";
+      if (!following) setFollowing(true);
+    } catch (err) {
+      if (closed) return;
+      const why = err.code === STATUS.GENERAL_FAILURE ? `Not sent: ${errorText(err)}` : errorText(err);
+      cmdError.textContent = why;
+    } finally {
+      send.disabled = input.disabled;
+    }
+  });
+
+  // -- start ----------------------------------------------------------------------------
+
+  follow.addEventListener("click", () => setFollowing(!following));
+  older.addEventListener("click", () => loadOlder());
+  disposers.push(app.conn.onPush("console_output", onOutput));
+  disposers.push(app.conn.onPush("console_overrun", onOverrun));
+  disposers.push(app.conn.onPush("console_closed", onClosed));
+
+  newTerminal();
+  let frame = 0;
+  const observer = new ResizeObserver(() => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(fitNow);
+  });
+  observer.observe(screen);
+  updateOlder();
+
+  function subscribe() {
+    sub = app.conn.subscribe({ type: "console.subscribe", content: () => ({ server, from: nextIndex }) });
+    return sub.ready;
+  }
+
+  async function start() {
+    try {
+      const status = await app.conn.call("server.status", { server });
+      if (closed) return;
+      nextIndex = Math.max(0, status.readIndex - BACKLOG);
+      updateOlder();
+      try {
+        await subscribe();
+      } catch (err) {
+        // Still subscribed from a view that went away before its unsubscribe landed.
+        if (err.code !== STATUS.INVALID_CALL || closed) throw err;
+        sub.cancel();
+        await app.conn.call("console.unsubscribe", { server }).catch(() => {});
+        if (!closed) await subscribe();
+      }
+    } catch (err) {
+      if (closed) return;
+      notices.append(notice("error", `The console is not available: ${errorText(err)}`, null));
+    }
+  }
+  start();
+
+  return () => {
+    closed = true;
+    for (const dispose of disposers) dispose();
+    observer.disconnect();
+    cancelAnimationFrame(frame);
+    if (sub) {
+      sub.cancel();
+      // console.unsubscribe takes {server} only (not the subscribe content).
+      if (app.conn && app.conn.state === "open") app.conn.call("console.unsubscribe", { server }).catch(() => {});
+    }
+    if (term) term.dispose();
+  };
+}
