@@ -80,7 +80,7 @@ function field(v, value, { disabled = false, note = "" } = {}) {
       return Number(input.value);
     },
     error(message) {
-      err.textContent = message;
+      err.textContent = message.charAt(0).toUpperCase() + message.slice(1);
       err.hidden = false;
       input.setAttribute("aria-invalid", "true");
       describe(true);
@@ -97,7 +97,7 @@ function field(v, value, { disabled = false, note = "" } = {}) {
 }
 
 function rangeText(v) {
-  if (v.type === "port") return "";
+  if (v.type === "port") return "(1–65535)";
   const has = (x) => typeof x === "number";
   if (has(v.min) && has(v.max)) return `(${v.min}–${v.max})`;
   if (has(v.min)) return `(at least ${v.min})`;
@@ -218,7 +218,14 @@ export async function mountCreate(root, app) {
   };
   const radios = types.map((t, i) => {
     const id = `type-${i}`;
-    const input = h("input", { type: "radio", name: "type", id, value: t.type, "aria-describedby": `${id}-desc` });
+    const input = h("input", {
+      type: "radio",
+      name: "type",
+      id,
+      value: t.type,
+      "aria-labelledby": `${id}-name`,
+      "aria-describedby": `${id}-desc`,
+    });
     input.addEventListener("change", () => chooseType(t.type));
     return h(
       "div",
@@ -227,7 +234,7 @@ export async function mountCreate(root, app) {
       h(
         "label",
         { for: id },
-        h("span", { class: "type-name mono", text: t.type }),
+        h("span", { class: "type-name mono", id: `${id}-name`, text: t.type }),
         h("span", { class: "type-desc muted", id: `${id}-desc`, text: t.description || "" }),
       ),
     );
@@ -245,8 +252,8 @@ export async function mountCreate(root, app) {
   const form = h(
     "form",
     { class: "card stack create-form", novalidate: true, "aria-labelledby": "create-title" },
-    picker,
     nameField.el,
+    picker,
     vars,
     notice,
     h("div", { class: "row" }, submit, h("a", { class: "btn", href: "#/servers", text: "Cancel" })),

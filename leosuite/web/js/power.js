@@ -38,6 +38,7 @@ export function stateBadge(name, state) {
 }
 
 export function setBadge(badge, state) {
+  if (badge.dataset.state === (state || "unknown")) return;
   const known = STATES.includes(state) ? state : "unknown";
   badge.className = `badge state-${known}`;
   badge.dataset.state = state || "unknown";
