@@ -1,0 +1,120 @@
+"""The chat view in a real browser: two accounts in one channel see each other's
+messages and the channel's members; refusals (a bad channel name, the same account's
+nick already connected) are shown."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import ADMIN_PASSWORD, DashboardDaemon, open_logged_in, shot
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+BOB_PASSWORD = "bob-password-1"
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def _add_account(daemon: DashboardDaemon, username: str, password: str) -> None:
+    response = httpx.post(
+        daemon.admin + "/accounts/",
+        json={"username": username, "password": password},
+        auth=("admin", ADMIN_PASSWORD),
+        timeout=15,
+    )
+    response.raise_for_status()
+
+
+def _connected(page: Any) -> None:
+    expect(page.locator(".chat-state")).to_be_empty()
+    expect(page.locator("#chat-text")).to_be_disabled()  # nothing joined yet
+
+
+def _join(page: Any, channel: str) -> None:
+    page.get_by_label("Channel", exact=True).fill(channel)
+    page.get_by_role("button", name="Join", exact=True).click()
+
+
+def _send(page: Any, text: str) -> None:
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Enter")
+    expect(box).to_have_value("")
+
+
+def test_two_accounts_chat_in_one_channel(dashboard: DashboardDaemon, make_page: Any) -> None:
+    _add_account(dashboard, "bob", BOB_PASSWORD)
+    alice = make_page(1280, 800)
+    open_logged_in(alice, dashboard, "#/chat")
+    _connected(alice)
+    _join(alice, "#lobby")
+    expect(alice.locator(".chat-title")).to_have_text("#lobby")
+    expect(alice.locator(".chat-users")).to_contain_text("admin")
+    _send(alice, "hello before bob")
+    alice_log = alice.locator(".chat-log")
+    expect(alice_log.locator(".chat-msg").last).to_contain_text("admin hello before bob")
+
+    bob = make_page(1280, 800)
+    open_logged_in(bob, dashboard, "#/chat", username="bob", password=BOB_PASSWORD)
+    _connected(bob)
+    # The open channels come from session.list; joining one replays its recent history.
+    bob.get_by_role("button", name="Join #lobby").click()
+    expect(bob.locator(".chat-title")).to_have_text("#lobby")
+    bob_log = bob.locator(".chat-log")
+    expect(bob_log).to_contain_text("hello before bob")
+    expect(bob.locator(".chat-users li")).to_have_text(["admin", "bob"])
+    expect(alice.locator(".chat-users")).to_contain_text("bob")
+    expect(alice_log).to_contain_text("bob joined")
+
+    _send(alice, "hi bob <b>not bold</b>")
+    message = bob_log.locator(".chat-msg", has_text="hi bob")
+    expect(message.locator(".chat-nick")).to_have_text("admin")
+    expect(message.locator(".chat-text")).to_have_text("hi bob <b>not bold</b>")
+    expect(message.locator("time")).to_have_attribute("datetime", ISO_TIME)
+    _send(bob, "hello admin")
+    expect(
+        alice_log.locator(".chat-msg", has_text="hello admin").locator(".chat-nick")
+    ).to_have_text("bob")
+
+    # A refused action is shown: a channel name with a space.
+    _join(alice, "bad name")
+    expect(alice.locator(".chat-error")).to_contain_text("no spaces")
+    alice.locator(".chat-error").get_by_role("button", name="Dismiss").click()
+    expect(alice.locator(".chat-error")).to_have_count(0)
+    shot(alice, "chat")
+
+    # Leaving: the other side sees it and its member list shrinks.
+    bob.get_by_role("button", name="Leave").click()
+    expect(bob.locator(".chat-title")).to_have_text("Chat")
+    expect(alice_log).to_contain_text("bob left")
+    expect(alice.locator(".chat-users li")).to_have_text(["admin"])
+
+
+def test_same_account_in_two_tabs_and_phone_width(
+    dashboard: DashboardDaemon, make_page: Any
+) -> None:
+    first = make_page(1280, 800)
+    open_logged_in(first, dashboard, "#/chat")
+    _connected(first)
+    _join(first, "lobby")
+    expect(first.locator(".chat-title")).to_have_text("#lobby")
+
+    phone = make_page(390, 844)
+    open_logged_in(phone, dashboard, "#/chat")
+    state = phone.locator(".chat-state")
+    expect(state).to_contain_text("this account has the chat open in another tab")
+    expect(phone.locator(".chat-error")).to_contain_text("taken")
+
+    # Once the first tab has gone, trying again works.
+    first.close()
+    state.get_by_role("button", name="Try again").click()
+    _connected(phone)
+    phone.get_by_role("button", name="Join #lobby").click()
+    _send(phone, "from the phone")
+    expect(phone.locator(".chat-log")).to_contain_text("admin from the phone")
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= phone.evaluate("document.documentElement.clientWidth")
+    shot(phone, "chat-phone")
