@@ -55,8 +55,11 @@ function field(v, value, { disabled = false, note = "" } = {}) {
   input.dataset.var = v.name;
   if (v.required) input.setAttribute("aria-required", "true");
   if (disabled) input.disabled = true;
-  const helpText = [v.description, rangeText(v), note].filter(Boolean).join(" ");
-  const help = helpText ? h("span", { class: "help", id: helpId, text: helpText }) : null;
+  const helpText = [v.description, rangeText(v)].filter(Boolean).join(" ");
+  const help =
+    helpText || note
+      ? h("span", { class: "help", id: helpId }, helpText, note ? h("span", { class: "help-note", text: note }) : null)
+      : null;
   const err = h("span", { class: "field-error", id: errorId, hidden: true });
   const label = h("label", { for: id, class: v.required ? "required" : null, text: labelOf(v.name) });
   const describe = (withError) =>
@@ -171,27 +174,19 @@ function groupFields(vars, widgets, make) {
 // ---------------------------------------------------------------- create
 
 export async function mountCreate(root, app) {
-  const title = h("h1", { text: "New server" });
+  const title = h("h1", { id: "create-title", text: "New server" });
   const back = h("a", { class: "back-link", href: "#/servers", text: "← All servers" });
-  replace(root, h("section", { class: "stack form-page" }, back, title, h("p", { class: "muted", text: "Loading…" })));
+  const show = (...body) => replace(root, h("section", { class: "stack form-page" }, back, title, body));
+  show(h("p", { class: "muted", text: "Loading…" }));
   let types;
   try {
     types = (await app.conn.call("server.create_options", {}))?.types || [];
   } catch (err) {
-    replace(root, h("section", { class: "stack form-page" }, back, title, h("p", { class: "notice notice-error", text: errorText(err) })));
+    show(h("p", { class: "notice notice-error", text: errorText(err) }));
     return null;
   }
   if (!types.length) {
-    replace(
-      root,
-      h(
-        "section",
-        { class: "stack form-page" },
-        back,
-        title,
-        h("p", { class: "notice", text: "Your account may not create servers: that needs the HOST or ADMIN flag." }),
-      ),
-    );
+    show(h("p", { class: "notice", text: "Your account may not create servers: that needs the HOST or ADMIN flag." }));
     return null;
   }
 
@@ -206,8 +201,6 @@ export async function mountCreate(root, app) {
   const typeError = h("span", { class: "field-error", id: "type-error", hidden: true });
   const typeWidget = {
     name: "type",
-    input: null,
-    el: null,
     error(m) {
       typeError.textContent = m;
       typeError.hidden = false;
@@ -258,8 +251,7 @@ export async function mountCreate(root, app) {
     notice,
     h("div", { class: "row" }, submit, h("a", { class: "btn", href: "#/servers", text: "Cancel" })),
   );
-  title.id = "create-title";
-  replace(root, h("section", { class: "stack form-page" }, back, title, form));
+  show(form);
 
   function resetWidgets() {
     widgets.clear();

@@ -94,7 +94,7 @@ export function formatCpu(cpu) {
  * A labelled metric with a sparkline: ``{el, update(history, current)}``.
  * kind: "cpu" or "memory". The chart is drawn once there are samples.
  */
-export function sparkline(kind, { width = 120, height = 30 } = {}) {
+export function sparkline(kind, { width = 100, height = 28 } = {}) {
   const label = kind === "cpu" ? "CPU" : "Memory";
   const format = kind === "cpu" ? formatCpu : formatBytes;
   const value = h("span", { class: "spark-value", text: "–" });
@@ -107,7 +107,9 @@ export function sparkline(kind, { width = 120, height = 30 } = {}) {
     el,
     update(history, current) {
       value.textContent = format(current);
-      if (!history || !history.t.length) return;
+      const n = history ? history.t.length : 0;
+      chart.dataset.samples = String(n);
+      if (n < 2) return; // a line needs two points
       const data = [history.t.slice(), history[kind].slice()];
       if (!plot) {
         const stroke = cssColor(kind === "cpu" ? "--accent" : "--ok", "#3b82f6");
@@ -120,7 +122,8 @@ export function sparkline(kind, { width = 120, height = 30 } = {}) {
             legend: { show: false },
             padding: [2, 0, 2, 0],
             scales: {
-              x: { time: false },
+              // Exactly the samples' span (uPlot would round it to "nice" numbers).
+              x: { time: false, range: (_u, min, max) => [min, max] },
               y: {
                 range: (_u, min, max) =>
                   kind === "cpu" ? [0, Math.max(5, max ?? 0)] : [0, Math.max(1, (max ?? 0) * 1.15)],

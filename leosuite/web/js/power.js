@@ -79,7 +79,7 @@ export function powerButtons(app, name, state, { onGone, onDone } = {}) {
     button.setAttribute("aria-busy", "true");
     try {
       const answer = await app.conn.call(`server.${spec.action}`, { server: name });
-      const now = answer?.status ? ` (now ${answer.status})` : "";
+      const now = answer?.status && answer.status !== DONE[spec.action] ? ` (now ${answer.status})` : "";
       toast(`${name} ${DONE[spec.action]}${now}.`, "ok");
       if (onDone) onDone(answer);
     } catch (err) {

@@ -279,7 +279,8 @@ export async function mount(root, app, [name]) {
       },
       onStats(servers) {
         const s = servers[name];
-        if (s) show({ ...st, ...s });
+        // The state follows events only: a sample may be older than the last event.
+        if (s) show({ ...st, ...s, status: st.status });
       },
       onLog(entry) {
         if (entry.topic === "server" && entry.message === `destroyed server ${name}`) markGone();

@@ -220,7 +220,8 @@ export async function mount(root, app) {
           reload(); // started by someone else and not listed yet
           continue;
         }
-        card.apply({ ...card.st, ...s });
+        // The badge follows state events only: a sample may be older than the last event.
+        card.apply({ ...card.st, ...s, status: card.st.status });
       }
     },
     onLog(entry) {
