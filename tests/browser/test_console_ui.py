@@ -102,6 +102,24 @@ def test_demo_game_console_commands_and_history(dashboard: DashboardDaemon, make
     command.press("ArrowUp")
     expect(command).to_have_value("list")
 
+    # Leaving the page and coming back subscribes again (the old subscription ended).
+    page.get_by_role("link", name="All servers").click()
+    page.wait_for_url("**/#/servers")
+    page.go_back()
+    expect(_rows(page)).to_contain_text("[Server] hello")
+    expect(page.locator(".console-notices")).to_be_empty()
+
+    # A dropped WebSocket: the connection comes back and the console resumes where it
+    # was, without repeating what was shown.
+    page.evaluate("async () => (await import('/ui/js/main.js')).app.conn._ws.close()")
+    page.locator("#conn-state[data-state=reconnecting]").wait_for()
+    page.locator("#conn-state[data-state=open]").wait_for()
+    command = page.locator(".console-input")
+    command.fill("say after the reconnect")
+    command.press("Enter")
+    expect(_rows(page)).to_contain_text("[Server] after the reconnect")
+    assert _rows(page).inner_text().count("[Server] hello") == 1
+
     follow = page.get_by_role("button", name="Following")
     expect(follow).to_have_attribute("aria-pressed", "true")
     shot(page, "console")
