@@ -269,6 +269,7 @@ export function mountConsole(el, app, server) {
     if (loadingOlder || !first) return;
     loadingOlder = true;
     updateOlder();
+    let failed = "";
     try {
       const want = Math.max(0, first - PAGE);
       const parts = [];
@@ -299,11 +300,11 @@ export function mountConsole(el, app, server) {
       keptChars += text.length;
       rebuild(text);
     } catch (err) {
-      olderState.textContent = `Could not load older output: ${errorText(err)}`;
-      return;
+      failed = `Could not load older output: ${errorText(err)}`;
     } finally {
       loadingOlder = false;
-      if (!closed && !olderState.textContent.startsWith("Could not")) updateOlder();
+      if (!closed) updateOlder();
+      if (failed) olderState.textContent = failed;
     }
   }
 
