@@ -293,6 +293,9 @@ def test_destroy_with_confirmation(dashboard: DashboardDaemon, make_page: Any) -
     expect(page.get_by_text("No servers yet.")).to_be_visible()
     assert server_names(dashboard) == []
     assert not files.exists()
+    # Its page now says it is gone, not a blank page.
+    page.goto(dashboard.url + "#/servers/eps")
+    expect(page.get_by_role("alert")).to_contain_text("There is no server named “eps”")
 
 
 def test_phone_width(dashboard: DashboardDaemon, make_page: Any) -> None:

@@ -29,7 +29,9 @@ function hubOf(conn) {
       h.t.push(now);
       h.cpu.push(typeof s.cpu === "number" ? s.cpu : null);
       h.memory.push(typeof s.memory === "number" ? s.memory : null);
-      if (h.t.length > HISTORY) for (const k of ["t", "cpu", "memory"]) h[k].splice(0, h[k].length - HISTORY);
+      if (h.t.length > HISTORY) {
+        for (const k of ["t", "cpu", "memory"]) h[k].splice(0, h[k].length - HISTORY);
+      }
     }
   });
   return hub;
@@ -101,7 +103,13 @@ export function sparkline(kind, { width = 100, height = 28 } = {}) {
   const chart = h("div", { class: "spark-chart", "aria-hidden": "true" });
   chart.style.width = `${width}px`;
   chart.style.height = `${height}px`;
-  const el = h("div", { class: `spark spark-${kind}`, dataset: { metric: kind } }, h("span", { class: "spark-label", text: label }), value, chart);
+  const el = h(
+    "div",
+    { class: `spark spark-${kind}`, dataset: { metric: kind } },
+    h("span", { class: "spark-label", text: label }),
+    value,
+    chart,
+  );
   let plot = null;
   return {
     el,
@@ -113,6 +121,7 @@ export function sparkline(kind, { width = 100, height = 28 } = {}) {
       const data = [history.t.slice(), history[kind].slice()];
       if (!plot) {
         const stroke = cssColor(kind === "cpu" ? "--accent" : "--ok", "#3b82f6");
+        const fill = /^#[0-9a-f]{6}$/i.test(stroke) ? `${stroke}33` : undefined;
         plot = new uPlot(
           {
             width,
@@ -130,7 +139,7 @@ export function sparkline(kind, { width = 100, height = 28 } = {}) {
               },
             },
             axes: [{ show: false }, { show: false }],
-            series: [{}, { stroke, width: 1.5, fill: /^#[0-9a-f]{6}$/i.test(stroke) ? `${stroke}33` : undefined, points: { show: false } }],
+            series: [{}, { stroke, width: 1.5, fill, points: { show: false } }],
           },
           data,
           chart,

@@ -184,7 +184,8 @@ export async function mount(root, app, [name]) {
       const stop = await mountSettings(formBox, app, name);
       if (typeof stop === "function") cleanups.push(stop);
     } catch (err) {
-      replace(formBox, h("p", { class: "notice notice-error", text: `The settings could not be loaded: ${errorText(err)}` }));
+      const text = `The settings could not be loaded: ${errorText(err)}`;
+      replace(formBox, h("p", { class: "notice notice-error", text }));
     }
   }
 
