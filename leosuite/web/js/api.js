@@ -88,9 +88,11 @@ function uuid() {
  * ``call(type, content)`` resolves the answer's content or rejects an ApiError.
  * ``onPush(type, fn)`` calls ``fn(content)`` for every push of that type; returns an
  * unsubscribe function.
- * ``subscribe({type, content, unsubscribe})`` sends ``type`` now and again after every
- * reconnect (``content`` may be a function, evaluated each time, e.g. to resume a
- * console from the last readIndex); returns ``{ready: Promise, cancel()}``.
+ * ``subscribe({type, content, unsubscribe, unsubscribeContent})`` sends ``type`` now and
+ * again after every reconnect (``content`` may be a function, evaluated each time, e.g.
+ * to resume a console from the last readIndex); ``cancel()`` sends ``unsubscribe`` with
+ * ``unsubscribeContent`` (default: ``content``) and resolves once it is answered.
+ * Returns ``{ready: Promise, cancel()}``.
  */
 export class Connection extends EventTarget {
   constructor(url, token) {
@@ -272,7 +274,7 @@ export class Connection extends EventTarget {
     return () => this._pushHandlers.get(type)?.delete(fn);
   }
 
-  subscribe({ type, content = {}, unsubscribe = null }) {
+  subscribe({ type, content = {}, unsubscribe = null, unsubscribeContent = null }) {
     const sub = { type, content, unsubscribe, cancelled: false, ready: null };
     this._subscriptions.add(sub);
     sub.ready = this.state === "open" ? this._resubscribe(sub) : this._opened.then(() => sub.last);
@@ -281,10 +283,9 @@ export class Connection extends EventTarget {
       cancel: () => {
         sub.cancelled = true;
         this._subscriptions.delete(sub);
-        if (unsubscribe && this.state === "open") {
-          const body = typeof content === "function" ? content() : content;
-          this._send(unsubscribe, body).catch(() => {});
-        }
+        if (!unsubscribe || this.state !== "open") return Promise.resolve();
+        const body = unsubscribeContent ?? content;
+        return this._send(unsubscribe, typeof body === "function" ? body() : body).catch(() => {});
       },
     };
   }

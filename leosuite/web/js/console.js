@@ -393,7 +393,12 @@ export function mountConsole(el, app, server) {
   updateOlder();
 
   function subscribe() {
-    sub = app.conn.subscribe({ type: "console.subscribe", content: () => ({ server, from: nextIndex }) });
+    sub = app.conn.subscribe({
+      type: "console.subscribe",
+      content: () => ({ server, from: nextIndex }),
+      unsubscribe: "console.unsubscribe",
+      unsubscribeContent: { server },
+    });
     return sub.ready;
   }
 
@@ -408,8 +413,7 @@ export function mountConsole(el, app, server) {
       } catch (err) {
         // Still subscribed from a view that went away before its unsubscribe landed.
         if (err.code !== STATUS.INVALID_CALL || closed) throw err;
-        sub.cancel();
-        await app.conn.call("console.unsubscribe", { server }).catch(() => {});
+        await sub.cancel(); // console.unsubscribe {server}, answered
         if (!closed) await subscribe();
       }
     } catch (err) {
@@ -424,11 +428,7 @@ export function mountConsole(el, app, server) {
     for (const dispose of disposers) dispose();
     observer.disconnect();
     cancelAnimationFrame(frame);
-    if (sub) {
-      sub.cancel();
-      // console.unsubscribe takes {server} only (not the subscribe content).
-      if (app.conn && app.conn.state === "open") app.conn.call("console.unsubscribe", { server }).catch(() => {});
-    }
+    if (sub) sub.cancel();
     if (term) term.dispose();
   };
 }
