@@ -9,6 +9,7 @@ export function solveProofOfWork({ random, count, difficulty }, onProgress, sign
   return new Promise((resolve, reject) => {
     const worker = new Worker("/ui/js/pow-worker.js");
     let engine = "";
+    const started = performance.now();
     const finish = () => worker.terminate();
     signal?.addEventListener("abort", () => {
       finish();
@@ -16,13 +17,18 @@ export function solveProofOfWork({ random, count, difficulty }, onProgress, sign
     });
     worker.onmessage = (event) => {
       const msg = event.data;
-      if (msg.engine) engine = msg.engine;
+      if (msg.engine) {
+        engine = msg.engine;
+        onProgress(0, engine);
+      }
       else if (msg.progress) {
         const { tried, found, expected } = msg.progress;
         onProgress(Math.min(0.99, Math.max(found / count, tried / expected)), engine);
       } else if (msg.done) {
         finish();
         onProgress(1, engine);
+        const ms = Math.round(performance.now() - started);
+        console.info(`leosuite: proof-of-work solved with ${engine} in ${ms} ms`);
         resolve({ proofs: msg.done, engine });
       } else if (msg.error) {
         finish();
