@@ -213,10 +213,16 @@ export function mountConsole(el, app, server) {
 
   function onOutput(content) {
     if (closed || content?.server !== server || nextIndex === null) return;
-    if (content.nextReadIndex <= nextIndex) return; // already shown (a resubscribe)
-    const text = decoder.decode(bytesOf(content.data, content.encoding), { stream: true });
+    // Only the bytes that continue what is shown: a push that ends before nextIndex was
+    // shown already (a resubscribe), one that starts after it is a leftover of an
+    // earlier subscription of this connection (gaps are announced by console_overrun,
+    // which moves nextIndex first); an overlap is cut.
+    if (content.nextReadIndex <= nextIndex || content.readIndex > nextIndex) return;
+    const bytes = bytesOf(content.data, content.encoding).subarray(nextIndex - content.readIndex);
+    const text = decoder.decode(bytes, { stream: true });
+    const start = nextIndex;
     nextIndex = content.nextReadIndex;
-    keep(content.readIndex, content.nextReadIndex, text);
+    keep(start, content.nextReadIndex, text);
   }
 
   function onOverrun(content) {

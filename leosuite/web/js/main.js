@@ -64,6 +64,22 @@ export const app = {
 };
 
 let cleanup = null;
+/** Bumped whenever the current view is left: a mount that finishes after that (its
+ * page was left before it was ready) is cleaned up at once instead of kept. */
+let generation = 0;
+
+/** End the current view: run its cleanup, and make any mount still under way stale. */
+function leaveView() {
+  generation += 1;
+  if (cleanup) {
+    try {
+      cleanup();
+    } catch (err) {
+      console.error(err);
+    }
+    cleanup = null;
+  }
+}
 
 async function websocketUrl() {
   const config = await http("/api/auth/config");
@@ -95,6 +111,10 @@ function sessionEndedText(reason) {
 }
 
 function endSession() {
+  // The view belongs to the session: stop it now, not when the login page replaces it
+  // (a logout first waits for the daemon's answer).
+  leaveView();
+  replace(document.getElementById("view"));
   sessionStorage.removeItem(SESSION_KEY);
   if (app.conn) app.conn.close();
   app.conn = null;
@@ -144,22 +164,23 @@ async function route() {
     app.navigate("#/servers");
     return;
   }
-  if (cleanup) {
-    try {
-      cleanup();
-    } catch (err) {
-      console.error(err);
-    }
-    cleanup = null;
-  }
+  leaveView();
+  const gen = generation;
   for (const link of document.querySelectorAll("[data-nav]")) {
     link.toggleAttribute("aria-current", link.dataset.nav === spec.nav);
   }
-  const root = replace(document.getElementById("view"));
+  // Each view gets its own root: a view left before it was ready writes into a
+  // detached element, never into the view that followed it.
+  const root = h("div", { class: "view-root" });
+  replace(document.getElementById("view"), root);
   try {
     const mount = await spec.load();
-    cleanup = (await mount(root, app, m.slice(1).map(decodeURIComponent))) || null;
+    if (gen !== generation) return;
+    const done = (await mount(root, app, m.slice(1).map(decodeURIComponent))) || null;
+    if (gen === generation) cleanup = done;
+    else if (done) done();
   } catch (err) {
+    if (gen !== generation) return;
     console.error(err);
     replace(root, h("p", { class: "notice notice-error", text: `This page failed to load: ${err.message}` }));
   }
