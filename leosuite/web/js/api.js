@@ -113,9 +113,13 @@ export class Connection extends EventTarget {
   }
 
   _setOpened() {
-    this._opened = new Promise((resolve) => {
+    this._opened = new Promise((resolve, reject) => {
       this._resolveOpened = resolve;
+      this._rejectOpened = reject;
     });
+    // Calls waiting for the login see a rejection when the connection stops for good;
+    // nobody waiting is not an error.
+    this._opened.catch(() => {});
   }
 
   _setState(state, extra = {}) {
@@ -134,6 +138,7 @@ export class Connection extends EventTarget {
     clearTimeout(this._timer);
     if (this._ws) this._ws.close(1000, "bye");
     this._failPending("The connection was closed.");
+    this._rejectOpened(new ApiError("The connection was closed.", { code: "disconnected" }));
     this._setState("closed");
   }
 
@@ -236,6 +241,7 @@ export class Connection extends EventTarget {
     clearTimeout(this._timer);
     if (this._ws) this._ws.close(1000, "session closed");
     this._failPending("Your session has ended.");
+    this._rejectOpened(new ApiError("Your session has ended.", { code: "disconnected" }));
     this.dispatchEvent(new CustomEvent("session_closed", { detail: { reason } }));
     this._setState("closed");
   }
@@ -278,14 +284,23 @@ export class Connection extends EventTarget {
     const sub = { type, content, unsubscribe, cancelled: false, ready: null };
     this._subscriptions.add(sub);
     sub.ready = this.state === "open" ? this._resubscribe(sub) : this._opened.then(() => sub.last);
+    // A failure is logged by _resubscribe; callers that await ``ready`` still see it.
+    sub.ready.catch(() => {});
     return {
       ready: sub.ready,
       cancel: () => {
         sub.cancelled = true;
         this._subscriptions.delete(sub);
-        if (!unsubscribe || this.state !== "open") return Promise.resolve();
-        const body = unsubscribeContent ?? content;
-        return this._send(unsubscribe, typeof body === "function" ? body() : body).catch(() => {});
+        if (!unsubscribe) return Promise.resolve();
+        // One connection's requests are handled concurrently: an unsubscribe sent before
+        // the subscribe is answered may be handled first (refused), leaving the
+        // subscription behind. Send it once that answer is in.
+        const answered = sub.last ? sub.last.then(() => {}, () => {}) : Promise.resolve();
+        return answered.then(() => {
+          if (this.state !== "open") return undefined;
+          const body = unsubscribeContent ?? content;
+          return this._send(unsubscribe, typeof body === "function" ? body() : body).catch(() => {});
+        });
       },
     };
   }
