@@ -43,6 +43,23 @@ export function solveProofOfWork({ random, count, difficulty }, onProgress, sign
   });
 }
 
+/** What a refused login means for the person at the keyboard. */
+function loginError(err) {
+  const text = String(err?.message || err);
+  // The challenge (login_info's random) is spent by any attempt and expires after
+  // expires_in seconds: a slow proof-of-work, or a second tab, leaves a stale one.
+  if (/random/i.test(text)) {
+    return (
+      "The login challenge expired or was already used (solving it may have taken too long). " +
+      "Your password was not checked: press Log in to try again."
+    );
+  }
+  if (/more proof of work/i.test(text)) {
+    return "After failed attempts this account needs more proof-of-work: press Log in to try again.";
+  }
+  return `Login failed: ${text}`;
+}
+
 export function mountLogin(root, app) {
   const message = app.loginMessage;
   app.loginMessage = "";
@@ -86,6 +103,7 @@ export function mountLogin(root, app) {
     error.hidden = false;
     working.hidden = true;
     submit.disabled = false;
+    password.focus();
     password.select();
   }
 
@@ -125,7 +143,7 @@ export function mountLogin(root, app) {
       app.navigate("#/servers");
     } catch (err) {
       if (err.message === "cancelled") return;
-      fail(`Login failed: ${err.message}`);
+      fail(loginError(err));
     } finally {
       controller = null;
     }
