@@ -11,9 +11,14 @@ const KEEP_MESSAGES = 500;
 const keyOf = (name) => String(name || "").replace(/^#+/, "").toLowerCase();
 const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
 
+/** A frame's time (unix seconds) as a Date; now when it has none that makes sense. */
+function dateOf(time) {
+  const d = new Date(Number(time) * 1000);
+  return Number.isFinite(d.getTime()) ? d : new Date();
+}
+
 function clock(time) {
-  const d = new Date((Number(time) || Date.now() / 1000) * 1000);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return dateOf(time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
 export async function mount(root, app) {
@@ -145,7 +150,7 @@ export async function mount(root, app) {
     return h(
       "li",
       { class: classes.join(" ") },
-      h("time", { datetime: new Date(msg.time * 1000).toISOString(), text: clock(msg.time) }),
+      h("time", { datetime: dateOf(msg.time).toISOString(), text: clock(msg.time) }),
       " ",
       h("span", { class: "chat-nick", text: msg.user ? `${msg.user}${msg.to ? ` → ${msg.to}` : ""}` : "*" }),
       " ",
@@ -157,8 +162,9 @@ export async function mount(root, app) {
     const ch = channels.get(current);
     title.textContent = ch ? `#${ch.name}` : "Chat";
     leave.hidden = !ch;
-    text.disabled = !ch || !loggedIn;
-    sendBtn.disabled = text.disabled;
+    // While reconnecting the box stays editable (what is typed is kept); Send waits.
+    text.disabled = !ch;
+    sendBtn.disabled = !ch || !loggedIn;
     text.placeholder = ch ? `Message #${ch.name}` : "Join a channel to chat";
     replace(log, ch ? ch.messages.map(line) : h("li", { class: "muted", text: "Join a channel to see its messages." }));
     log.scrollTop = log.scrollHeight;
@@ -352,7 +358,7 @@ export async function mount(root, app) {
       return;
     }
     if (closed) return;
-    const items = sessions.filter((s) => !s.closed);
+    const items = (Array.isArray(sessions) ? sessions : []).filter((s) => s && !s.closed);
     replace(
       open,
       items.map((s) =>
@@ -405,7 +411,7 @@ export async function mount(root, app) {
   msgForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const ch = channels.get(current);
-    if (!ch || !text.value) return;
+    if (!ch || !text.value || !loggedIn) return;
     if (send({ type: T.MESSAGE, dest: ch.name, message: text.value })) text.value = "";
   });
   leave.addEventListener("click", () => {
