@@ -5,7 +5,7 @@
 import { Terminal } from "/ui/vendor/xterm/xterm.mjs";
 import { FitAddon } from "/ui/vendor/addon-fit/addon-fit.mjs";
 import { STATUS } from "./api.js";
-import { errorText, formatBytes, h, replace } from "./ui.js";
+import { errorText, formatBytes, h, keepFocus, replace } from "./ui.js";
 
 const BACKLOG = 64 * 1024; // bytes shown on first mount
 const PAGE = 64 * 1024; // bytes per "load older" page
@@ -378,6 +378,7 @@ export function mountConsole(el, app, server) {
       cmdError.textContent = why;
     } finally {
       send.disabled = input.disabled;
+      if (!closed && !input.disabled) keepFocus(input);
     }
   });
 

@@ -3,7 +3,7 @@
 // the field they name.
 
 import { STATUS } from "./api.js";
-import { errorText, h, replace, toast } from "./ui.js";
+import { errorText, h, keepFocus, replace, toast } from "./ui.js";
 
 /** Variables every type has (docs/server-types.md); shown apart from the type's own. */
 const COMMON = ["autostart", "restart", "stop_timeout", "max_restarts"];
@@ -304,6 +304,7 @@ export async function mountCreate(root, app) {
     } finally {
       submit.disabled = false;
       submit.textContent = "Create server";
+      if (!disposed) keepFocus(submit);
     }
   });
 
@@ -379,6 +380,7 @@ export async function mountSettings(el, app, name) {
     } finally {
       save.disabled = false;
       save.textContent = "Save settings";
+      if (!disposed) keepFocus(save);
     }
   });
 

@@ -3,21 +3,21 @@
 // takes (root, app, params) and returns a cleanup function (or nothing).
 
 import { Connection, http } from "./api.js";
-import { h, replace, toast } from "./ui.js";
+import { h, importFresh, replace, toast } from "./ui.js";
 import { mountLogin } from "./login.js";
 
 const SESSION_KEY = "leosuite.session";
 
 const routes = [
   { pattern: /^#\/login$/, public: true, load: async () => mountLogin },
-  { pattern: /^#\/servers$/, load: async () => (await import("./servers.js")).mount, nav: "servers" },
-  { pattern: /^#\/new$/, load: async () => (await import("./forms.js")).mountCreate, nav: "servers" },
+  { pattern: /^#\/servers$/, load: async () => (await importFresh("./servers.js")).mount, nav: "servers" },
+  { pattern: /^#\/new$/, load: async () => (await importFresh("./forms.js")).mountCreate, nav: "servers" },
   {
     pattern: /^#\/servers\/([a-z0-9_-]{1,64})$/,
-    load: async () => (await import("./server.js")).mount,
+    load: async () => (await importFresh("./server.js")).mount,
     nav: "servers",
   },
-  { pattern: /^#\/chat$/, load: async () => (await import("./chat.js")).mount, nav: "chat" },
+  { pattern: /^#\/chat$/, load: async () => (await importFresh("./chat.js")).mount, nav: "chat" },
 ];
 
 /** What every view gets. */
@@ -182,7 +182,15 @@ async function route() {
   } catch (err) {
     if (gen !== generation) return;
     console.error(err);
-    replace(root, h("p", { class: "notice notice-error", text: `This page failed to load: ${err.message}` }));
+    replace(
+      root,
+      h(
+        "p",
+        { class: "notice notice-error", role: "alert" },
+        `This page failed to load: ${err.message} `,
+        h("button", { type: "button", class: "btn btn-small", text: "Reload", on: { click: () => location.reload() } }),
+      ),
+    );
   }
 }
 

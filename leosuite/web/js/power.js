@@ -68,6 +68,9 @@ export function powerButtons(app, name, state, { onGone, onDone } = {}) {
   }
 
   async function run(spec, button) {
+    // Busy buttons are aria-disabled, not disabled: a disabled button loses the focus,
+    // which would drop a keyboard user at the top of the page after every action.
+    if (button.getAttribute("aria-disabled") === "true") return;
     if (spec.confirm) {
       const sure = await confirmDialog(`${name}: ${spec.confirm}`, { confirmLabel: spec.label, danger: true });
       if (!sure) {
@@ -75,7 +78,8 @@ export function powerButtons(app, name, state, { onGone, onDone } = {}) {
         return;
       }
     }
-    button.disabled = true;
+    if (button.getAttribute("aria-disabled") === "true") return; // pressed again meanwhile
+    button.setAttribute("aria-disabled", "true");
     button.setAttribute("aria-busy", "true");
     try {
       const answer = await app.conn.call(`server.${spec.action}`, { server: name });
@@ -90,7 +94,7 @@ export function powerButtons(app, name, state, { onGone, onDone } = {}) {
         toast(`${spec.label} ${name} failed: ${errorText(err)}`, "error");
       }
     } finally {
-      button.disabled = false;
+      button.removeAttribute("aria-disabled");
       button.removeAttribute("aria-busy");
       setState(current);
     }

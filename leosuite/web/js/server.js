@@ -4,7 +4,7 @@
 import { STATUS } from "./api.js";
 import { forget, historyOf, sparkline, watch } from "./live.js";
 import { powerButtons, setBadge, stateBadge } from "./power.js";
-import { confirmDialog, errorText, formatDuration, h, replace, toast } from "./ui.js";
+import { confirmDialog, errorText, formatDuration, h, importFresh, keepFocus, replace, toast } from "./ui.js";
 
 const ALIVE = ["starting", "running", "stopping"];
 const TABS = [
@@ -162,7 +162,7 @@ export async function mount(root, app, [name]) {
 
   async function mountConsoleTab(panel) {
     try {
-      const { mountConsole } = await import("./console.js");
+      const { mountConsole } = await importFresh("./console.js");
       if (disposed) return;
       const stop = await mountConsole(panel, app, name);
       if (typeof stop === "function") {
@@ -179,10 +179,13 @@ export async function mount(root, app, [name]) {
     const formBox = h("div", { class: "settings-box" });
     replace(panel, h("div", { class: "stack" }, formBox, destroySection()));
     try {
-      const { mountSettings } = await import("./forms.js");
+      const { mountSettings } = await importFresh("./forms.js");
       if (disposed) return;
       const stop = await mountSettings(formBox, app, name);
-      if (typeof stop === "function") cleanups.push(stop);
+      if (typeof stop === "function") {
+        if (disposed) stop();
+        else cleanups.push(stop);
+      }
     } catch (err) {
       const text = `The settings could not be loaded: ${errorText(err)}`;
       replace(formBox, h("p", { class: "notice notice-error", text }));
@@ -240,6 +243,7 @@ export async function mount(root, app, [name]) {
       if (err.code === STATUS.ENTITY_NOT_FOUND) markGone();
       button.disabled = false;
       button.textContent = "Destroy server";
+      keepFocus(button);
     }
   }
 

@@ -109,6 +109,29 @@ export function formatDuration(seconds) {
   return `${s % 60}s`;
 }
 
+/**
+ * ``import(url)`` (relative to /ui/js/) that tries once more under another URL: a browser
+ * remembers, for the page's life, that a module's fetch failed (the daemon was down
+ * when a view was first opened), and would refuse that view until a reload.
+ */
+export async function importFresh(url) {
+  try {
+    return await import(url);
+  } catch (err) {
+    try {
+      return await import(`${url}?retry=${Date.now()}`);
+    } catch {
+      throw err;
+    }
+  }
+}
+
+/** Give ``el`` the focus back if the page lost it: a focused button that gets disabled
+ * (while its action runs) drops the focus on the body, and a keyboard user with it. */
+export function keepFocus(el) {
+  if (el.isConnected && (!document.activeElement || document.activeElement === document.body)) el.focus();
+}
+
 /** The message to show for a failed call: the API's own words when it gave some. */
 export function errorText(err) {
   if (err && err.content && typeof err.content === "object") {
