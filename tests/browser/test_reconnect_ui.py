@@ -3,9 +3,11 @@ backoff, logs in again with its token and re-subscribes (live badges keep workin
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from .conftest import (
@@ -40,8 +42,15 @@ def test_reconnects_after_daemon_restart(browser: Any, tmp_path: Path) -> None:
         expect(state.get_by_role("button", name="Retry now")).to_be_visible()
         shot(page, "reconnecting")
 
-        daemon = start_dashboard_daemon(tmp_path / "data", ports)
+        # The backoff grows while the daemon is away (1 s, 2 s, 4 s ...); Retry now tries
+        # at once (the next try would be 4 s away) and the backoff goes on.
+        expect(state).to_contain_text("retrying in 4s", timeout=30_000)
         state.get_by_role("button", name="Retry now").click()
+        expect(state).to_contain_text("retrying in 8s", timeout=2_000)
+        daemon = start_dashboard_daemon(tmp_path / "data", ports)
+        # Do not wait 8 s; the timer may win the race (then the button is gone).
+        with contextlib.suppress(PlaywrightTimeoutError):
+            state.get_by_role("button", name="Retry now").click(timeout=3_000)
         expect(state).to_contain_text("Connected")
         # The same token (the store keeps it) and a new events subscription: a start
         # made elsewhere shows up live.
