@@ -44,8 +44,8 @@ export const app = {
       user: login.user,
       permissions: login.permissions || [],
     };
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     await startSession(session);
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
   },
   /** Log out (destroys the token on the daemon), or just forget a dead session. */
   async signOut(message = "", { destroy = true } = {}) {
@@ -88,10 +88,11 @@ async function websocketUrl() {
 }
 
 async function startSession(session) {
+  // First what can fail: nothing of the session is kept until the WebSocket is known.
+  app.wsUrl = app.wsUrl || (await websocketUrl());
   app.token = session.token;
   app.user = session.user;
   app.permissions = session.permissions;
-  app.wsUrl = app.wsUrl || (await websocketUrl());
   const conn = new Connection(app.wsUrl, app.token);
   app.conn = conn;
   conn.addEventListener("state", (e) => showConnState(conn, e.detail));
@@ -177,8 +178,17 @@ async function route() {
     const mount = await spec.load();
     if (gen !== generation) return;
     const done = (await mount(root, app, m.slice(1).map(decodeURIComponent))) || null;
-    if (gen === generation) cleanup = done;
-    else if (done) done();
+    if (gen !== generation) {
+      if (done) done();
+      return;
+    }
+    cleanup = done;
+    // Keyboard users continue in the new view, not at the top of the page (a view
+    // that focused something itself, like the login form, keeps that).
+    const focused = document.activeElement;
+    if (!focused || focused === document.body || !focused.isConnected) {
+      document.getElementById("view").focus({ preventScroll: true });
+    }
   } catch (err) {
     if (gen !== generation) return;
     console.error(err);
