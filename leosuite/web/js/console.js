@@ -5,67 +5,14 @@
 import { Terminal } from "/ui/vendor/xterm/xterm.mjs";
 import { FitAddon } from "/ui/vendor/addon-fit/addon-fit.mjs";
 import { STATUS } from "./api.js";
+import { base64Bytes, bytesOf, commandHistory, notice } from "./console-parts.js";
 import { errorText, formatBytes, h, keepFocus, replace } from "./ui.js";
 
 const BACKLOG = 64 * 1024; // bytes shown on first mount
 const PAGE = 64 * 1024; // bytes per "load older" page
 const KEEP_CHARS = 2_000_000; // text kept to rebuild the view (older output is re-read)
 const SCROLLBACK = 50_000;
-const HISTORY_MAX = 100;
 const THEME = { background: "#101418", foreground: "#d8dee9", cursor: "#101418" };
-
-function base64Bytes(text) {
-  const raw = atob(text);
-  const bytes = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i += 1) bytes[i] = raw.charCodeAt(i);
-  return bytes;
-}
-
-/** One console push's bytes (``utf-8`` text or ``base64``) as bytes. */
-function bytesOf(data, encoding) {
-  return encoding === "base64" ? base64Bytes(data) : new TextEncoder().encode(data);
-}
-
-function notice(kind, text, onDismiss) {
-  const box = h("div", { class: `notice notice-${kind} console-notice`, role: "status" });
-  replace(
-    box,
-    h("span", { class: "console-notice-text", text }),
-    onDismiss
-      ? h("button", {
-          type: "button",
-          class: "btn btn-small",
-          text: "Dismiss",
-          on: { click: () => onDismiss(box) },
-        })
-      : null,
-  );
-  return box;
-}
-
-/** Command history of one server, kept in sessionStorage. */
-function commandHistory(server) {
-  const key = `leosuite.console.history.${server}`;
-  let items = [];
-  try {
-    items = JSON.parse(sessionStorage.getItem(key) || "[]");
-    if (!Array.isArray(items)) items = [];
-  } catch {
-    items = [];
-  }
-  return {
-    items,
-    add(command) {
-      if (items[items.length - 1] !== command) items.push(command);
-      while (items.length > HISTORY_MAX) items.shift();
-      try {
-        sessionStorage.setItem(key, JSON.stringify(items));
-      } catch {
-        // storage full or disabled: the history lives in this page only
-      }
-    },
-  };
-}
 
 export function mountConsole(el, app, server) {
   let closed = false;
