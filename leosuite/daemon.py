@@ -296,7 +296,7 @@ class Daemon:
                 self.endpoints = Endpoints(pid=os.getpid(), **ctx.endpoints)
                 _write_atomic(run_dir / "endpoints.json", msgspec.json.encode(self.endpoints))
                 log.info(
-                    "leosuite ready: dashboard %s/ (http API), ws %s, admin %s",
+                    "leosuite ready: dashboard and HTTP API %s/, WebSocket %s, admin API %s",
                     self.endpoints.http,
                     self.endpoints.ws,
                     self.endpoints.admin,
