@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from .client import HttpClient
@@ -50,7 +51,24 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
         "--delete-files", action="store_true", help="also delete its directory and logs"
     )
     for action in ACTIONS:
-        add(action, f"{action.replace('-', ' ')} a server").add_argument("name")
+        power = add(action, f"{action.replace('-', ' ')} servers (one, several, or --all)")
+        power.add_argument(
+            "names", nargs="*", metavar="NAME", help="one or more servers (several: one WebSocket)"
+        )
+        power.add_argument(
+            "--all", dest="all_servers", action="store_true", help="every server you may see"
+        )
+        power.add_argument(
+            "--parallel",
+            type=_positive_int,
+            metavar="N",
+            help="calls in flight with several servers (default: the local ws.max_inflight, 16)",
+        )
+        power.add_argument(
+            "--ws-url",
+            metavar="URL",
+            help="several servers go over the WebSocket API: its URL (as for 'logs -f')",
+        )
     cmd = add("cmd", "send a console command line to a running server")
     cmd.add_argument("name")
     cmd.add_argument(
@@ -79,6 +97,16 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
         help="-f follows over the WebSocket API: its URL (default: from the data dir's "
         "endpoints.json, else the saved URL's host with ws.listen's port)",
     )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not at least 1")
+    return value
 
 
 def _coerce(text: str, kind: str, name: str) -> object:
@@ -203,6 +231,43 @@ def _format_setting(v: Mapping[str, Any]) -> str:
     return f"{v['name']:<20} {json.dumps(v['value']):<24} {v['type']}{readonly}"
 
 
+def _bulk_action(args: argparse.Namespace, client: HttpClient) -> int:
+    """Several servers, or ``--all``: over one WebSocket (see :mod:`client_bulk`)."""
+    command = f"leosuite server {args.server_command}"
+    if args.all_servers and args.names:
+        print(f"{command}: give server names or --all, not both", file=sys.stderr)
+        return 2
+    if not args.all_servers and not args.names:
+        print(f"{command}: give one or more server names, or --all", file=sys.stderr)
+        return 2
+    from .client_bulk import check_names, print_bulk, run_bulk
+    from .client_cli import resolve_ws_url
+    from .errors import ConfigError
+    from .settings import WsSettings, load_settings
+
+    names = None if args.all_servers else check_names(args.names)
+    hints = WsSettings()
+    try:  # the local daemon's limits, as a hint (a remote one's may differ)
+        env_config = os.environ.get("LEOSUITE_CONFIG")
+        config = args.config or (Path(env_config) if env_config else None)
+        overrides = {"daemon": {"data_dir": args.data_dir}} if args.data_dir else None
+        hints = load_settings(config, environ=os.environ, overrides=overrides).ws
+    except ConfigError:
+        pass
+    url = resolve_ws_url(args, os.environ, client.base_url)
+    result = run_bulk(
+        url,
+        client.token or "",
+        args.server_command,
+        names,
+        parallel=args.parallel or hints.max_inflight,
+        rate=hints.request_rate,
+        burst=hints.request_burst,
+        as_json=args.json,
+    )
+    return print_bulk(args.server_command, result, args.json, args.all_servers)
+
+
 def run_server_command(args: argparse.Namespace, client: HttpClient) -> int:
     action = args.server_command
     out: Any
@@ -227,7 +292,9 @@ def run_server_command(args: argparse.Namespace, client: HttpClient) -> int:
         client.post("/api/server_destroy", {"server": args.name, "delete_files": args.delete_files})
         out, text = {"server": args.name}, f"destroyed {args.name}"
     elif action in ACTIONS:
-        out = client.post(f"/api/server_{action.replace('-', '_')}", {"server": args.name})
+        if args.all_servers or len(args.names) != 1:
+            return _bulk_action(args, client)
+        out = client.post(f"/api/server_{action.replace('-', '_')}", {"server": args.names[0]})
         text = f"{out['server']}: {out['status']}"
     elif action == "cmd":
         client.post("/api/server_cmd", {"server": args.name, "command": " ".join(args.line)})
