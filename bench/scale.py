@@ -11,6 +11,11 @@ three from a pool of --threads client threads, each with a keep-alive connection
 (--threads 1: sequential). "all running" is polled with ``server_status`` (all
 servers, every 0.1 s).
 
+Then the same with the CLI: ``leosuite server start --all`` (timed, and until all
+run) and ``leosuite server stop --all`` (one WebSocket, the calls pipelined and paced
+under the daemon's ``ws.request_rate``; --ws-request-rate sets it), as subprocesses, so
+their Python start-up counts.
+
 supervisord: the same N programs (``startsecs`` 0 and 1, ``autostart=false``, one log
 file each like leosuite), ``startAllProcesses(wait)`` then ``stopAllProcesses(wait)``
 over XML-RPC (what ``supervisorctl start all`` / ``stop all`` call, without the
@@ -26,7 +31,9 @@ RLIMIT_NOFILE is raised to the hard limit first (children inherit it).
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    ADMIN_PASSWORD,
     Leosuite,
     Supervisord,
     bench_session,
@@ -50,6 +58,8 @@ from _common import (
     wait_until,
 )
 
+from leosuite.client import HttpClient, login, save_token
+
 MiB = 1024 * 1024
 
 
@@ -62,6 +72,10 @@ class Result:
     idle_cpu: float = float("nan")
     status_all_ms: float = float("nan")
     stop_all: float = float("nan")
+    cli_start: float = float("nan")
+    cli_all_running: float = float("nan")
+    cli_stop: float = float("nan")
+    cli_stop_cpu: float = float("nan")
     shutdown: float = float("nan")
 
 
@@ -95,9 +109,34 @@ def program_argv(program: str) -> list[str]:
     return [*demo, "--ready-delay", "0", "--player-interval", "0"]
 
 
+class Cli:
+    """``leosuite server ...`` as a subprocess, logged in as admin (its own HOME)."""
+
+    def __init__(self, ls: Leosuite, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LEOSUITE_")}
+        self.env.pop("XDG_CONFIG_HOME", None)
+        self.env["HOME"] = str(root / "cli-home")
+        self.env.update(env)  # the daemon's ws.* limits: the CLI paces under them
+        client = HttpClient(ls.url)
+        login(client, "admin", ADMIN_PASSWORD)
+        assert client.token is not None
+        save_token(ls.url, "admin", client.token, self.env, ws_url=str(ls.endpoints["ws"]))
+
+    def run(self, *args: str) -> str:
+        argv = [sys.executable, "-m", "leosuite", "server", *args]
+        done = subprocess.run(
+            argv, env=self.env, cwd=self.root, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{argv[3:]} exited {done.returncode}: {done.stderr[-2000:]}")
+        return done.stdout
+
+
 def bench_leosuite(reaper: Any, root: Path, names: list[str], args: argparse.Namespace) -> Result:
     res = Result(f"leosuite ({args.program})")
-    ls = Leosuite(reaper, root)
+    env = {"LEOSUITE_WS_REQUEST_RATE": str(args.ws_request_rate)} if args.ws_request_rate else {}
+    ls = Leosuite(reaper, root, env)
     api = ls.api
 
     if args.program == "sleep":
@@ -146,11 +185,40 @@ def bench_leosuite(reaper: Any, root: Path, names: list[str], args: argparse.Nam
     def stop(name: str) -> None:
         api.post("/api/server_stop", {"server": name})
 
+    cpu0 = cpu_seconds(ls.pid)
     res.stop_all = timed(lambda: in_pool(args.threads, stop, names))
+    stop_cpu = cpu_seconds(ls.pid) - cpu0
     counts = states()
     if counts.get("stopped", 0) != len(names):
         print(f"  leosuite: after stop: {counts}", flush=True)
-    print(f"  leosuite: stopped all in {res.stop_all:.1f} s", flush=True)
+    print(
+        f"  leosuite: stopped all in {res.stop_all:.2f} s, daemon CPU {stop_cpu:.2f} s", flush=True
+    )
+
+    cli = Cli(ls, root, env)
+    t0 = time.perf_counter()
+    tail = cli.run("start", "--all").splitlines()[-1]
+    res.cli_start = time.perf_counter() - t0
+    wait_until(
+        lambda: states().get("running", 0) == len(names),
+        timeout=args.timeout,
+        interval=0.1,
+        what="all leosuite servers running (CLI)",
+    )
+    res.cli_all_running = time.perf_counter() - t0
+    print(f"  leosuite: `server start --all` {res.cli_start:.2f} s ({tail})", flush=True)
+    cpu0, t0 = cpu_seconds(ls.pid), time.perf_counter()
+    tail = cli.run("stop", "--all").splitlines()[-1]
+    res.cli_stop = time.perf_counter() - t0
+    res.cli_stop_cpu = cpu_seconds(ls.pid) - cpu0
+    counts = states()
+    if counts.get("stopped", 0) != len(names):
+        print(f"  leosuite: after stop --all: {counts}", flush=True)
+    print(
+        f"  leosuite: `server stop --all` {res.cli_stop:.2f} s, daemon CPU "
+        f"{res.cli_stop_cpu:.2f} s ({tail})",
+        flush=True,
+    )
     if args.shutdown:
         in_pool(args.threads, start, names)
         wait_until(
@@ -255,6 +323,12 @@ def main() -> None:
         default=120.0,
         help="SIGKILL a daemon still shutting down after this many seconds (reported as '>')",
     )
+    parser.add_argument(
+        "--ws-request-rate",
+        type=float,
+        metavar="N",
+        help="the daemon's (and the CLI's) ws.request_rate (default: the daemon's, 50/s)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="give up on a phase after")
     parser.add_argument("--tmp-dir", help="where data and logs go (default: the system's)")
     parser.add_argument("--no-peer", action="store_true", help="skip supervisord")
@@ -287,6 +361,8 @@ def main() -> None:
             f"idle CPU % ({args.idle:.0f} s)",
             "status of all (ms)",
             "stop all (s)",
+            "`stop --all` (s)",
+            "`start --all` (s) / all running (s)",
             "SIGTERM daemon, all running (s)",
         ],
         [
@@ -298,6 +374,8 @@ def main() -> None:
                 fmt(r.idle_cpu, 1),
                 fmt(r.status_all_ms, 0),
                 fmt(r.stop_all, 2),
+                fmt(r.cli_stop, 2),
+                f"{fmt(r.cli_start, 2)} / {fmt(r.cli_all_running, 2)}",
                 fmt(r.shutdown, 2) if r.shutdown != float("inf") else f"> {args.shutdown_cap:.0f}",
             ]
             for r in results
@@ -307,7 +385,15 @@ def main() -> None:
         ls = results[0]
         print()
         print_table(
-            ["leosuite / peer", "start -> all running", "RSS", "idle CPU", "stop all", "shutdown"],
+            [
+                "leosuite / peer",
+                "start -> all running",
+                "RSS",
+                "idle CPU",
+                "stop all",
+                "`stop --all` / stop all",
+                "shutdown",
+            ],
             [
                 [
                     r.label,
@@ -315,11 +401,17 @@ def main() -> None:
                     ratio(ls.rss_mib, r.rss_mib),
                     ratio(ls.idle_cpu, r.idle_cpu),
                     ratio(ls.stop_all, r.stop_all),
+                    ratio(ls.cli_stop, r.stop_all),
                     ratio(ls.shutdown, r.shutdown),
                 ]
                 for r in results[1:]
             ],
         )
+    print(
+        "\n`stop --all` / `start --all`: `leosuite server stop|start --all` (a subprocess: "
+        "one WebSocket, pipelined; start-up included); stop all: per-request (leosuite) "
+        "or stopAllProcesses (supervisord)"
+    )
     print("\ncreate: leosuite = N server_create requests; supervisord = start-up with N programs")
 
 
