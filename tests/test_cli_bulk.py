@@ -8,7 +8,7 @@ from pathlib import Path
 
 import trio
 
-from tests.api.test_http_servers import Api, api_client
+from tests.api.test_http_servers import PASSWORD, Api, add_account, api_client
 from tests.conftest import RunningDaemon, make_settings, start_daemon
 from tests.test_cli_servers import Cli
 
@@ -116,17 +116,20 @@ async def test_bulk_power_actions(daemon: RunningDaemon, tmp_path: Path) -> None
 
 async def test_bulk_paces_under_the_daemons_request_rate(tmp_path: Path) -> None:
     """The daemon's ws.request_burst is lower than the CLI's local hint: RATE_LIMITED
-    answers are retried (the daemon refused them before acting), every server starts."""
+    answers are retried (the daemon refused them before acting), every server starts.
+    A HOST account (ADMIN sessions are not rate limited) with its own servers."""
     settings = make_settings(tmp_path / "data", ws={"request_rate": 20.0, "request_burst": 3})
     cli = Cli(tmp_path / "home")
     names = [f"r{i}" for i in range(8)]
+    demo = {"ready_delay": 0, "player_interval": 0, "stop_timeout": 1}
     with trio.fail_after(90):
         async with trio.open_nursery() as nursery:
             daemon = await start_daemon(nursery, settings)
-            await cli.login(daemon.endpoints.http)
-            async with api_client(daemon) as api:
+            await add_account(daemon, "bob", "HOST")
+            await cli.login(daemon.endpoints.http, "bob", PASSWORD)
+            async with api_client(daemon, "bob") as api:
                 for name in names:
-                    await api.create(name, "command", SLEEP)
+                    await api.create(name, "demo-game", demo)
                 document = await cli.json("server", "start", *names)
                 assert (document["ok"], document["failed"]) == (8, 0), document
                 await wait_all(api, names, "running")

@@ -43,9 +43,11 @@ class Cli:
     async def json(self, *args: str) -> Any:
         return json.loads((await self.run(*args, "--json")).stdout)
 
-    async def login(self, url: str) -> None:
+    async def login(
+        self, url: str, username: str = "admin", password: str = ADMIN_PASSWORD
+    ) -> None:
         out = await self.run(
-            "login", "--url", url, "-u", "admin", "--password-stdin", stdin=ADMIN_PASSWORD.encode()
+            "login", "--url", url, "-u", username, "--password-stdin", stdin=password.encode()
         )
         assert b"logged in" in out.stdout
 

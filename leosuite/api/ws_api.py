@@ -241,7 +241,10 @@ class WsApi:
                 uuid, kind, content = parse_frame(message)
             except Malformed as exc:
                 uuid, kind, malformed = exc.uuid, exc.kind, exc.reason
-            if not conn.rate.take():  # malformed frames count too
+            # ADMIN sessions are not limited (as on the HTTP API; ws.max_inflight still
+            # bounds them): a bulk `leosuite server stop --all` must not crawl.
+            admin = conn.principal is not None and "ADMIN" in conn.principal.flags
+            if not admin and not conn.rate.take():  # malformed frames count too
                 await self._note_rate_limited(conn)
                 raise WsError(StatusCode.RATE_LIMITED, "too many requests; slow down")
             conn.rate_limited = False

@@ -8,6 +8,7 @@ from pathlib import Path
 import trio
 from trio_websocket import open_websocket_url
 
+from tests.api.test_http_servers import PASSWORD, add_account
 from tests.api.test_ws_faults import audited
 from tests.api.ws_helpers import ws_client
 from tests.conftest import RunningDaemon, make_settings, start_daemon
@@ -45,3 +46,22 @@ async def test_pages_of_the_daemons_own_http_api_may_connect(daemon: RunningDaem
             async with open_websocket_url(daemon.endpoints.ws + "/", extra_headers=headers) as ws:
                 await ws.send_message('{"type": "get_version", "uuid": "o", "content": {}}')
                 assert json.loads(await ws.get_message())["status_code"] == 0
+
+
+async def test_admin_sessions_are_not_rate_limited(tmp_path: Path) -> None:
+    """As on the HTTP API: an ADMIN session may send as fast as it likes (bulk power
+    actions); anonymous and other accounts' connections stay limited."""
+    settings = make_settings(tmp_path / "data", ws={"request_rate": 1.0, "request_burst": 3})
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            daemon = await start_daemon(nursery, settings)
+            await add_account(daemon, "bob", "HOST")
+            async with ws_client(daemon) as admin, ws_client(daemon) as bob:
+                await admin.login()  # 1 request of the burst
+                codes = [(await admin.call("get_version"))["status_code"] for _ in range(20)]
+                assert set(codes) == {0}
+                await bob.login("bob", PASSWORD)
+                codes = [(await bob.call("get_version"))["status_code"] for _ in range(5)]
+                assert codes[:2] == [0, 0]
+                assert set(codes[2:]) == {3}
+            daemon.daemon.request_stop()
