@@ -2,10 +2,11 @@
 
 Several servers are handled over ONE WebSocket connection (no new daemon API): the
 ``server.<action>`` calls are pipelined, at most ``parallel`` in flight (the daemon
-handles up to ``ws.max_inflight`` of one connection at once), and paced under the
-daemon's per-connection ``ws.request_rate``/``ws.request_burst`` (a client-side token
-bucket seeded from the local settings; a RATE_LIMITED answer, which the daemon gives
-before doing anything, makes it slow down and send that call again).
+handles up to ``ws.max_inflight`` of one connection at once). ADMIN sessions are not
+rate limited; other accounts' connections are (``ws.request_rate`` after a burst of
+``ws.request_burst``): the first RATE_LIMITED answer, which the daemon gives before
+doing anything, makes the client pace itself with a token bucket seeded from the local
+settings (slower at every further refusal) and send that call again.
 
 One line per server as its answer arrives (or one JSON document at the end), then a
 summary; exit 1 if any server failed.
@@ -77,8 +78,9 @@ def check_names(names: Sequence[str]) -> list[str]:
 
 
 class Pacer:
-    """A client-side token bucket kept under the daemon's: ``rate`` calls a second
-    after a burst of ``burst``. A refusal empties it and lowers the rate by a fifth
+    """Unpaced until the daemon refuses a call (ADMIN sessions never are); from then on
+    a client-side token bucket kept under the daemon's: ``rate`` calls a second after a
+    burst of ``burst``. Every further refusal empties it and lowers the rate by a fifth
     (the daemon's setting may be lower than the local hint)."""
 
     def __init__(self, rate: float, burst: int) -> None:
@@ -89,6 +91,9 @@ class Pacer:
         self.refused = 0
 
     async def take(self) -> None:
+        if not self.refused:
+            await trio.lowlevel.checkpoint()
+            return
         while True:
             now = trio.current_time()
             self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
@@ -99,10 +104,11 @@ class Pacer:
             await trio.sleep((1 - self.tokens) / self.rate)
 
     def refused_once(self) -> None:
+        if self.refused:
+            self.rate = max(0.5, self.rate * 0.8)
         self.refused += 1
         self.tokens = 0.0
         self.stamp = trio.current_time()
-        self.rate = max(0.5, self.rate * 0.8)
 
 
 async def _call(ws: WsClient, pacer: Pacer, kind: str, name: str) -> Outcome:
