@@ -5,8 +5,14 @@ All database work goes through :meth:`Database.call` (from trio) or
 with the connection inside ``BEGIN IMMEDIATE ... COMMIT``, is rolled back if it
 raises, and ``sqlite3.Error`` comes out as :class:`~leosuite.errors.StoreError`
 (:class:`~leosuite.errors.StoreCorrupt` when SQLite says the file is damaged).
-From trio the work runs in a worker thread behind a ``CapacityLimiter(1)``, so
-the event loop never waits on the disk and transactions never interleave.
+From trio the work runs in a worker thread, one batch at a time, so the event loop
+never waits on the disk and transactions never interleave.
+
+Group commit: calls that arrive while a batch runs wait in a queue and then run
+together as the next batch, in one ``BEGIN IMMEDIATE ... COMMIT`` (one fsync),
+each inside its own ``SAVEPOINT``: a call that raises is rolled back alone, and a
+caller hears of its success only once the batch is committed. A burst of small
+writes (audit entries of a bulk stop) costs one commit instead of one each.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
+import outcome
 import trio
 
 from ..errors import StoreCorrupt, StoreError
@@ -45,6 +52,17 @@ def _corrupt_message(path: Path, what: str) -> str:
     )
 
 
+class _Job(Generic[T]):
+    """One queued :meth:`Database.call`: its function, then its outcome."""
+
+    __slots__ = ("done", "fn", "result")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
+        self.fn = fn
+        self.result: outcome.Outcome[T] | None = None
+        self.done = trio.Event()
+
+
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
     if _is_corruption(exc):
         return StoreCorrupt(_corrupt_message(path, str(exc)))
@@ -63,7 +81,8 @@ class Database:
         self._conn = conn
         self._path = path
         self._lock = threading.RLock()
-        self._limiter = trio.CapacityLimiter(1)
+        self._queue: list[_Job[Any]] = []
+        self._running: list[_Job[Any]] = []  # the batch in the worker thread
         self._closed = False
 
     @property
@@ -170,16 +189,49 @@ class Database:
     # -- transactions --------------------------------------------------------
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in one transaction in a worker thread, one at a time.
+        """Run ``fn(conn)`` in a transaction in a worker thread, one batch at a time
+        (see the module's note on group commit).
 
-        Not cancellable once it has started: a transaction always finishes
-        (committed or rolled back) before the caller sees a cancellation.
+        Not cancellable once its batch has started: a transaction always finishes
+        (committed or rolled back) before the caller sees a cancellation. A call
+        cancelled while it still waits in the queue is dropped.
         """
-        return await trio.to_thread.run_sync(self._transaction, fn, limiter=self._limiter)
+        job: _Job[T] = _Job(fn)
+        self._queue.append(job)
+        if not self._running:
+            # No batch under way: this caller runs batches until the queue is empty
+            # (shielded: the callers waiting for them must not be left hanging).
+            with trio.CancelScope(shield=True):
+                while self._queue:
+                    self._running, self._queue = self._queue, []
+                    try:
+                        await trio.to_thread.run_sync(self._batch, self._running)
+                    finally:
+                        for queued in self._running:
+                            queued.done.set()
+                        self._running = []
+        else:
+            try:
+                await job.done.wait()
+            except trio.Cancelled:
+                if job in self._queue:
+                    self._queue.remove(job)
+                    raise
+                with trio.CancelScope(shield=True):
+                    await job.done.wait()
+                raise
+        assert job.result is not None
+        return job.result.unwrap()
 
     def statistics(self) -> trio.CapacityLimiterStatistics:
-        """Calls running (``borrowed_tokens``, at most 1) and waiting (``tasks_waiting``)."""
-        return self._limiter.statistics()
+        """Calls running in the current batch (``borrowed_tokens``) and waiting for the
+        next one (``tasks_waiting``)."""
+        return trio.CapacityLimiterStatistics(
+            borrowed_tokens=len(self._running),
+            total_tokens=1,
+            borrowers=[],
+            tasks_waiting=len(self._queue),
+        )
 
     def call_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Like :meth:`call`, blocking the calling thread (for the CLI)."""
@@ -208,6 +260,92 @@ class Database:
                 self._rollback()
                 raise
             return result
+
+    def _batch(self, jobs: list[_Job[Any]]) -> None:
+        """Run ``jobs`` in one transaction, each in a savepoint; set their results."""
+        with self._lock:
+            try:
+                if self._closed:
+                    raise StoreError(f"the database {self._path} is closed")
+                if self._conn.in_transaction:
+                    raise StoreError("nested Database call inside a transaction")
+                self._begin()
+            except BaseException as exc:
+                for job in jobs:
+                    job.result = outcome.Error(exc)
+                return
+            done: list[_Job[Any]] = []  # succeeded, waiting for the commit
+            for job in jobs:
+                if not self._conn.in_transaction:
+                    # An error made SQLite end the whole transaction: the work done
+                    # so far is gone, so those calls failed; go on in a new one.
+                    self._begin_after_loss(done, jobs)
+                    done = []
+                if job.result is not None:
+                    continue  # no new transaction could be begun for it
+                job.result = self._in_savepoint(job.fn)
+                if isinstance(job.result, outcome.Value):
+                    done.append(job)
+            if not self._conn.in_transaction:
+                self._begin_after_loss(done, jobs)
+                return
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                failure = self._caused(exc)
+                for job in done:
+                    job.result = outcome.Error(failure)
+
+    def _caused(self, exc: sqlite3.Error) -> StoreError:
+        """The StoreError for ``exc``, chained to it as ``raise ... from exc`` would."""
+        failure = _translate(exc, self._path)
+        failure.__cause__ = exc
+        return failure
+
+    def _begin(self) -> None:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self._path) from exc
+
+    def _begin_after_loss(self, done: list[_Job[Any]], jobs: list[_Job[Any]]) -> None:
+        lost = StoreError(f"database operation on {self._path} failed: transaction lost")
+        for job in done:
+            job.result = outcome.Error(lost)
+        if any(job.result is None for job in jobs):
+            try:
+                self._begin()
+            except StoreError as exc:
+                for job in jobs:
+                    if job.result is None:
+                        job.result = outcome.Error(exc)
+
+    def _in_savepoint(self, fn: Callable[[sqlite3.Connection], T]) -> outcome.Outcome[T]:
+        conn = self._conn
+        conn.execute("SAVEPOINT job")
+        try:
+            result = fn(conn)
+            conn.execute("RELEASE job")
+        except sqlite3.Error as exc:
+            self._undo_savepoint()
+            return outcome.Error(self._caused(exc))
+        except BaseException as exc:
+            # LeosuiteError subclasses (Conflict, NotFound, ...) and bugs pass through
+            # unchanged, after this call's work is undone.
+            self._undo_savepoint()
+            return outcome.Error(exc)
+        return outcome.Value(result)
+
+    def _undo_savepoint(self) -> None:
+        if not self._conn.in_transaction:
+            return
+        try:
+            self._conn.execute("ROLLBACK TO job")
+            self._conn.execute("RELEASE job")
+        except sqlite3.Error:
+            log.exception("rollback to a savepoint on %s failed", self._path)
+            self._rollback()
 
     def _rollback(self) -> None:
         if not self._conn.in_transaction:
