@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from leosuite.auth.pow import solve
+from tests.test_daemon_process import base_env
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -46,7 +47,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
     # A second name for 127.0.0.1 that is NOT a secure context (crypto.subtle is
     # undefined there, as on a LAN address over plain HTTP).
-    "--host-resolver-rules=MAP lan.leosuite.test 127.0.0.1",
+    "--host-resolver-rules=MAP lan.leosuite.test 127.0.0.1",  # LAN_HOST
 ]
 
 
@@ -108,18 +109,15 @@ class DashboardDaemon:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEOSUITE_")}
-    env.update(
-        LEOSUITE_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        LEOSUITE_AUTH_HASH_MEMORY_KIB="64",
-        LEOSUITE_AUTH_HASH_TIME_COST="1",
-        # Real work for the browser's Web Worker, but quick.
-        LEOSUITE_AUTH_POW_DIFFICULTY="10",
-        LEOSUITE_AUTH_POW_COUNT="2",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
+    """The CLI daemon tests' environment (cheap argon2, no inherited LEOSUITE_ or
+    systemd variables), with a proof-of-work that gives the browser's Web Worker real
+    work, but quick."""
+    defaults = {
+        "LEOSUITE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "LEOSUITE_AUTH_POW_DIFFICULTY": "10",
+        "LEOSUITE_AUTH_POW_COUNT": "2",
+    }
+    return base_env(**{**defaults, **extra})
 
 
 def free_ports(count: int) -> list[int]:
@@ -216,24 +214,45 @@ class PageProblems:
         assert not self.errors, "\n".join(self.errors)
 
 
+LAN_HOST = "lan.leosuite.test"  # see --host-resolver-rules in CHROMIUM_ARGS
+
+
+def dashboard_hosts(daemon: DashboardDaemon, *, lan: bool = False) -> set[str]:
+    """The ``host:port``s a page of ``daemon`` may reach (also under :data:`LAN_HOST`)."""
+    hosts = {daemon.http.split("//")[1], daemon.ws.split("//")[1]}
+    if lan:
+        hosts |= {h.replace("127.0.0.1", LAN_HOST) for h in hosts}
+    return hosts
+
+
+def new_page(
+    browser: Any,
+    daemon: DashboardDaemon,
+    *,
+    width: int = 1280,
+    height: int = 800,
+    timeout_ms: int = 15_000,
+    lan: bool = False,
+) -> tuple[Any, Any]:
+    """A fresh context (own sessionStorage) and its page, with ``page.problems``
+    watching it (call ``page.problems.check()``; :func:`make_page` does)."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(timeout_ms)
+    page = context.new_page()
+    page.problems = PageProblems(page, dashboard_hosts(daemon, lan=lan))
+    return context, page
+
+
 @pytest.fixture
 def make_page(browser: Any, dashboard: DashboardDaemon) -> Iterator[Any]:
     """``make_page(width=1280, height=800)`` → a fresh page (own context, own
     sessionStorage) with ``page.problems`` watching it; problems fail the test."""
     contexts: list[Any] = []
     pages: list[Any] = []
-    hosts = {
-        dashboard.http.split("//")[1],
-        dashboard.ws.split("//")[1],
-    }
-    hosts |= {h.replace("127.0.0.1", "lan.leosuite.test") for h in hosts}
 
     def make(width: int = 1280, height: int = 800) -> Any:
-        context = browser.new_context(viewport={"width": width, "height": height})
-        context.set_default_timeout(15_000)
+        context, page = new_page(browser, dashboard, width=width, height=height, lan=True)
         contexts.append(context)
-        page = context.new_page()
-        page.problems = PageProblems(page, hosts)
         pages.append(page)
         return page
 

@@ -12,7 +12,7 @@ import pytest
 
 from .conftest import (
     DashboardDaemon,
-    PageProblems,
+    new_page,
     open_logged_in,
     shot,
     start_dashboard_daemon,
@@ -193,11 +193,8 @@ def test_overrun_notice(browser: Any, tmp_path: Path) -> None:
         line = "flood 0123456789 abcdefghijklmnopqrstuvwxyz\\n"
         flood = f'import sys, time\nsys.stdout.write("{line}" * 3000 + "after flood\\n")\n'
         _command_server(daemon, tmp_path, "fast", flood + "sys.stdout.flush()\ntime.sleep(3600)\n")
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        hosts = {daemon.http.split("//")[1], daemon.ws.split("//")[1]}
-        problems = PageProblems(page, hosts)
+        context, page = new_page(browser, daemon)
+        problems = page.problems
         open_logged_in(page, daemon, "#/servers/fast")
         expect(_rows(page)).to_contain_text("after flood")
         overrun = page.locator(".console-overrun")

@@ -19,9 +19,9 @@ import pytest
 from .conftest import (
     ADMIN_PASSWORD,
     DashboardDaemon,
-    PageProblems,
     free_ports,
     log_in,
+    new_page,
     open_logged_in,
     shot,
     start_dashboard_daemon,
@@ -309,11 +309,8 @@ def test_token_refused_after_a_daemon_restart(browser: Any, tmp_path: Path) -> N
     directory): the page asks for a login again, with a message, and logging in works."""
     ports = free_ports(3)
     daemon = start_dashboard_daemon(tmp_path / "one", ports)
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    hosts = {daemon.http.split("//")[1], daemon.ws.split("//")[1]}
-    problems = PageProblems(page, hosts)
+    context, page = new_page(browser, daemon, timeout_ms=20_000)
+    problems = page.problems
     problems.expect("ERR_CONNECTION_REFUSED")
     problems.expect("Failed to fetch dynamically imported module")
     try:
@@ -353,11 +350,8 @@ def test_token_refused_after_a_daemon_restart(browser: Any, tmp_path: Path) -> N
 def test_chat_comes_back_after_a_daemon_restart(browser: Any, tmp_path: Path) -> None:
     ports = free_ports(3)
     daemon = start_dashboard_daemon(tmp_path / "data", ports)
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    hosts = {daemon.http.split("//")[1], daemon.ws.split("//")[1]}
-    problems = PageProblems(page, hosts)
+    context, page = new_page(browser, daemon, timeout_ms=20_000)
+    problems = page.problems
     problems.expect("ERR_CONNECTION_REFUSED")
     try:
         open_logged_in(page, daemon, "#/chat")
