@@ -28,7 +28,7 @@ def apply(variant: str) -> None:
     elif variant == "permsg":
         import trio
 
-        from leosuite.api.ws_conn import WsConnection
+        from leosuite.api.ws.conn import WsConnection
 
         async def writer(self: Any) -> None:
             async for item in self._receive:

@@ -29,7 +29,7 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from leosuite.client import HttpClient, login
+from leosuite.client.http import HttpClient, login
 
 __all__ = [
     "BENCH_DIR",

@@ -5,7 +5,7 @@
 One producer (bench/_producer.py: log lines in 64 KiB writes, at most --max-bytes,
 killed after the window) floods a console. N subscribers, each on its own WebSocket,
 all in ONE client process (``--client-procs`` to spread them), count the console
-bytes they receive through ``leosuite.ws_client`` (the same client code for both
+bytes they receive through ``leosuite.client.ws`` (the same client code for both
 servers: ``subscribe_console``, JSON decoded, data turned back into bytes).
 
 - leosuite: ``leosuite serve`` (cheap auth, ``ws.max_connections_per_ip`` raised), a
@@ -66,7 +66,7 @@ def run_subscribers(url: str, token: str, count: int) -> None:
     """``count`` subscribers; prints {"ready"}; answers each stdin line with counts."""
     import trio
 
-    from leosuite.ws_client import ConsoleData, open_ws_client
+    from leosuite.client.ws import ConsoleData, open_ws_client
 
     received = [0] * count
     skipped = [0] * count

@@ -58,7 +58,7 @@ from _common import (
     wait_until,
 )
 
-from leosuite.client import HttpClient, login, save_token
+from leosuite.client.http import HttpClient, login, save_token
 
 MiB = 1024 * 1024
 

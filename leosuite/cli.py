@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                 help="read the password from standard input instead of prompting",
             )
 
-    from .client_cli import add_client_commands
+    from .client.cli import add_client_commands
 
     add_client_commands(commands, _common)
     return parser
@@ -224,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = _settings(args, environ)
             handler = {"serve": _cmd_serve, "config": _cmd_config, "user": _cmd_user}[args.command]
             return handler(args, settings)
-        from .client_cli import run_client_command
+        from .client.cli import run_client_command
 
         return run_client_command(args, environ)
     except (ConfigError, StartupError, StoreError) as exc:

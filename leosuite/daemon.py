@@ -29,22 +29,22 @@ import msgspec
 import trio
 
 from . import systemd
-from .api.admin import create_admin_app
-from .api.admin_log import purge_audit
+from .api.admin.app import create_admin_app
+from .api.admin.log import purge_audit
 from .api.context import ApiContext
-from .api.http_app import create_http_app
+from .api.http.app import create_http_app
 from .api.hypercorn_serve import serve_app
-from .api.ws import WebSocketListener, serve_echo
-from .api.ws_api import WsApi
-from .api.ws_chat import CHAT_PREFIX, WsChat
-from .api.ws_conn import WsHub
-from .api.ws_dashboard import install_dashboard_calls
-from .api.ws_sessions import install_session_calls
+from .api.ws.api import WsApi
+from .api.ws.chat import CHAT_PREFIX, WsChat
+from .api.ws.conn import WsHub
+from .api.ws.dashboard import install_dashboard_calls
+from .api.ws.listener import WebSocketListener, serve_echo
+from .api.ws.sessions import install_session_calls
 from .audit import AuditLog
 from .auth.accounts import INITIAL_PASSWORD_FILE, ensure_first_admin
+from .auth.bans import BanList
 from .auth.passwords import PasswordHasher
 from .auth.service import AuthService
-from .bans import BanList
 from .clock import WallClock
 from .community.service import ChatService
 from .errors import LeosuiteError, StartupError

@@ -1,7 +1,7 @@
 """The one exception tree of leosuite.
 
 Every error that crosses a module boundary is one of these. Each surface maps
-them in exactly one place (HTTP status + ``error_type`` in ``api/errors.py``;
+them in exactly one place (HTTP status + ``error_type`` in ``api/http/errors.py``;
 WebSocket status codes and chat error messages in their own modules)::
 
     LeosuiteError                  base; ``error_type`` names it on the wire

@@ -8,7 +8,7 @@ from typing import Any
 
 import trio
 
-from tests.api.test_http_servers import (
+from tests.api.http.test_servers import (
     FAST_DEMO,
     Api,
     api_client,

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from leosuite.api.http_web import CONTENT_TYPES, WEB_ROOT
+from leosuite.api.http.web import CONTENT_TYPES, WEB_ROOT
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = re.compile(r"""["'](/ui/[^"'?#]+)["']""")

@@ -1,4 +1,4 @@
-"""The ban check of every listener (``leosuite.bans``), in one place.
+"""The ban check of every listener (``leosuite.auth.bans``), in one place.
 
 * HTTP API and rooms: a ``before_request`` hook answering 403
   ``{"error_type": "forbidden", "error_message": "your address is banned"}``.
@@ -17,7 +17,7 @@ import msgspec
 from quart import Response, request
 from trio_websocket import WebSocketRequest
 
-from ..bans import BANNED_MESSAGE
+from ..auth.bans import BANNED_MESSAGE
 from .context import ApiContext
 
 __all__ = ["admin_ban_check", "http_ban_check", "refuse_banned_websocket"]

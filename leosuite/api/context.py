@@ -31,7 +31,7 @@ class ApiContext:
     chat: Any = None
     #: The open WebSocket connections (``api.ws_conn.WsHub``).
     ws_hub: Any = None
-    #: The server-wide IP bans (``leosuite.bans.BanList``).
+    #: The server-wide IP bans (``leosuite.auth.bans.BanList``).
     bans: Any = None
     #: Filled in by the daemon once every listener is bound.
     endpoints: dict[str, str] = field(default_factory=dict)

@@ -164,13 +164,13 @@ def document(
 def http_document(*, servers: bool = True) -> Schema:
     """The HTTP API's document; ``servers`` False leaves out ``/api/server_*`` (an
     app built without a server manager has no such routes)."""
-    from .openapi_http import build
+    from .http.openapi import build
 
     return build(servers=servers)
 
 
 def admin_document() -> Schema:
-    from .openapi_admin import build
+    from .admin.openapi import build
 
     return build()
 

@@ -2,7 +2,7 @@
 
 A *session* (seed 002's word) is a channel of the WebSocket chat (seed 003) and a
 room of the HTTP rooms (seed 004): same name, same session. Protocol adapters
-(``api/ws_chat.py``, ``api/http_rooms.py``) turn wire messages into calls here and
+(``api/ws/chat.py``, ``api/http/rooms.py``) turn wire messages into calls here and
 :class:`ChatEvent`s from here into wire messages.
 
 This module does no I/O and never blocks: delivering an event to a member is a

@@ -16,7 +16,7 @@ What each setting does:
   sessions over a lowered count stay, a smaller size trims histories at once.
 * ``clientTimeout``: how long a chat connection may stay silent, not even answering
   the daemon's pings, before it is dropped (``0``: only ``ws.ping_interval`` applies).
-  The chat pings idle connections every half of it (``api/ws_chat.py`` reads
+  The chat pings idle connections every half of it (``api/ws/chat.py`` reads
   ``ChatService.server_settings.client_timeout`` live).
 * ``archiveMode``, ``announceWhiteList``, ``privateUserList``, ``serverTitle``:
   accepted, stored and shown, with no effect yet (leosuite has no file-backed

@@ -111,7 +111,7 @@ CREATE TABLE chat_session_names (
 """
 
 _V3 = """
--- Server-wide IP bans (store/bans.py, leosuite/bans.py): an address, or a network when
+-- Server-wide IP bans (store/bans.py, leosuite/auth/bans.py): an address, or a network when
 -- ``subnet`` (the prefix length) is set; 0 bans the single address, as seed 002 says.
 CREATE TABLE bans (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,

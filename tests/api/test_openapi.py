@@ -10,8 +10,8 @@ import pytest
 import trio
 from quart_trio import QuartTrio
 
-from leosuite.api.admin import create_admin_app
-from leosuite.api.http_app import create_http_app
+from leosuite.api.admin.app import create_admin_app
+from leosuite.api.http.app import create_http_app
 from leosuite.api.openapi import admin_document, http_document
 from tests.conftest import RunningDaemon
 

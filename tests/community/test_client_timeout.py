@@ -7,8 +7,8 @@ import msgspec
 import trio
 from wsproto.events import Ping
 
-from tests.api.ws_helpers import RawClient
 from tests.conftest import RunningDaemon
+from tests.helpers.ws import RawClient
 
 
 def set_client_timeout(daemon: RunningDaemon, seconds: float) -> None:

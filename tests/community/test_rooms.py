@@ -15,7 +15,7 @@ from leosuite.community.crypto import decrypt_payload, encrypt_payload
 from leosuite.community.models import ChatEvent, Member
 from leosuite.community.rooms import Rooms
 from leosuite.settings import Settings
-from tests.api.test_http_errors import JSON, Blob
+from tests.api.http.test_errors import JSON, Blob
 from tests.community.test_seed004_e2e import ROOM_PASS, RoomClient
 from tests.conftest import RunningDaemon, make_settings
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import trio
 
-from tests.api.ws_helpers import client_socket_leak_tolerated
-from tests.community.chat_helpers import Chat, chat
 from tests.conftest import RunningDaemon
+from tests.helpers.chat import Chat, chat
+from tests.helpers.ws import client_socket_leak_tolerated
 
 
 def without_time(frame: dict[str, Any]) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from leosuite.audit import AuditEvent
 from leosuite.community.core import ChatCore
 from leosuite.community.models import Member
 from leosuite.store import audit as audit_table
-from tests.api.ws_helpers import client_socket_leak_tolerated
-from tests.community.chat_helpers import Chat, chat, chat_daemon, refused_at, refused_login
 from tests.conftest import RunningDaemon, login
+from tests.helpers.chat import Chat, chat, chat_daemon, refused_at, refused_login
+from tests.helpers.ws import client_socket_leak_tolerated
 
 
 def core_of(daemon: RunningDaemon) -> ChatCore:

@@ -15,9 +15,9 @@ from wsproto.events import TextMessage
 
 from leosuite.community.core import ChatCore
 from leosuite.community.models import ChatEvent, Member
-from tests.api.ws_helpers import RawClient, client_socket_leak_tolerated
-from tests.community.chat_helpers import Chat, chat, chat_daemon, chat_url, check_frame
 from tests.conftest import RunningDaemon
+from tests.helpers.chat import Chat, chat, chat_daemon, chat_url, check_frame
+from tests.helpers.ws import RawClient, client_socket_leak_tolerated
 
 MiB = 1024 * 1024
 

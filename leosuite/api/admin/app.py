@@ -1,0 +1,216 @@
+"""The admin REST API (seed 002) on its own listener.
+
+For now: authentication (HTTP Basic or Bearer, ADMIN accounts only) and
+``GET /status``. Every path is served at ``/`` and under ``/api/``, with the
+trailing slash optional (SPEC §8). Errors are ``{"status": "error", "message"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import msgspec
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from ...audit import Actor
+from ...auth.service import Principal
+from ...errors import AuthError, LeosuiteError
+from ...store import accounts
+from ..context import ApiContext
+from ..openapi import admin_view
+from ..requests import peer_ip
+from . import accounts as admin_accounts
+from . import bans as admin_bans
+from . import log as admin_log
+from . import server as admin_server
+from . import sessions as admin_sessions
+
+__all__ = ["create_admin_app"]
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+#: Failed admin logins allowed per address within ``_FAIL_WINDOW`` seconds.
+_FAIL_LIMIT = 10
+_FAIL_WINDOW = 300.0
+
+
+def admin_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    response = Response(
+        msgspec.json.encode({"status": "error", "message": message}),
+        status=status,
+        content_type="application/json",
+    )
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def admin_json(value: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(value), status=status, content_type="application/json")
+
+
+class _Unauthorized(Exception):
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def create_admin_app(ctx: ApiContext) -> QuartTrio:
+    app = QuartTrio("leosuite.admin")
+    app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
+    app.url_map.strict_slashes = False
+    failures: dict[str, deque[float]] = {}
+
+    def too_many_failures(ip: str) -> bool:
+        times = failures.get(ip)
+        if not times:
+            return False
+        while times and times[0] < ctx.now() - _FAIL_WINDOW:
+            times.popleft()
+        return len(times) >= _FAIL_LIMIT
+
+    async def principal_of_request() -> Principal:
+        ip = peer_ip()
+        if too_many_failures(ip):
+            raise _Unauthorized("too many failed attempts; try again later", status=429)
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        try:
+            if scheme.lower() == "bearer" and value:
+                principal = await ctx.auth.authenticate(value.strip())
+            elif scheme.lower() == "basic" and value:
+                principal = await basic(value.strip(), ip)
+            else:
+                raise _Unauthorized("authentication required (HTTP Basic or Bearer token)")
+        except AuthError as exc:
+            failures.setdefault(ip, deque(maxlen=_FAIL_LIMIT)).append(ctx.now())
+            await ctx.audit.record(
+                "admin",
+                f"admin authentication failed: {exc.message}",
+                actor=Actor(ip=ip),
+                level="warning",
+            )
+            raise _Unauthorized("invalid credentials") from None
+        if not principal.is_admin:
+            await ctx.audit.record(
+                "admin",
+                "admin API refused: not an ADMIN account",
+                actor=principal.actor(ip),
+                level="warning",
+            )
+            raise _Unauthorized("this account is not an administrator", status=403)
+        return principal
+
+    async def basic(value: str, ip: str) -> Principal:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthError("malformed Basic credentials") from None
+        username, sep, password = decoded.partition(":")
+        if not sep or len(username) > 64 or len(password) > 1024:
+            raise AuthError("malformed Basic credentials")
+        account = await ctx.db.call(lambda conn: accounts.get_by_name(conn, username))
+        ok = await ctx.auth.verify_password(account, password)
+        if account is None or not ok or account.locked:
+            raise AuthError("invalid credentials")
+        return Principal(
+            account_id=account.id, username=account.username, flags=frozenset(account.flags)
+        )
+
+    def admin_only(handler: F) -> F:
+        @wraps(handler)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = await principal_of_request()
+            return await handler(principal, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    @app.errorhandler(_Unauthorized)
+    async def _unauthorized(exc: _Unauthorized) -> Any:
+        headers = {"WWW-Authenticate": 'Basic realm="leosuite admin", charset="UTF-8"'}
+        return admin_error(exc.status, exc.message, headers if exc.status == 401 else None)
+
+    @app.errorhandler(LeosuiteError)
+    async def _leosuite_error(exc: LeosuiteError) -> Any:
+        status = exc.http_status
+        return admin_error(status, exc.message if status < 500 else "internal error")
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException) -> Any:
+        headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+        return admin_error(exc.code or 500, exc.description or exc.name, headers)
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Any:
+        app.logger.error("admin API internal error", exc_info=exc)
+        return admin_error(500, "internal error")
+
+    async def status(principal: Principal) -> Response:
+        started = datetime.datetime.fromtimestamp(ctx.started_at, tz=datetime.UTC)
+        users = await ctx.db.call(accounts.count)
+        return admin_json(
+            {
+                "started": started.isoformat().replace("+00:00", "Z"),
+                "sessions": len(ctx.chat.core.sessions) if ctx.chat else 0,
+                "maxSessions": ctx.chat.core.limits.session_count_limit if ctx.chat else 0,
+                "users": users,
+            }
+        )
+
+    add_admin_route(app, "/openapi.json", "openapi", admin_view(), ["GET"])
+    routes = AdminRoutes(app, ctx, admin_only)
+    routes.add("/status", status, ["GET"])
+    for register in ROUTE_MODULES:
+        register(routes)
+    return app
+
+
+class AdminRoutes:
+    """What a route module of the admin API gets: the app, the services, and ``add``,
+    which serves an ADMIN-only view (called with the Principal first) at ``path`` (a
+    werkzeug rule like ``/accounts/<int:account_id>``), at ``/`` and under ``/api/``,
+    with and without the trailing slash."""
+
+    def __init__(self, app: QuartTrio, ctx: ApiContext, admin_only: Callable[[Any], Any]) -> None:
+        self.app = app
+        self.ctx = ctx
+        self._admin_only = admin_only
+
+    def add(self, path: str, view: Callable[..., Any], methods: list[str]) -> None:
+        endpoint = view.__name__ + path.replace("/", "_").replace("<", "").replace(">", "")
+        add_admin_route(self.app, path, endpoint, self._admin_only(view), methods)
+
+
+#: ``register(routes)`` functions of the admin route modules (each adds its paths).
+ROUTE_MODULES: list[Callable[[AdminRoutes], None]] = [
+    admin_server.register,
+    admin_sessions.register,
+    admin_accounts.register,
+    admin_log.register,
+    admin_bans.register,
+]
+
+
+def add_admin_route(
+    app: QuartTrio, path: str, endpoint: str, view: Callable[..., Any], methods: list[str]
+) -> None:
+    """Serve ``path`` at ``/`` and under ``/api/``, with and without a trailing slash.
+
+    Both slash forms are real rules: with ``strict_slashes = False`` alone, werkzeug
+    answers a wrong method on the slash-less form with 404 instead of 405.
+    """
+    base = path.rstrip("/")
+    for prefix in ("", "/api"):
+        for suffix in ("", "/"):
+            app.add_url_rule(
+                f"{prefix}{base}{suffix}", f"{endpoint}{prefix}{suffix}", view, methods=methods
+            )

@@ -1,0 +1,124 @@
+"""HTTP error mapping for the JSON API: one place turns every failure into
+``{"error_type", "error_message"}`` with the right status code.
+
+Framework errors (unknown route, wrong method, body over the limit) arrive as
+werkzeug ``HTTPException``s; our own as :class:`~leosuite.errors.LeosuiteError`;
+anything else is a bug: logged with a correlation id, answered 500 without detail.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import deque
+from typing import Any
+
+import msgspec
+import trio
+from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException
+
+from ...audit import Actor, AuditLog
+from ...errors import LeosuiteError
+
+__all__ = ["HTTP_ERROR_TYPES", "BadInputRecorder", "error_response", "install_error_handlers"]
+
+log = logging.getLogger("leosuite.api")
+
+HTTP_ERROR_TYPES = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "timeout",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal",
+}
+
+
+def error_response(
+    status: int, error_type: str, message: str, *, headers: dict[str, str] | None = None
+) -> Response:
+    body = msgspec.json.encode({"error_type": error_type, "error_message": message})
+    response = Response(body, status=status, content_type="application/json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _from_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    headers: dict[str, str] = {}
+    if status == 405:
+        allow = exc.get_headers().__iter__()
+        for key, value in allow:
+            if key.lower() == "allow":
+                headers["Allow"] = value
+    message = {
+        404: "no such endpoint",
+        405: "method not allowed for this endpoint",
+        408: "the request body did not arrive in time",
+        413: "request body too large",
+    }.get(status, exc.description or exc.name)
+    return error_response(status, HTTP_ERROR_TYPES.get(status, "error"), message, headers=headers)
+
+
+def _internal(exc: BaseException) -> Response:
+    correlation = secrets.token_hex(6)
+    log.error("internal error %s", correlation, exc_info=exc)
+    return error_response(500, "internal", f"internal error (correlation id {correlation})")
+
+
+class BadInputRecorder:
+    """Writes rejected input (400, 413) to the audit log, at most ``per_minute``
+    entries per client address so a flood of garbage cannot flood the log."""
+
+    def __init__(self, audit: AuditLog, *, per_minute: int = 10) -> None:
+        self._audit = audit
+        self._per_minute = per_minute
+        self._recent: dict[str, deque[float]] = {}
+
+    async def record(self, status: int, message: str) -> None:
+        ip = request.remote_addr or ""
+        now = trio.current_time()
+        times = self._recent.setdefault(ip, deque())
+        while times and times[0] <= now - 60:
+            times.popleft()
+        if len(times) >= self._per_minute:
+            return
+        times.append(now)
+        if len(self._recent) > 10000:
+            for key in [k for k, v in self._recent.items() if not v]:
+                del self._recent[key]
+        await self._audit.record(
+            "http",
+            f"bad input ({status}) on {request.method} {request.path[:200]}: {message}",
+            actor=Actor(ip=ip),
+            level="warning",
+        )
+
+
+def install_error_handlers(app: Quart, bad_input: BadInputRecorder | None = None) -> None:
+    @app.errorhandler(LeosuiteError)
+    async def _leosuite_error(exc: LeosuiteError) -> Any:
+        if exc.http_status >= 500:
+            return _internal(exc)
+        response = error_response(exc.http_status, exc.error_type, exc.message)
+        if bad_input is not None and exc.http_status in (400, 413):
+            await bad_input.record(exc.http_status, exc.message)
+        return response
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException) -> Any:
+        response = _from_http_exception(exc)
+        if bad_input is not None and response.status_code in (400, 413):
+            await bad_input.record(response.status_code, exc.description or exc.name)
+        return response
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Any:
+        return _internal(exc)

@@ -1,0 +1,373 @@
+"""The OpenAPI document of the HTTP API listener: ``/api/...`` (seed 001) and ``/rooms``
+(seed 004). Request bodies are the handlers' own Structs; answers are written out here
+(their shapes: docs/api.md, docs/community.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...auth.service import LoginInfo, LoginResult
+from ...supervision.manager import LogAnswer
+from ..openapi import (
+    Schema,
+    Security,
+    constrain,
+    document,
+    has_required_fields,
+    json_body,
+    operation,
+    query_parameter,
+    ref,
+    response,
+    struct_components,
+)
+from ..requests import Body
+from . import rooms
+from . import servers as http_servers
+from .auth import LoginBody
+
+__all__ = ["build"]
+
+#: validate_server_name's rule (1-64 of a-z 0-9 _ -, not starting with -).
+SERVER_NAME = "^[a-z0-9_][a-z0-9_-]{0,63}$"
+
+BEARER: Security = [{"bearer": []}]
+PUBLIC: Security = []
+
+_STRING = {"type": "string"}
+_INT = {"type": "integer"}
+_NUMBER = {"type": "number"}
+_BOOL = {"type": "boolean"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _object(properties: dict[str, Schema], required: list[str] | None = None) -> Schema:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+
+
+#: Answers and errors, written out (the handlers build them as dicts).
+HAND_WRITTEN: dict[str, Schema] = {
+    "Error": {
+        **_object({"error_type": _STRING, "error_message": _STRING}),
+        "additionalProperties": False,
+        "description": "Every error of the HTTP API (not /rooms).",
+    },
+    "RoomsError": {
+        **_object({"status": {"const": "error"}, "error_type": _STRING, "text": _STRING}),
+        "additionalProperties": False,
+        "description": "An error of POST /rooms.",
+    },
+    "Health": _object({"status": {"const": "ok"}}),
+    "AuthConfig": _object(
+        {
+            "type": {"const": "password"},
+            "endpoints": {"type": "array", "items": _STRING},
+            "websocket": _STRING,
+        }
+    ),
+    "ServerType": _object({"type": _STRING, "description": _STRING}),
+    "ServerVariable": _object(
+        {
+            "name": _STRING,
+            "type": {"enum": ["string", "int", "number", "port", "bool", "choice"]},
+            "required": _BOOL,
+            "readonly": _BOOL,
+            "default": {},
+            "description": _STRING,
+            "choices": {"type": "array"},
+            "min": _NUMBER,
+            "max": _NUMBER,
+        },
+        required=["name", "type", "required", "readonly", "default", "description"],
+    ),
+    "CreateOptions": {
+        "anyOf": [
+            _object({"types": {"type": "array", "items": ref("ServerType")}}),
+            _object(
+                {"type": _STRING, "variables": {"type": "array", "items": ref("ServerVariable")}}
+            ),
+        ]
+    },
+    "ServerCreated": _object({"server": _STRING, "readIndex": _INT}),
+    "ServerList": _object({"servers": {"type": "array", "items": _STRING}}),
+    "ServerStatus": _object(
+        {
+            "server": _STRING,
+            "readIndex": _INT,
+            "status": {
+                "enum": ["stopped", "starting", "running", "stopping", "crashed", "backoff"]
+            },
+            "description": _STRING,
+            "type": _STRING,
+            "pid": _nullable(_INT),
+            "uptime": _nullable(_NUMBER),
+            "exit_code": _nullable(_INT),
+            "restarts": _INT,
+            "cpu": _nullable(_NUMBER),
+            "memory": _nullable(_INT),
+            "threads": _nullable(_INT),
+            "last_error": _nullable(_STRING),
+            "stop_requested": _nullable(_STRING),
+            "restart_in": _nullable(_NUMBER),
+        }
+    ),
+    "ServerStatuses": {
+        "anyOf": [
+            ref("ServerStatus"),
+            _object({"servers": {"type": "object", "additionalProperties": ref("ServerStatus")}}),
+        ]
+    },
+    "PowerAnswer": _object({"server": _STRING, "status": _STRING}),
+    "ServerSettings": {
+        "type": "array",
+        "items": _object(
+            {"name": _STRING, "required": _BOOL, "type": _STRING, "readonly": _BOOL, "value": {}}
+        ),
+    },
+    "RoomsAnswer": {
+        "description": "ok (createRoom: name; joinRoom: last, session, syskey; sendMsg, "
+        "sendDirectMsg: msgid), updated (pollMsg: messages as [id, msgtext, timestamp, "
+        "fromuser, touser]), unchanged (pollMsg: last) or errmessage (pollMsg after a "
+        "kick, ban or close: text).",
+        **_object(
+            {
+                "status": {"enum": ["ok", "updated", "unchanged", "errmessage"]},
+                "name": _STRING,
+                "last": _INT,
+                "session": _STRING,
+                "syskey": _STRING,
+                "msgid": _INT,
+                "messages": {"type": "array", "items": {"type": "array"}},
+                "text": _STRING,
+            },
+            required=["status"],
+        ),
+    },
+}
+
+#: ``/rooms`` actions -> their payload Struct.
+ROOM_ACTIONS: dict[str, type[Any]] = {
+    "createRoom": rooms.CreateRoom,
+    "joinRoom": rooms.JoinRoom,
+    "pollMsg": rooms.PollMsg,
+    "sendMsg": rooms.SendMsg,
+    "sendDirectMsg": rooms.SendDirectMsg,
+    "inviteUser": rooms.InviteUser,
+    "kickUser": rooms.KickUser,
+    "banUser": rooms.KickUser,
+    "leaveRoom": rooms.Authed,
+    "closeRoom": rooms.Authed,
+}
+
+#: ``/api/server_*`` -> (request Struct, summary, 2xx status, answer schema or None).
+SERVER_OPS: dict[str, tuple[type[Any], str, str, Schema | None]] = {
+    "server_create_options": (
+        http_servers.CreateOptionsBody,
+        "The types this account may create, or one type's variables",
+        "200",
+        ref("CreateOptions"),
+    ),
+    "server_create": (http_servers.CreateBody, "Create a server", "200", ref("ServerCreated")),
+    "server_destroy": (http_servers.DestroyBody, "Destroy a server", "204", None),
+    "server_list": (Body, "The servers this account sees", "200", ref("ServerList")),
+    "server_status": (
+        http_servers.StatusBody,
+        "One server's status, or every visible one",
+        "200",
+        ref("ServerStatuses"),
+    ),
+    "server_log": (http_servers.LogBody, "Read (follow) the console log", "200", ref("LogAnswer")),
+    "server_cmd": (http_servers.CommandBody, "Type a line into the console", "204", None),
+    "server_start": (http_servers.ServerBody, "Start", "200", ref("PowerAnswer")),
+    "server_stop": (http_servers.ServerBody, "Stop gracefully", "200", ref("PowerAnswer")),
+    "server_restart": (http_servers.ServerBody, "Restart", "200", ref("PowerAnswer")),
+    "server_kill": (
+        http_servers.ServerBody,
+        "SIGTERM the process group",
+        "200",
+        ref("PowerAnswer"),
+    ),
+    "server_force_kill": (http_servers.ServerBody, "SIGKILL at once", "200", ref("PowerAnswer")),
+    "server_settings": (
+        http_servers.SettingsBody,
+        "Read or change the settings",
+        "200",
+        ref("ServerSettings"),
+    ),
+}
+
+
+def _error(description: str) -> Schema:
+    return response(description, ref("Error"))
+
+
+BANNED = _error("the address is banned")
+BAD_BODY = {
+    "400": _error("malformed body: not JSON, not an object, unknown or missing field, wrong type"),
+    "413": _error("body over http.max_body_bytes"),
+}
+
+
+def _rooms_operation(payload_refs: dict[str, Schema]) -> Schema:
+    variants = [
+        {
+            "type": "object",
+            "properties": {
+                "action": {"const": action},
+                "payload": {
+                    "anyOf": [
+                        payload,
+                        {"type": "string", "description": "the payload as a JSON string"},
+                    ]
+                },
+            },
+            "required": ["action", "payload"],
+            "additionalProperties": False,
+        }
+        for action, payload in payload_refs.items()
+    ]
+    return operation(
+        "rooms",
+        "Encrypted rooms (seed 004): one action per request",
+        {
+            "200": response("the action's answer", ref("RoomsAnswer")),
+            "400": response("bad request, conflict or unknown user", ref("RoomsError")),
+            "403": response(
+                "missing or wrong session key, not the owner; or a banned address",
+                {"anyOf": [ref("RoomsError"), ref("Error")]},
+            ),
+        },
+        tags=["rooms"],
+        body=json_body({"oneOf": variants}),
+        security=PUBLIC,
+    )
+
+
+def build(*, servers: bool = True) -> Schema:
+    room_structs = list(dict.fromkeys(ROOM_ACTIONS.values()))
+    server_structs = list(dict.fromkeys(op[0] for op in SERVER_OPS.values())) if servers else []
+    answers = [LogAnswer] if servers else []
+    structs: list[type[Any]] = [
+        LoginBody,
+        Body,
+        LoginInfo,
+        LoginResult,
+        *answers,
+        *room_structs,
+        *server_structs,
+    ]
+    refs, schemas = struct_components(structs)
+    by_struct = dict(zip(structs, refs, strict=True))
+    constrain(schemas, "server", {"pattern": SERVER_NAME})
+    schemas.update(HAND_WRITTEN)
+    paths: dict[str, Schema] = {
+        "/openapi.json": {
+            "get": operation(
+                "openapi",
+                "This document",
+                {"200": response("OpenAPI 3.1", {"type": "object"}), "403": BANNED},
+                tags=["meta"],
+                security=PUBLIC,
+            )
+        },
+        "/api/health": {
+            "get": operation(
+                "health",
+                "Liveness",
+                {"200": response("up", ref("Health")), "403": BANNED},
+                tags=["meta"],
+                security=PUBLIC,
+            )
+        },
+        "/api/auth/config": {
+            "get": operation(
+                "auth_config",
+                "How to log in, and where the WebSocket API is",
+                {"200": response("login configuration", ref("AuthConfig")), "403": BANNED},
+                tags=["auth"],
+                security=PUBLIC,
+            )
+        },
+        "/api/auth/login_info": {
+            "get": operation(
+                "auth_login_info",
+                "A fresh random and the proof of work a login needs",
+                {
+                    "200": response("login challenge", by_struct[LoginInfo]),
+                    "400": _error("username too long"),
+                    "403": BANNED,
+                },
+                tags=["auth"],
+                parameters=[
+                    query_parameter(
+                        "username", _STRING, "the difficulty this account needs (≤ 64 characters)"
+                    )
+                ],
+                security=PUBLIC,
+            )
+        },
+        "/api/auth/login": {
+            "post": operation(
+                "auth_login",
+                "Log in with password and proof of work",
+                {
+                    "200": response("an access token", by_struct[LoginResult]),
+                    **BAD_BODY,
+                    "403": _error("failed login, spent or expired random; or a banned address"),
+                    "429": _error("too many attempts"),
+                },
+                tags=["auth"],
+                body=json_body(by_struct[LoginBody]),
+                security=PUBLIC,
+            )
+        },
+        "/api/auth/logout": {
+            "post": operation(
+                "auth_logout",
+                "Destroy the access token",
+                {"204": response("logged out"), **BAD_BODY, "403": _error("no or bad token")},
+                tags=["auth"],
+                body=json_body(by_struct[Body], required=has_required_fields(Body)),
+                security=BEARER,
+                description="The token is the Bearer header or the body's `token`.",
+            )
+        },
+        "/rooms": {
+            "post": _rooms_operation({a: by_struct[s] for a, s in ROOM_ACTIONS.items()}),
+        },
+    }
+    if servers:
+        for name, (struct, summary, ok, answer) in SERVER_OPS.items():
+            paths[f"/api/{name}"] = {
+                "post": operation(
+                    name,
+                    summary,
+                    {
+                        ok: response("done", answer),
+                        **BAD_BODY,
+                        "403": _error("no or bad token, not permitted; or a banned address"),
+                        "404": _error("no such server (or not this account's)"),
+                        "409": _error("exists already, wrong state or busy"),
+                    },
+                    tags=["servers"],
+                    body=json_body(by_struct[struct], required=has_required_fields(struct)),
+                    security=BEARER,
+                    description="The token is the Bearer header or the body's `token`.",
+                )
+            }
+    return document(
+        "leosuite HTTP API",
+        "The JSON API of seed 001 (login, servers) and the rooms of seed 004. Errors are "
+        '`{"error_type", "error_message"}`; /rooms errors are `{"status": "error", '
+        '"error_type", "text"}`. Details: docs/api.md and docs/community.md.',
+        paths,
+        schemas,
+        {"bearer": {"type": "http", "scheme": "bearer", "description": "an access token"}},
+    )

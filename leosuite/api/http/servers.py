@@ -1,0 +1,127 @@
+"""``/api/server_*``: the server endpoints of seed 001 (SPEC §3).
+
+Permissions: ADMIN does everything; HOST may create servers (not of an admin-only
+type such as ``command``); a server's creator may operate and read it; to anyone
+else it does not exist (404). Every change is written to the audit log. The rules
+and the audit live in :class:`~leosuite.api.server_ops.ServerOps`, shared with the
+WebSocket ``server.*`` calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from quart import Blueprint, Response
+
+from ..context import ApiContext
+from ..requests import Body, authenticate, decode_body, peer_ip
+from ..server_ops import POWER_ACTIONS, ServerOps
+from .auth import json_response
+
+__all__ = ["servers_blueprint"]
+
+
+class CreateOptionsBody(Body, kw_only=True, forbid_unknown_fields=True):
+    type: str | None = None
+
+
+class ServerBody(Body, kw_only=True, forbid_unknown_fields=True):
+    server: str
+
+
+class CreateBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
+    type: str
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class DestroyBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
+    delete_files: bool = False
+
+
+class StatusBody(Body, kw_only=True, forbid_unknown_fields=True):
+    server: str | None = None
+
+
+class LogBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
+    readIndex: int
+    max: int | None = None
+    wait: float | None = None
+    encoding: Literal["utf-8", "base64"] | None = None
+
+
+class CommandBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
+    command: str
+
+
+class SettingsBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
+    set: dict[str, Any] | None = None
+
+
+def servers_blueprint(ctx: ApiContext) -> Blueprint:
+    bp = Blueprint("servers", __name__, url_prefix="/api")
+    max_body = ctx.settings.http.max_body_bytes
+
+    async def caller(token: str | None) -> ServerOps:
+        """The authenticated caller's view of the servers (permissions and audit)."""
+        return ServerOps(ctx, await authenticate(ctx.auth, token), peer_ip())
+
+    @bp.post("/server_create_options")
+    async def create_options() -> Response:
+        body = await decode_body(CreateOptionsBody, max_body)
+        return json_response((await caller(body.token)).create_options(body.type))
+
+    @bp.post("/server_create")
+    async def create() -> Response:
+        body = await decode_body(CreateBody, max_body)
+        ops = await caller(body.token)
+        return json_response(await ops.create(body.server, body.type, body.settings))
+
+    @bp.post("/server_destroy")
+    async def destroy() -> Response:
+        body = await decode_body(DestroyBody, max_body)
+        await (await caller(body.token)).destroy(body.server, delete_files=body.delete_files)
+        return Response(b"", status=204)
+
+    @bp.post("/server_list")
+    async def server_list() -> Response:
+        body = await decode_body(Body, max_body)
+        return json_response({"servers": (await caller(body.token)).visible_names()})
+
+    @bp.post("/server_status")
+    async def server_status() -> Response:
+        body = await decode_body(StatusBody, max_body)
+        return json_response((await caller(body.token)).status(body.server))
+
+    @bp.post("/server_log")
+    async def server_log() -> Response:
+        body = await decode_body(LogBody, max_body)
+        ops = await caller(body.token)
+        answer = await ops.read_log(
+            body.server, body.readIndex, limit=body.max, wait=body.wait, encoding=body.encoding
+        )
+        return json_response(answer)
+
+    @bp.post("/server_cmd")
+    async def server_cmd() -> Response:
+        body = await decode_body(CommandBody, max_body)
+        await (await caller(body.token)).command(body.server, body.command)
+        return Response(b"", status=204)
+
+    def power(action: str) -> Any:
+        async def handler() -> Response:
+            body = await decode_body(ServerBody, max_body)
+            return json_response(await (await caller(body.token)).power(body.server, action))
+
+        handler.__name__ = f"server_{action}"
+        return handler
+
+    for action in POWER_ACTIONS:
+        bp.add_url_rule(f"/server_{action}", f"server_{action}", power(action), methods=["POST"])
+
+    @bp.post("/server_settings")
+    async def server_settings() -> Response:
+        body = await decode_body(SettingsBody, max_body)
+        return json_response(await (await caller(body.token)).settings(body.server, body.set))
+
+    return bp

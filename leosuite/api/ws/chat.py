@@ -1,0 +1,401 @@
+"""The WebSocket chat of seed 003 on ``ws://host:8976/chat/login/<nick>``.
+
+A thin shell over :class:`~leosuite.community.core.ChatCore`: frames in, core calls,
+core events out through each connection's bounded queue (frame formats in
+:mod:`leosuite.community.chat_protocol`). Decisions where the seed is silent:
+
+* **Login.** The nick is the URL-decoded rest of the path (1-32 characters, no
+  spaces, ``/ # : , ! @ ? *`` and the like, not ``SYSTEM``), unique among connected
+  nicks. A nick that is an account's name needs ``?token=<that account's access
+  token>`` (the nick then takes the account's spelling); a token of another account
+  is refused. Without a token the user is a guest, allowed only when
+  ``community.allow_guests``. A refused login gets one type -1 error, then close 1008.
+  Accounts with the MOD or ADMIN flag are moderators everywhere.
+* **After login** everyone connected, the new user included, gets
+  ``{"type": 2, "user", "time"}``; then the new user gets the welcome message (if
+  ``community.welcome_message`` is set) as ``{"type": 0, "dest": "", "user": "SYSTEM",
+  "message", "level": "info", "time"}``: a server-wide line, ``dest`` empty.
+* **Logout** (type 3, or the connection ending for any reason, or being closed for
+  not reading): the user leaves every channel (type 5 to each, with ``reason``), and
+  everyone else connected gets ``{"type": 3, "user", "time"}``.
+* **Join** (type 4, optional ``password``) is echoed to every member, the joiner
+  included; joining an existing channel that preserves chat then replays up to
+  ``community.history_replay`` recent lines as type 0 frames with ``"history": true``.
+  Joining a channel one is in already only echoes the type 4 to the joiner.
+* **Messages** (type 0): ``dest`` is a channel; an optional ``to`` makes it a direct
+  message to one member of that channel (both see it, with ``to``). Not joined, muted,
+  empty, or over ``community.message_max_bytes``: a type -1 error.
+* **Moderation commands**: a type 0 line starting with ``/`` acts on the channel in
+  ``dest``: ``/kick nick [reason]``, ``/ban nick [reason]``, ``/unban nick``,
+  ``/mute nick``, ``/unmute nick``, ``/op nick``, ``/deop nick``, ``/help``. Allowed
+  to the channel's operators (its founder, the first joiner of a channel without
+  operators, those opped) and to moderators. ``//text`` sends the line ``/text``.
+* **Type 6** lists every connected nick, or with ``channel`` that channel's members
+  (the answer then includes ``channel``).
+* **Type 1** ``{"type": 1, "password", "user"?}`` makes the connected guest nick an
+  account (``user``, if given, must be the nick) when ``community.registration`` is
+  on; answered ``{"type": 1, "user", "time"}``, and the connection is that account's.
+* **Bad frames** (not JSON, no ``type``, unknown ``type``, wrong fields) get a type -1
+  error with ``message`` and ``request`` (the type, when readable); the connection
+  stays open; up to 10 a minute per connection go to the audit log as ``BadData``.
+  Frames over ``ws.request_rate`` are dropped; one -1 error per 10 s says so.
+* **Rooms** (seed 004) are sessions too: a room message, an encrypted payload the
+  server cannot read, reaches chat members as type 0 with ``"message": "[encrypted
+  room message]"`` and the payload in ``"encrypted"``.
+
+Every connection has one bounded queue (``community.chat_queue_size``) and one writer
+(:class:`~leosuite.api.ws.conn.WsConnection`); a member whose queue is full is
+disconnected (1008) and the others are told it left. Chat connections have their own
+:class:`WsHub` (the ``ws.max_connections*`` caps apply to chat and API separately);
+frames of one connection are handled one at a time, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import msgspec
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
+
+from ...audit import Actor
+from ...auth.accounts import check_password
+from ...auth.passwords import PasswordHasher
+from ...community import chat_protocol as proto
+from ...community.core import ChatCore
+from ...community.models import ChatEvent, Member, Session, normalize_channel, validate_nick
+from ...community.service import ChatService
+from ...errors import Conflict, InvalidInput, LeosuiteError, NotFound, PermissionDenied
+from ...store import accounts
+from ..context import ApiContext
+from .conn import CLOSE_POLICY, TokenBucket, WsConnection, WsHub
+
+__all__ = ["CHAT_PREFIX", "WsChat"]
+
+log = logging.getLogger("leosuite.chat")
+
+CHAT_PREFIX = "/chat/login/"
+CLOSE_NORMAL = 1000
+_FLAGS: dict[str, Literal["op", "deop", "mute", "unmute"]] = {
+    "op": "op",
+    "deop": "deop",
+    "mute": "mute",
+    "unmute": "unmute",
+}
+SLOW = "too slow: its messages were not being read"
+
+
+def _close_reason(text: str) -> str:
+    """A close reason fits in 123 bytes of UTF-8."""
+    return text.encode()[:120].decode(errors="ignore")
+
+
+class _Client:
+    __slots__ = ("audit_bucket", "closing", "conn", "member", "throttle_notices")
+
+    def __init__(self, conn: WsConnection, member: Member) -> None:
+        self.conn = conn
+        self.member = member
+        self.closing = False
+        self.audit_bucket = TokenBucket(10 / 60, 10)  # BadData records: 10 a minute
+        self.throttle_notices = TokenBucket(1 / 10, 1)  # "slow down": one per 10 s
+
+    def actor(self) -> Actor:
+        return Actor(id=self.member.account_id, ip=self.member.ip, name=self.member.name)
+
+
+class WsChat:
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+        self.service: ChatService = ctx.chat
+        self.core: ChatCore = ctx.chat.core
+        settings = ctx.settings
+        self.hub = WsHub(
+            msgspec.structs.replace(
+                settings.ws, queue_size=settings.community.chat_queue_size, max_inflight=1
+            ),
+            ctx.audit,
+        )
+        # Registration (type 1) and channel passwords; one hash at a time.
+        auth = settings.auth
+        self.hasher = PasswordHasher(
+            time_cost=auth.hash_time_cost,
+            memory_kib=auth.hash_memory_kib,
+            parallelism=auth.hash_parallelism,
+            concurrency=1,
+        )
+        self.clients: dict[int, _Client] = {}  # by member id
+
+    # -- connections ----------------------------------------------------------------
+
+    async def serve(self, request: WebSocketRequest, ip: str) -> None:
+        refusal = self.hub.refusal(ip)
+        if refusal is not None:
+            status, reason = refusal
+            await self.ctx.audit.record(
+                "ws", f"chat connection refused: {reason}", actor=Actor(ip=ip), level="warning"
+            )
+            await request.reject(status, body=reason.encode())
+            return
+        self.hub.reserve(ip)  # before the first await: concurrent handshakes see it
+        try:
+            await self._connection(request, ip)
+        finally:
+            self.hub.release(ip)
+
+    async def _login(self, request: WebSocketRequest) -> tuple[str, int | None, bool]:
+        """(nick, account id, moderator) for the handshake's path and ``?token=``."""
+        target = urlsplit(request.path)
+        try:
+            nick = validate_nick(unquote(target.path[len(CHAT_PREFIX) :], errors="strict"))
+        except UnicodeDecodeError:
+            raise InvalidInput("the nick is not valid UTF-8", field="nick") from None
+        token = parse_qs(target.query).get("token", [""])[0]
+        if token:
+            principal = await self.ctx.auth.authenticate(token)
+            if principal.username.casefold() != nick.casefold():
+                raise PermissionDenied("this token belongs to another account's nick")
+            return principal.username, principal.account_id, principal.has("MOD")
+        account = await self.ctx.db.call(lambda conn: accounts.get_by_name(conn, nick))
+        if account is not None:
+            raise PermissionDenied(
+                f"{nick} is an account's name: connect with ?token=<its access token>"
+            )
+        return nick, None, False
+
+    async def _refuse(self, ws: WebSocketConnection, message: str) -> None:
+        with trio.move_on_after(self.hub.settings.send_timeout):
+            try:
+                await ws.send_message(proto.error_frame(message, self.ctx.now()))
+                await ws.aclose(CLOSE_POLICY, _close_reason(message))
+            except ConnectionClosed:
+                pass
+
+    async def _connection(self, request: WebSocketRequest, ip: str) -> None:
+        refused: str | None = None
+        try:
+            nick, account_id, mod = await self._login(request)
+        except LeosuiteError as exc:
+            refused, nick, account_id, mod = exc.message, "", None, False
+        ws = await request.accept()
+        if refused is not None:
+            await self._refuse(ws, refused)
+            return
+        conn = WsConnection(
+            self.hub, ws, ip, silence_limit=lambda: self.service.server_settings.client_timeout
+        )
+        client: _Client | None = None
+
+        def deliver(event: ChatEvent) -> bool:
+            if event.kind == "closed":
+                return conn.push_nowait(proto.closed_frame(event, member.name))
+            frame = proto.event_frame(event)
+            return True if frame is None else conn.push_nowait(frame)
+
+        def disconnect(reason: str) -> None:
+            if client is not None:
+                self._gone(client, reason)
+
+        member = Member(
+            nick, ip=ip, account_id=account_id, mod=mod, deliver=deliver, disconnect=disconnect
+        )
+        try:
+            self.core.connect(member)
+        except LeosuiteError as exc:
+            await self._refuse(ws, exc.message)
+            return
+        client = _Client(conn, member)
+        self.clients[member.id] = client
+        self.hub.add(conn)
+        try:
+            self._broadcast(proto.encode(proto.LOGIN, self.ctx.now(), user=member.name))
+            welcome = self.core.limits.welcome_message
+            if welcome and member.id in self.clients:
+                self._push(client, self._system_frame("", welcome))
+            await conn.serve(lambda message: self._handle(client, message))
+        finally:
+            self.hub.remove(conn)
+            self.core.disconnect(member, "quit")
+            self._gone(client, "quit")  # when the core had forgotten it already
+
+    def _gone(self, client: _Client, reason: str) -> None:
+        """The member is disconnected (any reason): close, tell everyone connected."""
+        if self.clients.pop(client.member.id, None) is None:
+            return
+        if not client.closing:
+            client.closing = True
+            client.conn.close(CLOSE_POLICY, _close_reason(reason))
+        self._broadcast(proto.encode(proto.LOGOUT, self.ctx.now(), user=client.member.name))
+
+    def _push(self, client: _Client, frame: str) -> None:
+        if not client.conn.push_nowait(frame):
+            self.core.disconnect(client.member, SLOW)
+
+    def _broadcast(self, frame: str) -> None:
+        """One frame, encoded once, to every connected chat user."""
+        slow = [c for c in list(self.clients.values()) if not c.conn.push_nowait(frame)]
+        for client in slow:
+            self.core.disconnect(client.member, SLOW)
+
+    def _system_frame(self, dest: str, text: str) -> str:
+        return proto.encode(
+            proto.MESSAGE, self.ctx.now(), dest=dest, user="SYSTEM", message=text, level="info"
+        )
+
+    # -- frames ---------------------------------------------------------------------
+
+    async def _handle(self, client: _Client, message: str | bytes) -> None:
+        conn = client.conn
+        request: int | None = None
+        try:
+            if not conn.rate.take():
+                if client.throttle_notices.take():
+                    await self._error(client, "too many messages: slow down (messages dropped)")
+                return
+            try:
+                frame = proto.decode_frame(message)
+            except proto.ChatProtocolError as exc:
+                await self._bad_data(client, exc.message)
+                await self._error(client, exc.message, exc.request)
+                return
+            request = proto.type_of(frame)
+            await self._dispatch(client, frame)
+        except LeosuiteError as exc:
+            await self._error(client, exc.message, request)
+        except trio.Cancelled:
+            raise
+        except Exception:
+            correlation = secrets.token_hex(6)
+            log.exception("chat message of %s failed (%s)", client.member.name, correlation)
+            await self._error(client, f"internal error (correlation id {correlation})", request)
+
+    async def _error(self, client: _Client, message: str, request: int | None = None) -> None:
+        await client.conn.send(proto.error_frame(message, self.ctx.now(), request))
+
+    async def _bad_data(self, client: _Client, reason: str) -> None:
+        if client.audit_bucket.take():
+            await self.ctx.audit.record(
+                "BadData", f"bad chat message: {reason}", actor=client.actor(), level="warning"
+            )
+
+    async def _dispatch(self, client: _Client, frame: proto.Request) -> None:
+        member, conn, now = client.member, client.conn, self.ctx.now
+        if isinstance(frame, proto.Say):
+            session = self._channel(frame.dest, "join {} before sending to it")
+            command = proto.parse_command(frame.message)
+            if command is not None:
+                await self._command(client, session.name, *command)
+                return
+            text = frame.message[1:] if frame.message.startswith("//") else frame.message
+            if not text:
+                raise InvalidInput("an empty message", field="message")
+            self.core.say(member, session, text, to=frame.to)
+        elif isinstance(frame, proto.Join):
+            await self._join(client, frame)
+        elif isinstance(frame, proto.Leave):
+            session = self._channel(frame.channel, "you are not in {}")
+            if member.id not in session.members:
+                raise Conflict(f"you are not in {session.name}", field="channel")
+            self.core.leave(member, session)
+        elif isinstance(frame, proto.ListUsers):
+            if frame.channel is None:
+                users = sorted(m.name for m in self.core.chat_members())
+                await conn.send(proto.encode(proto.USERS, now(), users=users))
+            else:
+                session = self._channel(frame.channel)
+                await conn.send(
+                    proto.encode(proto.USERS, now(), users=session.names(), channel=session.name)
+                )
+        elif isinstance(frame, proto.Logout):
+            client.closing = True
+            conn.close(CLOSE_NORMAL, "logged out")
+            self.core.disconnect(member, "logged out")
+        elif isinstance(frame, proto.Register):
+            await self._register(client, frame)
+        # proto.LoginNotice: the seed's clients may send type 2; nothing to do.
+
+    def _channel(self, name: str, missing: str = "there is no channel {}") -> Session:
+        """The session of a channel name; one that does not exist is NotFound."""
+        channel = normalize_channel(name)
+        session = self.core.find(channel)
+        if session is None:
+            raise NotFound(missing.format(channel), field="channel")
+        return session
+
+    async def _join(self, client: _Client, frame: proto.Join) -> None:
+        member = client.member
+        name = normalize_channel(frame.channel)
+        session = self.core.find(name)
+        if session is not None and member.id in session.members:
+            await client.conn.send(
+                proto.encode(proto.JOIN, self.ctx.now(), channel=session.name, user=member.name)
+            )
+            return
+        password_ok = True
+        if session is not None and session.password_hash is not None and not member.mod:
+            password_ok = frame.password is not None and await self.hasher.verify(
+                session.password_hash, frame.password
+            )
+        session, created = self.core.join(member, name, password_ok=password_ok)
+        if created or not session.preserve_chat:
+            return
+        mine = member.name
+        lines = [
+            e
+            for e in self.core.history(session)
+            if e.kind in ("message", "system") and (e.to is None or mine in (e.to, e.user))
+        ]
+        for event in lines[-self.core.limits.history_replay :] if lines else []:
+            if member.id not in self.clients or self.core.limits.history_replay <= 0:
+                break
+            replay = proto.event_frame(event, history=True)
+            if replay is not None:
+                await client.conn.send(replay)
+
+    async def _command(self, client: _Client, channel: str, name: str, args: list[str]) -> None:
+        member = client.member
+        session = self._channel(channel)
+        if name == "help":
+            await client.conn.send(self._system_frame(channel, " | ".join(proto.COMMANDS.values())))
+            return
+        if name not in proto.COMMANDS:
+            raise InvalidInput(f"unknown command /{name}; /help lists them")
+        if not args:
+            raise InvalidInput(f"usage: {proto.COMMANDS[name]}")
+        target, reason = args[0], (args[1] if len(args) > 1 else "")
+        if name == "kick":
+            self.core.kick(member, session, target, reason)
+        elif name == "ban":
+            self.core.ban(member, session, target, reason)
+            await client.conn.send(self._system_frame(channel, f"{target} is banned"))
+        elif name == "unban":
+            self.core.unban(member, session, target)
+            await client.conn.send(self._system_frame(channel, f"{target} is no longer banned"))
+        elif name in _FLAGS:
+            self.core.set_flag(member, session, target, _FLAGS[name])
+
+    async def _register(self, client: _Client, frame: proto.Register) -> None:
+        member = client.member
+        if not self.service.settings.registration:
+            raise PermissionDenied("registration is disabled on this server")
+        if member.auth:
+            raise Conflict("you are logged in with an account already")
+        if frame.user is not None and frame.user.casefold() != member.name.casefold():
+            raise InvalidInput(f"type 1 registers your own nick: 'user' must be {member.name}")
+        name = accounts.validate_username(member.name)
+        check_password(frame.password, self.ctx.settings.auth.min_password_length)
+        password_hash = await self.hasher.hash(frame.password)
+        created = self.ctx.now()
+        account = await self.ctx.db.call(
+            lambda conn: accounts.create(
+                conn, username=name, password_hash=password_hash, created_at=created
+            )
+        )
+        member.account_id = account.id
+        await self.ctx.audit.record(
+            "auth", "account registered over the chat", actor=client.actor()
+        )
+        await client.conn.send(proto.encode(proto.REGISTER, self.ctx.now(), user=name))

@@ -1,0 +1,369 @@
+"""One WebSocket connection's plumbing, and the hub that knows them all.
+
+Every connection has ONE bounded outbound queue and ONE writer task (trio-websocket's
+``send_message`` blocks for ever on a peer that stops reading). Three ways in:
+
+* :meth:`WsConnection.send` for answers: waits for room up to ``ws.send_timeout``;
+  a peer that stays that far behind is closed with 1008.
+* :meth:`WsConnection.push_nowait` for events and stats: dropped when full.
+* :meth:`WsConnection.send_and_wait` for console data: waits its turn and until the
+  writer has sent it, so each console subscription has at most one push queued and
+  skips ahead instead of buffering (see ``ws_console``).
+
+Ping/pong: an idle peer is pinged every ``ws.ping_interval``; no pong within the same
+time closes it, so a dead peer is noticed within two intervals. A connection may be
+given a tighter live limit (the chat's ``clientTimeout``): then it is pinged every half
+of that limit, so a peer that answers nothing is dropped within it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import trio
+import trio_websocket
+from trio_websocket import ConnectionClosed, WebSocketConnection
+from wsproto.connection import ConnectionState
+
+from ...audit import Actor, AuditLog
+from ...settings import WsSettings
+
+if TYPE_CHECKING:
+    from ...auth.service import Principal
+
+__all__ = ["TokenBucket", "WsConnection", "WsHub"]
+
+log = logging.getLogger("leosuite.ws")
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+class TokenBucket:
+    """``rate`` events per second with bursts of ``burst``; trio's clock."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = trio.current_time()
+
+    def take(self) -> bool:
+        now = trio.current_time()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class _Outgoing:
+    __slots__ = ("payload", "sent")
+
+    def __init__(self, payload: str, sent: trio.Event | None) -> None:
+        self.payload = payload
+        self.sent = sent
+
+
+#: The writer's fast path reaches into trio-websocket 0.12.x's private ``_stream``,
+#: ``_stream_lock``, ``_close_reason`` and ``_abort_web_socket`` (what its own
+#: ``_send`` uses) and writes the frames itself: a server's text frame is unmasked and
+#: trio-websocket negotiates no extension, so the bytes are those wsproto would make.
+#: Any other version (or a TLS stream) falls back to one ``send_message`` per message.
+FAST_WRITES = trio_websocket.__version__.startswith("0.12.")
+#: A writer stops draining its queue for one write at this many bytes.
+BATCH_BYTES = 256 * 1024
+_FRAMES: dict[str, bytes] = {}  # payload -> frame, shared: a chat line is one str for all
+_FRAMES_BYTES = [0]  # their total size; the cache is emptied past 4 MiB
+_FRAMES_MAX_BYTES = 4 * 1024 * 1024
+_FRAME_CACHED_MAX = 16 * 1024
+
+
+def _frame(payload: str) -> bytes:
+    """The wire bytes of one text frame, built once per payload for every member."""
+    frame = _FRAMES.get(payload)
+    if frame is not None:
+        return frame
+    data = payload.encode()
+    size = len(data)
+    if size < 126:
+        frame = bytes((0x81, size)) + data
+    elif size < 65536:
+        frame = b"\x81\x7e" + size.to_bytes(2, "big") + data
+    else:
+        frame = b"\x81\x7f" + size.to_bytes(8, "big") + data
+    if size <= _FRAME_CACHED_MAX:
+        if _FRAMES_BYTES[0] + size > _FRAMES_MAX_BYTES:
+            _FRAMES.clear()
+            _FRAMES_BYTES[0] = 0
+        _FRAMES[payload] = frame
+        _FRAMES_BYTES[0] += size
+    return frame
+
+
+async def _write_frames(ws: WebSocketConnection, payloads: list[str]) -> None:
+    """Every queued message in one write, without a trip through the scheduler when the
+    socket takes it all (the common case): one syscall and no task switch per batch
+    instead of a wsproto encode, a lock and a ``send_all`` (which yields) per message."""
+    if ws._close_reason or ws._wsproto.state is not ConnectionState.OPEN:
+        for payload in payloads:  # closing: trio-websocket's own path says what to do
+            await ws.send_message(payload)
+        return
+    stream = ws._stream
+    assert isinstance(stream, trio.SocketStream)
+    data = _frame(payloads[0]) if len(payloads) == 1 else b"".join(map(_frame, payloads))
+    lock = ws._stream_lock  # the reader's pongs and close frames take it too
+    try:
+        lock.acquire_nowait()
+    except trio.WouldBlock:
+        await lock.acquire()
+    try:
+        try:
+            try:
+                written = os.write(stream.socket.fileno(), data)
+            except BlockingIOError:
+                written = 0
+            if written < len(data):
+                await stream.send_all(memoryview(data)[written:])
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            await ws._abort_web_socket()
+            assert ws._close_reason is not None
+            raise ConnectionClosed(ws._close_reason) from None
+    finally:
+        lock.release()
+
+
+class WsConnection:
+    def __init__(
+        self,
+        hub: WsHub,
+        ws: WebSocketConnection,
+        ip: str,
+        *,
+        silence_limit: Callable[[], float] | None = None,
+    ) -> None:
+        self.hub = hub
+        #: Live limit (seconds, 0 = none) on how long the peer may not answer at all;
+        #: tightens ``ws.ping_interval`` (the chat's ``clientTimeout``).
+        self._silence_limit = silence_limit
+        self.ws = ws
+        self.ip = ip
+        settings = hub.settings
+        self._send, self._receive = trio.open_memory_channel[_Outgoing](settings.queue_size)
+        self._scope = trio.CancelScope()
+        self._fast = FAST_WRITES and isinstance(getattr(ws, "_stream", None), trio.SocketStream)
+        self._close_code = CLOSE_GOING_AWAY
+        self._close_reason = ""
+        self._activity = trio.current_time()
+        self.rate = TokenBucket(settings.request_rate, settings.request_burst)
+        self.principal: Principal | None = None
+        self.token: str | None = None
+        #: Why the session ended elsewhere: the next call answers SESSION_ABORTED once.
+        self.aborted: str | None = None
+        #: Long-running subscription tasks by key ("console:NAME", "stats", "events").
+        self.subscriptions: dict[str, trio.CancelScope] = {}
+        self.nursery: trio.Nursery | None = None
+        self.dropped_pushes = 0
+        #: Set while requests are being refused for rate; the first refusal is audited.
+        self.rate_limited = False
+
+    # -- outbound -------------------------------------------------------------------
+
+    async def send(self, payload: str) -> None:
+        """Queue an answer; close the connection (1008) if the peer does not read."""
+        with trio.move_on_after(self.hub.settings.send_timeout):
+            await self._send.send(_Outgoing(payload, None))
+            return
+        self.close(CLOSE_POLICY, "client does not read its messages")
+
+    def push_nowait(self, payload: str) -> bool:
+        try:
+            self._send.send_nowait(_Outgoing(payload, None))
+        except trio.WouldBlock:
+            self.dropped_pushes += 1
+            return False
+        except trio.ClosedResourceError:
+            return False
+        return True
+
+    async def send_and_wait(self, payload: str) -> None:
+        """Queue a console push and return once the writer has handed it to the socket."""
+        sent = trio.Event()
+        await self._send.send(_Outgoing(payload, sent))
+        await sent.wait()
+
+    async def _writer(self) -> None:
+        """Drain everything queued and write it at once (see :func:`_write_frames`)."""
+        receive = self._receive
+        while True:
+            try:
+                batch = [await receive.receive()]
+            except trio.EndOfChannel:
+                return
+            size = len(batch[0].payload)
+            while size < BATCH_BYTES:
+                try:
+                    item = receive.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+                batch.append(item)
+                size += len(item.payload)
+            if self._fast:
+                await _write_frames(self.ws, [item.payload for item in batch])
+            else:
+                for item in batch:
+                    await self.ws.send_message(item.payload)
+            self._activity = trio.current_time()
+            for item in batch:
+                if item.sent is not None:
+                    item.sent.set()
+
+    def _ping_interval(self) -> float:
+        interval = self.hub.settings.ping_interval
+        limit = self._silence_limit() if self._silence_limit is not None else 0.0
+        return min(interval, limit / 2) if limit > 0 else interval
+
+    async def _pinger(self) -> None:
+        while True:
+            interval = self._ping_interval()
+            await trio.sleep_until(self._activity + interval)
+            if trio.current_time() - self._activity < interval:
+                continue
+            with trio.move_on_after(interval) as scope:
+                await self.ws.ping()
+            if scope.cancelled_caught:
+                log.info("WebSocket peer %s did not answer a ping; closing", self.ip)
+                self.close(CLOSE_POLICY, "no pong")
+                return
+            self._activity = trio.current_time()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "") -> None:
+        """Close soon (from anywhere): the run loop ends and sends the close frame."""
+        self._close_code = code
+        self._close_reason = reason
+        self._scope.cancel()
+
+    def start_subscription(
+        self, key: str, task: Callable[[trio.CancelScope], Awaitable[None]]
+    ) -> None:
+        assert self.nursery is not None
+        scope = trio.CancelScope()
+        self.subscriptions[key] = scope
+
+        async def run() -> None:
+            try:
+                with scope:
+                    await task(scope)
+            finally:
+                if self.subscriptions.get(key) is scope:
+                    del self.subscriptions[key]
+
+        self.nursery.start_soon(run)
+
+    def cancel_subscriptions(self) -> None:
+        for scope in list(self.subscriptions.values()):
+            scope.cancel()
+        self.subscriptions.clear()
+
+    async def serve(self, handle_message: Callable[[str | bytes], Awaitable[None]]) -> None:
+        """Read frames and hand each to ``handle_message`` (up to ``max_inflight`` at once)."""
+        inflight = trio.Semaphore(self.hub.settings.max_inflight)
+
+        async def handle(message: str | bytes) -> None:
+            try:
+                await handle_message(message)
+            finally:
+                inflight.release()
+
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    self.nursery = nursery
+                    nursery.start_soon(self._writer)
+                    nursery.start_soon(self._pinger)
+                    while True:
+                        message = await self.ws.get_message()
+                        self._activity = trio.current_time()
+                        await inflight.acquire()
+                        nursery.start_soon(handle, message)
+        except* ConnectionClosed:
+            pass
+        finally:
+            self.nursery = None
+            self.cancel_subscriptions()
+            self._send.close()
+            with (
+                trio.CancelScope(shield=True),
+                trio.move_on_after(2),
+                contextlib.suppress(ConnectionClosed),
+            ):
+                await self.ws.aclose(self._close_code, self._close_reason)
+            closed = self.ws.closed
+            if closed is not None and closed.code == CLOSE_TOO_BIG and self.hub.audit is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    await self.hub.audit.record(
+                        "ws",
+                        "message over ws.max_message_bytes: connection closed (1009)",
+                        actor=Actor(ip=self.ip),
+                        level="warning",
+                    )
+
+
+class WsHub:
+    """Every open WebSocket connection: caps, lookups by account, closing them."""
+
+    def __init__(self, settings: WsSettings, audit: AuditLog | None = None) -> None:
+        self.settings = settings
+        self.audit = audit
+        self.connections: set[WsConnection] = set()
+        # Slots taken from the handshake on (reserve/release), so that concurrent
+        # handshakes cannot all pass the caps before any of them is counted.
+        self._per_ip: Counter[str] = Counter()
+        self._total = 0
+
+    def refusal(self, ip: str) -> tuple[int, str] | None:
+        """Why a new connection from ``ip`` is refused (status, reason), or None."""
+        if self._total >= self.settings.max_connections:
+            return 503, "too many WebSocket connections"
+        if self._per_ip[ip] >= self.settings.max_connections_per_ip:
+            return 429, "too many WebSocket connections from this address"
+        return None
+
+    def reserve(self, ip: str) -> None:
+        self._total += 1
+        self._per_ip[ip] += 1
+
+    def release(self, ip: str) -> None:
+        self._total -= 1
+        self._per_ip[ip] -= 1
+        if self._per_ip[ip] <= 0:
+            del self._per_ip[ip]
+
+    def add(self, conn: WsConnection) -> None:
+        self.connections.add(conn)
+
+    def remove(self, conn: WsConnection) -> None:
+        self.connections.discard(conn)
+
+    def of_account(self, account_id: int) -> list[WsConnection]:
+        return [
+            c
+            for c in self.connections
+            if c.principal is not None and c.principal.account_id == account_id
+        ]
+
+    def authenticated(self) -> int:
+        return sum(1 for c in self.connections if c.principal is not None)
+
+    def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        for conn in list(self.connections):
+            conn.close(code, reason)

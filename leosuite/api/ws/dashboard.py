@@ -1,0 +1,299 @@
+"""Dashboard calls of the WebSocket API: ``server.*`` and the live subscriptions.
+
+``console.subscribe {server, from?}`` streams ``console_output`` pushes (the backlog
+from ``from``, then live bytes) from ONE task per subscription that has at most one
+push queued: while the peer is slow the console advances in the log, not in memory;
+when the subscriber is more than ``ws.console_max_lag`` behind, it skips ahead and a
+``console_overrun {server, skipped}`` push says how much. ``stats.subscribe`` and
+``events.subscribe`` push through the drop-if-full path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+import trio
+
+from ...audit import AuditEvent
+from ...supervision.console_log import ConsoleLog
+from ...supervision.manager import encode_console_data
+from ...supervision.spec import StateChange
+from ..server_ops import POWER_ACTIONS, ServerOps, can_see
+from .api import AfterSend, StatusCode, WsApi, WsError, decode_content, push
+from .conn import WsConnection
+
+__all__ = ["install_dashboard_calls"]
+
+
+class _Server(msgspec.Struct, forbid_unknown_fields=True):
+    server: str
+
+
+class _MaybeServer(msgspec.Struct, forbid_unknown_fields=True):
+    server: str | None = None
+
+
+class _CreateOptions(msgspec.Struct, forbid_unknown_fields=True):
+    type: str | None = None
+
+
+class _Create(msgspec.Struct, forbid_unknown_fields=True):
+    server: str
+    type: str
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class _Destroy(msgspec.Struct, forbid_unknown_fields=True):
+    server: str
+    delete_files: bool = False
+
+
+class _Command(msgspec.Struct, forbid_unknown_fields=True):
+    server: str
+    command: str
+
+
+class _Settings(msgspec.Struct, forbid_unknown_fields=True):
+    server: str
+    set: dict[str, Any] | None = None
+
+
+class _Log(msgspec.Struct, forbid_unknown_fields=True):
+    server: str
+    readIndex: int
+    max: int | None = None
+    wait: float | None = None
+    encoding: Literal["utf-8", "base64"] | None = None
+
+
+class _Subscribe(msgspec.Struct, forbid_unknown_fields=True):
+    server: str
+    # "from" is a Python keyword: the wire name is mapped by rename.
+    start: int | None = msgspec.field(default=None, name="from")
+
+
+def install_dashboard_calls(api: WsApi) -> None:
+    ctx = api.ctx
+    ws_settings = ctx.settings.ws
+
+    def ops(conn: WsConnection) -> ServerOps:
+        assert conn.principal is not None
+        return ServerOps(ctx, conn.principal, conn.ip)
+
+    # -- server.* ---------------------------------------------------------------------
+
+    async def server_list(conn: WsConnection, content: Any) -> Any:
+        return {"servers": ops(conn).visible_names()}
+
+    async def server_status(conn: WsConnection, content: Any) -> Any:
+        return ops(conn).status(decode_content(content, _MaybeServer).server)
+
+    async def create_options(conn: WsConnection, content: Any) -> Any:
+        return ops(conn).create_options(decode_content(content, _CreateOptions).type)
+
+    async def create(conn: WsConnection, content: Any) -> Any:
+        query = decode_content(content, _Create)
+        return await ops(conn).create(query.server, query.type, query.settings)
+
+    async def destroy(conn: WsConnection, content: Any) -> Any:
+        query = decode_content(content, _Destroy)
+        await ops(conn).destroy(query.server, delete_files=query.delete_files)
+        return {"server": query.server}
+
+    async def command(conn: WsConnection, content: Any) -> Any:
+        query = decode_content(content, _Command)
+        await ops(conn).command(query.server, query.command)
+        return {"server": query.server}
+
+    async def settings(conn: WsConnection, content: Any) -> Any:
+        query = decode_content(content, _Settings)
+        return await ops(conn).settings(query.server, query.set)
+
+    async def read_log(conn: WsConnection, content: Any) -> Any:
+        query = decode_content(content, _Log)
+        return await ops(conn).read_log(
+            query.server, query.readIndex, limit=query.max, wait=query.wait, encoding=query.encoding
+        )
+
+    def power(action: str) -> Any:
+        async def handler(conn: WsConnection, content: Any) -> Any:
+            return await ops(conn).power(decode_content(content, _Server).server, action)
+
+        return handler
+
+    for name, handler in (
+        ("server.list", server_list),
+        ("server.status", server_status),
+        ("server.create_options", create_options),
+        ("server.create", create),
+        ("server.destroy", destroy),
+        ("server.cmd", command),
+        ("server.settings", settings),
+        ("server.log", read_log),
+    ):
+        api.add(name, handler)
+    for action in POWER_ACTIONS:
+        api.add(f"server.{action}", power(action))
+
+    # -- console ------------------------------------------------------------------------
+
+    async def stream_console(
+        conn: WsConnection, server: str, console: ConsoleLog, index: int
+    ) -> None:
+        batch = ws_settings.console_batch_bytes
+        while True:
+            await console.wait_beyond(index)
+            end = console.end_index
+            if end <= index:  # the log was closed: the server is gone
+                conn.push_nowait(push("console_closed", {"server": server, "readIndex": index}))
+                return
+            skipped = 0
+            if end - index > ws_settings.console_max_lag:
+                skipped = end - batch - index
+                index = end - batch
+            chunk = console.read(index, batch)
+            skipped += chunk.old_read_index - index
+            if skipped > 0:
+                await conn.send_and_wait(
+                    push(
+                        "console_overrun",
+                        {"server": server, "skipped": skipped, "readIndex": chunk.old_read_index},
+                    )
+                )
+            answer = encode_console_data(chunk, None)
+            await conn.send_and_wait(
+                push(
+                    "console_output",
+                    {
+                        "server": server,
+                        "readIndex": answer.oldReadIndex,
+                        "nextReadIndex": answer.nextReadIndex,
+                        "data": answer.data,
+                        "encoding": answer.encoding,
+                    },
+                )
+            )
+            index = answer.nextReadIndex
+
+    async def console_subscribe(conn: WsConnection, content: Any) -> Any:
+        query = decode_content(content, _Subscribe)
+        ops(conn).visible(query.server)
+        key = f"console:{query.server}"
+        if key in conn.subscriptions:
+            raise WsError(
+                StatusCode.INVALID_CALL, f"already subscribed to {query.server}'s console"
+            )
+        console = ctx.servers.console(query.server)
+        start = console.end_index if query.start is None else query.start
+        if start < 0 or start > console.end_index:
+            raise WsError(
+                StatusCode.INVALID_ARGUMENT,
+                f"from must be 0-{console.end_index}",
+                {"field": "from"},
+            )
+        return AfterSend(
+            {"server": query.server, "readIndex": start},
+            lambda: conn.start_subscription(
+                key, lambda _scope: stream_console(conn, query.server, console, start)
+            ),
+        )
+
+    def unsubscribe(key_of: Any) -> Any:
+        async def handler(conn: WsConnection, content: Any) -> Any:
+            key, label = key_of(content)
+            scope = conn.subscriptions.pop(key, None)
+            if scope is None:
+                raise WsError(StatusCode.INVALID_CALL, f"not subscribed to {label}")
+            scope.cancel()
+            return None
+
+        return handler
+
+    def console_key(content: Any) -> tuple[str, str]:
+        server = decode_content(content, _Server).server
+        return f"console:{server}", f"{server}'s console"
+
+    api.add("console.subscribe", console_subscribe)
+    api.add("console.unsubscribe", unsubscribe(console_key))
+
+    # -- stats and events ---------------------------------------------------------------
+
+    async def stream_stats(conn: WsConnection) -> None:
+        interval = ctx.settings.servers.stats_interval
+        while True:
+            await trio.sleep(interval)
+            view = ops(conn)
+            servers = {}
+            for name in view.visible_names():
+                status = ctx.servers.status(name)
+                if status["status"] in ("running", "starting", "stopping"):
+                    servers[name] = {
+                        k: status[k]
+                        for k in ("status", "pid", "uptime", "cpu", "memory", "threads")
+                    }
+            conn.push_nowait(push("stats", {"servers": servers}))
+
+    async def stream_events(conn: WsConnection) -> None:
+        states = ctx.servers.subscribe_states()
+        logs = ctx.audit.subscribe()
+
+        async def forward_states() -> None:
+            async for change in states:
+                record = ctx.servers._records.get(change.server)
+                if (
+                    conn.principal is not None
+                    and record is not None
+                    and can_see(conn.principal, record)
+                ):
+                    conn.push_nowait(push("event", _state_event(change)))
+
+        async def forward_logs() -> None:
+            async for entry in logs:
+                if conn.principal is not None and conn.principal.is_admin:
+                    conn.push_nowait(push("event", _log_event(entry)))
+
+        with states, logs:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(forward_states)
+                nursery.start_soon(forward_logs)
+
+    def simple_subscription(key: str, stream: Any) -> Any:
+        async def handler(conn: WsConnection, content: Any) -> Any:
+            if key in conn.subscriptions:
+                raise WsError(StatusCode.INVALID_CALL, f"already subscribed to {key}")
+            return AfterSend(
+                {"subscribed": key},
+                lambda: conn.start_subscription(key, lambda _scope: stream(conn)),
+            )
+
+        return handler
+
+    api.add("stats.subscribe", simple_subscription("stats", stream_stats))
+    api.add("stats.unsubscribe", unsubscribe(lambda _c: ("stats", "stats")))
+    api.add("events.subscribe", simple_subscription("events", stream_events))
+    api.add("events.unsubscribe", unsubscribe(lambda _c: ("events", "events")))
+
+
+def _state_event(change: StateChange) -> dict[str, Any]:
+    return {
+        "kind": "state",
+        "server": change.server,
+        "old": change.old.value,
+        "new": change.new.value,
+        "reason": change.reason,
+        "timestamp": change.timestamp,
+    }
+
+
+def _log_event(entry: AuditEvent) -> dict[str, Any]:
+    return {
+        "kind": "log",
+        "id": entry.id,
+        "timestamp": entry.timestamp,
+        "level": entry.level,
+        "topic": entry.topic,
+        "session": entry.session,
+        "user": entry.user,
+        "message": entry.message,
+    }

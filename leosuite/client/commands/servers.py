@@ -1,0 +1,323 @@
+"""``leosuite server ...``: manage servers of a running daemon with the saved token."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ...errors import InvalidInput
+from ..http import HttpClient
+
+__all__ = ["add_server_commands", "run_server_command"]
+
+ACTIONS = ("start", "stop", "restart", "kill", "force-kill")
+
+
+def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    server = commands.add_parser("server", help="manage servers of a running daemon")
+    sub = server.add_subparsers(dest="server_command", metavar="ACTION", required=True)
+
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, help=text)
+        common(parser)
+        return parser
+
+    add("list", "servers this account may see")
+    add("types", "server types this account may create, or one type's variables").add_argument(
+        "type", nargs="?"
+    )
+    create = add("create", "create a server from a type")
+    create.add_argument("name")
+    create.add_argument(
+        "--type", "-t", required=True, help="server type (see 'leosuite server types')"
+    )
+    create.add_argument(
+        "--set",
+        "-s",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE",
+        help="a variable (repeatable)",
+    )
+    destroy = add("destroy", "stop and remove a server")
+    destroy.add_argument("name")
+    destroy.add_argument(
+        "--delete-files", action="store_true", help="also delete its directory and logs"
+    )
+    for action in ACTIONS:
+        power = add(action, f"{action.replace('-', ' ')} servers (one, several, or --all)")
+        power.add_argument(
+            "names", nargs="*", metavar="NAME", help="one or more servers (several: one WebSocket)"
+        )
+        power.add_argument(
+            "--all", dest="all_servers", action="store_true", help="every server you may see"
+        )
+        power.add_argument(
+            "--parallel",
+            type=_positive_int,
+            metavar="N",
+            help="calls in flight with several servers (default: the local ws.max_inflight, 16)",
+        )
+        power.add_argument(
+            "--ws-url",
+            metavar="URL",
+            help="several servers go over the WebSocket API: its URL (as for 'logs -f')",
+        )
+    cmd = add("cmd", "send a console command line to a running server")
+    cmd.add_argument("name")
+    cmd.add_argument(
+        "line", nargs="+", metavar="COMMAND", help="the command line (words are joined with spaces)"
+    )
+    add("status", "state, pid, uptime, CPU and memory (all servers without NAME)").add_argument(
+        "name", nargs="?"
+    )
+    settings = add("settings", "show or change a server's settings")
+    settings.add_argument("name")
+    settings.add_argument("--set", "-s", action="append", default=[], metavar="VAR=VALUE")
+    logs = add("logs", "print a server's console (-f: follow it live)")
+    logs.add_argument("name")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    logs.add_argument(
+        "--from",
+        dest="from_index",
+        type=int,
+        default=None,
+        metavar="INDEX",
+        help="start at this readIndex (default: the last 64 KiB)",
+    )
+    logs.add_argument(
+        "--ws-url",
+        metavar="URL",
+        help="-f follows over the WebSocket API: its URL (default: from the data dir's "
+        "endpoints.json, else the saved URL's host with ws.listen's port)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not at least 1")
+    return value
+
+
+def _coerce(text: str, kind: str, name: str) -> object:
+    try:
+        if kind in ("int", "port"):
+            return int(text)
+        if kind == "number":
+            return float(text)
+    except ValueError:
+        raise InvalidInput(f"{name}: {text!r} is not a number", field=name) from None
+    if kind == "bool":
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise InvalidInput(f"{name}: {text!r} is not true or false", field=name)
+    return text
+
+
+def _parse_sets(pairs: list[str], kinds: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"--set needs VAR=VALUE, got {pair!r}", field="set")
+        if name not in kinds:
+            raise InvalidInput(
+                f"unknown variable {name!r} (known: {', '.join(sorted(kinds))})", field=name
+            )
+        values[name] = _coerce(text, kinds[name], name)
+    return values
+
+
+def _write_console(answer: Mapping[str, Any]) -> None:
+    data = answer["data"]
+    raw = base64.b64decode(data) if answer.get("encoding") == "base64" else data.encode("utf-8")
+    sys.stdout.buffer.write(raw)
+    sys.stdout.buffer.flush()
+
+
+def _follow(
+    client: HttpClient, name: str, start: int | None, follow: bool, ws_url: str | None = None
+) -> None:
+    """Print the console from ``start``; ``follow``: then live, over the WebSocket API."""
+    if follow:
+        _follow_ws(ws_url or "ws://127.0.0.1:8976/", client.token or "", name, start)
+        return
+    if start is None:
+        current = client.post("/api/server_status", {"server": name})["readIndex"]
+        start = max(0, current - 64 * 1024)
+    index = start
+    while True:
+        answer = client.post(
+            "/api/server_log", {"server": name, "readIndex": index, "wait": 25 if follow else None}
+        )
+        if answer["oldReadIndex"] > index:
+            print(f"[{answer['oldReadIndex'] - index} bytes no longer retained]", file=sys.stderr)
+        _write_console(answer)
+        index = answer["nextReadIndex"]
+        if not follow and index >= answer["readIndex"]:
+            return
+
+
+def _follow_ws(url: str, token: str, name: str, start: int | None) -> None:
+    """``logs -f``: ``console.subscribe`` over one WebSocket, raw bytes to stdout."""
+    import trio
+
+    from ..ws import ConsoleOverrun, WsConnectionError, open_ws_client
+
+    async def follow() -> None:
+        async with open_ws_client(url) as ws:
+            await ws.authenticate(token)
+            first = start
+            if first is None:
+                current = (await ws.call("server.status", {"server": name}))["readIndex"]
+                first = max(0, current - 64 * 1024)
+            async with ws.subscribe_console(name, from_=first) as console:
+                async for event in console:
+                    if isinstance(event, ConsoleOverrun):
+                        print(f"[{event.skipped} bytes skipped]", file=sys.stderr, flush=True)
+                    else:
+                        sys.stdout.buffer.write(event.data)
+                        sys.stdout.buffer.flush()
+            print(f"[{name}'s console closed: the server was destroyed]", file=sys.stderr)
+
+    try:
+        try:
+            trio.run(follow)
+        except BaseExceptionGroup as group:  # a KeyboardInterrupt that crossed a nursery
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+    except WsConnectionError as exc:
+        raise WsConnectionError(
+            f"{exc.message}; is 'leosuite serve' running there? (--ws-url sets the address)"
+        ) from None
+    except BrokenPipeError:  # the reader of our stdout went away (| head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _format_status(status: Mapping[str, Any]) -> str:
+    memory = f"{status['memory'] / 1048576:.1f} MiB" if status.get("memory") else "-"
+    cpu = f"{status['cpu']:.1f}%" if status.get("cpu") is not None else "-"
+    uptime = f"{status['uptime']:.0f}s" if status.get("uptime") is not None else "-"
+    line = (
+        f"{status['server']:<24} {status['status']:<9} {status['type']:<12} "
+        f"pid {status['pid'] or '-':<8} up {uptime:<8} cpu {cpu:<7} mem {memory}"
+    )
+    if status.get("last_error"):
+        line += f"\n    last error: {status['last_error']}"
+    return line
+
+
+def _format_variable(v: Mapping[str, Any]) -> str:
+    need = "required" if v["required"] else "default " + json.dumps(v["default"])
+    return f"{v['name']:<20} {v['type']:<7} {need:<20} {v['description']}"
+
+
+def _format_setting(v: Mapping[str, Any]) -> str:
+    readonly = " (readonly)" if v["readonly"] else ""
+    return f"{v['name']:<20} {json.dumps(v['value']):<24} {v['type']}{readonly}"
+
+
+def _bulk_action(args: argparse.Namespace, client: HttpClient) -> int:
+    """Several servers, or ``--all``: over one WebSocket (see :mod:`client_bulk`)."""
+    command = f"leosuite server {args.server_command}"
+    if args.all_servers and args.names:
+        print(f"{command}: give server names or --all, not both", file=sys.stderr)
+        return 2
+    if not args.all_servers and not args.names:
+        print(f"{command}: give one or more server names, or --all", file=sys.stderr)
+        return 2
+    from ...errors import ConfigError
+    from ...settings import WsSettings, load_settings
+    from ..cli import resolve_ws_url
+    from .bulk import check_names, print_bulk, run_bulk
+
+    names = None if args.all_servers else check_names(args.names)
+    hints = WsSettings()
+    try:  # the local daemon's limits, as a hint (a remote one's may differ)
+        env_config = os.environ.get("LEOSUITE_CONFIG")
+        config = args.config or (Path(env_config) if env_config else None)
+        overrides = {"daemon": {"data_dir": args.data_dir}} if args.data_dir else None
+        hints = load_settings(config, environ=os.environ, overrides=overrides).ws
+    except ConfigError:
+        pass
+    url = resolve_ws_url(args, os.environ, client.base_url)
+    result = run_bulk(
+        url,
+        client.token or "",
+        args.server_command,
+        names,
+        parallel=args.parallel or hints.max_inflight,
+        rate=hints.request_rate,
+        burst=hints.request_burst,
+        as_json=args.json,
+    )
+    return print_bulk(args.server_command, result, args.json, args.all_servers)
+
+
+def run_server_command(args: argparse.Namespace, client: HttpClient) -> int:
+    action = args.server_command
+    out: Any
+    if action == "list":
+        out = client.post("/api/server_list")
+        text = "\n".join(out["servers"]) or "(no servers)"
+    elif action == "types":
+        out = client.post("/api/server_create_options", {"type": args.type} if args.type else {})
+        if args.type:
+            text = "\n".join(_format_variable(v) for v in out["variables"])
+        else:
+            text = "\n".join(f"{t['type']:<16} {t['description']}" for t in out["types"])
+    elif action == "create":
+        options = client.post("/api/server_create_options", {"type": args.type})
+        kinds = {v["name"]: v["type"] for v in options["variables"]}
+        settings = _parse_sets(args.set, kinds)
+        out = client.post(
+            "/api/server_create", {"server": args.name, "type": args.type, "settings": settings}
+        )
+        text = f"created {out['server']}"
+    elif action == "destroy":
+        client.post("/api/server_destroy", {"server": args.name, "delete_files": args.delete_files})
+        out, text = {"server": args.name}, f"destroyed {args.name}"
+    elif action in ACTIONS:
+        if args.all_servers or len(args.names) != 1:
+            return _bulk_action(args, client)
+        out = client.post(f"/api/server_{action.replace('-', '_')}", {"server": args.names[0]})
+        text = f"{out['server']}: {out['status']}"
+    elif action == "cmd":
+        client.post("/api/server_cmd", {"server": args.name, "command": " ".join(args.line)})
+        out, text = {"server": args.name}, "sent"
+    elif action == "status":
+        if args.name:
+            out = client.post("/api/server_status", {"server": args.name})
+            text = _format_status(out)
+        else:
+            out = client.post("/api/server_status")
+            text = "\n".join(_format_status(s) for s in out["servers"].values()) or "(no servers)"
+    elif action == "settings":
+        current = client.post("/api/server_settings", {"server": args.name})
+        body: dict[str, Any] = {"server": args.name}
+        if args.set:
+            body["set"] = _parse_sets(args.set, {v["name"]: v["type"] for v in current})
+            current = client.post("/api/server_settings", body)
+        out = current
+        text = "\n".join(_format_setting(v) for v in current)
+    elif action == "logs":
+        _follow(client, args.name, args.from_index, args.follow, getattr(args, "ws_url", None))
+        return 0
+    else:  # pragma: no cover - argparse restricts the choices
+        raise InvalidInput(f"unknown server action {action!r}")
+    print(json.dumps(out, indent=2) if args.json else text)
+    return 0

@@ -1,0 +1,452 @@
+"""An async client of leosuite's WebSocket API (seed 000), over trio-websocket.
+
+    async with open_ws_client("ws://127.0.0.1:8976/") as client:
+        await client.login("admin", password)          # or client.authenticate(token)
+        servers = (await client.call("server.list"))["servers"]
+        async with client.subscribe_console("demo", from_=0) as console:
+            async for event in console:
+                if isinstance(event, ConsoleData):
+                    sys.stdout.buffer.write(event.data)
+                else:                                   # ConsoleOverrun
+                    print(f"[{event.skipped} bytes skipped]", file=sys.stderr)
+
+One reader task receives every frame: answers are matched to their call by uuid,
+console pushes go to their :class:`ConsoleStream`, every other push (``event``,
+``stats``, ``session_closed``, console pushes of servers with no stream) to
+:attr:`WsClient.pushes`. The reader never blocks, so a slow consumer can never keep
+an answer from its caller; memory stays bounded instead by dropping:
+
+* ``pushes`` holds ``push_buffer`` messages; further ones are dropped and counted in
+  ``WsClient.dropped_pushes``;
+* a :class:`ConsoleStream` holds ``console_buffer`` chunks; while it is full, chunks
+  are dropped and the next delivered item is a :class:`ConsoleOverrun` naming the
+  bytes skipped, exactly as when the daemon itself skips ahead for a slow reader.
+
+Exceptions (all :class:`~leosuite.errors.LeosuiteError`)::
+
+    WsCallError          an answer with a non-zero status_code (status_code,
+                         status_string, content)
+    WsConnectionError    cannot connect, or the connection ended (calls in flight
+                         and console streams raise it)
+    AuthError            login refused (``{"status": -1}``), or the daemon pushed
+                         ``session_closed`` (console streams raise it)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import msgspec
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
+from trio_websocket import open_websocket_url as _open_websocket_url
+
+from ..errors import AuthError, LeosuiteError
+
+__all__ = [
+    "ConsoleData",
+    "ConsoleEvent",
+    "ConsoleOverrun",
+    "ConsoleStream",
+    "Push",
+    "WsCallError",
+    "WsClient",
+    "WsConnectionError",
+    "open_ws_client",
+]
+
+log = logging.getLogger("leosuite.ws_client")
+
+KiB = 1024
+MiB = 1024 * KiB
+
+#: A console push holds up to 256 KiB of bytes; as JSON text (escapes) it can be up
+#: to six times that: accept well beyond.
+DEFAULT_MAX_MESSAGE = 16 * MiB
+
+
+class WsCallError(LeosuiteError):
+    """The daemon answered a call with a non-zero ``status_code``."""
+
+    error_type = "ws_call_failed"
+
+    def __init__(self, status_code: int, status_string: str, content: Any = None) -> None:
+        super().__init__(f"{status_string} (status {status_code})")
+        self.status_code = status_code
+        self.status_string = status_string
+        self.content = content
+
+
+class WsConnectionError(LeosuiteError):
+    """The WebSocket could not be opened, or it closed."""
+
+    error_type = "ws_connection"
+
+
+class Push(msgspec.Struct, frozen=True):
+    """A server-initiated message."""
+
+    type: str
+    uuid: str
+    content: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleData:
+    """Console bytes ``[read_index, next_read_index)`` of ``server``."""
+
+    server: str
+    read_index: int
+    next_read_index: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleOverrun:
+    """``skipped`` bytes were skipped (by the daemon or by this client); the stream
+    goes on at ``read_index``."""
+
+    server: str
+    skipped: int
+    read_index: int
+
+
+ConsoleEvent = ConsoleData | ConsoleOverrun
+
+
+class _Frame(msgspec.Struct):
+    uuid: str
+    type: str
+    status_code: int = 0
+    status_string: str = ""
+    content: Any = None
+
+
+_decode_frame = msgspec.json.Decoder(_Frame).decode
+_encode = msgspec.json.Encoder().encode
+
+
+def _console_item(frame: _Frame) -> ConsoleEvent:
+    content = frame.content
+    if frame.type == "console_overrun":
+        return ConsoleOverrun(content["server"], int(content["skipped"]), int(content["readIndex"]))
+    text = content["data"]
+    data = base64.b64decode(text) if content.get("encoding") == "base64" else text.encode()
+    read_index = int(content["readIndex"])
+    return ConsoleData(
+        content["server"],
+        read_index,
+        int(content.get("nextReadIndex", read_index + len(data))),
+        data,
+    )
+
+
+class ConsoleStream:
+    """The live console of one server: an async iterator of :data:`ConsoleEvent`.
+
+    It ends when the daemon pushes ``console_closed`` (the server was destroyed);
+    it raises :class:`WsConnectionError` or :class:`AuthError` when the connection
+    or the session ends. ``read_index`` is the next byte index expected.
+    """
+
+    def __init__(self, server: str, read_index: int, buffer: int) -> None:
+        self.server = server
+        self.read_index = read_index
+        self._send, self._receive = trio.open_memory_channel[ConsoleEvent](buffer)
+        self._skipped = 0
+        self._error: LeosuiteError | None = None
+        self.closed = False
+
+    def _deliver(self, frame: _Frame) -> None:
+        if frame.type == "console_closed":
+            self.closed = True
+            self._send.close()
+            return
+        item = _console_item(frame)
+        if isinstance(item, ConsoleOverrun):  # the daemon skipped: merge with ours
+            self._skipped += item.skipped
+            if self._offer(ConsoleOverrun(self.server, self._skipped, item.read_index)):
+                self._skipped = 0
+            return
+        if self._skipped:
+            if not self._offer(ConsoleOverrun(self.server, self._skipped, item.read_index)):
+                self._skipped += len(item.data)
+                return
+            self._skipped = 0
+        if not self._offer(item):
+            self._skipped += len(item.data)
+
+    def _offer(self, item: ConsoleEvent) -> bool:
+        try:
+            self._send.send_nowait(item)
+        except trio.WouldBlock:
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        return True
+
+    def _fail(self, error: LeosuiteError) -> None:
+        if self._error is None:
+            self._error = error
+        self._send.close()
+
+    async def receive(self) -> ConsoleEvent:
+        """The next event; ``trio.EndOfChannel`` once the console was closed."""
+        try:
+            item = await self._receive.receive()
+        except trio.EndOfChannel:
+            if self._error is not None:
+                raise type(self._error)(self._error.message) from None
+            raise
+        if isinstance(item, ConsoleData):
+            self.read_index = item.next_read_index
+        else:
+            self.read_index = item.read_index
+        return item
+
+    def __aiter__(self) -> ConsoleStream:
+        return self
+
+    async def __anext__(self) -> ConsoleEvent:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+
+class _Pending:
+    __slots__ = ("done", "frame")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.frame: _Frame | None = None
+
+
+class WsClient:
+    """One connection; made by :func:`open_ws_client`."""
+
+    def __init__(
+        self, ws: WebSocketConnection, *, push_buffer: int = 256, console_buffer: int = 64
+    ) -> None:
+        self.ws = ws
+        self._pending: dict[str, _Pending] = {}
+        self._consoles: dict[str, ConsoleStream] = {}
+        self._console_buffer = console_buffer
+        self._push_send, self.pushes = trio.open_memory_channel[Push](push_buffer)
+        self._closed: str | None = None
+        self.token: str | None = None
+        self.user_id: int | None = None
+        self.dropped_pushes = 0
+
+    # -- calls ------------------------------------------------------------------------
+
+    async def call(self, type: str, content: Any = None) -> Any:
+        """Send one request and return the answer's ``content``.
+
+        Raises :class:`WsCallError` when ``status_code`` is not 0 (SUCCESS)."""
+        if self._closed is not None:
+            raise WsConnectionError(self._closed)
+        key = uuid.uuid4().hex
+        pending = _Pending()
+        self._pending[key] = pending
+        frame = _encode({"type": type, "uuid": key, "content": {} if content is None else content})
+        try:
+            try:
+                await self.ws.send_message(frame.decode())
+            except ConnectionClosed as exc:
+                raise WsConnectionError(self._closed or _closed_reason(exc)) from None
+            await pending.done.wait()
+        finally:
+            del self._pending[key]
+        answer = pending.frame
+        if answer is None:
+            raise WsConnectionError(self._closed or "the WebSocket closed")
+        if answer.status_code != 0:
+            raise WsCallError(answer.status_code, answer.status_string, answer.content)
+        return answer.content
+
+    async def login(self, username: str, password: str) -> dict[str, Any]:
+        """``create_auth_token``; :class:`AuthError` when refused."""
+        content = await self.call("create_auth_token", {"username": username, "password": password})
+        return self._logged_in(content)
+
+    async def authenticate(self, token: str) -> dict[str, Any]:
+        """``authenticate_with_token`` (e.g. a saved token); :class:`AuthError` when refused."""
+        content = await self.call("authenticate_with_token", {"token": token})
+        self.token = token
+        return self._logged_in(content)
+
+    def _logged_in(self, content: Any) -> dict[str, Any]:
+        if not isinstance(content, dict) or content.get("status") != 0:
+            message = content.get("message") if isinstance(content, dict) else None
+            self.token = None
+            raise AuthError(str(message or "login refused"))
+        self.token = content.get("token", self.token)
+        self.user_id = content.get("user_id")
+        return content
+
+    @contextlib.asynccontextmanager
+    async def subscribe_console(
+        self, server: str, from_: int | None = None
+    ) -> AsyncIterator[ConsoleStream]:
+        """``console.subscribe``: the backlog from ``from_`` (default: only new output),
+        then live output; ``console.unsubscribe`` on the way out."""
+        if server in self._consoles:
+            raise WsCallError(5, f"already subscribed to {server}'s console here")
+        stream = ConsoleStream(server, -1, self._console_buffer)
+        self._consoles[server] = stream  # before the call: pushes follow its answer at once
+        request: dict[str, Any] = {"server": server}
+        if from_ is not None:
+            request["from"] = from_
+        try:
+            answer = await self.call("console.subscribe", request)
+            stream.read_index = int(answer["readIndex"])
+            yield stream
+        finally:
+            if self._consoles.get(server) is stream:
+                del self._consoles[server]
+                if self._closed is None and not stream.closed and stream.read_index >= 0:
+                    with (
+                        trio.CancelScope(shield=True),
+                        trio.move_on_after(5),
+                        contextlib.suppress(WsCallError, WsConnectionError),
+                    ):
+                        await self.call("console.unsubscribe", {"server": server})
+
+    # -- the reader -------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        reason = "the WebSocket client was closed"
+        try:
+            while True:
+                self._dispatch(await self.ws.get_message())
+        except ConnectionClosed as exc:
+            reason = _closed_reason(exc)
+        finally:
+            self._shutdown(reason)
+
+    def _dispatch(self, message: str | bytes) -> None:
+        try:
+            frame = _decode_frame(message)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            log.warning("ignoring a frame that is not a leosuite message: %.100r", message)
+            return
+        pending = self._pending.get(frame.uuid)
+        if pending is not None and pending.frame is None:
+            pending.frame = frame
+            pending.done.set()
+            return
+        if frame.type in ("console_output", "console_overrun", "console_closed"):
+            server = frame.content.get("server") if isinstance(frame.content, Mapping) else None
+            stream = self._consoles.get(server) if isinstance(server, str) else None
+            if stream is not None:
+                try:
+                    stream._deliver(frame)
+                except (KeyError, TypeError, ValueError, binascii.Error):
+                    log.warning("ignoring a malformed %s push", frame.type)
+                if stream.closed:
+                    del self._consoles[stream.server]
+                return
+        elif frame.type == "session_closed":
+            reason = frame.content.get("reason") if isinstance(frame.content, Mapping) else None
+            self.token = None
+            for stream in self._consoles.values():
+                stream._fail(AuthError(f"the daemon ended the session: {reason or 'no reason'}"))
+            self._consoles.clear()
+        try:
+            self._push_send.send_nowait(Push(frame.type, frame.uuid, frame.content))
+        except trio.WouldBlock:
+            self.dropped_pushes += 1
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    def _shutdown(self, reason: str) -> None:
+        self._closed = reason
+        for pending in self._pending.values():
+            pending.done.set()
+        for stream in self._consoles.values():
+            stream._fail(WsConnectionError(reason))
+        self._consoles.clear()
+        self._push_send.close()
+
+
+def _closed_reason(exc: ConnectionClosed) -> str:
+    code = exc.reason.code if exc.reason is not None else None
+    text = f": {exc.reason.reason}" if exc.reason and exc.reason.reason else ""
+    return f"the WebSocket closed (code {code}{text})"
+
+
+async def _close_transport(opened: list[WebSocketConnection]) -> None:
+    """trio-websocket 0.12.2 leaves the TCP socket open when the peer closed first or
+    the connection broke (``aclose`` returns early once a close reason is set): close
+    it here. Idempotent when the library did close it."""
+    for ws in opened:
+        stream = getattr(ws, "_stream", None)
+        if stream is not None:
+            await trio.aclose_forcefully(stream)
+
+
+def _reraise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+    """Raise a one-exception group's exception as itself (keeping its context)."""
+    exc = group.exceptions[0]
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+        del exc, context
+
+
+@contextlib.asynccontextmanager
+async def open_ws_client(
+    url: str,
+    *,
+    push_buffer: int = 256,
+    console_buffer: int = 64,
+    max_message_size: int = DEFAULT_MAX_MESSAGE,
+    receive_buffer_size: int = 256 * KiB,
+) -> AsyncIterator[WsClient]:
+    """Connect to ``url`` (e.g. ``ws://127.0.0.1:8976/``); close on the way out.
+
+    :class:`WsConnectionError` when the daemon cannot be reached or refuses the
+    handshake. Deadlines are the caller's cancel scopes (trio-websocket gives up
+    connecting after 60 s)."""
+    if urlsplit(url).path == "":
+        url += "/"
+    async with contextlib.AsyncExitStack() as stack:
+        opened: list[WebSocketConnection] = []
+        stack.push_async_callback(_close_transport, opened)  # runs after the close handshake
+        try:
+            ws = await stack.enter_async_context(
+                _open_websocket_url(
+                    url, max_message_size=max_message_size, receive_buffer_size=receive_buffer_size
+                )
+            )
+        except HandshakeError as exc:
+            cause = exc.__cause__ or exc
+            raise WsConnectionError(
+                f"cannot reach leosuite's WebSocket API at {url}: {cause or type(cause).__name__}"
+            ) from None
+        except ValueError as exc:  # a malformed URL
+            raise WsConnectionError(f"bad WebSocket URL {url!r}: {exc}") from None
+        opened.append(ws)
+        client = WsClient(ws, push_buffer=push_buffer, console_buffer=console_buffer)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client._read)
+                try:
+                    yield client
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:
+                _reraise_single(group)
+            raise

@@ -1,0 +1,26 @@
+"""The writer's hand-made frames are byte for byte what wsproto (trio-websocket) sends."""
+
+from __future__ import annotations
+
+import pytest
+from wsproto import ConnectionType
+from wsproto.connection import Connection
+from wsproto.events import TextMessage
+
+from leosuite.api.ws import conn as ws_conn
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+@pytest.mark.parametrize("char", ["x", "é"])
+def test_frame_matches_wsproto(size: int, char: str) -> None:
+    payload = char * size
+    server = Connection(ConnectionType.SERVER)
+    assert ws_conn._frame(payload) == server.send(TextMessage(data=payload))
+    assert ws_conn._frame(payload) == server.send(TextMessage(data=payload))  # cached
+
+
+def test_frame_cache_is_bounded() -> None:
+    for i in range(2000):
+        ws_conn._frame(f"{i:05d}" + "y" * 10_000)
+    assert 0 < ws_conn._FRAMES_BYTES[0] <= ws_conn._FRAMES_MAX_BYTES
+    assert len(ws_conn._FRAMES) < 2000
