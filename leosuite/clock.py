@@ -8,11 +8,12 @@ it jumps with it, so expiry logic is testable without sleeping.
 
 from __future__ import annotations
 
+import datetime
 import time
 
 import trio
 
-__all__ = ["WallClock"]
+__all__ = ["WallClock", "iso_utc"]
 
 
 class WallClock:
@@ -24,3 +25,9 @@ class WallClock:
 
     def __call__(self) -> float:
         return self._offset + trio.current_time()
+
+
+def iso_utc(stamp: float) -> str:
+    """Unix seconds as ``2026-05-01T12:00:00Z``, the one form every surface shows."""
+    moment = datetime.datetime.fromtimestamp(stamp, tz=datetime.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

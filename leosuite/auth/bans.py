@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 import trio
 
 from ..audit import Actor, AuditLog
+from ..clock import iso_utc
 from ..errors import Conflict, InvalidInput, NotFound
 from ..store import bans as table
 from ..store.bans import BanRecord
@@ -162,12 +163,6 @@ def parse_expires(value: object, now: float) -> float | None:
     if stamp <= now:
         raise InvalidInput(f"expires: {value!r} is in the past", field="expires")
     return stamp
-
-
-def iso_utc(stamp: float) -> str:
-    """``2026-05-01T12:00:00Z``."""
-    moment = datetime.datetime.fromtimestamp(stamp, tz=datetime.UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def describe(ban: BanRecord) -> str:

@@ -10,22 +10,17 @@ proxy in front). ``ip`` is shown only when ``show_ips`` (moderators and admins).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from ..clock import iso_utc
 from ..errors import InvalidInput, NotFound
 from .core import ChatCore
 from .models import ChatLimits, Member, Session
 
-__all__ = ["PROTOCOL", "find_session", "iso_utc", "session_detail", "session_summary"]
+__all__ = ["PROTOCOL", "find_session", "session_detail", "session_summary"]
 
 #: The ``protocol`` of every session: one chat core behind both protocols.
 PROTOCOL = "leosuite-chat"
-
-
-def iso_utc(timestamp: float) -> str:
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def session_summary(session: Session) -> dict[str, Any]:

@@ -26,10 +26,14 @@ __all__ = [
     "list_all",
     "set_next_read_index",
     "update_settings",
+    "NAME_PATTERN",
+    "NAME_RE",
     "validate_name",
 ]
 
-_NAME_RE = re.compile(r"[a-z0-9_][a-z0-9_\-]{0,63}", re.ASCII)
+#: A server name is 1-64 of a-z 0-9 _ -, not starting with - (it is a directory name).
+NAME_PATTERN = "^[a-z0-9_][a-z0-9_-]{0,63}$"
+NAME_RE = re.compile(NAME_PATTERN[1:-1], re.ASCII)
 
 _settings_decoder = msgspec.json.Decoder(dict[str, object])
 _encoder = msgspec.json.Encoder()
@@ -47,9 +51,9 @@ class ServerRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 def validate_name(name: object) -> str:
     """Return ``name`` unchanged if it is a valid server name, else InvalidInput."""
-    if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None:
+    if not isinstance(name, str) or NAME_RE.fullmatch(name) is None:
         raise InvalidInput(
-            "server name must be 1-64 characters of a-z, 0-9, '_' or '-', not starting with '-'",
+            "server name must be 1-64 characters of a-z, 0-9, _ and -, not starting with -",
             field="server",
         )
     return name

@@ -13,11 +13,11 @@ from pathlib import Path
 import msgspec
 
 from leosuite.errors import ConfigError, InvalidInput
+from leosuite.store.servers import NAME_RE
 
 from .types import (
     _BUILTIN_PLACEHOLDERS,
     _PLACEHOLDER,
-    _SERVER_NAME,
     _VAR_NAME,
     COMMON_VARIABLES,
     ServerType,
@@ -113,7 +113,7 @@ def load_type_file(path: Path | str, data: bytes | None = None) -> ServerType:
     """Decode and check one type file; raises :class:`TypeLoadError`."""
     path = Path(path)
     name = path.name.removesuffix(".toml")
-    if not _SERVER_NAME.fullmatch(name):
+    if not NAME_RE.fullmatch(name):
         raise TypeLoadError(path, None, f"invalid type name {name!r}")
     try:
         if data is None:

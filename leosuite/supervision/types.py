@@ -33,6 +33,7 @@ from typing import Literal
 import msgspec
 
 from leosuite.errors import InvalidInput
+from leosuite.store.servers import validate_name as validate_server_name
 
 __all__ = [
     "COMMON_VARIABLES",
@@ -56,7 +57,6 @@ MAX_STRING = 4096
 COMMON_VARIABLES = ("autostart", "restart", "stop_timeout", "max_restarts")
 _BUILTIN_PLACEHOLDERS = frozenset({"python", "server_dir"})
 _VAR_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
-_SERVER_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
@@ -133,16 +133,6 @@ def variables_of(stype: ServerType) -> tuple[Variable, ...]:
 
 
 # ---------------------------------------------------------------- settings
-
-
-def validate_server_name(name: object) -> str:
-    """1-64 chars of ``a-z 0-9 _ -``, not starting with ``-`` (it is a directory name)."""
-    if not isinstance(name, str) or not _SERVER_NAME.fullmatch(name):
-        raise InvalidInput(
-            "server name must be 1-64 characters of a-z, 0-9, _ and -, not starting with -",
-            field="server",
-        )
-    return name
 
 
 def _check_value(var: Variable, value: object) -> Value:

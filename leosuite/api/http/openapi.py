@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...auth.service import LoginInfo, LoginResult
+from ...store.servers import NAME_PATTERN
 from ...supervision.manager import LogAnswer
 from ..openapi import (
     Schema,
@@ -28,8 +29,7 @@ from .auth import LoginBody
 
 __all__ = ["build"]
 
-#: validate_server_name's rule (1-64 of a-z 0-9 _ -, not starting with -).
-SERVER_NAME = "^[a-z0-9_][a-z0-9_-]{0,63}$"
+SERVER_NAME = NAME_PATTERN
 
 BEARER: Security = [{"bearer": []}]
 PUBLIC: Security = []
