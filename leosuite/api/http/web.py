@@ -21,7 +21,7 @@ from ...errors import NotFound
 
 __all__ = ["WEB_ROOT", "content_security_policy", "web_blueprint"]
 
-WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
