@@ -32,7 +32,7 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 
 STAMP = b'"message":"@'
-PAD = "x" * 80  # ~190 B frames like PERFORMANCE.md's chat messages
+PAD = "x" * 80  # ~190 B frames, the size of a typical chat message
 
 
 def _cpu() -> float:

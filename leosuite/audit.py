@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 import trio
@@ -17,9 +18,14 @@ import trio
 from .store import audit as audit_table
 from .store.db import Database
 
-__all__ = ["Actor", "AuditEvent", "AuditLog"]
+if TYPE_CHECKING:
+    from .settings import HousekeepingSettings
+
+__all__ = ["Actor", "AuditEvent", "AuditLog", "purge_audit"]
 
 log = logging.getLogger("leosuite.audit")
+
+_DAY = 86400.0
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,3 +113,15 @@ class AuditLog:
         send, receive = trio.open_memory_channel[AuditEvent](self._buffer)
         self._subscribers.add(send)
         return receive
+
+
+async def purge_audit(db: Database, settings: HousekeepingSettings, now: float) -> int:
+    """Housekeeping: delete audit entries older than ``audit_keep_days`` and all but
+    the newest ``audit_keep_entries`` (0 disables either); how many were deleted."""
+    older_than = now - settings.audit_keep_days * _DAY if settings.audit_keep_days else None
+    keep_last = settings.audit_keep_entries or None
+    if older_than is None and keep_last is None:
+        return 0
+    return await db.call(
+        lambda conn: audit_table.purge(conn, older_than=older_than, keep_last=keep_last)
+    )

@@ -18,7 +18,7 @@ the same as absent):
   newest ``timestamp`` it has; entries in that same millisecond come back once more,
   so it skips the ones it has already shown.
 
-Anything else in ``page`` or ``after`` is 400. Retention (:func:`purge_audit`) is
+Anything else in ``page`` or ``after`` is 400. Retention (:func:`leosuite.audit.purge_audit`) is
 run by the daemon's housekeeping, with ``[housekeeping] audit_keep_days`` and
 ``audit_keep_entries``.
 """
@@ -38,8 +38,6 @@ from ...store import audit as audit_table
 from ...store.audit import AuditEntry
 
 if TYPE_CHECKING:
-    from ...settings import HousekeepingSettings
-    from ...store.db import Database
     from .app import AdminRoutes
 
 __all__ = [
@@ -49,7 +47,6 @@ __all__ = [
     "format_timestamp",
     "parse_after",
     "parse_page",
-    "purge_audit",
     "register",
 ]
 
@@ -61,7 +58,6 @@ LEVEL_NAMES = {"error": "Error", "warning": "Warn", "info": "Info", "debug": "De
 _UNIX_SECONDS = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,9})?", re.ASCII)
 #: datetime.fromisoformat is lenient (week dates, ...); ask for a date first.
 _ISO_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-_DAY = 86_400.0
 
 
 def format_timestamp(timestamp: float) -> str:
@@ -112,18 +108,6 @@ def parse_after(text: str | None) -> float | None:
         f"after: must be an ISO 8601 time (2026-11-23T10:15:02Z) or unix seconds "
         f"(got {text[:40]!r})",
         field="after",
-    )
-
-
-async def purge_audit(db: Database, settings: HousekeepingSettings, now: float) -> int:
-    """Housekeeping: delete audit entries older than ``audit_keep_days`` and all but
-    the newest ``audit_keep_entries`` (0 disables either); how many were deleted."""
-    older_than = now - settings.audit_keep_days * _DAY if settings.audit_keep_days else None
-    keep_last = settings.audit_keep_entries or None
-    if older_than is None and keep_last is None:
-        return 0
-    return await db.call(
-        lambda conn: audit_table.purge(conn, older_than=older_than, keep_last=keep_last)
     )
 
 

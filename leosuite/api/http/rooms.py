@@ -1,7 +1,7 @@
 """``POST /rooms``: the encrypted rooms of seed 004 over HTTP.
 
 Every request is ``{"action", "payload"}``; ``payload`` is an object or, as the
-origin's own client sends it, a JSON-encoded string of one (SPEC §8). Answers:
+origin's own client sends it, a JSON-encoded string of one (both are accepted). Answers:
 
 ==============  =======================================================================
 createRoom      ``{roomName, owner, pass}`` -> ``{"status": "ok", "name"}``

@@ -13,14 +13,14 @@ import httpx
 import pytest
 import trio
 
-from leosuite.api.admin.log import format_timestamp, parse_after, purge_audit
-from leosuite.audit import Actor
+from leosuite.api.admin.log import format_timestamp, parse_after
+from leosuite.audit import Actor, purge_audit
 from leosuite.errors import ConfigError
 from leosuite.settings import HousekeepingSettings
 from leosuite.store import audit
 from leosuite.store.db import Database
-from tests.api.admin.test_admin import assert_admin_error
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
+from tests.helpers.http import assert_admin_error
 
 AUTH = ("admin", ADMIN_PASSWORD)
 KEYS = {"timestamp", "level", "topic", "session", "user", "message"}
