@@ -4,7 +4,6 @@ directory lock, a taken port, bad config, ``config show`` and the first admin pa
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sqlite3
@@ -20,26 +19,9 @@ import httpx
 import pytest
 import trio
 
-from leosuite.auth.pow import solve
+from tests.helpers.daemon import base_env, login
 
 ADMIN_PASSWORD = "process-admin-pw"
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LEOSUITE_", "NOTIFY_SOCKET", "WATCHDOG_"))
-    }
-    env.update(
-        LEOSUITE_AUTH_HASH_MEMORY_KIB="64",
-        LEOSUITE_AUTH_HASH_TIME_COST="1",
-        LEOSUITE_AUTH_POW_DIFFICULTY="4",
-        LEOSUITE_AUTH_POW_COUNT="2",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
 
 
 def serve_argv(data_dir: Path, *extra: str) -> list[str]:
@@ -129,20 +111,7 @@ async def run_cli(argv: Sequence[str], env: dict[str, str]) -> tuple[int, str, s
 
 async def http_login(base: str, password: str = ADMIN_PASSWORD) -> str:
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        info = (await client.get("/api/auth/login_info")).json()
-        proofs = solve(info["random"], count=info["proof_of_works"], difficulty=info["difficulty"])
-        response = await client.post(
-            "/api/auth/login",
-            json={
-                "username": "admin",
-                "password": password,
-                "random": info["random"],
-                "proof_of_works": proofs,
-            },
-        )
-        assert response.status_code == 200, response.text
-        token: str = response.json()["access_token"]
-        return token
+        return await login(client, password=password)
 
 
 def read_db(data_dir: Path, query: str) -> list[tuple[Any, ...]]:

@@ -8,16 +8,9 @@ from typing import Any
 
 import trio
 
-from tests.api.http.test_servers import (
-    FAST_DEMO,
-    Api,
-    api_client,
-    command_settings,
-    pid_alive,
-    running_daemon,
-    wait_gone,
-)
-from tests.conftest import make_settings, start_daemon
+from tests.helpers.daemon import make_settings, running_daemon, start_daemon
+from tests.helpers.http import Api, api_client
+from tests.helpers.servers import FAST_DEMO, command_settings, pid_alive, wait_gone
 
 
 async def snapshot(api: Api) -> dict[str, Any]:

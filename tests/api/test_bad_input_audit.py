@@ -1,11 +1,11 @@
-"""Rejected input is written to the audit log, rate limited per address (SPEC §6)."""
+"""Rejected input is written to the audit log, rate limited per address."""
 
 from __future__ import annotations
 
 import trio
 
 from leosuite.store import audit
-from tests.conftest import RunningDaemon
+from tests.helpers.daemon import RunningDaemon
 
 
 async def http_entries(daemon: RunningDaemon) -> list[audit.AuditEntry]:

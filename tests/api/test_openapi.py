@@ -13,7 +13,7 @@ from quart_trio import QuartTrio
 from leosuite.api.admin.app import create_admin_app
 from leosuite.api.http.app import create_http_app
 from leosuite.api.openapi import admin_document, http_document
-from tests.conftest import RunningDaemon
+from tests.helpers.daemon import RunningDaemon
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")

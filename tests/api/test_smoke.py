@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import trio
 
-from tests.conftest import RunningDaemon, login
+from tests.helpers.daemon import RunningDaemon, login
 
 
 async def test_login_then_authenticated_request(daemon: RunningDaemon) -> None:

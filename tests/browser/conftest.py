@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from leosuite.auth.pow import solve
-from tests.test_daemon_process import base_env
+from tests.helpers.daemon import base_env
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 

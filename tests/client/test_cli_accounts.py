@@ -16,7 +16,7 @@ from leosuite.auth.passwords import PasswordHasher
 from leosuite.auth.pow import solve
 from leosuite.store import accounts, tokens
 from leosuite.store.db import Database
-from tests.conftest import ADMIN_PASSWORD, login, make_settings, start_daemon
+from tests.helpers.daemon import ADMIN_PASSWORD, login, make_settings, start_daemon
 
 
 class Cli:

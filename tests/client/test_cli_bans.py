@@ -11,8 +11,8 @@ import pytest
 import trio
 
 from leosuite.client.commands.bans import parse_expiry
-from tests.client.test_cli_servers import Cli
-from tests.conftest import RunningDaemon
+from tests.helpers.cli import Cli
+from tests.helpers.daemon import RunningDaemon
 
 NOW = 1_800_000_000.0
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import trio
 
-from tests.api.http.test_servers import PASSWORD, Api, add_account, api_client
-from tests.client.test_cli_servers import Cli
-from tests.conftest import RunningDaemon, make_settings, start_daemon
+from tests.helpers.accounts import PASSWORD, add_account
+from tests.helpers.cli import Cli
+from tests.helpers.daemon import RunningDaemon, make_settings, start_daemon
+from tests.helpers.http import Api, api_client
 
 SLEEP = {"command": "sleep 1000", "stop_timeout": 1}
 

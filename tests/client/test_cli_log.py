@@ -16,9 +16,9 @@ import trio
 
 from leosuite.audit import Actor
 from leosuite.store import audit
-from tests.api.admin.test_admin import add_account
-from tests.client.test_cli_servers import Cli
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon
+from tests.helpers.accounts import add_account
+from tests.helpers.cli import Cli
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon
 
 #: 2030-01-01T10:00:00Z (later than the daemon's own entries)
 BASE = 1893492000.0
@@ -67,7 +67,7 @@ async def test_log_pages_filters_and_errors(daemon: RunningDaemon, tmp_path: Pat
         assert b"cannot reach" in nowhere.stderr
 
         # A token of an account that is not an ADMIN.
-        await add_account(daemon, "bob", "bob-secret-1", "HOST")
+        await add_account(daemon, "bob", "HOST", password="bob-secret-1")
         bob = Cli(tmp_path / "bob")
         out = await bob.run(
             "login",

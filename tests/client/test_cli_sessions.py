@@ -3,23 +3,15 @@ WebSocket API), with HOME in tmp_path so the saved token is isolated."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import trio
 
 from leosuite.community.models import ChatEvent, Member
-from tests.api.http.test_servers import PASSWORD, add_account
-from tests.client.test_cli_servers import Cli
-from tests.conftest import RunningDaemon
-
-
-def keep(inbox: list[ChatEvent]) -> Callable[[ChatEvent], bool]:
-    def deliver(event: ChatEvent) -> bool:
-        inbox.append(event)
-        return True
-
-    return deliver
+from tests.helpers.accounts import PASSWORD, add_account
+from tests.helpers.chat import keep
+from tests.helpers.cli import Cli
+from tests.helpers.daemon import RunningDaemon
 
 
 async def test_session_commands(daemon: RunningDaemon, tmp_path: Path) -> None:

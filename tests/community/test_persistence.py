@@ -15,7 +15,7 @@ from leosuite.community.models import ChatLimits, Member
 from leosuite.community.persistence import SessionStore, decode_history, encode_history
 from leosuite.store import chat_sessions
 from leosuite.store.db import Database
-from tests.conftest import make_settings, start_daemon
+from tests.helpers.daemon import make_settings, start_daemon
 
 
 class Clock:

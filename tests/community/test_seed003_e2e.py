@@ -1,6 +1,6 @@
 """Seed 003 end to end, following the seed document literally: a channel conversation
 of three nicks over real WebSockets, every frame checked whole (the seed's keys, plus
-``time`` on every server message, SPEC §8)."""
+``time`` on every server message, which the origin's clients read)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import trio
 
-from tests.conftest import RunningDaemon
 from tests.helpers.chat import Chat, chat
+from tests.helpers.daemon import RunningDaemon
 from tests.helpers.ws import client_socket_leak_tolerated
 
 

@@ -10,18 +10,11 @@ from pathlib import Path
 import trio
 
 from leosuite.audit import AuditEvent
-from leosuite.community.core import ChatCore
 from leosuite.community.models import Member
 from leosuite.store import audit as audit_table
-from tests.conftest import RunningDaemon, login
-from tests.helpers.chat import Chat, chat, chat_daemon, refused_at, refused_login
+from tests.helpers.chat import Chat, chat, chat_daemon, core_of, refused_at, refused_login
+from tests.helpers.daemon import RunningDaemon, login
 from tests.helpers.ws import client_socket_leak_tolerated
-
-
-def core_of(daemon: RunningDaemon) -> ChatCore:
-    core = daemon.ctx.chat.core
-    assert isinstance(core, ChatCore)
-    return core
 
 
 async def audit_topics(daemon: RunningDaemon) -> list[tuple[str, str]]:
@@ -52,7 +45,9 @@ async def test_login_broadcast_and_welcome(tmp_path: Path) -> None:
                 "type": 0, "dest": "", "user": "SYSTEM", "message": "Be nice.", "level": "info",
                 "time": welcome["time"],
             }  # fmt: skip
-            async with chat(daemon, "bob") as bob:  # bob got its own type 2 (SPEC §8)
+            async with chat(
+                daemon, "bob"
+            ) as bob:  # a joining member is announced to the others (type 2)
                 assert (await bob.next())["message"] == "Be nice."
                 assert (await alice.expect(2))["user"] == "bob"
             assert await alice.expect(3, user="bob")

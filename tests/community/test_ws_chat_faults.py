@@ -13,10 +13,9 @@ import trio.testing
 from trio_websocket import ConnectionClosed, open_websocket_url
 from wsproto.events import TextMessage
 
-from leosuite.community.core import ChatCore
 from leosuite.community.models import ChatEvent, Member
-from tests.conftest import RunningDaemon
-from tests.helpers.chat import Chat, chat, chat_daemon, chat_url, check_frame
+from tests.helpers.chat import Chat, chat, chat_daemon, chat_url, check_frame, core_of
+from tests.helpers.daemon import RunningDaemon
 from tests.helpers.ws import RawClient, client_socket_leak_tolerated
 
 MiB = 1024 * 1024
@@ -31,12 +30,6 @@ class Inbox:
     def __call__(self, event: ChatEvent) -> bool:
         self.events.append(event)
         return True
-
-
-def core_of(daemon: RunningDaemon) -> ChatCore:
-    core = daemon.ctx.chat.core
-    assert isinstance(core, ChatCore)
-    return core
 
 
 async def test_big_messages_error_or_close_1009(daemon: RunningDaemon) -> None:

@@ -1,5 +1,6 @@
-"""Helpers for the WebSocket chat tests (seed 003): a client that checks every frame
-the server sends (integer ``type``, float ``time``) and keeps what it read on the way."""
+"""Chat over WebSocket: a client that checks every frame the server sends (integer
+``type``, float ``time``) and keeps what it read on the way; members made through the
+chat core."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from tests.conftest import RunningDaemon, make_settings, start_daemon
+from leosuite.community.core import ChatCore
+from leosuite.community.models import ChatEvent
+from tests.helpers.daemon import RunningDaemon, make_settings, running_daemon
 from tests.helpers.ws import client_socket_leak_tolerated
 
 Frame = dict[str, Any]
@@ -114,9 +116,22 @@ async def refused_login(daemon: RunningDaemon, nick: str, token: str | None = No
 
 @asynccontextmanager
 async def chat_daemon(tmp_path: Path, **sections: dict[str, Any]) -> AsyncIterator[RunningDaemon]:
-    async with trio.open_nursery() as nursery:
-        daemon = await start_daemon(nursery, make_settings(tmp_path / "data", **sections))
-        try:
-            yield daemon
-        finally:
-            daemon.daemon.request_stop()
+    """A daemon with the settings ``sections`` changed, for the block."""
+    async with running_daemon(make_settings(tmp_path / "data", **sections)) as daemon:
+        yield daemon
+
+
+def core_of(daemon: RunningDaemon) -> ChatCore:
+    core = daemon.ctx.chat.core
+    assert isinstance(core, ChatCore)
+    return core
+
+
+def keep(inbox: list[ChatEvent]) -> Callable[[ChatEvent], bool]:
+    """A member's ``deliver`` that appends every event to ``inbox``."""
+
+    def deliver(event: ChatEvent) -> bool:
+        inbox.append(event)
+        return True
+
+    return deliver

@@ -27,7 +27,7 @@ from wsproto.events import (
     TextMessage,
 )
 
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon
 
 PUSH_TYPES = frozenset(
     {"console_output", "console_overrun", "console_closed", "stats", "event", "session_closed"}
@@ -142,6 +142,7 @@ class RawClient:
         self.events: list[Event] = []
         self._messages: list[dict[str, Any]] = []
         self._parts: list[str] = []
+        self._answered = 0  # events already looked at for pings to answer
 
     @classmethod
     @asynccontextmanager
@@ -203,6 +204,16 @@ class RawClient:
                 raise AssertionError("closed during login")
         (answer,) = [m for m in self.messages() if m["uuid"] == "in"]
         assert answer["content"]["status"] == 0, answer
+
+    async def answer_pings(self, pings: int) -> None:
+        """Read until ``pings`` pings have come, answering each with its pong; fails if
+        the connection closes first."""
+        while self.pings() < pings:
+            assert await self.read_some(), "closed although it answered pings"
+            for event in self.events[self._answered :]:
+                if isinstance(event, Ping):
+                    await self.stream.send_all(self.proto.send(event.response()))
+            self._answered = len(self.events)
 
     async def read_until_eof(self) -> None:
         while await self.read_some():

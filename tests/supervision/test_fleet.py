@@ -15,7 +15,7 @@ from leosuite.errors import Conflict, NotFound
 from leosuite.supervision.console_log import ConsoleLog
 from leosuite.supervision.fleet import Fleet
 from leosuite.supervision.states import State
-from tests.supervision.test_supervisor import fixture, make_spec, text, wait_gone
+from tests.helpers.servers import fixture, make_spec, text, wait_gone
 
 S = State
 

@@ -21,6 +21,7 @@ from leosuite.supervision.stats import (
     read_processes,
 )
 from tests.fixtures import fixture_path
+from tests.helpers.servers import read_until
 
 linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
 
@@ -80,16 +81,6 @@ async def group(*argv: str) -> AsyncIterator[trio.Process]:
             await proc.wait()
             assert proc.stdout is not None
             await proc.stdout.aclose()
-
-
-async def read_until(proc: trio.Process, needle: bytes) -> bytes:
-    assert proc.stdout is not None
-    data = b""
-    while needle not in data:
-        chunk = await proc.stdout.receive_some(65536)
-        assert chunk, data
-        data += chunk
-    return data
 
 
 @linux_only

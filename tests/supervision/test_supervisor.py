@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
 import pytest
 import trio
 
@@ -20,20 +19,10 @@ from leosuite.supervision.console_log import ConsoleLog
 from leosuite.supervision.spec import LaunchSpec, StateChange
 from leosuite.supervision.states import Backoff, State
 from leosuite.supervision.supervisor import Supervisor
-from tests.fixtures import fixture_path
+from tests.helpers.servers import all_gone, fixture, make_spec, text, wait_gone
 
 PY = sys.executable
 S = State
-
-
-def make_spec(tmp_path: Path, *argv: str, **kw: Any) -> LaunchSpec:
-    kw.setdefault("stop_timeout", 0.5)
-    kw.setdefault("restart", "never")
-    return LaunchSpec(argv=[PY, *argv], cwd=str(tmp_path), **kw)
-
-
-def fixture(name: str) -> str:
-    return str(fixture_path(name))
 
 
 def script(tmp_path: Path, name: str, source: str) -> str:
@@ -63,10 +52,6 @@ async def supervised(
         console.close()
 
 
-def text(console: ConsoleLog) -> str:
-    return console.read(0, 1 << 24).data.decode("utf-8", "replace")
-
-
 async def wait_output(console: ConsoleLog, needle: str) -> str:
     """Wait until ``needle`` is in the console; return the whole console text."""
     while needle not in (current := text(console)):
@@ -77,22 +62,6 @@ async def wait_output(console: ConsoleLog, needle: str) -> str:
 async def collect(channel: trio.MemoryReceiveChannel[StateChange], into: list[State]) -> None:
     async for change in channel:
         into.append(change.new)
-
-
-def group_gone(pids: list[int]) -> bool:
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                return False
-        except psutil.NoSuchProcess:
-            pass
-    return True
-
-
-async def wait_gone(pids: list[int]) -> None:
-    # SIGKILL is delivered at once but the exit takes a moment: poll (bounded by fail_after)
-    while not group_gone(pids):
-        await trio.sleep(0.02)
 
 
 # ---------------------------------------------------------------- start and ready
@@ -189,7 +158,7 @@ async def test_forked_grandchildren_die_with_the_group(tmp_path: Path) -> None:
             assert leader is not None
             pids = [int(p) for p in re.findall(r"child (\d+)", text(console))]
             assert len(pids) == 3
-            assert not group_gone(pids)
+            assert not all_gone(pids)
             await sup.request("stop")
             await wait_gone([leader, *pids])
 

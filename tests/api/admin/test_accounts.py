@@ -16,8 +16,9 @@ import trio
 
 from leosuite.community.models import Member
 from leosuite.store import audit
-from tests.api.admin.test_admin import add_account, assert_admin_error
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon, login
+from tests.helpers.accounts import add_account
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, login
+from tests.helpers.http import assert_admin_error
 from tests.helpers.ws import ws_client
 
 AUTH = ("admin", ADMIN_PASSWORD)
@@ -351,8 +352,8 @@ async def test_change_ends_tokens_and_connections_at_once(
     daemon: RunningDaemon, change: dict[str, Any] | None, reason: str
 ) -> None:
     with trio.fail_after(30):
-        await add_account(daemon, "bob", "bob-secret-1", "HOST", "MOD")
-        await add_account(daemon, "bystander", "bystander-1")
+        await add_account(daemon, "bob", "HOST", "MOD", password="bob-secret-1")
+        await add_account(daemon, "bystander", password="bystander-1")
         async with admin_client(daemon) as client:
             bob_id = next(
                 a["id"] for a in (await client.get("/accounts/")).json() if a["username"] == "bob"
@@ -386,7 +387,7 @@ async def test_change_ends_tokens_and_connections_at_once(
 
 async def test_unlock_rename_and_added_flags_keep_the_token(daemon: RunningDaemon) -> None:
     with trio.fail_after(30):
-        await add_account(daemon, "bob", "bob-secret-1")
+        await add_account(daemon, "bob", password="bob-secret-1")
         async with daemon.http() as http:
             token = await login(http, "bob", "bob-secret-1")
         async with admin_client(daemon) as client:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import base64
 import datetime
-from typing import Any
 
-import httpx
 import pytest
 import trio
 
 from leosuite.auth import accounts as account_ops
-from leosuite.auth.passwords import PasswordHasher
 from leosuite.store import audit
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon, login
+from tests.helpers.accounts import add_account
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, login
+from tests.helpers.http import assert_admin_error, assert_unauthorized
 
 PATHS = ["/status", "/status/", "/api/status", "/api/status/"]
 
@@ -22,29 +21,6 @@ PATHS = ["/status", "/status/", "/api/status", "/api/status/"]
 def basic(username: str, password: str) -> dict[str, str]:
     raw = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {"Authorization": f"Basic {raw}"}
-
-
-def assert_admin_error(response: httpx.Response, status: int) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"status", "message"}
-    assert body["status"] == "error"
-    message: str = body["message"]
-    assert message
-    return message
-
-
-def assert_unauthorized(response: httpx.Response) -> None:
-    assert_admin_error(response, 401)
-    assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
-
-
-async def add_account(daemon: RunningDaemon, username: str, password: str, *flags: str) -> None:
-    hasher = PasswordHasher(time_cost=1, memory_kib=64)
-    await trio.to_thread.run_sync(
-        lambda: account_ops.create_account(daemon.ctx.db, hasher, username, password, flags=flags)
-    )
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -112,7 +88,7 @@ async def test_failed_admin_auth_is_audited(daemon: RunningDaemon) -> None:
 
 async def test_non_admin_account_is_403(daemon: RunningDaemon) -> None:
     with trio.fail_after(20):
-        await add_account(daemon, "mod", "moderator-pw", "MOD", "HOST")
+        await add_account(daemon, "mod", "MOD", "HOST", password="moderator-pw")
         async with daemon.http() as client:
             token = await login(client, "mod", "moderator-pw")
         async with daemon.admin() as admin:
@@ -125,7 +101,7 @@ async def test_non_admin_account_is_403(daemon: RunningDaemon) -> None:
 
 async def test_locked_admin_is_refused(daemon: RunningDaemon) -> None:
     with trio.fail_after(20):
-        await add_account(daemon, "root2", "second-admin", "ADMIN")
+        await add_account(daemon, "root2", "ADMIN", password="second-admin")
         await trio.to_thread.run_sync(
             lambda: account_ops.lock_account(daemon.ctx.db, "root2", True)
         )

@@ -14,8 +14,8 @@ import pytest
 import trio
 
 from leosuite.store import audit
-from tests.api.admin.test_admin import assert_admin_error, assert_unauthorized
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
+from tests.helpers.http import assert_admin_error, assert_unauthorized
 from tests.helpers.ws import RawClient, Rejected
 
 BANNED = "127.0.0.2"

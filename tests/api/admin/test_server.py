@@ -22,8 +22,8 @@ from leosuite.community.server_settings import (
 from leosuite.errors import Conflict, InvalidInput, PermissionDenied
 from leosuite.store import audit as audit_table
 from leosuite.store import kv
-from tests.api.admin.test_admin import assert_admin_error
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
+from tests.helpers.http import assert_admin_error
 
 AUTH = ("admin", ADMIN_PASSWORD)
 KEYS = {

@@ -17,8 +17,8 @@ import trio
 
 from leosuite.community.models import ChatEvent, Member
 from leosuite.store import audit as audit_table
-from tests.api.admin.test_admin import assert_admin_error
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
+from tests.helpers.http import assert_admin_error
 
 AUTH = ("admin", ADMIN_PASSWORD)
 SUMMARY_KEYS = {

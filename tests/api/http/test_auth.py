@@ -14,10 +14,10 @@ import trio
 import trio.testing
 
 from leosuite.auth import accounts as account_ops
-from leosuite.auth.passwords import PasswordHasher
 from leosuite.auth.pow import leading_zero_bits, solve
 from leosuite.store import audit
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon, login
+from tests.helpers.accounts import add_account
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, login
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -37,17 +37,6 @@ async def token_count(daemon: RunningDaemon) -> int:
 
     result: int = await daemon.ctx.db.call(count)
     return result
-
-
-async def add_account(
-    daemon: RunningDaemon, username: str, password: str, flags: tuple[str, ...] = ()
-) -> None:
-    hasher = PasswordHasher(time_cost=1, memory_kib=64)
-    await trio.to_thread.run_sync(
-        lambda: account_ops.create_account(
-            daemon.ctx.db, hasher, username, password, flags=flags, min_length=8
-        )
-    )
 
 
 async def login_info(client: httpx.AsyncClient, username: str | None = None) -> dict[str, Any]:
@@ -349,7 +338,7 @@ async def test_unknown_user_and_wrong_password_look_the_same(daemon: RunningDaem
 
 async def test_locked_account_cannot_log_in(daemon: RunningDaemon) -> None:
     with trio.fail_after(20):
-        await add_account(daemon, "carol", "carol-password")
+        await add_account(daemon, "carol", password="carol-password")
         async with daemon.http() as client:
             token = await login(client, "carol", "carol-password")
             assert (await logout(client, token)).status_code == 204

@@ -17,10 +17,10 @@ import trio
 
 from leosuite.auth.pow import solve
 from leosuite.store import audit
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
+from tests.helpers.http import JSON, Blob
 
 LOGIN = "/api/auth/login"
-JSON = {"Content-Type": "application/json"}
 
 
 def assert_error(response: httpx.Response, status: int, error_type: str) -> str:
@@ -37,7 +37,7 @@ def assert_error(response: httpx.Response, status: int, error_type: str) -> str:
 async def state(daemon: RunningDaemon) -> tuple[int, int, list[tuple[Any, ...]]]:
     """(tokens, auth audit entries, accounts): what a refused request must not change.
 
-    (Entries of other topics may record the bad input itself, SPEC §6.)
+    (Entries of other topics may record the bad input itself.)
     """
 
     def read(conn: sqlite3.Connection) -> tuple[int, int, list[tuple[Any, ...]]]:
@@ -197,26 +197,6 @@ async def test_json_content_type_with_charset_is_accepted(daemon: RunningDaemon)
             assert response.status_code == 200, response.text
 
 
-class Blob(httpx.AsyncByteStream):
-    """``size`` bytes as a request stream; not an async generator, because httpx
-    stops sending when the server answers early, and an unfinished generator is
-    a ResourceWarning."""
-
-    def __init__(self, size: int, chunk: int = 256 * 1024) -> None:
-        self.left = size
-        self.chunk = chunk
-
-    def __aiter__(self) -> Blob:  # type: ignore[override]
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self.left <= 0:
-            raise StopAsyncIteration
-        n = min(self.chunk, self.left)
-        self.left -= n
-        return b" " * n
-
-
 async def post_blob(client: httpx.AsyncClient, size: int, *, with_length: bool) -> httpx.Response:
     headers = dict(JSON)
     if with_length:
@@ -240,7 +220,7 @@ async def test_20_mb_body_is_413_and_the_daemon_keeps_serving(
             message = assert_error(response, 413, "too_large")
             assert "larger" in message or "too large" in message
             # The same client (its keep-alive connection, or a new one if the
-            # server closed it) gets an answer: gotcha 1.
+            # server closed it) gets an answer.
             again = await client.get("/api/auth/config")
             assert again.status_code == 200
         assert await state(daemon) == before
@@ -274,7 +254,7 @@ async def raw_request(stream: trio.SocketStream, head: bytes, body: bytes = b"")
 async def test_keep_alive_connection_answers_after_early_error(
     daemon: RunningDaemon, path: str
 ) -> None:
-    """STACK.md gotcha 1: an answer before the body arrived must not hang the connection."""
+    """An answer sent before the request body arrived must not hang the connection."""
     port = int(daemon.endpoints.http.rsplit(":", 1)[1])
     with trio.fail_after(15):
         stream = await trio.open_tcp_stream("127.0.0.1", port)

@@ -1,5 +1,5 @@
 """Idle keep-alive connections are closed after http.keep_alive_timeout, and do not
-hold up a graceful shutdown (hypercorn 0.18 + quart-trio patch in hypercorn_serve)."""
+hold up a graceful shutdown (hypercorn 0.18 + quart-trio patch in leosuite._compat.hypercorn)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import trio
 
-from tests.conftest import make_settings, start_daemon
+from tests.helpers.daemon import make_settings, start_daemon
 
 
 async def open_idle_connection(url: str) -> trio.SocketStream:

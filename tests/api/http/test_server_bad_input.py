@@ -13,19 +13,10 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 import trio
 
-from tests.api.http.test_servers import (
-    FAST_DEMO,
-    Api,
-    api_client,
-    assert_error,
-    command_settings,
-    decode_data,
-    pid_alive,
-    running_daemon,
-    wait_gone,
-)
-from tests.conftest import RunningDaemon, login, make_settings
 from tests.fixtures import INVALID_UTF8, fixture_argv
+from tests.helpers.daemon import RunningDaemon, login, make_settings, running_daemon
+from tests.helpers.http import Api, api_client, assert_error, decode_data
+from tests.helpers.servers import FAST_DEMO, command_settings, pid_alive, wait_gone
 
 MiB = 1024 * 1024
 

@@ -1,30 +1,23 @@
 """The ``/api/server_*`` endpoints over real HTTP against an in-process daemon, with
-real child processes: every endpoint of SPEC §3, the quick start, permissions, audit.
-
-The helpers at the top (:class:`Api`, :func:`add_account`, :func:`running_daemon`)
-are shared with the other server API test modules.
-"""
+real child processes: every endpoint of the server API, the quick start, permissions,
+audit."""
 
 from __future__ import annotations
 
-import base64
 import os
 import shlex
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil  # type: ignore[import-untyped]
 import trio
 
-from leosuite.auth import accounts as account_ops
-from leosuite.auth.passwords import PasswordHasher
-from leosuite.settings import Settings
 from leosuite.store import audit as audit_table
-from tests.conftest import RunningDaemon, login, start_daemon
 from tests.fixtures import fixture_argv
+from tests.helpers.accounts import add_account
+from tests.helpers.daemon import RunningDaemon
+from tests.helpers.http import Api, api_client, assert_error, decode_data
+from tests.helpers.servers import FAST_DEMO, command_settings, pid_alive
 
 STATUS_FIELDS = {
     "readIndex",
@@ -38,133 +31,6 @@ STATUS_FIELDS = {
     "cpu",
     "memory",
 }
-FAST_DEMO = {"ready_delay": 0.1, "player_interval": 0, "stop_timeout": 1}
-PASSWORD = "other-password-1"
-
-
-# ---------------------------------------------------------------- shared helpers
-
-
-def command_settings(name: str, *args: object, **extra: Any) -> dict[str, Any]:
-    """Settings of a ``command`` server running a tests/fixtures program."""
-    return {"command": shlex.join(fixture_argv(name, *args)), "stop_timeout": 1, **extra}
-
-
-class Api:
-    """One authenticated HTTP client of the JSON API."""
-
-    def __init__(self, client: httpx.AsyncClient, token: str) -> None:
-        self.client = client
-        self.token = token
-
-    async def post(self, path: str, body: Any = None) -> httpx.Response:
-        return await self.client.post(
-            f"/api/{path}",
-            json={} if body is None else body,
-            headers={"Authorization": f"Bearer {self.token}"},
-        )
-
-    async def ok(self, path: str, body: Any = None) -> Any:
-        response = await self.post(path, body)
-        assert response.status_code in (200, 204), (path, response.status_code, response.text)
-        return response.json() if response.status_code == 200 else None
-
-    async def error(self, path: str, body: Any, status: int) -> dict[str, Any]:
-        response = await self.post(path, body)
-        return assert_error(response, status)
-
-    async def status(self, server: str) -> dict[str, Any]:
-        answer: dict[str, Any] = await self.ok("server_status", {"server": server})
-        return answer
-
-    async def wait_status(self, server: str, *states: str) -> dict[str, Any]:
-        """Poll until the server is in one of ``states`` (callers bound it with fail_after)."""
-        while (status := await self.status(server))["status"] not in states:
-            await trio.sleep(0.05)
-        return status
-
-    async def read_log(self, server: str, start: int = 0) -> tuple[bytes, int]:
-        """Every byte from ``start`` to the current end (no wait); and the next index."""
-        data = b""
-        index = start
-        while True:
-            answer = await self.ok("server_log", {"server": server, "readIndex": index})
-            data += decode_data(answer)
-            index = answer["nextReadIndex"]
-            if index >= answer["readIndex"]:
-                return data, index
-
-    async def wait_log(self, server: str, needle: bytes, start: int = 0) -> bytes:
-        """Long-poll the console until ``needle`` appears; return the bytes read."""
-        data = b""
-        index = start
-        while needle not in data:
-            answer = await self.ok("server_log", {"server": server, "readIndex": index, "wait": 5})
-            data += decode_data(answer)
-            index = answer["nextReadIndex"]
-        return data
-
-    async def create(self, server: str, type_name: str, settings: dict[str, Any]) -> None:
-        answer = await self.ok(
-            "server_create", {"server": server, "type": type_name, "settings": settings}
-        )
-        assert answer == {"server": server, "readIndex": 0}
-
-
-def assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"error_type", "error_message"}, body
-    assert body["error_type"]
-    assert body["error_message"]
-    return body
-
-
-def decode_data(answer: dict[str, Any]) -> bytes:
-    if answer.get("encoding") == "base64":
-        return base64.b64decode(answer["data"])
-    data: str = answer["data"]
-    return data.encode("utf-8")
-
-
-@asynccontextmanager
-async def api_client(daemon: RunningDaemon, username: str = "admin") -> AsyncIterator[Api]:
-    async with daemon.http() as client:
-        token = await (login(client) if username == "admin" else login(client, username, PASSWORD))
-        yield Api(client, token)
-
-
-async def add_account(daemon: RunningDaemon, username: str, *flags: str) -> int:
-    """Create an account (password :data:`PASSWORD`) while the daemon runs."""
-    hasher = PasswordHasher(time_cost=1, memory_kib=64)
-    account = await trio.to_thread.run_sync(
-        lambda: account_ops.create_account(daemon.ctx.db, hasher, username, PASSWORD, flags=flags)
-    )
-    account_id: int = account.id
-    return account_id
-
-
-@asynccontextmanager
-async def running_daemon(settings: Settings) -> AsyncIterator[RunningDaemon]:
-    async with trio.open_nursery() as nursery:
-        running = await start_daemon(nursery, settings)
-        try:
-            yield running
-        finally:
-            running.daemon.request_stop()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
-
-
-async def wait_gone(pids: Iterable[int]) -> None:
-    while any(pid_alive(pid) for pid in pids):
-        await trio.sleep(0.05)
 
 
 async def audit_entries(daemon: RunningDaemon, server: str) -> list[audit_table.AuditEntry]:

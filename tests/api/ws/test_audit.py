@@ -8,9 +8,9 @@ from pathlib import Path
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.api.http.test_servers import PASSWORD, add_account
-from tests.api.ws.test_faults import audited
-from tests.conftest import RunningDaemon, make_settings, start_daemon
+from tests.helpers.accounts import PASSWORD, add_account
+from tests.helpers.audit import audited
+from tests.helpers.daemon import RunningDaemon, make_settings, start_daemon
 from tests.helpers.ws import ws_client
 
 

@@ -10,14 +10,9 @@ from typing import Any
 import pytest
 import trio
 
-from tests.api.http.test_servers import (
-    FAST_DEMO,
-    PASSWORD,
-    add_account,
-    command_settings,
-    running_daemon,
-)
-from tests.conftest import RunningDaemon, make_settings
+from tests.helpers.accounts import PASSWORD, add_account
+from tests.helpers.daemon import RunningDaemon, make_settings, running_daemon
+from tests.helpers.servers import FAST_DEMO, command_settings
 from tests.helpers.ws import WsClient, ws_client
 
 

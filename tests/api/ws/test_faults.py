@@ -18,12 +18,11 @@ from trio_websocket import (
     WebSocketConnection,
     open_websocket_url,
 )
-from wsproto.events import Ping
 
 from leosuite.api.ws.conn import WsHub
-from leosuite.store import audit as audit_table
-from tests.api.http.test_servers import command_settings, running_daemon
-from tests.conftest import RunningDaemon, make_settings
+from tests.helpers.audit import audited
+from tests.helpers.daemon import RunningDaemon, make_settings, running_daemon
+from tests.helpers.servers import command_settings
 from tests.helpers.ws import RawClient, Rejected, client_socket_leak_tolerated, ws_client
 
 
@@ -32,13 +31,6 @@ def hub_of(daemon: RunningDaemon) -> WsHub:
     hub = daemon.ctx.ws_hub
     assert isinstance(hub, WsHub)
     return hub
-
-
-async def audited(daemon: RunningDaemon, needle: str) -> list[str]:
-    entries: list[audit_table.AuditEntry] = await daemon.ctx.db.call(
-        lambda conn: audit_table.page(conn, newest_first=False, limit=1000)
-    )
-    return [e.message for e in entries if needle in e.message]
 
 
 async def refused(url: str, headers: list[tuple[bytes, bytes]] | None = None) -> int:
@@ -349,13 +341,7 @@ async def test_peer_that_answers_pings_stays_open(tmp_path: Path) -> None:
     async with running_daemon(settings) as daemon:
         with trio.fail_after(15):
             async with RawClient.open(daemon.endpoints.ws + "/") as polite:
-                seen = 0
-                while polite.pings() < 4:  # about 1.2 s idle: four pings, each answered
-                    assert await polite.read_some(), "closed although it answered pings"
-                    for event in polite.events[seen:]:
-                        if isinstance(event, Ping):
-                            await polite.stream.send_all(polite.proto.send(event.response()))
-                    seen = len(polite.events)
+                await polite.answer_pings(4)  # about 1.2 s idle: four pings, each answered
                 assert polite.close_code() is None
                 await polite.send("get_version", None, uuid="still-here")
                 while not polite.messages():

@@ -3,11 +3,7 @@ with 404) and the seed 000 envelope on ``/``."""
 
 from __future__ import annotations
 
-import gc
 import json
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,7 +16,8 @@ from trio_websocket import (
 )
 
 from leosuite import __version__
-from tests.conftest import RunningDaemon
+from tests.helpers.daemon import RunningDaemon
+from tests.helpers.ws import client_socket_leak_tolerated
 
 
 async def call(ws: WebSocketConnection, frame: Any) -> dict[str, Any]:
@@ -34,19 +31,6 @@ def assert_envelope(answer: dict[str, Any]) -> None:
     assert isinstance(answer["uuid"], str)
     assert isinstance(answer["type"], str)
     assert isinstance(answer["status_code"], int)
-
-
-@contextmanager
-def client_socket_leak_tolerated() -> Iterator[None]:
-    """trio-websocket 0.12.2's client leaves its socket open when the server rejects
-    the handshake or closes the connection (1009); collect it here, with that one
-    ResourceWarning silenced."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "unclosed <socket", ResourceWarning)
-        try:
-            yield
-        finally:
-            gc.collect()
 
 
 async def rejected(url: str) -> tuple[int, bytes]:

@@ -4,7 +4,6 @@ who may do what, validation, audit entries and immediate persistence."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -12,8 +11,9 @@ import trio
 from leosuite.community.models import ChatEvent, ChatLimits, Member
 from leosuite.store import audit as audit_table
 from leosuite.store import chat_sessions
-from tests.api.http.test_servers import PASSWORD, add_account
-from tests.conftest import RunningDaemon
+from tests.helpers.accounts import PASSWORD, add_account
+from tests.helpers.chat import keep
+from tests.helpers.daemon import RunningDaemon
 from tests.helpers.ws import ws_client
 
 SUMMARY_KEYS = {
@@ -31,14 +31,6 @@ def member(daemon: RunningDaemon, name: str, channel: str, **kwargs: Any) -> lis
     core.connect(someone)
     core.join(someone, channel)
     return inbox
-
-
-def keep(inbox: list[ChatEvent]) -> Callable[[ChatEvent], bool]:
-    def deliver(event: ChatEvent) -> bool:
-        inbox.append(event)
-        return True
-
-    return deliver
 
 
 async def test_list_and_show(daemon: RunningDaemon) -> None:
