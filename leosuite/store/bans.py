@@ -3,7 +3,7 @@
 A row is an address (``ip``, compressed text form) and a prefix length
 (``subnet``; 0 bans the single address), an optional expiry (unix seconds,
 ``None`` never expires), a comment and when it was added. The values are
-validated by :mod:`leosuite.auth.bans` before they get here; this module only
+validated by :mod:`leosuite.auth.ban_rules` before they get here; this module only
 stores them. Ids are never reused.
 """
 

@@ -12,16 +12,9 @@ import pytest
 import trio
 
 from leosuite.audit import Actor, AuditLog
-from leosuite.auth.bans import (
-    CLOSE_POLICY,
-    REFUSAL_LOG_PER_MINUTE,
-    BanList,
-    BanMatcher,
-    covers,
-    iso_utc,
-    parse_expires,
-    parse_target,
-)
+from leosuite.auth.ban_rules import BanMatcher, covers, parse_expires, parse_target
+from leosuite.auth.bans import REFUSAL_LOG_PER_MINUTE, BanList
+from leosuite.clock import iso_utc
 from leosuite.community.core import ChatCore
 from leosuite.community.models import ChatLimits, Member
 from leosuite.errors import InvalidInput, NotFound
@@ -209,10 +202,10 @@ def test_covers() -> None:
 class FakeConnection:
     def __init__(self, ip: str) -> None:
         self.ip = ip
-        self.closed: tuple[int, str] | None = None
+        self.closed: str | None = None
 
-    def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
+    def close_policy(self, reason: str) -> None:
+        self.closed = reason
 
 
 class FakeHub:
@@ -252,9 +245,9 @@ async def test_add_enforces_checks_and_survives_a_reload(db: Database) -> None:
     assert bans.is_banned("192.0.2.128") is None
     closed = {c.ip: c.closed for c in hub.connections}
     assert closed == {
-        "192.0.2.1": (CLOSE_POLICY, "your address is banned"),
-        "192.0.2.99": (CLOSE_POLICY, "your address is banned"),
-        "::ffff:192.0.2.2": (CLOSE_POLICY, "your address is banned"),
+        "192.0.2.1": "your address is banned",
+        "192.0.2.99": "your address is banned",
+        "::ffff:192.0.2.2": "your address is banned",
         "2001:db8::1": None,
     }
     assert gone == ["your address is banned"]  # the chat member; room users are per request

@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from quart import Response
 
-from ...auth.bans import BanList, covers, iso_utc
+from ...auth.ban_rules import covers
+from ...auth.bans import BanList
 from ...auth.service import Principal
+from ...clock import iso_utc
 from ...store.bans import BanRecord
 from ..ban_check import admin_ban_check
 from ..requests import decode_body, peer_ip

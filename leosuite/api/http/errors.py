@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import deque
 from typing import Any
 
 import msgspec
@@ -19,6 +18,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from ...audit import Actor, AuditLog
+from ...auth.limits import Limiter
 from ...errors import LeosuiteError
 
 __all__ = ["HTTP_ERROR_TYPES", "BadInputRecorder", "error_response", "install_error_handlers"]
@@ -79,21 +79,12 @@ class BadInputRecorder:
 
     def __init__(self, audit: AuditLog, *, per_minute: int = 10) -> None:
         self._audit = audit
-        self._per_minute = per_minute
-        self._recent: dict[str, deque[float]] = {}
+        self._recent = Limiter(trio.current_time, window=60.0, limit=per_minute)
 
     async def record(self, status: int, message: str) -> None:
         ip = request.remote_addr or ""
-        now = trio.current_time()
-        times = self._recent.setdefault(ip, deque())
-        while times and times[0] <= now - 60:
-            times.popleft()
-        if len(times) >= self._per_minute:
+        if not self._recent.allow(ip):
             return
-        times.append(now)
-        if len(self._recent) > 10000:
-            for key in [k for k, v in self._recent.items() if not v]:
-                del self._recent[key]
         await self._audit.record(
             "http",
             f"bad input ({status}) on {request.method} {request.path[:200]}: {message}",
