@@ -30,17 +30,12 @@ import trio
 
 from . import systemd
 from .api.admin.app import create_admin_app
-from .api.admin.log import purge_audit
 from .api.context import ApiContext
 from .api.http.app import create_http_app
-from .api.hypercorn_serve import serve_app
-from .api.ws.api import WsApi
-from .api.ws.chat import CHAT_PREFIX, WsChat
+from .api.serve import serve_app
 from .api.ws.conn import WsHub
-from .api.ws.dashboard import install_dashboard_calls
-from .api.ws.listener import WebSocketListener, serve_echo
-from .api.ws.sessions import install_session_calls
-from .audit import AuditLog
+from .api.ws.listener import websocket_listener
+from .audit import AuditLog, purge_audit
 from .auth.accounts import INITIAL_PASSWORD_FILE, ensure_first_admin
 from .auth.bans import BanList
 from .auth.passwords import PasswordHasher
@@ -216,26 +211,14 @@ class Daemon:
                 file=self.out,
                 flush=True,
             )
+        started_at = now()
         audit = AuditLog(db, now)
         auth = AuthService(db, hasher, auth_settings, audit, now)
-        ctx = ApiContext(
-            settings=settings, db=db, audit=audit, auth=auth, now=now, started_at=now()
-        )
-        self.context = ctx
-        ws_listener = WebSocketListener(ctx, ws_sock)
-        chat = ctx.chat = ChatService(settings.community, audit, now, db=db)
-        hub = ctx.ws_hub = WsHub(settings.ws, audit)
-        bans = ctx.bans = BanList(db, audit, now, ws_hub=hub, chat=chat.core)
+        chat = ChatService(settings.community, audit, now, db=db)
+        hub = WsHub(settings.ws, audit)
+        bans = BanList(db, audit, now, ws_hub=hub, chat=chat.core)
         await bans.load()
-        ws_api = WsApi(ctx, hub)
-        install_dashboard_calls(ws_api)
-        install_session_calls(ws_api)
-        ws_listener.route("/", ws_api.serve)
-        ws_listener.route(CHAT_PREFIX, WsChat(ctx).serve)
-        if settings.ws.echo_path:
-            log.warning("ws.echo_path is on: /echo echoes messages (for conformance tests only)")
-            ws_listener.route("/echo", serve_echo)
-        ctx.endpoints = {
+        endpoints = {
             "http": _url("http", http_sock),
             "ws": _url("ws", ws_sock),
             "admin": _url("http", admin_sock),
@@ -265,9 +248,22 @@ class Daemon:
                 db=db, fleet=fleet, settings=settings.servers, data_dir=self.data_dir, now=now
             )
             await manager.load()
-            ctx.servers = manager
+            ctx = self.context = ApiContext(
+                settings=settings,
+                db=db,
+                audit=audit,
+                auth=auth,
+                now=now,
+                servers=manager,
+                chat=chat,
+                ws_hub=hub,
+                bans=bans,
+                endpoints=endpoints,
+                started_at=started_at,
+            )
+            ws_listener = websocket_listener(ctx, ws_sock)
             await nursery.start(chat.run)
-            await nursery.start(self._housekeeping, auth, manager)
+            await nursery.start(self._housekeeping, ctx)
             http_app = create_http_app(ctx)
             admin_app = create_admin_app(ctx)
             async with trio.open_nursery() as listeners:
@@ -346,27 +342,20 @@ class Daemon:
                 self._stop.set()
 
     async def _housekeeping(
-        self,
-        auth: AuthService,
-        manager: ServerManager,
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        self, ctx: ApiContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         task_status.started()
         while True:
             await trio.sleep(self.settings.housekeeping.interval)
             try:
-                await manager.save_read_indexes()
-                purged = await auth.purge_expired()
+                await ctx.servers.save_read_indexes()
+                purged = await ctx.auth.purge_expired()
                 if purged:
                     log.info("housekeeping: %d expired tokens removed", purged)
-                if self.context is not None and self.context.bans is not None:
-                    await self.context.bans.purge_expired()
-                if self.context is not None:
-                    ctx = self.context
-                    dropped = await purge_audit(ctx.db, self.settings.housekeeping, ctx.now())
-                    if dropped:
-                        log.info("housekeeping: %d old audit log entries removed", dropped)
+                await ctx.bans.purge_expired()
+                dropped = await purge_audit(ctx.db, self.settings.housekeeping, ctx.now())
+                if dropped:
+                    log.info("housekeeping: %d old audit log entries removed", dropped)
             except Exception:
                 log.exception("housekeeping failed; will retry")
 

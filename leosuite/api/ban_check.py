@@ -17,7 +17,7 @@ import msgspec
 from quart import Response, request
 from trio_websocket import WebSocketRequest
 
-from ..auth.bans import BANNED_MESSAGE
+from ..auth.ban_rules import BANNED_MESSAGE
 from .context import ApiContext
 
 __all__ = ["admin_ban_check", "http_ban_check", "refuse_banned_websocket"]
@@ -31,8 +31,6 @@ Hook = Callable[[], Awaitable[Response | None]]
 def _hook(ctx: ApiContext, where: str, body: bytes) -> Hook:
     async def check_ban() -> Response | None:
         bans = ctx.bans
-        if bans is None:
-            return None
         ip = request.remote_addr or ""
         ban = bans.is_banned(ip)
         if ban is None:
@@ -56,7 +54,7 @@ def admin_ban_check(ctx: ApiContext) -> Hook:
 async def refuse_banned_websocket(ctx: ApiContext, request: WebSocketRequest, ip: str) -> bool:
     """Refuse the handshake (403) if ``ip`` is banned; True if it was refused."""
     bans = ctx.bans
-    ban = None if bans is None else bans.is_banned(ip)
+    ban = bans.is_banned(ip)
     if ban is None:
         return False
     await bans.refused(ip, ban, f"WebSocket {request.path[:200]}")

@@ -1,19 +1,26 @@
 """What the API surfaces are given: the services the daemon started.
 
-The daemon builds one :class:`ApiContext` and hands it to each app factory; nothing
-long-lived is created inside Quart (its lifespan swallows failures).
+The daemon builds one :class:`ApiContext` once every service exists and hands it to
+each app factory; nothing long-lived is created inside Quart (its lifespan swallows
+failures).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..audit import AuditLog
 from ..auth.service import AuthService
 from ..settings import Settings
 from ..store.db import Database
+
+if TYPE_CHECKING:
+    from ..auth.bans import BanList
+    from ..community.service import ChatService
+    from ..supervision.manager import ServerManager
+    from .ws.conn import WsHub
 
 __all__ = ["ApiContext"]
 
@@ -25,14 +32,14 @@ class ApiContext:
     audit: AuditLog
     auth: AuthService
     now: Callable[[], float]
-    #: The managed servers (``leosuite.servers.ServerManager``), once that surface exists.
-    servers: Any = None
-    #: The community (``community.service.ChatService``): chat core, rooms.
-    chat: Any = None
-    #: The open WebSocket connections (``api.ws_conn.WsHub``).
-    ws_hub: Any = None
-    #: The server-wide IP bans (``leosuite.auth.bans.BanList``).
-    bans: Any = None
-    #: Filled in by the daemon once every listener is bound.
+    #: The managed servers: definitions, supervisors, consoles.
+    servers: ServerManager
+    #: The community: chat core, sessions, rooms.
+    chat: ChatService
+    #: The open WebSocket API connections.
+    ws_hub: WsHub
+    #: The server-wide IP bans.
+    bans: BanList
+    #: Every listener's URL by name (``http``, ``ws``, ``admin``).
     endpoints: dict[str, str] = field(default_factory=dict)
     started_at: float = 0.0

@@ -184,9 +184,9 @@ def _view(document: Schema) -> Callable[[], Awaitable[Response]]:
     return openapi_json
 
 
-def http_view(ctx: Any) -> Callable[[], Awaitable[Response]]:
+def http_view() -> Callable[[], Awaitable[Response]]:
     """The view of ``GET /openapi.json`` on the HTTP API (public)."""
-    return _view(http_document(servers=ctx.servers is not None))
+    return _view(http_document())
 
 
 def admin_view() -> Callable[[], Awaitable[Response]]:

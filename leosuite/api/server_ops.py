@@ -1,9 +1,8 @@
 """The server operations as every API surface offers them (HTTP ``/api/server_*`` and
 WebSocket ``server.*``): permission checks and audit entries in one place.
 
-Permissions: ADMIN does everything; HOST may create servers (not of an admin-only
-type such as ``command``); a server's creator may operate and read it; for anyone
-else it does not exist (the same 404 as an unknown name).
+Who may do what is decided by :mod:`leosuite.auth.permissions`; a server the caller
+may not see does not exist for it (the same 404 as an unknown name).
 """
 
 from __future__ import annotations
@@ -11,22 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..auth.permissions import may_create_server_type, may_create_servers, may_see_server
 from ..auth.service import Principal
 from ..errors import NotFound, PermissionDenied
 from ..store.servers import ServerRecord
 from ..supervision.manager import Encoding, LogAnswer, ServerManager
+from ..supervision.states import POWER_ACTIONS, PowerAction
 from ..supervision.types import validate_server_name
 from .context import ApiContext
 
-__all__ = ["ServerOps", "can_see"]
-
-POWER_ACTIONS = ("start", "stop", "restart", "kill", "force_kill")
-
-
-def can_see(principal: Principal, record: ServerRecord) -> bool:
-    return principal.is_admin or (
-        record.owner_id is not None and record.owner_id == principal.account_id
-    )
+__all__ = ["POWER_ACTIONS", "ServerOps"]
 
 
 class ServerOps:
@@ -41,12 +34,13 @@ class ServerOps:
     def visible(self, name: str) -> ServerRecord:
         validate_server_name(name)  # a malformed name is invalid input, as on create
         record = self.manager.record(name)  # NotFound for unknown names
-        if not can_see(self.principal, record):
+        if not may_see_server(self.principal, record):
             raise NotFound(f"no server named {name!r}", field="server")
         return record
 
     def visible_names(self) -> list[str]:
-        return [n for n in self.manager.names() if can_see(self.principal, self.manager.record(n))]
+        principal, manager = self.principal, self.manager
+        return [n for n in manager.names() if may_see_server(principal, manager.record(n))]
 
     async def audit(self, server: str, message: str) -> None:
         await self.ctx.audit.record(
@@ -55,21 +49,21 @@ class ServerOps:
 
     def may_create(self, type_name: str) -> None:
         principal = self.principal
-        if not (principal.is_admin or "HOST" in principal.flags):
+        if not may_create_servers(principal):
             raise PermissionDenied("creating servers needs the HOST or ADMIN flag")
-        if self.manager.stype(type_name).admin_only and not principal.is_admin:
+        if not may_create_server_type(
+            principal, admin_only=self.manager.stype(type_name).admin_only
+        ):
             raise PermissionDenied(f"servers of type {type_name!r} may only be created by an ADMIN")
 
     def create_options(self, type_name: str | None) -> dict[str, Any]:
         principal = self.principal
         if type_name is None:
-            if not (principal.is_admin or "HOST" in principal.flags):
-                return {"types": []}
             return {
                 "types": [
                     {"type": name, "description": stype.description}
                     for name, stype in sorted(self.manager.types.items())
-                    if principal.is_admin or not stype.admin_only
+                    if may_create_server_type(principal, admin_only=stype.admin_only)
                 ]
             }
         self.may_create(type_name)
@@ -116,7 +110,7 @@ class ServerOps:
         await self.manager.command(name, line)
         await self.audit(name, f"command: {line[:200]}")
 
-    async def power(self, name: str, action: str) -> dict[str, Any]:
+    async def power(self, name: str, action: PowerAction) -> dict[str, Any]:
         self.visible(name)
         state = await self.manager.power(name, action)
         await self.audit(name, f"{action.replace('_', ' ')} (now {state.value})")

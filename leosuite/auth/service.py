@@ -1,4 +1,4 @@
-"""Accounts, login with proof-of-work, and access tokens (SPEC §2).
+"""Accounts, login with proof-of-work, and access tokens.
 
 State that must be fast (pending login randoms, recent failures, a token cache)
 lives in memory; accounts and token hashes live in the store. Times are unix
@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 import sqlite3
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import msgspec
@@ -22,7 +22,9 @@ from ..settings import AuthSettings
 from ..store import accounts, tokens
 from ..store.db import Database
 from . import pow as proof_of_work
+from .limits import Limiter
 from .passwords import PasswordHasher
+from .permissions import permissions_of
 
 __all__ = ["AuthService", "LoginInfo", "LoginResult", "Principal", "TOKEN_PATTERN"]
 
@@ -34,6 +36,8 @@ _EXPIRY_WRITE_SLACK = 60.0
 #: destroyed by another process (``leosuite user lock`` on the store) stop working.
 _RECHECK_AFTER = 5.0
 _FAILED_LOGIN = "unknown username or wrong password"  # audited as "login failed: ..."
+#: Failures remembered per address or account within ``auth.failure_window``.
+_FAILURES_REMEMBERED = 64
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,13 +47,6 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     username: str
     flags: frozenset[str]
     token_hash: str = ""
-
-    @property
-    def is_admin(self) -> bool:
-        return "ADMIN" in self.flags
-
-    def has(self, flag: str) -> bool:
-        return self.is_admin or flag in self.flags
 
     def actor(self, ip: str) -> Actor:
         return Actor(id=self.account_id, ip=ip, name=self.username)
@@ -100,17 +97,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def permissions_of(flags: frozenset[str]) -> list[str]:
-    if "ADMIN" in flags:
-        return ["admin", "server.create", "server.create.command", "session.create", "moderate"]
-    granted = ["server.own"]
-    if "HOST" in flags:
-        granted += ["server.create", "session.create"]
-    if "MOD" in flags:
-        granted.append("moderate")
-    return granted
-
-
 class AuthService:
     def __init__(
         self,
@@ -126,7 +112,8 @@ class AuthService:
         self._audit = audit
         self._now = now
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
-        self._failures: dict[str, deque[float]] = {}
+        #: Recent login failures by ``ip:ADDRESS`` and ``user:NAME``.
+        self._failures = Limiter(now, window=settings.failure_window, limit=_FAILURES_REMEMBERED)
         self._tokens: dict[str, _CachedToken] = {}
         #: Called with (account_id, reason) when an account's tokens are destroyed.
         self.on_revoked: list[Callable[[int, str], None]] = []
@@ -135,28 +122,11 @@ class AuthService:
 
     # -- proof-of-work login -------------------------------------------------------
 
-    def _recent_failures(self, key: str) -> int:
-        window_start = self._now() - self._settings.failure_window
-        times = self._failures.get(key)
-        if not times:
-            return 0
-        while times and times[0] < window_start:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-        return len(times)
-
-    def _note_failure(self, *keys: str) -> None:
-        now = self._now()
-        for key in keys:
-            times = self._failures.setdefault(key, deque(maxlen=64))
-            times.append(now)
-
     def difficulty_for(self, ip: str, username: str | None = None) -> int:
         """Base difficulty plus one bit per two recent failures from the address or account."""
-        failures = self._recent_failures("ip:" + ip)
+        failures = self._failures.count("ip:" + ip)
         if username:
-            failures = max(failures, self._recent_failures("user:" + username.lower()))
+            failures = max(failures, self._failures.count("user:" + username.lower()))
         return min(self._settings.pow_difficulty + failures // 2, self._settings.pow_max_difficulty)
 
     def login_info(self, ip: str, username: str | None = None) -> LoginInfo:
@@ -268,7 +238,8 @@ class AuthService:
         count: bool = True,
     ) -> None:
         if count:
-            self._note_failure(*(keys or ("ip:" + actor.ip,)))
+            for key in keys or ("ip:" + actor.ip,):
+                self._failures.note(key)
         await self._audit.record("auth", f"login failed: {reason}", actor=actor, level="warning")
         raise AuthError(reason)
 
@@ -343,8 +314,7 @@ class AuthService:
             self._token_gone(key, "token expired")
         for key in [k for k, v in self._pending.items() if v.expires_at <= now]:
             del self._pending[key]
-        for key in list(self._failures):
-            self._recent_failures(key)
+        self._failures.prune()
         # Tokens whose sliding expiry is only in memory are written back before the purge.
         live = [
             (k, v.expires_at) for k, v in self._tokens.items() if v.expires_at > v.stored_expires_at

@@ -26,7 +26,7 @@ from ..store.db import Database
 from .console_log import ConsoleChunk, ConsoleLog
 from .fleet import Fleet
 from .spec import LaunchSpec, StateChange
-from .states import State
+from .states import PowerAction, State, allowed_actions
 from .supervisor import Supervisor
 from .type_files import TypeLoadError, load_types
 from .types import (
@@ -222,6 +222,10 @@ class ServerManager:
         except KeyError:
             raise NotFound(f"no server named {name!r}", field="server") from None
 
+    def find_record(self, name: str) -> server_table.ServerRecord | None:
+        """The server's record, or None for a name that is not (or no longer) known."""
+        return self._records.get(name)
+
     def supervisor(self, name: str) -> Supervisor:
         self.record(name)
         return self._fleet.get(name)
@@ -259,6 +263,7 @@ class ServerManager:
             "last_error": status.last_error,
             "stop_requested": status.stop_requested,
             "restart_in": status.restart_in,
+            "actions": list(allowed_actions(status.state)),
         }
 
     # -- changes ----------------------------------------------------------------------
@@ -330,8 +335,8 @@ class ServerManager:
         for path in (self.server_dir(name), self.log_dir(name)):
             shutil.rmtree(path, ignore_errors=True)
 
-    async def power(self, name: str, action: str) -> State:
-        return await self.supervisor(name).request(action)  # type: ignore[arg-type]
+    async def power(self, name: str, action: PowerAction) -> State:
+        return await self.supervisor(name).request(action)
 
     async def command(self, name: str, line: str) -> None:
         await self.supervisor(name).send_command(line)

@@ -1,8 +1,10 @@
 """Server states, the legal moves between them, and the restart policy: pure data and code.
 
 This module imports no trio and does no I/O. The supervisor asks :func:`transition`
-before every state change and :func:`decide_restart` after every unrequested exit;
-both are plain functions with exhaustive unit tests.
+before every state change, :func:`allowed_actions` before every power action, and
+:func:`decide_restart` after every unrequested exit; all are plain functions with
+exhaustive unit tests. The status the API returns lists ``allowed_actions`` too, so
+the dashboard offers exactly what the supervisor accepts.
 
 ::
 
@@ -23,10 +25,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 __all__ = [
     "ACTIVE_STATES",
     "COMMAND_STATES",
+    "KILLABLE_STATES",
+    "POWER_ACTIONS",
+    "RESTARTABLE_STATES",
     "RESTART_MODES",
     "SIGNALLABLE_STATES",
     "STARTABLE_STATES",
@@ -34,8 +40,10 @@ __all__ = [
     "STOPPED_STATES",
     "Backoff",
     "IllegalTransition",
+    "PowerAction",
     "RestartDecision",
     "State",
+    "allowed_actions",
     "allowed_transitions",
     "decide_restart",
     "transition",
@@ -65,6 +73,10 @@ STARTABLE_STATES = frozenset({State.STOPPED, State.CRASHED, State.BACKOFF})
 STOPPABLE_STATES = frozenset({State.STARTING, State.RUNNING, State.BACKOFF})
 #: Console commands are written to stdin.
 COMMAND_STATES = frozenset({State.STARTING, State.RUNNING})
+#: ``restart`` is accepted (from a rest state it is a start; STOPPING must finish first).
+RESTARTABLE_STATES = frozenset(State) - {State.STOPPING}
+#: ``force_kill`` has something to end: a process, or a pending restart.
+KILLABLE_STATES = frozenset(State) - STOPPED_STATES
 
 RESTART_MODES = ("never", "on-failure", "always")
 
@@ -124,12 +136,38 @@ def allowed_transitions(current: State) -> frozenset[State]:
     return _ALLOWED[current]
 
 
+# ---------------------------------------------------------------- power actions
+
+PowerAction = Literal["start", "stop", "restart", "kill", "force_kill"]
+#: Every power action, in the order the API lists them.
+POWER_ACTIONS: tuple[PowerAction, ...] = get_args(PowerAction)
+
+#: The states in which each power action is offered. ``force_kill`` is never refused
+#: (it is a no-op at rest) but is offered only where it has something to end.
+_ACTION_STATES: dict[PowerAction, frozenset[State]] = {
+    "start": STARTABLE_STATES,
+    "stop": STOPPABLE_STATES,
+    "restart": RESTARTABLE_STATES,
+    "kill": STOPPABLE_STATES,
+    "force_kill": KILLABLE_STATES,
+}
+
+_ACTIONS_OF: dict[State, tuple[PowerAction, ...]] = {
+    state: tuple(a for a in POWER_ACTIONS if state in _ACTION_STATES[a]) for state in State
+}
+
+
+def allowed_actions(state: State) -> tuple[PowerAction, ...]:
+    """The power actions ``state`` allows, in :data:`POWER_ACTIONS` order."""
+    return _ACTIONS_OF[state]
+
+
 # ---------------------------------------------------------------- restart policy
 
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Exponential backoff timing (defaults from SPEC §3: 1 s, 2 s, 4 s ... 60 s)."""
+    """Exponential backoff timing (by default 1 s, 2 s, 4 s ... up to 60 s)."""
 
     initial: float = 1.0
     factor: float = 2.0

@@ -16,7 +16,6 @@ import signal
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Literal, get_args
 
 import trio
 
@@ -40,11 +39,14 @@ from leosuite.supervision.spec import (
 )
 from leosuite.supervision.states import (
     COMMAND_STATES,
+    POWER_ACTIONS,
     STARTABLE_STATES,
     STOPPABLE_STATES,
     STOPPED_STATES,
     Backoff,
+    PowerAction,
     State,
+    allowed_actions,
     decide_restart,
     transition,
 )
@@ -52,8 +54,8 @@ from leosuite.supervision.stats import GroupStats
 
 __all__ = ["ACTIONS", "Action", "Supervisor"]
 
-Action = Literal["start", "stop", "restart", "kill", "force_kill"]
-ACTIONS: tuple[str, ...] = get_args(Action)
+Action = PowerAction
+ACTIONS: tuple[str, ...] = POWER_ACTIONS
 
 
 class Supervisor:
@@ -255,15 +257,17 @@ class Supervisor:
             raise failure[0]
 
     def _check_allowed(self, action: Action) -> None:
+        """Refuse what :func:`allowed_actions` does not list for the current state."""
         state = self._state
         if self._closing and action in ("start", "restart"):
             raise Conflict("the server is shutting down")
-        if action == "start" and state not in STARTABLE_STATES:
+        if action in allowed_actions(state):
+            return
+        if action == "start":
             raise Conflict(f"already {state.value}")
-        if action in ("stop", "kill") and state not in STOPPABLE_STATES:
-            raise Conflict(f"not running ({state.value})")
-        if action == "restart" and state is State.STOPPING:
-            raise Conflict("stopping")
+        if action == "restart":
+            raise Conflict(state.value)
+        raise Conflict(f"not running ({state.value})")
 
     async def _run_action(
         self, action: Action, reason: str, done: trio.Event, failure: list[LeosuiteError]

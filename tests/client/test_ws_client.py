@@ -27,7 +27,7 @@ from leosuite.client.ws import (
     open_ws_client,
 )
 from leosuite.errors import AuthError
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon
 
 DEMO = {"ready_delay": 0.1, "player_interval": 0}
 READY = b"Server ready"
@@ -356,7 +356,7 @@ async def test_logs_follow_without_a_websocket_says_so(
 
 
 def test_frame_decoder_matches_the_daemon_envelope() -> None:
-    from leosuite.api.ws.api import StatusCode, envelope
+    from leosuite.api.ws.protocol import StatusCode, envelope
 
     decoded = msgspec.json.decode(envelope("id", "t", StatusCode.MALFORMED, {"a": 1}), type=_Frame)
     assert decoded == _Frame(

@@ -9,6 +9,7 @@ import pytest
 from leosuite.supervision.states import (
     ACTIVE_STATES,
     COMMAND_STATES,
+    POWER_ACTIONS,
     SIGNALLABLE_STATES,
     STARTABLE_STATES,
     STOPPABLE_STATES,
@@ -16,6 +17,7 @@ from leosuite.supervision.states import (
     Backoff,
     IllegalTransition,
     State,
+    allowed_actions,
     allowed_transitions,
     decide_restart,
     transition,
@@ -162,3 +164,23 @@ def test_delay_is_capped() -> None:
 def test_unknown_mode() -> None:
     with pytest.raises(ValueError, match="sometimes"):
         decide(mode="sometimes")
+
+
+ACTIONS = {
+    S.STOPPED: ("start", "restart"),
+    S.STARTING: ("stop", "restart", "kill", "force_kill"),
+    S.RUNNING: ("stop", "restart", "kill", "force_kill"),
+    S.STOPPING: ("force_kill",),
+    S.CRASHED: ("start", "restart"),
+    S.BACKOFF: ("start", "stop", "restart", "kill", "force_kill"),
+}
+
+
+def test_power_actions_by_state() -> None:
+    assert POWER_ACTIONS == ("start", "stop", "restart", "kill", "force_kill")
+    assert {state: allowed_actions(state) for state in State} == ACTIONS
+    for state in State:
+        assert ("start" in allowed_actions(state)) is (state in STARTABLE_STATES)
+        assert ("stop" in allowed_actions(state)) is (state in STOPPABLE_STATES)
+        # force_kill is offered wherever something lives or waits to restart
+        assert ("force_kill" in allowed_actions(state)) is (state not in STOPPED_STATES)

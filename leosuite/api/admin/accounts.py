@@ -121,9 +121,7 @@ async def end_connections(ctx: ApiContext, account_id: int, reason: str) -> None
     """Destroy the account's tokens (WebSocket API sessions get ``session_closed``)
     and disconnect its chat connections, at once."""
     await ctx.auth.revoke_account(account_id, reason)
-    chat = getattr(ctx.chat, "core", None)
-    if chat is None:
-        return
+    chat = ctx.chat.core
     # ws_chat offers no per-account hook: the chat core knows each member's account.
     for member in list(chat.members.values()):
         if member.account_id == account_id:

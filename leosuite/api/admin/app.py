@@ -1,8 +1,8 @@
 """The admin REST API (seed 002) on its own listener.
 
-For now: authentication (HTTP Basic or Bearer, ADMIN accounts only) and
-``GET /status``. Every path is served at ``/`` and under ``/api/``, with the
-trailing slash optional (SPEC §8). Errors are ``{"status": "error", "message"}``.
+Authentication is HTTP Basic or Bearer, for ADMIN accounts only. Every path is served
+at ``/`` and under ``/api/``, with the trailing slash optional, as the origin's tools
+send both. Errors are ``{"status": "error", "message"}``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -21,6 +20,8 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from ...audit import Actor
+from ...auth.limits import Limiter
+from ...auth.permissions import may_use_admin_api
 from ...auth.service import Principal
 from ...errors import AuthError, LeosuiteError
 from ...store import accounts
@@ -68,19 +69,11 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
     app = QuartTrio("leosuite.admin")
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.url_map.strict_slashes = False
-    failures: dict[str, deque[float]] = {}
-
-    def too_many_failures(ip: str) -> bool:
-        times = failures.get(ip)
-        if not times:
-            return False
-        while times and times[0] < ctx.now() - _FAIL_WINDOW:
-            times.popleft()
-        return len(times) >= _FAIL_LIMIT
+    failures = Limiter(ctx.now, window=_FAIL_WINDOW, limit=_FAIL_LIMIT)
 
     async def principal_of_request() -> Principal:
         ip = peer_ip()
-        if too_many_failures(ip):
+        if failures.count(ip) >= _FAIL_LIMIT:
             raise _Unauthorized("too many failed attempts; try again later", status=429)
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
@@ -92,7 +85,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
             else:
                 raise _Unauthorized("authentication required (HTTP Basic or Bearer token)")
         except AuthError as exc:
-            failures.setdefault(ip, deque(maxlen=_FAIL_LIMIT)).append(ctx.now())
+            failures.note(ip)
             await ctx.audit.record(
                 "admin",
                 f"admin authentication failed: {exc.message}",
@@ -100,7 +93,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
                 level="warning",
             )
             raise _Unauthorized("invalid credentials") from None
-        if not principal.is_admin:
+        if not may_use_admin_api(principal):
             await ctx.audit.record(
                 "admin",
                 "admin API refused: not an ADMIN account",
@@ -160,8 +153,8 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
         return admin_json(
             {
                 "started": started.isoformat().replace("+00:00", "Z"),
-                "sessions": len(ctx.chat.core.sessions) if ctx.chat else 0,
-                "maxSessions": ctx.chat.core.limits.session_count_limit if ctx.chat else 0,
+                "sessions": len(ctx.chat.core.sessions),
+                "maxSessions": ctx.chat.core.limits.session_count_limit,
                 "users": users,
             }
         )

@@ -37,7 +37,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app.register_blueprint(rooms_blueprint(ctx))
     app.register_blueprint(web_blueprint(lambda: websocket_url(ctx)))
 
-    app.add_url_rule("/openapi.json", "openapi", http_view(ctx), methods=["GET"])
+    app.add_url_rule("/openapi.json", "openapi", http_view(), methods=["GET"])
 
     @app.get("/api/health")
     async def health() -> Response:
@@ -49,6 +49,5 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
             response.headers.setdefault(key, value)
         return response
 
-    if ctx.servers is not None:
-        app.register_blueprint(servers_blueprint(ctx))
+    app.register_blueprint(servers_blueprint(ctx))
     return app

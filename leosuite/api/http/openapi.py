@@ -9,6 +9,7 @@ from typing import Any
 from ...auth.service import LoginInfo, LoginResult
 from ...store.servers import NAME_PATTERN
 from ...supervision.manager import LogAnswer
+from ...supervision.states import POWER_ACTIONS, State
 from ..openapi import (
     Schema,
     Security,
@@ -101,9 +102,7 @@ HAND_WRITTEN: dict[str, Schema] = {
         {
             "server": _STRING,
             "readIndex": _INT,
-            "status": {
-                "enum": ["stopped", "starting", "running", "stopping", "crashed", "backoff"]
-            },
+            "status": {"enum": [state.value for state in State]},
             "description": _STRING,
             "type": _STRING,
             "pid": _nullable(_INT),
@@ -116,6 +115,13 @@ HAND_WRITTEN: dict[str, Schema] = {
             "last_error": _nullable(_STRING),
             "stop_requested": _nullable(_STRING),
             "restart_in": _nullable(_NUMBER),
+            "actions": {
+                "type": "array",
+                "items": {"enum": list(POWER_ACTIONS)},
+                "uniqueItems": True,
+                "description": "The power actions the current status allows, in this order: "
+                + ", ".join(POWER_ACTIONS),
+            },
         }
     ),
     "ServerStatuses": {

@@ -1,10 +1,11 @@
-"""``/api/server_*``: the server endpoints of seed 001 (SPEC §3).
+"""``/api/server_*``: the server endpoints of seed 001.
 
-Permissions: ADMIN does everything; HOST may create servers (not of an admin-only
-type such as ``command``); a server's creator may operate and read it; to anyone
-else it does not exist (404). Every change is written to the audit log. The rules
-and the audit live in :class:`~leosuite.api.server_ops.ServerOps`, shared with the
-WebSocket ``server.*`` calls.
+Permissions (:mod:`leosuite.auth.permissions`): ADMIN does everything; HOST may create
+servers (not of an admin-only type such as ``command``); a server's creator may
+operate and read it; to anyone else it does not exist (404). Every change is written
+to the audit log. Both live in :class:`~leosuite.api.server_ops.ServerOps`, shared with
+the WebSocket ``server.*`` calls. Every server status lists the power actions its
+state allows (``actions``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any, Literal
 import msgspec
 from quart import Blueprint, Response
 
+from ...supervision.states import POWER_ACTIONS, PowerAction
 from ..context import ApiContext
 from ..requests import Body, authenticate, decode_body, peer_ip
-from ..server_ops import POWER_ACTIONS, ServerOps
+from ..server_ops import ServerOps
 from .auth import json_response
 
 __all__ = ["servers_blueprint"]
@@ -108,7 +110,7 @@ def servers_blueprint(ctx: ApiContext) -> Blueprint:
         await (await caller(body.token)).command(body.server, body.command)
         return Response(b"", status=204)
 
-    def power(action: str) -> Any:
+    def power(action: PowerAction) -> Any:
         async def handler() -> Response:
             body = await decode_body(ServerBody, max_body)
             return json_response(await (await caller(body.token)).power(body.server, action))

@@ -1,22 +1,17 @@
-"""The WebSocket API of seed 000 on ``/``: envelope, status codes, dispatch, seed calls.
+"""The WebSocket API of seed 000 on ``/``: dispatch, login and the seed calls.
 
-Requests are ``{"type", "uuid", "content"}``; answers ``{"uuid", "type",
-"status_code", "status_string", "content"}`` with the request's uuid and type (``""``
-when a frame had none or not a string, SPEC §8). Requests of one connection are handled
-concurrently; the dashboard calls (``server.*``, subscriptions) are in ``ws_dashboard``.
-Errors map from the one error tree here and only here.
+The wire format (envelope, status codes, parsing, error mapping) is
+:mod:`~leosuite.api.ws.protocol`. Requests of one connection are handled concurrently;
+the dashboard calls (``server.*``, subscriptions) are in :mod:`~leosuite.api.ws.dashboard`.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 import msgspec
 import trio
@@ -24,145 +19,29 @@ from trio_websocket import WebSocketRequest
 
 from ... import __version__
 from ...audit import Actor
-from ...errors import (
-    AuthError,
-    Conflict,
-    InternalError,
-    InvalidInput,
-    LeosuiteError,
-    NotFound,
-    RateLimited,
-    StoreError,
-    TooLarge,
-)
+from ...auth.limits import Limiter
+from ...auth.permissions import exempt_from_request_rate
+from ...errors import AuthError, InternalError, LeosuiteError, StoreError
 from ...store import accounts
 from ...store import audit as audit_table
 from ...supervision.states import State
 from ..context import ApiContext
-from .conn import CLOSE_POLICY, WsConnection, WsHub
+from .conn import WsConnection, WsHub
+from .protocol import (
+    CLOSE_POLICY,
+    Malformed,
+    StatusCode,
+    WsError,
+    decode_content,
+    envelope,
+    error_of,
+    parse_frame,
+    push,
+)
 
-__all__ = [
-    "AfterSend",
-    "StatusCode",
-    "WsApi",
-    "WsError",
-    "envelope",
-    "origin_allowed",
-    "parse_frame",
-    "push",
-]
+__all__ = ["AfterSend", "WsApi"]
 
 log = logging.getLogger("leosuite.ws")
-
-T = TypeVar("T", bound=msgspec.Struct)
-
-
-class StatusCode(enum.IntEnum):
-    SUCCESS = 0
-    GENERAL_FAILURE = 1
-    PERMISSION_DENIED = 2
-    RATE_LIMITED = 3
-    MALFORMED = 4
-    INVALID_CALL = 5
-    TIMEOUT = 6
-    SESSION_ABORTED = 7
-    ENTITY_NOT_FOUND = 8
-    DATABASE_ERROR = 9
-    UNKNOWN = 10
-    MODEL_EXCEPTION = 11
-    INVALID_ARGUMENT = 12
-
-
-class WsError(Exception):
-    def __init__(self, status: StatusCode, message: str, content: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.content = content
-
-
-def envelope(uuid: str, kind: str, status: StatusCode, content: Any, message: str = "") -> str:
-    return msgspec.json.encode(
-        {
-            "uuid": uuid,
-            "type": kind,
-            "status_code": int(status),
-            "status_string": message or status.name,
-            "content": content,
-        }
-    ).decode()
-
-
-def push(kind: str, content: Any) -> str:
-    """A server-initiated message: a fresh server uuid."""
-    return envelope(secrets.token_hex(16), kind, StatusCode.SUCCESS, content)
-
-
-class Malformed(Exception):
-    """A frame that is not a valid request; carries what could be read of it."""
-
-    def __init__(self, reason: str, uuid: object = None, kind: object = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.uuid = uuid if isinstance(uuid, str) else ""
-        self.kind = kind if isinstance(kind, str) else ""
-
-
-def parse_frame(message: str | bytes) -> tuple[str, str, Any]:
-    """``(uuid, type, content)`` of a request frame, or :class:`Malformed`."""
-    if isinstance(message, bytes):
-        raise Malformed("binary frames are not accepted; send JSON text frames")
-    try:
-        frame = msgspec.json.decode(message)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        raise Malformed("frame is not valid JSON") from None
-    if not isinstance(frame, dict):
-        raise Malformed("frame is not a JSON object")
-    uuid, kind = frame.get("uuid"), frame.get("type")
-    if not isinstance(uuid, str) or not isinstance(kind, str) or "content" not in frame:
-        raise Malformed("frame needs a string 'uuid', a string 'type' and a 'content'", uuid, kind)
-    return uuid, kind, frame["content"]
-
-
-def model_error(field: str | None, detail: str) -> WsError:
-    pointer = "/content" + (f"/{field.replace('.', '/')}" if field else "")
-    return WsError(
-        StatusCode.MODEL_EXCEPTION,
-        detail,
-        {"errors": [{"detail": detail, "source": {"pointer": pointer}}]},
-    )
-
-
-def decode_content(content: Any, kind: type[T]) -> T:
-    """Typed content; a missing field or wrong type is MODEL_EXCEPTION naming it."""
-    try:
-        return msgspec.convert({} if content is None else content, kind, str_keys=True)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        message, _, where = text.partition(" - at `$")
-        field = where.rstrip("`").lstrip(".") or None
-        if "unknown field" in message or "missing required field" in message:
-            # The field is named in the message; ``where`` is the object holding it.
-            name = message.split("`")[1]
-            field = f"{field}.{name}" if field else name
-        raise model_error(field, f"{field}: {message}" if field else message) from None
-
-
-def _error_of(exc: LeosuiteError) -> WsError:
-    if isinstance(exc, AuthError):
-        return WsError(StatusCode.PERMISSION_DENIED, exc.message)
-    if isinstance(exc, NotFound):
-        return WsError(StatusCode.ENTITY_NOT_FOUND, exc.message)
-    if isinstance(exc, InvalidInput | TooLarge):
-        return WsError(StatusCode.INVALID_ARGUMENT, exc.message, {"field": exc.field})
-    if isinstance(exc, Conflict):
-        return WsError(StatusCode.GENERAL_FAILURE, exc.message)
-    if isinstance(exc, RateLimited):
-        return WsError(StatusCode.RATE_LIMITED, exc.message)
-    if isinstance(exc, StoreError):
-        return WsError(StatusCode.DATABASE_ERROR, "database error")
-    return WsError(StatusCode.GENERAL_FAILURE, exc.message)
-
 
 Handler = Callable[[WsConnection, Any], Awaitable[Any]]
 
@@ -198,7 +77,9 @@ class WsApi:
         self.ctx = ctx
         self.hub = hub
         self.handlers: dict[str, tuple[Handler, bool]] = {}
-        self._login_attempts: dict[str, deque[float]] = {}
+        self._login_attempts = Limiter(
+            trio.current_time, window=60.0, limit=ctx.settings.ws.login_attempts_per_minute
+        )
         for name in ("get_leosac_version", "get_version"):
             self.add(name, self._version, public=True)
         self.add("create_auth_token", self._create_auth_token, public=True)
@@ -243,8 +124,8 @@ class WsApi:
                 uuid, kind, malformed = exc.uuid, exc.kind, exc.reason
             # ADMIN sessions are not limited (as on the HTTP API; ws.max_inflight still
             # bounds them): a bulk `leosuite server stop --all` must not crawl.
-            admin = conn.principal is not None and "ADMIN" in conn.principal.flags
-            if not admin and not conn.rate.take():  # malformed frames count too
+            exempt = exempt_from_request_rate(conn.principal)
+            if not exempt and not conn.rate.take():  # malformed frames count too
                 await self._note_rate_limited(conn)
                 raise WsError(StatusCode.RATE_LIMITED, "too many requests; slow down")
             conn.rate_limited = False
@@ -267,7 +148,7 @@ class WsApi:
         except LeosuiteError as exc:
             if isinstance(exc, InternalError) and not isinstance(exc, StoreError):
                 log.exception("WebSocket call %s failed", kind, exc_info=exc)
-            error = _error_of(exc)
+            error = error_of(exc)
             answer = envelope(uuid, kind, error.status, error.content, error.message)
         except trio.Cancelled:
             raise
@@ -329,25 +210,11 @@ class WsApi:
     async def _version(self, conn: WsConnection, content: Any) -> Any:
         return {"version": __version__, "version_short": ".".join(__version__.split(".")[:2])}
 
-    def _login_allowed(self, ip: str) -> bool:
-        window = 60.0
-        now = trio.current_time()
-        attempts = self._login_attempts.setdefault(ip, deque())
-        while attempts and attempts[0] <= now - window:
-            attempts.popleft()
-        if len(attempts) >= self.ctx.settings.ws.login_attempts_per_minute:
-            return False
-        attempts.append(now)
-        if len(self._login_attempts) > 10000:  # forget idle addresses
-            for key in [k for k, v in self._login_attempts.items() if not v]:
-                del self._login_attempts[key]
-        return True
-
     async def _create_auth_token(self, conn: WsConnection, content: Any) -> Any:
         credentials = decode_content(content, _Credentials)
         if conn.principal is not None:
             return {"status": -1, "message": "already logged in on this connection; log out first"}
-        if not self._login_allowed(conn.ip):
+        if not self._login_attempts.allow(conn.ip):
             await self.ctx.audit.record(
                 "auth",
                 "WebSocket login rate limited",
@@ -441,48 +308,3 @@ class WsApi:
 
 def _actor(ip: str, name: str) -> Actor:
     return Actor(ip=ip, name=name[:64])
-
-
-def origin_allowed(
-    request: WebSocketRequest,
-    allowed: list[str],
-    *,
-    own_origins: tuple[str, ...] = (),
-    http_port: int | None = None,
-) -> bool:
-    """No Origin (not a browser) is fine; a present one must be the same host and port
-    as the WebSocket, one of the daemon's own pages (``own_origins``: its HTTP API, so a
-    page it serves may connect; ``http_port``: that API under the host name the browser
-    used for the WebSocket, e.g. a LAN address of a daemon bound to 0.0.0.0), or in the
-    allow list."""
-    headers = {k.lower(): v for k, v in request.headers}
-    origin_raw = headers.get(b"origin")
-    if origin_raw is None:
-        return True
-    origin = origin_raw.decode("latin-1").rstrip("/")
-    if origin in allowed:
-        return True
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https"):
-        return False
-    if any(parts.netloc.lower() == urlsplit(own).netloc.lower() for own in own_origins):
-        return True
-    # wsproto moves the Host header out of ``headers`` into its Request event, which
-    # trio-websocket does not expose: read it there (the header stays as a fallback).
-    event_host = getattr(getattr(request, "_event", None), "host", None)
-    host = event_host if isinstance(event_host, str) else ""
-    host = host or headers.get(b"host", b"").decode("latin-1")
-    if not host:
-        return False
-    if parts.netloc.lower() == host.lower():
-        return True
-    try:
-        origin_port = parts.port
-    except ValueError:
-        return False
-    return (
-        http_port is not None
-        and origin_port == http_port
-        and parts.hostname is not None
-        and parts.hostname == urlsplit(f"//{host}").hostname
-    )

@@ -63,7 +63,9 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketReque
 
 from ...audit import Actor
 from ...auth.accounts import check_password
+from ...auth.limits import Limiter
 from ...auth.passwords import PasswordHasher
+from ...auth.permissions import is_moderator
 from ...community import chat_protocol as proto
 from ...community.core import ChatCore
 from ...community.models import ChatEvent, Member, Session, normalize_channel, validate_nick
@@ -71,14 +73,14 @@ from ...community.service import ChatService
 from ...errors import Conflict, InvalidInput, LeosuiteError, NotFound, PermissionDenied
 from ...store import accounts
 from ..context import ApiContext
-from .conn import CLOSE_POLICY, TokenBucket, WsConnection, WsHub
+from .conn import WsConnection, WsHub
+from .protocol import CLOSE_NORMAL, CLOSE_POLICY
 
 __all__ = ["CHAT_PREFIX", "WsChat"]
 
 log = logging.getLogger("leosuite.chat")
 
 CHAT_PREFIX = "/chat/login/"
-CLOSE_NORMAL = 1000
 _FLAGS: dict[str, Literal["op", "deop", "mute", "unmute"]] = {
     "op": "op",
     "deop": "deop",
@@ -100,8 +102,9 @@ class _Client:
         self.conn = conn
         self.member = member
         self.closing = False
-        self.audit_bucket = TokenBucket(10 / 60, 10)  # BadData records: 10 a minute
-        self.throttle_notices = TokenBucket(1 / 10, 1)  # "slow down": one per 10 s
+        # BadData records: 10 a minute; "slow down" notices: one per 10 s.
+        self.audit_bucket = Limiter(trio.current_time, window=60.0, limit=10, max_keys=1)
+        self.throttle_notices = Limiter(trio.current_time, window=10.0, limit=1, max_keys=1)
 
     def actor(self) -> Actor:
         return Actor(id=self.member.account_id, ip=self.member.ip, name=self.member.name)
@@ -158,7 +161,7 @@ class WsChat:
             principal = await self.ctx.auth.authenticate(token)
             if principal.username.casefold() != nick.casefold():
                 raise PermissionDenied("this token belongs to another account's nick")
-            return principal.username, principal.account_id, principal.has("MOD")
+            return principal.username, principal.account_id, is_moderator(principal)
         account = await self.ctx.db.call(lambda conn: accounts.get_by_name(conn, nick))
         if account is not None:
             raise PermissionDenied(

@@ -20,48 +20,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
-import trio_websocket
 from trio_websocket import ConnectionClosed, WebSocketConnection
-from wsproto.connection import ConnectionState
 
+from ..._compat import trio_websocket as compat
 from ...audit import Actor, AuditLog
+from ...auth.limits import Limiter
 from ...settings import WsSettings
+from .protocol import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 
 if TYPE_CHECKING:
     from ...auth.service import Principal
 
-__all__ = ["TokenBucket", "WsConnection", "WsHub"]
+__all__ = ["WsConnection", "WsHub"]
 
 log = logging.getLogger("leosuite.ws")
-
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-
-
-class TokenBucket:
-    """``rate`` events per second with bursts of ``burst``; trio's clock."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.stamp = trio.current_time()
-
-    def take(self) -> bool:
-        now = trio.current_time()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 class _Outgoing:
@@ -72,12 +49,6 @@ class _Outgoing:
         self.sent = sent
 
 
-#: The writer's fast path reaches into trio-websocket 0.12.x's private ``_stream``,
-#: ``_stream_lock``, ``_close_reason`` and ``_abort_web_socket`` (what its own
-#: ``_send`` uses) and writes the frames itself: a server's text frame is unmasked and
-#: trio-websocket negotiates no extension, so the bytes are those wsproto would make.
-#: Any other version (or a TLS stream) falls back to one ``send_message`` per message.
-FAST_WRITES = trio_websocket.__version__.startswith("0.12.")
 #: A writer stops draining its queue for one write at this many bytes.
 BATCH_BYTES = 256 * 1024
 _FRAMES: dict[str, bytes] = {}  # payload -> frame, shared: a chat line is one str for all
@@ -109,35 +80,15 @@ def _frame(payload: str) -> bytes:
 
 
 async def _write_frames(ws: WebSocketConnection, payloads: list[str]) -> None:
-    """Every queued message in one write, without a trip through the scheduler when the
-    socket takes it all (the common case): one syscall and no task switch per batch
-    instead of a wsproto encode, a lock and a ``send_all`` (which yields) per message."""
-    if ws._close_reason or ws._wsproto.state is not ConnectionState.OPEN:
+    """Every queued message in one raw write (the frames built by :func:`_frame`): one
+    syscall and no task switch per batch instead of a wsproto encode, a lock and a
+    ``send_all`` (which yields) per message."""
+    if not compat.is_open(ws):
         for payload in payloads:  # closing: trio-websocket's own path says what to do
             await ws.send_message(payload)
         return
-    stream = ws._stream
-    assert isinstance(stream, trio.SocketStream)
     data = _frame(payloads[0]) if len(payloads) == 1 else b"".join(map(_frame, payloads))
-    lock = ws._stream_lock  # the reader's pongs and close frames take it too
-    try:
-        lock.acquire_nowait()
-    except trio.WouldBlock:
-        await lock.acquire()
-    try:
-        try:
-            try:
-                written = os.write(stream.socket.fileno(), data)
-            except BlockingIOError:
-                written = 0
-            if written < len(data):
-                await stream.send_all(memoryview(data)[written:])
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-            await ws._abort_web_socket()
-            assert ws._close_reason is not None
-            raise ConnectionClosed(ws._close_reason) from None
-    finally:
-        lock.release()
+    await compat.write_raw(ws, data)
 
 
 class WsConnection:
@@ -158,11 +109,17 @@ class WsConnection:
         settings = hub.settings
         self._send, self._receive = trio.open_memory_channel[_Outgoing](settings.queue_size)
         self._scope = trio.CancelScope()
-        self._fast = FAST_WRITES and isinstance(getattr(ws, "_stream", None), trio.SocketStream)
+        self._fast = compat.raw_writes_possible(ws)
         self._close_code = CLOSE_GOING_AWAY
         self._close_reason = ""
         self._activity = trio.current_time()
-        self.rate = TokenBucket(settings.request_rate, settings.request_burst)
+        #: ``ws.request_rate`` requests a second in bursts of ``ws.request_burst``.
+        self.rate = Limiter(
+            trio.current_time,
+            window=settings.request_burst / settings.request_rate,
+            limit=settings.request_burst,
+            max_keys=1,
+        )
         self.principal: Principal | None = None
         self.token: str | None = None
         #: Why the session ended elsewhere: the next call answers SESSION_ABORTED once.
@@ -251,6 +208,10 @@ class WsConnection:
         self._close_code = code
         self._close_reason = reason
         self._scope.cancel()
+
+    def close_policy(self, reason: str) -> None:
+        """Close for a policy violation (1008), e.g. a new ban covering the peer."""
+        self.close(CLOSE_POLICY, reason)
 
     def start_subscription(
         self, key: str, task: Callable[[trio.CancelScope], Awaitable[None]]

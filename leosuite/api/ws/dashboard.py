@@ -5,7 +5,8 @@ from ``from``, then live bytes) from ONE task per subscription that has at most 
 push queued: while the peer is slow the console advances in the log, not in memory;
 when the subscriber is more than ``ws.console_max_lag`` behind, it skips ahead and a
 ``console_overrun {server, skipped}`` push says how much. ``stats.subscribe`` and
-``events.subscribe`` push through the drop-if-full path.
+``events.subscribe`` push through the drop-if-full path. Every push that carries a
+server's state carries its ``actions`` too: the power actions that state allows.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import msgspec
 import trio
 
 from ...audit import AuditEvent
+from ...auth.permissions import may_see_audit_events, may_see_server
 from ...supervision.console_log import ConsoleLog
 from ...supervision.manager import encode_console_data
 from ...supervision.spec import StateChange
-from ..server_ops import POWER_ACTIONS, ServerOps, can_see
-from .api import AfterSend, StatusCode, WsApi, WsError, decode_content, push
+from ...supervision.states import POWER_ACTIONS, PowerAction, allowed_actions
+from ..server_ops import ServerOps
+from .api import AfterSend, WsApi
 from .conn import WsConnection
+from .protocol import StatusCode, WsError, decode_content, push
 
 __all__ = ["install_dashboard_calls"]
 
@@ -116,7 +120,7 @@ def install_dashboard_calls(api: WsApi) -> None:
             query.server, query.readIndex, limit=query.max, wait=query.wait, encoding=query.encoding
         )
 
-    def power(action: str) -> Any:
+    def power(action: PowerAction) -> Any:
         async def handler(conn: WsConnection, content: Any) -> Any:
             return await ops(conn).power(decode_content(content, _Server).server, action)
 
@@ -230,7 +234,7 @@ def install_dashboard_calls(api: WsApi) -> None:
                 if status["status"] in ("running", "starting", "stopping"):
                     servers[name] = {
                         k: status[k]
-                        for k in ("status", "pid", "uptime", "cpu", "memory", "threads")
+                        for k in ("status", "actions", "pid", "uptime", "cpu", "memory", "threads")
                     }
             conn.push_nowait(push("stats", {"servers": servers}))
 
@@ -240,17 +244,17 @@ def install_dashboard_calls(api: WsApi) -> None:
 
         async def forward_states() -> None:
             async for change in states:
-                record = ctx.servers._records.get(change.server)
+                record = ctx.servers.find_record(change.server)
                 if (
                     conn.principal is not None
                     and record is not None
-                    and can_see(conn.principal, record)
+                    and may_see_server(conn.principal, record)
                 ):
                     conn.push_nowait(push("event", _state_event(change)))
 
         async def forward_logs() -> None:
             async for entry in logs:
-                if conn.principal is not None and conn.principal.is_admin:
+                if conn.principal is not None and may_see_audit_events(conn.principal):
                     conn.push_nowait(push("event", _log_event(entry)))
 
         with states, logs:
@@ -283,6 +287,7 @@ def _state_event(change: StateChange) -> dict[str, Any]:
         "new": change.new.value,
         "reason": change.reason,
         "timestamp": change.timestamp,
+        "actions": list(allowed_actions(change.new)),
     }
 
 

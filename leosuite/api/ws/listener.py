@@ -1,9 +1,9 @@
 """The WebSocket listener: one trio-websocket server, routing by path.
 
 ``/`` is the WebSocket API (seed 000), ``/chat/login/<nick>`` the chat (seed 003);
-any other path is refused at the handshake with 404. Every handler catches
-everything: an exception escaping a trio-websocket handler would take the whole
-listener down (STACK.md gotcha 4).
+any other path is refused at the handshake with 404, a foreign ``Origin`` with 403.
+Every handler catches everything: an exception escaping a trio-websocket handler would
+take the whole listener down.
 """
 
 from __future__ import annotations
@@ -18,12 +18,22 @@ import msgspec
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer
 
+from ..._compat.trio_websocket import handshake_host
 from ...audit import Actor
 from ..ban_check import refuse_banned_websocket
 from ..context import ApiContext
-from .api import origin_allowed
+from .api import WsApi
+from .chat import CHAT_PREFIX, WsChat
+from .dashboard import install_dashboard_calls
+from .sessions import install_session_calls
 
-__all__ = ["Route", "WebSocketListener", "serve_echo"]
+__all__ = [
+    "Route",
+    "WebSocketListener",
+    "origin_allowed",
+    "serve_echo",
+    "websocket_listener",
+]
 
 log = logging.getLogger("leosuite.ws")
 
@@ -47,6 +57,48 @@ async def serve_echo(request: WebSocketRequest, ip: str) -> None:
     ws = await request.accept()
     while True:
         await ws.send_message(await ws.get_message())
+
+
+def origin_allowed(
+    request: WebSocketRequest,
+    allowed: list[str],
+    *,
+    own_origins: tuple[str, ...] = (),
+    http_port: int | None = None,
+) -> bool:
+    """No Origin (not a browser) is fine; a present one must be the same host and port
+    as the WebSocket, one of the daemon's own pages (``own_origins``: its HTTP API, so a
+    page it serves may connect; ``http_port``: that API under the host name the browser
+    used for the WebSocket, e.g. a LAN address of a daemon bound to 0.0.0.0), or in the
+    allow list."""
+    headers = {k.lower(): v for k, v in request.headers}
+    origin_raw = headers.get(b"origin")
+    if origin_raw is None:
+        return True
+    origin = origin_raw.decode("latin-1").rstrip("/")
+    if origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https"):
+        return False
+    if any(parts.netloc.lower() == urlsplit(own).netloc.lower() for own in own_origins):
+        return True
+    # wsproto takes the Host header out of ``headers``; the header stays as a fallback.
+    host = handshake_host(request) or headers.get(b"host", b"").decode("latin-1")
+    if not host:
+        return False
+    if parts.netloc.lower() == host.lower():
+        return True
+    try:
+        origin_port = parts.port
+    except ValueError:
+        return False
+    return (
+        http_port is not None
+        and origin_port == http_port
+        and parts.hostname is not None
+        and parts.hostname == urlsplit(f"//{host}").hostname
+    )
 
 
 def _error_body(status: int, message: str) -> bytes:
@@ -124,3 +176,18 @@ class WebSocketListener:
         async with trio.open_nursery() as nursery:
             started: WebSocketServer = await nursery.start(server.run)
             task_status.started(started.port)
+
+
+def websocket_listener(ctx: ApiContext, sock: socket.socket) -> WebSocketListener:
+    """The listener with every route: the API on ``/``, the chat, and ``/echo`` when
+    ``ws.echo_path`` is on."""
+    listener = WebSocketListener(ctx, sock)
+    ws_api = WsApi(ctx, ctx.ws_hub)
+    install_dashboard_calls(ws_api)
+    install_session_calls(ws_api)
+    listener.route("/", ws_api.serve)
+    listener.route(CHAT_PREFIX, WsChat(ctx).serve)
+    if ctx.settings.ws.echo_path:
+        log.warning("ws.echo_path is on: /echo echoes messages (for conformance tests only)")
+        listener.route("/echo", serve_echo)
+    return listener

@@ -25,13 +25,15 @@ from typing import Any
 
 import msgspec
 
+from ...auth.permissions import is_moderator
 from ...auth.service import Principal
 from ...community.core import ChatCore
 from ...community.models import Level, Session
 from ...community.views import find_session, session_detail, session_summary
 from ...errors import InvalidInput, PermissionDenied, TooLarge
-from .api import WsApi, decode_content
+from .api import WsApi
 from .conn import WsConnection
+from .protocol import decode_content
 
 __all__ = ["SESSION_ATTRIBUTES", "SessionSet", "install_session_calls", "session_changes"]
 
@@ -66,10 +68,6 @@ class SessionSet(msgspec.Struct, forbid_unknown_fields=True):
     nsfm: bool | None = None
     maxUserCount: int | None = None
     preserveChat: bool | None = None
-
-
-def is_moderator(principal: Principal) -> bool:
-    return principal.is_admin or "MOD" in principal.flags
 
 
 def _printable(text: str, field: str, limit: int) -> str:

@@ -13,8 +13,8 @@ import trio
 import trio.testing
 
 from leosuite.auth import accounts as account_ops
-from tests.api.http.test_servers import PASSWORD, add_account, running_daemon
-from tests.conftest import ADMIN_PASSWORD, RunningDaemon, login, make_settings
+from tests.helpers.accounts import PASSWORD, add_account
+from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, login, make_settings, running_daemon
 from tests.helpers.ws import ws_client
 
 # -- the envelope ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from leosuite.api.ws.api import origin_allowed
+from leosuite.api.ws.listener import origin_allowed
 
 
 def request(origin: str | None, host: str) -> Any:

@@ -1,0 +1,88 @@
+"""Who may do what: pure functions over a :class:`~leosuite.auth.service.Principal` and
+the resource asked about. Every API surface asks here; none tests flags itself.
+
+The rules, by account flag:
+
+* ``ADMIN`` does everything: every server, every server type, the admin API, the
+  audit log events, moderation; its WebSocket requests are not rate limited.
+* ``HOST`` may create servers (not of an admin-only type such as ``command``).
+* ``MOD`` moderates the community: closes, messages and changes sessions, sees
+  members' addresses, is a moderator in every chat channel.
+* Every account sees and operates the servers it created; for anyone else such a
+  server does not exist (the same 404 as an unknown name).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..store.servers import ServerRecord
+    from .service import Principal
+
+__all__ = [
+    "exempt_from_request_rate",
+    "is_moderator",
+    "may_create_server_type",
+    "may_create_servers",
+    "may_see_audit_events",
+    "may_see_server",
+    "may_use_admin_api",
+    "permissions_of",
+]
+
+# The account flags (``store.accounts.FLAGS``), named here so this module imports no I/O.
+ADMIN = "ADMIN"
+HOST = "HOST"
+MOD = "MOD"
+
+
+def may_see_server(principal: Principal, record: ServerRecord) -> bool:
+    """See, read and operate the server: an ADMIN, or the account that created it."""
+    return ADMIN in principal.flags or (
+        record.owner_id is not None and record.owner_id == principal.account_id
+    )
+
+
+def may_create_servers(principal: Principal) -> bool:
+    """Create servers at all (of some type): HOST or ADMIN."""
+    return ADMIN in principal.flags or HOST in principal.flags
+
+
+def may_create_server_type(principal: Principal, *, admin_only: bool) -> bool:
+    """Create a server of a type; an admin-only type needs ADMIN."""
+    if ADMIN in principal.flags:
+        return True
+    return HOST in principal.flags and not admin_only
+
+
+def is_moderator(principal: Principal) -> bool:
+    """Moderate the community (sessions, chat channels, members' addresses): MOD or ADMIN."""
+    return ADMIN in principal.flags or MOD in principal.flags
+
+
+def may_use_admin_api(principal: Principal) -> bool:
+    """Any request of the admin API: ADMIN."""
+    return ADMIN in principal.flags
+
+
+def may_see_audit_events(principal: Principal) -> bool:
+    """Receive every audit log entry as a live event: ADMIN."""
+    return ADMIN in principal.flags
+
+
+def exempt_from_request_rate(principal: Principal | None) -> bool:
+    """WebSocket requests beyond the per-connection rate: ADMIN sessions (bulk tools)."""
+    return principal is not None and ADMIN in principal.flags
+
+
+def permissions_of(flags: frozenset[str]) -> list[str]:
+    """The permission names a login answer lists for an account with ``flags``."""
+    if ADMIN in flags:
+        return ["admin", "server.create", "server.create.command", "session.create", "moderate"]
+    granted = ["server.own"]
+    if HOST in flags:
+        granted += ["server.create", "session.create"]
+    if MOD in flags:
+        granted.append("moderate")
+    return granted

@@ -1,0 +1,115 @@
+"""Who may do what, as a table: every combination of account flags x every action."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from leosuite.auth.permissions import (
+    exempt_from_request_rate,
+    is_moderator,
+    may_create_server_type,
+    may_create_servers,
+    may_see_audit_events,
+    may_see_server,
+    may_use_admin_api,
+    permissions_of,
+)
+from leosuite.auth.service import Principal
+from leosuite.store.accounts import FLAGS
+from leosuite.store.servers import ServerRecord
+
+ME = 7
+
+
+def server(owner_id: int | None) -> ServerRecord:
+    return ServerRecord(
+        id=1,
+        name="s",
+        type="command",
+        settings={},
+        owner_id=owner_id,
+        next_read_index=0,
+        created_at=0.0,
+    )
+
+
+ACTIONS: dict[str, Callable[[Principal], bool]] = {
+    "see own server": lambda p: may_see_server(p, server(ME)),
+    "see another's server": lambda p: may_see_server(p, server(ME + 1)),
+    "see a server without owner": lambda p: may_see_server(p, server(None)),
+    "create servers": may_create_servers,
+    "create a plain type": lambda p: may_create_server_type(p, admin_only=False),
+    "create an admin-only type": lambda p: may_create_server_type(p, admin_only=True),
+    "moderate": is_moderator,
+    "use the admin API": may_use_admin_api,
+    "see audit events": may_see_audit_events,
+    "skip the request rate": exempt_from_request_rate,
+}
+EVERYTHING = frozenset(ACTIONS)
+HOST = {"see own server", "create servers", "create a plain type"}
+MOD = {"see own server", "moderate"}
+
+#: Flags -> (what the account may do, the permissions its login answer lists).
+TABLE: dict[frozenset[str], tuple[set[str] | frozenset[str], list[str]]] = {
+    frozenset(): ({"see own server"}, ["server.own"]),
+    frozenset({"HOST"}): (HOST, ["server.own", "server.create", "session.create"]),
+    frozenset({"MOD"}): (MOD, ["server.own", "moderate"]),
+    frozenset({"HOST", "MOD"}): (
+        HOST | MOD,
+        ["server.own", "server.create", "session.create", "moderate"],
+    ),
+}
+ADMIN_PERMISSIONS = [
+    "admin",
+    "server.create",
+    "server.create.command",
+    "session.create",
+    "moderate",
+]
+for others in list(TABLE):
+    TABLE[others | {"ADMIN"}] = (EVERYTHING, ADMIN_PERMISSIONS)
+
+COMBINATIONS = [
+    frozenset(flags)
+    for n in range(len(FLAGS) + 1)
+    for flags in itertools.combinations(sorted(FLAGS), n)
+]
+
+
+def test_the_table_covers_every_combination() -> None:
+    assert set(TABLE) == set(COMBINATIONS)
+    assert len(COMBINATIONS) == 8
+
+
+@pytest.mark.parametrize("flags", COMBINATIONS, ids=lambda f: "+".join(sorted(f)) or "none")
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_may(flags: frozenset[str], action: str) -> None:
+    principal = Principal(account_id=ME, username="someone", flags=flags)
+    allowed, _ = TABLE[flags]
+    assert ACTIONS[action](principal) is (action in allowed)
+
+
+@pytest.mark.parametrize("flags", COMBINATIONS, ids=lambda f: "+".join(sorted(f)) or "none")
+def test_permissions_listed_at_login(flags: frozenset[str]) -> None:
+    assert permissions_of(flags) == TABLE[flags][1]
+
+
+def test_no_session_is_rate_limited() -> None:
+    assert exempt_from_request_rate(None) is False
+
+
+def test_the_rules_do_no_io() -> None:
+    """Importing them loads neither trio nor the store."""
+    code = (
+        "import sys, leosuite.auth.permissions; "
+        "print(sorted(m for m in ('trio', 'sqlite3', 'leosuite.store') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
