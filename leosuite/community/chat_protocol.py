@@ -3,7 +3,8 @@
 Client frames are JSON objects with an integer ``type``; :func:`decode_frame` turns
 one into a typed Struct or raises :class:`ChatProtocolError` saying what is wrong.
 Server frames are built here too: every one carries an integer ``type`` and a float
-``time`` (unix seconds, SPEC §8), and channel names never carry ``#``.
+``time`` (unix seconds; the origin's client reads both from every frame), and channel
+names never carry ``#``.
 
 Core events become frames with :func:`event_frame`; the encoding is cached on the
 event (``event.frames``) so one message is encoded once for all its members.
@@ -53,8 +54,8 @@ __all__ = [
 
 ERROR, MESSAGE, REGISTER, LOGIN, LOGOUT, JOIN, LEAVE, USERS = -1, 0, 1, 2, 3, 4, 5, 6
 
-#: What a chat member sees instead of a room message's ciphertext (SPEC §5: the
-#: server never decrypts room payloads); the payload itself is in ``encrypted``.
+#: What a chat member sees instead of a room message's ciphertext (the server never
+#: decrypts room payloads); the payload itself is in ``encrypted``.
 ENCRYPTED_PLACEHOLDER = "[encrypted room message]"
 
 #: The moderation commands (a type 0 message whose text starts with ``/``, acting on

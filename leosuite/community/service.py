@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 import trio
 
@@ -16,9 +17,15 @@ from .models import AuditRecord, ChatLimits
 from .persistence import SessionStore
 from .server_settings import ServerSettings, load_server_settings
 
-__all__ = ["ChatService", "limits_from"]
+__all__ = ["ChatService", "Housekeeper", "limits_from"]
 
 log = logging.getLogger("leosuite.community")
+
+
+class Housekeeper(Protocol):
+    """Something the community service asks to tidy up on every housekeeping pass."""
+
+    def housekeeping(self) -> None: ...
 
 
 def limits_from(settings: CommunitySettings) -> ChatLimits:
@@ -44,8 +51,8 @@ class ChatService:
         self._interval = housekeeping_interval
         #: OpenPGP work for the rooms' SYSTEM messages, in a child process.
         self.crypto = CryptoWorker()
-        #: Called every housekeeping pass (the rooms adapter adds its idle warnings here).
-        self.housekeepers: list[Callable[[], None]] = []
+        #: Asked every housekeeping pass (the rooms add their retention and idle close).
+        self.housekeepers: list[Housekeeper] = []
         #: Persistent sessions in the store (none without a database).
         self.session_store = SessionStore(db, now) if db is not None else None
         self._db = db
@@ -84,9 +91,9 @@ class ChatService:
             await self.crypto.aclose()
 
     def housekeeping(self) -> None:
-        for hook in list(self.housekeepers):
+        for housekeeper in list(self.housekeepers):
             try:
-                hook()
+                housekeeper.housekeeping()
             except Exception:
                 log.exception("community housekeeping hook failed")
         for session in self.core.idle_sessions():

@@ -15,9 +15,9 @@ from leosuite.community.crypto import decrypt_payload, encrypt_payload
 from leosuite.community.models import ChatEvent, Member
 from leosuite.community.rooms import Rooms
 from leosuite.settings import Settings
-from tests.api.http.test_errors import JSON, Blob
-from tests.community.test_seed004_e2e import ROOM_PASS, RoomClient
-from tests.conftest import RunningDaemon, make_settings
+from tests.helpers.daemon import RunningDaemon, make_settings
+from tests.helpers.http import JSON, Blob
+from tests.helpers.rooms import ROOM_PASS, RoomClient
 
 MAX_WAIT = 1.0
 
@@ -400,15 +400,15 @@ async def test_retention_purges_old_messages(daemon: RunningDaemon) -> None:
             await alice.say("old news")
             rooms = rooms_of(daemon)
             now = daemon.ctx.now()
-            rooms(now=now + 30)
+            rooms.housekeeping(now=now + 30)
             assert [bob.read(m)[3] for m in await bob.poll()] == ["old news"]
-            rooms(now=now + 61)  # retention is 60 s
+            rooms.housekeeping(now=now + 61)  # retention is 60 s
             assert (await bob.ok("pollMsg", mylast=0))["status"] == "unchanged"
             assert rooms.find("den").session.history_bytes == 0
             await alice.say("fresh")
             assert [bob.read(m)[3] for m in await bob.poll()] == ["fresh"]
             rooms.retention = 0  # 0 keeps messages until the room closes
-            rooms(now=now + 10_000)
+            rooms.housekeeping(now=now + 10_000)
             session = rooms.find("den").session
             assert [e.user for e in session.history if e.kind == "message"] == ["alice"]
 
@@ -421,27 +421,27 @@ async def test_idle_room_is_warned_then_closed(daemon: RunningDaemon) -> None:
             rooms.retention = 0
             room = rooms.find("den")
             idle_since = room.session.last_activity
-            rooms(now=idle_since + 60)  # idle limit 100 s, warning 30 s before
+            rooms.housekeeping(now=idle_since + 60)  # idle limit 100 s, warning 30 s before
             assert await alice.poll() == []
-            rooms(now=idle_since + 75)
+            rooms.housekeeping(now=idle_since + 75)
             (warning,) = await alice.read_new()
             assert warning == (
                 "SYSTEM", "0", "syswarn",
                 "This room is idle and will be closed in 30 seconds unless there is activity",
             )  # fmt: skip
-            rooms(now=idle_since + 90)  # warned once only
+            rooms.housekeeping(now=idle_since + 90)  # warned once only
             assert await alice.poll() == []
             # activity after the warning starts the clock again
             await bob.say("still here")
             active = room.session.last_activity
             assert active > idle_since
-            rooms(now=active + 60)
+            rooms.housekeeping(now=active + 60)
             assert rooms.find("den") is room
-            rooms(now=active + 75)
+            rooms.housekeeping(now=active + 75)
             assert [m[2] for m in await alice.read_new()] == ["say", "syswarn"]
-            rooms(now=active + 100)  # the warning gave 30 s: until active + 105
+            rooms.housekeeping(now=active + 100)  # the warning gave 30 s: until active + 105
             assert rooms.find("den") is room
-            rooms(now=active + 105)
+            rooms.housekeeping(now=active + 105)
             assert rooms.find("den") is None
             assert daemon.ctx.chat.core.find("den") is None
             for client in (alice, bob):
@@ -470,7 +470,7 @@ async def test_closed_room_keys_are_dead_for_every_action(daemon: RunningDaemon)
             await carol.join("alice-password")
             core = daemon.ctx.chat.core
             core.close(core.find("den"), "closed by an administrator")
-            rooms_of(daemon)()
+            rooms_of(daemon).housekeeping()
             assert await carol.ok("pollMsg", mylast=carol.last) == {
                 "status": "errmessage", "text": "The room has been closed by an administrator"
             }  # fmt: skip
