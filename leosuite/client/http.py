@@ -1,7 +1,7 @@
-"""A small synchronous client of the HTTP API, for the CLI and scripts.
+"""A small synchronous client of the HTTP API, for the CLI and scripts, and the file
+where ``leosuite login`` saves its token.
 
-Stdlib only (``urllib``). The WebSocket client for live data arrives with the
-WebSocket API.
+Stdlib only (``urllib``); live data comes over the WebSocket API (:mod:`.ws`).
 """
 
 from __future__ import annotations

@@ -11,36 +11,23 @@
                     print(f"[{event.skipped} bytes skipped]", file=sys.stderr)
 
 One reader task receives every frame: answers are matched to their call by uuid,
-console pushes go to their :class:`ConsoleStream`, every other push (``event``,
-``stats``, ``session_closed``, console pushes of servers with no stream) to
-:attr:`WsClient.pushes`. The reader never blocks, so a slow consumer can never keep
-an answer from its caller; memory stays bounded instead by dropping:
-
-* ``pushes`` holds ``push_buffer`` messages; further ones are dropped and counted in
-  ``WsClient.dropped_pushes``;
-* a :class:`ConsoleStream` holds ``console_buffer`` chunks; while it is full, chunks
-  are dropped and the next delivered item is a :class:`ConsoleOverrun` naming the
-  bytes skipped, exactly as when the daemon itself skips ahead for a slow reader.
-
-Exceptions (all :class:`~leosuite.errors.LeosuiteError`)::
-
-    WsCallError          an answer with a non-zero status_code (status_code,
-                         status_string, content)
-    WsConnectionError    cannot connect, or the connection ended (calls in flight
-                         and console streams raise it)
-    AuthError            login refused (``{"status": -1}``), or the daemon pushed
-                         ``session_closed`` (console streams raise it)
+console pushes go to their :class:`ConsoleStream` (see :mod:`.ws_console`), every
+other push (``event``, ``stats``, ``session_closed``, console pushes of servers with
+no stream) to :attr:`WsClient.pushes`. The reader never blocks, so a slow consumer
+can never keep an answer from its caller; memory stays bounded instead by dropping:
+``pushes`` holds ``push_buffer`` messages, further ones are dropped and counted in
+``WsClient.dropped_pushes``; a console stream holds ``console_buffer`` chunks and
+reports what it dropped as a :class:`ConsoleOverrun`. The errors it raises are drawn
+in :mod:`leosuite.client`.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -49,7 +36,15 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 from trio_websocket import open_websocket_url as _open_websocket_url
 
+from .._compat.trio_websocket import close_transport
 from ..errors import AuthError, LeosuiteError
+from .ws_console import CONSOLE_PUSHES, decode_frame
+from .ws_console import ConsoleData as ConsoleData
+from .ws_console import ConsoleEvent as ConsoleEvent
+from .ws_console import ConsoleOverrun as ConsoleOverrun
+from .ws_console import ConsoleStream as ConsoleStream
+from .ws_console import Frame as _Frame
+from .ws_console import Push as Push
 
 __all__ = [
     "ConsoleData",
@@ -63,7 +58,7 @@ __all__ = [
     "open_ws_client",
 ]
 
-log = logging.getLogger("leosuite.ws_client")
+log = logging.getLogger("leosuite.client")
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -71,6 +66,8 @@ MiB = 1024 * KiB
 #: A console push holds up to 256 KiB of bytes; as JSON text (escapes) it can be up
 #: to six times that: accept well beyond.
 DEFAULT_MAX_MESSAGE = 16 * MiB
+
+_encode = msgspec.json.Encoder().encode
 
 
 class WsCallError(LeosuiteError):
@@ -89,137 +86,6 @@ class WsConnectionError(LeosuiteError):
     """The WebSocket could not be opened, or it closed."""
 
     error_type = "ws_connection"
-
-
-class Push(msgspec.Struct, frozen=True):
-    """A server-initiated message."""
-
-    type: str
-    uuid: str
-    content: Any
-
-
-@dataclass(frozen=True, slots=True)
-class ConsoleData:
-    """Console bytes ``[read_index, next_read_index)`` of ``server``."""
-
-    server: str
-    read_index: int
-    next_read_index: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ConsoleOverrun:
-    """``skipped`` bytes were skipped (by the daemon or by this client); the stream
-    goes on at ``read_index``."""
-
-    server: str
-    skipped: int
-    read_index: int
-
-
-ConsoleEvent = ConsoleData | ConsoleOverrun
-
-
-class _Frame(msgspec.Struct):
-    uuid: str
-    type: str
-    status_code: int = 0
-    status_string: str = ""
-    content: Any = None
-
-
-_decode_frame = msgspec.json.Decoder(_Frame).decode
-_encode = msgspec.json.Encoder().encode
-
-
-def _console_item(frame: _Frame) -> ConsoleEvent:
-    content = frame.content
-    if frame.type == "console_overrun":
-        return ConsoleOverrun(content["server"], int(content["skipped"]), int(content["readIndex"]))
-    text = content["data"]
-    data = base64.b64decode(text) if content.get("encoding") == "base64" else text.encode()
-    read_index = int(content["readIndex"])
-    return ConsoleData(
-        content["server"],
-        read_index,
-        int(content.get("nextReadIndex", read_index + len(data))),
-        data,
-    )
-
-
-class ConsoleStream:
-    """The live console of one server: an async iterator of :data:`ConsoleEvent`.
-
-    It ends when the daemon pushes ``console_closed`` (the server was destroyed);
-    it raises :class:`WsConnectionError` or :class:`AuthError` when the connection
-    or the session ends. ``read_index`` is the next byte index expected.
-    """
-
-    def __init__(self, server: str, read_index: int, buffer: int) -> None:
-        self.server = server
-        self.read_index = read_index
-        self._send, self._receive = trio.open_memory_channel[ConsoleEvent](buffer)
-        self._skipped = 0
-        self._error: LeosuiteError | None = None
-        self.closed = False
-
-    def _deliver(self, frame: _Frame) -> None:
-        if frame.type == "console_closed":
-            self.closed = True
-            self._send.close()
-            return
-        item = _console_item(frame)
-        if isinstance(item, ConsoleOverrun):  # the daemon skipped: merge with ours
-            self._skipped += item.skipped
-            if self._offer(ConsoleOverrun(self.server, self._skipped, item.read_index)):
-                self._skipped = 0
-            return
-        if self._skipped:
-            if not self._offer(ConsoleOverrun(self.server, self._skipped, item.read_index)):
-                self._skipped += len(item.data)
-                return
-            self._skipped = 0
-        if not self._offer(item):
-            self._skipped += len(item.data)
-
-    def _offer(self, item: ConsoleEvent) -> bool:
-        try:
-            self._send.send_nowait(item)
-        except trio.WouldBlock:
-            return False
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        return True
-
-    def _fail(self, error: LeosuiteError) -> None:
-        if self._error is None:
-            self._error = error
-        self._send.close()
-
-    async def receive(self) -> ConsoleEvent:
-        """The next event; ``trio.EndOfChannel`` once the console was closed."""
-        try:
-            item = await self._receive.receive()
-        except trio.EndOfChannel:
-            if self._error is not None:
-                raise type(self._error)(self._error.message) from None
-            raise
-        if isinstance(item, ConsoleData):
-            self.read_index = item.next_read_index
-        else:
-            self.read_index = item.read_index
-        return item
-
-    def __aiter__(self) -> ConsoleStream:
-        return self
-
-    async def __anext__(self) -> ConsoleEvent:
-        try:
-            return await self.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
 
 
 class _Pending:
@@ -335,7 +201,7 @@ class WsClient:
 
     def _dispatch(self, message: str | bytes) -> None:
         try:
-            frame = _decode_frame(message)
+            frame = decode_frame(message)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
             log.warning("ignoring a frame that is not a leosuite message: %.100r", message)
             return
@@ -344,7 +210,7 @@ class WsClient:
             pending.frame = frame
             pending.done.set()
             return
-        if frame.type in ("console_output", "console_overrun", "console_closed"):
+        if frame.type in CONSOLE_PUSHES:
             server = frame.content.get("server") if isinstance(frame.content, Mapping) else None
             stream = self._consoles.get(server) if isinstance(server, str) else None
             if stream is not None:
@@ -385,13 +251,9 @@ def _closed_reason(exc: ConnectionClosed) -> str:
 
 
 async def _close_transport(opened: list[WebSocketConnection]) -> None:
-    """trio-websocket 0.12.2 leaves the TCP socket open when the peer closed first or
-    the connection broke (``aclose`` returns early once a close reason is set): close
-    it here. Idempotent when the library did close it."""
+    """Close each TCP socket trio-websocket left open (see ``leosuite._compat``)."""
     for ws in opened:
-        stream = getattr(ws, "_stream", None)
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
+        await close_transport(ws)
 
 
 def _reraise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:

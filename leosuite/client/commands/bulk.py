@@ -25,7 +25,8 @@ import trio
 
 from ...errors import InvalidInput
 from ...store.servers import validate_name
-from ..ws import WsCallError, WsClient, WsConnectionError, open_ws_client
+from ..ws import WsCallError, WsClient, WsConnectionError
+from .ws_session import open_session, run_ws
 
 __all__ = ["BulkResult", "Outcome", "check_names", "print_bulk", "run_bulk"]
 
@@ -139,10 +140,8 @@ async def _bulk(
     kind = "server." + action.replace("-", "_")
     result = BulkResult([], {})
     t0 = trio.current_time()
-    async with open_ws_client(url) as ws:
+    async with open_session(url, token) as ws:
         pacer = Pacer(rate, burst)
-        await pacer.take()
-        await ws.authenticate(token)
         if names is None:
             await pacer.take()
             names = sorted((await ws.call("server.list"))["servers"])
@@ -210,19 +209,10 @@ def run_bulk(
         )
 
     try:
-        try:
-            return trio.run(main)
-        except BaseExceptionGroup as group:  # a KeyboardInterrupt that crossed a nursery
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
-        finally:
-            if as_json and tty and last[0] != -math.inf:
-                print(file=sys.stderr)
-    except WsConnectionError as exc:
-        raise WsConnectionError(
-            f"{exc.message}; is 'leosuite serve' running there? (--ws-url sets the address)"
-        ) from None
+        return run_ws(main)
+    finally:
+        if as_json and tty and last[0] != -math.inf:
+            print(file=sys.stderr)
 
 
 def print_bulk(action: str, result: BulkResult, as_json: bool, all_servers: bool) -> int:

@@ -26,16 +26,14 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from ...errors import AuthError, ConfigError, InvalidInput
-from ...settings import Settings
+from ...errors import AuthError, InvalidInput
 from ..http import ApiError, HttpClient
 
-__all__ = ["add_log_command", "resolve_admin_url", "run_log_command"]
+__all__ = ["add_log_command", "run_log_command"]
 
 PAGE_SIZE = 100
 #: Pages one follow poll reads at most (entries beyond are reported as skipped).
 _MAX_FOLLOW_PAGES = 20
-_DEFAULT_ADMIN_PORT = 8977
 
 
 def add_log_command(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -64,25 +62,6 @@ def add_log_command(commands: Any, common: Callable[[argparse.ArgumentParser], N
         help="the daemon's admin API (default: the data dir's endpoints.json, else the "
         "saved URL's host with admin.listen's port)",
     )
-
-
-def resolve_admin_url(
-    args: argparse.Namespace, http_url: str, local_settings: Callable[[], Settings]
-) -> str:
-    if getattr(args, "admin_url", None):
-        return str(args.admin_url)
-    parts = urllib.parse.urlsplit(http_url)
-    port = _DEFAULT_ADMIN_PORT
-    try:
-        settings = local_settings()
-        port = int(settings.admin.listen.rpartition(":")[2])
-        endpoints = json.loads((settings.data_dir / "run" / "endpoints.json").read_text())
-        if str(endpoints["http"]).rstrip("/") == http_url.rstrip("/"):
-            return str(endpoints["admin"])
-    except (OSError, ValueError, KeyError, ConfigError):
-        pass
-    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme or 'http'}://{host or '127.0.0.1'}:{port}"
 
 
 def format_entry(entry: Mapping[str, Any]) -> str:

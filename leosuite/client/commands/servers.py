@@ -8,10 +8,10 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from ...errors import InvalidInput
+from ..connect import local_ws_settings, resolve_ws_url
 from ..http import HttpClient
 
 __all__ = ["add_server_commands", "run_server_command"]
@@ -148,38 +148,29 @@ def _write_console(answer: Mapping[str, Any]) -> None:
     sys.stdout.buffer.flush()
 
 
-def _follow(
-    client: HttpClient, name: str, start: int | None, follow: bool, ws_url: str | None = None
-) -> None:
-    """Print the console from ``start``; ``follow``: then live, over the WebSocket API."""
-    if follow:
-        _follow_ws(ws_url or "ws://127.0.0.1:8976/", client.token or "", name, start)
-        return
+def _print_console(client: HttpClient, name: str, start: int | None) -> None:
+    """``logs``: the console from ``start`` (default: the last 64 KiB) to its end."""
     if start is None:
         current = client.post("/api/server_status", {"server": name})["readIndex"]
         start = max(0, current - 64 * 1024)
     index = start
     while True:
-        answer = client.post(
-            "/api/server_log", {"server": name, "readIndex": index, "wait": 25 if follow else None}
-        )
+        answer = client.post("/api/server_log", {"server": name, "readIndex": index, "wait": None})
         if answer["oldReadIndex"] > index:
             print(f"[{answer['oldReadIndex'] - index} bytes no longer retained]", file=sys.stderr)
         _write_console(answer)
         index = answer["nextReadIndex"]
-        if not follow and index >= answer["readIndex"]:
+        if index >= answer["readIndex"]:
             return
 
 
 def _follow_ws(url: str, token: str, name: str, start: int | None) -> None:
     """``logs -f``: ``console.subscribe`` over one WebSocket, raw bytes to stdout."""
-    import trio
-
-    from ..ws import ConsoleOverrun, WsConnectionError, open_ws_client
+    from ..ws import ConsoleOverrun
+    from .ws_session import open_session, run_ws  # trio loads only when a command needs it
 
     async def follow() -> None:
-        async with open_ws_client(url) as ws:
-            await ws.authenticate(token)
+        async with open_session(url, token) as ws:
             first = start
             if first is None:
                 current = (await ws.call("server.status", {"server": name}))["readIndex"]
@@ -194,16 +185,7 @@ def _follow_ws(url: str, token: str, name: str, start: int | None) -> None:
             print(f"[{name}'s console closed: the server was destroyed]", file=sys.stderr)
 
     try:
-        try:
-            trio.run(follow)
-        except BaseExceptionGroup as group:  # a KeyboardInterrupt that crossed a nursery
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
-    except WsConnectionError as exc:
-        raise WsConnectionError(
-            f"{exc.message}; is 'leosuite serve' running there? (--ws-url sets the address)"
-        ) from None
+        run_ws(follow)
     except BrokenPipeError:  # the reader of our stdout went away (| head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
@@ -231,8 +213,8 @@ def _format_setting(v: Mapping[str, Any]) -> str:
     return f"{v['name']:<20} {json.dumps(v['value']):<24} {v['type']}{readonly}"
 
 
-def _bulk_action(args: argparse.Namespace, client: HttpClient) -> int:
-    """Several servers, or ``--all``: over one WebSocket (see :mod:`client_bulk`)."""
+def _bulk_action(args: argparse.Namespace, client: HttpClient, environ: Mapping[str, str]) -> int:
+    """Several servers, or ``--all``: over one WebSocket (see :mod:`.bulk`)."""
     command = f"leosuite server {args.server_command}"
     if args.all_servers and args.names:
         print(f"{command}: give server names or --all, not both", file=sys.stderr)
@@ -240,21 +222,11 @@ def _bulk_action(args: argparse.Namespace, client: HttpClient) -> int:
     if not args.all_servers and not args.names:
         print(f"{command}: give one or more server names, or --all", file=sys.stderr)
         return 2
-    from ...errors import ConfigError
-    from ...settings import WsSettings, load_settings
-    from ..cli import resolve_ws_url
-    from .bulk import check_names, print_bulk, run_bulk
+    from .bulk import check_names, print_bulk, run_bulk  # trio loads only when a command needs it
 
     names = None if args.all_servers else check_names(args.names)
-    hints = WsSettings()
-    try:  # the local daemon's limits, as a hint (a remote one's may differ)
-        env_config = os.environ.get("LEOSUITE_CONFIG")
-        config = args.config or (Path(env_config) if env_config else None)
-        overrides = {"daemon": {"data_dir": args.data_dir}} if args.data_dir else None
-        hints = load_settings(config, environ=os.environ, overrides=overrides).ws
-    except ConfigError:
-        pass
-    url = resolve_ws_url(args, os.environ, client.base_url)
+    hints = local_ws_settings(args, environ)  # the local daemon's (a remote one's may differ)
+    url = resolve_ws_url(args, environ, client.base_url)
     result = run_bulk(
         url,
         client.token or "",
@@ -268,7 +240,10 @@ def _bulk_action(args: argparse.Namespace, client: HttpClient) -> int:
     return print_bulk(args.server_command, result, args.json, args.all_servers)
 
 
-def run_server_command(args: argparse.Namespace, client: HttpClient) -> int:
+def run_server_command(
+    args: argparse.Namespace, client: HttpClient, environ: Mapping[str, str]
+) -> int:
+    """One ``leosuite server`` action with the saved ``client``; the exit status."""
     action = args.server_command
     out: Any
     if action == "list":
@@ -293,7 +268,7 @@ def run_server_command(args: argparse.Namespace, client: HttpClient) -> int:
         out, text = {"server": args.name}, f"destroyed {args.name}"
     elif action in ACTIONS:
         if args.all_servers or len(args.names) != 1:
-            return _bulk_action(args, client)
+            return _bulk_action(args, client, environ)
         out = client.post(f"/api/server_{action.replace('-', '_')}", {"server": args.names[0]})
         text = f"{out['server']}: {out['status']}"
     elif action == "cmd":
@@ -315,7 +290,11 @@ def run_server_command(args: argparse.Namespace, client: HttpClient) -> int:
         out = current
         text = "\n".join(_format_setting(v) for v in current)
     elif action == "logs":
-        _follow(client, args.name, args.from_index, args.follow, getattr(args, "ws_url", None))
+        if args.follow:
+            url = resolve_ws_url(args, environ, client.base_url)
+            _follow_ws(url, client.token or "", args.name, args.from_index)
+        else:
+            _print_console(client, args.name, args.from_index)
         return 0
     else:  # pragma: no cover - argparse restricts the choices
         raise InvalidInput(f"unknown server action {action!r}")

@@ -161,26 +161,13 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 
 def _call(url: str, token: str, kind: str, content: dict[str, Any]) -> Any:
-    import trio
-
-    from ..ws import WsConnectionError, open_ws_client
+    from .ws_session import open_session, run_ws  # trio loads only when a command needs it
 
     async def call() -> Any:
-        async with open_ws_client(url) as ws:
-            await ws.authenticate(token)
+        async with open_session(url, token) as ws:
             return await ws.call(kind, content)
 
-    try:
-        try:
-            return trio.run(call)
-        except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
-    except WsConnectionError as exc:
-        raise WsConnectionError(
-            f"{exc.message}; is 'leosuite serve' running there? (--ws-url sets the address)"
-        ) from None
+    return run_ws(call)
 
 
 def run_session_command(args: argparse.Namespace, ws_url: str, token: str) -> int:
