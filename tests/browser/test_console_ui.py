@@ -111,7 +111,7 @@ def test_demo_game_console_commands_and_history(dashboard: DashboardDaemon, make
 
     # A dropped WebSocket: the connection comes back and the console resumes where it
     # was, without repeating what was shown.
-    page.evaluate("async () => (await import('/ui/js/main.js')).app.conn._ws.close()")
+    page.evaluate("async () => (await import('/ui/js/main.js')).app.conn.socket.ws.close()")
     page.locator("#conn-state[data-state=reconnecting]").wait_for()
     page.locator("#conn-state[data-state=open]").wait_for()
     command = page.locator(".console-input")

@@ -286,7 +286,7 @@ def test_call_in_flight_when_the_connection_drops(
         """async () => {
           const { app } = await import('/ui/js/main.js');
           document.querySelector('.server-card[data-server=drop] [data-action=start]').click();
-          app.conn._ws.close();
+          app.conn.socket.ws.close();
         }"""
     )
     page.locator("#conn-state[data-state=open]").wait_for()
@@ -297,7 +297,7 @@ def test_call_in_flight_when_the_connection_drops(
         start.click()
     expect(badge).to_have_attribute("data-state", "running")
     # A call made while reconnecting waits for the connection and then runs.
-    page.evaluate("async () => (await import('/ui/js/main.js')).app.conn._ws.close()")
+    page.evaluate("async () => (await import('/ui/js/main.js')).app.conn.socket.ws.close()")
     page.locator("#conn-state[data-state=reconnecting]").wait_for()
     card.get_by_role("button", name="Stop", exact=True).click()
     expect(badge).to_have_attribute("data-state", "stopped", timeout=20_000)
@@ -501,7 +501,7 @@ def test_long_names_at_phone_width(dashboard: DashboardDaemon, make_page: Any) -
     )
 
     # The top bar while the connection is down.
-    page.evaluate("async () => (await import('/ui/js/main.js')).app.conn._ws.close()")
+    page.evaluate("async () => (await import('/ui/js/main.js')).app.conn.socket.ws.close()")
     page.locator("#conn-state[data-state=reconnecting]").wait_for()
     assert_fits(page)
     page.locator("#conn-state[data-state=open]").wait_for()

@@ -2,6 +2,8 @@
 // WebSocket API connection (seed 000 envelope, docs/api.md) that reconnects with
 // backoff and re-authenticates and re-subscribes by itself.
 
+import { ReconnectingSocket } from "./socket.js";
+
 export const STATUS = Object.freeze({
   SUCCESS: 0,
   GENERAL_FAILURE: 1,
@@ -67,8 +69,6 @@ export async function http(path, body = undefined, token = undefined) {
   return data;
 }
 
-const BACKOFF_MAX = 30;
-
 function uuid() {
   if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
   // crypto.randomUUID needs a secure context; getRandomValues does not.
@@ -93,23 +93,31 @@ function uuid() {
  * to resume a console from the last readIndex); ``cancel()`` sends ``unsubscribe`` with
  * ``unsubscribeContent`` (default: ``content``) and resolves once it is answered.
  * Returns ``{ready: Promise, cancel()}``.
+ * ``reconnectNow()`` tries again at once; ``close()`` stops for good.
  */
 export class Connection extends EventTarget {
   constructor(url, token) {
     super();
-    this.url = url;
     this.token = token;
-    this.state = "idle";
     this.user = null;
-    this._ws = null;
+    this.socket = new ReconnectingSocket(url, {
+      onOpen: (ws) => this._logIn(ws),
+      onMessage: (event) => this._onMessage(event),
+      onClose: (_event, wasUp) => this._onClose(wasUp),
+    });
+    this.socket.addEventListener("state", (e) => {
+      this.dispatchEvent(new CustomEvent("state", { detail: e.detail }));
+    });
     this._pending = new Map();
     this._pushHandlers = new Map();
     this._subscriptions = new Set();
-    this._attempt = 0;
-    this._timer = null;
-    this._stopped = false;
     this._opened = null;
     this._setOpened();
+  }
+
+  /** "idle", "connecting", "open" (logged in), "reconnecting" or "closed". */
+  get state() {
+    return this.socket.state;
   }
 
   _setOpened() {
@@ -122,43 +130,21 @@ export class Connection extends EventTarget {
     this._opened.catch(() => {});
   }
 
-  _setState(state, extra = {}) {
-    this.state = state;
-    this.dispatchEvent(new CustomEvent("state", { detail: { state, ...extra } }));
-  }
-
   /** Connect and log in; resolves once logged in (rejects if the token is refused). */
   start() {
-    this._connect();
+    this.socket.start();
     return this._opened;
   }
 
   close() {
-    this._stopped = true;
-    clearTimeout(this._timer);
-    if (this._ws) this._ws.close(1000, "bye");
-    this._failPending("The connection was closed.");
-    this._rejectOpened(new ApiError("The connection was closed.", { code: "disconnected" }));
-    this._setState("closed");
+    this._stop("The connection was closed.", 1000, "bye");
   }
 
-  _connect() {
-    if (this._stopped) return;
-    this._setState(this._attempt === 0 ? "connecting" : "reconnecting");
-    let ws;
-    try {
-      ws = new WebSocket(this.url);
-    } catch (err) {
-      this._scheduleReconnect();
-      return;
-    }
-    this._ws = ws;
-    ws.addEventListener("open", () => this._onOpen(ws));
-    ws.addEventListener("message", (event) => this._onMessage(event));
-    ws.addEventListener("close", () => this._onClose(ws));
+  reconnectNow() {
+    this.socket.retryNow();
   }
 
-  async _onOpen(ws) {
+  async _logIn(ws) {
     try {
       const answer = await this._send("authenticate_with_token", { token: this.token });
       if (answer.status !== 0) {
@@ -170,8 +156,7 @@ export class Connection extends EventTarget {
       if (ws.readyState === WebSocket.OPEN) ws.close();
       return;
     }
-    this._attempt = 0;
-    this._setState("open");
+    this.socket.up();
     this._resolveOpened(this.user);
     for (const sub of this._subscriptions) this._resubscribe(sub);
   }
@@ -211,39 +196,22 @@ export class Connection extends EventTarget {
     }
   }
 
-  _onClose(ws) {
-    if (ws !== this._ws) return;
-    this._ws = null;
+  _onClose(wasUp) {
     // Calls made from now on wait for the next login on a new socket.
-    if (this.state === "open") this._setOpened();
+    if (wasUp) this._setOpened();
     this._failPending("The connection to the daemon was lost.");
-    if (!this._stopped) this._scheduleReconnect();
-  }
-
-  _scheduleReconnect() {
-    this._attempt += 1;
-    const delay = Math.min(BACKOFF_MAX, 2 ** (this._attempt - 1));
-    this._setState("reconnecting", { delay });
-    clearTimeout(this._timer);
-    this._timer = setTimeout(() => this._connect(), delay * 1000);
-  }
-
-  /** Try again now (the "Reconnect now" button). */
-  reconnectNow() {
-    if (this._stopped || this.state === "open") return;
-    clearTimeout(this._timer);
-    if (this._ws) return;
-    this._connect();
   }
 
   _sessionClosed(reason) {
-    this._stopped = true;
-    clearTimeout(this._timer);
-    if (this._ws) this._ws.close(1000, "session closed");
-    this._failPending("Your session has ended.");
-    this._rejectOpened(new ApiError("Your session has ended.", { code: "disconnected" }));
+    this._stop("Your session has ended.", 1000, "session closed");
     this.dispatchEvent(new CustomEvent("session_closed", { detail: { reason } }));
-    this._setState("closed");
+  }
+
+  /** Stop for good: every call waiting or made from now on fails with ``message``. */
+  _stop(message, code, reason) {
+    this.socket.stop(code, reason);
+    this._failPending(message);
+    this._rejectOpened(new ApiError(message, { code: "disconnected" }));
   }
 
   _failPending(message) {
@@ -254,8 +222,8 @@ export class Connection extends EventTarget {
   }
 
   _send(type, content) {
-    const ws = this._ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
+    const ws = this.socket.ws;
+    if (!this.socket.writable) {
       return Promise.reject(new ApiError("Not connected to the daemon.", { code: "disconnected", type }));
     }
     const id = uuid();
@@ -268,7 +236,7 @@ export class Connection extends EventTarget {
   /** A call; waits for the connection to be up (and logged in) first. */
   async call(type, content = {}) {
     if (this.state !== "open") {
-      if (this._stopped) throw new ApiError("Not connected to the daemon.", { code: "disconnected", type });
+      if (this.socket.stopped) throw new ApiError("Not connected to the daemon.", { code: "disconnected", type });
       await this._opened;
     }
     return this._send(type, content);

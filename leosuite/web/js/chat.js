@@ -1,15 +1,11 @@
-// The chat view (#/chat): the seed 003 WebSocket chat with this account's token.
-// Channels are the chat's sessions (listed with the WebSocket API's session.list);
-// frames are the documented numeric types (docs/community.md). Text is textContent only.
+// The chat view (#/chat): the seed 003 chat (chat-socket.js) as this account. Channels
+// are the chat's sessions (listed with the WebSocket API's session.list). Text is
+// textContent only.
 
+import { ChatSocket, keyOf, same } from "./chat-socket.js";
 import { errorText, h, replace } from "./ui.js";
 
-const T = { ERROR: -1, MESSAGE: 0, LOGIN: 2, LOGOUT: 3, JOIN: 4, LEAVE: 5, USERS: 6 };
-const BACKOFF_MAX = 30;
-const KEEP_MESSAGES = 500;
-
-const keyOf = (name) => String(name || "").replace(/^#+/, "").toLowerCase();
-const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
+const KEEP_LINES = 500;
 
 /** A frame's time (unix seconds) as a Date; now when it has none that makes sense. */
 function dateOf(time) {
@@ -23,15 +19,10 @@ function clock(time) {
 
 export async function mount(root, app) {
   const nick = app.user.username;
-  let ws = null;
+  const chat = new ChatSocket(app.wsUrl, nick, app.token);
+  const channels = chat.channels;
   let closed = false;
-  let attempt = 0;
-  let timer = null;
-  let loggedIn = false;
-  let refusal = "";
-  const channels = new Map(); // key -> {name, messages: [], seen: Set, users: []}
   let current = null;
-  const wanted = new Set(); // channels to rejoin after a reconnect
 
   // -- layout ---------------------------------------------------------------------------
 
@@ -164,7 +155,7 @@ export async function mount(root, app) {
     leave.hidden = !ch;
     // While reconnecting the box stays editable (what is typed is kept); Send waits.
     text.disabled = !ch;
-    sendBtn.disabled = !ch || !loggedIn;
+    sendBtn.disabled = !ch || !chat.loggedIn;
     text.placeholder = ch ? `Message #${ch.name}` : "Join a channel to chat";
     replace(log, ch ? ch.messages.map(line) : h("li", { class: "muted", text: "Join a channel to see its messages." }));
     log.scrollTop = log.scrollHeight;
@@ -187,142 +178,19 @@ export async function mount(root, app) {
     renderChannel();
   }
 
-  function add(key, msg) {
-    const ch = channels.get(key);
-    if (!ch) return;
-    const id = `${msg.time}|${msg.user}|${msg.message}`;
-    if (msg.history && ch.seen.has(id)) return; // replayed again after a rejoin
-    ch.seen.add(id);
-    ch.messages.push(msg);
-    if (ch.messages.length > KEEP_MESSAGES) ch.messages.shift();
+  function appendLine(key, msg) {
     if (key !== current) return;
     const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     if (log.firstChild?.classList?.contains("muted")) replace(log);
     log.append(line(msg));
-    if (log.children.length > KEEP_MESSAGES) log.firstChild.remove();
+    if (log.children.length > KEEP_LINES) log.firstChild.remove();
     if (atEnd) log.scrollTop = log.scrollHeight;
   }
 
-  // -- the socket ---------------------------------------------------------------------
-
-  function send(frame) {
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
-      showError("Not connected to the chat.");
-      return false;
-    }
-    ws.send(JSON.stringify(frame));
-    return true;
-  }
-
-  function onFrame(f) {
-    if (f.type === T.ERROR) {
-      if (!loggedIn) refusal = String(f.message || "");
-      showError(f.message || "The chat refused that.");
-    } else if (f.type === T.LOGIN && same(f.user, nick)) {
-      loggedIn = true;
-      attempt = 0;
-      setState("", "");
-      replace(errors); // what was refused belonged to the connection before
-      for (const name of wanted) send({ type: T.JOIN, channel: name });
-      renderChannel();
-    } else if (f.type === T.JOIN) {
-      const key = keyOf(f.channel);
-      if (same(f.user, nick)) {
-        if (!channels.has(key)) channels.set(key, { name: f.channel, messages: [], seen: new Set(), users: [] });
-        channels.get(key).name = f.channel;
-        wanted.add(f.channel);
-        if (!current || key === keyOf(joinName.value)) current = key;
-        send({ type: T.USERS, channel: f.channel });
-        renderChannel();
-        listChannels();
-      } else {
-        const ch = channels.get(key);
-        if (ch && !ch.users.includes(f.user)) ch.users.push(f.user);
-        add(key, { time: f.time, system: true, message: `${f.user} joined` });
-        listSoon();
-        if (key === current) renderUsers();
-      }
-    } else if (f.type === T.LEAVE) {
-      const key = keyOf(f.channel);
-      if (same(f.user, nick)) {
-        for (const w of wanted) if (keyOf(w) === key) wanted.delete(w);
-        channels.delete(key);
-        if (f.reason && f.reason !== "quit") showError(`You left #${f.channel}: ${f.reason}`);
-        if (current === key) current = channels.keys().next().value ?? null;
-        renderChannel();
-        listChannels();
-      } else {
-        const ch = channels.get(key);
-        if (ch) ch.users = ch.users.filter((u) => u !== f.user);
-        const why = f.reason && f.reason !== "left" ? ` (${f.reason})` : "";
-        add(key, { time: f.time, system: true, message: `${f.user} left${why}` });
-        listSoon();
-        if (key === current) renderUsers();
-      }
-    } else if (f.type === T.USERS && f.channel) {
-      const ch = channels.get(keyOf(f.channel));
-      if (ch) ch.users = Array.isArray(f.users) ? f.users.map(String) : [];
-      renderUsers();
-    } else if (f.type === T.MESSAGE) {
-      const msg = {
-        time: f.time,
-        user: f.user,
-        to: f.to,
-        message: String(f.message ?? ""),
-        history: Boolean(f.history),
-        system: f.user === "SYSTEM",
-      };
-      if (f.dest) add(keyOf(f.dest), msg);
-      else for (const key of channels.keys()) add(key, msg); // server-wide line
-      if (!f.dest && !channels.size) setState("ok", `${f.user}: ${msg.message}`);
-    }
-  }
-
-  function connect() {
-    if (closed) return;
-    clearTimeout(timer);
-    loggedIn = false;
-    refusal = "";
-    setState("warn", attempt ? "Reconnecting to the chat…" : "Connecting to the chat…");
-    const url = new URL(`chat/login/${encodeURIComponent(nick)}?token=${encodeURIComponent(app.token)}`, app.wsUrl);
-    let sock;
-    try {
-      sock = new WebSocket(url);
-    } catch (err) {
-      lost(`cannot connect (${err.message})`);
-      return;
-    }
-    ws = sock;
-    sock.addEventListener("message", (event) => {
-      if (sock !== ws) return;
-      try {
-        onFrame(JSON.parse(event.data));
-      } catch (err) {
-        console.warn("chat frame", err);
-      }
-    });
-    sock.addEventListener("close", (event) => {
-      if (sock !== ws || closed) return;
-      ws = null;
-      loggedIn = false;
-      renderChannel();
-      if (refusal) refused(refusal);
-      else lost(event.reason || `closed (${event.code})`);
-    });
-  }
+  // -- what the chat says ---------------------------------------------------------
 
   function retryButton(label) {
-    return h("button", {
-      type: "button",
-      class: "btn btn-small",
-      text: label,
-      on: {
-        click: () => {
-          attempt += 1;
-          connect();
-        },
-      },
-    });
+    return h("button", { type: "button", class: "btn btn-small", text: label, on: { click: () => chat.retryNow() } });
   }
 
   /** The chat refused the login: no automatic retry (it would be refused again). */
@@ -334,13 +202,39 @@ export async function mount(root, app) {
     setState("error", why, retryButton("Try again"));
   }
 
-  /** The connection was lost: reconnect with backoff (1 s, 2 s, 4 s … 30 s). */
-  function lost(reason) {
-    attempt += 1;
-    const delay = Math.min(BACKOFF_MAX, 2 ** (attempt - 1));
-    setState("error", `Disconnected from the chat (${reason}). Reconnecting in ${delay}s.`, retryButton("Reconnect now"));
-    timer = setTimeout(connect, delay * 1000);
-  }
+  chat.addEventListener("state", ({ detail: { state: now, delay, reason } }) => {
+    const waiting = now === "reconnecting" && delay !== undefined;
+    if (now === "connecting") setState("warn", "Connecting to the chat…");
+    else if (now === "reconnecting" && !waiting) setState("warn", "Reconnecting to the chat…");
+    else if (waiting) {
+      const text = `Disconnected from the chat (${reason}). Reconnecting in ${delay}s.`;
+      setState("error", text, retryButton("Reconnect now"));
+    } else if (now === "held") refused(reason);
+    else if (now === "open") {
+      setState("", "");
+      replace(errors); // what was refused belonged to the connection before
+    }
+    // Send follows the login: off once it is lost, on once logged in again.
+    if (now === "open" || now === "held" || waiting) renderChannel();
+  });
+  chat.addEventListener("error", (e) => showError(e.detail.message));
+  chat.addEventListener("joined", ({ detail: { key } }) => {
+    if (!current || key === keyOf(joinName.value)) current = key;
+    renderChannel();
+    listChannels();
+  });
+  chat.addEventListener("left", ({ detail: { key, channel, reason } }) => {
+    if (reason && reason !== "quit") showError(`You left #${channel}: ${reason}`);
+    if (current === key) current = channels.keys().next().value ?? null;
+    renderChannel();
+    listChannels();
+  });
+  chat.addEventListener("members", ({ detail: { key, user } }) => {
+    if (user) listSoon();
+    if (key === current) renderUsers();
+  });
+  chat.addEventListener("message", ({ detail: { key, msg } }) => appendLine(key, msg));
+  chat.addEventListener("notice", ({ detail: { user, message } }) => setState("ok", `${user}: ${message}`));
 
   // -- the channel list (WebSocket API) ---------------------------------------------
 
@@ -393,9 +287,7 @@ export async function mount(root, app) {
       return;
     }
     joinName.value = name;
-    const frame = { type: T.JOIN, channel: name };
-    if (joinPass.value) frame.password = joinPass.value;
-    if (send(frame)) joinPass.value = "";
+    if (chat.join(name, joinPass.value)) joinPass.value = "";
   }
 
   joinForm.addEventListener("submit", (event) => {
@@ -410,29 +302,19 @@ export async function mount(root, app) {
   });
   msgForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    const ch = channels.get(current);
-    if (!ch || !text.value || !loggedIn) return;
-    if (send({ type: T.MESSAGE, dest: ch.name, message: text.value })) text.value = "";
+    if (!channels.has(current) || !text.value || !chat.loggedIn) return;
+    if (chat.say(current, text.value)) text.value = "";
   });
-  leave.addEventListener("click", () => {
-    const ch = channels.get(current);
-    if (ch) send({ type: T.LEAVE, channel: ch.name });
-  });
+  leave.addEventListener("click", () => chat.leave(current));
   refresh.addEventListener("click", () => listChannels());
 
   renderChannel();
   listChannels();
-  connect();
+  chat.start();
 
   return () => {
     closed = true;
-    clearTimeout(timer);
     clearTimeout(listTimer);
-    if (ws) {
-      const sock = ws;
-      ws = null;
-      if (sock.readyState === WebSocket.OPEN) sock.send(JSON.stringify({ type: T.LOGOUT }));
-      sock.close(1000, "bye");
-    }
+    chat.close();
   };
 }

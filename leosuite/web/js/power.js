@@ -1,22 +1,21 @@
 // Pieces shared by the server list and the server page: the live state badge and the
-// power buttons (start / stop / restart / kill / force kill) shown according to state.
+// power buttons (start / stop / restart / kill / force kill), showing exactly the
+// actions the daemon's latest status or state event lists (its ``actions`` field).
 
 import { STATUS } from "./api.js";
 import { confirmDialog, errorText, h, toast } from "./ui.js";
 
 export const STATES = ["stopped", "starting", "running", "stopping", "crashed", "backoff"];
 
-/** Which action is offered in which state (docs/api.md, "Power actions"). */
+/** The power actions in the order the buttons appear. */
 export const ACTIONS = [
-  { action: "start", label: "Start", states: ["stopped", "crashed", "backoff"], cls: "btn-primary" },
-  // In backoff a stop cancels the pending automatic restart.
-  { action: "stop", label: "Stop", states: ["starting", "running", "backoff"] },
-  { action: "restart", label: "Restart", states: ["starting", "running"] },
-  { action: "kill", label: "Kill", states: ["starting", "running"], cls: "btn-danger" },
+  { action: "start", label: "Start", cls: "btn-primary" },
+  { action: "stop", label: "Stop" },
+  { action: "restart", label: "Restart" },
+  { action: "kill", label: "Kill", cls: "btn-danger" },
   {
     action: "force_kill",
     label: "Force kill",
-    states: ["starting", "running", "stopping"],
     cls: "btn-danger",
     confirm: "Force kill sends SIGKILL at once: the server gets no chance to save. Force kill it?",
   },
@@ -46,15 +45,18 @@ export function setBadge(badge, state) {
 }
 
 /**
- * The power buttons of server ``name`` as one group: ``{el, setState(state)}``.
- * Each click calls ``server.<action>``, disables its button until the answer, and
- * shows the result or the error in a toast. ``onGone()`` is called when the server
- * no longer exists (ENTITY_NOT_FOUND); ``onDone(answer)`` after a success.
+ * The power buttons of server ``name`` as one group: ``{el, setActions(actions)}``.
+ * ``actions`` is the ``actions`` list of the server's latest status or state event:
+ * exactly those buttons are shown; while it is unknown (not a list) every button is
+ * shown disabled. Each click calls ``server.<action>``, disables its button until the
+ * answer, and shows the result or the error in a toast. ``onGone()`` is called when
+ * the server no longer exists (ENTITY_NOT_FOUND); ``onDone(answer)`` after a success.
  */
-export function powerButtons(app, name, state, { onGone, onDone } = {}) {
+export function powerButtons(app, name, actions, { onGone, onDone } = {}) {
   const el = h("div", { class: "power row", role: "group", "aria-label": `Power: ${name}` });
   const buttons = new Map();
-  let current = state;
+  const busy = new Set();
+  let offered = null;
   for (const spec of ACTIONS) {
     const button = h("button", {
       type: "button",
@@ -67,10 +69,10 @@ export function powerButtons(app, name, state, { onGone, onDone } = {}) {
     el.append(button);
   }
 
+  const usable = (action) => offered !== null && offered.includes(action) && !busy.has(action);
+
   async function run(spec, button) {
-    // Busy buttons are aria-disabled, not disabled: a disabled button loses the focus,
-    // which would drop a keyboard user at the top of the page after every action.
-    if (button.getAttribute("aria-disabled") === "true") return;
+    if (!usable(spec.action)) return;
     if (spec.confirm) {
       const sure = await confirmDialog(`${name}: ${spec.confirm}`, { confirmLabel: spec.label, danger: true });
       if (!sure) {
@@ -78,9 +80,9 @@ export function powerButtons(app, name, state, { onGone, onDone } = {}) {
         return;
       }
     }
-    if (button.getAttribute("aria-disabled") === "true") return; // pressed again meanwhile
-    button.setAttribute("aria-disabled", "true");
-    button.setAttribute("aria-busy", "true");
+    if (busy.has(spec.action)) return; // pressed again meanwhile
+    busy.add(spec.action);
+    render();
     try {
       const answer = await app.conn.call(`server.${spec.action}`, { server: name });
       const now = answer?.status && answer.status !== DONE[spec.action] ? ` (now ${answer.status})` : "";
@@ -94,17 +96,26 @@ export function powerButtons(app, name, state, { onGone, onDone } = {}) {
         toast(`${spec.label} ${name} failed: ${errorText(err)}`, "error");
       }
     } finally {
-      button.removeAttribute("aria-disabled");
-      button.removeAttribute("aria-busy");
-      setState(current);
+      busy.delete(spec.action);
+      render();
     }
   }
 
-  function setState(next) {
-    current = next;
+  function setActions(next) {
+    offered = Array.isArray(next) ? next.filter((a) => typeof a === "string") : null;
+    render();
+  }
+
+  function render() {
     const focused = [...buttons.values()].find((b) => b === document.activeElement);
-    for (const spec of ACTIONS) {
-      buttons.get(spec.action).hidden = !spec.states.includes(next);
+    for (const [action, button] of buttons) {
+      button.hidden = offered !== null && !offered.includes(action);
+      // Unusable buttons are aria-disabled, not disabled: a disabled button loses the
+      // focus, which would drop a keyboard user at the top of the page.
+      if (usable(action)) button.removeAttribute("aria-disabled");
+      else button.setAttribute("aria-disabled", "true");
+      if (busy.has(action)) button.setAttribute("aria-busy", "true");
+      else button.removeAttribute("aria-busy");
     }
     // The focused button went away (e.g. Start once it is starting): keep the focus
     // in the group instead of dropping it on the page.
@@ -114,6 +125,6 @@ export function powerButtons(app, name, state, { onGone, onDone } = {}) {
     }
   }
 
-  setState(state);
-  return { el, setState };
+  setActions(actions);
+  return { el, setActions };
 }

@@ -43,7 +43,7 @@ export async function mount(root, app, [name]) {
   let gone = false;
   const cleanups = [];
   const badge = stateBadge(name, st.status);
-  const power = powerButtons(app, name, st.status, { onGone: () => markGone(), onDone: () => refresh() });
+  const power = powerButtons(app, name, st.actions, { onGone: () => markGone(), onDone: () => refresh() });
   const cpu = sparkline("cpu", { width: 160, height: 32 });
   const memory = sparkline("memory", { width: 160, height: 32 });
   const goneNote = h("p", { class: "notice notice-error", role: "alert", hidden: true });
@@ -69,7 +69,7 @@ export async function mount(root, app, [name]) {
     st = next;
     since = performance.now();
     setBadge(badge, st.status);
-    power.setState(st.status);
+    power.setActions(st.actions);
     const live = ALIVE.includes(st.status);
     cpu.update(historyOf(app, name), live ? st.cpu : null);
     memory.update(historyOf(app, name), live ? st.memory : null);
@@ -279,13 +279,13 @@ export async function mount(root, app, [name]) {
     watch(app, {
       onState(e) {
         if (e.server !== name) return;
-        show({ ...st, status: e.new });
+        show({ ...st, status: e.new, actions: e.actions });
         refresh();
       },
       onStats(servers) {
         const s = servers[name];
         // The state follows events only: a sample may be older than the last event.
-        if (s) show({ ...st, ...s, status: st.status });
+        if (s) show({ ...st, ...s, status: st.status, actions: st.actions });
       },
       onLog(entry) {
         if (entry.topic === "server" && entry.message === `destroyed server ${name}`) markGone();

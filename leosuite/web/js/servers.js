@@ -126,7 +126,7 @@ export async function mount(root, app) {
   function makeCard(name, st) {
     const id = `server-${name}`;
     const badge = stateBadge(name, st.status);
-    const power = powerButtons(app, name, st.status, {
+    const power = powerButtons(app, name, st.actions, {
       onGone: () => removeCard(name),
       onDone: () => refreshOne(name),
     });
@@ -162,7 +162,7 @@ export async function mount(root, app) {
         card.st = next;
         card.since = performance.now();
         setBadge(badge, next.status);
-        power.setState(next.status);
+        power.setActions(next.actions);
         const live = ALIVE.includes(next.status);
         cpu.update(historyOf(app, name), live ? next.cpu : null);
         memory.update(historyOf(app, name), live ? next.memory : null);
@@ -210,7 +210,7 @@ export async function mount(root, app) {
         reload();
         return;
       }
-      card.apply({ ...card.st, status: e.new });
+      card.apply({ ...card.st, status: e.new, actions: e.actions });
       refreshOne(e.server);
     },
     onStats(servers) {
@@ -221,7 +221,7 @@ export async function mount(root, app) {
           continue;
         }
         // The badge follows state events only: a sample may be older than the last event.
-        card.apply({ ...card.st, ...s, status: card.st.status });
+        card.apply({ ...card.st, ...s, status: card.st.status, actions: card.st.actions });
       }
     },
     onLog(entry) {
