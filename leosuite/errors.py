@@ -14,6 +14,7 @@ WebSocket status codes and chat error messages in their own modules)::
     ├── MethodNotAllowed           405
     ├── Conflict                   409  exists already, wrong state (not running ...)
     ├── TooLarge                   413  body, command or message over its limit
+    ├── UnsupportedMediaType       415  a request body that is not application/json
     ├── RateLimited                429  too many attempts
     └── InternalError              500  a bug or an I/O failure; logged, never detailed
         ├── StoreError             SQLite failed (wraps ``sqlite3.Error``)
@@ -42,6 +43,7 @@ __all__ = [
     "StartupError",
     "StoreError",
     "TooLarge",
+    "UnsupportedMediaType",
 ]
 
 
@@ -100,6 +102,11 @@ class Conflict(LeosuiteError):
 class TooLarge(LeosuiteError):
     error_type = "too_large"
     http_status = 413
+
+
+class UnsupportedMediaType(LeosuiteError):
+    error_type = "unsupported_media_type"
+    http_status = 415
 
 
 class RateLimited(LeosuiteError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,6 +49,11 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_body_bytes: int = 1 * MiB
     read_timeout: float = 60.0
     keep_alive_timeout: float = 5.0
+    #: Host names the daemon is served under besides loopback and its own addresses.
+    allowed_hosts: list[str] = msgspec.field(default_factory=list)
+    max_connections_per_ip: int = 64
+    request_rate: float = 50.0
+    request_burst: int = 200
 
 
 class WsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -70,6 +76,7 @@ class WsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:8977"
+    max_connections_per_ip: int = 16
 
 
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -85,6 +92,10 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     hash_parallelism: int = 1
     hash_concurrency: int = 2
     max_pending_logins: int = 10000
+    max_pending_logins_per_ip: int = 16
+    login_info_per_minute: int = 60
+    pow_account_max_extra: int = 2
+    token_max_lifetime: float = 86400.0
 
 
 class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -110,6 +121,11 @@ class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     backoff_reset_after: float = 60.0
+    #: The most servers an account without ADMIN may own (0: no limit).
+    max_per_account: int = 10
+    #: The system user servers run as when neither they nor their type name one
+    #: ("": the daemon's own user).
+    user: str = ""
 
 
 class CommunitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -129,6 +145,13 @@ class CommunitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     room_poll_max_wait: float = 30.0
     room_message_retention: float = 600.0
     room_idle_warning: float = 300.0
+    room_count_limit: int = 100
+    room_creations_per_hour: int = 20
+    rooms_require_account: bool = False
+    wrong_passwords_per_ip: int = 10
+    wrong_passwords_per_session: int = 30
+    wrong_password_window: float = 600.0
+    guest_logins_per_minute: int = 30
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -180,6 +203,18 @@ def parse_address(value: str, *, key: str) -> Address:
     return Address(host, port)
 
 
+def _check_host_name(value: str) -> None:
+    """An ``http.allowed_hosts`` entry is a bare host name or address (``[v6]`` for
+    IPv6), not a URL."""
+    name = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    if not name or any(c in name for c in "/@?#[] \t") or (":" in name and name == value):
+        raise ConfigError(
+            f"http.allowed_hosts: {value!r} is not a host name (e.g. dash.example.org, "
+            "192.168.1.5 or [fd00::5]; no scheme, port or path)",
+            field="http.allowed_hosts",
+        )
+
+
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
     f.name: f.type for f in msgspec.structs.fields(Settings) if isinstance(f.type, type)
 }
@@ -197,8 +232,15 @@ def _check(settings: Settings) -> Settings:
         "auth.hash_parallelism": settings.auth.hash_parallelism,
         "auth.hash_concurrency": settings.auth.hash_concurrency,
         "auth.max_pending_logins": settings.auth.max_pending_logins,
+        "auth.max_pending_logins_per_ip": settings.auth.max_pending_logins_per_ip,
+        "auth.login_info_per_minute": settings.auth.login_info_per_minute,
+        "auth.token_max_lifetime": settings.auth.token_max_lifetime,
         "http.max_body_bytes": settings.http.max_body_bytes,
         "http.read_timeout": settings.http.read_timeout,
+        "http.max_connections_per_ip": settings.http.max_connections_per_ip,
+        "http.request_rate": settings.http.request_rate,
+        "http.request_burst": settings.http.request_burst,
+        "admin.max_connections_per_ip": settings.admin.max_connections_per_ip,
         "ws.max_message_bytes": settings.ws.max_message_bytes,
         "ws.max_connections": settings.ws.max_connections,
         "ws.max_connections_per_ip": settings.ws.max_connections_per_ip,
@@ -228,14 +270,26 @@ def _check(settings: Settings) -> Settings:
         "community.channels_per_member": settings.community.channels_per_member,
         "community.chat_queue_size": settings.community.chat_queue_size,
         "community.room_poll_max_wait": settings.community.room_poll_max_wait,
+        "community.room_count_limit": settings.community.room_count_limit,
+        "community.room_creations_per_hour": settings.community.room_creations_per_hour,
+        "community.wrong_passwords_per_ip": settings.community.wrong_passwords_per_ip,
+        "community.wrong_passwords_per_session": settings.community.wrong_passwords_per_session,
+        "community.wrong_password_window": settings.community.wrong_password_window,
+        "community.guest_logins_per_minute": settings.community.guest_logins_per_minute,
     }
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be greater than 0 (got {value})", field=key)
+    for host in settings.http.allowed_hosts:
+        _check_host_name(host)
     if not 0 <= settings.auth.pow_difficulty <= settings.auth.pow_max_difficulty <= 64:
         raise ConfigError(
             "auth.pow_difficulty: must satisfy 0 <= pow_difficulty <= pow_max_difficulty <= 64",
             field="auth.pow_difficulty",
+        )
+    if not 0 <= settings.auth.pow_account_max_extra <= 64:
+        raise ConfigError(
+            "auth.pow_account_max_extra: must be 0-64", field="auth.pow_account_max_extra"
         )
     if settings.auth.hash_memory_kib < 8 * settings.auth.hash_parallelism:
         raise ConfigError(
@@ -247,6 +301,15 @@ def _check(settings: Settings) -> Settings:
             raise ConfigError(
                 f"housekeeping.{key}: must be >= 0 (0 means no limit)", field=f"housekeeping.{key}"
             )
+    if settings.servers.max_per_account < 0:
+        raise ConfigError(
+            "servers.max_per_account: must be >= 0 (0 means no limit)",
+            field="servers.max_per_account",
+        )
+    if settings.servers.user and not re.fullmatch(
+        r"[a-z_][a-z0-9_.-]{0,31}\$?|[0-9]{1,10}", settings.servers.user
+    ):
+        raise ConfigError("servers.user: not a system user's name or uid", field="servers.user")
     if settings.servers.console_keep_files < 0:
         raise ConfigError(
             "servers.console_keep_files: must be >= 0", field="servers.console_keep_files"

@@ -208,7 +208,7 @@ async def test_in_flight_request_is_answered_during_shutdown(tmp_path: Path) -> 
                 stream = await trio.open_tcp_stream(host, int(port))
                 async with stream:
                     await stream.send_all(
-                        b"POST /api/auth/logout HTTP/1.1\r\nHost: x\r\n"
+                        b"POST /api/auth/logout HTTP/1.1\r\nHost: localhost\r\n"
                         b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
                     )

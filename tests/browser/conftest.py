@@ -114,6 +114,8 @@ def _env(**extra: str) -> dict[str, str]:
     work, but quick."""
     defaults = {
         "LEOSUITE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        # The dashboard is also opened under LAN_HOST: served, as an operator lists it.
+        "LEOSUITE_HTTP_ALLOWED_HOSTS": "lan.leosuite.test",
         "LEOSUITE_AUTH_POW_DIFFICULTY": "10",
         "LEOSUITE_AUTH_POW_COUNT": "2",
     }

@@ -3,6 +3,12 @@
 Authentication is HTTP Basic or Bearer, for ADMIN accounts only. Every path is served
 at ``/`` and under ``/api/``, with the trailing slash optional, as the origin's tools
 send both. Errors are ``{"status": "error", "message"}``.
+
+A browser keeps Basic credentials and sends them with any page's requests, so before
+routing the listener refuses, in this order: a ``Host`` it is not served under (421),
+an ``Origin`` other than its own or ``Sec-Fetch-Site: cross-site`` (403), a body that
+is not ``application/json`` (415); then the ban list (403). At most
+``admin.max_connections_per_ip`` connections per address are served at once.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from ...auth.service import Principal
 from ...errors import AuthError, LeosuiteError
 from ...store import accounts
 from ..context import ApiContext
+from ..guards import RequestGuards
 from ..openapi import admin_view
 from ..requests import peer_ip
+from ..serve import ConnectionGate, attach_connection_gate
 from . import accounts as admin_accounts
 from . import bans as admin_bans
 from . import log as admin_log
@@ -37,6 +45,8 @@ from . import sessions as admin_sessions
 __all__ = ["create_admin_app"]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+TOO_MANY_CONNECTIONS = "too many connections from this address; close some and retry"
 
 #: Failed admin logins allowed per address within ``_FAIL_WINDOW`` seconds.
 _FAIL_LIMIT = 10
@@ -52,6 +62,10 @@ def admin_error(status: int, message: str, headers: dict[str, str] | None = None
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def _refusal(status: int, message: str, *, headers: dict[str, str] | None = None) -> Response:
+    return admin_error(status, message, headers)
 
 
 def admin_json(value: Any, status: int = 200) -> Response:
@@ -70,6 +84,19 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.url_map.strict_slashes = False
     failures = Limiter(ctx.now, window=_FAIL_WINDOW, limit=_FAIL_LIMIT)
+    guards = RequestGuards(ctx, _refusal, topic="admin")
+    app.before_request(guards.check_host)
+    app.before_request(guards.check_origin)
+    app.before_request(guards.check_body_type)
+    attach_connection_gate(
+        app,
+        ConnectionGate(
+            ctx.settings.admin.max_connections_per_ip,
+            body=msgspec.json.encode({"status": "error", "message": TOO_MANY_CONNECTIONS}),
+            audit=ctx.audit,
+            topic="admin",
+        ),
+    )
 
     async def principal_of_request() -> Principal:
         ip = peer_ip()
@@ -79,7 +106,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
         scheme, _, value = header.partition(" ")
         try:
             if scheme.lower() == "bearer" and value:
-                principal = await ctx.auth.authenticate(value.strip())
+                principal = await ctx.auth.authenticate(value.strip(), ip=ip)
             elif scheme.lower() == "basic" and value:
                 principal = await basic(value.strip(), ip)
             else:

@@ -147,18 +147,29 @@ def _error(description: str) -> Schema:
     return response(description, ref("AdminError"))
 
 
+#: What the listener answers before routing, to any request (Host, Origin, connections).
+LISTENER = {
+    "403": _error("a foreign Origin or Sec-Fetch-Site: cross-site; or a banned address"),
+    "421": _error("a Host the daemon is not served under (see http.allowed_hosts)"),
+    "429": _error("over admin.max_connections_per_ip open connections from this address"),
+}
 #: Every admin operation may answer these (auth and the ban check come first).
 COMMON = {
+    **LISTENER,
     "401": {
         **_error("no or wrong credentials"),
         "headers": {"WWW-Authenticate": {"schema": _STRING, "required": True}},
     },
-    "403": _error("not an ADMIN account, or a banned address"),
-    "429": _error("too many failed attempts from this address"),
+    "403": _error("not an ADMIN account, a foreign Origin, or a banned address"),
+    "429": _error(
+        "too many failed attempts, or over admin.max_connections_per_ip open connections, "
+        "from this address"
+    ),
 }
 BODY_ERRORS = {
     "400": _error("malformed body or a bad value (named)"),
     "413": _error("body too large"),
+    "415": _error("a body that is not application/json"),
 }
 NOT_FOUND = {"404": _error("no such item")}
 
@@ -211,7 +222,7 @@ def build() -> Schema:
             "get": operation(
                 "openapi",
                 "This document (no auth)",
-                {"200": response("OpenAPI 3.1", {"type": "object"}), "403": COMMON["403"]},
+                {"200": response("OpenAPI 3.1", {"type": "object"}), **LISTENER},
                 tags=["meta"],
                 security=[],
             )

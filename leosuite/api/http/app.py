@@ -1,21 +1,31 @@
 """The HTTP API app (quart-trio): seed 001's ``/api/...``, seed 004's ``/rooms``, and the
-web dashboard at ``/``."""
+web dashboard at ``/``.
+
+Before routing, in this order: the ``Host`` (421), the ban list (403), the request
+rate (429) and the body type (415); at most ``http.max_connections_per_ip``
+connections per address are served at once (429 and closed beyond).
+"""
 
 from __future__ import annotations
 
+import msgspec
 from quart import Response
 from quart_trio import QuartTrio
 
 from ..ban_check import http_ban_check
 from ..context import ApiContext
+from ..guards import RequestGuards
 from ..openapi import http_view
+from ..serve import ConnectionGate, attach_connection_gate
 from .auth import auth_blueprint, json_response, websocket_url
-from .errors import BadInputRecorder, install_error_handlers
+from .errors import BadInputRecorder, install_error_handlers, listener_refusal
 from .rooms import rooms_blueprint
 from .servers import servers_blueprint
 from .web import web_blueprint
 
-__all__ = ["create_http_app"]
+__all__ = ["TOO_MANY_CONNECTIONS", "create_http_app"]
+
+TOO_MANY_CONNECTIONS = "too many connections from this address; close some and retry"
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -32,7 +42,22 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = ctx.settings.http.read_timeout
     install_error_handlers(app, BadInputRecorder(ctx.audit))
+    guards = RequestGuards(ctx, listener_refusal, topic="http")
+    app.before_request(guards.check_host)
     app.before_request(http_ban_check(ctx))
+    app.before_request(guards.check_rate)
+    app.before_request(guards.check_body_type)
+    attach_connection_gate(
+        app,
+        ConnectionGate(
+            ctx.settings.http.max_connections_per_ip,
+            body=msgspec.json.encode(
+                {"error_type": "rate_limited", "error_message": TOO_MANY_CONNECTIONS}
+            ),
+            audit=ctx.audit,
+            topic="http",
+        ),
+    )
     app.register_blueprint(auth_blueprint(ctx))
     app.register_blueprint(rooms_blueprint(ctx))
     app.register_blueprint(web_blueprint(lambda: websocket_url(ctx)))

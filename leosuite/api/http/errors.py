@@ -21,7 +21,13 @@ from ...audit import Actor, AuditLog
 from ...auth.limits import Limiter
 from ...errors import LeosuiteError
 
-__all__ = ["HTTP_ERROR_TYPES", "BadInputRecorder", "error_response", "install_error_handlers"]
+__all__ = [
+    "HTTP_ERROR_TYPES",
+    "BadInputRecorder",
+    "error_response",
+    "install_error_handlers",
+    "listener_refusal",
+]
 
 log = logging.getLogger("leosuite.api")
 
@@ -35,6 +41,7 @@ HTTP_ERROR_TYPES = {
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
+    421: "misdirected",
     429: "rate_limited",
     500: "internal",
 }
@@ -48,6 +55,22 @@ def error_response(
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def listener_refusal(
+    status: int, message: str, *, headers: dict[str, str] | None = None
+) -> Response:
+    """A refusal by the listener itself (wrong Host, body type, too many requests or
+    connections) in the shape of the endpoint asked: ``POST /rooms`` answers
+    ``{"status": "error", "error_type", "text"}``, everything else the API's shape."""
+    error_type = HTTP_ERROR_TYPES.get(status, "error")
+    if request.path == "/rooms":
+        body = msgspec.json.encode({"status": "error", "error_type": error_type, "text": message})
+        response = Response(body, status=status, content_type="application/json")
+        for key, value in (headers or {}).items():
+            response.headers[key] = value
+        return response
+    return error_response(status, error_type, message, headers=headers)
 
 
 def _from_http_exception(exc: HTTPException) -> Response:

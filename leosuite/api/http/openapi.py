@@ -10,6 +10,7 @@ from ...auth.service import LoginInfo, LoginResult
 from ...store.servers import NAME_PATTERN
 from ...supervision.manager import LogAnswer
 from ...supervision.states import POWER_ACTIONS, State
+from ..guards import RATE_LIMITED_PREFIXES
 from ..openapi import (
     Schema,
     Security,
@@ -77,7 +78,7 @@ HAND_WRITTEN: dict[str, Schema] = {
     "ServerVariable": _object(
         {
             "name": _STRING,
-            "type": {"enum": ["string", "int", "number", "port", "bool", "choice"]},
+            "type": {"enum": ["string", "path", "int", "number", "port", "bool", "choice"]},
             "required": _BOOL,
             "readonly": _BOOL,
             "default": {},
@@ -249,11 +250,43 @@ def _rooms_operation(payload_refs: dict[str, Schema]) -> Schema:
                 "missing or wrong session key, not the owner; or a banned address",
                 {"anyOf": [ref("RoomsError"), ref("Error")]},
             ),
+            "429": response(
+                "too many rooms created or wrong passwords sent from this address, or wrong "
+                "passwords for this room",
+                ref("RoomsError"),
+            ),
         },
         tags=["rooms"],
         body=json_body({"oneOf": variants}),
         security=PUBLIC,
     )
+
+
+def _add_listener_responses(paths: dict[str, Schema]) -> None:
+    """What the listener answers before routing, on every operation: 421 (Host), 415
+    (a body that is not JSON), 429 (requests or connections from one address); in the
+    endpoint's own shape, but a connection over the cap gets the API's."""
+    for path, item in paths.items():
+        rooms = path == "/rooms"
+        shape = ref("RoomsError") if rooms else ref("Error")
+        limited = path.startswith(RATE_LIMITED_PREFIXES)
+        too_many = (
+            "over http.request_rate requests or http.max_connections_per_ip connections"
+            if limited
+            else "over http.max_connections_per_ip open connections"
+        )
+        for op in item.values():
+            responses: dict[str, Schema] = op["responses"]
+            responses.setdefault(
+                "421", response("a Host the daemon is not served under (http.allowed_hosts)", shape)
+            )
+            if "requestBody" in op:
+                responses.setdefault("415", response("a body that is not application/json", shape))
+            schema = {"anyOf": [ref("RoomsError"), ref("Error")]} if rooms else ref("Error")
+            earlier = responses.get("429")
+            described = f"{earlier['description']}; or {too_many}" if earlier else too_many
+            responses["429"] = response(f"{described} from this address", schema)
+            op["responses"] = dict(sorted(responses.items()))
 
 
 def build(*, servers: bool = True) -> Schema:
@@ -309,6 +342,7 @@ def build(*, servers: bool = True) -> Schema:
                     "200": response("login challenge", by_struct[LoginInfo]),
                     "400": _error("username too long"),
                     "403": BANNED,
+                    "429": _error("over auth.login_info_per_minute from this address"),
                 },
                 tags=["auth"],
                 parameters=[
@@ -358,9 +392,9 @@ def build(*, servers: bool = True) -> Schema:
                     {
                         ok: response("done", answer),
                         **BAD_BODY,
-                        "403": _error("no or bad token, not permitted; or a banned address"),
+                        "403": _error("no or bad token, not permitted (ADMIN only, quota), banned"),
                         "404": _error("no such server (or not this account's)"),
-                        "409": _error("exists already, wrong state or busy"),
+                        "409": _error("server name not available, wrong state or busy"),
                     },
                     tags=["servers"],
                     body=json_body(by_struct[struct], required=has_required_fields(struct)),
@@ -368,6 +402,7 @@ def build(*, servers: bool = True) -> Schema:
                     description="The token is the Bearer header or the body's `token`.",
                 )
             }
+    _add_listener_responses(paths)
     return document(
         "leosuite HTTP API",
         "The JSON API of seed 001 (login, servers) and the rooms of seed 004. Errors are "

@@ -1,14 +1,16 @@
 """The WebSocket listener: one trio-websocket server, routing by path.
 
-``/`` is the WebSocket API (seed 000), ``/chat/login/<nick>`` the chat (seed 003);
-any other path is refused at the handshake with 404, a foreign ``Origin`` with 403.
-Every handler catches everything: an exception escaping a trio-websocket handler would
-take the whole listener down.
+``/`` is the WebSocket API (seed 000), ``/chat/login/<nick>`` the chat (seed 003).
+The handshake is refused, in this order: a ``Host`` the daemon is not served under
+with 421 (DNS rebinding), a banned address with 403, any other path with 404, and an
+``Origin`` that is neither an allowed name on the daemon's own ports nor in
+``ws.allowed_origins`` with 403 (:class:`~leosuite.api.hosts.HostPolicy` decides both
+names). Every handler catches everything: an exception escaping a trio-websocket
+handler would take the whole listener down.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -20,8 +22,10 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer
 
 from ..._compat.trio_websocket import handshake_host
 from ...audit import Actor
+from ...auth.limits import Limiter
 from ..ban_check import refuse_banned_websocket
 from ..context import ApiContext
+from ..hosts import HostPolicy, bound_addresses, normal_ip
 from .api import WsApi
 from .chat import CHAT_PREFIX, WsChat
 from .dashboard import install_dashboard_calls
@@ -30,7 +34,6 @@ from .sessions import install_session_calls
 __all__ = [
     "Route",
     "WebSocketListener",
-    "origin_allowed",
     "serve_echo",
     "websocket_listener",
 ]
@@ -40,18 +43,6 @@ log = logging.getLogger("leosuite.ws")
 Route = Callable[[WebSocketRequest, str], Awaitable[None]]
 
 
-def _normal_ip(address: object) -> str:
-    """``::ffff:1.2.3.4`` is the IPv4 peer ``1.2.3.4``."""
-    text = str(address)
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        return text
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
 async def serve_echo(request: WebSocketRequest, ip: str) -> None:
     """Testing only (``ws.echo_path``): echo every message, for the Autobahn suite."""
     ws = await request.accept()
@@ -59,52 +50,20 @@ async def serve_echo(request: WebSocketRequest, ip: str) -> None:
         await ws.send_message(await ws.get_message())
 
 
-def origin_allowed(
-    request: WebSocketRequest,
-    allowed: list[str],
-    *,
-    own_origins: tuple[str, ...] = (),
-    http_port: int | None = None,
-) -> bool:
-    """No Origin (not a browser) is fine; a present one must be the same host and port
-    as the WebSocket, one of the daemon's own pages (``own_origins``: its HTTP API, so a
-    page it serves may connect; ``http_port``: that API under the host name the browser
-    used for the WebSocket, e.g. a LAN address of a daemon bound to 0.0.0.0), or in the
-    allow list."""
-    headers = {k.lower(): v for k, v in request.headers}
-    origin_raw = headers.get(b"origin")
-    if origin_raw is None:
-        return True
-    origin = origin_raw.decode("latin-1").rstrip("/")
-    if origin in allowed:
-        return True
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https"):
-        return False
-    if any(parts.netloc.lower() == urlsplit(own).netloc.lower() for own in own_origins):
-        return True
-    # wsproto takes the Host header out of ``headers``; the header stays as a fallback.
-    host = handshake_host(request) or headers.get(b"host", b"").decode("latin-1")
-    if not host:
-        return False
-    if parts.netloc.lower() == host.lower():
-        return True
-    try:
-        origin_port = parts.port
-    except ValueError:
-        return False
-    return (
-        http_port is not None
-        and origin_port == http_port
-        and parts.hostname is not None
-        and parts.hostname == urlsplit(f"//{host}").hostname
-    )
+def _header(request: WebSocketRequest, name: bytes) -> str | None:
+    for key, value in request.headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _address(endpoint: object) -> str:
+    return normal_ip(getattr(endpoint, "address", endpoint))
 
 
 def _error_body(status: int, message: str) -> bytes:
-    return msgspec.json.encode(
-        {"error_type": "not_found" if status == 404 else "forbidden", "error_message": message}
-    )
+    error_type = {404: "not_found", 421: "misdirected"}.get(status, "forbidden")
+    return msgspec.json.encode({"error_type": error_type, "error_message": message})
 
 
 class WebSocketListener:
@@ -112,14 +71,36 @@ class WebSocketListener:
         self._ctx = ctx
         self._socket = sock
         self._routes: list[tuple[str, Route]] = []
+        self.policy = HostPolicy(
+            ctx.settings.http.allowed_hosts,
+            ctx.settings.ws.allowed_origins,
+            bound=bound_addresses(ctx.endpoints),
+        )
+        self._noted = Limiter(trio.current_time, window=60.0, limit=1)
 
-    def _own_origins(self) -> tuple[str, ...]:
-        """The daemon's own HTTP API as a browser names it (``127.0.0.1`` also as
-        ``localhost``): pages it serves may open the WebSocket."""
-        http = self._ctx.endpoints.get("http", "")
-        if not http:
-            return ()
-        return (http, http.replace("://127.0.0.1:", "://localhost:"))
+    def _own_ports(self, request: WebSocketRequest) -> tuple[int, ...]:
+        """The ports of the daemon's own pages: this listener's and the HTTP API's."""
+        ports = [
+            getattr(request.local, "port", None),
+            urlsplit(self._ctx.endpoints.get("http", "")).port,
+        ]
+        return tuple(port for port in ports if isinstance(port, int))
+
+    async def _refuse(
+        self, request: WebSocketRequest, ip: str, status: int, message: str, what: str
+    ) -> None:
+        """Refuse the handshake; audited once a minute per address and status."""
+        skipped = self._noted.first(f"{status}:{ip}")
+        if skipped is not None:
+            more = f" ({skipped} more since the last entry)" if skipped else ""
+            path = urlsplit(request.path).path[:200]  # never the query: it may hold a token
+            await self._ctx.audit.record(
+                "ws",
+                f"handshake refused ({status}) on {path}: {what}{more}",
+                actor=Actor(ip=ip),
+                level="warning",
+            )
+        await request.reject(status, body=_error_body(status, message))
 
     def route(self, prefix: str, handler: Route) -> None:
         """``prefix`` ``"/"`` matches only ``/``; others match the path prefix."""
@@ -134,29 +115,34 @@ class WebSocketListener:
     async def _handle(self, request: WebSocketRequest) -> None:
         path = urlsplit(request.path).path
         handler = self._find(path)
-        peer = request.remote
-        ip = _normal_ip(peer.address if hasattr(peer, "address") else str(peer))
+        ip = _address(request.remote)
+        local_ip = _address(request.local)
         try:
+            # wsproto moves the Host header out of ``headers``; the header is a fallback.
+            host = handshake_host(request) or _header(request, b"host")
+            if not self.policy.host_allowed(host, local_ip):
+                shown = (host or "")[:100]
+                await self._refuse(
+                    request,
+                    ip,
+                    421,
+                    "this daemon is not served under this host name",
+                    f"Host {shown!r}",
+                )
+                return
             if await refuse_banned_websocket(self._ctx, request, ip):
                 return
             if handler is None:
                 await request.reject(404, body=_error_body(404, f"no WebSocket endpoint at {path}"))
                 return
-            if not origin_allowed(
-                request,
-                self._ctx.settings.ws.allowed_origins,
-                own_origins=self._own_origins(),
-                http_port=urlsplit(self._ctx.endpoints.get("http", "")).port,
-            ):
-                await self._ctx.audit.record(
-                    "ws",
-                    f"handshake refused: foreign Origin on {path}",
-                    actor=Actor(ip=str(ip)),
-                    level="warning",
+            origin = _header(request, b"origin")
+            if not self.policy.origin_allowed(origin, local_ip, self._own_ports(request)):
+                shown = (origin or "")[:100]
+                await self._refuse(
+                    request, ip, 403, "this Origin is not allowed", f"foreign Origin {shown!r}"
                 )
-                await request.reject(403, body=_error_body(403, "this Origin is not allowed"))
                 return
-            await handler(request, str(ip))
+            await handler(request, ip)
         except ConnectionClosed:
             pass
         except trio.Cancelled:

@@ -54,7 +54,7 @@ async def raw_request(
     stream = await trio.open_tcp_stream(host, int(port))
     async with stream:
         await stream.send_all(
-            f"{method} {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {credentials}\r\n"
+            f"{method} {target} HTTP/1.1\r\nHost: [::1]\r\nAuthorization: Basic {credentials}\r\n"
             f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode()
         )
         data = b""

@@ -242,13 +242,13 @@ async def test_bad_input_is_400_naming_the_field(
 async def test_bad_requests(daemon: RunningDaemon) -> None:
     with trio.fail_after(20):
         async with admin(daemon) as client:
-            for content, headers in [
-                (b"{not json", {"Content-Type": "application/json"}),
-                (b"\xff\xfe", {"Content-Type": "application/json"}),
-                (b"ip=1.2.3.4", {"Content-Type": "application/x-www-form-urlencoded"}),
+            for content, headers, status in [
+                (b"{not json", {"Content-Type": "application/json"}, 400),
+                (b"\xff\xfe", {"Content-Type": "application/json"}, 400),
+                (b"ip=1.2.3.4", {"Content-Type": "application/x-www-form-urlencoded"}, 415),
             ]:
                 response = await client.post("/banlist/", content=content, headers=headers)
-                assert_admin_error(response, 400)
+                assert_admin_error(response, status)
             for path in ("/banlist/999/", "/banlist/abc", "/banlist/-1", f"/banlist/{10**30}/"):
                 assert_admin_error(await client.delete(path), 404)
             wrong = await client.get("/banlist/1/")

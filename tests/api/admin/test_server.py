@@ -193,7 +193,7 @@ async def test_put_needs_a_json_content_type(daemon: RunningDaemon) -> None:
     with trio.fail_after(10):
         async with admin(daemon) as client:
             response = await client.put("/server", content=b'{"sessionCountLimit": 5}')
-            assert "content type" in assert_admin_error(response, 400)
+            assert "application/json" in assert_admin_error(response, 415)
             assert_admin_error(await client.post("/server", json={}), 405)
             empty = await client.put("/server", json={})
     assert empty.status_code == 200

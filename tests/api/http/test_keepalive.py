@@ -13,7 +13,7 @@ from tests.helpers.daemon import make_settings, start_daemon
 async def open_idle_connection(url: str) -> trio.SocketStream:
     host, port = url.removeprefix("http://").rsplit(":", 1)
     stream = await trio.open_tcp_stream(host, int(port))
-    await stream.send_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    await stream.send_all(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
     answer = b""
     while b'{"status":"ok"}' not in answer:
         answer += await stream.receive_some(4096)

@@ -42,6 +42,7 @@ from leosuite.errors import (
     StoreCorrupt,
     StoreError,
     TooLarge,
+    UnsupportedMediaType,
 )
 
 
@@ -180,6 +181,7 @@ ERRORS: list[tuple[LeosuiteError, StatusCode]] = [
     (ConfigError("x"), StatusCode.GENERAL_FAILURE),
     (StartupError("x"), StatusCode.GENERAL_FAILURE),
     (LeosuiteError("x"), StatusCode.GENERAL_FAILURE),
+    (UnsupportedMediaType("x"), StatusCode.GENERAL_FAILURE),  # no bodies on the WebSocket
 ]
 
 
