@@ -3,7 +3,8 @@
 The rules (validation, the matcher) are :mod:`leosuite.auth.ban_rules`; this is the
 service around them: loaded from the store at start, asked by every listener (HTTP
 API and rooms, admin API, WebSocket handshake), and adding a ban closes the open
-WebSocket API connections and chat members it covers at once. Expiry is read from
+WebSocket API connections and chat members it covers at once and ends the access
+tokens last used from an address it covers (wherever they are used next). Expiry is read from
 the injected clock at each check, so an expired ban stops applying without a
 restart; housekeeping calls :meth:`BanList.purge_expired` to delete it. Adds,
 removals and purges are audited; refused connections too, at most once a minute per
@@ -38,6 +39,7 @@ from .limits import Limiter
 
 if TYPE_CHECKING:
     from ..community.core import ChatCore
+    from .service import AuthService
 
 __all__ = ["MAX_BANS", "REFUSAL_LOG_PER_MINUTE", "BanList"]
 
@@ -71,12 +73,14 @@ class BanList:
         *,
         ws_hub: _Hub | None = None,
         chat: ChatCore | None = None,
+        auth: AuthService | None = None,
     ) -> None:
         self._db = db
         self._audit = audit
         self._now = now
         self._hub = ws_hub
         self._chat = chat
+        self._auth = auth
         self._matcher = BanMatcher()
         self._lock = trio.Lock()
         # refused connections audited: the first a minute per address, and in all
@@ -113,7 +117,8 @@ class BanList:
         actor: Actor | None = None,
     ) -> BanRecord:
         """Validate, store and enforce a ban: the open WebSocket API connections and
-        chat members it covers are closed at once. InvalidInput names the field."""
+        chat members it covers are closed at once, the tokens last used from it end.
+        InvalidInput names the field."""
         address, prefix = parse_target(ip, subnet)
         now = self._now()
         until = parse_expires(expires, now)
@@ -130,11 +135,17 @@ class BanList:
             ban = await self._db.call(insert)
             self._matcher.add(ban)
         members, connections = self._enforce(ban)
+        tokens = 0
+        if self._auth is not None:
+            tokens = await self._auth.end_tokens_used_from(
+                lambda address: covers(ban, address), BANNED_MESSAGE
+            )
         until_text = "never expires" if until is None else f"expires {iso_utc(until)}"
         await self._audit.record(
             "Ban",
             f"ban #{ban.id} of {describe(ban)} added ({until_text}): {comment or 'no comment'}; "
-            f"{connections} WebSocket connection(s) closed, {members} chat member(s) disconnected",
+            f"{connections} WebSocket connection(s) closed, {members} chat member(s) disconnected, "
+            f"{tokens} access token(s) ended",
             actor=actor,
         )
         return ban

@@ -3,6 +3,11 @@
 State that must be fast (pending login randoms, recent failures, a token cache)
 lives in memory; accounts and token hashes live in the store. Times are unix
 seconds from the injected :class:`~leosuite.clock.WallClock`.
+
+Who may ask for a login and what it costs is :mod:`.login_limits`. A token lives
+``auth.token_ttl`` seconds after its last use and at most ``auth.token_max_lifetime``
+after its login; the address it was last used from is stored, so a ban of that address
+ends it (:meth:`AuthService.end_tokens_used_from`).
 """
 
 from __future__ import annotations
@@ -11,18 +16,18 @@ import hashlib
 import re
 import secrets
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import msgspec
 
 from ..audit import Actor, AuditLog
-from ..errors import AuthError, InvalidInput
+from ..errors import AuthError, InvalidInput, RateLimited
 from ..settings import AuthSettings
 from ..store import accounts, tokens
 from ..store.db import Database
 from . import pow as proof_of_work
 from .limits import Limiter
+from .login_limits import Challenge, LoginFailures, PendingLogins, address_key
 from .passwords import PasswordHasher
 from .permissions import permissions_of
 
@@ -36,8 +41,6 @@ _EXPIRY_WRITE_SLACK = 60.0
 #: destroyed by another process (``leosuite user lock`` on the store) stop working.
 _RECHECK_AFTER = 5.0
 _FAILED_LOGIN = "unknown username or wrong password"  # audited as "login failed: ..."
-#: Failures remembered per address or account within ``auth.failure_window``.
-_FAILURES_REMEMBERED = 64
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,16 +82,14 @@ class LoginResult(msgspec.Struct, frozen=True, kw_only=True):
     permissions: list[str]
 
 
-class _Pending(msgspec.Struct, kw_only=True):
-    expires_at: float
-    difficulty: int
-    count: int
-
-
 class _CachedToken(msgspec.Struct, kw_only=True):
     principal: Principal
     expires_at: float
     stored_expires_at: float
+    #: The absolute end: its login plus ``auth.token_max_lifetime``.
+    ends_at: float
+    #: The address it was last used from, as stored.
+    last_ip: str
     #: When the store was last asked whether the token and its account still stand.
     checked_at: float
 
@@ -111,10 +112,14 @@ class AuthService:
         self._settings = settings
         self._audit = audit
         self._now = now
-        self._pending: OrderedDict[str, _Pending] = OrderedDict()
-        #: Recent login failures by ``ip:ADDRESS`` and ``user:NAME``.
-        self._failures = Limiter(now, window=settings.failure_window, limit=_FAILURES_REMEMBERED)
+        self._pending = PendingLogins(
+            limit=settings.max_pending_logins, per_network=settings.max_pending_logins_per_ip
+        )
+        self._login_infos = Limiter(now, window=60.0, limit=settings.login_info_per_minute)
+        self._failures = LoginFailures(now, settings)
         self._tokens: dict[str, _CachedToken] = {}
+        #: A new token's first lifetime: the sliding one, unless the absolute one is shorter.
+        self._token_ttl = min(settings.token_ttl, settings.token_max_lifetime)
         #: Called with (account_id, reason) when an account's tokens are destroyed.
         self.on_revoked: list[Callable[[int, str], None]] = []
         #: Called with (token_hash, reason) when one token ends (logout, expiry, destroyed).
@@ -123,26 +128,25 @@ class AuthService:
     # -- proof-of-work login -------------------------------------------------------
 
     def difficulty_for(self, ip: str, username: str | None = None) -> int:
-        """Base difficulty plus one bit per two recent failures from the address or account."""
-        failures = self._failures.count("ip:" + ip)
-        if username:
-            failures = max(failures, self._failures.count("user:" + username.lower()))
-        return min(self._settings.pow_difficulty + failures // 2, self._settings.pow_max_difficulty)
+        """Base difficulty plus one bit per two recent failures from the address; those
+        against the account from anywhere add at most ``auth.pow_account_max_extra``."""
+        return self._failures.difficulty(ip, username)
 
     def login_info(self, ip: str, username: str | None = None) -> LoginInfo:
+        """A new random for ``ip``; RateLimited beyond ``auth.login_info_per_minute``."""
+        network = address_key(ip)
+        if not self._login_infos.take(network):
+            raise RateLimited("too many login_info requests from this address; wait a minute")
         now = self._now()
-        while self._pending and (
-            len(self._pending) >= self._settings.max_pending_logins
-            or next(iter(self._pending.values())).expires_at <= now
-        ):
-            self._pending.popitem(last=False)
         random = secrets.token_hex(16)
         difficulty = self.difficulty_for(ip, username)
-        self._pending[random] = _Pending(
+        challenge = Challenge(
             expires_at=now + self._settings.login_info_ttl,
             difficulty=difficulty,
             count=self._settings.pow_count,
+            network=network,
         )
+        self._pending.add(random, challenge, now)
         return LoginInfo(
             random=random,
             expires_in=int(self._settings.login_info_ttl),
@@ -156,7 +160,7 @@ class AuthService:
         self, username: str, password: str, random: str, proofs: Sequence[str], ip: str
     ) -> LoginResult:
         actor = Actor(ip=ip, name=username[:64])
-        pending = self._pending.pop(random, None)  # spent now, right or wrong
+        pending = self._pending.pop(random)  # spent now, right or wrong
         if pending is None or pending.expires_at <= self._now():
             await self._fail(
                 actor, "unknown, expired or already used random; fetch login_info again"
@@ -178,7 +182,7 @@ class AuthService:
         token, principal = await self.password_login(username, password, ip)
         return LoginResult(
             access_token=token,
-            expires_in=int(self._settings.token_ttl),
+            expires_in=int(self._token_ttl),
             user=UserView(
                 id=principal.account_id, username=principal.username, flags=sorted(principal.flags)
             ),
@@ -190,15 +194,15 @@ class AuthService:
         the proof-of-work login). Failures are audited and raise :class:`AuthError`."""
         actor = Actor(ip=ip, name=username[:64])
         if len(username) > 64 or len(password) > 1024:
-            await self._fail(actor, _FAILED_LOGIN, keys=("ip:" + ip,))
+            await self._fail(actor, _FAILED_LOGIN)
         account = await self._db.call(lambda conn: accounts.get_by_name(conn, username))
         ok = await self.verify_password(account, password)
         if account is None or not ok:
-            await self._fail(actor, _FAILED_LOGIN, keys=("ip:" + ip, "user:" + username.lower()))
+            await self._fail(actor, _FAILED_LOGIN, account=username)
         assert account is not None
         actor = Actor(id=account.id, ip=ip, name=account.username)
         if account.locked:
-            await self._fail(actor, "this account is locked", keys=("ip:" + ip,))
+            await self._fail(actor, "this account is locked")
         token = secrets.token_hex(32)
         principal = Principal(
             account_id=account.id,
@@ -207,7 +211,7 @@ class AuthService:
             token_hash=hash_token(token),
         )
         created_at = self._now()
-        expires_at = created_at + self._settings.token_ttl
+        expires_at = created_at + self._token_ttl
 
         def insert(conn: sqlite3.Connection) -> None:
             tokens.insert(
@@ -225,6 +229,8 @@ class AuthService:
             expires_at=expires_at,
             stored_expires_at=expires_at,
             checked_at=created_at,
+            ends_at=created_at + self._settings.token_max_lifetime,
+            last_ip=ip,
         )
         await self._audit.record("auth", "login", actor=actor)
         return token, principal
@@ -234,19 +240,20 @@ class AuthService:
         actor: Actor,
         reason: str,
         *,
-        keys: tuple[str, ...] | None = None,
+        account: str | None = None,
         count: bool = True,
     ) -> None:
         if count:
-            for key in keys or ("ip:" + actor.ip,):
-                self._failures.note(key)
+            self._failures.note(actor.ip, account)
         await self._audit.record("auth", f"login failed: {reason}", actor=actor, level="warning")
         raise AuthError(reason)
 
     # -- tokens ---------------------------------------------------------------------
 
-    async def authenticate(self, token: str) -> Principal:
-        """The principal behind ``token``; renews its sliding expiry. 403 otherwise."""
+    async def authenticate(self, token: str, *, ip: str | None = None) -> Principal:
+        """The principal behind ``token``; renews its sliding expiry (never past its
+        absolute end) and records ``ip`` as the address it was last used from. 403
+        otherwise."""
         if not TOKEN_PATTERN.fullmatch(token):
             raise AuthError("malformed access token (expected 1-128 lowercase hex characters)")
         token_hash = hash_token(token)
@@ -263,6 +270,7 @@ class AuthService:
                 if cached is not None:
                     self._token_gone(token_hash, "token destroyed")
                 raise AuthError("invalid or expired access token")
+            ends_at = row.created_at + self._settings.token_max_lifetime
             expires_at = max(row.expires_at, cached.expires_at if cached else row.expires_at)
             cached = _CachedToken(
                 principal=Principal(
@@ -271,19 +279,28 @@ class AuthService:
                     flags=frozenset(account.flags),
                     token_hash=token_hash,
                 ),
-                expires_at=expires_at,
+                expires_at=min(expires_at, ends_at),
                 stored_expires_at=row.expires_at,
                 checked_at=now,
+                ends_at=ends_at,
+                last_ip=row.last_ip,
             )
             self._tokens[token_hash] = cached
         if cached.expires_at <= now:
             self._token_gone(token_hash, "token expired")
             await self._db.call(lambda conn: tokens.delete_by_hash(conn, token_hash))
             raise AuthError("invalid or expired access token")
-        cached.expires_at = now + self._settings.token_ttl
-        if cached.expires_at - cached.stored_expires_at > _EXPIRY_WRITE_SLACK:
-            new_expiry = cached.expires_at
-            await self._db.call(lambda conn: tokens.set_expiry(conn, token_hash, new_expiry))
+        cached.expires_at = min(now + self._settings.token_ttl, cached.ends_at)
+        moved = bool(ip) and ip != cached.last_ip
+        if moved or cached.expires_at - cached.stored_expires_at > _EXPIRY_WRITE_SLACK:
+            if ip:
+                cached.last_ip = ip
+            new_expiry, last_ip = cached.expires_at, cached.last_ip
+
+            def write(conn: sqlite3.Connection) -> None:
+                tokens.set_expiry(conn, token_hash, new_expiry, last_ip=last_ip)
+
+            await self._db.call(write)
             cached.stored_expires_at = new_expiry
         return cached.principal
 
@@ -297,6 +314,33 @@ class AuthService:
         self._token_gone(token_hash, "logged out")
         await self._db.call(lambda conn: tokens.delete_by_hash(conn, token_hash))
         await self._audit.record("auth", "logout", actor=principal.actor(ip))
+
+    async def end_tokens_used_from(self, covered: Callable[[str], bool], reason: str) -> int:
+        """Destroy every token last used from an address ``covered`` accepts (an IP ban
+        of it); their connections are told through ``on_token_revoked``. How many."""
+        # the cache's address may be newer than the store's while its write is under way
+        cached = [k for k, v in self._tokens.items() if covered(v.last_ip)]
+
+        def delete(conn: sqlite3.Connection) -> set[str]:
+            ended = set(tokens.delete_used_from(conn, covered))
+            return ended | {k for k in cached if tokens.delete_by_hash(conn, k)}
+
+        gone = await self._db.call(delete) | set(cached)
+        for token_hash in sorted(gone):
+            self._token_gone(token_hash, reason)
+        return len(gone)
+
+    async def recheck_tokens(self) -> int:
+        """End every cached token the store no longer holds, or whose account is locked
+        (another process wrote it: ``leosuite user lock`` or ``passwd``); how many."""
+        hashes = list(self._tokens)
+        if not hashes:
+            return 0
+        live = await self._db.call(lambda conn: tokens.live_hashes(conn, hashes))
+        gone = [h for h in hashes if h not in live and h in self._tokens]
+        for token_hash in gone:
+            self._token_gone(token_hash, "token destroyed")
+        return len(gone)
 
     async def revoke_account(self, account_id: int, reason: str) -> int:
         """Destroy every token of an account (logout everywhere, lock, password change)."""
@@ -312,9 +356,9 @@ class AuthService:
         now = self._now()
         for key in [k for k, v in self._tokens.items() if v.expires_at <= now]:
             self._token_gone(key, "token expired")
-        for key in [k for k, v in self._pending.items() if v.expires_at <= now]:
-            del self._pending[key]
+        self._pending.purge(now)
         self._failures.prune()
+        self._login_infos.prune()
         # Tokens whose sliding expiry is only in memory are written back before the purge.
         live = [
             (k, v.expires_at) for k, v in self._tokens.items() if v.expires_at > v.stored_expires_at

@@ -1,4 +1,5 @@
-"""The ``tokens`` table: access tokens, by hash, with a sliding expiry.
+"""The ``tokens`` table: access tokens, by hash, with a sliding expiry and the address
+each was last used from (``last_ip``).
 
 The store never sees a token, only :func:`hash_token` of it (lowercase hex
 sha256). Timestamps are unix seconds from the caller's clock. Deleting an
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 
 import msgspec
 
@@ -18,9 +20,11 @@ __all__ = [
     "Token",
     "delete_by_hash",
     "delete_for_account",
+    "delete_used_from",
     "get_by_hash",
     "hash_token",
     "insert",
+    "live_hashes",
     "list_for_account",
     "purge_expired",
     "set_expiry",
@@ -135,3 +139,26 @@ def delete_for_account(conn: sqlite3.Connection, account_id: int) -> int:
 def purge_expired(conn: sqlite3.Connection, now: float) -> int:
     """Delete the tokens whose expiry is at or before ``now``; how many."""
     return conn.execute("DELETE FROM tokens WHERE expires_at <= ?", (now,)).rowcount
+
+
+def delete_used_from(conn: sqlite3.Connection, covered: Callable[[str], bool]) -> list[str]:
+    """Delete the tokens whose last address ``covered`` accepts (an IP ban); their hashes."""
+    rows = conn.execute("SELECT token_hash, last_ip FROM tokens WHERE last_ip != ''").fetchall()
+    hashes: list[str] = [token_hash for token_hash, last_ip in rows if covered(last_ip)]
+    conn.executemany("DELETE FROM tokens WHERE token_hash = ?", [(h,) for h in hashes])
+    return hashes
+
+
+def live_hashes(conn: sqlite3.Connection, hashes: list[str]) -> set[str]:
+    """Which of ``hashes`` are stored tokens of unlocked accounts."""
+    live: set[str] = set()
+    for start in range(0, len(hashes), 500):  # within SQLite's limit on parameters
+        chunk = hashes[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.execute(
+            "SELECT t.token_hash FROM tokens t JOIN accounts a ON a.id = t.account_id "  # noqa: S608
+            f"WHERE a.locked = 0 AND t.token_hash IN ({marks})",
+            chunk,
+        )
+        live.update(row[0] for row in rows)
+    return live

@@ -24,7 +24,7 @@ from leosuite.auth.passwords import PasswordHasher
 from leosuite.auth.pow import solve
 from leosuite.auth.service import AuthService, LoginResult
 from leosuite.clock import WallClock
-from leosuite.errors import AuthError
+from leosuite.errors import AuthError, RateLimited
 from leosuite.settings import AuthSettings
 from leosuite.store import audit, tokens
 from leosuite.store.db import Database
@@ -320,7 +320,56 @@ async def test_purge_forgets_expired_randoms(env: Env, mock_clock: trio.testing.
     info = env.auth.login_info(IP)
     env.jump(121)
     await env.auth.purge_expired()
-    assert env.auth._pending == {}
+    assert len(env.auth._pending) == 0
     proofs: Any = solve(info.random, count=2, difficulty=info.difficulty)
     with pytest.raises(AuthError, match="random"):
         await env.auth.login("alice", PASSWORD, info.random, proofs, IP)
+
+
+async def test_token_ends_at_its_absolute_lifetime(
+    env: Env, mock_clock: trio.testing.MockClock
+) -> None:
+    auth = env.service(msgspec.structs.replace(SETTINGS, token_max_lifetime=2000.0))
+    token = (await env.login(auth=auth)).access_token
+    env.jump(1100)
+    await auth.authenticate(token)  # renewed, but only to the login + 2000 s
+    assert (await env.token_rows())[0].expires_at == pytest.approx(env.now() + 900, abs=5)
+    env.jump(899)
+    await env.service(msgspec.structs.replace(SETTINGS, token_max_lifetime=2000.0)).authenticate(
+        token
+    )
+    env.jump(2)
+    with pytest.raises(AuthError, match="expired"):
+        await auth.authenticate(token)
+    # a lifetime shorter than the sliding one is what a login answers
+    short = env.service(msgspec.structs.replace(SETTINGS, token_max_lifetime=600.0))
+    assert (await env.login(auth=short)).expires_in == 600
+
+
+async def test_the_last_address_is_recorded_and_a_ban_of_it_ends_the_token(env: Env) -> None:
+    there = (await env.login(ip="198.51.100.1")).access_token
+    moved = (await env.login(ip="198.51.100.1")).access_token
+    here = (await env.login()).access_token
+    await env.auth.authenticate(moved, ip=IP)
+    await env.auth.authenticate(there)  # no address: nothing to record
+    rows = {r.token_hash: r.last_ip for r in await env.token_rows()}
+    assert rows[tokens.hash_token(moved)] == IP
+    assert rows[tokens.hash_token(there)] == "198.51.100.1"
+    ended: list[tuple[str, str]] = []
+    env.auth.on_token_revoked.append(lambda token_hash, why: ended.append((token_hash, why)))
+    count = await env.auth.end_tokens_used_from(lambda ip: ip == "198.51.100.1", "banned")
+    assert count == 1
+    assert ended == [(tokens.hash_token(there), "banned")]
+    with pytest.raises(AuthError):
+        await env.auth.authenticate(there)
+    await env.auth.authenticate(moved)
+    await env.auth.authenticate(here)
+
+
+async def test_login_info_is_rate_limited_per_address(env: Env) -> None:
+    auth = env.service(msgspec.structs.replace(SETTINGS, login_info_per_minute=3))
+    for _ in range(3):
+        auth.login_info("2001:db8::1")
+    with pytest.raises(RateLimited, match="login_info"):
+        auth.login_info("2001:db8::2")  # the same /64
+    auth.login_info(IP)

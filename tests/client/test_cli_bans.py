@@ -97,4 +97,8 @@ async def test_ban_commands(daemon: RunningDaemon, tmp_path: Path) -> None:
         assert b"your address is banned" in refused.stderr
         for ban in bans.bans():
             await bans.remove(ban.id)
+        # the ban ended the token last used from the banned address: log in again
+        ended = await cli.run("ban", "list", *url, expect=1)
+        assert b"HTTP 401" in ended.stderr
+        await cli.login(daemon.endpoints.http)
         assert (await cli.run("ban", "list", *url)).stdout == b"(no bans)\n"

@@ -78,3 +78,21 @@ def test_purge_expired(db: Database, account_id: int) -> None:
     left = db.call_sync(lambda c: tokens.list_for_account(c, account_id))
     assert [t.token_hash for t in left] == [tokens.hash_token("new")]
     assert db.call_sync(lambda c: tokens.purge_expired(c, 20.0)) == 0
+
+
+def test_delete_used_from(db: Database, account_id: int) -> None:
+    kept = _insert(db, account_id, "kept", 100.0)
+    gone = _insert(db, account_id, "gone", 100.0)
+    db.call_sync(lambda c: tokens.set_expiry(c, gone.token_hash, 100.0, last_ip="10.0.0.7"))
+    unknown = _insert(db, account_id, "unknown", 100.0)
+    db.call_sync(lambda c: tokens.set_expiry(c, unknown.token_hash, 100.0, last_ip=""))
+    seen: list[str] = []
+
+    def covered(ip: str) -> bool:
+        seen.append(ip)
+        return ip.startswith("10.")
+
+    assert db.call_sync(lambda c: tokens.delete_used_from(c, covered)) == [gone.token_hash]
+    assert sorted(seen) == ["10.0.0.7", "127.0.0.1"]  # a token without an address is never asked
+    left = db.call_sync(lambda c: tokens.list_for_account(c, account_id))
+    assert [t.token_hash for t in left] == [kept.token_hash, unknown.token_hash]

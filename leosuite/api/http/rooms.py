@@ -4,7 +4,7 @@ Every request is ``{"action", "payload"}``; ``payload`` is an object or, as the
 origin's own client sends it, a JSON-encoded string of one (both are accepted). Answers:
 
 ==============  =======================================================================
-createRoom      ``{roomName, owner, pass}`` -> ``{"status": "ok", "name"}``
+createRoom      ``{roomName, owner, pass[, token]}`` -> ``{"status": "ok", "name"}``
 joinRoom        ``{roomName, user, userpass}`` -> ``{"status": "ok", "last", "session",
                 "syskey"}``
 pollMsg         ``{..., mylast[, wait]}`` -> ``{"status": "updated", "messages": [[id,
@@ -24,7 +24,10 @@ origin client's (bentasker/LocalChat ``client/LocalChatClient.py``: ``invite`` a
 ``pass`` for inviteUser, ``kick`` for kickUser/banUser).
 
 Errors are HTTP 400, 403 or 500 (the seed's codes; a conflict or an unknown user is
-400) with ``{"status": "error", "error_type", "text"}``. The origin's server answers
+400), or 429 (too many rooms created or wrong passwords sent from one address, or
+wrong passwords for one room), with ``{"status": "error", "error_type", "text"}``.
+With ``community.rooms_require_account``, createRoom needs an account's access token
+(``Authorization: Bearer`` or the payload's ``token``). The origin's server answers
 errors with an empty body and its client never reads one (``urllib2.urlopen`` raises
 on any non-2xx status and ``sendRequest`` returns ``"BROKENLINK"``); a client that
 does parse the body and tests ``status`` sees something that is not ``ok``, and
@@ -46,9 +49,9 @@ from werkzeug.exceptions import HTTPException
 from ...auth.passwords import PasswordHasher
 from ...community.crypto import is_plausible_payload
 from ...community.rooms import Room, Rooms, RoomUser
-from ...errors import AuthError, InvalidInput, LeosuiteError
+from ...errors import AuthError, InvalidInput, LeosuiteError, RateLimited
 from ..context import ApiContext
-from ..requests import decode_bytes, peer_ip, read_body
+from ..requests import authenticate, decode_bytes, peer_ip, read_body
 from .auth import json_response
 from .errors import HTTP_ERROR_TYPES, BadInputRecorder
 
@@ -71,6 +74,8 @@ class RoomPayload(msgspec.Struct, kw_only=True):
 class CreateRoom(RoomPayload, kw_only=True):
     owner: str
     password: str = msgspec.field(name="pass")
+    #: An account's access token (needed with ``community.rooms_require_account``).
+    token: str | None = None
 
 
 class JoinRoom(RoomPayload, kw_only=True):
@@ -150,6 +155,8 @@ def rooms_blueprint(ctx: ApiContext) -> Blueprint:
         retention=community.room_message_retention,
         idle_warning=community.room_idle_warning,
         min_password=auth.min_password_length,
+        guard=chat.password_guard,
+        creations_per_hour=community.room_creations_per_hour,
     )
     chat.housekeepers.append(rooms)
     bad_input = BadInputRecorder(ctx.audit)
@@ -166,7 +173,12 @@ def rooms_blueprint(ctx: ApiContext) -> Blueprint:
 
     async def create_room(raw: msgspec.Raw) -> dict[str, Any]:
         body = decode_payload(raw, CreateRoom)
-        room = await rooms.create(body.roomName, body.owner, body.password)
+        if community.rooms_require_account:
+            try:
+                await authenticate(ctx.auth, body.token)
+            except AuthError as exc:
+                raise AuthError(f"creating a room needs an account here: {exc.message}") from None
+        room = await rooms.create(body.roomName, body.owner, body.password, ip=peer_ip())
         return {"status": "ok", "name": room.session.name}
 
     async def join_room(raw: msgspec.Raw) -> dict[str, Any]:
@@ -264,6 +276,8 @@ def rooms_blueprint(ctx: ApiContext) -> Blueprint:
             if exc.http_status >= 500:
                 return internal(exc)
             status = 403 if isinstance(exc, AuthError) else 400
+            if isinstance(exc, RateLimited):
+                status = 429
             if status == 400:
                 await bad_input.record(400, exc.message)
             return error_response(status, exc.error_type, exc.message)
