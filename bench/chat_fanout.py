@@ -118,6 +118,7 @@ class Server:
                 "LEOSUITE_WS_REQUEST_BURST": "1000000",
                 "LEOSUITE_COMMUNITY_DEFAULT_MAX_USERS": str(members + 16),
                 "LEOSUITE_COMMUNITY_CHAT_QUEUE_SIZE": str(queue),
+                "LEOSUITE_COMMUNITY_GUEST_LOGINS_PER_MINUTE": caps,
             }
             if variant:
                 (home / "variant").mkdir()

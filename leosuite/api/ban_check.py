@@ -12,6 +12,7 @@ Every refusal is audited through :meth:`BanList.refused` (rate-limited per addre
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import msgspec
 from quart import Response, request
@@ -57,6 +58,7 @@ async def refuse_banned_websocket(ctx: ApiContext, request: WebSocketRequest, ip
     ban = bans.is_banned(ip)
     if ban is None:
         return False
-    await bans.refused(ip, ban, f"WebSocket {request.path[:200]}")
+    # the path only: a query string may carry an access token (``?token=``)
+    await bans.refused(ip, ban, f"WebSocket {urlsplit(request.path).path[:200]}")
     await request.reject(403, body=_HTTP_BODY)
     return True

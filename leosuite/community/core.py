@@ -24,8 +24,10 @@ from .models import (
     Level,
     Member,
     Session,
+    identity,
     normalize_channel,
 )
+from .nicks import look_alike, name_keys
 
 __all__ = ["ChatCore"]
 
@@ -44,7 +46,8 @@ class ChatCore:
         self.sessions: dict[str, Session] = {}  # by id
         self._by_name: dict[str, Session] = {}  # casefolded name -> session
         self.members: dict[int, Member] = {}
-        self._chat_nicks: dict[str, Member] = {}  # casefolded -> connected chat member
+        self._chat_nicks: dict[str, Member] = {}  # each of its name_keys -> chat member
+        self._chat: dict[int, Member] = {}  # connected chat members by id, in order
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -95,28 +98,42 @@ class ChatCore:
     # -- members ----------------------------------------------------------------------
 
     def connect(self, member: Member) -> None:
-        """Register a member; chat nicks are unique among connected chat users."""
+        """Register a member; no two connected chat users have look-alike nicks."""
         if member.kind == "chat":
-            folded = member.name.casefold()
-            if folded in self._chat_nicks:
+            if self.nick_taken(member.name):
                 raise Conflict(f"the nick {member.name!r} is taken", field="nick")
             if not member.auth and not self.limits.allow_guests:
                 raise PermissionDenied("guests are not allowed here; log in with a token")
-            self._chat_nicks[folded] = member
+            for key in name_keys(member.name):
+                self._chat_nicks[key] = member
+            self._chat[member.id] = member
         self.members[member.id] = member
 
     def nick_taken(self, nick: str) -> bool:
-        return nick.casefold() in self._chat_nicks
+        """Whether a connected chat member's nick looks like ``nick``."""
+        return any(key in self._chat_nicks for key in name_keys(nick))
+
+    def become_account(self, member: Member, account_id: int) -> None:
+        """A guest registered its nick: it is that account now, with the rights it had."""
+        before = identity(member)
+        member.account_id = account_id
+        for session in member.sessions.values():
+            for group in (session.ops, session.muted):
+                if before in group:
+                    group.discard(before)
+                    group.add(identity(member))
 
     def chat_members(self) -> list[Member]:
-        return list(self._chat_nicks.values())
+        return list(self._chat.values())
 
     def disconnect(self, member: Member, reason: str) -> None:
         """Leave every session and forget the member; ``member.disconnect`` is told."""
         if self.members.pop(member.id, None) is None:
             return
-        if member.kind == "chat":
-            self._chat_nicks.pop(member.name.casefold(), None)
+        if self._chat.pop(member.id, None) is not None:
+            for key in name_keys(member.name):
+                if self._chat_nicks.get(key) is member:
+                    del self._chat_nicks[key]
         for session in list(member.sessions.values()):
             self.leave(member, session, reason=reason)
         member.disconnect(reason)
@@ -132,11 +149,15 @@ class ChatCore:
             raise NotFound(f"no session {session_id!r}", field="session")
         return session
 
-    def create(self, name: str, founder: Member | None, *, founder_name: str = "") -> Session:
+    def create(self, name: str, founder: Member | None, *, founder_name: str = "",
+               room: bool = False) -> Session:  # fmt: skip
+        """A new session; chat channels count against ``session_count_limit``, rooms
+        (``room``) against the rooms' own limit, which their table checks."""
         name = normalize_channel(name)
         if name.casefold() in self._by_name:
             raise Conflict(f"a session named {name!r} exists already", field="channel")
-        if len(self.sessions) >= self.limits.session_count_limit:
+        limit = self.limits.session_count_limit
+        if not room and sum(1 for s in self.sessions.values() if s.room is None) >= limit:
             raise Conflict("the server's session limit is reached; try again later")
         if founder is not None and not founder.auth and not self.limits.allow_guest_hosts:
             raise PermissionDenied("only logged-in users may open a new channel here")
@@ -165,7 +186,10 @@ class ChatCore:
             raise Conflict(f"at most {self.limits.channels_per_member} channels per user")
         if session is None:
             session = self.create(name, member)
-        if member.name.casefold() in {n.casefold() for n in session.banned}:
+        if session.room is not None and member.kind != "room":
+            # a room is end-to-end encrypted: only its own users, over the rooms API
+            raise PermissionDenied(f"{session.name} is an encrypted room: join it over /rooms")
+        if any(look_alike(member.name, n) for n in session.banned):
             self._audit("RuleBreak", "banned user tried to join", member, session, "warning")
             raise PermissionDenied(f"you are banned from {session.name}")
         if not created:
@@ -178,7 +202,7 @@ class ChatCore:
         session.members[member.id] = member
         member.sessions[session.id] = session
         if created or not session.ops:
-            session.ops.add(member.name)
+            session.ops.add(identity(member))
         session.last_activity = self._now()
         event = ChatEvent("join", session, member.name, self._now())
         self._fan_out(session, event)
@@ -189,8 +213,9 @@ class ChatCore:
         if session.members.pop(member.id, None) is None:
             raise Conflict(f"not in {session.name}", field="channel")
         member.sessions.pop(session.id, None)
-        if not member.auth:  # a guest's nick is anyone's once it is gone: so are its rights
-            session.ops.discard(member.name)
+        if member.kind == "chat" and not member.auth:  # a guest is this one connection
+            session.ops.discard(identity(member))
+            session.muted.discard(identity(member))
         event = ChatEvent("leave", session, member.name, self._now(), reason=reason)
         self._fan_out(session, event, only=[member, *session.members.values()])
         self._audit("Leave", f"left {session.name}: {reason}", member, session)
@@ -221,7 +246,7 @@ class ChatCore:
             self._audit("RuleBreak", f"message to {session.name} without joining", member, session,
                         "warning")  # fmt: skip
             raise Conflict(f"join {session.name} before sending to it", field="channel")
-        if member.name in session.muted:
+        if session.is_muted(member):
             raise PermissionDenied(f"you are muted in {session.name}")
 
     def _check_size(self, member: Member, session: Session | None, text: str) -> None:
@@ -277,7 +302,9 @@ class ChatCore:
     # -- moderation -------------------------------------------------------------------
 
     def is_op(self, member: Member, session: Session) -> bool:
-        return member.mod or member.name in session.ops
+        """Moderators everywhere, and the session's operators by identity (never by
+        name: a guest named like an operator is not one)."""
+        return member.mod or session.is_op(member)
 
     def _moderator(self, actor: Member | None, session: Session) -> None:
         if actor is not None and not self.is_op(actor, session):
@@ -315,18 +342,19 @@ class ChatCore:
 
     def unban(self, actor: Member | None, session: Session, name: str) -> None:
         self._moderator(actor, session)
-        session.banned = {n for n in session.banned if n.casefold() != name.casefold()}
+        session.banned = {n for n in session.banned if not look_alike(n, name)}
         self._audit("Unban", f"{name} unbanned from {session.name}", actor, session)
 
     def set_flag(self, actor: Member | None, session: Session, name: str,
-                 flag: Literal["op", "deop", "mute", "unmute"]) -> None:  # fmt: skip
+                 flag: Literal["op", "deop", "mute", "unmute"], *,
+                 target: Member | None = None) -> None:  # fmt: skip
         self._moderator(actor, session)
-        target = self._target(session, name)
+        target = target if target is not None else self._target(session, name)
         group = session.ops if flag in ("op", "deop") else session.muted
         if flag in ("op", "mute"):
-            group.add(target.name)
+            group.add(identity(target))
         else:
-            group.discard(target.name)
+            group.discard(identity(target))
         by = actor.name if actor else "an administrator"
         self._audit(
             flag.capitalize(), f"{flag} {target.name} in {session.name} by {by}", target, session

@@ -45,6 +45,7 @@ from ..errors import InvalidInput
 
 __all__ = [
     "PayloadError",
+    "PayloadVerb",
     "SystemVerb",
     "decrypt_payload",
     "encrypt_payload",
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 SystemVerb = Literal["sysinfo", "syswarn", "sysalert"]
+#: A SYSTEM verb, or ``say`` for text the server relays from the chat.
+PayloadVerb = Literal["sysinfo", "syswarn", "sysalert", "say"]
 
 #: Standard base64 alphabet with up to two ``=`` of padding (whitespace removed first).
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -78,9 +81,12 @@ def encrypt_payload(passphrase: str, message: dict[str, str]) -> str:
     return base64.b64encode(packet).decode("ascii")
 
 
-def system_payload(syskey: str, text: str, verb: SystemVerb = "sysinfo") -> str:
-    """The payload of a SYSTEM message, encrypted with the room's *syskey*."""
-    return encrypt_payload(syskey, {"user": "SYSTEM", "text": text, "verb": verb})
+def system_payload(
+    syskey: str, text: str, verb: PayloadVerb = "sysinfo", user: str = "SYSTEM"
+) -> str:
+    """The payload of a message the server writes (as SYSTEM, or relaying a chat line
+    under the chat member's marked name), encrypted with the room's *syskey*."""
+    return encrypt_payload(syskey, {"user": user, "text": text, "verb": verb})
 
 
 def decrypt_payload(passphrase: str, payload: str) -> dict[str, str]:

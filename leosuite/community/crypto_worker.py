@@ -17,7 +17,7 @@ import sys
 
 import trio
 
-from .crypto import SystemVerb, encrypt_payload
+from .crypto import PayloadVerb, encrypt_payload
 
 __all__ = ["CryptoWorker"]
 
@@ -73,9 +73,11 @@ class CryptoWorker:
                 raise ValueError(str(answer.get("error", "encryption failed")))
         raise OSError("the crypto worker cannot be started")
 
-    async def system_payload(self, syskey: str, text: str, verb: SystemVerb = "sysinfo") -> str:
+    async def system_payload(
+        self, syskey: str, text: str, verb: PayloadVerb = "sysinfo", user: str = "SYSTEM"
+    ) -> str:
         """``crypto.system_payload`` in the child process."""
-        return await self.encrypt(syskey, {"user": "SYSTEM", "text": text, "verb": verb})
+        return await self.encrypt(syskey, {"user": user, "text": text, "verb": verb})
 
     async def aclose(self) -> None:
         process, self._process = self._process, None

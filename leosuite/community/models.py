@@ -13,16 +13,24 @@ import msgspec
 
 from ..errors import InvalidInput
 from ..settings import CommunitySettings
+from .nicks import has_invisible, look_alike
 
 __all__ = [
+    "RESERVED_NICK",
+    "SYSTEM",
     "AuditRecord",
     "ChatEvent",
     "ChatLimits",
     "Member",
     "Session",
+    "identity",
     "normalize_channel",
+    "room_identity",
     "validate_nick",
 ]
+
+#: The name the server speaks under; no member may take it or look like it.
+SYSTEM = "SYSTEM"
 
 
 EventKind = Literal["join", "leave", "message", "system", "closed", "op", "deop", "mute", "unmute"]
@@ -150,6 +158,7 @@ class Session:
         self.start_time = now
         self.last_activity = now
         self.members: dict[int, Member] = {}
+        #: Operators and muted members by :func:`identity`; banned names, any case.
         self.ops: set[str] = set()
         self.muted: set[str] = set()
         self.banned: set[str] = set()
@@ -172,21 +181,47 @@ class Session:
     def names(self) -> list[str]:
         return sorted(m.name for m in self.members.values())
 
+    def is_op(self, member: Member) -> bool:
+        return identity(member) in self.ops
+
+    def is_muted(self, member: Member) -> bool:
+        return identity(member) in self.muted
+
+
+def identity(member: Member) -> str:
+    """Who a member is, for operator and mute rights: its account, its room user, or (a
+    guest) this one connection; never a bare name, which anyone may connect under."""
+    if member.account_id is not None:
+        return f"account:{member.account_id}"
+    if member.kind == "room":
+        return room_identity(member.name)
+    return f"guest:{member.id}"
+
+
+def room_identity(name: str) -> str:
+    """The identity of a room's user (unique in its room, whatever the letter case)."""
+    return f"room:{name.casefold()}"
+
 
 _NICK_FORBIDDEN = set(" /#:,!@?*\\\"'<>&")
+#: The answer to a nick that looks like SYSTEM or like an account's name: one answer,
+#: whichever it is, so that it does not tell which accounts exist.
+RESERVED_NICK = "the nick {nick!r} is reserved: choose another, or log in with its account's token"
 
 
 def validate_nick(nick: str) -> str:
-    """1-32 printable characters, no spaces or ``/ # : , ! @ ? *`` and the like."""
+    """1-32 visible characters, no spaces or ``/ # : , ! @ ? *`` and the like, and
+    nothing that looks like ``SYSTEM``."""
     if not 1 <= len(nick) <= 32:
         raise InvalidInput("a nick is 1-32 characters", field="nick")
-    if any(c in _NICK_FORBIDDEN or not c.isprintable() for c in nick):
+    if any(c in _NICK_FORBIDDEN or not c.isprintable() for c in nick) or has_invisible(nick):
         raise InvalidInput(
-            "a nick has no spaces, control characters or / # : , ! @ ? * \\ \" ' < > &",
+            "a nick has no spaces, control or invisible characters or "
+            "/ # : , ! @ ? * \\ \" ' < > &",
             field="nick",
         )
-    if nick.casefold() == "system":
-        raise InvalidInput("SYSTEM is reserved", field="nick")
+    if look_alike(nick, SYSTEM):
+        raise InvalidInput(RESERVED_NICK.format(nick=nick), field="nick")
     return nick
 
 
@@ -195,8 +230,9 @@ def normalize_channel(name: str) -> str:
     stripped = name.lstrip("#")
     if not 1 <= len(stripped) <= 64:
         raise InvalidInput("a channel or room name is 1-64 characters", field="channel")
-    if any(not c.isprintable() or c.isspace() for c in stripped):
+    if any(not c.isprintable() or c.isspace() for c in stripped) or has_invisible(stripped):
         raise InvalidInput(
-            "a channel or room name has no spaces or control characters", field="channel"
+            "a channel or room name has no spaces, control or invisible characters",
+            field="channel",
         )
     return stripped

@@ -2,13 +2,13 @@
 
 A session whose ``persistent`` flag is set (possible while ``[community]
 enable_persistence`` is on) is written to the store's ``chat_sessions`` tables with
-its properties, password and operator password hashes, operators, muted and banned
-names, ``next_id`` and its history ring. :meth:`SessionStore.save` runs on every
-housekeeping pass (only sessions that changed since their last write) and once more
-on shutdown; :meth:`SessionStore.load` recreates the sessions, empty of members,
-before any listener accepts a connection. A persistent session does not vanish when
-its last member leaves, nor on idle close; a session that stops being persistent,
-or is shut down, loses its row at the next save.
+its properties, password and operator password hashes, the accounts among its
+operators and muted members, banned names, ``next_id`` and its history ring.
+:meth:`SessionStore.save` runs on every housekeeping pass (only sessions that changed
+since their last write) and once more on shutdown; :meth:`SessionStore.load`
+recreates the sessions, empty of members, before any listener accepts a connection. A
+persistent session does not vanish when its last member leaves, nor on idle close; a
+session that stops being persistent, or is shut down, loses its row at the next save.
 
 Rooms are not persisted: a session with ``room`` set (seed 004) is skipped, because
 its keys (session keys, the SYSTEM key, room users' passwords) live only in memory
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
@@ -136,6 +136,12 @@ def _fingerprint(session: Session) -> tuple[object, ...]:
     )
 
 
+def _lasting(identities: Iterable[str]) -> tuple[str, ...]:
+    """The operators and muted members that outlive a restart: accounts only (a guest is
+    one connection; a bare name from an older store gives no rights)."""
+    return tuple(sorted(i for i in identities if i.startswith("account:")))
+
+
 def snapshot(session: Session, now: float) -> StoredSession:
     return StoredSession(
         id=session.id,
@@ -152,8 +158,8 @@ def snapshot(session: Session, now: float) -> StoredSession:
         start_time=session.start_time,
         last_activity=session.last_activity,
         next_id=session.next_id,
-        ops=tuple(sorted(session.ops)),
-        muted=tuple(sorted(session.muted)),
+        ops=_lasting(session.ops),
+        muted=_lasting(session.muted),
         banned=tuple(sorted(session.banned)),
         history_format=HISTORY_FORMAT,
         history=encode_history(session),
@@ -181,8 +187,8 @@ def restore(core: ChatCore, stored: StoredSession) -> Session:
     session.start_time = stored.start_time
     session.last_activity = stored.last_activity
     session.persistent = True
-    session.ops = set(stored.ops)
-    session.muted = set(stored.muted)
+    session.ops = set(_lasting(stored.ops))
+    session.muted = set(_lasting(stored.muted))
     session.banned = set(stored.banned)
     events: list[ChatEvent] = []
     if stored.history_format != HISTORY_FORMAT:

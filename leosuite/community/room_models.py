@@ -3,12 +3,13 @@ behaviour beyond lookups; :mod:`.room_state` holds the rules)."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING, NamedTuple
 
-from .models import ChatEvent, Level, Member, Session
+from .models import SYSTEM, ChatEvent, Level, Member, Session
 
 if TYPE_CHECKING:
-    from .crypto import SystemVerb
+    from .crypto import PayloadVerb, SystemVerb
 
 __all__ = [
     "BAD_LOGIN",
@@ -23,7 +24,8 @@ __all__ = [
     "Notice",
     "Room",
     "RoomUser",
-    "chat_line_text",
+    "bridged_text",
+    "bridged_user",
     "level_of",
     "system_invite_alert",
     "system_notice",
@@ -40,31 +42,47 @@ BAD_LOGIN = "wrong room, user or password"
 BAD_SESSION = "invalid or expired session key for this user and room"
 
 _VERB_OF: dict[Level, SystemVerb] = {"info": "sysinfo", "warn": "syswarn", "alert": "sysalert"}
-_LEVEL_OF: dict[SystemVerb, Level] = {v: k for k, v in _VERB_OF.items()}
+_LEVEL_OF: dict[str, Level] = {v: k for k, v in _VERB_OF.items()}
 
 
-def chat_line_text(nick: str, text: str) -> str:
-    """How a chat member's line reads inside a room (a SYSTEM ``sysinfo`` message)."""
-    return f"{nick} (chat): {text}"
+def bridged_user(nick: str) -> str:
+    """Whom a room reads a chat line from: the nick marked as the chat's (a room user's
+    name has no space, so no room user and not SYSTEM can read like it)."""
+    return f"{nick} (chat)"
 
 
-def level_of(verb: SystemVerb) -> Level:
+def bridged_text(text: str) -> str:
+    """A chat line as a room shows it: one line, every control, format or line separator
+    character (``\\n`` among them) replaced by a space, so no part of it can pass for a
+    line of its own, let alone one of SYSTEM's."""
+    return " ".join(
+        "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text).split()
+    )
+
+
+_BREAKING = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def level_of(verb: PayloadVerb) -> Level:
     """The chat core's level for a SYSTEM message's verb (``syswarn`` -> ``warn``)."""
-    return _LEVEL_OF[verb]
+    return _LEVEL_OF.get(verb, "info")
 
 
 class Notice(NamedTuple):
-    """A SYSTEM message for a room: its text and its verb."""
+    """A message the server writes into a room: its text, its verb and (SYSTEM, or a
+    chat member's :func:`bridged_user`) whom it is from."""
 
     text: str
-    verb: SystemVerb = "sysinfo"
+    verb: PayloadVerb = "sysinfo"
+    user: str = SYSTEM
 
 
 def system_notice(event: ChatEvent) -> Notice:
-    """What a room member reads, as SYSTEM, for an event without a room payload: a chat
-    line as ``<nick> (chat): <text>``, anything else as its text at its level."""
+    """What a room member reads for an event without a room payload: a chat line as
+    :func:`bridged_text` from :func:`bridged_user` with the verb ``say``, never as SYSTEM;
+    anything else (an administrator's message, a warning) as SYSTEM at its level."""
     if event.kind == "message":
-        return Notice(chat_line_text(event.user, event.text))
+        return Notice(bridged_text(event.text), "say", bridged_user(event.user))
     return Notice(event.text, _VERB_OF.get(event.level, "sysinfo"))
 
 

@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 from ..errors import AuthError, Conflict, InvalidInput, PermissionDenied
 from .core import ChatCore
-from .models import ChatEvent, Member, normalize_channel, validate_nick
+from .models import ChatEvent, Member, normalize_channel, room_identity, validate_nick
 from .room_models import (
     BAD_LOGIN,
     BAD_SESSION,
@@ -137,22 +137,30 @@ class RoomTable:
         if self.core.find(name) is not None:
             raise Conflict(f"a room or channel named {name!r} exists already", field="roomName")
 
+    def _check_room_limit(self) -> None:
+        """Rooms have their own limit, so they never take the chat channels' places."""
+        open_rooms = sum(1 for room in self.rooms.values() if self.alive(room))
+        if open_rooms >= self.core.limits.room_count_limit:
+            raise Conflict("the server's room limit is reached; try again later")
+
     def check_new_room(self, name: str, owner: str, password: str) -> str:
         """The room's name without ``#``, if a room may open under it for ``owner``."""
         name = normalize_channel(name)
         validate_nick(owner)
         self.check_password(password)
         self._check_free(name)
+        self._check_room_limit()
         return name
 
     def open_room(self, name: str, owner: str, password_hash: str, syskey: str) -> Room:
         """Open a room checked by :meth:`check_new_room`; only its owner moderates it."""
         self._check_free(name)  # taken while the password was hashed
-        session = self.core.create(name, None, founder_name=owner)
+        self._check_room_limit()
+        session = self.core.create(name, None, founder_name=owner, room=True)
         room = Room(session, owner, syskey)
         room.users[owner.casefold()] = RoomUser(owner, password_hash)
         session.room = room
-        session.ops = {owner}
+        session.ops = {room_identity(owner)}
         self.rooms[session.id] = room
         return room
 
@@ -185,9 +193,9 @@ class RoomTable:
             raise
         # only the owner moderates a room (the core makes a first joiner op)
         if room.is_owner(ruser):
-            room.session.ops.add(ruser.name)
+            room.session.ops.add(room_identity(ruser.name))
         else:
-            room.session.ops.discard(ruser.name)
+            room.session.ops.discard(room_identity(ruser.name))
         ruser.member = member
         ruser.floor = room.session.next_id - 1
         ruser.sesskey = secrets.token_urlsafe(32)
@@ -239,7 +247,7 @@ class RoomTable:
         if room.banned(name):
             if not room.is_owner(ruser):
                 raise PermissionDenied(f"{name!r} is banned from this room")
-            room.session.ops.add(ruser.name)
+            room.session.ops.add(room_identity(ruser.name))
             self.core.unban(ruser.member, room.session, name)
 
     def add_invitee(self, room: Room, ruser: RoomUser, name: str, password_hash: str) -> Notice:
@@ -261,7 +269,7 @@ class RoomTable:
             raise InvalidInput("the owner cannot kick or ban themselves", field="kick")
         verb = "banned" if ban else "kicked"
         member = target.member if room.joined(target) else None
-        room.session.ops.add(ruser.name)  # the core checks its ops (a guest's lapse on leave)
+        room.session.ops.add(room_identity(ruser.name))  # the core checks its ops
         if ban:
             self.core.ban(ruser.member, room.session, target.name, target=member)
             del room.users[target.name.casefold()]

@@ -2,6 +2,11 @@
 awaits, namely password hashing, the crypto worker's SYSTEM messages and long polls
 (the rooms' data is in :mod:`.room_models`).
 
+Room creation is limited per address (``community.room_creations_per_hour``, an IPv6
+/64 counting as one address); wrong ``joinRoom`` passwords are counted per address and
+per room by the community's :class:`~.password_guard.PasswordGuard`, shared with the
+chat's channel passwords.
+
 Every SYSTEM message is encrypted first (in the crypto worker), then stored, so a
 poll finds it ready; a SYSTEM message made from another event (a chat line, an
 administrator's message) is encrypted lazily, once per event, and cached in
@@ -15,25 +20,29 @@ from typing import Any
 
 import trio
 
+from ..auth.limits import Limiter
+from ..auth.login_limits import address_key
 from ..auth.passwords import PasswordHasher
-from ..errors import PermissionDenied
+from ..errors import PermissionDenied, RateLimited
 from .core import ChatCore
-from .crypto import SystemVerb, new_syskey
-from .models import ChatEvent
+from .crypto import PayloadVerb, new_syskey
+from .models import ChatEvent, normalize_channel
+from .password_guard import PasswordGuard
 from .room_models import (
     POLL_BATCH,
     Notice,
     Room,
     RoomUser,
-    chat_line_text,
+    bridged_text,
     system_invite_alert,
     system_notice,
 )
 from .room_state import RoomTable
 
-__all__ = ["POLL_BATCH", "Room", "RoomUser", "Rooms", "chat_line_text"]
+__all__ = ["POLL_BATCH", "Room", "RoomUser", "Rooms", "bridged_text"]
 
-Encrypt = Callable[[str, str, SystemVerb], Awaitable[str]]
+#: ``(syskey, text, verb, user) -> payload``: a message the server writes into a room.
+Encrypt = Callable[[str, str, PayloadVerb, str], Awaitable[str]]
 
 
 class Rooms(RoomTable):
@@ -50,6 +59,8 @@ class Rooms(RoomTable):
         retention: float,
         idle_warning: float,
         min_password: int = 8,
+        guard: PasswordGuard | None = None,
+        creations_per_hour: int = 1_000_000,
     ) -> None:
         super().__init__(
             core, now, retention=retention, idle_warning=idle_warning, min_password=min_password
@@ -57,21 +68,36 @@ class Rooms(RoomTable):
         self._hasher = hasher
         self._encrypt = encrypt
         self._encrypting = trio.Lock()
+        self._guard = guard
+        self._creations = Limiter(trio.current_time, window=3600.0, limit=creations_per_hour)
 
     # -- actions ----------------------------------------------------------------------
 
-    async def create(self, name: str, owner: str, password: str) -> Room:
+    async def create(self, name: str, owner: str, password: str, *, ip: str = "") -> Room:
+        """Open a room; RateLimited past ``room_creations_per_hour`` from ``ip``."""
         name = self.check_new_room(name, owner, password)
+        if not self._creations.allow(address_key(ip)):
+            raise RateLimited(
+                f"at most {self._creations.limit} new rooms an hour from one address; "
+                "try again later"
+            )
         password_hash = await self._hasher.hash(password)
         return self.open_room(name, owner, password_hash, new_syskey())
 
     async def join(
         self, name: str, user: str, password: str, ip: str
     ) -> tuple[Room, RoomUser, int]:
-        """Check the password (the same answer and cost whatever part is wrong); returns
-        the room, the user and ``last``: the id of the newest message before the join."""
+        """Check the password (the same answer and cost whatever part is wrong, refused
+        while ``ip`` or the room has too many wrong ones); returns the room, the user and
+        ``last``: the id of the newest message before the join."""
         login = self.login(name, user, password)
+        where = normalize_channel(name)
+        session_id = login.room.session.id if login.room is not None else ""
+        if self._guard is not None:
+            self._guard.check(ip, where, name=user, session_id=session_id)
         password_ok = await self._hasher.verify(login.stored_hash, password)
+        if not password_ok and self._guard is not None:
+            self._guard.failed(ip, where, name=user, session_id=session_id)
         joined = self.admit(login, password_ok, ip)
         if joined.notice is not None:
             await self._announce(joined.room, joined.notice)
@@ -117,7 +143,7 @@ class Rooms(RoomTable):
             if isinstance(cached, str):
                 return cached
             notice = system_notice(event)
-            payload = await self._encrypt(room.syskey, notice.text, notice.verb)
+            payload = await self._encrypt(room.syskey, notice.text, notice.verb, notice.user)
             event.frames["room"] = payload
             return payload
 
@@ -139,5 +165,5 @@ class Rooms(RoomTable):
     # -- SYSTEM messages --------------------------------------------------------------
 
     async def _announce(self, room: Room, notice: Notice) -> None:
-        payload = await self._encrypt(room.syskey, notice.text, notice.verb)
+        payload = await self._encrypt(room.syskey, notice.text, notice.verb, notice.user)
         self.record_notice(room, notice, payload)

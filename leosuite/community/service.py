@@ -14,6 +14,7 @@ from ..store.db import Database
 from .core import ChatCore
 from .crypto_worker import CryptoWorker
 from .models import AuditRecord, ChatLimits
+from .password_guard import PasswordGuard
 from .persistence import SessionStore
 from .server_settings import ServerSettings, load_server_settings
 
@@ -48,6 +49,8 @@ class ChatService:
         self._records_in, self._records_out = trio.open_memory_channel[AuditRecord](1000)
         self.dropped_audit_records = 0
         self.core = ChatCore(limits_from(settings), now, on_audit=self._on_audit)
+        #: Wrong room and channel passwords, per address and per session (both chats).
+        self.password_guard = PasswordGuard(trio.current_time, settings, on_audit=self._on_audit)
         self._interval = housekeeping_interval
         #: OpenPGP work for the rooms' SYSTEM messages, in a child process.
         self.crypto = CryptoWorker()

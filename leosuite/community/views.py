@@ -46,8 +46,8 @@ def _user(session: Session, member: Member, show_ips: bool) -> dict[str, Any]:
         "name": member.name,
         "ip": member.ip if show_ips else "",
         "auth": member.auth,
-        "op": member.name in session.ops,
-        "muted": member.name in session.muted,
+        "op": session.is_op(member),
+        "muted": session.is_muted(member),
         "mod": member.mod,
         "tls": False,
     }

@@ -1,6 +1,6 @@
 """The chat view in a real browser: two accounts in one channel see each other's
-messages and the channel's members; refusals (a bad channel name, the same account's
-nick already connected) are shown."""
+messages and the channel's members (the token never in a URL); refusals (a bad channel
+name, the same account's nick already connected) are shown."""
 
 from __future__ import annotations
 
@@ -48,8 +48,13 @@ def _send(page: Any, text: str) -> None:
 def test_two_accounts_chat_in_one_channel(dashboard: DashboardDaemon, make_page: Any) -> None:
     _add_account(dashboard, "bob", BOB_PASSWORD)
     alice = make_page(1280, 800)
+    sockets: list[str] = []
+    alice.on("websocket", lambda ws: sockets.append(ws.url))
     open_logged_in(alice, dashboard, "#/chat")
     _connected(alice)
+    # the chat's token travels in Sec-WebSocket-Protocol, never in a URL
+    assert [url for url in sockets if "/chat/login/admin" in url]
+    assert not [url for url in sockets if "token" in url]
     _join(alice, "#lobby")
     expect(alice.locator(".chat-title")).to_have_text("#lobby")
     expect(alice.locator(".chat-users")).to_contain_text("admin")

@@ -209,3 +209,48 @@ def test_disconnect_leaves_everything() -> None:
     assert ("leave", "a") in bbox.kinds()
     assert core.find("r2") is None
     assert not core.nick_taken("a")
+
+
+def test_operators_and_mutes_are_identities_not_names() -> None:
+    core, _, _ = make()
+    carl, _ = member(core, "carl")
+    erin, _ = member(core, "erin", account_id=7)
+    session, _ = core.join(carl, "lobby")  # the founding guest: op, as this connection
+    core.join(erin, "lobby")
+    core.set_flag(carl, session, "erin", "op")
+    assert session.ops == {f"guest:{carl.id}", "account:7"}
+    core.set_flag(erin, session, "carl", "mute")
+    assert session.is_muted(carl)
+    core.disconnect(carl, "quit")  # a guest's rights end with its connection
+    assert session.ops == {"account:7"}
+    assert not session.muted
+    again, _ = member(core, "carl")  # another guest under the same name: nobody
+    core.join(again, "lobby")
+    assert not core.is_op(again, session)
+    with pytest.raises(PermissionDenied):
+        core.kick(again, session, "erin")
+    core.disconnect(erin, "quit")  # an account's rights wait for it
+    back, _ = member(core, "erin", account_id=7)
+    core.join(back, "lobby")
+    assert core.is_op(back, session)
+
+
+def test_a_registering_guest_keeps_its_rights_as_the_account() -> None:
+    core, _, _ = make()
+    dora, _ = member(core, "dora")
+    session, _ = core.join(dora, "den")
+    core.become_account(dora, 9)
+    assert session.ops == {"account:9"}
+    assert core.is_op(dora, session)
+
+
+def test_look_alike_nicks_cannot_be_connected_at_once() -> None:
+    core, _, _ = make()
+    bob, _ = member(core, "bob")
+    for nick in ("BOB", "b0b", "b\u043eb"):
+        with pytest.raises(Conflict):
+            member(core, nick)
+    core.disconnect(bob, "quit")
+    member(core, "b0b")
+    assert core.nick_taken("bob")
+    assert [m.name for m in core.chat_members()] == ["b0b"]

@@ -54,7 +54,7 @@ async def test_persistent_sessions_survive_a_restart(
             lounge.closed = True
             lounge.max_user_count = 7
             lounge.banned.add("mallory")
-            lounge.muted.add("bob")
+            lounge.muted.update({"account:7", "guest:99"})  # a guest is one connection
             core.say(alice, lounge, "hello, lounge")
             core.system(lounge, "be nice", "alert")
             lounge_id, started = lounge.id, lounge.start_time
@@ -87,8 +87,8 @@ async def test_persistent_sessions_survive_a_restart(
             assert restored.opword_hash == lounge.opword_hash
             assert restored.max_user_count == 7
             assert restored.start_time == started
-            assert restored.ops == {"alice"}
-            assert restored.muted == {"bob"}
+            assert restored.ops == {"account:1"}  # operators by identity, never by name
+            assert restored.muted == {"account:7"}
             assert restored.banned == {"mallory"}
             assert restored.members == {}
             assert [(e.kind, e.user, e.text, e.level) for e in restored.history] == [

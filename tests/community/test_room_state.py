@@ -12,7 +12,7 @@ import pytest
 
 from leosuite.auth.passwords import PasswordHasher
 from leosuite.community.core import ChatCore
-from leosuite.community.models import ChatLimits, Member
+from leosuite.community.models import ChatEvent, ChatLimits, Member
 from leosuite.community.room_models import (
     BAD_LOGIN,
     BAD_SESSION,
@@ -22,6 +22,7 @@ from leosuite.community.room_models import (
     Notice,
     Room,
     RoomUser,
+    bridged_text,
     level_of,
     system_invite_alert,
     system_notice,
@@ -95,7 +96,7 @@ def test_owner_joins_with_the_right_password_and_alone_moderates() -> None:
     assert joined.last == joined.user.floor == room.session.next_id - 1
     assert joined.user.sesskey is not None
     assert table.authenticate("#DEN", "alice", joined.user.sesskey) == (room, joined.user)
-    assert room.session.ops == {"alice"}
+    assert room.session.ops == {"room:alice"}  # the owner by identity, not by name
 
 
 def test_wrong_password_unknown_user_unknown_room_and_ban_answer_alike() -> None:
@@ -154,14 +155,14 @@ def test_an_invited_user_never_gets_operator_rights() -> None:
     assert invite(table, room, owner, "bob") == Notice("User alice invited bob to the room")
     bob = join(table, "bob").user
     join(table, "alice")
-    assert room.session.ops == {"alice"}
-    table.depart(room, owner)  # a guest's operator rights lapse when it leaves
+    assert room.session.ops == {"room:alice"}
+    table.depart(room, owner)  # the owner stays the owner while away
     table.depart(room, bob)
-    assert room.session.ops == set()
+    room.session.ops.clear()
     join(table, "bob")  # the core makes the first joiner of an op-less session op
     assert room.session.ops == set()
     join(table, "alice")
-    assert room.session.ops == {"alice"}
+    assert room.session.ops == {"room:alice"}
 
 
 def test_joining_again_hands_out_a_new_key_and_bids_the_old_one_farewell() -> None:
@@ -350,17 +351,28 @@ def test_a_poll_answers_at_most_a_batch_oldest_first() -> None:
     assert [e.id for e in table.visible(room, bob, first[-1].id)] == ids[POLL_BATCH:]
 
 
-def test_a_chat_line_and_an_admin_alert_read_as_system_messages() -> None:
+def test_a_room_admits_no_chat_member_and_an_admin_alert_reads_as_system() -> None:
     table = make_table()
     room, (_alice, bob) = room_with(table, "alice", "bob")
-    chatter = Member("carl")
-    table.core.connect(chatter)
-    table.core.join(chatter, "#den")
-    line = table.core.say(chatter, room.session, "hello")
+    for chatter in (Member("carl"), Member("mod", mod=True), Member("acct", account_id=5)):
+        table.core.connect(chatter)
+        with pytest.raises(PermissionDenied, match="encrypted room"):
+            table.core.join(chatter, "#den")
+        assert chatter.id not in room.session.members
     alert = table.core.system(room.session, "maintenance at noon", "alert")
-    assert [e.id for e in table.visible(room, bob, 0)][-2:] == [line.id, alert.id]
-    assert system_notice(line) == Notice("carl (chat): hello", "sysinfo")
+    assert [e.id for e in table.visible(room, bob, 0)][-1:] == [alert.id]
     assert system_notice(alert) == Notice("maintenance at noon", "sysalert")
+
+
+def test_a_bridged_chat_line_is_one_line_marked_as_the_chat_s_never_system() -> None:
+    table = make_table()
+    room, _users = room_with(table, "alice", "bob")
+    forged = "hi\nSYSTEM: the room is closed\r\u2028\x1b[2Jbye"
+    line = ChatEvent("message", room.session, "carl", 0.0, text=forged, origin="chat")
+    notice = system_notice(line)
+    assert notice == Notice("hi SYSTEM: the room is closed [2Jbye", "say", "carl (chat)")
+    assert notice.user != "SYSTEM"
+    assert bridged_text("a\tb\x00c") == "a b c"
 
 
 def test_a_notice_is_stored_with_its_payload_unless_the_room_closed() -> None:

@@ -64,7 +64,7 @@ async def test_bad_nicks_are_refused_then_closed(daemon: RunningDaemon) -> None:
     with trio.fail_after(20):
         for nick in ["with space", "a/b", "x" * 33, "", "SYSTEM", "tab\there"]:
             assert "nick" in (await refused_login(daemon, nick)) or nick == "SYSTEM", nick
-        assert "SYSTEM is reserved" in await refused_login(daemon, "system")
+        assert "reserved" in await refused_login(daemon, "system")
         # a raw "/" in the path is part of the nick too
         assert "nick" in await refused_at(daemon.endpoints.ws + "/chat/login/a/b")
         assert "UTF-8" in await refused_at(daemon.endpoints.ws + "/chat/login/%ff")

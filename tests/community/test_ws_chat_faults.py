@@ -172,7 +172,7 @@ async def test_a_channel_of_1000_members(tmp_path: Path) -> None:
     minutes: every login and join is announced to everyone, ~1 M frames)."""
     sockets, in_core, lines = 100, 900, 20
     with trio.fail_after(60):
-        community = {"default_max_users": 1000}
+        community = {"default_max_users": 1000, "guest_logins_per_minute": sockets + 10}
         ws = {"max_connections_per_ip": sockets + 10}
         async with (
             chat_daemon(tmp_path, ws=ws, community=community) as daemon,

@@ -125,8 +125,8 @@ def _users(core: ChatCore) -> list[dict[str, Any]]:
                     "name": member.name,
                     "ip": member.ip,
                     "auth": member.auth,
-                    "op": session is not None and member.name in session.ops,
-                    "muted": session is not None and member.name in session.muted,
+                    "op": session is not None and session.is_op(member),
+                    "muted": session is not None and session.is_muted(member),
                     "mod": member.mod,
                     "tls": False,
                 }
@@ -230,8 +230,8 @@ def register(routes: AdminRoutes) -> None:
         text = _message(chat, patch.message, "message") if isinstance(patch.message, str) else None
         if session.members.get(member.id) is not member:  # left while the body was read
             raise NotFound(f"no user {user_id[:40]!r} in session {session.id}", field="user")
-        if isinstance(patch.op, bool) and patch.op != (member.name in session.ops):
-            chat.set_flag(None, session, member.name, "op" if patch.op else "deop")
+        if isinstance(patch.op, bool) and patch.op != session.is_op(member):
+            chat.set_flag(None, session, member.name, "op" if patch.op else "deop", target=member)
             what = "opped" if patch.op else "deopped"
             await audit(principal, session, f"{what} {member.name} in session {session.name}")
         if text is not None:

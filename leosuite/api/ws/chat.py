@@ -4,13 +4,17 @@ A thin shell over :class:`~leosuite.community.core.ChatCore`: frames in, core ca
 core events out through each connection's bounded queue (frame formats in
 :mod:`leosuite.community.chat_protocol`). Decisions where the seed is silent:
 
-* **Login.** The nick is the URL-decoded rest of the path (1-32 characters, no
-  spaces, ``/ # : , ! @ ? *`` and the like, not ``SYSTEM``), unique among connected
-  nicks. A nick that is an account's name needs ``?token=<that account's access
-  token>`` (the nick then takes the account's spelling); a token of another account
-  is refused. Without a token the user is a guest, allowed only when
-  ``community.allow_guests``. A refused login gets one type -1 error, then close 1008.
-  Accounts with the MOD or ADMIN flag are moderators everywhere.
+* **Login** (:mod:`.chat_login`). The nick is the URL-decoded rest of the path (1-32
+  visible characters, no spaces, ``/ # : , ! @ ? *`` and the like, nothing that looks
+  like ``SYSTEM``); no two connected nicks look alike. An account logs in with its
+  access token in ``Sec-WebSocket-Protocol`` (``leosuite.token.<token>`` beside
+  ``leosuite.chat``) or, for older clients, ``?token=``; the nick then takes the
+  account's spelling, and a token of another account is refused. Without a token the
+  user is a guest (only when ``community.allow_guests``), and a nick that looks like an
+  account's name is reserved. A refused login gets one type -1 error, then close 1008.
+  Accounts with the MOD or ADMIN flag are moderators everywhere. When the token ends
+  (logout, expiry, lock, password change, also by the CLI on the store), or the
+  account's tokens are revoked, the connection is closed (1008).
 * **After login** everyone connected, the new user included, gets
   ``{"type": 2, "user", "time"}``; then the new user gets the welcome message (if
   ``community.welcome_message`` is set) as ``{"type": 0, "dest": "", "user": "SYSTEM",
@@ -21,7 +25,9 @@ core events out through each connection's bounded queue (frame formats in
 * **Join** (type 4, optional ``password``) is echoed to every member, the joiner
   included; joining an existing channel that preserves chat then replays up to
   ``community.history_replay`` recent lines as type 0 frames with ``"history": true``.
-  Joining a channel one is in already only echoes the type 4 to the joiner.
+  Joining a channel one is in already only echoes the type 4 to the joiner. Wrong
+  channel passwords count with the rooms' (``ChatService.password_guard``): past its
+  limits an address's attempts are refused with a type -1 error.
 * **Messages** (type 0): ``dest`` is a channel; an optional ``to`` makes it a direct
   message to one member of that channel (both see it, with ``to``). Not joined, muted,
   empty, or over ``community.message_max_bytes``: a type -1 error.
@@ -29,7 +35,8 @@ core events out through each connection's bounded queue (frame formats in
   ``dest``: ``/kick nick [reason]``, ``/ban nick [reason]``, ``/unban nick``,
   ``/mute nick``, ``/unmute nick``, ``/op nick``, ``/deop nick``, ``/help``. Allowed
   to the channel's operators (its founder, the first joiner of a channel without
-  operators, those opped) and to moderators. ``//text`` sends the line ``/text``.
+  operators, those opped: by identity, an account or this one guest connection, never
+  by name) and to moderators. ``//text`` sends the line ``/text``.
 * **Type 6** lists every connected nick, or with ``channel`` that channel's members
   (the answer then includes ``channel``).
 * **Type 1** ``{"type": 1, "password", "user"?}`` makes the connected guest nick an
@@ -39,9 +46,8 @@ core events out through each connection's bounded queue (frame formats in
   error with ``message`` and ``request`` (the type, when readable); the connection
   stays open; up to 10 a minute per connection go to the audit log as ``BadData``.
   Frames over ``ws.request_rate`` are dropped; one -1 error per 10 s says so.
-* **Rooms** (seed 004) are sessions too: a room message, an encrypted payload the
-  server cannot read, reaches chat members as type 0 with ``"message": "[encrypted
-  room message]"`` and the payload in ``"encrypted"``.
+* **Rooms** (seed 004) are end-to-end encrypted sessions that admit no chat member:
+  joining one is refused, and to every other frame a room is no channel at all.
 
 Every connection has one bounded queue (``community.chat_queue_size``) and one writer
 (:class:`~leosuite.api.ws.conn.WsConnection`); a member whose queue is full is
@@ -54,25 +60,22 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Literal
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
 
 from ...audit import Actor
-from ...auth.accounts import check_password
 from ...auth.limits import Limiter
 from ...auth.passwords import PasswordHasher
-from ...auth.permissions import is_moderator
 from ...community import chat_protocol as proto
 from ...community.core import ChatCore
-from ...community.models import ChatEvent, Member, Session, normalize_channel, validate_nick
+from ...community.models import ChatEvent, Member, Session, normalize_channel
 from ...community.service import ChatService
-from ...errors import Conflict, InvalidInput, LeosuiteError, NotFound, PermissionDenied
-from ...store import accounts
+from ...errors import AuthError, Conflict, InvalidInput, LeosuiteError, NotFound
 from ..context import ApiContext
+from .chat_commands import register, run_command
+from .chat_login import CHAT_PREFIX, ChatLogin, ChatLogins, subprotocol
 from .conn import WsConnection, WsHub
 from .protocol import CLOSE_NORMAL, CLOSE_POLICY
 
@@ -80,14 +83,9 @@ __all__ = ["CHAT_PREFIX", "WsChat"]
 
 log = logging.getLogger("leosuite.chat")
 
-CHAT_PREFIX = "/chat/login/"
-_FLAGS: dict[str, Literal["op", "deop", "mute", "unmute"]] = {
-    "op": "op",
-    "deop": "deop",
-    "mute": "mute",
-    "unmute": "unmute",
-}
 SLOW = "too slow: its messages were not being read"
+#: How often a connection's activity renews its token (sliding expiry), at most.
+_RENEW_EVERY = 30.0
 
 
 def _close_reason(text: str) -> str:
@@ -96,12 +94,25 @@ def _close_reason(text: str) -> str:
 
 
 class _Client:
-    __slots__ = ("audit_bucket", "closing", "conn", "member", "throttle_notices")
+    __slots__ = (
+        "audit_bucket",
+        "closing",
+        "conn",
+        "member",
+        "renew_at",
+        "throttle_notices",
+        "token",
+        "token_hash",
+    )
 
-    def __init__(self, conn: WsConnection, member: Member) -> None:
+    def __init__(self, conn: WsConnection, member: Member, login: ChatLogin) -> None:
         self.conn = conn
         self.member = member
         self.closing = False
+        #: The access token it logged in with (memory only), renewed by its activity.
+        self.token = login.token
+        self.token_hash = login.token_hash
+        self.renew_at = trio.current_time() + _RENEW_EVERY
         # BadData records: 10 a minute; "slow down" notices: one per 10 s.
         self.audit_bucket = Limiter(trio.current_time, window=60.0, limit=10, max_keys=1)
         self.throttle_notices = Limiter(trio.current_time, window=10.0, limit=1, max_keys=1)
@@ -131,6 +142,9 @@ class WsChat:
             concurrency=1,
         )
         self.clients: dict[int, _Client] = {}  # by member id
+        self.logins = ChatLogins(ctx)
+        ctx.auth.on_token_revoked.append(self._token_revoked)
+        ctx.auth.on_revoked.append(self._account_revoked)
 
     # -- connections ----------------------------------------------------------------
 
@@ -149,26 +163,6 @@ class WsChat:
         finally:
             self.hub.release(ip)
 
-    async def _login(self, request: WebSocketRequest) -> tuple[str, int | None, bool]:
-        """(nick, account id, moderator) for the handshake's path and ``?token=``."""
-        target = urlsplit(request.path)
-        try:
-            nick = validate_nick(unquote(target.path[len(CHAT_PREFIX) :], errors="strict"))
-        except UnicodeDecodeError:
-            raise InvalidInput("the nick is not valid UTF-8", field="nick") from None
-        token = parse_qs(target.query).get("token", [""])[0]
-        if token:
-            principal = await self.ctx.auth.authenticate(token)
-            if principal.username.casefold() != nick.casefold():
-                raise PermissionDenied("this token belongs to another account's nick")
-            return principal.username, principal.account_id, is_moderator(principal)
-        account = await self.ctx.db.call(lambda conn: accounts.get_by_name(conn, nick))
-        if account is not None:
-            raise PermissionDenied(
-                f"{nick} is an account's name: connect with ?token=<its access token>"
-            )
-        return nick, None, False
-
     async def _refuse(self, ws: WebSocketConnection, message: str) -> None:
         with trio.move_on_after(self.hub.settings.send_timeout):
             try:
@@ -180,10 +174,10 @@ class WsChat:
     async def _connection(self, request: WebSocketRequest, ip: str) -> None:
         refused: str | None = None
         try:
-            nick, account_id, mod = await self._login(request)
+            login = await self.logins.login(request, ip)
         except LeosuiteError as exc:
-            refused, nick, account_id, mod = exc.message, "", None, False
-        ws = await request.accept()
+            refused, login = exc.message, ChatLogin("")
+        ws = await request.accept(subprotocol=subprotocol(request))
         if refused is not None:
             await self._refuse(ws, refused)
             return
@@ -203,21 +197,26 @@ class WsChat:
                 self._gone(client, reason)
 
         member = Member(
-            nick, ip=ip, account_id=account_id, mod=mod, deliver=deliver, disconnect=disconnect
+            login.nick,
+            ip=ip,
+            account_id=login.account_id,
+            mod=login.mod,
+            deliver=deliver,
+            disconnect=disconnect,
         )
         try:
             self.core.connect(member)
         except LeosuiteError as exc:
             await self._refuse(ws, exc.message)
             return
-        client = _Client(conn, member)
+        client = _Client(conn, member, login)
         self.clients[member.id] = client
         self.hub.add(conn)
         try:
             self._broadcast(proto.encode(proto.LOGIN, self.ctx.now(), user=member.name))
             welcome = self.core.limits.welcome_message
             if welcome and member.id in self.clients:
-                self._push(client, self._system_frame("", welcome))
+                self._push(client, self.system_frame("", welcome))
             await conn.serve(lambda message: self._handle(client, message))
         finally:
             self.hub.remove(conn)
@@ -233,6 +232,35 @@ class WsChat:
             client.conn.close(CLOSE_POLICY, _close_reason(reason))
         self._broadcast(proto.encode(proto.LOGOUT, self.ctx.now(), user=client.member.name))
 
+    def _token_revoked(self, token_hash: str, reason: str) -> None:
+        """A token ended (logout, expiry, destroyed): its connections close."""
+        for client in list(self.clients.values()):
+            if client.token_hash is not None and client.token_hash == token_hash:
+                self._end_session(client, reason)
+
+    def _account_revoked(self, account_id: int, reason: str) -> None:
+        """Every token of an account ended (lock, password change): its connections close."""
+        for client in list(self.clients.values()):
+            if client.member.account_id == account_id:
+                self._end_session(client, reason)
+
+    def _end_session(self, client: _Client, reason: str) -> None:
+        client.token = client.token_hash = None
+        self.core.disconnect(client.member, f"session ended: {reason}")
+
+    async def _renew(self, client: _Client) -> bool:
+        """Activity renews the token's sliding expiry, as an API call does; False (and
+        the connection closing) when the token ended meanwhile."""
+        if client.token is None or trio.current_time() < client.renew_at:
+            return True
+        client.renew_at = trio.current_time() + _RENEW_EVERY
+        try:
+            await self.ctx.auth.authenticate(client.token, ip=client.member.ip)
+        except AuthError as exc:
+            self._end_session(client, exc.message)
+            return False
+        return True
+
     def _push(self, client: _Client, frame: str) -> None:
         if not client.conn.push_nowait(frame):
             self.core.disconnect(client.member, SLOW)
@@ -243,7 +271,7 @@ class WsChat:
         for client in slow:
             self.core.disconnect(client.member, SLOW)
 
-    def _system_frame(self, dest: str, text: str) -> str:
+    def system_frame(self, dest: str, text: str) -> str:
         return proto.encode(
             proto.MESSAGE, self.ctx.now(), dest=dest, user="SYSTEM", message=text, level="info"
         )
@@ -265,7 +293,8 @@ class WsChat:
                 await self._error(client, exc.message, exc.request)
                 return
             request = proto.type_of(frame)
-            await self._dispatch(client, frame)
+            if await self._renew(client):
+                await self._dispatch(client, frame)
         except LeosuiteError as exc:
             await self._error(client, exc.message, request)
         except trio.Cancelled:
@@ -287,10 +316,10 @@ class WsChat:
     async def _dispatch(self, client: _Client, frame: proto.Request) -> None:
         member, conn, now = client.member, client.conn, self.ctx.now
         if isinstance(frame, proto.Say):
-            session = self._channel(frame.dest, "join {} before sending to it")
+            session = self.channel(frame.dest, "join {} before sending to it")
             command = proto.parse_command(frame.message)
             if command is not None:
-                await self._command(client, session.name, *command)
+                await run_command(self, client, session.name, *command)
                 return
             text = frame.message[1:] if frame.message.startswith("//") else frame.message
             if not text:
@@ -299,7 +328,7 @@ class WsChat:
         elif isinstance(frame, proto.Join):
             await self._join(client, frame)
         elif isinstance(frame, proto.Leave):
-            session = self._channel(frame.channel, "you are not in {}")
+            session = self.channel(frame.channel, "you are not in {}")
             if member.id not in session.members:
                 raise Conflict(f"you are not in {session.name}", field="channel")
             self.core.leave(member, session)
@@ -308,7 +337,7 @@ class WsChat:
                 users = sorted(m.name for m in self.core.chat_members())
                 await conn.send(proto.encode(proto.USERS, now(), users=users))
             else:
-                session = self._channel(frame.channel)
+                session = self.channel(frame.channel)
                 await conn.send(
                     proto.encode(proto.USERS, now(), users=session.names(), channel=session.name)
                 )
@@ -317,14 +346,15 @@ class WsChat:
             conn.close(CLOSE_NORMAL, "logged out")
             self.core.disconnect(member, "logged out")
         elif isinstance(frame, proto.Register):
-            await self._register(client, frame)
+            await register(self, client, frame)
         # proto.LoginNotice: the seed's clients may send type 2; nothing to do.
 
-    def _channel(self, name: str, missing: str = "there is no channel {}") -> Session:
-        """The session of a channel name; one that does not exist is NotFound."""
+    def channel(self, name: str, missing: str = "there is no channel {}") -> Session:
+        """The session of a channel name; one that does not exist, or is a room (closed
+        to the chat), is NotFound."""
         channel = normalize_channel(name)
         session = self.core.find(channel)
-        if session is None:
+        if session is None or session.room is not None:
             raise NotFound(missing.format(channel), field="channel")
         return session
 
@@ -339,9 +369,13 @@ class WsChat:
             return
         password_ok = True
         if session is not None and session.password_hash is not None and not member.mod:
-            password_ok = frame.password is not None and await self.hasher.verify(
-                session.password_hash, frame.password
-            )
+            password_ok = False
+            if frame.password is not None:  # wrong ones are counted per address and channel
+                guard, who = self.service.password_guard, member.name
+                guard.check(member.ip, session.name, name=who, session_id=session.id)
+                password_ok = await self.hasher.verify(session.password_hash, frame.password)
+                if not password_ok:
+                    guard.failed(member.ip, session.name, name=who, session_id=session.id)
         session, created = self.core.join(member, name, password_ok=password_ok)
         if created or not session.preserve_chat:
             return
@@ -357,48 +391,3 @@ class WsChat:
             replay = proto.event_frame(event, history=True)
             if replay is not None:
                 await client.conn.send(replay)
-
-    async def _command(self, client: _Client, channel: str, name: str, args: list[str]) -> None:
-        member = client.member
-        session = self._channel(channel)
-        if name == "help":
-            await client.conn.send(self._system_frame(channel, " | ".join(proto.COMMANDS.values())))
-            return
-        if name not in proto.COMMANDS:
-            raise InvalidInput(f"unknown command /{name}; /help lists them")
-        if not args:
-            raise InvalidInput(f"usage: {proto.COMMANDS[name]}")
-        target, reason = args[0], (args[1] if len(args) > 1 else "")
-        if name == "kick":
-            self.core.kick(member, session, target, reason)
-        elif name == "ban":
-            self.core.ban(member, session, target, reason)
-            await client.conn.send(self._system_frame(channel, f"{target} is banned"))
-        elif name == "unban":
-            self.core.unban(member, session, target)
-            await client.conn.send(self._system_frame(channel, f"{target} is no longer banned"))
-        elif name in _FLAGS:
-            self.core.set_flag(member, session, target, _FLAGS[name])
-
-    async def _register(self, client: _Client, frame: proto.Register) -> None:
-        member = client.member
-        if not self.service.settings.registration:
-            raise PermissionDenied("registration is disabled on this server")
-        if member.auth:
-            raise Conflict("you are logged in with an account already")
-        if frame.user is not None and frame.user.casefold() != member.name.casefold():
-            raise InvalidInput(f"type 1 registers your own nick: 'user' must be {member.name}")
-        name = accounts.validate_username(member.name)
-        check_password(frame.password, self.ctx.settings.auth.min_password_length)
-        password_hash = await self.hasher.hash(frame.password)
-        created = self.ctx.now()
-        account = await self.ctx.db.call(
-            lambda conn: accounts.create(
-                conn, username=name, password_hash=password_hash, created_at=created
-            )
-        )
-        member.account_id = account.id
-        await self.ctx.audit.record(
-            "auth", "account registered over the chat", actor=client.actor()
-        )
-        await client.conn.send(proto.encode(proto.REGISTER, self.ctx.now(), user=name))

@@ -6,6 +6,9 @@ import { ReconnectingSocket } from "./socket.js";
 
 export const T = { ERROR: -1, MESSAGE: 0, LOGIN: 2, LOGOUT: 3, JOIN: 4, LEAVE: 5, USERS: 6 };
 const KEEP_MESSAGES = 500;
+/** The chat's subprotocol, and the one that carries the access token after its prefix. */
+export const CHAT_PROTOCOL = "leosuite.chat";
+export const TOKEN_PROTOCOL = "leosuite.token.";
 
 /** A channel's key: its name without the leading "#", in lower case. */
 export const keyOf = (name) => String(name || "").replace(/^#+/, "").toLowerCase();
@@ -38,8 +41,10 @@ export class ChatSocket extends EventTarget {
     this._wanted = new Set(); // channels to rejoin after a reconnect
     this._refusal = "";
     this._seen = new Map(); // key -> Set of message ids (history replays again on rejoin)
-    const url = new URL(`chat/login/${encodeURIComponent(nick)}?token=${encodeURIComponent(token)}`, wsUrl);
+    // The token goes in Sec-WebSocket-Protocol, never in the URL (docs/community.md).
+    const url = new URL(`chat/login/${encodeURIComponent(nick)}`, wsUrl);
     this.socket = new ReconnectingSocket(url, {
+      protocols: [CHAT_PROTOCOL, TOKEN_PROTOCOL + token],
       onMessage: (event) => this._onMessage(event),
       onClose: () => this._onClose(),
     });

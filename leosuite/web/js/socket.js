@@ -11,7 +11,7 @@ export function backoffDelay(attempt) {
 }
 
 /**
- * A reconnecting WebSocket to ``url``.
+ * A reconnecting WebSocket to ``url``, offering the subprotocols ``protocols`` (if any).
  *
  * Hooks (all optional), called for the current socket only:
  *  - ``onOpen(ws)``: the socket is open; the protocol logs in, then calls ``up()``.
@@ -29,9 +29,10 @@ export function backoffDelay(attempt) {
  *  - "closed": stopped for good by ``stop()``.
  */
 export class ReconnectingSocket extends EventTarget {
-  constructor(url, { onOpen = null, onMessage = null, onClose = null } = {}) {
+  constructor(url, { onOpen = null, onMessage = null, onClose = null, protocols = [] } = {}) {
     super();
     this.url = url;
+    this.protocols = protocols;
     this.state = "idle";
     this.attempt = 0;
     this._hooks = { onOpen, onMessage, onClose };
@@ -107,7 +108,7 @@ export class ReconnectingSocket extends EventTarget {
     this._setState(this.attempt === 0 ? "connecting" : "reconnecting");
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(this.url, this.protocols);
     } catch (err) {
       this._lost(null, `cannot connect (${err.message})`);
       return;

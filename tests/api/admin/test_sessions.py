@@ -257,11 +257,11 @@ async def test_kick_op_and_message_one_user(daemon: RunningDaemon) -> None:
             assert opped.status_code == 200, opped.text
             assert set(opped.json()) == USER_KEYS
             assert (opped.json()["id"], opped.json()["op"]) == (bob.member.id, True)
-            assert "bob" in session.ops
+            assert session.is_op(bob.member)  # by identity, not by name
             assert [e.user for e in alice.got("op")] == ["bob"]
             deopped = await client.put(paths[1], json={"op": False, "message": "behave"})
             assert deopped.json()["op"] is False
-            assert "bob" not in session.ops
+            assert not session.is_op(bob.member)
             assert [(e.text, e.to) for e in bob.got("system")] == [("behave", "bob")]
             assert not alice.got("system")
             assert_admin_error(await client.put(paths[2], json={"op": "yes"}), 400)
