@@ -4,12 +4,16 @@ the resource asked about. Every API surface asks here; none tests flags itself.
 The rules, by account flag:
 
 * ``ADMIN`` does everything: every server, every server type, the admin API, the
-  audit log events, moderation; its WebSocket requests are not rate limited.
-* ``HOST`` may create servers (not of an admin-only type such as ``command``).
+  audit log (``get_logs`` and its live events), counts over the whole daemon,
+  moderation; its WebSocket requests are not rate limited and it has no server quota.
+* ``HOST`` may create servers (not of an admin-only type such as ``command``), up to
+  ``servers.max_per_account`` of them.
 * ``MOD`` moderates the community: closes, messages and changes sessions, sees
   members' addresses, is a moderator in every chat channel.
 * Every account sees and operates the servers it created; for anyone else such a
-  server does not exist (the same 404 as an unknown name).
+  server does not exist (the same 404 as an unknown name). A server of an admin-only
+  type is started, restarted, reconfigured and typed into by an ADMIN only, every time,
+  and it runs only while an ADMIN answers for it (its owner, or whoever last started it).
 """
 
 from __future__ import annotations
@@ -17,18 +21,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ..store.servers import ServerRecord
     from .service import Principal
 
 __all__ = [
     "exempt_from_request_rate",
     "is_moderator",
+    "may_create_another_server",
     "may_create_server_type",
     "may_create_servers",
+    "may_operate_server_type",
+    "may_read_audit_log",
     "may_see_audit_events",
+    "may_see_every_count",
     "may_see_server",
+    "may_set_server_user",
     "may_use_admin_api",
     "permissions_of",
+    "runs_unattended",
 ]
 
 # The account flags (``store.accounts.FLAGS``), named here so this module imports no I/O.
@@ -49,11 +61,35 @@ def may_create_servers(principal: Principal) -> bool:
     return ADMIN in principal.flags or HOST in principal.flags
 
 
+def may_set_server_user(principal: Principal) -> bool:
+    """Choose the system user a server runs as (its ``user`` setting): ADMIN only."""
+    return ADMIN in principal.flags
+
+
 def may_create_server_type(principal: Principal, *, admin_only: bool) -> bool:
     """Create a server of a type; an admin-only type needs ADMIN."""
     if ADMIN in principal.flags:
         return True
     return HOST in principal.flags and not admin_only
+
+
+def may_create_another_server(principal: Principal, *, owned: int, limit: int) -> bool:
+    """Create one more server while owning ``owned``: ADMIN always; anyone else while
+    ``owned`` is below ``limit`` (``servers.max_per_account``; 0 means no limit)."""
+    return ADMIN in principal.flags or limit == 0 or owned < limit
+
+
+def may_operate_server_type(principal: Principal, *, admin_only: bool) -> bool:
+    """Start, restart, change the settings of or type into a server of a type: an
+    admin-only type needs ADMIN on every such action, not only at create."""
+    return ADMIN in principal.flags or not admin_only
+
+
+def runs_unattended(*, admin_only: bool, answering: Iterable[frozenset[str] | None]) -> bool:
+    """Keep running (or autostart) with nobody asking: a server of an admin-only type only
+    while one of the accounts that answer for it (its owner, whoever last started it;
+    ``None`` for none or a deleted one) is an ADMIN."""
+    return not admin_only or any(flags is not None and ADMIN in flags for flags in answering)
 
 
 def is_moderator(principal: Principal) -> bool:
@@ -68,6 +104,17 @@ def may_use_admin_api(principal: Principal) -> bool:
 
 def may_see_audit_events(principal: Principal) -> bool:
     """Receive every audit log entry as a live event: ADMIN."""
+    return ADMIN in principal.flags
+
+
+def may_read_audit_log(principal: Principal) -> bool:
+    """Read the audit log (WebSocket ``get_logs``): ADMIN, as for the admin API's ``/log/``."""
+    return ADMIN in principal.flags
+
+
+def may_see_every_count(principal: Principal) -> bool:
+    """Counts over every server, session and account (``system_overview``): ADMIN;
+    anyone else is counted only its own."""
     return ADMIN in principal.flags
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import msgspec
 
 from ..errors import Conflict, InvalidInput, NotFound
+from .accounts import parse_flags
 
 __all__ = [
     "ServerRecord",
@@ -24,6 +25,7 @@ __all__ = [
     "get",
     "get_by_name",
     "list_all",
+    "owner_flags",
     "set_next_read_index",
     "update_settings",
     "NAME_PATTERN",
@@ -90,11 +92,12 @@ def create(
     created_at: float,
     owner_id: int | None = None,
 ) -> ServerRecord:
-    """Insert a server; an existing name is a Conflict, an unknown owner NotFound."""
+    """Insert a server; a taken name is a Conflict that does not say whose it is, an
+    unknown owner NotFound."""
     validate_name(name)
     settings_json = _encode_settings(settings)
     if get_by_name(conn, name) is not None:
-        raise Conflict(f"the server {name!r} exists already", field="server")
+        raise Conflict("server name not available", field="server")
     if (
         owner_id is not None
         and conn.execute("SELECT 1 FROM accounts WHERE id = ?", (owner_id,)).fetchone() is None
@@ -134,6 +137,15 @@ def list_all(conn: sqlite3.Connection) -> list[ServerRecord]:
     """Every server, by name."""
     query = f"SELECT {_COLUMNS} FROM servers ORDER BY name"  # noqa: S608
     return [_row(row) for row in conn.execute(query)]
+
+
+def owner_flags(conn: sqlite3.Connection) -> dict[int, frozenset[str]]:
+    """The flags of every account that owns a server, by account id."""
+    rows = conn.execute(
+        "SELECT DISTINCT accounts.id, accounts.flags FROM servers "
+        "JOIN accounts ON accounts.id = servers.owner_id"
+    )
+    return {account_id: parse_flags(flags) for account_id, flags in rows}
 
 
 def update_settings(conn: sqlite3.Connection, name: str, settings: Mapping[str, object]) -> None:

@@ -2,30 +2,34 @@
 the fleet of supervisors, behind the operations every API surface calls.
 
 Permissions and audit entries belong to the API layer (it knows who asks); this
-module knows servers, not HTTP.
+module knows servers, not HTTP. A new server always starts in an empty directory: the
+directory of a server destroyed with its files kept is moved to ``servers/.destroyed/``
+(where no server name reaches: names never start with a dot).
 """
 
 from __future__ import annotations
 
-import base64
 import logging
+import os
 import shutil
 import sqlite3
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 import trio
 
+from ..auth.permissions import runs_unattended
 from ..errors import Conflict, InvalidInput, NotFound
 from ..settings import ServersSettings
 from ..store import servers as server_table
 from ..store.db import Database
-from .console_log import ConsoleChunk, ConsoleLog
+from .console_answer import Encoding, LogAnswer, encode_console_data
+from .console_log import ConsoleLog
 from .fleet import Fleet
-from .spec import LaunchSpec, StateChange
+from .spec import LaunchSpec, StateChange, check_launch
 from .states import PowerAction, State, allowed_actions
 from .supervisor import Supervisor
 from .type_files import TypeLoadError, load_types
@@ -38,70 +42,9 @@ from .types import (
     variables_view,
 )
 
-__all__ = ["LogAnswer", "ServerManager", "encode_console_data"]
+__all__ = ["Encoding", "LogAnswer", "ServerManager", "encode_console_data"]
 
 log = logging.getLogger("leosuite.servers")
-
-Encoding = Literal["utf-8", "base64"]
-
-
-class LogAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    """The seed's ``server_log`` answer; ``data`` is text in ``encoding``."""
-
-    oldReadIndex: int
-    nextReadIndex: int
-    readIndex: int
-    data: str
-    encoding: Encoding
-
-
-def _utf8_boundary(data: bytes) -> int:
-    """Length of ``data`` without a trailing incomplete UTF-8 sequence (at most 3 bytes)."""
-    for back in range(1, min(4, len(data)) + 1):
-        byte = data[-back]
-        if byte < 0x80:
-            return len(data)
-        if byte >= 0xC0:  # a lead byte: is its sequence complete?
-            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-            return len(data) if back >= need else len(data) - back
-    return len(data)
-
-
-def encode_console_data(chunk: ConsoleChunk, encoding: Encoding | None) -> LogAnswer:
-    """Console bytes as JSON text, losslessly.
-
-    By default (``encoding`` None) the bytes are sent as UTF-8 text when they are
-    valid UTF-8 (a multi-byte character cut at the end is held back for the next
-    read), else as base64 with ``"encoding": "base64"``. A client may always ask for
-    base64.
-    """
-    data = chunk.data
-    if encoding != "base64":
-        keep = _utf8_boundary(data)
-        head = data[:keep] if keep else data
-        try:
-            text: str | None = head.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None:
-            return LogAnswer(
-                oldReadIndex=chunk.old_read_index,
-                nextReadIndex=chunk.old_read_index + len(head),
-                readIndex=chunk.read_index,
-                data=text,
-                encoding="utf-8",
-            )
-        if encoding == "utf-8":
-            raise InvalidInput(
-                "these console bytes are not valid UTF-8; ask for encoding base64", field="encoding"
-            )
-    return LogAnswer(
-        oldReadIndex=chunk.old_read_index,
-        nextReadIndex=chunk.next_read_index,
-        readIndex=chunk.read_index,
-        data=base64.b64encode(data).decode("ascii"),
-        encoding="base64",
-    )
 
 
 class ServerManager:
@@ -125,6 +68,8 @@ class ServerManager:
         self.type_errors: list[TypeLoadError] = []
         self._records: dict[str, server_table.ServerRecord] = {}
         self._consoles: dict[str, ConsoleLog] = {}
+        #: The account that last started (or restarted) each server, if one did.
+        self._started_by: dict[str, int] = {}
         self._lock = trio.Lock()
 
     # -- paths and specs ------------------------------------------------------------
@@ -137,7 +82,11 @@ class ServerManager:
 
     def _spec(self, stype: ServerType, name: str, settings: Mapping[str, object]) -> LaunchSpec:
         rendered = render_command(
-            stype, settings, server_dir=self.server_dir(name), python=self._python
+            stype,
+            settings,
+            server_dir=self.server_dir(name),
+            python=self._python,
+            default_user=self._settings.user,
         )
         return LaunchSpec(
             argv=list(rendered.argv),
@@ -152,6 +101,10 @@ class ServerManager:
             restart=rendered.restart,
             max_restarts=rendered.max_restarts,
             autostart=rendered.autostart,
+            user=rendered.user,
+            server_dir=str(self.server_dir(name)),
+            search_from=str(self._data_dir),
+            confined=rendered.confined,
         )
 
     def _open_console(self, name: str, start_index: int) -> ConsoleLog:
@@ -173,6 +126,7 @@ class ServerManager:
         for error in self.type_errors:
             log.warning("server type not loaded: %s", error)
         records = await self._db.call(server_table.list_all)
+        owners = await self._db.call(server_table.owner_flags)
         for record in records:
             stype = self.types.get(record.type)
             if stype is None:
@@ -185,6 +139,16 @@ class ServerManager:
             )
             try:
                 spec = self._spec(stype, record.name, record.settings)
+                owner = None if record.owner_id is None else owners.get(record.owner_id)
+                if spec.autostart and not runs_unattended(
+                    admin_only=stype.admin_only, answering=[owner]
+                ):
+                    log.warning(
+                        "server %s: not autostarted: its type is admin-only and its owner "
+                        "is not an ADMIN",
+                        record.name,
+                    )
+                    spec = msgspec.structs.replace(spec, autostart=False)
                 await self._fleet.add(record.name, spec, console)
             except Exception:
                 console.close()
@@ -225,6 +189,10 @@ class ServerManager:
     def find_record(self, name: str) -> server_table.ServerRecord | None:
         """The server's record, or None for a name that is not (or no longer) known."""
         return self._records.get(name)
+
+    def started_by(self, name: str) -> int | None:
+        """The account that last started or restarted the server, if one did."""
+        return self._started_by.get(name)
 
     def supervisor(self, name: str) -> Supervisor:
         self.record(name)
@@ -269,15 +237,27 @@ class ServerManager:
     # -- changes ----------------------------------------------------------------------
 
     async def create(
-        self, name: str, type_name: str, given: Mapping[str, object], *, owner_id: int | None
+        self,
+        name: str,
+        type_name: str,
+        given: Mapping[str, object],
+        *,
+        owner_id: int | None,
+        admit: Callable[[int], None] | None = None,
     ) -> server_table.ServerRecord:
+        """Create a stopped server. ``admit`` is called, under the lock that orders
+        creates, with how many servers ``owner_id`` has; it raises to refuse."""
         name = validate_server_name(name)
         stype = self.stype(type_name)
         resolved = validate_settings(stype, given)
         async with self._lock:
+            if admit is not None:
+                admit(sum(1 for r in self._records.values() if r.owner_id == owner_id))
             if name in self._records:
-                raise Conflict(f"a server named {name!r} exists already", field="server")
+                # One answer whoever has the name: it never tells that another account has it.
+                raise Conflict("server name not available", field="server")
             spec = self._spec(stype, name, resolved)
+            check_launch(spec)
             created_at = self._now()
             record = await self._db.call(
                 lambda conn: server_table.create(
@@ -306,7 +286,9 @@ class ServerManager:
             return record
 
     def _make_dirs(self, name: str, stamp: int) -> None:
-        self.server_dir(name).mkdir(parents=True, exist_ok=True)
+        # A directory already there (left by an older version's destroy) is not handed on.
+        self._set_aside(self.server_dir(name), f"{name}-{stamp}")
+        self.server_dir(name).mkdir(mode=0o700, parents=True, exist_ok=True)
         logs = self.log_dir(name)
         if logs.is_dir() and any(logs.iterdir()):
             # The console of a destroyed server of this name (files kept): a new server's
@@ -317,26 +299,48 @@ class ServerManager:
             while aside.exists():
                 aside, n = logs.with_name(f"{name}.destroyed-{stamp}-{n}"), n + 1
             logs.rename(aside)
-        logs.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     async def destroy(self, name: str, *, delete_files: bool = False) -> None:
-        """Stop the server if it runs, forget it; optionally delete its files."""
-        self.record(name)
+        """Stop the server if it runs, forget it; delete its files, or keep its directory
+        as ``servers/.destroyed/<name>-<id>``."""
+        server_id = self.record(name).id
         async with self._lock:
             await self._fleet.remove(name)
             console = self._consoles.pop(name)
             console.close()
             del self._records[name]
+            self._started_by.pop(name, None)
             await self._db.call(lambda conn: server_table.delete(conn, name))
             if delete_files:
                 await trio.to_thread.run_sync(self._delete_files, name)
+            else:
+                await trio.to_thread.run_sync(
+                    self._set_aside, self.server_dir(name), f"{name}-{server_id}"
+                )
+
+    @staticmethod
+    def _set_aside(path: Path, label: str) -> None:
+        """Move ``path`` (if there, link or not) to ``.destroyed/<label>`` beside it."""
+        if not os.path.lexists(path):
+            return
+        attic = path.parent / ".destroyed"
+        attic.mkdir(mode=0o700, exist_ok=True)
+        aside, n = attic / label, 1
+        while os.path.lexists(aside):
+            aside, n = attic / f"{label}-{n}", n + 1
+        path.rename(aside)
 
     def _delete_files(self, name: str) -> None:
         for path in (self.server_dir(name), self.log_dir(name)):
             shutil.rmtree(path, ignore_errors=True)
 
-    async def power(self, name: str, action: PowerAction) -> State:
-        return await self.supervisor(name).request(action)
+    async def power(self, name: str, action: PowerAction, *, by: int | None = None) -> State:
+        """Perform a power action; a start or restart records ``by`` as its starter."""
+        state = await self.supervisor(name).request(action)
+        if by is not None and action in ("start", "restart") and name in self._records:
+            self._started_by[name] = by
+        return state
 
     async def command(self, name: str, line: str) -> None:
         await self.supervisor(name).send_command(line)
@@ -349,6 +353,7 @@ class ServerManager:
         if changes:
             resolved = validate_settings(stype, changes, existing=record.settings, is_update=True)
             spec = self._spec(stype, name, resolved)
+            check_launch(spec)
             await self._db.call(lambda conn: server_table.update_settings(conn, name, resolved))
             record = msgspec.structs.replace(record, settings=resolved)
             self._records[name] = record

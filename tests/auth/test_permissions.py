@@ -12,12 +12,17 @@ import pytest
 from leosuite.auth.permissions import (
     exempt_from_request_rate,
     is_moderator,
+    may_create_another_server,
     may_create_server_type,
     may_create_servers,
+    may_operate_server_type,
+    may_read_audit_log,
     may_see_audit_events,
+    may_see_every_count,
     may_see_server,
     may_use_admin_api,
     permissions_of,
+    runs_unattended,
 )
 from leosuite.auth.service import Principal
 from leosuite.store.accounts import FLAGS
@@ -48,15 +53,29 @@ ACTIONS: dict[str, Callable[[Principal], bool]] = {
     "moderate": is_moderator,
     "use the admin API": may_use_admin_api,
     "see audit events": may_see_audit_events,
+    "read the audit log": may_read_audit_log,
+    "see every count": may_see_every_count,
     "skip the request rate": exempt_from_request_rate,
+    "operate a plain type": lambda p: may_operate_server_type(p, admin_only=False),
+    "operate an admin-only type": lambda p: may_operate_server_type(p, admin_only=True),
+    "own a 3rd server of at most 3": lambda p: may_create_another_server(p, owned=3, limit=3),
+    "own a 3rd server of any number": lambda p: may_create_another_server(p, owned=3, limit=0),
+    "own a 2nd server of at most 3": lambda p: may_create_another_server(p, owned=2, limit=3),
 }
 EVERYTHING = frozenset(ACTIONS)
-HOST = {"see own server", "create servers", "create a plain type"}
-MOD = {"see own server", "moderate"}
+#: What every account may do, whatever its flags.
+ANYONE = {
+    "see own server",
+    "operate a plain type",
+    "own a 3rd server of any number",
+    "own a 2nd server of at most 3",
+}
+HOST = ANYONE | {"create servers", "create a plain type"}
+MOD = ANYONE | {"moderate"}
 
 #: Flags -> (what the account may do, the permissions its login answer lists).
 TABLE: dict[frozenset[str], tuple[set[str] | frozenset[str], list[str]]] = {
-    frozenset(): ({"see own server"}, ["server.own"]),
+    frozenset(): (ANYONE, ["server.own"]),
     frozenset({"HOST"}): (HOST, ["server.own", "server.create", "session.create"]),
     frozenset({"MOD"}): (MOD, ["server.own", "moderate"]),
     frozenset({"HOST", "MOD"}): (
@@ -97,6 +116,24 @@ def test_may(flags: frozenset[str], action: str) -> None:
 @pytest.mark.parametrize("flags", COMBINATIONS, ids=lambda f: "+".join(sorted(f)) or "none")
 def test_permissions_listed_at_login(flags: frozenset[str]) -> None:
     assert permissions_of(flags) == TABLE[flags][1]
+
+
+@pytest.mark.parametrize(
+    ("answering", "runs"),
+    [
+        ([frozenset({"ADMIN"})], True),
+        ([frozenset({"HOST"}), frozenset({"ADMIN", "MOD"})], True),
+        ([frozenset({"HOST"})], False),
+        ([None, frozenset()], False),
+        ([None], False),
+        ([], False),
+    ],
+)
+def test_admin_only_servers_run_while_an_admin_answers(
+    answering: list[frozenset[str] | None], runs: bool
+) -> None:
+    assert runs_unattended(admin_only=True, answering=answering) is runs
+    assert runs_unattended(admin_only=False, answering=answering) is True
 
 
 def test_no_session_is_rate_limited() -> None:

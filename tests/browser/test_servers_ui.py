@@ -221,7 +221,7 @@ def test_create_form_errors_next_to_fields(dashboard: DashboardDaemon, make_page
     page.get_by_label("demo-game", exact=True).check()
     page.get_by_label("Name").fill("gamma")
     page.get_by_role("button", name="Create server").click()
-    expect(page.locator("[data-field=server] .field-error")).to_contain_text("exists already")
+    expect(page.locator("[data-field=server] .field-error")).to_contain_text("name not available")
 
 
 def test_settings_form(dashboard: DashboardDaemon, make_page: Any) -> None:

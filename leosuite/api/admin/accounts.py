@@ -15,8 +15,10 @@
 
 A password change, a lock, a removed flag and a delete end the account's access
 tokens and its connections at once: WebSocket API sessions get ``session_closed``,
-chat connections are disconnected. The last unlocked ``ADMIN`` can be neither
-deleted, locked nor demoted (409). Unknown ids are 404; every change is audited
+chat connections are disconnected. Taking ``ADMIN`` away (a changed flag or a
+delete) stops, before the answer, the running servers of an admin-only type that no
+ADMIN answers for any more. The last unlocked ``ADMIN`` can be neither deleted, locked
+nor demoted (409). Unknown ids are 404; every change is audited
 (topic ``admin``), never with the password.
 """
 
@@ -33,6 +35,7 @@ from ...errors import Conflict, InvalidInput, NotFound
 from ...store import accounts
 from ...store.accounts import ADMIN, Account
 from ..requests import decode_bytes, peer_ip, read_body
+from ..server_ops import stop_unattended_servers
 
 if TYPE_CHECKING:
     from ..context import ApiContext
@@ -227,6 +230,8 @@ def register(routes: AdminRoutes) -> None:
             reasons.append("account flags changed")
         if reasons:
             await end_connections(ctx, number, "; ".join(reasons))
+        if ADMIN in before.flags - after.flags:
+            await stop_unattended_servers(ctx, principal.actor(peer_ip()))
         return admin_json(account_view(after))
 
     async def delete_account(principal: Principal, account_id: str) -> Response:
@@ -243,6 +248,8 @@ def register(routes: AdminRoutes) -> None:
         account = await ctx.db.call(remove)
         await audit(principal, f"account {account.username!r} (id {number}) deleted")
         await end_connections(ctx, number, "account deleted")
+        if ADMIN in account.flags:
+            await stop_unattended_servers(ctx, principal.actor(peer_ip()))
         return admin_json(account_view(account))
 
     routes.add("/accounts", list_accounts, ["GET"])

@@ -1,11 +1,13 @@
 """``/api/server_*``: the server endpoints of seed 001.
 
 Permissions (:mod:`leosuite.auth.permissions`): ADMIN does everything; HOST may create
-servers (not of an admin-only type such as ``command``); a server's creator may
-operate and read it; to anyone else it does not exist (404). Every change is written
-to the audit log. Both live in :class:`~leosuite.api.server_ops.ServerOps`, shared with
-the WebSocket ``server.*`` calls. Every server status lists the power actions its
-state allows (``actions``).
+servers (not of an admin-only type such as ``command``) up to ``servers.max_per_account``;
+a server's creator may operate and read it, but only an ADMIN starts, restarts,
+reconfigures or types into one of an admin-only type; to anyone else it does not exist
+(404), and creating it under its name is the neutral 409 "server name not available".
+Every change is written to the audit log. Both live in
+:class:`~leosuite.api.server_ops.ServerOps`, shared with the WebSocket ``server.*``
+calls. Every server status lists the power actions its state allows (``actions``).
 """
 
 from __future__ import annotations

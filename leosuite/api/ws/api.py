@@ -20,12 +20,13 @@ from trio_websocket import WebSocketRequest
 from ... import __version__
 from ...audit import Actor
 from ...auth.limits import Limiter
-from ...auth.permissions import exempt_from_request_rate
-from ...errors import AuthError, InternalError, LeosuiteError, StoreError
+from ...auth.permissions import exempt_from_request_rate, may_read_audit_log, may_see_every_count
+from ...errors import AuthError, InternalError, LeosuiteError, PermissionDenied, StoreError
 from ...store import accounts
 from ...store import audit as audit_table
 from ...supervision.states import State
 from ..context import ApiContext
+from ..server_ops import ServerOps
 from .conn import WsConnection, WsHub
 from .protocol import (
     CLOSE_POLICY,
@@ -181,7 +182,7 @@ class WsApi:
                 raise WsError(StatusCode.SESSION_ABORTED, reason)
             raise WsError(StatusCode.PERMISSION_DENIED, "log in first (create_auth_token)")
         try:
-            conn.principal = await self.ctx.auth.authenticate(conn.token)
+            conn.principal = await self.ctx.auth.authenticate(conn.token, ip=conn.ip)
         except AuthError as exc:
             self.end_session(conn, exc.message)
             conn.aborted = None  # this call is the one that answers SESSION_ABORTED
@@ -236,7 +237,7 @@ class WsApi:
         if conn.principal is not None:
             return {"status": -1, "message": "already logged in on this connection; log out first"}
         try:
-            principal = await self.ctx.auth.authenticate(query.token)
+            principal = await self.ctx.auth.authenticate(query.token, ip=conn.ip)
         except AuthError as exc:
             return {"status": -1, "message": exc.message}
         conn.principal, conn.token, conn.aborted = principal, query.token, None
@@ -251,22 +252,36 @@ class WsApi:
         return None
 
     async def _system_overview(self, conn: WsConnection, content: Any) -> Any:
-        counts = {state.value: 0 for state in State}
+        """Counts over the whole daemon for an ADMIN; anyone else gets the same shape
+        counting its own servers, its own sessions and itself."""
+        principal = conn.principal
+        assert principal is not None
         manager = self.ctx.servers
-        for name in manager.names():
+        if may_see_every_count(principal):
+            names = manager.names()
+            users = await self.ctx.db.call(accounts.count)
+            sessions = self.hub.authenticated()
+        else:
+            names = ServerOps(self.ctx, principal, conn.ip).visible_names()
+            users = 1
+            sessions = len(self.hub.of_account(principal.account_id))
+        counts = {state.value: 0 for state in State}
+        for name in names:
             counts[manager.supervisor(name).state.value] += 1
-        users = await self.ctx.db.call(accounts.count)
         return {
             "instance_name": self.ctx.settings.daemon.instance_name,
             "config_version": 1,
             "uptime": max(0.0, self.ctx.now() - self.ctx.started_at),
             "modules": ["http", "websocket", "admin", "supervision"],
             "servers": counts,
-            "sessions": self.hub.authenticated(),
+            "sessions": sessions,
             "users": users,
         }
 
     async def _get_logs(self, conn: WsConnection, content: Any) -> Any:
+        assert conn.principal is not None
+        if not may_read_audit_log(conn.principal):
+            raise PermissionDenied("reading the audit log needs the ADMIN flag")
         query = decode_content(content, _LogsQuery)
         if query.ps < 1 or query.ps > 1000:
             raise WsError(StatusCode.INVALID_ARGUMENT, "ps must be 1-1000", {"field": "ps"})

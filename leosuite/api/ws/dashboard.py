@@ -18,8 +18,8 @@ import trio
 
 from ...audit import AuditEvent
 from ...auth.permissions import may_see_audit_events, may_see_server
+from ...supervision.console_answer import encode_console_data
 from ...supervision.console_log import ConsoleLog
-from ...supervision.manager import encode_console_data
 from ...supervision.spec import StateChange
 from ...supervision.states import POWER_ACTIONS, PowerAction, allowed_actions
 from ..server_ops import ServerOps

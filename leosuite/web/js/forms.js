@@ -6,7 +6,7 @@ import { STATUS } from "./api.js";
 import { errorText, h, keepFocus, replace, toast } from "./ui.js";
 
 /** Variables every type has (docs/server-types.md); shown apart from the type's own. */
-const COMMON = ["autostart", "restart", "stop_timeout", "max_restarts"];
+const COMMON = ["user", "autostart", "restart", "stop_timeout", "max_restarts"];
 const NAME_HELP = "1–64 characters: a–z, 0–9, _ and -, not starting with -.";
 
 let uid = 0;
@@ -112,8 +112,8 @@ function rangeText(v) {
 function showError(err, widgets, notice, prefix) {
   let name = err.field || "";
   if (name.startsWith("settings.")) name = name.slice("settings.".length);
-  // "a server named 'x' exists already" names no field, but it is the name's fault.
-  if (!name && err.code === STATUS.GENERAL_FAILURE && /exists already/.test(err.message)) name = "server";
+  // "server name not available" names no field, but it is the name's fault.
+  if (!name && err.code === STATUS.GENERAL_FAILURE && /name not available/.test(err.message)) name = "server";
   const widget = widgets.get(name);
   const text = errorText(err);
   notice.hidden = false;
@@ -164,7 +164,7 @@ function groupFields(vars, widgets, make) {
       ? h(
           "details",
           { class: "form-more" },
-          h("summary", { text: "Supervision: autostart, restart policy, stop timeout" }),
+          h("summary", { text: "Supervision: user, autostart, restart policy, stop timeout" }),
           h("div", { class: "form-grid" }, common.map(add)),
         )
       : null,

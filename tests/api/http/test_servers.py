@@ -160,7 +160,7 @@ async def test_settings_view_set_and_readonly(daemon: RunningDaemon) -> None:
             assert by_name["jar"] == {
                 "name": "jar",
                 "required": True,
-                "type": "string",
+                "type": "path",
                 "readonly": True,
                 "value": "server.jar",
             }
