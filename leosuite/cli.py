@@ -166,7 +166,7 @@ def _cmd_user(args: argparse.Namespace, settings: Settings) -> int:
         memory_kib=auth.hash_memory_kib,
         parallelism=auth.hash_parallelism,
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = Database.open(settings.db_path)
     try:
         action = args.user_command

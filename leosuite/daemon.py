@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,6 +34,7 @@ from .api.admin.app import create_admin_app
 from .api.context import ApiContext
 from .api.http.app import create_http_app
 from .api.serve import serve_app
+from .api.server_ops import stop_unattended_servers
 from .api.ws.conn import WsHub
 from .api.ws.listener import websocket_listener
 from .audit import AuditLog, purge_audit
@@ -40,6 +42,7 @@ from .auth.accounts import INITIAL_PASSWORD_FILE, ensure_first_admin
 from .auth.bans import BanList
 from .auth.passwords import PasswordHasher
 from .auth.service import AuthService
+from .auth.token_watch import watch_tokens
 from .clock import WallClock
 from .community.service import ChatService
 from .errors import LeosuiteError, StartupError
@@ -47,6 +50,7 @@ from .settings import Address, Settings, parse_address
 from .store.db import Database
 from .supervision.fleet import Fleet
 from .supervision.manager import ServerManager
+from .supervision.run_as import drop_inheritable_capabilities
 from .supervision.states import Backoff
 
 __all__ = ["Daemon", "Endpoints", "bind_listener", "run_daemon"]
@@ -141,18 +145,30 @@ class Daemon:
         return self.settings.data_dir
 
     def _prepare_dirs(self) -> Path:
+        """Create the data directory 0700 (and ``run/`` in it); an existing one that other
+        users may list or write is left as it is, with a warning."""
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            mode = stat.S_IMODE(self.data_dir.stat().st_mode)
             run_dir = self.data_dir / "run"
-            run_dir.mkdir(exist_ok=True)
+            run_dir.mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
             raise StartupError(f"cannot create the data directory {self.data_dir}: {exc}") from None
+        if mode & 0o066:
+            log.warning(
+                "the data directory %s is open to other users (mode %04o); it holds the "
+                "store and the servers' files: chmod 0700 it (0711 when servers run as "
+                "other users)",
+                self.data_dir,
+                mode,
+            )
         return run_dir
 
     async def run(
         self, *, task_status: trio.TaskStatus[Endpoints] = trio.TASK_STATUS_IGNORED
     ) -> None:
         settings = self.settings
+        drop_inheritable_capabilities()  # before any worker thread: they inherit it
         run_dir = self._prepare_dirs()
         lock = _DataDirLock(run_dir)
         lock.acquire()
@@ -216,7 +232,7 @@ class Daemon:
         auth = AuthService(db, hasher, auth_settings, audit, now)
         chat = ChatService(settings.community, audit, now, db=db)
         hub = WsHub(settings.ws, audit)
-        bans = BanList(db, audit, now, ws_hub=hub, chat=chat.core)
+        bans = BanList(db, audit, now, ws_hub=hub, chat=chat.core, auth=auth)
         await bans.load()
         endpoints = {
             "http": _url("http", http_sock),
@@ -264,6 +280,7 @@ class Daemon:
             ws_listener = websocket_listener(ctx, ws_sock)
             await nursery.start(chat.run)
             await nursery.start(self._housekeeping, ctx)
+            await nursery.start(watch_tokens, auth, settings.db_path)
             http_app = create_http_app(ctx)
             admin_app = create_admin_app(ctx)
             async with trio.open_nursery() as listeners:
@@ -349,6 +366,7 @@ class Daemon:
             await trio.sleep(self.settings.housekeeping.interval)
             try:
                 await ctx.servers.save_read_indexes()
+                await stop_unattended_servers(ctx)  # ADMIN taken away on the store directly
                 purged = await ctx.auth.purge_expired()
                 if purged:
                     log.info("housekeeping: %d expired tokens removed", purged)

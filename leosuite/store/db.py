@@ -13,12 +13,18 @@ together as the next batch, in one ``BEGIN IMMEDIATE ... COMMIT`` (one fsync),
 each inside its own ``SAVEPOINT``: a call that raises is rolled back alone, and a
 caller hears of its success only once the batch is committed. A burst of small
 writes (audit entries of a bulk stop) costs one commit instead of one each.
+
+The store holds password hashes and tokens: it is created 0600 (SQLite gives its
+``-wal`` and ``-shm`` files the same mode), and an existing store that other users
+may read is tightened to 0600 with a warning.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,6 +67,24 @@ class _Job(Generic[T]):
         self.fn = fn
         self.result: outcome.Outcome[T] | None = None
         self.done = trio.Event()
+
+
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _tighten(path: Path) -> None:
+    """Take every permission of other users away from the store and its side files."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(os.stat(file).st_mode)
+            if mode & 0o077:
+                os.chmod(file, mode & 0o700)
+                log.warning("%s was open to other users (mode %04o): now %04o", file, mode,
+                            mode & 0o700)  # fmt: skip
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("%s: cannot take other users' permissions away: %s", file, exc.strerror)
 
 
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
@@ -108,6 +132,13 @@ class Database:
         ``migrations`` exists for tests; the default is the real schema.
         """
         existed = path.exists()
+        if not existed:
+            try:
+                os.close(os.open(path, _CREATE_FLAGS, 0o600))
+            except FileExistsError:
+                existed = True
+            except OSError as exc:
+                raise StoreError(f"cannot create the database {path}: {exc.strerror}") from exc
         try:
             conn = sqlite3.connect(
                 path,
@@ -122,6 +153,7 @@ class Database:
         except BaseException:
             conn.close()
             raise
+        _tighten(path)
         return cls(conn, path)
 
     @staticmethod

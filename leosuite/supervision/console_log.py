@@ -17,13 +17,21 @@ the start of ``console.log`` is recovered as the larger of the sidecar and the e
 the newest rotated file, so the index never goes back. A caller that knows a larger
 index (the store's saved one) passes it as ``start_index`` and it wins; the bytes in
 between are lost and readers skip them like any overrun.
+
+The directory is opened once without following a symbolic link, and every file in it
+is opened, renamed and deleted relative to that descriptor, never through a link: a
+link planted in place of the directory or of ``console.log`` is removed and replaced,
+one in place of a rotated file reads as lost bytes (see :mod:`.fs`). The current file
+is read through the descriptor it is written with.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +40,14 @@ import trio
 
 from leosuite.errors import InternalError, InvalidInput
 from leosuite.supervision.console_ring import ConsoleRing
+from leosuite.supervision.fs import open_dir_at, open_file_at, replace_file_at
 
 __all__ = ["ConsoleChunk", "ConsoleLog", "ConsoleLogStatistics"]
 
 _NAME = "console.log"
 _SIDECAR = "console.log.start"
 _ROTATED = re.compile(r"console\.log\.(\d+)")
-_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 _MARKER = b"[leosuite] "
 
 
@@ -66,7 +75,7 @@ class ConsoleLogStatistics(msgspec.Struct, frozen=True, kw_only=True):
 class _File:
     start: int
     size: int
-    path: Path
+    name: str  # in the log's directory
 
     @property
     def end(self) -> int:
@@ -95,6 +104,7 @@ class ConsoleLog:
         self._path = self._dir / _NAME
         self._file_max = file_max_bytes
         self._keep = keep_files
+        self._dirfd = -1
         self._fd = -1
         self._closed = False
         self._lot = trio.lowlevel.ParkingLot()
@@ -102,7 +112,12 @@ class ConsoleLog:
         self._rotations = 0
         self._rotated: list[_File] = []  # oldest first
         self._sidecar: int | None = None  # what console.log.start holds on disk
-        self._recover(start_index)
+        try:
+            self._recover(start_index)
+        except BaseException:
+            if self._dirfd >= 0:
+                os.close(self._dirfd)
+            raise
         self._ring = ConsoleRing(ring_bytes, self._current.end)
         self._at_line_start = self._recover_at_line_start()
 
@@ -110,19 +125,18 @@ class ConsoleLog:
 
     def _recover(self, start_index: int | None) -> None:
         try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            for entry in os.scandir(self._dir):
+            self._dir.parent.mkdir(parents=True, exist_ok=True)
+            self._dirfd = open_dir_at(self._dir.parent, self._dir.name)
+            for entry in os.scandir(self._dirfd):
                 match = _ROTATED.fullmatch(entry.name)
                 if match and entry.is_file(follow_symlinks=False):
                     size = entry.stat(follow_symlinks=False).st_size
-                    self._rotated.append(_File(int(match[1]), size, Path(entry.path)))
+                    self._rotated.append(_File(int(match[1]), size, entry.name))
             self._rotated.sort(key=lambda f: f.start)
+            self._sidecar = self._read_sidecar()
             try:
-                self._sidecar = int((self._dir / _SIDECAR).read_text("ascii").strip())
-            except (FileNotFoundError, ValueError, UnicodeDecodeError):
-                self._sidecar = None
-            try:
-                size = self._path.stat().st_size
+                st = os.stat(_NAME, dir_fd=self._dirfd, follow_symlinks=False)
+                size = st.st_size if stat.S_ISREG(st.st_mode) else 0  # a link: replaced
             except FileNotFoundError:
                 size = 0
         except OSError as exc:
@@ -130,13 +144,29 @@ class ConsoleLog:
         # A crash between the rename and the sidecar update leaves the sidecar behind
         # the newest rotated file: take whichever is larger.
         start = max(self._sidecar or 0, max((f.end for f in self._rotated), default=0))
-        self._current = _File(start, size, self._path)
+        self._current = _File(start, size, _NAME)
         if start_index is not None and start_index > self._current.end:
             if size:
                 self._rotate_out()
-            self._current = _File(start_index, 0, self._path)
+            self._current = _File(start_index, 0, _NAME)
         self._open_current()
         self._prune()
+
+    def _read_sidecar(self) -> int | None:
+        try:
+            fd = open_file_at(self._dirfd, _SIDECAR, os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None  # not a file of ours: rewritten on open
+            raise
+        try:
+            return int(os.read(fd, 64).decode("ascii").strip())
+        except (ValueError, UnicodeDecodeError):
+            return None
+        finally:
+            os.close(fd)
 
     def _recover_at_line_start(self) -> bool:
         for f in (self._current, *reversed(self._rotated)):
@@ -153,28 +183,26 @@ class ConsoleLog:
         """Record the start of console.log, then open it (the order matters on a crash)."""
         start = self._current.start
         if self._sidecar != start:
-            tmp = self._dir / (_SIDECAR + ".tmp")
             try:
-                tmp.write_text(f"{start}\n", "ascii")
-                os.replace(tmp, self._dir / _SIDECAR)
+                replace_file_at(self._dirfd, _SIDECAR, f"{start}\n".encode("ascii"), 0o640)
             except OSError as exc:
                 raise _os_error("write", self._dir / _SIDECAR, exc) from exc
             self._sidecar = start
         try:
-            self._fd = os.open(self._path, _OPEN_FLAGS, 0o640)
+            self._fd = open_file_at(self._dirfd, _NAME, _OPEN_FLAGS, 0o640)
         except OSError as exc:
             raise _os_error("open", self._path, exc) from exc
 
     def _rotate_out(self) -> None:
         """Rename console.log away; the caller sets the new current file and opens it."""
         cur = self._current
-        rotated = self._dir / f"{_NAME}.{cur.start}"
+        rotated = f"{_NAME}.{cur.start}"
         try:
-            os.replace(self._path, rotated)
+            os.replace(_NAME, rotated, src_dir_fd=self._dirfd, dst_dir_fd=self._dirfd)
         except OSError as exc:
             raise _os_error("rotate", self._path, exc) from exc
         self._rotated.append(_File(cur.start, cur.size, rotated))
-        self._current = _File(cur.end, 0, self._path)
+        self._current = _File(cur.end, 0, _NAME)
 
     def _rotate(self) -> None:
         self._rotate_out()
@@ -189,9 +217,11 @@ class ConsoleLog:
         while len(self._rotated) > self._keep:
             old = self._rotated.pop(0)
             try:
-                old.path.unlink(missing_ok=True)
+                os.unlink(old.name, dir_fd=self._dirfd)
+            except FileNotFoundError:
+                pass
             except OSError as exc:
-                raise _os_error("delete", old.path, exc) from exc
+                raise _os_error("delete", self._dir / old.name, exc) from exc
 
     # -- the public surface ---------------------------------------------------------
 
@@ -319,14 +349,19 @@ class ConsoleLog:
         return offset, pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _pread(self, f: _File, pos: int, n: int) -> bytes:
+        if f is self._current and self._fd >= 0:  # the file we write, whatever its name is now
+            try:
+                return os.pread(self._fd, n, pos - f.start)
+            except OSError as exc:
+                raise _os_error("read", self._path, exc) from exc
         try:
-            fd = os.open(f.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = open_file_at(self._dirfd, f.name, os.O_RDONLY)
         except OSError as exc:
-            raise _os_error("open", f.path, exc) from exc
+            raise _os_error("open", self._dir / f.name, exc) from exc
         try:
             return os.pread(fd, n, pos - f.start)
         except OSError as exc:
-            raise _os_error("read", f.path, exc) from exc
+            raise _os_error("read", self._dir / f.name, exc) from exc
         finally:
             os.close(fd)
 
@@ -346,6 +381,10 @@ class ConsoleLog:
         self._closed = True
         fd, self._fd = self._fd, -1
         self._lot.unpark_all()
+        if self._dirfd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._dirfd)
+            self._dirfd = -1  # later reads are served from memory only
         if fd >= 0:
             try:
                 os.close(fd)

@@ -13,6 +13,10 @@ The capture loop does no per-line work: it reads 256 KiB at a time and appends
 each chunk to the console log. While the server is starting it also searches the
 chunk (plus a small tail of the previous one, for a match split across chunks) for
 the ready pattern, and stops searching once found or once told to.
+
+Every spawn first repeats :func:`~leosuite.supervision.spec.check_launch` (a planted
+symbolic link fails the start); a server with a ``user`` gets its directory handed to
+that user and runs with that user's uid, gid and groups.
 """
 
 from __future__ import annotations
@@ -26,12 +30,15 @@ import shlex
 import signal
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import trio
 
-from leosuite.errors import Conflict, LeosuiteError, ProcessError
-from leosuite.supervision.spec import LaunchSpec, compile_ready_pattern
+from leosuite.errors import Conflict, InvalidInput, LeosuiteError, ProcessError
+from leosuite.supervision.fs import add_search_bit, reown_tree
+from leosuite.supervision.run_as import RunAs, spawn_options
+from leosuite.supervision.spec import LaunchSpec, check_launch, compile_ready_pattern
 
 __all__ = [
     "CHUNK_BYTES",
@@ -71,9 +78,12 @@ def safe_marker(console: ConsoleSink, text: str) -> None:
         console.marker(text)
 
 
-def child_environment(extra: dict[str, str]) -> dict[str, str]:
-    """The daemon's environment without ``LEOSUITE_*`` (secrets), plus ``extra``."""
+def child_environment(extra: dict[str, str], run_as: RunAs | None = None) -> dict[str, str]:
+    """The daemon's environment without ``LEOSUITE_*`` (secrets), with the home and
+    names of the user it runs as, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEOSUITE_")}
+    if run_as is not None and not run_as.is_daemon:
+        env.update(run_as.environment())
     env.update(extra)
     return env
 
@@ -102,9 +112,12 @@ def describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _spawn_error(spec: LaunchSpec, exc: OSError) -> ProcessError:
+def _spawn_error(spec: LaunchSpec, exc: OSError, run_as: RunAs | None) -> ProcessError:
     program = spec.argv[0]
-    if exc.errno in (errno.EMFILE, errno.ENFILE):
+    switching = run_as is not None and not run_as.is_daemon
+    if switching and exc.errno == errno.EPERM and exc.filename is None:
+        message = f"cannot switch to user {spec.user}: the daemon needs CAP_SETUID and CAP_SETGID"
+    elif exc.errno in (errno.EMFILE, errno.ENFILE):
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         message = (
             f"out of file descriptors ({errno.errorcode[exc.errno]}, soft limit {soft}): "
@@ -114,6 +127,8 @@ def _spawn_error(spec: LaunchSpec, exc: OSError) -> ProcessError:
         message = f"working directory does not exist: {spec.cwd}"
     elif isinstance(exc, FileNotFoundError):
         message = f"command not found: {program}"
+    elif isinstance(exc, PermissionError) and switching:
+        message = f"user {spec.user} may not use {exc.filename or program} (permission denied)"
     elif isinstance(exc, PermissionError):
         message = f"permission denied: {exc.filename or program}"
     else:
@@ -121,18 +136,45 @@ def _spawn_error(spec: LaunchSpec, exc: OSError) -> ProcessError:
     return ProcessError(message)
 
 
-def _check_launchable(spec: LaunchSpec) -> None:
+def _check_launchable(spec: LaunchSpec, run_as: RunAs | None) -> None:
     if not spec.argv or not spec.argv[0]:
         raise ProcessError("the command is empty")
+    if run_as is not None and not run_as.is_daemon:
+        return  # the daemon's view of the directory is not the user's: the spawn tells
     if not os.path.isdir(spec.cwd):
         raise ProcessError(f"working directory does not exist: {spec.cwd}")
     if not os.access(spec.cwd, os.W_OK | os.X_OK):
         raise ProcessError(f"working directory is not writable: {spec.cwd}")
 
 
+async def _prepare(spec: LaunchSpec) -> RunAs | None:
+    """Repeat the launch checks; hand the server directory to the user it runs as."""
+    try:
+        run_as = check_launch(spec)
+    except InvalidInput as exc:
+        raise ProcessError(exc.message) from None
+    if run_as is not None and spec.server_dir is not None:
+        directory = Path(spec.server_dir)
+        try:
+            if spec.search_from is not None and not run_as.is_daemon:
+                top = Path(spec.search_from)
+                between = directory.relative_to(top).parents[:-1]
+                add_search_bit(top, *(top / part for part in reversed(between)))
+            await trio.to_thread.run_sync(reown_tree, directory, run_as.uid, run_as.gid)
+        except OSError as exc:
+            raise ProcessError(
+                f"cannot hand the server directory to user {run_as.name}: "
+                f"{exc.strerror or exc} (the daemon needs CAP_CHOWN, and to take it back "
+                "from another user CAP_DAC_READ_SEARCH)"
+            ) from exc
+    _check_launchable(spec, run_as)
+    return run_as
+
+
 async def spawn(spec: LaunchSpec) -> trio.Process:
-    """Spawn ``spec.argv`` in a new session with piped stdin and merged stdout/stderr."""
-    _check_launchable(spec)
+    """Spawn ``spec.argv`` in a new session with piped stdin and merged stdout/stderr,
+    as ``spec.user`` if it names one."""
+    run_as = await _prepare(spec)
     try:
         proc = await trio.lowlevel.open_process(
             list(spec.argv),
@@ -141,10 +183,11 @@ async def spawn(spec: LaunchSpec) -> trio.Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=spec.cwd,
-            env=child_environment(spec.env),
+            env=child_environment(spec.env, run_as),
+            **spawn_options(run_as),
         )
     except OSError as exc:
-        raise _spawn_error(spec, exc) from exc
+        raise _spawn_error(spec, exc, run_as) from exc
     _grow_pipe(proc.stdout)
     return proc
 
@@ -186,6 +229,11 @@ class Child:
             os.killpg(self.pid, sig)
         except ProcessLookupError:
             return False
+        except PermissionError as exc:
+            raise ProcessError(
+                f"cannot signal process group {self.pid} of user {self.spec.user}: "
+                "the daemon needs CAP_KILL"
+            ) from exc
         except OSError as exc:
             raise ProcessError(f"cannot signal process group {self.pid}: {exc}") from exc
         return True
@@ -259,7 +307,8 @@ async def run_child(
     """
     proc = await spawn(spec)
     child = Child(proc, spec)
-    safe_marker(console, f"started pid {proc.pid}")
+    as_user = f" as user {spec.user}" if spec.user else ""
+    safe_marker(console, f"started pid {proc.pid}{as_user}")
     on_spawn(child)
     try:
         async with trio.open_nursery() as nursery:

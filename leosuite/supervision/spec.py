@@ -1,10 +1,12 @@
 """The data the supervision engine takes (:class:`LaunchSpec`) and gives back
 (:class:`ServerStatus`, :class:`StateChange`): frozen msgspec Structs, wire-ready;
-and :class:`StateChanges`, the bounded fan-out of state changes to subscribers."""
+:class:`StateChanges`, the bounded fan-out of state changes to subscribers; and
+:func:`check_launch`, the checks every start repeats (confined paths, the user)."""
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import signal
 from collections.abc import Callable
@@ -13,6 +15,8 @@ import msgspec
 import trio
 
 from leosuite.errors import InvalidInput
+from leosuite.supervision.fs import resolve_inside
+from leosuite.supervision.run_as import RunAs, resolve_user
 from leosuite.supervision.states import RESTART_MODES, State
 
 __all__ = [
@@ -20,6 +24,7 @@ __all__ = [
     "ServerStatus",
     "StateChange",
     "StateChanges",
+    "check_launch",
     "compile_ready_pattern",
     "validate_spec",
 ]
@@ -31,6 +36,9 @@ class LaunchSpec(msgspec.Struct, frozen=True, kw_only=True):
     ``env`` holds the variables added to the daemon's own environment (from which
     every ``LEOSUITE_*`` variable is removed before the child sees it).
     ``ready_pattern`` is a regex searched in the raw console bytes while starting.
+    ``user`` is the system user to run as (None: the daemon's own); ``server_dir`` the
+    server's own directory, which every path in ``confined`` (by the setting that names
+    it) must resolve into, symlinks included, at every start.
     """
 
     argv: list[str]
@@ -43,6 +51,12 @@ class LaunchSpec(msgspec.Struct, frozen=True, kw_only=True):
     restart: str = "on-failure"
     max_restarts: int = 5
     autostart: bool = False
+    user: str | None = None
+    server_dir: str | None = None
+    #: The daemon's directory above ``server_dir``: from it down to ``server_dir``
+    #: every directory is made passable (``o+x``) for a server with a ``user``.
+    search_from: str | None = None
+    confined: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class ServerStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -149,3 +163,19 @@ def validate_spec(spec: LaunchSpec) -> None:
         raise InvalidInput("the stop command must be one line", field="stop_command")
     if spec.ready_pattern is not None:
         compile_ready_pattern(spec.ready_pattern)
+
+
+def check_launch(spec: LaunchSpec) -> RunAs | None:
+    """Repeat at a start what may have changed since the settings were accepted: every
+    confined path still resolves inside the server directory (a symbolic link can be
+    planted at any time) and the user still exists. InvalidInput names the setting."""
+    if spec.confined:
+        root = spec.server_dir or spec.cwd
+        for name, path in spec.confined.items():
+            if not resolve_inside(root, path):
+                shown = os.path.relpath(path, root) if path.startswith(root) else path
+                raise InvalidInput(
+                    f"{name} must stay inside the server directory: {shown} leads out of it",
+                    field=name,
+                )
+    return resolve_user(spec.user) if spec.user else None

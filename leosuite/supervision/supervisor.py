@@ -35,6 +35,7 @@ from leosuite.supervision.spec import (
     ServerStatus,
     StateChange,
     StateChanges,
+    check_launch,
     validate_spec,
 )
 from leosuite.supervision.states import (
@@ -230,7 +231,9 @@ class Supervisor:
         with ``last_error`` when it cannot be spawned); ``stop`` (stop command, wait,
         stop signal, wait, SIGKILL), ``kill`` (SIGTERM, wait, SIGKILL) and
         ``restart`` wait for the exit. Raises Conflict when the state does not allow
-        the action, or ``busy`` while another one runs. ``force_kill`` (SIGKILL to
+        the action, or ``busy`` while another one runs; InvalidInput (naming the
+        setting) when a start finds a confined path leading out of the server's
+        directory or its user gone. ``force_kill`` (SIGKILL to
         the group) is always allowed and pre-empts a graceful stop. If the caller is
         cancelled the action still completes.
         """
@@ -248,6 +251,8 @@ class Supervisor:
         if self._busy is not None:
             raise Conflict(f"busy: {self._busy} in progress")
         self._check_allowed(action)
+        if action in ("start", "restart"):
+            check_launch(self._spec)  # a refusal names the setting; the spawn checks again
         self._busy = action
         done = trio.Event()
         failure: list[LeosuiteError] = []

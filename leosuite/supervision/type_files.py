@@ -20,6 +20,7 @@ from .types import (
     _PLACEHOLDER,
     _VAR_NAME,
     COMMON_VARIABLES,
+    USER_NAME,
     ServerType,
     _check_value,
     variables_of,
@@ -90,6 +91,8 @@ def _check_type(stype: ServerType, path: Path) -> None:
     for env_key in stype.env:
         if not env_key or "=" in env_key or "\0" in env_key:
             raise fail("env", f"invalid environment variable name {env_key!r}")
+    if stype.user and not USER_NAME.fullmatch(stype.user):
+        raise fail("user", f"not a system user's name or uid: {stype.user!r}")
     if stype.stop_signal not in signal.Signals.__members__:
         raise fail("stop_signal", f"unknown signal {stype.stop_signal!r}")
     if stype.stop_command is not None and (

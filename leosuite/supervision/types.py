@@ -3,15 +3,22 @@
 A *type* is a TOML file: the built-ins ship in ``leosuite/templates/``, more live in
 ``<data>/templates/``. The file name (without ``.toml``) is the type's name. A type
 declares an argv list with ``{var}`` placeholders, typed variables, and how to stop
-and supervise the process. Every type also has the common settings ``autostart``,
-``restart``, ``stop_timeout`` and ``max_restarts`` (their defaults come from the
-type's own top-level keys of the same names).
+and supervise the process. Every type also has the common settings ``user``,
+``autostart``, ``restart``, ``stop_timeout`` and ``max_restarts`` (the defaults of the
+last four come from the type's own top-level keys of the same names; an empty ``user``
+means the type's ``user``, else the daemon's default).
 
 Besides the declared variables, placeholders may use ``{python}`` (the daemon's
 interpreter) and ``{server_dir}``; ``{{`` and ``}}`` are literal braces. A value is
 always one argv element: nothing is split and no shell runs, except that a type with
 ``command_from = "var"`` appends ``shlex.split(settings[var])`` to its argv (the
 built-in ``command`` type).
+
+A ``path`` variable names a file or directory relative to the server's directory and is
+rendered as that absolute path. In a type that is not ``admin_only``, it must stay inside
+the server's directory, and so must a ``working_dir`` that is not a fixed absolute path;
+the rendered command lists those paths (``confined``) so that every start checks them
+again with symbolic links resolved (a server can plant a link at any time).
 
 This module is pure: no trio, no I/O. Reading type files is ``type_files``.
 """
@@ -26,7 +33,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -49,15 +56,17 @@ __all__ = [
     "variables_view",
 ]
 
-VarType = Literal["string", "int", "number", "port", "bool", "choice"]
+VarType = Literal["string", "path", "int", "number", "port", "bool", "choice"]
 RestartPolicy = Literal["never", "on-failure", "always"]
 Value = str | int | float | bool
 
 MAX_STRING = 4096
-COMMON_VARIABLES = ("autostart", "restart", "stop_timeout", "max_restarts")
+COMMON_VARIABLES = ("user", "autostart", "restart", "stop_timeout", "max_restarts")
 _BUILTIN_PLACEHOLDERS = frozenset({"python", "server_dir"})
 _VAR_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+#: A system account's name (as useradd accepts it) or a numeric uid.
+USER_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?|[0-9]{1,10}")
 
 
 class Variable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -92,6 +101,8 @@ class ServerType(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_restarts: int = 5
     autostart: bool = False
     admin_only: bool = False
+    #: The system user its servers run as ("": the daemon's default).
+    user: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +120,11 @@ class RenderedCommand:
     restart: RestartPolicy
     max_restarts: int
     autostart: bool
+    #: The system user to run as (None: the daemon's own).
+    user: str | None = None
+    #: Paths that must resolve inside the server's directory at every start, by the
+    #: setting that names them (``working_dir`` for the working directory).
+    confined: dict[str, str] = field(default_factory=dict)
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         return {**base, **self.env}
@@ -120,6 +136,8 @@ class RenderedCommand:
 def variables_of(stype: ServerType) -> tuple[Variable, ...]:
     """The type's own variables followed by the common ones."""
     common = (
+        Variable(name="user", default="", description="System user the server runs as "
+                 "(empty: the type's or the daemon's default); only an ADMIN may set it"),
         Variable(name="autostart", type="bool", default=stype.autostart,
                  description="Start this server when the daemon starts"),
         Variable(name="restart", type="choice", choices=("never", "on-failure", "always"),
@@ -142,7 +160,7 @@ def _check_value(var: Variable, value: object) -> Value:
         return InvalidInput(f"{var.name} {what}", field=var.name)
 
     is_int = isinstance(value, int) and not isinstance(value, bool)
-    if var.type == "string":
+    if var.type in ("string", "path"):
         if not isinstance(value, str):
             raise bad("must be a string")
         if len(value) > MAX_STRING:
@@ -207,6 +225,9 @@ def validate_settings(
             raise InvalidInput(f"{var.name} is required", field=var.name)
     if stype.command_from is not None:
         _split_command(str(resolved[stype.command_from]), stype.command_from)
+    user = resolved.get("user")
+    if user and not USER_NAME.fullmatch(str(user)):
+        raise InvalidInput("user must be a system user's name or uid", field="user")
     return resolved  # type: ignore[return-value]
 
 
@@ -286,15 +307,40 @@ def _split_command(text: str, field: str) -> list[str]:
     return words
 
 
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def render_command(
     stype: ServerType,
     settings: Mapping[str, object],
     *,
     server_dir: Path,
     python: str = sys.executable,
+    default_user: str = "",
 ) -> RenderedCommand:
-    """Substitute placeholders; ``settings`` are the resolved ones from validate_settings."""
+    """Substitute placeholders; ``settings`` are the resolved ones from validate_settings.
+
+    A ``path`` variable becomes ``server_dir`` joined with its value, normalised; in a
+    type that is not admin-only it must stay inside ``server_dir`` (InvalidInput naming
+    the variable), as must a working directory that is not a fixed absolute path
+    (InvalidInput naming ``working_dir``).
+    """
+    root = os.path.normpath(server_dir)
+    confine = not stype.admin_only
+    confined: dict[str, str] = {}
     values = {k: _as_text(v) for k, v in settings.items()}
+    for var in stype.variables:
+        if var.type != "path":
+            continue
+        path = os.path.normpath(os.path.join(root, values.get(var.name, "")))
+        if confine:
+            if not _inside(path, root):
+                raise InvalidInput(
+                    f"{var.name} must be a path inside the server directory", field=var.name
+                )
+            confined[var.name] = path
+        values[var.name] = path
     values["python"] = python
     values["server_dir"] = str(server_dir)
 
@@ -315,13 +361,17 @@ def render_command(
     cwd = server_dir
     if stype.working_dir is not None:
         wd = render(stype.working_dir)
-        if os.path.isabs(stype.working_dir):
-            cwd = Path(wd)
+        fixed = not any(m.group(1) for m in _PLACEHOLDER.finditer(stype.working_dir))
+        if os.path.isabs(stype.working_dir) and (fixed or not confine):
+            cwd = Path(wd)  # written by the operator, or an ADMIN's: taken as it stands
         else:
-            cwd = Path(os.path.normpath(server_dir / wd))
-            if cwd != server_dir and server_dir not in cwd.parents:
+            cwd = Path(os.path.normpath(os.path.join(root, wd)))
+            if not _inside(str(cwd), root):
                 raise InvalidInput("working_dir escapes the server directory", field="working_dir")
+            if confine and str(cwd) != root:
+                confined["working_dir"] = str(cwd)
     pattern = stype.ready_pattern
+    user = str(settings.get("user") or "") or stype.user or default_user
     return RenderedCommand(
         argv=tuple(argv),
         cwd=cwd,
@@ -333,4 +383,6 @@ def render_command(
         restart=settings.get("restart", stype.restart),  # type: ignore[arg-type]
         max_restarts=int(settings.get("max_restarts", stype.max_restarts)),  # type: ignore[call-overload]
         autostart=bool(settings.get("autostart", stype.autostart)),
+        user=user or None,
+        confined=confined,
     )

@@ -183,6 +183,7 @@ def test_validate_settings_fills_defaults(custom: ServerType) -> None:
         "mode": "pve",
         "slots": 8,
         "hardcore": False,
+        "user": "",
         "autostart": False,
         "restart": "on-failure",
         "stop_timeout": 10.0,
@@ -324,7 +325,9 @@ def test_render_minecraft(builtins: dict[str, ServerType], tmp_path: Path) -> No
     assert info.value.field == "jar"
     settings = validate_settings(mc, {"jar": "paper 1.21.jar", "memory": 1024})
     cmd = render_command(mc, settings, server_dir=tmp_path)
-    assert cmd.argv == ("java", "-Xms1024M", "-Xmx1024M", "-jar", "paper 1.21.jar", "nogui")
+    jar = str(tmp_path / "paper 1.21.jar")  # a path variable: inside the server directory
+    assert cmd.argv == ("java", "-Xms1024M", "-Xmx1024M", "-jar", jar, "nogui")
+    assert cmd.confined == {"jar": jar}
     assert cmd.ready_pattern is not None
     assert cmd.ready_pattern.search(b'[Server thread/INFO]: Done (3.2s)! For help, type "help"')
 
@@ -387,3 +390,64 @@ def test_type_file_not_utf8_or_too_big_is_reported(tmp_path: Path) -> None:
     types, errors = load_types(tmp_path)
     assert sorted(e.path.name for e in errors) == ["Bad Name.toml", "binary.toml", "huge.toml"]
     assert set(types) == set(load_builtin_types())
+
+
+# ------------------------------------------------------------------ paths and users
+
+PATH_TYPE = (
+    'command = ["run", "{data}"]\nworking_dir = "{world}"\n'
+    '[[variables]]\nname = "data"\ntype = "path"\ndefault = "data.bin"\n'
+    '[[variables]]\nname = "world"\ndefault = "."\n'
+)
+
+
+def test_path_variables_render_inside_the_server_directory(tmp_path: Path) -> None:
+    path = tmp_path / "paths.toml"
+    path.write_text(PATH_TYPE)
+    stype = load_type_file(path)
+    server_dir = tmp_path / "srv"
+    cmd = render_command(stype, validate_settings(stype, {"world": "w"}), server_dir=server_dir)
+    assert cmd.argv == ("run", str(server_dir / "data.bin"))
+    assert cmd.confined == {
+        "data": str(server_dir / "data.bin"),
+        "working_dir": str(server_dir / "w"),
+    }
+    for bad in ("/etc/passwd", "../x", "a/../../x"):
+        with pytest.raises(InvalidInput) as info:
+            render_command(stype, validate_settings(stype, {"data": bad}), server_dir=server_dir)
+        assert info.value.field == "data"
+    # An admin-only type's paths are an ADMIN's to choose: rendered, not confined.
+    path.write_text("admin_only = true\n" + PATH_TYPE)
+    admin = load_type_file(path)
+    cmd = render_command(admin, validate_settings(admin, {"data": "/srv/x"}), server_dir=server_dir)
+    assert cmd.argv == ("run", "/srv/x")
+    assert cmd.confined == {}
+
+
+def test_the_user_comes_from_the_server_the_type_or_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "users.toml"
+    path.write_text('command = ["x"]\n')
+    plain = load_type_file(path)
+    path.write_text('command = ["x"]\nuser = "games"\n')
+    typed = load_type_file(path)
+    server_dir = tmp_path / "srv"
+
+    def user_of(stype: ServerType, given: dict[str, object], default: str = "") -> str | None:
+        settings = validate_settings(stype, given)
+        return render_command(stype, settings, server_dir=server_dir, default_user=default).user
+
+    assert user_of(plain, {}) is None
+    assert user_of(plain, {}, "nobody") == "nobody"
+    assert user_of(typed, {}, "nobody") == "games"
+    assert user_of(typed, {"user": "mc"}, "nobody") == "mc"
+    for bad in ("root; rm", "Upper", "a" * 40, "-x"):
+        with pytest.raises(InvalidInput) as info:
+            validate_settings(plain, {"user": bad})
+        assert info.value.field == "user"
+    path.write_text('command = ["x"]\nuser = "not a user"\n')
+    with pytest.raises(TypeLoadError) as error:
+        load_type_file(path)
+    assert error.value.key == "user"
+    path.write_text('command = ["x"]\n[[variables]]\nname = "user"\ndefault = ""\n')
+    with pytest.raises(TypeLoadError, match="reserved"):
+        load_type_file(path)
