@@ -141,3 +141,11 @@ class Blob(httpx.AsyncByteStream):
         n = min(self.chunk, self.left)
         self.left -= n
         return b" " * n
+
+
+async def login_info(client: httpx.AsyncClient, username: str | None = None) -> dict[str, Any]:
+    params = {"username": username} if username else None
+    response = await client.get("/api/auth/login_info", params=params)
+    assert response.status_code == 200, response.text
+    info: dict[str, Any] = response.json()
+    return info

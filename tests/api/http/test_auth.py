@@ -18,6 +18,7 @@ from leosuite.auth.pow import leading_zero_bits, solve
 from leosuite.store import audit
 from tests.helpers.accounts import add_account
 from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, login
+from tests.helpers.http import login_info
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -37,14 +38,6 @@ async def token_count(daemon: RunningDaemon) -> int:
 
     result: int = await daemon.ctx.db.call(count)
     return result
-
-
-async def login_info(client: httpx.AsyncClient, username: str | None = None) -> dict[str, Any]:
-    params = {"username": username} if username else None
-    response = await client.get("/api/auth/login_info", params=params)
-    assert response.status_code == 200, response.text
-    info: dict[str, Any] = response.json()
-    return info
 
 
 def proofs_for(info: dict[str, Any]) -> list[str]:

@@ -17,15 +17,8 @@ import trio.testing
 from leosuite.auth.pow import solve
 from tests.helpers.audit import audited
 from tests.helpers.daemon import ADMIN_PASSWORD, login, make_settings, running_daemon
+from tests.helpers.http import login_info
 from tests.helpers.sources import admin_client, http_from
-
-
-async def login_info(client: httpx.AsyncClient, username: str | None = None) -> dict[str, Any]:
-    params = {"username": username} if username else None
-    response = await client.get("/api/auth/login_info", params=params)
-    assert response.status_code == 200, response.text
-    info: dict[str, Any] = response.json()
-    return info
 
 
 async def post_login(
