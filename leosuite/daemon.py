@@ -8,21 +8,22 @@ tell systemd ``READY=1``.
 
 Shutdown (SIGTERM/SIGINT or :meth:`Daemon.request_stop`): ``STOPPING=1``, the HTTP
 listeners stop accepting and drain in-flight requests, WebSocket connections are
-closed, running servers are stopped, the store is closed; exit 0. A second
-signal exits at once.
+closed, running servers are stopped, the store is closed; exit 0. The whole stop is
+bounded by ``daemon.shutdown_timeout``: past it, every server still running is
+SIGKILLed at once. A second signal means "hurry": every server's process group is
+SIGKILLed now, the daemon waits (bounded) for their exits and exits 1; a daemon that
+exits on a signal never leaves a server behind.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
 import os
 import signal
 import socket
-import stat
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,8 +46,9 @@ from .auth.service import AuthService
 from .auth.token_watch import watch_tokens
 from .clock import WallClock
 from .community.service import ChatService
-from .errors import LeosuiteError, StartupError
-from .settings import Address, Settings, parse_address
+from .errors import LeosuiteError
+from .settings import Settings, parse_address
+from .startup import DataDirLock, bind_listener, listener_url, prepare_data_dir, write_atomic
 from .store.db import Database
 from .supervision.fleet import Fleet
 from .supervision.manager import ServerManager
@@ -57,66 +59,15 @@ __all__ = ["Daemon", "Endpoints", "bind_listener", "run_daemon"]
 
 log = logging.getLogger("leosuite.daemon")
 
+#: After a second signal, how long the daemon may take to finish before it exits anyway.
+HURRY_LIMIT = 10.0
+
 
 class Endpoints(msgspec.Struct, frozen=True):
     http: str
     ws: str
     admin: str
     pid: int
-
-
-def bind_listener(address: Address, key: str) -> socket.socket:
-    """Bind and listen now, so a taken port is one clear error before start-up."""
-    host = "127.0.0.1" if address.host == "localhost" else address.host
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, address.port))
-        sock.listen(256)
-    except OSError as exc:
-        sock.close()
-        reason = {
-            errno.EADDRINUSE: "the address is already in use",
-            errno.EACCES: "permission denied (ports below 1024 need privileges)",
-            errno.EADDRNOTAVAIL: "no such address on this machine",
-        }.get(exc.errno or 0, exc.strerror or str(exc))
-        raise StartupError(f"cannot listen on {address} ({key}): {reason}", field=key) from None
-    sock.setblocking(False)
-    return sock
-
-
-def _url(scheme: str, sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
-
-
-class _DataDirLock:
-    """An exclusive ``flock`` on ``<data>/run/leosuite.lock`` held for the daemon's life."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / "leosuite.lock"
-        self._fd = -1
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise StartupError(
-                f"the data directory {self.path.parent.parent} is in use by another leosuite "
-                f"(pid {holder}); stop that one first, or use another --data-dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
 
 
 class Daemon:
@@ -127,50 +78,47 @@ class Daemon:
         environ: Mapping[str, str] | None = None,
         out: IO[str] | None = None,
         handle_signals: bool = True,
+        init: bool = False,
     ) -> None:
         self.settings = settings
         self.environ = os.environ if environ is None else environ
         self.out = out or sys.stdout
         self.handle_signals = handle_signals
+        #: Accept an empty store file as a fresh store (``serve --init``).
+        self.init = init
         self.endpoints: Endpoints | None = None
         self.context: ApiContext | None = None
+        #: Set by :meth:`hurry`: the stop was cut short (exit code 1).
+        self.hurried = False
         self._stop = trio.Event()
         self._shutdown_http = trio.Event()
+        self._fleet: Fleet | None = None
+        #: Bounds the graceful stop of the servers; cancelled by :meth:`hurry`.
+        self._graceful = trio.CancelScope()
 
     def request_stop(self) -> None:
         self._stop.set()
 
+    def hurry(self) -> None:
+        """Cut the stop short: SIGKILL every server's process group now, stop draining
+        requests once they are gone; their exits are still waited for (bounded)."""
+        self.hurried = True
+        self._stop.set()
+        if self._fleet is not None:
+            self._fleet.kill_now()
+        self._graceful.cancel()
+
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
-
-    def _prepare_dirs(self) -> Path:
-        """Create the data directory 0700 (and ``run/`` in it); an existing one that other
-        users may list or write is left as it is, with a warning."""
-        try:
-            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            mode = stat.S_IMODE(self.data_dir.stat().st_mode)
-            run_dir = self.data_dir / "run"
-            run_dir.mkdir(mode=0o700, exist_ok=True)
-        except OSError as exc:
-            raise StartupError(f"cannot create the data directory {self.data_dir}: {exc}") from None
-        if mode & 0o066:
-            log.warning(
-                "the data directory %s is open to other users (mode %04o); it holds the "
-                "store and the servers' files: chmod 0700 it (0711 when servers run as "
-                "other users)",
-                self.data_dir,
-                mode,
-            )
-        return run_dir
 
     async def run(
         self, *, task_status: trio.TaskStatus[Endpoints] = trio.TASK_STATUS_IGNORED
     ) -> None:
         settings = self.settings
         drop_inheritable_capabilities()  # before any worker thread: they inherit it
-        run_dir = self._prepare_dirs()
-        lock = _DataDirLock(run_dir)
+        run_dir = prepare_data_dir(self.data_dir)
+        lock = DataDirLock(run_dir)
         lock.acquire()
         sockets: list[socket.socket] = []
         try:
@@ -178,7 +126,9 @@ class Daemon:
                 section = getattr(settings, key.split(".")[0])
                 sockets.append(bind_listener(parse_address(section.listen, key=key), key))
             http_sock, admin_sock, ws_sock = sockets
-            db = await trio.to_thread.run_sync(Database.open, settings.db_path)
+            db = await trio.to_thread.run_sync(
+                partial(Database.open, settings.db_path, data_dir=self.data_dir, init=self.init)
+            )
             try:
                 await self._serve(db, http_sock, admin_sock, ws_sock, run_dir, task_status)
             finally:
@@ -235,9 +185,9 @@ class Daemon:
         bans = BanList(db, audit, now, ws_hub=hub, chat=chat.core, auth=auth)
         await bans.load()
         endpoints = {
-            "http": _url("http", http_sock),
-            "ws": _url("ws", ws_sock),
-            "admin": _url("http", admin_sock),
+            "http": listener_url("http", http_sock),
+            "ws": listener_url("ws", ws_sock),
+            "admin": listener_url("http", admin_sock),
         }
         graceful = min(settings.daemon.shutdown_timeout, 30.0)
         http_common: dict[str, Any] = {
@@ -260,6 +210,7 @@ class Daemon:
                 command_max_bytes=settings.servers.command_max_bytes,
             )
             await nursery.start(fleet.run)
+            self._fleet = fleet
             manager = ServerManager(
                 db=db, fleet=fleet, settings=settings.servers, data_dir=self.data_dir, now=now
             )
@@ -307,7 +258,7 @@ class Daemon:
                 if autostarted:
                     log.info("autostarted: %s", ", ".join(autostarted))
                 self.endpoints = Endpoints(pid=os.getpid(), **ctx.endpoints)
-                _write_atomic(run_dir / "endpoints.json", msgspec.json.encode(self.endpoints))
+                write_atomic(run_dir / "endpoints.json", msgspec.json.encode(self.endpoints))
                 log.info(
                     "leosuite ready: dashboard and HTTP API %s/, WebSocket %s, admin API %s",
                     self.endpoints.http,
@@ -326,19 +277,26 @@ class Daemon:
                 systemd.notify("STOPPING=1", self.environ)
                 deadline = trio.current_time() + settings.daemon.shutdown_timeout
                 # Stop accepting; in-flight HTTP requests drain while servers stop.
-                listeners.cancel_scope.deadline = deadline
                 self._shutdown_http.set()
                 hub.close_all()
                 ws_scope.cancel()
-                with trio.CancelScope(deadline=deadline) as scope:
+                # Past the deadline (or on a second signal) the fleet SIGKILLs what is left.
+                self._graceful.deadline = deadline
+                with self._graceful:
                     await manager.shutdown()
-                if scope.cancelled_caught:
+                if self._graceful.cancelled_caught and not self.hurried:
                     log.warning(
-                        "servers did not stop within daemon.shutdown_timeout (%.0f s); killing",
+                        "servers did not stop within daemon.shutdown_timeout (%.0f s): "
+                        "the rest were killed",
                         settings.daemon.shutdown_timeout,
                     )
                 with trio.CancelScope(shield=True):
                     await audit.record("daemon", "stopping")
+                # Only now: the listeners' scope also holds this body, which must finish.
+                if self.hurried:
+                    listeners.cancel_scope.cancel()
+                else:
+                    listeners.cancel_scope.deadline = deadline
             nursery.cancel_scope.cancel()
         log.info("stopped")
 
@@ -349,14 +307,24 @@ class Daemon:
             task_status.started()
             async for signum in signals:
                 if self._stop.is_set():
-                    print(
-                        f"leosuite: second signal ({signal.Signals(signum).name}): exiting at once",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    os._exit(1)
+                    break
                 log.info("received %s", signal.Signals(signum).name)
                 self._stop.set()
+            print(
+                f"leosuite: second signal ({signal.Signals(signum).name}): killing every "
+                "server and exiting",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.hurry()
+            # A third signal, or a stop that still hangs, ends the process at once.
+            with trio.move_on_after(HURRY_LIMIT):
+                async for _ in signals:
+                    break
+            if self._fleet is not None:
+                self._fleet.kill_now()
+            print("leosuite: exiting now", file=sys.stderr, flush=True)
+            os._exit(1)
 
     async def _housekeeping(
         self, ctx: ApiContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -383,15 +351,15 @@ class Daemon:
             await trio.sleep(interval)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def run_daemon(settings: Settings, *, on_ready: Callable[[Endpoints], None] | None = None) -> int:
-    """Run the daemon until it is stopped; returns the process exit code."""
-    daemon = Daemon(settings)
+def run_daemon(
+    settings: Settings,
+    *,
+    on_ready: Callable[[Endpoints], None] | None = None,
+    init: bool = False,
+) -> int:
+    """Run the daemon until it is stopped; returns the process exit code (1 when a
+    second signal cut the stop short)."""
+    daemon = Daemon(settings, init=init)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -406,7 +374,7 @@ def run_daemon(settings: Settings, *, on_ready: Callable[[Endpoints], None] | No
         if isinstance(leaf, LeosuiteError):
             raise leaf from None
         raise
-    return 0
+    return 1 if daemon.hurried else 0
 
 
 def _only_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

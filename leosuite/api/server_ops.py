@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import trio
 
 from ..audit import Actor
@@ -36,7 +37,13 @@ from ..supervision.states import POWER_ACTIONS, STOPPABLE_STATES, PowerAction
 from ..supervision.types import validate_server_name
 from .context import ApiContext
 
-__all__ = ["POWER_ACTIONS", "ServerOps", "stop_unattended_servers"]
+__all__ = ["POWER_ACTIONS", "ConsoleIndex", "ServerOps", "WaitSeconds", "stop_unattended_servers"]
+
+#: A console byte offset or byte count a client sends (``readIndex``, ``from``, ``max``).
+ConsoleIndex = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+#: Seconds a console read may wait for new bytes; any longer wait is cut to
+#: ``servers.log_max_wait``, so only the lower bound refuses.
+WaitSeconds = Annotated[float, msgspec.Meta(ge=0)]
 
 #: What each action that an admin-only type keeps for ADMIN accounts is called in refusals.
 _OPERATIONS = {

@@ -34,6 +34,7 @@ import outcome
 import trio
 
 from ..errors import StoreCorrupt, StoreError
+from .empty import check_existing_store
 from .schema import MIGRATIONS
 
 __all__ = ["Database"]
@@ -122,17 +123,23 @@ class Database:
         *,
         busy_timeout_ms: int = 5000,
         migrations: Sequence[str] = MIGRATIONS,
+        data_dir: Path | None = None,
+        init: bool = False,
     ) -> Database:
         """Open or create the store at ``path``, check it and migrate it.
 
         Raises :class:`StoreCorrupt` for a damaged file, a file that is not a
-        SQLite database or not leosuite's, or a schema from a newer leosuite;
-        the file is then left exactly as it was. Other failures (missing
-        directory, permissions, a locked file) raise :class:`StoreError`.
+        SQLite database or not leosuite's, a schema from a newer leosuite, or an
+        empty file while ``data_dir`` (default: the store's directory) holds earlier
+        data; the file is then left exactly as it was. ``init`` accepts that empty
+        file as a fresh store and refuses one that holds data. Other failures
+        (missing directory, permissions, a locked file) raise :class:`StoreError`.
         ``migrations`` exists for tests; the default is the real schema.
         """
         existed = path.exists()
-        if not existed:
+        if existed:
+            check_existing_store(path, path.parent if data_dir is None else data_dir, init=init)
+        else:
             try:
                 os.close(os.open(path, _CREATE_FLAGS, 0o600))
             except FileExistsError:

@@ -1,22 +1,33 @@
 """All supervised servers: the long-lived nursery of their supervisors, autostart,
-parallel graceful shutdown, state-change fan-out and the one stats sampler."""
+parallel graceful shutdown, state-change fan-out and the one stats sampler.
+
+Each server is isolated: what one supervisor raises (its own recovery failing, a
+shutdown that cannot signal) is logged with that server's name and never cancels the
+others or the fleet.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 
 import trio
 
-from leosuite.errors import Conflict, NotFound
+from leosuite.errors import Conflict, LeosuiteError, NotFound
 from leosuite.supervision.process import ConsoleSink, raise_nofile_limit
 from leosuite.supervision.spec import LaunchSpec, StateChange, StateChanges
-from leosuite.supervision.states import Backoff
+from leosuite.supervision.states import STOPPED_STATES, Backoff
 from leosuite.supervision.stats import StatsSampler
 from leosuite.supervision.supervisor import Supervisor
 
-__all__ = ["Fleet"]
+__all__ = ["KILL_WAIT", "Fleet"]
+
+#: How long a shutdown cut short waits for the SIGKILLed servers to exit.
+KILL_WAIT = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +93,21 @@ class Fleet:
         )
         self._pending.add(name)
         try:
-            await self._nursery.start(sup.run)
+            await self._nursery.start(self._supervise, sup)
         finally:
             self._pending.discard(name)
         sup.changes.add_listener(self.changes.publish)
         self._supervisors[name] = sup
         return sup
+
+    async def _supervise(
+        self, sup: Supervisor, *, task_status: trio.TaskStatus[Supervisor]
+    ) -> None:
+        """Run one supervisor; an error escaping it ends that server only."""
+        try:
+            await sup.run(task_status=task_status)
+        except Exception:
+            log.exception("server %s: supervision ended by an internal error", sup.name)
 
     async def remove(self, name: str) -> None:
         """Stop the server (gracefully) and forget its supervisor."""
@@ -126,8 +146,11 @@ class Fleet:
         async def start_one(sup: Supervisor) -> None:
             try:
                 await sup.request("start")
-            except Conflict as exc:
+            except LeosuiteError as exc:
                 log.warning("autostart of %s: %s", sup.name, exc)
+                return
+            except Exception:
+                log.exception("autostart of %s failed", sup.name)
                 return
             started.append(sup.name)
 
@@ -139,11 +162,54 @@ class Fleet:
 
     async def shutdown(self) -> None:
         """Stop every server gracefully, in parallel, each within its own stop timeout
-        (escalating to SIGKILL); return when no server process is left."""
+        (escalating to SIGKILL); return when no server process is left.
+
+        Cancelled (the daemon's shutdown deadline, a second signal), it SIGKILLs every
+        server still alive at once and waits up to :data:`KILL_WAIT` for the exits
+        before the cancellation goes on.
+        """
         self._closing = True
+
+        async def shutdown_one(sup: Supervisor) -> None:
+            try:
+                await sup.shutdown()
+            except Exception:  # its process is then ended when the supervisor closes
+                log.exception("server %s: graceful stop failed", sup.name)
+
+        try:
+            async with trio.open_nursery() as nursery:
+                for sup in self:
+                    nursery.start_soon(shutdown_one, sup)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(KILL_WAIT):
+                await self.kill_all()
+
+    def kill_now(self) -> None:
+        """SIGKILL the process group of every live server process now (best effort)."""
+        for sup in self:
+            pgid = sup.pgid
+            if pgid is not None:
+                with contextlib.suppress(OSError):
+                    os.killpg(pgid, signal.SIGKILL)
+
+    async def kill_all(self) -> None:
+        """SIGKILL every server still alive (pre-empting graceful stops, cancelling
+        pending restarts); return when their processes have exited."""
+        alive = [sup for sup in self if sup.state not in STOPPED_STATES]
+        if not alive:
+            return
+        log.warning("killing %d server(s): %s", len(alive), ", ".join(s.name for s in alive))
+        self.kill_now()
+
+        async def kill_one(sup: Supervisor) -> None:
+            try:
+                await sup.request("force_kill")
+            except Exception:
+                log.exception("server %s: kill failed", sup.name)
+
         async with trio.open_nursery() as nursery:
-            for sup in self:
-                nursery.start_soon(sup.shutdown)
+            for sup in alive:
+                nursery.start_soon(kill_one, sup)
 
     # ------------------------------------------------------------ events
 

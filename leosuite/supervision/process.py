@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import resource
 import shlex
@@ -58,6 +59,8 @@ CHUNK_BYTES = 256 * 1024
 PIPE_BYTES = 1024 * 1024
 #: Bytes of the previous chunk kept so that a ready pattern split across reads matches.
 READY_TAIL_BYTES = 4096
+
+log = logging.getLogger(__name__)
 
 
 #: Where a stop begins: write the stop command; wait (it was typed); or signal at once.
@@ -230,9 +233,9 @@ class Child:
         except ProcessLookupError:
             return False
         except PermissionError as exc:
+            of_user = f" of user {self.spec.user}" if self.spec.user else ""
             raise ProcessError(
-                f"cannot signal process group {self.pid} of user {self.spec.user}: "
-                "the daemon needs CAP_KILL"
+                f"cannot signal process group {self.pid}{of_user}: the daemon needs CAP_KILL"
             ) from exc
         except OSError as exc:
             raise ProcessError(f"cannot signal process group {self.pid}: {exc}") from exc
@@ -301,43 +304,75 @@ async def run_child(
     ``on_spawn(child)`` runs synchronously right after the spawn (before any output
     is read), then ``task_status.started(child)``. When the leader exits, whatever is
     left of its group is SIGKILLed and the output drained to EOF (at most
-    ``drain_timeout``). If cancelled, the group gets ``spec.stop_signal``, then
-    SIGKILL after ``spec.stop_timeout``; the exit is always waited for. Spawn errors
-    raise ProcessError before ``started()``.
+    ``drain_timeout``). If cancelled, or if anything after the spawn raises, the group
+    gets ``spec.stop_signal``, then SIGKILL after ``spec.stop_timeout``: signals are
+    best effort and the exit is always waited for. Spawn errors raise ProcessError
+    before ``started()``.
     """
     proc = await spawn(spec)
     child = Child(proc, spec)
-    as_user = f" as user {spec.user}" if spec.user else ""
-    safe_marker(console, f"started pid {proc.pid}{as_user}")
-    on_spawn(child)
     try:
+        as_user = f" as user {spec.user}" if spec.user else ""
+        safe_marker(console, f"started pid {proc.pid}{as_user}")
+        on_spawn(child)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(child._capture, console, on_ready)
             task_status.started(child)
             await proc.wait()
-            child.signal(signal.SIGKILL)  # leftovers of the group: they die with the leader
+            _signal_best_effort(child, signal.SIGKILL, console)  # leftovers of the group
             child._group_gone = True
             with trio.move_on_after(drain_timeout):
                 await child._eof.wait()
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            if proc.returncode is None:  # cancelled: the supervisor is going away
-                child.signal(spec.stop_signal)
-                with trio.move_on_after(spec.stop_timeout):
-                    await proc.wait()
-                child.signal(signal.SIGKILL)
-                await proc.wait()
-            child.signal(signal.SIGKILL)
-            child._group_gone = True
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    await stream.aclose()
-            if proc.returncode is not None:
-                safe_marker(console, describe_exit(proc.returncode))
+            await _end_child(child, proc, console)
     code = proc.returncode
     assert code is not None
     return code
+
+
+def _signal_best_effort(child: Child, sig: int, console: ConsoleSink) -> bool:
+    """Signal the group during cleanup; a failure is logged and marked, never raised,
+    so that the wait for the exit still happens. True when the signal was sent."""
+    try:
+        return child.signal(sig)
+    except ProcessError as exc:
+        log.warning("server process %d: %s", child.pid, exc.message)
+        safe_marker(console, exc.message)
+        return False
+
+
+async def _end_child(child: Child, proc: trio.Process, console: ConsoleSink) -> None:
+    """Shielded cleanup: stop signal, wait, SIGKILL, wait for the leader's exit.
+
+    The last wait is unbounded once SIGKILL is delivered (as ``trio.run_process``
+    does); a leader that cannot be signalled at all is waited for one more stop
+    timeout and then left, with an error in the log, rather than hang the daemon.
+    """
+    spec = child.spec
+    if proc.returncode is None:
+        _signal_best_effort(child, spec.stop_signal, console)
+        with trio.move_on_after(spec.stop_timeout):
+            await proc.wait()
+    if proc.returncode is None:
+        if _signal_best_effort(child, signal.SIGKILL, console):
+            await proc.wait()
+        else:
+            with trio.move_on_after(spec.stop_timeout):
+                await proc.wait()
+            if proc.returncode is None:
+                log.error("server process %d could not be killed: left running", child.pid)
+                safe_marker(console, f"pid {child.pid} could not be killed: left running")
+    else:
+        _signal_best_effort(child, signal.SIGKILL, console)  # leftovers of the group
+    child._group_gone = True
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await stream.aclose()
+    if proc.returncode is not None:
+        safe_marker(console, describe_exit(proc.returncode))
 
 
 def format_argv(argv: list[str]) -> str:

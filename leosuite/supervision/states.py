@@ -30,6 +30,7 @@ from typing import Literal, get_args
 __all__ = [
     "ACTIVE_STATES",
     "COMMAND_STATES",
+    "FAULT_STATE",
     "KILLABLE_STATES",
     "POWER_ACTIONS",
     "RESTARTABLE_STATES",
@@ -79,6 +80,10 @@ RESTARTABLE_STATES = frozenset(State) - {State.STOPPING}
 KILLABLE_STATES = frozenset(State) - STOPPED_STATES
 
 RESTART_MODES = ("never", "on-failure", "always")
+
+#: Where an internal error in a server's supervision leaves it, from any state and
+#: outside the transition table: at rest, startable, with the reason in ``last_error``.
+FAULT_STATE = State.CRASHED
 
 
 class IllegalTransition(RuntimeError):

@@ -7,11 +7,17 @@ nursery, so a caller that gives up waiting (a cancelled HTTP request) never leav
 the server half-stopped. Why a process is stopping is recorded as it is asked for
 (``stop_requested``), never inferred from the exit: an exit nobody asked for is a
 crash, anything else is a stop.
+
+An unexpected exception in one of the server's tasks (a bug, or a signal the daemon
+may not send) ends only that server's task tree: its process is stopped and waited
+for, the error is logged once with its traceback, and the server rests in CRASHED with
+the reason in ``last_error``, startable again; the supervisor keeps serving.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import time
 from collections.abc import Callable
@@ -40,6 +46,7 @@ from leosuite.supervision.spec import (
 )
 from leosuite.supervision.states import (
     COMMAND_STATES,
+    FAULT_STATE,
     POWER_ACTIONS,
     STARTABLE_STATES,
     STOPPABLE_STATES,
@@ -57,6 +64,8 @@ __all__ = ["ACTIONS", "Action", "Supervisor"]
 
 Action = PowerAction
 ACTIONS: tuple[str, ...] = POWER_ACTIONS
+
+log = logging.getLogger(__name__)
 
 
 class Supervisor:
@@ -90,6 +99,8 @@ class Supervisor:
         self._stop_requested: str | None = None
         self._busy: str | None = None
         self._closing = False
+        #: close() or shutdown() was called: no start, even after a recovery.
+        self._final = False
         self._quick_crashes = 0
         self._restarts = 0
         self._backoff_scope: trio.CancelScope | None = None
@@ -120,19 +131,53 @@ class Supervisor:
         try:
             with trio.CancelScope() as scope:
                 self._scope = scope
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    task_status.started(self)
-                    await trio.sleep_forever()
+                while True:
+                    fault = await self._run_tree(task_status)
+                    task_status = trio.TASK_STATUS_IGNORED
+                    self._recover(fault)
         finally:
             self._nursery = None
             self._closing = True
             self.changes.close()
             self._closed.set()
 
+    async def _run_tree(self, task_status: trio.TaskStatus[Supervisor]) -> Exception:
+        """Own the task tree until one of its tasks raises; return what it raised."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started(self)
+                await trio.sleep_forever()
+        except Exception as exc:  # the group of the tasks' errors; Cancelled passes
+            return exc
+        finally:
+            self._nursery = None
+        raise AssertionError("unreachable: the tree only ends by an error or a cancel")
+
+    def _recover(self, fault: Exception) -> None:
+        """After a task raised: the tree is gone and its process was stopped and waited
+        for by the process shell; log once, rest in FAULT_STATE with the reason."""
+        leaf = fault
+        while isinstance(leaf, BaseExceptionGroup) and isinstance(leaf.exceptions[0], Exception):
+            leaf = leaf.exceptions[0]
+        detail = leaf.message if isinstance(leaf, LeosuiteError) else type(leaf).__name__
+        reason = f"internal error ({detail}): the server was stopped"
+        log.error("server %s: %s", self.name, reason, exc_info=fault)
+        self._last_error = reason
+        self._stop_requested = None  # a fault, not a requested stop
+        self._busy = None
+        self._cancel_backoff()
+        self._child = None
+        self._stats = None
+        if self._instance_done is not None:
+            self._instance_done.set()
+        self._closing = self._final
+        safe_marker(self._console, reason)
+        self._publish(self._state, FAULT_STATE, reason)
+
     def close(self) -> None:
         """Cancel :meth:`run` (see there); :meth:`wait_closed` waits for it."""
-        self._closing = True
+        self._closing = self._final = True
         if self._scope is not None:
             self._scope.cancel()
 
@@ -143,12 +188,12 @@ class Supervisor:
         """Stop for good: no more starts; a live process is stopped gracefully (stop
         command, stop signal, SIGKILL, each step within the stop timeout). Returns when
         no process is left."""
-        self._closing = True
+        self._closing = self._final = True
         while True:
             if self._busy is None and self._state in STOPPED_STATES:
                 return
             if self._busy is None and self._state in STOPPABLE_STATES:
-                with contextlib.suppress(Conflict):
+                with contextlib.suppress(Conflict, ProcessError):  # a fault rests it
                     await self._request("stop", "daemon shutdown")
                 continue
             await self._changed.wait()
@@ -289,6 +334,10 @@ class Supervisor:
                     await self._do_stop(reason, first="command")
                 self._check_allowed("start")
                 await self._do_start(reason, manual=True)
+        except ProcessError as exc:
+            failure.append(exc)
+            if self._state is State.STOPPING:
+                raise  # a stop that cannot signal would stay STOPPING: a fault of the tree
         except LeosuiteError as exc:
             failure.append(exc)
         finally:
@@ -438,8 +487,10 @@ class Supervisor:
                 if not finished:  # cancelled: the supervisor is closing
                     self._closing = True
                     self._stop_requested = self._stop_requested or "supervisor closed"
-                self._on_exit(spawned[0])
-                done.set()
+                try:
+                    self._on_exit(spawned[0])
+                finally:
+                    done.set()
 
     def _on_spawn(self, child: Child) -> None:
         self._child = child
@@ -513,9 +564,12 @@ class Supervisor:
     # ------------------------------------------------------------ plumbing
 
     def _require_nursery(self) -> trio.Nursery:
-        if self._nursery is None:
+        nursery = self._nursery
+        if nursery is None:
             raise Conflict("the supervisor is not running")
-        return self._nursery
+        if nursery.cancel_scope.cancel_called:
+            raise Conflict("busy: recovering from an internal error")
+        return nursery
 
     def _release_busy(self) -> None:
         self._busy = None
@@ -526,8 +580,10 @@ class Supervisor:
         self._changed = trio.Event()
 
     def _set_state(self, new: State, reason: str) -> None:
-        old = self._state
-        self._state = transition(old, new)
+        self._publish(self._state, transition(self._state, new), reason)
+
+    def _publish(self, old: State, new: State, reason: str) -> None:
+        self._state = new
         if new is not State.STARTING and self._child is not None:
             self._child.want_ready = False
         change = StateChange(

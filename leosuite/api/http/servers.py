@@ -20,7 +20,7 @@ from quart import Blueprint, Response
 from ...supervision.states import POWER_ACTIONS, PowerAction
 from ..context import ApiContext
 from ..requests import Body, authenticate, decode_body, peer_ip
-from ..server_ops import ServerOps
+from ..server_ops import ConsoleIndex, ServerOps, WaitSeconds
 from .auth import json_response
 
 __all__ = ["servers_blueprint"]
@@ -48,9 +48,9 @@ class StatusBody(Body, kw_only=True, forbid_unknown_fields=True):
 
 
 class LogBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
-    readIndex: int
-    max: int | None = None
-    wait: float | None = None
+    readIndex: ConsoleIndex
+    max: ConsoleIndex | None = None
+    wait: WaitSeconds | None = None
     encoding: Literal["utf-8", "base64"] | None = None
 
 

@@ -22,7 +22,7 @@ from ...supervision.console_answer import encode_console_data
 from ...supervision.console_log import ConsoleLog
 from ...supervision.spec import StateChange
 from ...supervision.states import POWER_ACTIONS, PowerAction, allowed_actions
-from ..server_ops import ServerOps
+from ..server_ops import ConsoleIndex, ServerOps, WaitSeconds
 from .api import AfterSend, WsApi
 from .conn import WsConnection
 from .protocol import StatusCode, WsError, decode_content, push
@@ -65,16 +65,16 @@ class _Settings(msgspec.Struct, forbid_unknown_fields=True):
 
 class _Log(msgspec.Struct, forbid_unknown_fields=True):
     server: str
-    readIndex: int
-    max: int | None = None
-    wait: float | None = None
+    readIndex: ConsoleIndex
+    max: ConsoleIndex | None = None
+    wait: WaitSeconds | None = None
     encoding: Literal["utf-8", "base64"] | None = None
 
 
 class _Subscribe(msgspec.Struct, forbid_unknown_fields=True):
     server: str
     # "from" is a Python keyword: the wire name is mapped by rename.
-    start: int | None = msgspec.field(default=None, name="from")
+    start: ConsoleIndex | None = msgspec.field(default=None, name="from")
 
 
 def install_dashboard_calls(api: WsApi) -> None:

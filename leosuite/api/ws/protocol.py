@@ -10,6 +10,7 @@ server uuid. Errors of the one error tree map to status codes here and only here
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from typing import Any, TypeVar
 
@@ -39,6 +40,7 @@ __all__ = [
     "decode_content",
     "envelope",
     "error_of",
+    "is_internal",
     "model_error",
     "parse_frame",
     "push",
@@ -161,14 +163,24 @@ def model_error(field: str | None, detail: str) -> WsError:
     )
 
 
+#: msgspec's message for a number outside a ``Meta(ge=..., le=...)`` bound.
+_OUT_OF_BOUNDS = re.compile(r"Expected `(int|float)` (<|<=|>|>=) -?[0-9.e+-]+")
+
+
 def decode_content(content: Any, kind: type[T]) -> T:
-    """Typed content; a missing field or wrong type is MODEL_EXCEPTION naming it."""
+    """Typed content; a number outside its field's bounds is INVALID_ARGUMENT naming the
+    field, any other missing field or wrong type is MODEL_EXCEPTION naming it."""
     try:
         return msgspec.convert({} if content is None else content, kind, str_keys=True)
     except msgspec.ValidationError as exc:
         text = str(exc)
         message, _, where = text.partition(" - at `$")
         field = where.rstrip("`").lstrip(".") or None
+        if field is not None and _OUT_OF_BOUNDS.fullmatch(message):
+            bound = message.split("` ", 1)[1]
+            raise WsError(
+                StatusCode.INVALID_ARGUMENT, f"{field} must be {bound}", {"field": field}
+            ) from None
         if "unknown field" in message or "missing required field" in message:
             # The field is named in the message; ``where`` is the object holding it.
             name = message.split("`")[1]
@@ -177,7 +189,7 @@ def decode_content(content: Any, kind: type[T]) -> T:
 
 
 #: Error class -> status code; the first class that matches decides (subclasses first).
-#: Anything else is GENERAL_FAILURE.
+#: Anything else is GENERAL_FAILURE, and internal errors never reach this table.
 ERROR_STATUS: tuple[tuple[type[LeosuiteError], StatusCode], ...] = (
     (AuthError, StatusCode.PERMISSION_DENIED),
     (NotFound, StatusCode.ENTITY_NOT_FOUND),
@@ -185,18 +197,28 @@ ERROR_STATUS: tuple[tuple[type[LeosuiteError], StatusCode], ...] = (
     (TooLarge, StatusCode.INVALID_ARGUMENT),
     (Conflict, StatusCode.GENERAL_FAILURE),
     (RateLimited, StatusCode.RATE_LIMITED),
-    (StoreError, StatusCode.DATABASE_ERROR),
 )
 
 
-def error_of(exc: LeosuiteError) -> WsError:
-    """The answer for an error of the tree: invalid arguments name their field, and a
-    store failure says only "database error"."""
+def is_internal(exc: BaseException) -> bool:
+    """A bug or an I/O failure: anything outside the error tree, or an error of it that
+    maps to HTTP 500. Its detail (paths, SQL) is logged, never sent."""
+    return not isinstance(exc, LeosuiteError) or exc.http_status >= 500
+
+
+def error_of(exc: BaseException, correlation: str = "") -> WsError:
+    """The answer for an error: invalid arguments name their field; an internal error
+    (see :func:`is_internal`) says only "database error" (a store failure) or
+    "internal error", with the correlation id of its log line."""
+    if is_internal(exc):
+        suffix = f" (correlation id {correlation})" if correlation else ""
+        if isinstance(exc, StoreError):
+            return WsError(StatusCode.DATABASE_ERROR, "database error" + suffix)
+        return WsError(StatusCode.UNKNOWN, "internal error" + suffix)
+    assert isinstance(exc, LeosuiteError)
     status = next(
         (code for cls, code in ERROR_STATUS if isinstance(exc, cls)), StatusCode.GENERAL_FAILURE
     )
     if status is StatusCode.INVALID_ARGUMENT:
         return WsError(status, exc.message, {"field": exc.field})
-    if status is StatusCode.DATABASE_ERROR:
-        return WsError(status, "database error")
     return WsError(status, exc.message)

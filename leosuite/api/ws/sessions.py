@@ -21,7 +21,7 @@ persistence changes are saved at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -35,10 +35,18 @@ from .api import WsApi
 from .conn import WsConnection
 from .protocol import decode_content
 
-__all__ = ["SESSION_ATTRIBUTES", "SessionSet", "install_session_calls", "session_changes"]
+__all__ = [
+    "SESSION_ATTRIBUTES",
+    "MaxUserCount",
+    "SessionSet",
+    "install_session_calls",
+    "session_changes",
+]
 
 TITLE_MAX = 100
 MAX_USERS_MAX = 100_000
+#: A session's ``maxUserCount`` as a client sends it.
+MaxUserCount = Annotated[int, msgspec.Meta(ge=1, le=MAX_USERS_MAX)]
 
 
 class _Empty(msgspec.Struct, forbid_unknown_fields=True):
@@ -66,7 +74,7 @@ class SessionSet(msgspec.Struct, forbid_unknown_fields=True):
     closed: bool | None = None
     persistent: bool | None = None
     nsfm: bool | None = None
-    maxUserCount: int | None = None
+    maxUserCount: MaxUserCount | None = None
     preserveChat: bool | None = None
 
 

@@ -175,12 +175,12 @@ ERRORS: list[tuple[LeosuiteError, StatusCode]] = [
     (RateLimited("x"), StatusCode.RATE_LIMITED),
     (StoreError("x"), StatusCode.DATABASE_ERROR),
     (StoreCorrupt("x"), StatusCode.DATABASE_ERROR),
-    (InternalError("x"), StatusCode.GENERAL_FAILURE),
-    (ProcessError("x"), StatusCode.GENERAL_FAILURE),
+    (InternalError("x"), StatusCode.UNKNOWN),
+    (ProcessError("x"), StatusCode.UNKNOWN),
     (MethodNotAllowed("x"), StatusCode.GENERAL_FAILURE),
-    (ConfigError("x"), StatusCode.GENERAL_FAILURE),
-    (StartupError("x"), StatusCode.GENERAL_FAILURE),
-    (LeosuiteError("x"), StatusCode.GENERAL_FAILURE),
+    (ConfigError("x"), StatusCode.UNKNOWN),
+    (StartupError("x"), StatusCode.UNKNOWN),
+    (LeosuiteError("x"), StatusCode.UNKNOWN),
     (UnsupportedMediaType("x"), StatusCode.GENERAL_FAILURE),  # no bodies on the WebSocket
 ]
 
@@ -202,6 +202,9 @@ def test_error_mapping(exc: LeosuiteError, status: StatusCode) -> None:
         assert (error.message, error.content) == ("x", {"field": "f"})
     elif status is StatusCode.DATABASE_ERROR:
         assert (error.message, error.content) == ("database error", None)  # no detail leaks
+    elif status is StatusCode.UNKNOWN:
+        assert (error.message, error.content) == ("internal error", None)  # no detail leaks
+        assert error_of(exc, "c0ffee").message == "internal error (correlation id c0ffee)"
     else:
         assert (error.message, error.content) == ("x", None)
 

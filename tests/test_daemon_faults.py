@@ -1,0 +1,215 @@
+"""``leosuite serve`` as a real child process under an operator's bad day: a server that
+ignores SIGTERM at shutdown, a second SIGTERM during a graceful stop, a store file
+truncated to 0 bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from tests.helpers.daemon import base_env, login
+from tests.helpers.http import Api
+from tests.helpers.servers import command_settings, pid_alive, wait_gone
+
+PASSWORD = "faults-admin-pw"
+
+
+def serve_argv(data_dir: Path, *extra: str) -> list[str]:
+    ports = ("--http", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+    return [sys.executable, "-m", "leosuite", "serve", "--data-dir", str(data_dir), *ports, *extra]
+
+
+class Served:
+    def __init__(self, proc: trio.Process, data_dir: Path, err: Path) -> None:
+        self.proc = proc
+        self.data_dir = data_dir
+        self.err_path = err
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text()
+
+    async def wait_ready(self) -> str:
+        """The HTTP API's URL, once ``<data>/run/endpoints.json`` is written."""
+        path = self.data_dir / "run" / "endpoints.json"
+        while not path.exists():
+            assert self.proc.returncode is None, f"daemon exited early:\n{self.stderr}"
+            await trio.sleep(0.02)
+        url: str = json.loads(path.read_text())["http"]
+        return url
+
+    async def wait_stderr(self, needle: str) -> None:
+        while needle not in self.stderr:
+            assert self.proc.returncode is None, f"daemon exited early:\n{self.stderr}"
+            await trio.sleep(0.02)
+
+
+@asynccontextmanager
+async def serving(tmp_path: Path, *extra: str, **env: str) -> AsyncIterator[Served]:
+    data_dir = tmp_path / "data"
+    err = tmp_path / "stderr.txt"
+    environ = base_env(LEOSUITE_ADMIN_PASSWORD=PASSWORD, **env)
+    async with trio.open_nursery() as nursery:
+        with err.open("wb") as stderr:
+            proc: trio.Process = await nursery.start(
+                partial(
+                    trio.run_process,
+                    serve_argv(data_dir, *extra),
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    env=environ,
+                    check=False,
+                )
+            )
+        try:
+            yield Served(proc, data_dir, err)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+
+
+@asynccontextmanager
+async def api_at(url: str) -> AsyncIterator[Api]:
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        yield Api(client, await login(client, password=PASSWORD))
+
+
+async def start_server(api: Api, name: str, program: str, pids: list[int], **extra: Any) -> int:
+    """Create and start a server running a tests/fixtures program; record its pid in
+    ``pids`` once it is running, and return it."""
+    await api.create(name, "command", command_settings(program, **extra))
+    await api.ok("server_start", {"server": name})
+    await api.wait_log(name, b"ready\n")
+    pid: int = (await api.wait_status(name, "running"))["pid"]
+    pids.append(pid)
+    assert pid_alive(pid)
+    return pid
+
+
+@contextmanager
+def reaping() -> Iterator[list[int]]:
+    """Pids of servers that a failing test must not leave behind: SIGKILLed at the end."""
+    pids: list[int] = []
+    try:
+        yield pids
+    finally:
+        for pid in pids:
+            with suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+async def test_shutdown_kills_what_is_left_at_the_deadline(tmp_path: Path) -> None:
+    # Before: each server's cleanup sent SIGTERM again and waited its own stop_timeout
+    # (30 s here) before SIGKILL; daemon.shutdown_timeout bounds the whole stop.
+    with trio.fail_after(60), reaping() as pids:
+        async with serving(tmp_path, LEOSUITE_DAEMON_SHUTDOWN_TIMEOUT="1") as served:
+            async with api_at(await served.wait_ready()) as api:
+                for i in range(2):
+                    await start_server(api, f"stubborn{i}", "unkillable", pids, stop_timeout=30)
+            began = trio.current_time()
+            served.proc.send_signal(signal.SIGTERM)
+            code = await served.proc.wait()
+            took = trio.current_time() - began
+            assert code == 0, served.stderr
+            assert took < 10, f"shutdown took {took:.1f} s"
+            assert not any(pid_alive(pid) for pid in pids)
+    assert "did not stop within daemon.shutdown_timeout" in served.stderr
+    assert "Traceback" not in served.stderr
+
+
+async def test_second_sigterm_kills_every_server_and_exits(tmp_path: Path) -> None:
+    # Before: the second signal exited at once and left the server running under init.
+    with trio.fail_after(60), reaping() as pids:
+        async with serving(tmp_path, LEOSUITE_DAEMON_SHUTDOWN_TIMEOUT="120") as served:
+            async with api_at(await served.wait_ready()) as api:
+                pid = await start_server(api, "stubborn", "unkillable", pids, stop_timeout=60)
+                await start_server(api, "plain", "echo", pids)
+            served.proc.send_signal(signal.SIGTERM)
+            await served.wait_stderr("shutting down")
+            await trio.sleep(0.3)  # the graceful stop of "stubborn" is under way
+            assert pid_alive(pid)
+            began = trio.current_time()
+            served.proc.send_signal(signal.SIGTERM)
+            code = await served.proc.wait()
+            took = trio.current_time() - began
+            with trio.fail_after(2):  # SIGKILL is delivered at once; the exit takes a moment
+                await wait_gone(pids)
+    assert code == 1
+    assert took < 10, f"the hurried exit took {took:.1f} s"
+    assert "second signal (SIGTERM)" in served.stderr
+    assert "Traceback" not in served.stderr
+
+
+async def run_cli(*argv: str) -> tuple[int, str]:
+    """Run ``leosuite *argv`` to its end (a refused start ends at once)."""
+    with trio.fail_after(20):
+        result = await trio.run_process(
+            [sys.executable, "-m", "leosuite", *argv],
+            env=base_env(LEOSUITE_ADMIN_PASSWORD=PASSWORD),
+            check=False,
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+    return result.returncode, result.stderr.decode()
+
+
+async def test_truncated_store_refuses_to_start_until_init(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with trio.fail_after(60):
+        async with serving(tmp_path) as served:
+            async with api_at(await served.wait_ready()) as api:
+                await api.create("kept", "command", command_settings("echo"))
+            served.proc.send_signal(signal.SIGTERM)
+            assert await served.proc.wait() == 0
+        store = data / "leosuite.db"
+        assert store.stat().st_size > 0
+        store.write_bytes(b"")  # the operator's bad day: truncated to 0 bytes
+
+        for argv in (serve_argv(data)[3:], ["user", "list", "--data-dir", str(data)]):
+            code, err = await run_cli(*argv)
+            assert code == 1, err
+            assert "Traceback" not in err
+            lines = err.strip().splitlines()
+            assert len(lines) == 1, err
+            assert str(store) in lines[0]
+            assert "empty" in lines[0]
+            assert "leosuite serve --init" in lines[0]
+            assert store.stat().st_size == 0  # left as it was
+
+        # --init creates a fresh store on purpose
+        async with serving(tmp_path, "--init") as served:
+            async with api_at(await served.wait_ready()) as api:
+                assert (await api.ok("server_list"))["servers"] == []
+            served.proc.send_signal(signal.SIGTERM)
+            assert await served.proc.wait() == 0
+
+        # ... and only where there is none or it is empty
+        code, err = await run_cli(*serve_argv(data, "--init")[3:])
+    assert code == 1, err
+    assert "--init" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+async def test_empty_store_in_a_fresh_data_dir_starts(tmp_path: Path) -> None:
+    # A crash right after the store file was created leaves it empty, with nothing else.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "leosuite.db").write_bytes(b"")
+    with trio.fail_after(60):
+        async with serving(tmp_path) as served:
+            await served.wait_ready()
+            served.proc.send_signal(signal.SIGTERM)
+            assert await served.proc.wait() == 0
+    assert (data / "leosuite.db").stat().st_size > 0
