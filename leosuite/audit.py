@@ -3,6 +3,11 @@
 Entries go to the store's ``audit_log`` table (topic, level, session, the
 ``id;ip;name`` user triple, message) and to live subscribers (the WebSocket
 ``events.subscribe``), each through a bounded buffer that drops for a slow reader.
+
+Text that a client chose (names, paths, field names) never starts a line of its own:
+control characters, line and paragraph separators and bidirectional overrides are
+written as escapes (``\\n``, ``\\x1b``, ``\\u2028``) in every entry and every line
+the daemon logs (:func:`escape_controls`, :class:`LogFormatter`).
 """
 
 from __future__ import annotations
@@ -21,11 +26,42 @@ from .store.db import Database
 if TYPE_CHECKING:
     from .settings import HousekeepingSettings
 
-__all__ = ["Actor", "AuditEvent", "AuditLog", "purge_audit"]
+__all__ = ["Actor", "AuditEvent", "AuditLog", "LogFormatter", "escape_controls", "purge_audit"]
 
 log = logging.getLogger("leosuite.audit")
 
 _DAY = 86400.0
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: Line and paragraph separators, and the marks and overrides that reorder text.
+_INVISIBLE = (
+    0x061C,
+    0x200E,
+    0x200F,
+    0x2028,
+    0x2029,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+)
+_ESCAPES = {
+    code: _NAMED.get(chr(code)) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    for code in (*range(0x20), *range(0x7F, 0xA0), *_INVISIBLE)
+}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character (C0, DEL, C1), line or paragraph separator
+    and bidirectional mark or override written as a visible escape."""
+    return text.translate(_ESCAPES)
+
+
+class LogFormatter(logging.Formatter):
+    """A formatter whose message part is one line whatever its arguments held (a
+    traceback, which the daemon itself writes, keeps its lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,6 +103,9 @@ class AuditLog:
         session: str = "",
     ) -> int:
         actor = actor or Actor()
+        if actor.name != (name := escape_controls(actor.name)):
+            actor = Actor(id=actor.id, ip=actor.ip, name=name)
+        topic, message, session = map(escape_controls, (topic, message, session))
         timestamp = self._now()
 
         def insert(conn: sqlite3.Connection) -> int:

@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="daemon log level"
     )
+    serve.add_argument(
+        "--init",
+        action="store_true",
+        help="create a fresh store where the store file is missing or empty (refused "
+        "where it holds data)",
+    )
 
     config = commands.add_parser("config", help="show the effective configuration")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
@@ -130,15 +136,14 @@ def _print(args: argparse.Namespace, value: Any, text: str) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .audit import LogFormatter
     from .daemon import run_daemon
 
-    logging.basicConfig(
-        level=settings.daemon.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.daemon.log_level.upper(), handlers=[handler])
     logging.getLogger("leosuite.hypercorn").setLevel(logging.WARNING)
-    return run_daemon(settings)
+    return run_daemon(settings, init=args.init)
 
 
 def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -167,7 +172,7 @@ def _cmd_user(args: argparse.Namespace, settings: Settings) -> int:
         parallelism=auth.hash_parallelism,
     )
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    db = Database.open(settings.db_path)
+    db = Database.open(settings.db_path, data_dir=settings.data_dir)
     try:
         action = args.user_command
         if action == "list":

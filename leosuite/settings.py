@@ -68,6 +68,7 @@ class WsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     queue_size: int = 64
     send_timeout: float = 10.0
     ping_interval: float = 20.0
+    handshake_timeout: float = 5.0
     console_batch_bytes: int = 256 * KiB
     console_max_lag: int = 4 * MiB
     login_attempts_per_minute: int = 10
@@ -134,6 +135,8 @@ class CommunitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     message_max_bytes: int = 16 * KiB
     default_max_users: int = 100
     channels_per_member: int = 50
+    channel_creations_per_minute: int = 60
+    channels_per_address: int = 50
     allow_guests: bool = True
     allow_guest_hosts: bool = True
     enable_persistence: bool = True
@@ -250,6 +253,7 @@ def _check(settings: Settings) -> Settings:
         "ws.queue_size": settings.ws.queue_size,
         "ws.send_timeout": settings.ws.send_timeout,
         "ws.ping_interval": settings.ws.ping_interval,
+        "ws.handshake_timeout": settings.ws.handshake_timeout,
         "ws.console_batch_bytes": settings.ws.console_batch_bytes,
         "ws.console_max_lag": settings.ws.console_max_lag,
         "ws.login_attempts_per_minute": settings.ws.login_attempts_per_minute,
@@ -268,6 +272,8 @@ def _check(settings: Settings) -> Settings:
         "community.message_max_bytes": settings.community.message_max_bytes,
         "community.default_max_users": settings.community.default_max_users,
         "community.channels_per_member": settings.community.channels_per_member,
+        "community.channel_creations_per_minute": settings.community.channel_creations_per_minute,
+        "community.channels_per_address": settings.community.channels_per_address,
         "community.chat_queue_size": settings.community.chat_queue_size,
         "community.room_poll_max_wait": settings.community.room_poll_max_wait,
         "community.room_count_limit": settings.community.room_count_limit,

@@ -10,6 +10,10 @@
   closed first or the connection broke (``aclose`` returns early once a close reason
   is set): the client closes the private ``_stream`` itself. With other versions it
   relies on the library.
+* **One accepted connection.** ``WebSocketServer._handle_connection(stream)`` reads
+  the handshake (within its connect timeout), runs the handler and closes; calling it
+  per accepted stream lets the listener count connections from accept on. With other
+  versions the server accepts by itself.
 * **The handshake's Host.** wsproto moves the ``Host`` header out of the headers into
   its ``Request`` event, which trio-websocket keeps as the private ``_event``; with
   other versions it is unknown here (callers fall back to the headers).
@@ -18,6 +22,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 
 import trio
 import trio_websocket
@@ -28,6 +33,7 @@ __all__ = [
     "FAST_WRITES",
     "SUPPORTED",
     "close_transport",
+    "connection_handler",
     "handshake_host",
     "is_open",
     "raw_writes_possible",
@@ -94,3 +100,11 @@ async def close_transport(ws: WebSocketConnection) -> None:
     stream = getattr(ws, "_stream", None)
     if stream is not None:
         await trio.aclose_forcefully(stream)
+
+
+def connection_handler(
+    server: trio_websocket.WebSocketServer,
+) -> Callable[[trio.SocketStream], Awaitable[None]] | None:
+    """What serves one accepted stream (handshake, handler, close), or None if unknown."""
+    handler = getattr(server, "_handle_connection", None) if SUPPORTED else None
+    return handler if callable(handler) else None

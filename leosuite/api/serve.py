@@ -7,6 +7,10 @@ patches hypercorn needs under quart-trio are :mod:`leosuite._compat.hypercorn`'s
 An app may bring a :class:`ConnectionGate` (:func:`attach_connection_gate`): at most
 so many connections per client address are served at once; one more is answered
 with the gate's error and closed.
+
+A request whose ``Host`` is no valid name (an empty label, one over 63 characters)
+is answered 400 in the app's error shape (:func:`attach_error_shape`) before the app
+sees it: the framework would fail on it with a 500 and a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from __future__ import annotations
 import logging
 import math
 import socket
+from collections.abc import Callable
+from typing import Any
 
+import msgspec
 import trio
 from hypercorn.config import Config, Sockets
 from hypercorn.trio.run import worker_serve
@@ -26,11 +33,23 @@ from ..audit import Actor, AuditLog
 from ..auth.limits import Limiter
 from .hosts import normal_ip
 
-__all__ = ["ConnectionGate", "attach_connection_gate", "serve_app"]
+__all__ = [
+    "ConnectionGate",
+    "ErrorShape",
+    "attach_connection_gate",
+    "attach_error_shape",
+    "host_is_valid",
+    "serve_app",
+]
 
 log = logging.getLogger("leosuite.http")
 
 _GATE_KEY = "leosuite.connection_gate"
+_SHAPE_KEY = "leosuite.error_shape"
+MALFORMED_HOST = "the Host header is not a valid host name"
+
+#: ``shape(path, status, message)``: the JSON body of an error answer for ``path``.
+ErrorShape = Callable[[str, int, str], bytes]
 #: How long a refused connection may take to send its request head, and then to read
 #: the answer.
 REFUSAL_DEADLINE = 1.0
@@ -117,6 +136,55 @@ def attach_connection_gate(app: QuartTrio, gate: ConnectionGate) -> None:
     app.extensions[_GATE_KEY] = gate
 
 
+def attach_error_shape(app: QuartTrio, shape: ErrorShape) -> None:
+    """Answer requests refused before ``app`` sees them in ``shape``."""
+    app.extensions[_SHAPE_KEY] = shape
+
+
+def _api_shape(path: str, status: int, message: str) -> bytes:
+    return msgspec.json.encode({"error_type": "invalid", "error_message": message})
+
+
+def host_is_valid(host: str) -> bool:
+    """Whether the framework can route a request with this ``Host`` header: each label
+    of its name (the port aside) 1 to 63 characters once IDNA-encoded."""
+    name = host.lower().partition(":")[0]
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
+class _HostCheck:
+    """ASGI: a request with a malformed ``Host`` gets a 400 in the app's shape."""
+
+    def __init__(self, app: Any, shape: ErrorShape) -> None:
+        self._app = app
+        self._shape = shape
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind in ("http", "websocket"):
+            host = next((v for k, v in scope.get("headers", ()) if k == b"host"), b"")
+            if not host_is_valid(host.decode("latin-1")):
+                await self._refuse(scope, send)
+                return
+        await self._app(scope, receive, send)
+
+    async def _refuse(self, scope: Any, send: Any) -> None:
+        body = self._shape(scope.get("path", "/"), 400, MALFORMED_HOST)
+        head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 400, "headers": head})
+            await send({"type": "http.response.body", "body": body})
+        elif "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": 400, "headers": head})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:  # pragma: no cover - every hypercorn we run offers the extension
+            await send({"type": "websocket.close", "code": 1008})
+
+
 async def serve_app(
     app: QuartTrio,
     sock: socket.socket,
@@ -144,8 +212,9 @@ async def serve_app(
         else:  # pragma: no cover - only with another hypercorn pinned
             log.warning("connections per address are not capped with this hypercorn")
     sockets = Sockets(secure_sockets=[], insecure_sockets=[sock], quic_sockets=[])
+    shape = app.extensions.get(_SHAPE_KEY, _api_shape)
     await worker_serve(
-        wrap_app(app, config.wsgi_max_body_size, "asgi"),
+        wrap_app(_HostCheck(app, shape), config.wsgi_max_body_size, "asgi"),
         config,
         sockets=sockets,
         shutdown_trigger=shutdown.wait,

@@ -16,7 +16,7 @@ import hashlib
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 
@@ -124,6 +124,9 @@ class AuthService:
         self.on_revoked: list[Callable[[int, str], None]] = []
         #: Called with (token_hash, reason) when one token ends (logout, expiry, destroyed).
         self.on_token_revoked: list[Callable[[str, str], None]] = []
+        #: Awaited whenever another process may have changed the store (after the
+        #: tokens are re-checked): services re-check what they hold without a token.
+        self.on_store_changed: list[Callable[[], Awaitable[object]]] = []
 
     # -- proof-of-work login -------------------------------------------------------
 

@@ -2,7 +2,9 @@
 the store directly while the daemon runs, so the daemon watches the store's files and,
 whenever they change (and at least every ``full_every`` seconds), asks the store which
 of its cached tokens still stand: the others end at once, and with them every
-connection that uses them (:meth:`AuthService.recheck_tokens`)."""
+connection that uses them (:meth:`AuthService.recheck_tokens`). Then each of
+``AuthService.on_store_changed`` re-checks what it holds without a token (the chat's
+connections of accounts registered over the chat)."""
 
 from __future__ import annotations
 
@@ -61,5 +63,7 @@ async def watch_tokens(
         last, next_full = stamp, trio.current_time() + full_every
         try:
             await auth.recheck_tokens()
+            for recheck in list(auth.on_store_changed):
+                await recheck()
         except Exception:
             log.exception("re-checking the access tokens failed; will retry")

@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from ..errors import Conflict, NotFound, PermissionDenied, TooLarge
+from ..auth.limits import Limiter
+from ..auth.login_limits import address_key
+from ..errors import Conflict, NotFound, PermissionDenied, RateLimited, TooLarge
 from .models import (
     AuditRecord,
     ChatEvent,
@@ -43,16 +45,25 @@ class ChatCore:
         self.limits = limits
         self._now = now
         self._on_audit = on_audit
+        self._guest_moves = Limiter(now, window=60.0, limit=1)  # audited joins and leaves
         self.sessions: dict[str, Session] = {}  # by id
         self._by_name: dict[str, Session] = {}  # casefolded name -> session
         self.members: dict[int, Member] = {}
         self._chat_nicks: dict[str, Member] = {}  # each of its name_keys -> chat member
         self._chat: dict[int, Member] = {}  # connected chat members by id, in order
+        self._creations = self._creation_limiter()
+
+    def _creation_limiter(self) -> Limiter:
+        """New chat channels per address a minute (``channel_creations_per_minute``)."""
+        limit = self.limits.channel_creations_per_minute
+        return Limiter(self._now, window=60.0, limit=limit)
 
     # -- plumbing ---------------------------------------------------------------------
 
     def update_limits(self, limits: ChatLimits) -> None:
         self.limits = limits
+        if self._creations.limit != limits.channel_creations_per_minute:
+            self._creations = self._creation_limiter()
         for session in self.sessions.values():
             self._trim(session)
 
@@ -69,6 +80,17 @@ class ChatCore:
                 level=level,
             )
         )
+
+    def _audit_move(self, topic: str, message: str, member: Member, session: Session) -> None:
+        """Audit a join or leave; a guest's only once per address a minute (with how many
+        were passed over), so guests connecting in a loop cannot flood the log."""
+        if member.kind == "chat" and not member.auth:
+            skipped = self._guest_moves.first(f"{topic} {member.ip}")
+            if skipped is None:
+                return
+            if skipped:
+                message += f" ({skipped} more by guests from this address since)"
+        self._audit(topic, message, member, session)
 
     def _fan_out(
         self, session: Session, event: ChatEvent, *, only: Iterable[Member] | None = None
@@ -117,7 +139,7 @@ class ChatCore:
         """A guest registered its nick: it is that account now, with the rights it had."""
         before = identity(member)
         member.account_id = account_id
-        for session in member.sessions.values():
+        for session in self.sessions.values():  # muted where it left, too
             for group in (session.ops, session.muted):
                 if before in group:
                     group.discard(before)
@@ -136,6 +158,9 @@ class ChatCore:
                     del self._chat_nicks[key]
         for session in list(member.sessions.values()):
             self.leave(member, session, reason=reason)
+        if member.kind == "chat" and not member.auth:  # its identity ends with it
+            for session in self.sessions.values():
+                session.muted.discard(identity(member))
         member.disconnect(reason)
 
     # -- sessions ---------------------------------------------------------------------
@@ -161,16 +186,34 @@ class ChatCore:
             raise Conflict("the server's session limit is reached; try again later")
         if founder is not None and not founder.auth and not self.limits.allow_guest_hosts:
             raise PermissionDenied("only logged-in users may open a new channel here")
+        address = ""
+        if not room and founder is not None and founder.ip and not founder.mod:
+            address = self._check_address(founder)
         session = Session(
             name,
             founder.name if founder else founder_name,
             self._now(),
             max_users=self.limits.default_max_users,
         )
+        session.founder_address = address
         self.sessions[session.id] = session
         self._by_name[name.casefold()] = session
         self._audit("Status", f"session {name} created", founder, session)
         return session
+
+    def _check_address(self, founder: Member) -> str:
+        """Refuse a new chat channel from an address that has ``channels_per_address``
+        open, or opened ``channel_creations_per_minute`` in the last minute; its key."""
+        address = address_key(founder.ip)
+        cap = self.limits.channels_per_address
+        if sum(1 for s in self.sessions.values() if s.founder_address == address) >= cap:
+            raise Conflict(f"at most {cap} open channels from one address; join an existing one")
+        if not self._creations.allow(address):
+            raise RateLimited(
+                f"at most {self._creations.limit} new channels a minute from one address; "
+                "try again in a minute"
+            )
+        return address
 
     def join(self, member: Member, name: str, *, password_ok: bool = True) -> tuple[Session, bool]:
         """Join (creating the session if there is none); returns (session, created).
@@ -206,7 +249,7 @@ class ChatCore:
         session.last_activity = self._now()
         event = ChatEvent("join", session, member.name, self._now())
         self._fan_out(session, event)
-        self._audit("Join", f"joined {session.name}", member, session)
+        self._audit_move("Join", f"joined {session.name}", member, session)
         return session, created
 
     def leave(self, member: Member, session: Session, *, reason: str = "left") -> None:
@@ -214,11 +257,10 @@ class ChatCore:
             raise Conflict(f"not in {session.name}", field="channel")
         member.sessions.pop(session.id, None)
         if member.kind == "chat" and not member.auth:  # a guest is this one connection
-            session.ops.discard(identity(member))
-            session.muted.discard(identity(member))
+            session.ops.discard(identity(member))  # a mute stays until it disconnects
         event = ChatEvent("leave", session, member.name, self._now(), reason=reason)
         self._fan_out(session, event, only=[member, *session.members.values()])
-        self._audit("Leave", f"left {session.name}: {reason}", member, session)
+        self._audit_move("Leave", f"left {session.name}: {reason}", member, session)
         if not session.members and session.room is None and not session.persistent:
             self._forget(session)
 
@@ -261,14 +303,16 @@ class ChatCore:
         self._require_member(member, session)
         self._check_size(member, session, text or payload or "")
         targets: list[Member] | None = None
+        to_id = ""
         if to is not None:
             target = session.member_named(to)
             if target is None:
                 raise NotFound(f"no user {to!r} in {session.name}", field="to")
             targets = [member, target] if target is not member else [member]
+            to_id = identity(target)
         event = ChatEvent(
             "message", session, member.name, self._now(), text=text, payload=payload,
-            origin=member.kind, to=to,
+            origin=member.kind, to=to, sender_id=identity(member), to_id=to_id,
         )  # fmt: skip
         self._store(session, event)
         self._fan_out(session, event, only=targets)
@@ -279,7 +323,7 @@ class ChatCore:
         """A message from SYSTEM (joins, kicks, warnings, the admin's messages)."""
         event = ChatEvent(
             "system", session, "SYSTEM", self._now(), text=text, level=level,
-            to=to.name if to else None,
+            to=to.name if to else None, to_id=identity(to) if to else "",
         )  # fmt: skip
         self._store(session, event)
         self._fan_out(session, event, only=[to] if to else None)

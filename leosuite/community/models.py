@@ -58,7 +58,9 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 class ChatEvent:
     """One thing that happened in a session. ``frames`` caches each protocol's encoding
-    so a message is encoded once for all members, not once per member."""
+    so a message is encoded once for all members, not once per member. A direct message
+    records the :func:`identity` of its sender and recipient (``sender_id``, ``to_id``):
+    only those identities read it again, never whoever takes one of the names later."""
 
     __slots__ = (
         "channel",
@@ -69,10 +71,12 @@ class ChatEvent:
         "origin",
         "payload",
         "reason",
+        "sender_id",
         "session",
         "text",
         "time",
         "to",
+        "to_id",
         "user",
     )
 
@@ -90,6 +94,8 @@ class ChatEvent:
         level: Level = "info",
         reason: str = "",
         id: int = 0,
+        sender_id: str = "",
+        to_id: str = "",
     ) -> None:
         self.kind: EventKind = kind
         self.session = session.id
@@ -103,7 +109,14 @@ class ChatEvent:
         self.level: Level = level
         self.reason = reason
         self.id = id
+        self.sender_id = sender_id
+        self.to_id = to_id
         self.frames: dict[str, object] = {}
+
+    def addressed_to(self, member: Member) -> bool:
+        """Whether ``member`` may read this event again: anything but a direct message,
+        or a direct message it sent or received (by identity)."""
+        return self.to is None or identity(member) in (self.sender_id, self.to_id)
 
     @property
     def size(self) -> int:
@@ -148,6 +161,8 @@ class Session:
         self.alias = name
         self.title = ""
         self.founder = founder
+        #: The address (an IPv6 /64 as one) a chat channel was opened from; "" else.
+        self.founder_address = ""
         self.password_hash: str | None = None
         self.opword_hash: str | None = None
         self.closed = False

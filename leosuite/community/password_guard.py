@@ -9,12 +9,18 @@ then an address that guessed wrong on it within the window is refused there too,
 while an address that has not may still try, so the session's own users are not
 locked out by guessers elsewhere. A refusal is :class:`~leosuite.errors.RateLimited`.
 
+An attempt counts from the moment it is admitted (:meth:`PasswordGuard.reserve`), not
+from when its password turns out wrong: attempts still being checked count as wrong
+ones, so concurrent attempts cannot all pass the check before the first is recorded;
+a right password gives its place back.
+
 Wrong passwords and refusals are audited (``RuleBreak``) once per burst: the first
 of each kind in a minute per address, with how many were passed over since.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from ..auth.limits import Limiter
@@ -22,7 +28,7 @@ from ..auth.login_limits import address_key
 from ..errors import RateLimited
 from .models import AuditRecord, ChatLimits, normalize_channel
 
-__all__ = ["PasswordGuard"]
+__all__ = ["Attempt", "PasswordGuard"]
 
 #: One audit entry per address and kind (wrong password, refusal) per this many seconds.
 _BURST = 60.0
@@ -44,16 +50,20 @@ class PasswordGuard:
         self._pairs = Limiter(clock, window=window, limit=1)
         self._bursts = Limiter(clock, window=_BURST, limit=1)
         self._on_audit = on_audit
+        #: Attempts admitted and not settled yet, per address, session and pair.
+        self._pending: Counter[str] = Counter()
 
     def check(self, ip: str, session: str, *, name: str = "", session_id: str = "") -> None:
         """Refuse (RateLimited) a password attempt by ``ip`` on ``session`` (a room or
-        channel name) while its address or the session is over its limit."""
+        channel name) while its address or the session is over its limit (attempts
+        being checked count as wrong ones)."""
         network, target = address_key(ip), _fold(session)
-        if self._addresses.count(network) >= self._addresses.limit:
+        pair, pending = f"{target} {network}", self._pending
+        if self._addresses.count(network) + pending["ip " + network] >= self._addresses.limit:
             reason = "too many wrong passwords from this address"
         elif (
-            self._sessions.count(target) >= self._sessions.limit
-            and self._pairs.count(f"{target} {network}") > 0
+            self._sessions.count(target) + pending["session " + target] >= self._sessions.limit
+            and self._pairs.count(pair) + pending["pair " + pair] > 0
         ):
             reason = f"too many wrong passwords for {session}"
         else:
@@ -66,6 +76,17 @@ class PasswordGuard:
             session_id,
         )
         raise RateLimited(f"{reason}; try again in a few minutes")
+
+    def reserve(self, ip: str, session: str, *, name: str = "", session_id: str = "") -> Attempt:
+        """:meth:`check`, then hold a place for the attempt until it is settled."""
+        self.check(ip, session, name=name, session_id=session_id)
+        return Attempt(self, ip, session, name, session_id)
+
+    def _hold(self, keys: tuple[str, ...], delta: int) -> None:
+        for key in keys:
+            self._pending[key] += delta
+            if self._pending[key] <= 0:
+                del self._pending[key]
 
     def failed(self, ip: str, session: str, *, name: str = "", session_id: str = "") -> None:
         """Count a wrong password (or an unknown room or user) from ``ip``."""
@@ -90,6 +111,30 @@ class PasswordGuard:
                 level="warning",
             )
         )
+
+
+class Attempt:
+    """One admitted password attempt; :meth:`settle` it exactly once, wrong or right
+    (an attempt abandoned before its verdict counts as wrong)."""
+
+    __slots__ = ("_guard", "_keys", "ip", "name", "session", "session_id")
+
+    def __init__(self, guard: PasswordGuard, ip: str, session: str, name: str,
+                 session_id: str) -> None:  # fmt: skip
+        network, target = address_key(ip), _fold(session)
+        self._guard: PasswordGuard | None = guard
+        self._keys = ("ip " + network, "session " + target, f"pair {target} {network}")
+        self.ip, self.session, self.name, self.session_id = ip, session, name, session_id
+        guard._hold(self._keys, 1)
+
+    def settle(self, ok: bool) -> None:
+        """Give the place back; a wrong password is then counted as one."""
+        guard, self._guard = self._guard, None
+        if guard is None:
+            return
+        guard._hold(self._keys, -1)
+        if not ok:
+            guard.failed(self.ip, self.session, name=self.name, session_id=self.session_id)
 
 
 def _fold(session: str) -> str:

@@ -16,6 +16,9 @@ and a room without them is useless. A row saved before the session became a room
 left as it was, so the channel comes back as it was then.
 
 History is stored as a msgpack list of :class:`StoredEvent` (``history_format`` 1).
+A direct message keeps its sender's and recipient's identities only when both are
+accounts: one that involved a guest (or was stored before identities were) is replayed
+to nobody after a restart.
 A row whose history cannot be decoded is restored without history (logged); a row
 that cannot be restored at all (bad name, a name taken, the session limit reached)
 is skipped, logged and left in the store untouched.
@@ -64,6 +67,8 @@ class StoredEvent(msgspec.Struct, array_like=True):
     to: str | None = None
     level: Level = "info"
     reason: str = ""
+    sender_id: str = ""
+    to_id: str = ""
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -84,8 +89,11 @@ def encode_history(session: Session) -> bytes:
                 to=e.to,
                 level=e.level,
                 reason=e.reason,
+                sender_id=ids[0],
+                to_id=ids[1],
             )
             for e in session.history
+            for ids in [_lasting_ids(e)]
         ]
     )
 
@@ -108,6 +116,8 @@ def decode_history(blob: bytes, session: Session) -> list[ChatEvent]:
             level=e.level,
             reason=e.reason,
             id=e.id,
+            sender_id=e.sender_id,
+            to_id=e.to_id,
         )
         for e in _decoder.decode(blob)
     ]
@@ -134,6 +144,16 @@ def _fingerprint(session: Session) -> tuple[object, ...]:
         frozenset(session.muted),
         frozenset(session.banned),
     )
+
+
+def _lasting_ids(event: ChatEvent) -> tuple[str, str]:
+    """A direct message's sender and recipient as stored: accounts, or nobody at all
+    when either was a guest (a guest's identity is one connection, and a restart hands
+    its number to another), so that message is replayed to no one."""
+    ids = (event.sender_id, event.to_id)
+    if event.to is None or all(i.startswith("account:") for i in ids):
+        return ids
+    return ("", "")
 
 
 def _lasting(identities: Iterable[str]) -> tuple[str, ...]:

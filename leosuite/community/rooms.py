@@ -93,11 +93,15 @@ class Rooms(RoomTable):
         login = self.login(name, user, password)
         where = normalize_channel(name)
         session_id = login.room.session.id if login.room is not None else ""
-        if self._guard is not None:
-            self._guard.check(ip, where, name=user, session_id=session_id)
-        password_ok = await self._hasher.verify(login.stored_hash, password)
-        if not password_ok and self._guard is not None:
-            self._guard.failed(ip, where, name=user, session_id=session_id)
+        attempt = None
+        if self._guard is not None:  # counted before the hash: racing attempts see it
+            attempt = self._guard.reserve(ip, where, name=user, session_id=session_id)
+        password_ok = False
+        try:
+            password_ok = await self._hasher.verify(login.stored_hash, password)
+        finally:
+            if attempt is not None:
+                attempt.settle(password_ok)
         joined = self.admit(login, password_ok, ip)
         if joined.notice is not None:
             await self._announce(joined.room, joined.notice)

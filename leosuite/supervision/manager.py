@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import stat
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -168,12 +169,15 @@ class ServerManager:
             await self._db.call(save)
 
     async def shutdown(self) -> None:
-        """Stop every server gracefully (in parallel), save indexes, close the logs."""
-        await self._fleet.shutdown()
-        with trio.CancelScope(shield=True):
-            await self.save_read_indexes()
-        for console in self._consoles.values():
-            console.close()
+        """Stop every server gracefully (in parallel), save indexes, close the logs; a
+        cancelled stop (the servers then killed) still saves and closes."""
+        try:
+            await self._fleet.shutdown()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.save_read_indexes()
+            for console in self._consoles.values():
+                console.close()
 
     # -- queries ----------------------------------------------------------------------
 
@@ -286,6 +290,12 @@ class ServerManager:
             return record
 
     def _make_dirs(self, name: str, stamp: int) -> None:
+        # No other user may list servers/ or logs/ (every server's name); only the search
+        # bit that servers run as another user need (added when one starts) is kept.
+        for top in (self.server_dir(name).parent, self.log_dir(name).parent):
+            top.mkdir(mode=0o700, exist_ok=True)
+            if (top_mode := stat.S_IMODE(top.stat().st_mode)) & 0o066:
+                top.chmod(top_mode & ~0o066)
         # A directory already there (left by an older version's destroy) is not handed on.
         self._set_aside(self.server_dir(name), f"{name}-{stamp}")
         self.server_dir(name).mkdir(mode=0o700, parents=True, exist_ok=True)

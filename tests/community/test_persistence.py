@@ -214,3 +214,26 @@ def test_history_round_trip_and_garbage() -> None:
     for garbage in (b"\x93\x01", b"not msgpack at all", b"\x91\x94\x01\xa4nope\xa1a\x00"):
         with pytest.raises(msgspec.DecodeError):
             decode_history(garbage, session)
+
+
+def test_stored_direct_messages_keep_accounts_only() -> None:
+    """A guest's identity is one connection, and a restart reuses its number: a stored
+    direct message that involved a guest is replayed to nobody."""
+    core = ChatCore(ChatLimits(), Clock())
+    ann, guest = Member("ann", account_id=7), Member("gus")
+    for member in (ann, guest):
+        core.connect(member)
+    session, _ = core.join(ann, "c")
+    core.join(guest, "c")
+    core.say(ann, session, "to gus", to="gus")
+    core.say(guest, session, "to ann", to="ann")
+    core.say(ann, session, "to herself", to="ann")
+    core.say(ann, session, "to all")
+    events = decode_history(encode_history(session), session)
+    again = Member("gus")  # a new guest; after a restart it may get the same number
+    again.id = guest.id
+    assert [e.text for e in events if e.addressed_to(again)] == ["to all"]
+    assert [e.text for e in events if e.addressed_to(ann)] == ["to herself", "to all"]
+    assert [e.text for e in core.history(session) if e.addressed_to(ann)] == [
+        "to gus", "to ann", "to herself", "to all"
+    ]  # fmt: skip

@@ -15,7 +15,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionRejected, open_websocket_url
 
-from tests.helpers.chat import refused_at
+from tests.helpers.chat import Chat, refused_at
 from tests.helpers.chat_tokens import ServeProcess, closed_within, serve_process, token_chat
 from tests.helpers.daemon import base_env, login
 from tests.helpers.ws import client_socket_leak_tolerated
@@ -177,4 +177,41 @@ async def test_the_chat_takes_its_token_from_the_header_or_the_url(tmp_path: Pat
                 assert '"user":"admin"' in await old.get_message()
 
     with trio.fail_after(60), client_socket_leak_tolerated():
+        await body()
+
+
+async def _registered(ws: str, nick: str, *, task_status: trio.TaskStatus[Chat]) -> None:
+    """A guest that makes its nick an account (type 1), then stays connected."""
+    async with open_websocket_url(f"{ws}/chat/login/{nick}") as socket:
+        client = Chat(socket, nick)
+        await client.expect(2, user=nick)
+        await client.send(1, password=PASSWORD)
+        await client.expect(1, user=nick)
+        task_status.started(client)
+        await trio.sleep_forever()
+
+
+async def test_the_cli_ends_a_chat_registered_account_s_connection(tmp_path: Path) -> None:
+    """An account made over the chat holds no token; locking it or changing its password
+    on the store still closes its connection within a second."""
+
+    async def body() -> None:
+        async with serve_process(tmp_path, _env(LEOSUITE_COMMUNITY_REGISTRATION="true")) as d:
+            ws = d.endpoints["ws"]
+            async with trio.open_nursery() as nursery:
+                stays: Chat = await nursery.start(_registered, ws, "gina")
+                for nick, command in (
+                    ("erin", ["user", "lock", "erin"]),
+                    ("fred", ["user", "passwd", "fred", "--password-stdin"]),
+                ):
+                    client: Chat = await nursery.start(_registered, ws, nick)
+                    await d.cli(*command, stdin=b"a-new-password-1")
+                    code, reason = await closed_within(client, 1.0)
+                    assert (code, "session ended" in reason) == (1008, True), reason
+                # gina, whose account stands, was never disturbed
+                await stays.send(6)
+                assert "gina" in (await stays.expect(6))["users"]
+                nursery.cancel_scope.cancel()
+
+    with trio.fail_after(90), client_socket_leak_tolerated():
         await body()

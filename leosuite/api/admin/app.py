@@ -16,6 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -35,7 +37,7 @@ from ..context import ApiContext
 from ..guards import RequestGuards
 from ..openapi import admin_view
 from ..requests import peer_ip
-from ..serve import ConnectionGate, attach_connection_gate
+from ..serve import ConnectionGate, attach_connection_gate, attach_error_shape
 from . import accounts as admin_accounts
 from . import bans as admin_bans
 from . import log as admin_log
@@ -45,6 +47,8 @@ from . import sessions as admin_sessions
 __all__ = ["create_admin_app"]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+log = logging.getLogger("leosuite.admin")
 
 TOO_MANY_CONNECTIONS = "too many connections from this address; close some and retry"
 
@@ -68,6 +72,14 @@ def _refusal(status: int, message: str, *, headers: dict[str, str] | None = None
     return admin_error(status, message, headers)
 
 
+def _internal(exc: BaseException) -> Response:
+    """A bug or an I/O failure: logged once with its traceback and a correlation id,
+    answered 500 with only that id."""
+    correlation = secrets.token_hex(6)
+    log.error("admin API: internal error %s", correlation, exc_info=exc)
+    return admin_error(500, f"internal error (correlation id {correlation})")
+
+
 def admin_json(value: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status=status, content_type="application/json")
 
@@ -88,6 +100,12 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
     app.before_request(guards.check_host)
     app.before_request(guards.check_origin)
     app.before_request(guards.check_body_type)
+    attach_error_shape(
+        app,
+        lambda _path, _status, message: msgspec.json.encode(
+            {"status": "error", "message": message}
+        ),
+    )
     attach_connection_gate(
         app,
         ConnectionGate(
@@ -98,28 +116,32 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
         ),
     )
 
+    checking: dict[str, int] = {}  # attempts per address whose check has not ended
+
     async def principal_of_request() -> Principal:
+        # An attempt counts against the limit from before its password is verified, so
+        # concurrent guesses cannot all be verified before the first failure is noted.
         ip = peer_ip()
-        if failures.count(ip) >= _FAIL_LIMIT:
+        if failures.count(ip) + checking.get(ip, 0) >= _FAIL_LIMIT:
             raise _Unauthorized("too many failed attempts; try again later", status=429)
-        header = request.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
+        checking[ip] = checking.get(ip, 0) + 1
+        failure = ""
         try:
-            if scheme.lower() == "bearer" and value:
-                principal = await ctx.auth.authenticate(value.strip(), ip=ip)
-            elif scheme.lower() == "basic" and value:
-                principal = await basic(value.strip(), ip)
-            else:
-                raise _Unauthorized("authentication required (HTTP Basic or Bearer token)")
+            principal = await credentials_of_request(ip)
         except AuthError as exc:
+            principal, failure = None, exc.message
+        finally:
+            if (left := checking.pop(ip) - 1) > 0:
+                checking[ip] = left
+        if principal is None:
             failures.note(ip)
             await ctx.audit.record(
                 "admin",
-                f"admin authentication failed: {exc.message}",
+                f"admin authentication failed: {failure}",
                 actor=Actor(ip=ip),
                 level="warning",
             )
-            raise _Unauthorized("invalid credentials") from None
+            raise _Unauthorized("invalid credentials")
         if not may_use_admin_api(principal):
             await ctx.audit.record(
                 "admin",
@@ -129,6 +151,15 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
             )
             raise _Unauthorized("this account is not an administrator", status=403)
         return principal
+
+    async def credentials_of_request(ip: str) -> Principal:
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value:
+            return await ctx.auth.authenticate(value.strip(), ip=ip)
+        if scheme.lower() == "basic" and value:
+            return await basic(value.strip(), ip)
+        raise _Unauthorized("authentication required (HTTP Basic or Bearer token)")
 
     async def basic(value: str, ip: str) -> Principal:
         try:
@@ -161,8 +192,9 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
 
     @app.errorhandler(LeosuiteError)
     async def _leosuite_error(exc: LeosuiteError) -> Any:
-        status = exc.http_status
-        return admin_error(status, exc.message if status < 500 else "internal error")
+        if exc.http_status >= 500:
+            return _internal(exc)
+        return admin_error(exc.http_status, exc.message)
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Any:
@@ -171,8 +203,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Any:
-        app.logger.error("admin API internal error", exc_info=exc)
-        return admin_error(500, "internal error")
+        return _internal(exc)
 
     async def status(principal: Principal) -> Response:
         started = datetime.datetime.fromtimestamp(ctx.started_at, tz=datetime.UTC)

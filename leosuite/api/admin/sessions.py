@@ -59,7 +59,7 @@ class SessionPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     closed: bool | UnsetType = UNSET
     persistent: bool | UnsetType = UNSET
     title: str | UnsetType = UNSET
-    maxUserCount: int | UnsetType = UNSET
+    maxUserCount: ws_sessions.MaxUserCount | UnsetType = UNSET
     password: str | UnsetType = UNSET
     opword: str | UnsetType = UNSET
     preserveChat: bool | UnsetType = UNSET

@@ -16,9 +16,9 @@ from ..ban_check import http_ban_check
 from ..context import ApiContext
 from ..guards import RequestGuards
 from ..openapi import http_view
-from ..serve import ConnectionGate, attach_connection_gate
+from ..serve import ConnectionGate, attach_connection_gate, attach_error_shape
 from .auth import auth_blueprint, json_response, websocket_url
-from .errors import BadInputRecorder, install_error_handlers, listener_refusal
+from .errors import BadInputRecorder, error_body, install_error_handlers, listener_refusal
 from .rooms import rooms_blueprint
 from .servers import servers_blueprint
 from .web import web_blueprint
@@ -42,6 +42,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = ctx.settings.http.read_timeout
     install_error_handlers(app, BadInputRecorder(ctx.audit))
+    attach_error_shape(app, error_body)
     guards = RequestGuards(ctx, listener_refusal, topic="http")
     app.before_request(guards.check_host)
     app.before_request(http_ban_check(ctx))

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 import trio
-from quart import Quart, Response, request
+from quart import Quart, Response, has_request_context, has_websocket_context, request
 from werkzeug.exceptions import HTTPException
 
 from ...audit import Actor, AuditLog
@@ -24,12 +24,15 @@ from ...errors import LeosuiteError
 __all__ = [
     "HTTP_ERROR_TYPES",
     "BadInputRecorder",
+    "error_body",
     "error_response",
     "install_error_handlers",
     "listener_refusal",
 ]
 
 log = logging.getLogger("leosuite.api")
+
+NO_WEBSOCKETS = "no WebSocket endpoint on this listener (the WebSocket listener has its own port)"
 
 HTTP_ERROR_TYPES = {
     400: "invalid",
@@ -57,20 +60,25 @@ def error_response(
     return response
 
 
+def error_body(path: str, status: int, message: str) -> bytes:
+    """A refusal's body in the shape of the endpoint asked: ``POST /rooms`` answers
+    ``{"status": "error", "error_type", "text"}``, everything else the API's shape."""
+    error_type = HTTP_ERROR_TYPES.get(status, "error")
+    if path == "/rooms":
+        return msgspec.json.encode({"status": "error", "error_type": error_type, "text": message})
+    return msgspec.json.encode({"error_type": error_type, "error_message": message})
+
+
 def listener_refusal(
     status: int, message: str, *, headers: dict[str, str] | None = None
 ) -> Response:
     """A refusal by the listener itself (wrong Host, body type, too many requests or
-    connections) in the shape of the endpoint asked: ``POST /rooms`` answers
-    ``{"status": "error", "error_type", "text"}``, everything else the API's shape."""
-    error_type = HTTP_ERROR_TYPES.get(status, "error")
-    if request.path == "/rooms":
-        body = msgspec.json.encode({"status": "error", "error_type": error_type, "text": message})
-        response = Response(body, status=status, content_type="application/json")
-        for key, value in (headers or {}).items():
-            response.headers[key] = value
-        return response
-    return error_response(status, error_type, message, headers=headers)
+    connections) in the shape of the endpoint asked (:func:`error_body`)."""
+    body = error_body(request.path, status, message)
+    response = Response(body, status=status, content_type="application/json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
 
 
 def _from_http_exception(exc: HTTPException) -> Response:
@@ -105,6 +113,8 @@ class BadInputRecorder:
         self._recent = Limiter(trio.current_time, window=60.0, limit=per_minute)
 
     async def record(self, status: int, message: str) -> None:
+        if not has_request_context():  # a WebSocket request: this listener serves none
+            return
         ip = request.remote_addr or ""
         if not self._recent.allow(ip):
             return
@@ -128,6 +138,8 @@ def install_error_handlers(app: Quart, bad_input: BadInputRecorder | None = None
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Any:
+        if has_websocket_context():  # an upgrade request: WebSockets have their own port
+            return error_response(404, "not_found", NO_WEBSOCKETS)
         response = _from_http_exception(exc)
         if bad_input is not None and response.status_code in (400, 413):
             await bad_input.record(response.status_code, exc.description or exc.name)

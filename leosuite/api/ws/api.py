@@ -11,7 +11,7 @@ import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import trio
@@ -21,7 +21,7 @@ from ... import __version__
 from ...audit import Actor
 from ...auth.limits import Limiter
 from ...auth.permissions import exempt_from_request_rate, may_read_audit_log, may_see_every_count
-from ...errors import AuthError, InternalError, LeosuiteError, PermissionDenied, StoreError
+from ...errors import AuthError, PermissionDenied
 from ...store import accounts
 from ...store import audit as audit_table
 from ...supervision.states import State
@@ -36,11 +36,13 @@ from .protocol import (
     decode_content,
     envelope,
     error_of,
+    is_internal,
     parse_frame,
     push,
 )
+from .refusals import RefusalNotes
 
-__all__ = ["AfterSend", "WsApi"]
+__all__ = ["MAX_PAGE", "AfterSend", "WsApi"]
 
 log = logging.getLogger("leosuite.ws")
 
@@ -65,9 +67,13 @@ class _Token(msgspec.Struct, forbid_unknown_fields=True):
     token: str
 
 
+#: The highest ``get_logs`` page (a larger offset would overflow SQLite's integers).
+MAX_PAGE = 10_000_000
+
+
 class _LogsQuery(msgspec.Struct, forbid_unknown_fields=True):
-    p: int = 1
-    ps: int = 20
+    p: Annotated[int, msgspec.Meta(ge=0, le=MAX_PAGE)] = 1
+    ps: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
     sort: str = "desc"
 
 
@@ -77,6 +83,7 @@ class WsApi:
     def __init__(self, ctx: ApiContext, hub: WsHub) -> None:
         self.ctx = ctx
         self.hub = hub
+        self._refused = RefusalNotes(ctx.audit)  # one entry per address per burst
         self.handlers: dict[str, tuple[Handler, bool]] = {}
         self._login_attempts = Limiter(
             trio.current_time, window=60.0, limit=ctx.settings.ws.login_attempts_per_minute
@@ -100,7 +107,7 @@ class WsApi:
         refusal = self.hub.refusal(ip)
         if refusal is not None:
             status, reason = refusal
-            await self.ctx.audit.record("ws", f"connection refused: {reason}", level="warning")
+            await self._refused.note(ip, f"connection refused: {reason}")
             await request.reject(status, body=reason.encode())
             return
         self.hub.reserve(ip)  # before the first await: concurrent handshakes see it
@@ -146,23 +153,11 @@ class WsApi:
             answer = envelope(uuid, kind, StatusCode.SUCCESS, result)
         except WsError as exc:
             answer = envelope(uuid, kind, exc.status, exc.content, exc.message)
-        except LeosuiteError as exc:
-            if isinstance(exc, InternalError) and not isinstance(exc, StoreError):
-                log.exception("WebSocket call %s failed", kind, exc_info=exc)
-            error = error_of(exc)
-            answer = envelope(uuid, kind, error.status, error.content, error.message)
         except trio.Cancelled:
             raise
-        except Exception:
-            correlation = secrets.token_hex(6)
-            log.exception("WebSocket call %s failed (%s)", kind, correlation)
-            answer = envelope(
-                uuid,
-                kind,
-                StatusCode.UNKNOWN,
-                None,
-                f"internal error (correlation id {correlation})",
-            )
+        except Exception as exc:
+            error = error_of(exc, _logged_internal(kind, exc) if is_internal(exc) else "")
+            answer = envelope(uuid, kind, error.status, error.content, error.message)
         await conn.send(answer)
 
     async def _note_rate_limited(self, conn: WsConnection) -> None:
@@ -283,10 +278,6 @@ class WsApi:
         if not may_read_audit_log(conn.principal):
             raise PermissionDenied("reading the audit log needs the ADMIN flag")
         query = decode_content(content, _LogsQuery)
-        if query.ps < 1 or query.ps > 1000:
-            raise WsError(StatusCode.INVALID_ARGUMENT, "ps must be 1-1000", {"field": "ps"})
-        if query.p < 0:
-            raise WsError(StatusCode.INVALID_ARGUMENT, "p must not be negative", {"field": "p"})
         if query.sort not in ("asc", "desc"):
             raise WsError(
                 StatusCode.INVALID_ARGUMENT, "sort must be asc or desc", {"field": "sort"}
@@ -319,6 +310,13 @@ class WsApi:
             ],
             "meta": {"total": total, "first": 1, "last": max(1, math.ceil(total / query.ps))},
         }
+
+
+def _logged_internal(kind: str, exc: BaseException) -> str:
+    """Log an internal error of a call once, with its traceback; its correlation id."""
+    correlation = secrets.token_hex(6)
+    log.error("WebSocket call %s: internal error %s", kind, correlation, exc_info=exc)
+    return correlation
 
 
 def _actor(ip: str, name: str) -> Actor:

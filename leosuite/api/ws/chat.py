@@ -74,10 +74,11 @@ from ...community.models import ChatEvent, Member, Session, normalize_channel
 from ...community.service import ChatService
 from ...errors import AuthError, Conflict, InvalidInput, LeosuiteError, NotFound
 from ..context import ApiContext
-from .chat_commands import register, run_command
+from .chat_commands import recheck_registered, register, run_command
 from .chat_login import CHAT_PREFIX, ChatLogin, ChatLogins, subprotocol
 from .conn import WsConnection, WsHub
 from .protocol import CLOSE_NORMAL, CLOSE_POLICY
+from .refusals import RefusalNotes
 
 __all__ = ["CHAT_PREFIX", "WsChat"]
 
@@ -86,6 +87,16 @@ log = logging.getLogger("leosuite.chat")
 SLOW = "too slow: its messages were not being read"
 #: How often a connection's activity renews its token (sliding expiry), at most.
 _RENEW_EVERY = 30.0
+
+
+def _safe_message(exc: Exception, what: str) -> str:
+    """What a chat client is told of an error: its message, or for an internal error
+    (a bug, an I/O or store failure) only a correlation id, logged once with the detail."""
+    if isinstance(exc, LeosuiteError) and exc.http_status < 500:
+        return exc.message
+    correlation = secrets.token_hex(6)
+    log.error("%s: internal error %s", what, correlation, exc_info=exc)
+    return f"internal error (correlation id {correlation})"
 
 
 def _close_reason(text: str) -> str:
@@ -99,6 +110,7 @@ class _Client:
         "closing",
         "conn",
         "member",
+        "password_hash",
         "renew_at",
         "throttle_notices",
         "token",
@@ -112,6 +124,9 @@ class _Client:
         #: The access token it logged in with (memory only), renewed by its activity.
         self.token = login.token
         self.token_hash = login.token_hash
+        #: An account made over this connection (type 1) holds no token: the password
+        #: hash it was made with, re-checked when the store changes.
+        self.password_hash: str | None = None
         self.renew_at = trio.current_time() + _RENEW_EVERY
         # BadData records: 10 a minute; "slow down" notices: one per 10 s.
         self.audit_bucket = Limiter(trio.current_time, window=60.0, limit=10, max_keys=1)
@@ -143,8 +158,10 @@ class WsChat:
         )
         self.clients: dict[int, _Client] = {}  # by member id
         self.logins = ChatLogins(ctx)
+        self._refused = RefusalNotes(ctx.audit)  # one entry per address per burst
         ctx.auth.on_token_revoked.append(self._token_revoked)
         ctx.auth.on_revoked.append(self._account_revoked)
+        ctx.auth.on_store_changed.append(lambda: recheck_registered(self))
 
     # -- connections ----------------------------------------------------------------
 
@@ -152,9 +169,7 @@ class WsChat:
         refusal = self.hub.refusal(ip)
         if refusal is not None:
             status, reason = refusal
-            await self.ctx.audit.record(
-                "ws", f"chat connection refused: {reason}", actor=Actor(ip=ip), level="warning"
-            )
+            await self._refused.note(ip, f"chat connection refused: {reason}")
             await request.reject(status, body=reason.encode())
             return
         self.hub.reserve(ip)  # before the first await: concurrent handshakes see it
@@ -176,7 +191,7 @@ class WsChat:
         try:
             login = await self.logins.login(request, ip)
         except LeosuiteError as exc:
-            refused, login = exc.message, ChatLogin("")
+            refused, login = _safe_message(exc, "chat login"), ChatLogin("")
         ws = await request.accept(subprotocol=subprotocol(request))
         if refused is not None:
             await self._refuse(ws, refused)
@@ -207,7 +222,7 @@ class WsChat:
         try:
             self.core.connect(member)
         except LeosuiteError as exc:
-            await self._refuse(ws, exc.message)
+            await self._refuse(ws, _safe_message(exc, "chat login"))
             return
         client = _Client(conn, member, login)
         self.clients[member.id] = client
@@ -245,7 +260,7 @@ class WsChat:
                 self._end_session(client, reason)
 
     def _end_session(self, client: _Client, reason: str) -> None:
-        client.token = client.token_hash = None
+        client.token = client.token_hash = client.password_hash = None
         self.core.disconnect(client.member, f"session ended: {reason}")
 
     async def _renew(self, client: _Client) -> bool:
@@ -295,14 +310,12 @@ class WsChat:
             request = proto.type_of(frame)
             if await self._renew(client):
                 await self._dispatch(client, frame)
-        except LeosuiteError as exc:
-            await self._error(client, exc.message, request)
         except trio.Cancelled:
             raise
-        except Exception:
-            correlation = secrets.token_hex(6)
-            log.exception("chat message of %s failed (%s)", client.member.name, correlation)
-            await self._error(client, f"internal error (correlation id {correlation})", request)
+        except Exception as exc:
+            await self._error(
+                client, _safe_message(exc, f"chat message of {client.member.name}"), request
+            )
 
     async def _error(self, client: _Client, message: str, request: int | None = None) -> None:
         await client.conn.send(proto.error_frame(message, self.ctx.now(), request))
@@ -370,20 +383,21 @@ class WsChat:
         password_ok = True
         if session is not None and session.password_hash is not None and not member.mod:
             password_ok = False
-            if frame.password is not None:  # wrong ones are counted per address and channel
-                guard, who = self.service.password_guard, member.name
-                guard.check(member.ip, session.name, name=who, session_id=session.id)
-                password_ok = await self.hasher.verify(session.password_hash, frame.password)
-                if not password_ok:
-                    guard.failed(member.ip, session.name, name=who, session_id=session.id)
+            if frame.password is not None:  # counted per address and channel, before the hash
+                attempt = self.service.password_guard.reserve(
+                    member.ip, session.name, name=member.name, session_id=session.id
+                )
+                try:
+                    password_ok = await self.hasher.verify(session.password_hash, frame.password)
+                finally:
+                    attempt.settle(password_ok)
         session, created = self.core.join(member, name, password_ok=password_ok)
         if created or not session.preserve_chat:
             return
-        mine = member.name
-        lines = [
+        lines = [  # direct messages by identity: a nick taken over reads none of them
             e
             for e in self.core.history(session)
-            if e.kind in ("message", "system") and (e.to is None or mine in (e.to, e.user))
+            if e.kind in ("message", "system") and e.addressed_to(member)
         ]
         for event in lines[-self.core.limits.history_replay :] if lines else []:
             if member.id not in self.clients or self.core.limits.history_replay <= 0:

@@ -4,6 +4,8 @@ requests that change more than one member's view.
 Moderation commands act on the channel the line was sent to, as its operator (the
 chat core checks who that is, by identity). Registration makes the connected guest's
 nick an account, when ``community.registration`` is on; the guest's rights go with it.
+Such a connection holds no token: :func:`recheck_registered` ends it when another
+process locks the account or changes its password.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ...store import accounts
 if TYPE_CHECKING:
     from .chat import WsChat, _Client
 
-__all__ = ["register", "run_command"]
+__all__ = ["recheck_registered", "register", "run_command"]
 
 _FLAGS: dict[str, Literal["op", "deop", "mute", "unmute"]] = {
     "op": "op",
@@ -73,5 +75,29 @@ async def register(chat: WsChat, client: _Client, frame: proto.Register) -> None
         )
     )
     chat.core.become_account(member, account.id)
+    client.password_hash = password_hash  # no token: the store watcher re-checks this
     await ctx.audit.record("auth", "account registered over the chat", actor=client.actor())
     await client.conn.send(proto.encode(proto.REGISTER, ctx.now(), user=name))
+
+
+async def recheck_registered(chat: WsChat) -> None:
+    """Accounts registered over the chat hold no token: when another process changed
+    the store (``leosuite user lock``, ``user passwd``), end the connections of those
+    now locked, gone, or with another password."""
+    held = [c for c in chat.clients.values() if c.password_hash is not None]
+    if not held:
+        return
+    ids = {c.member.account_id for c in held if c.member.account_id is not None}
+    found = await chat.ctx.db.call(lambda conn: {i: accounts.get(conn, i) for i in ids})
+    for client in held:
+        account = found.get(client.member.account_id or 0)
+        if account is None:
+            reason = "account deleted"
+        elif account.locked:
+            reason = "account locked"
+        elif account.password_hash != client.password_hash:
+            reason = "password changed"
+        else:
+            continue
+        if chat.clients.get(client.member.id) is client:
+            chat._end_session(client, reason)

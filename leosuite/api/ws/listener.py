@@ -7,6 +7,13 @@ with 421 (DNS rebinding), a banned address with 403, any other path with 404, an
 ``ws.allowed_origins`` with 403 (:class:`~leosuite.api.hosts.HostPolicy` decides both
 names). Every handler catches everything: an exception escaping a trio-websocket
 handler would take the whole listener down.
+
+Connections are counted per address from the moment they are accepted, before any
+handshake: one more than twice ``ws.max_connections_per_ip`` from an address (API and
+chat are capped separately after the handshake) is answered 429 within a second and
+closed, without waiting for a handshake; one more than twice ``ws.max_connections`` in
+all is closed at once. A connection that sends no handshake within
+``ws.handshake_timeout`` seconds is closed.
 """
 
 from __future__ import annotations
@@ -14,18 +21,20 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
 from urllib.parse import urlsplit
 
 import msgspec
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer
 
-from ..._compat.trio_websocket import handshake_host
+from ..._compat.trio_websocket import connection_handler, handshake_host
 from ...audit import Actor
 from ...auth.limits import Limiter
 from ..ban_check import refuse_banned_websocket
 from ..context import ApiContext
 from ..hosts import HostPolicy, bound_addresses, normal_ip
+from ..serve import ConnectionGate
 from .api import WsApi
 from .chat import CHAT_PREFIX, WsChat
 from .dashboard import install_dashboard_calls
@@ -39,6 +48,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("leosuite.ws")
+
+TOO_MANY_CONNECTIONS = "too many WebSocket connections from this address"
+#: Connections over a cap that are answered at once; any more are closed unanswered.
+_MAX_ANSWERING = 64
 
 Route = Callable[[WebSocketRequest, str], Awaitable[None]]
 
@@ -62,7 +75,9 @@ def _address(endpoint: object) -> str:
 
 
 def _error_body(status: int, message: str) -> bytes:
-    error_type = {404: "not_found", 421: "misdirected"}.get(status, "forbidden")
+    error_type = {404: "not_found", 421: "misdirected", 429: "rate_limited"}.get(
+        status, "forbidden"
+    )
     return msgspec.json.encode({"error_type": error_type, "error_message": message})
 
 
@@ -77,6 +92,16 @@ class WebSocketListener:
             bound=bound_addresses(ctx.endpoints),
         )
         self._noted = Limiter(trio.current_time, window=60.0, limit=1)
+        caps = ctx.settings.ws
+        self.gate = ConnectionGate(
+            2 * caps.max_connections_per_ip,
+            body=_error_body(429, TOO_MANY_CONNECTIONS),
+            audit=ctx.audit,
+            topic="ws",
+        )
+        self.max_open = 2 * caps.max_connections
+        self._open = 0
+        self._answering = 0
 
     def _own_ports(self, request: WebSocketRequest) -> tuple[int, ...]:
         """The ports of the daemon's own pages: this listener's and the HTTP API's."""
@@ -150,18 +175,51 @@ class WebSocketListener:
         except Exception:
             log.exception("WebSocket handler for %s failed", path)
 
+    async def _accepted(
+        self, handle: Callable[[trio.SocketStream], Awaitable[None]], stream: trio.SocketStream
+    ) -> None:
+        """Serve one accepted connection, or refuse it at once when over a cap."""
+        try:
+            ip = _address(stream.socket.getpeername()[0])
+        except OSError:  # the peer is already gone
+            await trio.aclose_forcefully(stream)
+            return
+        if self._open >= self.max_open or not self.gate.enter(ip):
+            if self._open >= self.max_open or self._answering >= _MAX_ANSWERING:
+                await trio.aclose_forcefully(stream)
+                return
+            self._answering += 1
+            try:
+                await self.gate.refuse(stream, ip)
+            finally:
+                self._answering -= 1
+            return
+        self._open += 1
+        try:
+            await handle(stream)
+        finally:
+            self._open -= 1
+            self.gate.leave(ip)
+
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(self._socket))
         server = WebSocketServer(
             self._handle,
             [listener],
             max_message_size=self._ctx.settings.ws.max_message_bytes,
-            connect_timeout=10,
+            connect_timeout=self._ctx.settings.ws.handshake_timeout,
             disconnect_timeout=5,
         )
+        handle = connection_handler(server)
         async with trio.open_nursery() as nursery:
-            started: WebSocketServer = await nursery.start(server.run)
-            task_status.started(started.port)
+            if handle is None:
+                log.warning("WebSocket connections are counted only after their handshake")
+                started: WebSocketServer = await nursery.start(server.run)
+                task_status.started(started.port)
+                return
+            serve = partial(trio.serve_listeners, partial(self._accepted, handle), [listener])
+            await nursery.start(serve)
+            task_status.started(self._socket.getsockname()[1])
 
 
 def websocket_listener(ctx: ApiContext, sock: socket.socket) -> WebSocketListener:
