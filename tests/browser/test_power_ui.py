@@ -73,6 +73,8 @@ def shown_actions(group: Any) -> list[str]:
 
 def expect_actions(group: Any, actions: list[str]) -> None:
     """``group`` shows exactly ``actions``, each usable (waiting for the page to follow)."""
+    # The group may still be rendering: wait until it shows as many buttons as expected.
+    expect(group.locator("button:visible")).to_have_count(len(actions))
     for button in group.locator("button").all():
         action = button.get_attribute("data-action")
         if action in actions:
