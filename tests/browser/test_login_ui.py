@@ -34,6 +34,8 @@ def test_login_page_and_bad_password(make_page: Any, dashboard: DashboardDaemon)
 def test_login_with_keyboard_then_logout(make_page: Any, dashboard: DashboardDaemon) -> None:
     page = make_page()
     page.goto(dashboard.url)
+    # The login view focuses the username field once it is mounted: type only then.
+    expect(page.locator("#login-username")).to_be_focused()
     page.keyboard.type("admin")
     page.keyboard.press("Tab")
     page.keyboard.type(ADMIN_PASSWORD)
