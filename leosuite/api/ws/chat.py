@@ -166,11 +166,7 @@ class WsChat:
     # -- connections ----------------------------------------------------------------
 
     async def serve(self, request: WebSocketRequest, ip: str) -> None:
-        refusal = self.hub.refusal(ip)
-        if refusal is not None:
-            status, reason = refusal
-            await self._refused.note(ip, f"chat connection refused: {reason}")
-            await request.reject(status, body=reason.encode())
+        if await self._refused.refuse_over_cap(self.hub, request, ip, "chat connection"):
             return
         self.hub.reserve(ip)  # before the first await: concurrent handshakes see it
         try:

@@ -7,10 +7,17 @@ passed over, so refusals cannot flood the log.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import trio
 
 from ...audit import Actor, AuditLog
 from ...auth.limits import Limiter
+
+if TYPE_CHECKING:
+    from trio_websocket import WebSocketRequest
+
+    from .conn import WsHub
 
 __all__ = ["RefusalNotes"]
 
@@ -30,3 +37,16 @@ class RefusalNotes:
             return
         more = f" ({skipped} more since the last entry)" if skipped else ""
         await self._audit.record("ws", message + more, actor=Actor(ip=ip), level="warning")
+
+    async def refuse_over_cap(
+        self, hub: WsHub, request: WebSocketRequest, ip: str, what: str
+    ) -> bool:
+        """Refuse the handshake (noted here) if ``hub`` has no room for ``ip``; True if
+        it was refused."""
+        refusal = hub.refusal(ip)
+        if refusal is None:
+            return False
+        status, reason = refusal
+        await self.note(ip, f"{what} refused: {reason}")
+        await request.reject(status, body=reason.encode())
+        return True
