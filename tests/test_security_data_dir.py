@@ -8,25 +8,20 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from pathlib import Path
 
 import pytest
 import trio
 
 from tests.helpers.daemon import login, make_settings, running_daemon
+from tests.helpers.files import mode, usual_umask
 from tests.helpers.http import api_client
 from tests.helpers.servers import FAST_DEMO
 
 
-def mode(path: Path) -> int:
-    return stat.S_IMODE(os.stat(path).st_mode)
-
-
 async def test_a_new_data_directory_and_store_are_private(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    old_umask = os.umask(0o022)
-    try:
+    with usual_umask():
         with trio.fail_after(30):
             async with running_daemon(make_settings(data)) as daemon, api_client(daemon) as api:
                 await api.create("demo", "demo-game", FAST_DEMO)
@@ -38,8 +33,6 @@ async def test_a_new_data_directory_and_store_are_private(tmp_path: Path) -> Non
                     assert mode(data / side) == 0o600, side
                 assert mode(data / "servers" / "demo") == 0o700
                 assert mode(data / "logs" / "demo") == 0o700
-    finally:
-        os.umask(old_umask)
 
 
 async def test_existing_loose_modes_are_reported_and_the_store_tightened(

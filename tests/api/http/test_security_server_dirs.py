@@ -5,24 +5,19 @@ data directory are made 0700 when a server is created over the API (an older dae
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 import trio
 
 from tests.helpers.daemon import make_settings, running_daemon
+from tests.helpers.files import mode, usual_umask
 from tests.helpers.http import api_client
 from tests.helpers.servers import FAST_DEMO
 
 
-def mode(path: Path) -> int:
-    return stat.S_IMODE(os.stat(path).st_mode)
-
-
 async def test_server_and_log_directories_are_not_listable(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    old_umask = os.umask(0o022)
-    try:
+    with usual_umask():
         with trio.fail_after(30):
             async with running_daemon(make_settings(data)) as daemon, api_client(daemon) as api:
                 await api.create("demo", "demo-game", FAST_DEMO)
@@ -34,5 +29,3 @@ async def test_server_and_log_directories_are_not_listable(tmp_path: Path) -> No
                 await api.create("other", "demo-game", FAST_DEMO)
                 assert mode(data / "servers") == 0o711
                 assert mode(data / "logs") == 0o711
-    finally:
-        os.umask(old_umask)
