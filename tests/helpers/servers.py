@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import psutil  # type: ignore[import-untyped]
 import trio
 
 from leosuite.supervision.console_log import ConsoleLog
+from leosuite.supervision.fleet import Fleet
 from leosuite.supervision.spec import LaunchSpec
 from tests.fixtures import fixture_argv, fixture_path
 
@@ -71,3 +73,22 @@ async def read_until(proc: trio.Process, needle: bytes) -> bytes:
         assert chunk, data
         data += chunk
     return data
+
+
+@asynccontextmanager
+async def running_fleet(**kw: object) -> AsyncIterator[tuple[Fleet, list[ConsoleLog]]]:
+    """A running :class:`Fleet` (``kw`` to its constructor) and a list of the consoles to
+    close after it; every server is shut down on the way out."""
+    consoles: list[ConsoleLog] = []
+    try:
+        async with trio.open_nursery() as nursery:
+            fleet = await nursery.start(Fleet(**kw).run)  # type: ignore[arg-type]
+            try:
+                yield fleet, consoles
+            finally:
+                with trio.CancelScope(shield=True), trio.fail_after(10):
+                    await fleet.shutdown()
+                nursery.cancel_scope.cancel()
+    finally:
+        for console in consoles:
+            console.close()

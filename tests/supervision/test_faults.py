@@ -21,7 +21,7 @@ from leosuite.supervision.console_log import ConsoleLog
 from leosuite.supervision.fleet import Fleet
 from leosuite.supervision.process import Child, run_child
 from leosuite.supervision.states import FAULT_STATE, STARTABLE_STATES, STOPPED_STATES, State
-from tests.helpers.servers import fixture, make_spec, text
+from tests.helpers.servers import fixture, make_spec, running_fleet, text
 
 S = State
 
@@ -132,28 +132,15 @@ def test_the_fault_state_is_at_rest_and_startable() -> None:
 @asynccontextmanager
 async def two_echo_servers(tmp_path: Path) -> AsyncIterator[tuple[Fleet, list[ConsoleLog]]]:
     """A fleet with servers ``a`` and ``b`` (echo, ready pattern), ``b`` running."""
-    consoles: list[ConsoleLog] = []
-    try:
-        async with trio.open_nursery() as nursery:
-            fleet: Fleet = await nursery.start(Fleet(raise_fd_limit=False).run)
-            try:
-                spec = make_spec(
-                    tmp_path, fixture("echo"), stop_command="stop", ready_pattern="ready"
-                )
-                for name in ("a", "b"):
-                    (tmp_path / name).mkdir()
-                    consoles.append(ConsoleLog(tmp_path / name))
-                    await fleet.add(name, spec, consoles[-1])
-                await fleet.get("b").request("start")
-                await fleet.get("b").wait_state(S.RUNNING)
-                yield fleet, consoles
-            finally:
-                with trio.CancelScope(shield=True), trio.fail_after(10):
-                    await fleet.shutdown()
-                nursery.cancel_scope.cancel()
-    finally:
-        for console in consoles:
-            console.close()
+    async with running_fleet(raise_fd_limit=False) as (fleet, consoles):
+        spec = make_spec(tmp_path, fixture("echo"), stop_command="stop", ready_pattern="ready")
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            consoles.append(ConsoleLog(tmp_path / name))
+            await fleet.add(name, spec, consoles[-1])
+        await fleet.get("b").request("start")
+        await fleet.get("b").wait_state(S.RUNNING)
+        yield fleet, consoles
 
 
 async def assert_still_serving(

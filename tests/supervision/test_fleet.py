@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import resource
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -13,30 +11,10 @@ import trio
 
 from leosuite.errors import Conflict, NotFound
 from leosuite.supervision.console_log import ConsoleLog
-from leosuite.supervision.fleet import Fleet
 from leosuite.supervision.states import State
-from tests.helpers.servers import fixture, make_spec, text, wait_gone
+from tests.helpers.servers import fixture, make_spec, running_fleet, text, wait_gone
 
 S = State
-
-
-@asynccontextmanager
-async def running_fleet(
-    tmp_path: Path, **kw: object
-) -> AsyncIterator[tuple[Fleet, list[ConsoleLog]]]:
-    consoles: list[ConsoleLog] = []
-    try:
-        async with trio.open_nursery() as nursery:
-            fleet = await nursery.start(Fleet(**kw).run)  # type: ignore[arg-type]
-            try:
-                yield fleet, consoles
-            finally:
-                with trio.CancelScope(shield=True), trio.fail_after(10):
-                    await fleet.shutdown()
-                nursery.cancel_scope.cancel()
-    finally:
-        for console in consoles:
-            console.close()
 
 
 def new_console(tmp_path: Path, consoles: list[ConsoleLog], name: str) -> ConsoleLog:
@@ -49,7 +27,7 @@ def new_console(tmp_path: Path, consoles: list[ConsoleLog], name: str) -> Consol
 
 async def test_membership(tmp_path: Path) -> None:
     with trio.fail_after(10):
-        async with running_fleet(tmp_path) as (fleet, consoles):
+        async with running_fleet() as (fleet, consoles):
             spec = make_spec(tmp_path, fixture("echo"), stop_command="stop")
             a = await fleet.add("a", spec, new_console(tmp_path, consoles, "a"))
             await fleet.add("b", spec, new_console(tmp_path, consoles, "b"))
@@ -76,7 +54,7 @@ async def test_membership(tmp_path: Path) -> None:
 
 async def test_autostart_and_events(tmp_path: Path) -> None:
     with trio.fail_after(10):
-        async with running_fleet(tmp_path) as (fleet, consoles):
+        async with running_fleet() as (fleet, consoles):
             events = fleet.subscribe()
             for name, auto in (("on1", True), ("off", False), ("on2", True)):
                 spec = make_spec(tmp_path, fixture("echo"), autostart=auto, ready_pattern="ready")
@@ -95,7 +73,7 @@ async def test_shutdown_stops_all_servers_in_parallel(tmp_path: Path) -> None:
     n = 5
     timeout = 0.5
     with trio.fail_after(20):
-        async with running_fleet(tmp_path) as (fleet, consoles):
+        async with running_fleet() as (fleet, consoles):
             # ignores SIGTERM: each stop takes one full stop_timeout, then SIGKILL
             spec = make_spec(
                 tmp_path, fixture("unkillable"), ready_pattern="ready", stop_timeout=timeout
@@ -122,7 +100,7 @@ async def test_shutdown_stops_all_servers_in_parallel(tmp_path: Path) -> None:
 
 async def test_stats_for_a_group_with_grandchildren(tmp_path: Path) -> None:
     with trio.fail_after(10):
-        async with running_fleet(tmp_path, stats_interval=3600) as (fleet, consoles):
+        async with running_fleet(stats_interval=3600) as (fleet, consoles):
             console = new_console(tmp_path, consoles, "f")
             spec = make_spec(tmp_path, fixture("forker"), "2", ready_pattern="ready")
             sup = await fleet.add("f", spec, console)
@@ -147,7 +125,7 @@ async def test_stats_for_a_group_with_grandchildren(tmp_path: Path) -> None:
 
 async def test_stats_loop_samples_every_tick(tmp_path: Path) -> None:
     with trio.fail_after(10):
-        async with running_fleet(tmp_path, stats_interval=0.05) as (fleet, consoles):
+        async with running_fleet(stats_interval=0.05) as (fleet, consoles):
             spec = make_spec(tmp_path, fixture("echo"), ready_pattern="ready")
             sup = await fleet.add("e", spec, new_console(tmp_path, consoles, "e"))
             await sup.request("start")
@@ -162,7 +140,7 @@ async def test_nofile_soft_limit_is_raised(tmp_path: Path) -> None:
         lowered = min(soft, 256)
         resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
         with trio.fail_after(10):
-            async with running_fleet(tmp_path) as (fleet, _consoles):
+            async with running_fleet() as (fleet, _consoles):
                 now_soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
                 assert fleet.nofile_limit == now_soft
                 if hard != resource.RLIM_INFINITY:
