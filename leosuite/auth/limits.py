@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-__all__ = ["MAX_KEYS", "Limiter"]
+__all__ = ["MAX_KEYS", "InFlight", "Limiter"]
 
 #: How many keys a limiter remembers unless told otherwise.
 MAX_KEYS = 10_000
@@ -167,3 +167,30 @@ class Limiter:
         else:
             entries.move_to_end(key)
         return entry
+
+
+class InFlight:
+    """How many attempts per key are under way: counted before the slow check they
+    wait for (a password hash), so concurrent attempts see each other and cannot all
+    pass a limit before the first result is noted. Bounded by the attempts under way."""
+
+    __slots__ = ("_counts",)
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def __getitem__(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def add(self, *keys: str) -> None:
+        for key in keys:
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def remove(self, *keys: str) -> None:
+        for key in keys:
+            left = self._counts.pop(key, 0) - 1
+            if left > 0:
+                self._counts[key] = left

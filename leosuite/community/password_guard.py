@@ -20,10 +20,9 @@ of each kind in a minute per address, with how many were passed over since.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
-from ..auth.limits import Limiter
+from ..auth.limits import InFlight, Limiter
 from ..auth.login_limits import address_key
 from ..errors import RateLimited
 from .models import AuditRecord, ChatLimits, normalize_channel
@@ -51,7 +50,7 @@ class PasswordGuard:
         self._bursts = Limiter(clock, window=_BURST, limit=1)
         self._on_audit = on_audit
         #: Attempts admitted and not settled yet, per address, session and pair.
-        self._pending: Counter[str] = Counter()
+        self._pending = InFlight()
 
     def check(self, ip: str, session: str, *, name: str = "", session_id: str = "") -> None:
         """Refuse (RateLimited) a password attempt by ``ip`` on ``session`` (a room or
@@ -81,12 +80,6 @@ class PasswordGuard:
         """:meth:`check`, then hold a place for the attempt until it is settled."""
         self.check(ip, session, name=name, session_id=session_id)
         return Attempt(self, ip, session, name, session_id)
-
-    def _hold(self, keys: tuple[str, ...], delta: int) -> None:
-        for key in keys:
-            self._pending[key] += delta
-            if self._pending[key] <= 0:
-                del self._pending[key]
 
     def failed(self, ip: str, session: str, *, name: str = "", session_id: str = "") -> None:
         """Count a wrong password (or an unknown room or user) from ``ip``."""
@@ -125,14 +118,14 @@ class Attempt:
         self._guard: PasswordGuard | None = guard
         self._keys = ("ip " + network, "session " + target, f"pair {target} {network}")
         self.ip, self.session, self.name, self.session_id = ip, session, name, session_id
-        guard._hold(self._keys, 1)
+        guard._pending.add(*self._keys)
 
     def settle(self, ok: bool) -> None:
         """Give the place back; a wrong password is then counted as one."""
         guard, self._guard = self._guard, None
         if guard is None:
             return
-        guard._hold(self._keys, -1)
+        guard._pending.remove(*self._keys)
         if not ok:
             guard.failed(self.ip, self.session, name=self.name, session_id=self.session_id)
 

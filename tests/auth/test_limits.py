@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from leosuite.auth.limits import MAX_KEYS, Limiter
+from leosuite.auth.limits import MAX_KEYS, InFlight, Limiter
 
 
 class Clock:
@@ -190,3 +190,16 @@ def test_bad_settings_are_refused() -> None:
     for window, limit, max_keys in [(0.0, 1, 1), (1.0, 0, 1), (1.0, 1, 0)]:
         with pytest.raises(ValueError, match="a limiter needs"):
             Limiter(clock, window=window, limit=limit, max_keys=max_keys)
+
+
+def test_in_flight_counts_attempts_under_way_and_forgets_finished_keys() -> None:
+    busy = InFlight()
+    assert busy["a"] == 0
+    busy.add("a", "b")
+    busy.add("a")
+    assert (busy["a"], busy["b"]) == (2, 1)
+    busy.remove("a", "b")
+    assert (busy["a"], busy["b"]) == (1, 0)
+    busy.remove("a")
+    assert busy["a"] == 0
+    assert len(busy) == 0  # no key is kept once nothing is under way for it

@@ -28,7 +28,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from ...audit import Actor
-from ...auth.limits import Limiter
+from ...auth.limits import InFlight, Limiter
 from ...auth.permissions import may_use_admin_api
 from ...auth.service import Principal
 from ...errors import AuthError, LeosuiteError
@@ -116,23 +116,22 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
         ),
     )
 
-    checking: dict[str, int] = {}  # attempts per address whose check has not ended
+    checking = InFlight()  # attempts per address whose check has not ended
 
     async def principal_of_request() -> Principal:
         # An attempt counts against the limit from before its password is verified, so
         # concurrent guesses cannot all be verified before the first failure is noted.
         ip = peer_ip()
-        if failures.count(ip) + checking.get(ip, 0) >= _FAIL_LIMIT:
+        if failures.count(ip) + checking[ip] >= _FAIL_LIMIT:
             raise _Unauthorized("too many failed attempts; try again later", status=429)
-        checking[ip] = checking.get(ip, 0) + 1
+        checking.add(ip)
         failure = ""
         try:
             principal = await credentials_of_request(ip)
         except AuthError as exc:
             principal, failure = None, exc.message
         finally:
-            if (left := checking.pop(ip) - 1) > 0:
-                checking[ip] = left
+            checking.remove(ip)
         if principal is None:
             failures.note(ip)
             await ctx.audit.record(
