@@ -42,6 +42,8 @@ class DaemonSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     instance_name: str = "leosuite"
     shutdown_timeout: float = 60.0
     log_level: str = "info"
+    #: On SIGTERM/SIGINT: "stop" every server, then exit; or "leave" them running.
+    on_exit: str = "stop"
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -112,9 +114,13 @@ class HousekeepingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
 
 
 class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    console_ring_bytes: int = 4 * MiB
-    console_file_max_bytes: int = 16 * MiB
-    console_keep_files: int = 4
+    #: Console bytes kept on disk per server (older ones are dropped); None: the
+    #: default, or what the older keys below add up to.
+    console_retention_bytes: int | None = None
+    #: Older keys, still read: retention is file_max_bytes x (keep_files + 1).
+    console_ring_bytes: int | None = None
+    console_file_max_bytes: int | None = None
+    console_keep_files: int | None = None
     log_max_read: int = 64 * KiB
     log_max_wait: float = 30.0
     stats_interval: float = 2.0
@@ -127,6 +133,16 @@ class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     #: The system user servers run as when neither they nor their type name one
     #: ("": the daemon's own user).
     user: str = ""
+
+    @property
+    def retention_bytes(self) -> int:
+        """Console bytes kept on disk per server."""
+        if self.console_retention_bytes is not None:
+            return self.console_retention_bytes
+        if self.console_file_max_bytes is not None or self.console_keep_files is not None:
+            file_max = self.console_file_max_bytes or 16 * MiB
+            return max(file_max * ((self.console_keep_files or 0) + 1), 64 * KiB)
+        return 64 * MiB
 
 
 class CommunitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -258,8 +274,7 @@ def _check(settings: Settings) -> Settings:
         "ws.console_max_lag": settings.ws.console_max_lag,
         "ws.login_attempts_per_minute": settings.ws.login_attempts_per_minute,
         "housekeeping.interval": settings.housekeeping.interval,
-        "servers.console_ring_bytes": settings.servers.console_ring_bytes,
-        "servers.console_file_max_bytes": settings.servers.console_file_max_bytes,
+        "servers.console_file_max_bytes": settings.servers.console_file_max_bytes or 1,
         "servers.log_max_read": settings.servers.log_max_read,
         "servers.stats_interval": settings.servers.stats_interval,
         "servers.command_max_bytes": settings.servers.command_max_bytes,
@@ -316,9 +331,19 @@ def _check(settings: Settings) -> Settings:
         r"[a-z_][a-z0-9_.-]{0,31}\$?|[0-9]{1,10}", settings.servers.user
     ):
         raise ConfigError("servers.user: not a system user's name or uid", field="servers.user")
-    if settings.servers.console_keep_files < 0:
+    if (settings.servers.console_keep_files or 0) < 0:
         raise ConfigError(
             "servers.console_keep_files: must be >= 0", field="servers.console_keep_files"
+        )
+    if settings.servers.retention_bytes < 64 * KiB:
+        raise ConfigError(
+            "servers.console_retention_bytes: must be at least 65536",
+            field="servers.console_retention_bytes",
+        )
+    if settings.daemon.on_exit not in ("stop", "leave"):
+        raise ConfigError(
+            f"daemon.on_exit: must be 'stop' or 'leave', not {settings.daemon.on_exit!r}",
+            field="daemon.on_exit",
         )
     if settings.daemon.log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError(

@@ -126,8 +126,22 @@ CREATE TABLE bans (
 CREATE INDEX bans_expires ON bans (expires);
 """
 
+_V4 = """
+-- The process of each server that runs (store/processes.py): what the daemon needs to
+-- find it again after it restarted. A row exists from the spawn until the exit is seen.
+CREATE TABLE server_processes (
+    server_id  INTEGER PRIMARY KEY REFERENCES servers (id) ON DELETE CASCADE,
+    pid        INTEGER NOT NULL,
+    -- field 22 of /proc/<pid>/stat: with boot_id, tells the process from a reused pid
+    start_time INTEGER NOT NULL,
+    boot_id    TEXT    NOT NULL,
+    -- unix seconds of the spawn (uptime survives a daemon restart)
+    started_at REAL    NOT NULL
+);
+"""
+
 #: Forward migrations; ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 
 #: The schema version this code creates and understands.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,7 +9,7 @@ from typing import Literal
 import msgspec
 
 from ..errors import InvalidInput
-from .console_log import ConsoleChunk
+from .console_file import ConsoleChunk
 
 __all__ = ["Encoding", "LogAnswer", "encode_console_data"]
 

@@ -1,5 +1,6 @@
 """All supervised servers: the long-lived nursery of their supervisors, autostart,
-parallel graceful shutdown, state-change fan-out and the one stats sampler.
+parallel graceful shutdown (or letting every server run on: :meth:`Fleet.leave`),
+state-change fan-out, the one stats sampler and the one console watch.
 
 Each server is isolated: what one supervisor raises (its own recovery failing, a
 shutdown that cannot signal) is logged with that server's name and never cancels the
@@ -18,11 +19,14 @@ from collections.abc import Callable, Iterator
 import trio
 
 from leosuite.errors import Conflict, LeosuiteError, NotFound
-from leosuite.supervision.process import ConsoleSink, raise_nofile_limit
+from leosuite.supervision.console_file import ConsoleFile
+from leosuite.supervision.console_watch import ConsoleWatch
+from leosuite.supervision.process import raise_nofile_limit
 from leosuite.supervision.spec import LaunchSpec, StateChange, StateChanges
 from leosuite.supervision.states import STOPPED_STATES, Backoff
 from leosuite.supervision.stats import StatsSampler
-from leosuite.supervision.supervisor import Supervisor
+from leosuite.supervision.stdin_fifo import StdinFifo
+from leosuite.supervision.supervisor import ProcessBook, Supervisor
 
 __all__ = ["KILL_WAIT", "Fleet"]
 
@@ -44,6 +48,8 @@ class Fleet:
         sampler: StatsSampler | None = None,
         command_max_bytes: int = 4096,
         raise_fd_limit: bool = True,
+        book: ProcessBook | None = None,
+        watch: ConsoleWatch | None = None,
     ) -> None:
         self._now = now
         self._backoff = backoff
@@ -51,7 +57,11 @@ class Fleet:
         self._sampler = sampler or StatsSampler()
         self._command_max_bytes = command_max_bytes
         self._raise_fd_limit = raise_fd_limit
+        self._book = book
+        #: Tells each server's console when its process wrote to it.
+        self.watch = watch or ConsoleWatch()
         self._supervisors: dict[str, Supervisor] = {}
+        self._consoles: dict[str, ConsoleFile] = {}
         self._pending: set[str] = set()
         #: Every server's state changes; see :meth:`subscribe`.
         self.changes = StateChanges()
@@ -67,6 +77,7 @@ class Fleet:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                await nursery.start(self.watch.run)
                 nursery.start_soon(self._sample_stats)
                 task_status.started(self)
                 await trio.sleep_forever()
@@ -77,7 +88,9 @@ class Fleet:
 
     # ------------------------------------------------------------ membership
 
-    async def add(self, name: str, spec: LaunchSpec, console: ConsoleSink) -> Supervisor:
+    async def add(
+        self, name: str, spec: LaunchSpec, console: ConsoleFile, *, stdin: StdinFifo | None = None
+    ) -> Supervisor:
         """Create and start the supervisor of a new server (it stays stopped)."""
         if self._nursery is None or self._closing:
             raise Conflict("the fleet is not running")
@@ -87,6 +100,8 @@ class Fleet:
             name,
             spec,
             console,
+            stdin=stdin,
+            book=self._book,
             now=self._now,
             backoff=self._backoff,
             command_max_bytes=self._command_max_bytes,
@@ -96,9 +111,15 @@ class Fleet:
             await self._nursery.start(self._supervise, sup)
         finally:
             self._pending.discard(name)
+        self.watch.add(console)
+        self._consoles[name] = console
         sup.changes.add_listener(self.changes.publish)
         self._supervisors[name] = sup
         return sup
+
+    def set_book(self, book: ProcessBook) -> None:
+        """Where servers added from now on record their live process."""
+        self._book = book
 
     async def _supervise(
         self, sup: Supervisor, *, task_status: trio.TaskStatus[Supervisor]
@@ -117,6 +138,7 @@ class Fleet:
         await sup.wait_closed()
         if self._supervisors.get(name) is sup:
             del self._supervisors[name]
+            self.watch.remove(self._consoles.pop(name))
 
     def get(self, name: str) -> Supervisor:
         try:
@@ -139,8 +161,9 @@ class Fleet:
     # ------------------------------------------------------------ lifecycle
 
     async def start_autostart(self) -> list[str]:
-        """Start every stopped server whose spec says autostart, in parallel; return
-        when each is spawned (or crashed trying). Returns the names started."""
+        """Start every server at rest whose spec says autostart, in parallel; return
+        when each is spawned (or crashed trying). Returns the names started. One that
+        runs already (re-adopted) or waits to restart is left as it is."""
         started: list[str] = []
 
         async def start_one(sup: Supervisor) -> None:
@@ -156,7 +179,7 @@ class Fleet:
 
         async with trio.open_nursery() as nursery:
             for sup in self:
-                if sup.spec.autostart:
+                if sup.spec.autostart and sup.state in STOPPED_STATES and sup.busy is None:
                     nursery.start_soon(start_one, sup)
         return sorted(started)
 
@@ -183,6 +206,15 @@ class Fleet:
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(KILL_WAIT):
                 await self.kill_all()
+
+    async def leave(self) -> None:
+        """Let every server run on without the daemon: each supervisor ends without
+        signalling its process, whose record stays for the next daemon to re-adopt."""
+        self._closing = True
+        for sup in self:
+            sup.leave()
+        for sup in self:
+            await sup.wait_closed()
 
     def kill_now(self) -> None:
         """SIGKILL the process group of every live server process now (best effort)."""

@@ -1,5 +1,11 @@
-"""The managed servers as one service: definitions (store), types, console logs and
-the fleet of supervisors, behind the operations every API surface calls.
+"""The managed servers as one service: definitions (store), types, consoles and the
+fleet of supervisors, behind the operations every API surface calls.
+
+Servers outlive the daemon: each running server's process is recorded in the store,
+and :meth:`ServerManager.load` re-adopts every one still running (same pid, same
+start time) before anything is autostarted, so no server is ever started twice; one
+that ended while the daemon was down is shown crashed with the reason, and its
+restart policy applies. :meth:`ServerManager.leave` lets every server run on.
 
 Permissions and audit entries belong to the API layer (it knows who asks); this
 module knows servers, not HTTP. A new server always starts in an empty directory: the
@@ -16,6 +22,7 @@ import sqlite3
 import stat
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +32,16 @@ import trio
 from ..auth.permissions import runs_unattended
 from ..errors import Conflict, InvalidInput, NotFound
 from ..settings import ServersSettings
+from ..store import processes as process_table
 from ..store import servers as server_table
 from ..store.db import Database
 from .console_answer import Encoding, LogAnswer, encode_console_data
-from .console_log import ConsoleLog
+from .console_file import ConsoleFile
 from .fleet import Fleet
+from .handle import ProcessIdentity
 from .spec import LaunchSpec, StateChange, check_launch
 from .states import PowerAction, State, allowed_actions
+from .stdin_fifo import StdinFifo
 from .supervisor import Supervisor
 from .type_files import TypeLoadError, load_types
 from .types import (
@@ -46,6 +56,26 @@ from .types import (
 __all__ = ["Encoding", "LogAnswer", "ServerManager", "encode_console_data"]
 
 log = logging.getLogger("leosuite.servers")
+
+
+class StoredProcesses:
+    """The fleet's record of live processes, kept in the store."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(self, server: str, identity: ProcessIdentity, started_at: float) -> None:
+        entry = process_table.ProcessRecord(
+            server=server,
+            pid=identity.pid,
+            start_time=identity.start_time,
+            boot_id=identity.boot_id,
+            started_at=started_at,
+        )
+        await self._db.call(lambda conn: process_table.record(conn, entry))
+
+    async def forget(self, server: str, pid: int) -> None:
+        await self._db.call(lambda conn: process_table.forget(conn, server, pid))
 
 
 class ServerManager:
@@ -68,10 +98,11 @@ class ServerManager:
         self.types: dict[str, ServerType] = {}
         self.type_errors: list[TypeLoadError] = []
         self._records: dict[str, server_table.ServerRecord] = {}
-        self._consoles: dict[str, ConsoleLog] = {}
+        self._consoles: dict[str, ConsoleFile] = {}
         #: The account that last started (or restarted) each server, if one did.
         self._started_by: dict[str, int] = {}
         self._lock = trio.Lock()
+        fleet.set_book(StoredProcesses(db))
 
     # -- paths and specs ------------------------------------------------------------
 
@@ -80,6 +111,10 @@ class ServerManager:
 
     def log_dir(self, name: str) -> Path:
         return self._data_dir / "logs" / name
+
+    def stdin_path(self, name: str) -> Path:
+        """The FIFO that is the server's stdin (in the daemon's own ``run/``)."""
+        return self._data_dir / "run" / "servers" / name / "stdin"
 
     def _spec(self, stype: ServerType, name: str, settings: Mapping[str, object]) -> LaunchSpec:
         rendered = render_command(
@@ -108,14 +143,15 @@ class ServerManager:
             confined=rendered.confined,
         )
 
-    def _open_console(self, name: str, start_index: int) -> ConsoleLog:
-        return ConsoleLog(
+    def _open_console(self, name: str, start_index: int) -> ConsoleFile:
+        return ConsoleFile(
             self.log_dir(name),
-            ring_bytes=self._settings.console_ring_bytes,
-            file_max_bytes=self._settings.console_file_max_bytes,
-            keep_files=self._settings.console_keep_files,
+            retention_bytes=self._settings.retention_bytes,
             start_index=start_index,
         )
+
+    async def _add(self, name: str, spec: LaunchSpec, console: ConsoleFile) -> None:
+        await self._fleet.add(name, spec, console, stdin=StdinFifo(self.stdin_path(name)))
 
     # -- start-up and shutdown --------------------------------------------------------
 
@@ -150,12 +186,31 @@ class ServerManager:
                         record.name,
                     )
                     spec = msgspec.structs.replace(spec, autostart=False)
-                await self._fleet.add(record.name, spec, console)
+                await self._add(record.name, spec, console)
             except Exception:
                 console.close()
                 raise
             self._records[record.name] = record
             self._consoles[record.name] = console
+        await self._readopt()
+
+    async def _readopt(self) -> None:
+        """Take over every recorded process still running; the rest ended while the
+        daemon was down."""
+        running = await self._db.call(process_table.list_all)
+        for name, entry in sorted(running.items()):
+            if name not in self._records:
+                continue  # its type is gone: the record stays for a later daemon
+            identity = ProcessIdentity(
+                pid=entry.pid, start_time=entry.start_time, boot_id=entry.boot_id
+            )
+            sup = self._fleet.get(name)
+            if await sup.adopt(identity, entry.started_at):
+                log.info("server %s: re-adopted pid %d (still running)", name, entry.pid)
+                continue
+            await self._db.call(partial(process_table.forget, server=name, pid=entry.pid))
+            log.warning("server %s: pid %d ended while the daemon was down", name, entry.pid)
+            sup.exited_while_away()
 
     async def save_read_indexes(self) -> None:
         """Store every console's next readIndex (the store never lets it go back)."""
@@ -173,6 +228,17 @@ class ServerManager:
         cancelled stop (the servers then killed) still saves and closes."""
         try:
             await self._fleet.shutdown()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.save_read_indexes()
+            for console in self._consoles.values():
+                console.close()
+
+    async def leave(self) -> None:
+        """Let every server run on without the daemon (a reload, or an exit that leaves
+        them): nothing is signalled, each process stays recorded for re-adoption."""
+        try:
+            await self._fleet.leave()
         finally:
             with trio.CancelScope(shield=True):
                 await self.save_read_indexes()
@@ -202,7 +268,7 @@ class ServerManager:
         self.record(name)
         return self._fleet.get(name)
 
-    def console(self, name: str) -> ConsoleLog:
+    def console(self, name: str) -> ConsoleFile:
         self.record(name)
         return self._consoles[name]
 
@@ -277,7 +343,7 @@ class ServerManager:
                 await trio.to_thread.run_sync(self._make_dirs, name, int(created_at))
                 console = await trio.to_thread.run_sync(self._open_console, name, 0)
                 try:
-                    await self._fleet.add(name, spec, console)
+                    await self._add(name, spec, console)
                 except BaseException:
                     console.close()
                     raise
@@ -322,6 +388,7 @@ class ServerManager:
             del self._records[name]
             self._started_by.pop(name, None)
             await self._db.call(lambda conn: server_table.delete(conn, name))
+            await trio.to_thread.run_sync(self._delete_run_dir, name)
             if delete_files:
                 await trio.to_thread.run_sync(self._delete_files, name)
             else:
@@ -344,6 +411,9 @@ class ServerManager:
     def _delete_files(self, name: str) -> None:
         for path in (self.server_dir(name), self.log_dir(name)):
             shutil.rmtree(path, ignore_errors=True)
+
+    def _delete_run_dir(self, name: str) -> None:
+        shutil.rmtree(self.stdin_path(name).parent, ignore_errors=True)
 
     async def power(self, name: str, action: PowerAction, *, by: int | None = None) -> State:
         """Perform a power action; a start or restart records ``by`` as its starter."""

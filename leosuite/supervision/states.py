@@ -94,6 +94,7 @@ _ALLOWED: dict[State, frozenset[State]] = {
     State.STOPPED: frozenset(
         {
             State.STARTING,  # STOPPED -> STARTING: start requested
+            State.CRASHED,  # STOPPED -> CRASHED: its process ended while the daemon was down
         }
     ),
     State.STARTING: frozenset(

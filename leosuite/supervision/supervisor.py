@@ -22,20 +22,14 @@ import signal
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Protocol
 
 import trio
 
 from leosuite.errors import Conflict, InvalidInput, LeosuiteError, ProcessError, TooLarge
-from leosuite.supervision.process import (
-    Child,
-    ConsoleSink,
-    StopStart,
-    describe_exit,
-    format_argv,
-    run_child,
-    safe_marker,
-    stop_group,
-)
+from leosuite.supervision.child import Child, ChildConsole, run_child, stop_group
+from leosuite.supervision.handle import ProcessHandle, ProcessIdentity
+from leosuite.supervision.process import StopStart, describe_exit, format_argv, safe_marker
 from leosuite.supervision.spec import (
     LaunchSpec,
     ServerStatus,
@@ -59,13 +53,22 @@ from leosuite.supervision.states import (
     transition,
 )
 from leosuite.supervision.stats import GroupStats
+from leosuite.supervision.stdin_fifo import StdinFifo
 
-__all__ = ["ACTIONS", "Action", "Supervisor"]
+__all__ = ["ACTIONS", "Action", "ProcessBook", "Supervisor"]
 
 Action = PowerAction
 ACTIONS: tuple[str, ...] = POWER_ACTIONS
 
 log = logging.getLogger(__name__)
+
+
+class ProcessBook(Protocol):
+    """Where a server's live process is recorded, so that a restarted daemon finds it."""
+
+    async def record(self, server: str, identity: ProcessIdentity, started_at: float) -> None: ...
+
+    async def forget(self, server: str, pid: int) -> None: ...
 
 
 class Supervisor:
@@ -75,23 +78,25 @@ class Supervisor:
         self,
         name: str,
         spec: LaunchSpec,
-        console: ConsoleSink,
+        console: ChildConsole,
         *,
+        stdin: StdinFifo | None = None,
+        book: ProcessBook | None = None,
         now: Callable[[], float] = time.time,
         backoff: Backoff = Backoff(),  # noqa: B008 (frozen)
         command_max_bytes: int = 4096,
         command_deadline: float = 5.0,
-        drain_timeout: float = 2.0,
     ) -> None:
         validate_spec(spec)
         self.name = name
         self._spec = spec
         self._console = console
+        self._stdin = stdin if stdin is not None else StdinFifo(console.directory / "stdin")
+        self._book = book
         self._now = now
         self._backoff = backoff
         self._command_max_bytes = command_max_bytes
         self._command_deadline = command_deadline
-        self._drain_timeout = drain_timeout
         self._state = State.STOPPED
         self._changed = trio.Event()
         self._child: Child | None = None
@@ -109,6 +114,10 @@ class Supervisor:
         self._exit_code: int | None = None
         self._started_wall: float | None = None
         self._started_clock = 0.0
+        #: The wall-clock spawn time of the process being re-adopted.
+        self._adopted_at: float | None = None
+        #: leave() was called: the process is let go, not stopped.
+        self._leaving = False
         self._stats: GroupStats | None = None
         #: Every state change of this server; see :meth:`subscribe`.
         self.changes = StateChanges()
@@ -180,6 +189,14 @@ class Supervisor:
         self._closing = self._final = True
         if self._scope is not None:
             self._scope.cancel()
+
+    def leave(self) -> None:
+        """Cancel :meth:`run` and let the process run on without the daemon: it is not
+        signalled, and its record stays so that the next daemon re-adopts it."""
+        self._leaving = True
+        if self._child is not None:
+            self._child.detached = True
+        self.close()
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -411,6 +428,45 @@ class Supervisor:
         if done is not None:
             await done.wait()
 
+    # ------------------------------------------------------------ after a daemon restart
+
+    async def adopt(self, identity: ProcessIdentity, started_at: float) -> bool:
+        """Take over the server's process found still running when the daemon started;
+        False (nothing changed) when that process is gone or the pid names another one.
+        The server is then RUNNING with its uptime kept, as if this daemon had started it."""
+        handle = ProcessHandle.adopt(identity, user=self._spec.user)
+        if handle is None:
+            return False
+        try:
+            nursery = self._require_nursery()
+            if self._busy is not None or self._state is not State.STOPPED:
+                raise Conflict(f"cannot re-adopt: already {self._state.value}")
+        except BaseException:
+            handle.close()
+            raise
+        self._busy = "start"
+        try:
+            self._stop_requested = None
+            self._exit_code = None
+            self._adopted_at = started_at
+            done = self._instance_done = trio.Event()
+            self._set_state(State.STARTING, f"re-adopting pid {handle.pid}")
+            await nursery.start(partial(self._instance, self._spec, done, adopt=handle))
+        finally:
+            self._release_busy()
+        return True
+
+    def exited_while_away(self) -> None:
+        """The server's process ended while the daemon was not running: CRASHED with the
+        reason, then its restart policy applies (autostart too, once at rest)."""
+        if self._state is not State.STOPPED:
+            return
+        how = "exited while the daemon was not running (exit code unknown)"
+        safe_marker(self._console, how)
+        self._last_error = how
+        self._set_state(State.CRASHED, how)
+        self._after_crash(self._spec, None, ran_for=self._backoff.stable_after)
+
     # ------------------------------------------------------------ console input
 
     async def send_command(self, line: str) -> None:
@@ -455,20 +511,24 @@ class Supervisor:
             )
 
     async def _write(self, child: Child, data: bytes) -> None:
-        with trio.move_on_after(self._command_deadline):
-            await child.write_line(data)
-            return
-        raise Conflict("the server is not reading its console input")
+        await child.write_line(data, deadline=self._command_deadline)
 
     # ------------------------------------------------------------ process lifecycle
 
     async def _instance(
-        self, spec: LaunchSpec, done: trio.Event, *, task_status: trio.TaskStatus[Child]
+        self,
+        spec: LaunchSpec,
+        done: trio.Event,
+        *,
+        adopt: ProcessHandle | None = None,
+        task_status: trio.TaskStatus[Child],
     ) -> None:
         spawned: list[Child] = []
 
         def on_spawn(child: Child) -> None:
             spawned.append(child)
+            if self._leaving:
+                child.detached = True
             self._on_spawn(child)
 
         finished = False
@@ -476,29 +536,61 @@ class Supervisor:
             await run_child(
                 spec,
                 self._console,
+                self._stdin,
                 on_spawn=on_spawn,
                 on_ready=self._on_ready,
-                drain_timeout=self._drain_timeout,
+                adopt=adopt,
+                record=self._record,
                 task_status=task_status,
             )
             finished = True
         finally:
             if spawned:
+                child = spawned[0]
                 if not finished:  # cancelled: the supervisor is closing
                     self._closing = True
                     self._stop_requested = self._stop_requested or "supervisor closed"
                 try:
-                    self._on_exit(spawned[0])
+                    if child.exited:
+                        with trio.CancelScope(shield=True):
+                            await self._forget(child)
+                    if child.exited or not child.detached:
+                        self._on_exit(child)
                 finally:
                     done.set()
+
+    async def _record(self, child: Child) -> None:
+        """Record the live process so that a restarted daemon finds it (a failing store
+        is logged: the server runs on, it just cannot be re-adopted)."""
+        if self._book is None or child.adopted:
+            return
+        try:
+            await self._book.record(self.name, child.handle.identity, self._started_wall or 0.0)
+        except Exception:
+            log.exception("server %s: cannot record its process %d", self.name, child.pid)
+
+    async def _forget(self, child: Child) -> None:
+        if self._book is None:
+            return
+        try:
+            await self._book.forget(self.name, child.pid)
+        except Exception:
+            log.exception("server %s: cannot forget its process %d", self.name, child.pid)
 
     def _on_spawn(self, child: Child) -> None:
         self._child = child
         self._started_clock = trio.current_time()
         self._started_wall = self._now()
+        if child.adopted and self._adopted_at is not None:
+            ran = max(0.0, self._started_wall - self._adopted_at)
+            self._started_wall = self._adopted_at
+            self._started_clock -= ran
+        self._adopted_at = None
         self._stats = None
         if self._state is State.STOPPING:  # force-killed while spawning
             child.signal(signal.SIGKILL)
+        elif child.adopted:
+            self._set_state(State.RUNNING, f"re-adopted pid {child.pid}")
         elif child.spec.ready_pattern is None:
             self._set_state(State.RUNNING, f"started pid {child.pid}")
 
@@ -512,7 +604,7 @@ class Supervisor:
         self._child = None
         self._stats = None
         self._exit_code = code
-        how = describe_exit(code) if code is not None else "gone"
+        how = describe_exit(code)
         if self._stop_requested is not None:
             if self._state is not State.STOPPING:
                 self._set_state(State.STOPPING, self._stop_requested)
@@ -520,11 +612,15 @@ class Supervisor:
             return
         self._last_error = how
         self._set_state(State.CRASHED, how)
+        self._after_crash(child.spec, code, ran_for=ran_for)
+
+    def _after_crash(self, spec: LaunchSpec, code: int | None, *, ran_for: float) -> None:
+        """Apply the restart policy to an exit nobody asked for."""
         if self._closing:
             return
         decision = decide_restart(
-            mode=child.spec.restart,
-            max_restarts=child.spec.max_restarts,
+            mode=spec.restart,
+            max_restarts=spec.max_restarts,
             quick_crashes=self._quick_crashes,
             exit_code=code,
             ran_for=ran_for,

@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from leosuite.errors import InternalError, StoreError
-from leosuite.supervision.console_log import ConsoleLog
+from leosuite.supervision.console_file import ConsoleFile
 from tests.helpers.chat import chat, core_of
 from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, login
 from tests.helpers.ws import ws_client
@@ -30,7 +30,7 @@ def console_log_failure(tmp_path: Path) -> tuple[InternalError, str]:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     with pytest.raises(InternalError) as caught:
-        ConsoleLog(blocker / "logs" / "s1")
+        ConsoleFile(blocker / "logs" / "s1", retention_bytes=1 << 20)
     assert str(blocker) in caught.value.message
     return caught.value, str(blocker)
 

@@ -13,7 +13,8 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 import trio
 
-from leosuite.supervision.console_log import ConsoleLog
+from leosuite.supervision.console_file import ConsoleFile
+from leosuite.supervision.console_watch import ConsoleWatch
 from leosuite.supervision.fleet import Fleet
 from leosuite.supervision.spec import LaunchSpec
 from tests.fixtures import fixture_argv, fixture_path
@@ -39,9 +40,30 @@ def make_spec(tmp_path: Path, *argv: str, **kw: Any) -> LaunchSpec:
     return LaunchSpec(argv=[sys.executable, *argv], cwd=str(tmp_path), **kw)
 
 
-def text(console: ConsoleLog) -> str:
+def text(console: ConsoleFile) -> str:
     """The whole console so far, decoded."""
     return console.read(0, 1 << 24).data.decode("utf-8", "replace")
+
+
+@asynccontextmanager
+async def watched_console(directory: Path, **kw: Any) -> AsyncIterator[ConsoleFile]:
+    """A console in ``directory`` (made if missing) whose waiters a running
+    :class:`ConsoleWatch` wakes, as the fleet's does; closed on the way out."""
+    directory.mkdir(parents=True, exist_ok=True)
+    kw.setdefault("retention_bytes", 64 << 20)
+    console = ConsoleFile(directory, **kw)
+    try:
+        async with trio.open_nursery() as nursery:
+            watch = ConsoleWatch()
+            await nursery.start(watch.run)
+            watch.add(console)
+            try:
+                yield console
+            finally:
+                watch.remove(console)
+                nursery.cancel_scope.cancel()
+    finally:
+        console.close()
 
 
 def pid_alive(pid: int) -> bool:
@@ -76,10 +98,10 @@ async def read_until(proc: trio.Process, needle: bytes) -> bytes:
 
 
 @asynccontextmanager
-async def running_fleet(**kw: object) -> AsyncIterator[tuple[Fleet, list[ConsoleLog]]]:
+async def running_fleet(**kw: object) -> AsyncIterator[tuple[Fleet, list[ConsoleFile]]]:
     """A running :class:`Fleet` (``kw`` to its constructor) and a list of the consoles to
     close after it; every server is shut down on the way out."""
-    consoles: list[ConsoleLog] = []
+    consoles: list[ConsoleFile] = []
     try:
         async with trio.open_nursery() as nursery:
             fleet = await nursery.start(Fleet(**kw).run)  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ import errno
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
@@ -17,26 +17,16 @@ import pytest
 import trio
 
 from leosuite.errors import ProcessError
-from leosuite.supervision.console_log import ConsoleLog
+from leosuite.supervision.child import Child, run_child
+from leosuite.supervision.console_file import ConsoleFile
 from leosuite.supervision.fleet import Fleet
-from leosuite.supervision.process import Child, run_child
 from leosuite.supervision.states import FAULT_STATE, STARTABLE_STATES, STOPPED_STATES, State
-from tests.helpers.servers import fixture, make_spec, running_fleet, text
+from tests.helpers.servers import fixture, make_spec, running_fleet, text, watched_console
 
 S = State
 
 
-@contextmanager
-def open_console(directory: Path) -> Iterator[ConsoleLog]:
-    directory.mkdir(parents=True)
-    console = ConsoleLog(directory)
-    try:
-        yield console
-    finally:
-        console.close()
-
-
-async def wait_output(console: ConsoleLog, needle: str) -> None:
+async def wait_output(console: ConsoleFile, needle: str) -> None:
     while needle not in text(console):
         await console.wait_beyond(console.end_index)
 
@@ -72,12 +62,10 @@ async def test_on_spawn_that_raises_leaves_no_child(tmp_path: Path) -> None:
         raise RuntimeError("injected fault in on_spawn")
 
     spec = make_spec(tmp_path, fixture("echo"))
-    with (
-        trio.fail_after(10),
-        open_console(tmp_path / "log") as console,
-        pytest.raises(RuntimeError, match="injected fault"),
-    ):
-        await run_child(spec, console, on_spawn=on_spawn, on_ready=ignore_ready)
+    with trio.fail_after(10):
+        async with watched_console(tmp_path / "log") as console:
+            with pytest.raises(RuntimeError, match="injected fault"):
+                await run_child(spec, console, on_spawn=on_spawn, on_ready=ignore_ready)
     [pid] = spawned
     assert not psutil.pid_exists(pid)  # ended and reaped: no process, no zombie
 
@@ -87,19 +75,21 @@ async def test_a_refused_stop_signal_in_cleanup_still_kills_and_waits(
 ) -> None:
     refused = refuse_signals(monkeypatch, sig=signal.SIGTERM, times=1)
     spec = make_spec(tmp_path, fixture("echo"))
-    with trio.fail_after(10), open_console(tmp_path / "log") as console:
-        async with trio.open_nursery() as nursery:
-            child: Child = await nursery.start(
-                partial(run_child, spec, console, on_spawn=lambda c: None, on_ready=ignore_ready)
-            )
-            await wait_output(console, "ready")
-            nursery.cancel_scope.cancel()
-        assert refused == [child.pid]
-        assert child.returncode == -signal.SIGKILL
-        assert not psutil.pid_exists(child.pid)
-        assert f"cannot signal process group {child.pid}: the daemon needs CAP_KILL" in text(
-            console
-        )
+    with trio.fail_after(10):
+        async with watched_console(tmp_path / "log") as console:
+            async with trio.open_nursery() as nursery:
+                child: Child = await nursery.start(
+                    partial(
+                        run_child, spec, console, on_spawn=lambda c: None, on_ready=ignore_ready
+                    )
+                )
+                await wait_output(console, "ready")
+                nursery.cancel_scope.cancel()
+            assert refused == [child.pid]
+            assert child.returncode == -signal.SIGKILL
+            assert not psutil.pid_exists(child.pid)
+            expected = f"cannot signal process group {child.pid}: the daemon needs CAP_KILL"
+            assert expected in text(console)
 
 
 async def test_cleanup_waits_for_a_child_it_cannot_signal(
@@ -109,8 +99,8 @@ async def test_cleanup_waits_for_a_child_it_cannot_signal(
     source.write_text("import time\nprint('ready', flush=True)\ntime.sleep(1.2)\n")
     refused = refuse_signals(monkeypatch, sig=None, times=10)
     spec = make_spec(tmp_path, str(source), stop_timeout=1.0)
-    with trio.fail_after(10), open_console(tmp_path / "log") as console:
-        async with trio.open_nursery() as nursery:
+    with trio.fail_after(10):
+        async with watched_console(tmp_path / "log") as console, trio.open_nursery() as nursery:
             child: Child = await nursery.start(
                 partial(run_child, spec, console, on_spawn=lambda c: None, on_ready=ignore_ready)
             )
@@ -130,13 +120,13 @@ def test_the_fault_state_is_at_rest_and_startable() -> None:
 
 
 @asynccontextmanager
-async def two_echo_servers(tmp_path: Path) -> AsyncIterator[tuple[Fleet, list[ConsoleLog]]]:
+async def two_echo_servers(tmp_path: Path) -> AsyncIterator[tuple[Fleet, list[ConsoleFile]]]:
     """A fleet with servers ``a`` and ``b`` (echo, ready pattern), ``b`` running."""
     async with running_fleet(raise_fd_limit=False) as (fleet, consoles):
         spec = make_spec(tmp_path, fixture("echo"), stop_command="stop", ready_pattern="ready")
         for name in ("a", "b"):
             (tmp_path / name).mkdir()
-            consoles.append(ConsoleLog(tmp_path / name))
+            consoles.append(ConsoleFile(tmp_path / name, retention_bytes=1 << 20))
             await fleet.add(name, spec, consoles[-1])
         await fleet.get("b").request("start")
         await fleet.get("b").wait_state(S.RUNNING)
@@ -144,7 +134,7 @@ async def two_echo_servers(tmp_path: Path) -> AsyncIterator[tuple[Fleet, list[Co
 
 
 async def assert_still_serving(
-    tmp_path: Path, fleet: Fleet, consoles: list[ConsoleLog], word: str
+    tmp_path: Path, fleet: Fleet, consoles: list[ConsoleFile], word: str
 ) -> None:
     """``b`` still runs and answers; the fleet still adds and starts a server."""
     b = fleet.get("b")
@@ -152,7 +142,7 @@ async def assert_still_serving(
     await b.send_command(word)
     await wait_output(consoles[1], f"echo: {word}")
     (tmp_path / "c").mkdir()
-    consoles.append(ConsoleLog(tmp_path / "c"))
+    consoles.append(ConsoleFile(tmp_path / "c", retention_bytes=1 << 20))
     c = await fleet.add("c", b.spec, consoles[-1])
     await c.request("start")
     await c.wait_state(S.RUNNING)

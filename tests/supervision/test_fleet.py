@@ -10,17 +10,17 @@ import pytest
 import trio
 
 from leosuite.errors import Conflict, NotFound
-from leosuite.supervision.console_log import ConsoleLog
+from leosuite.supervision.console_file import ConsoleFile
 from leosuite.supervision.states import State
 from tests.helpers.servers import fixture, make_spec, running_fleet, text, wait_gone
 
 S = State
 
 
-def new_console(tmp_path: Path, consoles: list[ConsoleLog], name: str) -> ConsoleLog:
+def new_console(tmp_path: Path, consoles: list[ConsoleFile], name: str) -> ConsoleFile:
     logdir = tmp_path / "logs" / name
     logdir.mkdir(parents=True)
-    console = ConsoleLog(logdir)
+    console = ConsoleFile(logdir, retention_bytes=1 << 20)
     consoles.append(console)
     return console
 

@@ -147,12 +147,16 @@ DRIVER = textwrap.dedent(
             argv=["/bin/sh", "-c", "id -u; grep ^Cap /proc/self/status; exec sleep 30"],
             cwd=directory, user=b, server_dir=directory, stop_timeout=1,
         )
-        proc = await process.spawn(spec)
+        read_end, write_end = os.pipe()
+        null = os.open(os.devnull, os.O_RDONLY)
+        proc = await process.spawn(spec, stdin_fd=null, output_fd=write_end)
+        os.close(write_end)
+        os.close(null)
         out = b""
         while out.count(b"\\n") < 6:
-            out += await proc.stdout.receive_some(4096)
+            out += os.read(read_end, 4096)
         os.killpg(proc.pid, 9)  # user a signals user b's group: CAP_KILL
-        await proc.wait()
+        proc.wait()
         print(f"daemon uid={os.getuid()}")
         print(out.decode(), end="")
         print(f"exit {proc.returncode}")

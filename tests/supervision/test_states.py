@@ -26,6 +26,7 @@ from leosuite.supervision.states import (
 S = State
 LEGAL = {
     (S.STOPPED, S.STARTING),
+    (S.STOPPED, S.CRASHED),  # its process ended while the daemon was down
     (S.STARTING, S.RUNNING),
     (S.STARTING, S.STOPPING),
     (S.STARTING, S.CRASHED),

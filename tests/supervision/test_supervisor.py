@@ -15,11 +15,11 @@ import pytest
 import trio
 
 from leosuite.errors import Conflict, InvalidInput, TooLarge
-from leosuite.supervision.console_log import ConsoleLog
+from leosuite.supervision.console_file import ConsoleFile
 from leosuite.supervision.spec import LaunchSpec, StateChange
 from leosuite.supervision.states import Backoff, State
 from leosuite.supervision.supervisor import Supervisor
-from tests.helpers.servers import all_gone, fixture, make_spec, text, wait_gone
+from tests.helpers.servers import all_gone, fixture, make_spec, text, wait_gone, watched_console
 
 PY = sys.executable
 S = State
@@ -34,25 +34,22 @@ def script(tmp_path: Path, name: str, source: str) -> str:
 @asynccontextmanager
 async def supervised(
     tmp_path: Path, spec: LaunchSpec, **kw: Any
-) -> AsyncIterator[tuple[Supervisor, ConsoleLog]]:
-    logdir = tmp_path / "log"
-    logdir.mkdir(exist_ok=True)
-    console = ConsoleLog(logdir)
-    try:
-        async with trio.open_nursery() as nursery:
-            sup = Supervisor("srv", spec, console, **kw)
-            await nursery.start(sup.run)
-            try:
-                yield sup, console
-            finally:
-                with trio.CancelScope(shield=True), trio.fail_after(10):
-                    await sup.shutdown()
-                sup.close()
-    finally:
-        console.close()
+) -> AsyncIterator[tuple[Supervisor, ConsoleFile]]:
+    async with (
+        watched_console(tmp_path / "log") as console,
+        trio.open_nursery() as nursery,
+    ):
+        sup = Supervisor("srv", spec, console, **kw)
+        await nursery.start(sup.run)
+        try:
+            yield sup, console
+        finally:
+            with trio.CancelScope(shield=True), trio.fail_after(10):
+                await sup.shutdown()
+            sup.close()
 
 
-async def wait_output(console: ConsoleLog, needle: str) -> str:
+async def wait_output(console: ConsoleFile, needle: str) -> str:
     """Wait until ``needle`` is in the console; return the whole console text."""
     while needle not in (current := text(console)):
         await console.wait_beyond(console.end_index)
@@ -452,9 +449,8 @@ async def test_update_spec_applies_on_next_start(tmp_path: Path) -> None:
 
 async def test_closing_the_supervisor_kills_the_group(tmp_path: Path) -> None:
     spec = make_spec(tmp_path, fixture("forker"), "2", ready_pattern="ready", stop_timeout=0.3)
-    console = ConsoleLog(tmp_path)
     with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
+        async with watched_console(tmp_path / "log") as console, trio.open_nursery() as nursery:
             sup = Supervisor("srv", spec, console)
             await nursery.start(sup.run)
             await sup.request("start")
@@ -467,7 +463,6 @@ async def test_closing_the_supervisor_kills_the_group(tmp_path: Path) -> None:
         assert sup.state is S.STOPPED
         with pytest.raises(Conflict, match="not running"):
             await sup.request("start")
-    console.close()
 
 
 async def test_slow_subscribers_drop_events_and_closed_ones_are_dropped(tmp_path: Path) -> None:

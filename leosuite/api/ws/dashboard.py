@@ -18,8 +18,9 @@ import trio
 
 from ...audit import AuditEvent
 from ...auth.permissions import may_see_audit_events, may_see_server
+from ...errors import InternalError
 from ...supervision.console_answer import encode_console_data
-from ...supervision.console_log import ConsoleLog
+from ...supervision.console_file import ConsoleFile
 from ...supervision.spec import StateChange
 from ...supervision.states import POWER_ACTIONS, PowerAction, allowed_actions
 from ..server_ops import ConsoleIndex, ServerOps, WaitSeconds
@@ -143,20 +144,23 @@ def install_dashboard_calls(api: WsApi) -> None:
     # -- console ------------------------------------------------------------------------
 
     async def stream_console(
-        conn: WsConnection, server: str, console: ConsoleLog, index: int
+        conn: WsConnection, server: str, console: ConsoleFile, index: int
     ) -> None:
         batch = ws_settings.console_batch_bytes
         while True:
             await console.wait_beyond(index)
             end = console.end_index
-            if end <= index:  # the log was closed: the server is gone
+            try:
+                if end <= index:  # the log was closed: the server is gone
+                    raise InternalError("closed")
+                skipped = 0
+                if end - index > ws_settings.console_max_lag:
+                    skipped = end - batch - index
+                    index = end - batch
+                chunk = console.read(index, batch)
+            except InternalError:  # closed (the server is gone), or its files unreadable
                 conn.push_nowait(push("console_closed", {"server": server, "readIndex": index}))
                 return
-            skipped = 0
-            if end - index > ws_settings.console_max_lag:
-                skipped = end - batch - index
-                index = end - batch
-            chunk = console.read(index, batch)
             skipped += chunk.old_read_index - index
             if skipped > 0:
                 await conn.send_and_wait(
