@@ -12,7 +12,10 @@ Group commit: calls that arrive while a batch runs wait in a queue and then run
 together as the next batch, in one ``BEGIN IMMEDIATE ... COMMIT`` (one fsync),
 each inside its own ``SAVEPOINT``: a call that raises is rolled back alone, and a
 caller hears of its success only once the batch is committed. A burst of small
-writes (audit entries of a bulk stop) costs one commit instead of one each.
+writes (audit entries of a bulk stop) costs one commit instead of one each. The
+batches run in the store's own task (:meth:`Database.run_writer`, started by the
+daemon), so no caller is held by other callers' work; without that task (tools and
+tests that open a store alone) the first caller of a burst runs its batches.
 
 The store holds password hashes and tokens: it is created 0600 (SQLite gives its
 ``-wal`` and ``-shm`` files the same mode), and an existing store that other users
@@ -108,6 +111,8 @@ class Database:
         self._lock = threading.RLock()
         self._queue: list[_Job[Any]] = []
         self._running: list[_Job[Any]] = []  # the batch in the worker thread
+        #: Set by run_writer() while it runs; woken when a call is queued.
+        self._writer: trio.Event | None = None
         self._closed = False
 
     @property
@@ -237,30 +242,60 @@ class Database:
         """
         job: _Job[T] = _Job(fn)
         self._queue.append(job)
-        if not self._running:
-            # No batch under way: this caller runs batches until the queue is empty
-            # (shielded: the callers waiting for them must not be left hanging).
-            with trio.CancelScope(shield=True):
-                while self._queue:
-                    self._running, self._queue = self._queue, []
-                    try:
-                        await trio.to_thread.run_sync(self._batch, self._running)
-                    finally:
-                        for queued in self._running:
-                            queued.done.set()
-                        self._running = []
+        if self._writer is not None:
+            self._writer.set()
+            await self._wait(job)
+        elif not self._running:
+            await self._drain()  # no batch under way: this caller runs them
         else:
-            try:
-                await job.done.wait()
-            except trio.Cancelled:
-                if job in self._queue:
-                    self._queue.remove(job)
-                    raise
-                with trio.CancelScope(shield=True):
-                    await job.done.wait()
-                raise
+            await self._wait(job)
         assert job.result is not None
         return job.result.unwrap()
+
+    async def _drain(self) -> None:
+        """Run batches until the queue is empty (shielded: the callers waiting for them
+        must not be left hanging). One drainer at a time: another one under way
+        takes what is queued."""
+        with trio.CancelScope(shield=True):
+            while self._queue and not self._running:
+                self._running, self._queue = self._queue, []
+                try:
+                    await trio.to_thread.run_sync(self._batch, self._running)
+                finally:
+                    for queued in self._running:
+                        queued.done.set()
+                    self._running = []
+
+    async def _wait(self, job: _Job[Any]) -> None:
+        """Wait for ``job``'s batch; a cancellation drops it while still queued, else
+        waits for its transaction to end first."""
+        try:
+            await job.done.wait()
+        except trio.Cancelled:
+            if job in self._queue:
+                self._queue.remove(job)
+                raise
+            with trio.CancelScope(shield=True):
+                await job.done.wait()
+            raise
+
+    async def run_writer(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run every batch, in this task, until cancelled; the batch under way and the
+        calls queued when it is cancelled still run before it returns."""
+        if self._writer is not None:
+            raise RuntimeError("Database.run_writer() is running already")
+        wake = self._writer = trio.Event()
+        task_status.started()
+        try:
+            while True:
+                await wake.wait()
+                wake = self._writer = trio.Event()
+                await self._drain()
+        finally:
+            self._writer = None
+            await self._drain()
 
     def statistics(self) -> trio.CapacityLimiterStatistics:
         """Calls running in the current batch (``borrowed_tokens``) and waiting for the
