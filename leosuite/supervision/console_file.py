@@ -240,7 +240,7 @@ class ConsoleFile:
         if grew:
             self._seen = end
             self._lot.unpark_all()
-        self._files.retain(end, self._retention)
+        self._files.retain(end, self._retention, quiet=not grew)
         return grew
 
     def _check_open(self) -> None:

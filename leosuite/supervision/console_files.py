@@ -138,7 +138,8 @@ class ConsoleFiles:
             self._sidecar = None
         fd = disk.create_current(self.dir_fd, disk.BUILDING)
         try:
-            os.ftruncate(fd, target - len(tail))
+            if target - len(tail):  # ext4 flushes a file truncated to 0 at its last close
+                os.ftruncate(fd, target - len(tail))
             disk.write_all(fd, tail)
             os.rename(disk.BUILDING, CURRENT, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         except BaseException:
@@ -195,12 +196,15 @@ class ConsoleFiles:
         theirs, mine = os.fstat(fd), os.fstat(self.fd)
         return (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino)
 
-    def retain(self, end: int, retention: int) -> None:
+    def retain(self, end: int, retention: int, *, quiet: bool = True) -> None:
         """Punch console.log's bytes older than ``retention`` (block aligned) and delete
-        the older files wholly below that. Logs failures, never raises."""
+        the older files wholly below that. Logs failures, never raises. While the file
+        grows (not ``quiet``) it punches only once a quarter of the retention is over,
+        since each punch holds up the server's writes; at rest it punches to the block."""
         cut = end - retention
         cur = self.current
-        if self.punch and end - cur.data > retention + BLOCK:
+        slack = BLOCK if quiet else max(BLOCK, retention // 4)
+        if self.punch and end - cur.data > retention + slack:
             new = cur.start + ((cut - cur.start) & -BLOCK)
             try:
                 punch_hole(self.fd, cur.data - cur.start, new - cur.data)
