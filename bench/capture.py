@@ -3,52 +3,69 @@
     .venv/bin/python bench/capture.py [--size 1G] [--runs 3] [--poll 0.01]
 
 The producer (bench/_producer.py) writes --size bytes to stdout in 64 KiB writes as
-fast as it can. Measured, alternately in each round (order rotated), on a fresh file:
+fast as it can. Measured in each round (in a shuffled order), each on a fresh file:
 
-- ``producer | cat > /dev/null`` and ``producer | cat > file``: the limits;
-- leosuite, default settings (16 MiB console files, 4 kept) and with one file big
-  enough for everything (like supervisord's ``stdout_logfile_maxbytes=0``): from the
-  ``server_start`` request until ``server_status`` reports a ``readIndex`` past the
-  producer's last byte (polled every --poll s; the last byte is then read back
-  through ``server_log``);
-- supervisord, ``stdout_logfile_maxbytes=0`` (one file) and 16 MiB x 4 backups: from
-  ``startProcess`` (XML-RPC) until its log file holds every byte (``stat`` every
-  --poll s).
+- the limits: ``producer > file`` (its stdout is the file itself, opened O_APPEND:
+  no pipe and no copy, which is how leosuite hands a server its console), until the
+  producer's write() calls add up to --size (``/proc/<pid>/io``, every --poll s: a
+  write to a regular file is in the file when it returns); ``producer | cat > file``
+  and ``producer | cat > /dev/null``, until both have exited;
+- leosuite at its default console retention (64 MiB) and with a retention big enough
+  for everything: from the ``server_start`` request until the producer has written
+  every byte (as above) and ``server_status`` then reports a ``readIndex`` at or past
+  its last byte. That byte is found afterwards in the console's tail, read through
+  ``server_log``, by matching the producer's own last bytes; with everything kept,
+  the console is also checked to hold exactly --size producer bytes;
+- supervisord, ``stdout_logfile_maxbytes=0`` (one file): from ``startProcess``
+  (XML-RPC) until its log file holds every byte (``stat`` every --poll s); and with
+  16 MiB x 4 backups: until supervisord reports the exit (rotated files are deleted as
+  it goes, so the bytes cannot be counted; at most a pipe's worth early).
 
-CPU is the daemon's user+system time over the same window (psutil), in % of one core.
-Every run gets a new server / a deleted log file, and ``sync`` runs between runs so
-one run's dirty pages do not slow the next.
+CPU is the daemon's user+system time over the same window (psutil); for leosuite it
+includes starting the server, measured apart and printed. "exit after last byte" is
+how long the producer took to exit once it had written everything (leosuite: until
+``server_status`` shows it). ``sync`` runs before every
+run so that one run's dirty pages do not slow the next, and every run deletes its
+files once measured, so that each starts with the same free memory. Targets: leosuite
+within 10 % of ``producer > file`` and at least twice supervisord's rate.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import os
+import random
 import shlex
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import (
-    BENCH_DIR,
-    Leosuite,
-    Supervisord,
-    bench_session,
-    cpu_seconds,
-    fmt,
-    machine,
-    median,
-    print_table,
-    ratio,
-    wait_until,
+from _capture_runs import (
+    Producer,
+    Run,
+    leosuite_overhead,
+    run_leosuite,
+    run_shell_limit,
+    run_supervisord,
+    run_to_file,
 )
+from _common import Leosuite, Supervisord, bench_session, fmt, machine, median, print_table, ratio
 
 MiB = 1024 * 1024
+
+PIPE_DEVNULL = "limit: producer, cat > /dev/null"  # no "|": the tables are Markdown
+TO_FILE = "limit: producer > file"
+PIPE_FILE = "limit: producer, cat > file"
+LS_DEFAULT = "leosuite, default retention (64 MiB)"
+LS_ALL = "leosuite, retention for everything"
+SD_ROT = "supervisord, 16 MiB x 4 backups"
+SD_ONE = "supervisord, one file (maxbytes=0)"
+#: (what, leosuite, supervisord): the pairs compared, each with the same disk bound.
+PAIRS = [("everything kept", LS_ALL, SD_ONE), ("bounded disk", LS_DEFAULT, SD_ROT)]
+TARGET_VS_FILE = 0.9
+TARGET_VS_SUPERVISORD = 2.0
 
 
 def parse_size(text: str) -> int:
@@ -62,93 +79,15 @@ def parse_size(text: str) -> int:
 @dataclass
 class Result:
     seconds: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)  # % of one core, or empty
+    cpu: list[float] = field(default_factory=list)  # daemon CPU seconds, or empty
+    exit_lag: list[float] = field(default_factory=list)
 
-
-def producer_argv(size: int, chunk: int) -> list[str]:
-    return [sys.executable, str(BENCH_DIR / "_producer.py"), str(size), str(chunk)]
-
-
-def run_shell_limit(producer: list[str], target: str, path: Path) -> float:
-    cmd = f"{shlex.join(producer)} | cat > {shlex.quote(target)}"
-    t0 = time.perf_counter()
-    subprocess.run(["sh", "-c", cmd], check=True)
-    elapsed = time.perf_counter() - t0
-    path.unlink(missing_ok=True)
-    return elapsed
-
-
-def run_leosuite(
-    ls: Leosuite, name: str, producer: list[str], size: int, poll: float
-) -> tuple[float, float]:
-    api = ls.api
-    ls.create(name, shlex.join(producer))
-    cpu0 = cpu_seconds(ls.pid)
-    t0 = time.perf_counter()
-    api.post("/api/server_start", {"server": name})
-    head = api.post(
-        "/api/server_log", {"server": name, "readIndex": 0, "max": 4096, "encoding": "base64"}
-    )
-    data = base64.b64decode(head["data"])
-    marker = data.index(b"[leosuite] started pid")
-    first = head["oldReadIndex"] + data.index(b"\n", marker) + 1  # the producer's first byte
-    target = first + size
-    while ls.status(name)["readIndex"] < target:
-        time.sleep(poll)
-    elapsed = time.perf_counter() - t0
-    cpu = cpu_seconds(ls.pid) - cpu0
-    last = api.post(
-        "/api/server_log",
-        {"server": name, "readIndex": target - 1, "max": 1, "encoding": "base64"},
-    )
-    if last["oldReadIndex"] != target - 1 or len(base64.b64decode(last["data"])) != 1:
-        raise RuntimeError(f"last byte not readable: {last}")
-    wait_until(
-        lambda: ls.status(name)["status"] in ("stopped", "crashed"),
-        timeout=30,
-        what="the producer to exit",
-    )
-    api.post("/api/server_destroy", {"server": name, "delete_files": True})
-    return elapsed, 100 * cpu / elapsed
-
-
-def run_supervisord(
-    sd: Supervisord, name: str, path: Path, size: int, poll: float
-) -> tuple[float, float]:
-    path.unlink(missing_ok=True)
-    for old in path.parent.glob(path.name + ".*"):
-        old.unlink()
-    cpu0 = cpu_seconds(sd.pid)
-    t0 = time.perf_counter()
-    sd.rpc.supervisor.startProcess(name, False)
-
-    def written() -> int:
-        try:
-            return path.stat().st_size + sum(
-                p.stat().st_size for p in path.parent.glob(path.name + ".*")
-            )
-        except FileNotFoundError:
-            return 0
-
-    rotating = name.endswith("rot")
-    if rotating:
-        # Rotated files are deleted as it goes: the bytes on disk cannot be counted, so
-        # take the time supervisord sees the exit (at most a pipe's worth early).
-        while sd.rpc.supervisor.getProcessInfo(name)["statename"] in ("STARTING", "RUNNING"):
-            time.sleep(poll)
-    else:
-        while written() < size:
-            time.sleep(poll)
-    elapsed = time.perf_counter() - t0
-    cpu = cpu_seconds(sd.pid) - cpu0
-    wait_until(
-        lambda: (
-            sd.rpc.supervisor.getProcessInfo(name)["statename"] in ("EXITED", "STOPPED", "FATAL")
-        ),
-        timeout=30,
-        what="the producer to exit under supervisord",
-    )
-    return elapsed, 100 * cpu / elapsed
+    def add(self, run: Run) -> None:
+        self.seconds.append(run.seconds)
+        if run.cpu is not None:
+            self.cpu.append(run.cpu)
+        if run.exit_lag is not None:
+            self.exit_lag.append(run.exit_lag)
 
 
 def main() -> None:
@@ -159,29 +98,28 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=64 * 1024, help="producer write size")
     parser.add_argument("--runs", type=int, default=3, help="rounds (median reported)")
     parser.add_argument("--poll", type=float, default=0.01, help="completion poll interval (s)")
+    parser.add_argument("--limit", type=float, default=600.0, help="longest run allowed (s)")
     parser.add_argument(
         "--tmp-dir", help="where the logs go (default: the system's; /dev/shm takes the disk out)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     size = parse_size(args.size)
-    producer = producer_argv(size, args.chunk)
+    producer = Producer.make(size, args.chunk)
     print(f"# capture: {size / MiB:.0f} MiB in {args.chunk // 1024} KiB writes, {args.runs} runs")
     print(f"# {machine()}")
     print(f"# logs in {args.tmp_dir or tempfile.gettempdir()}")
 
     with bench_session("capture", keep=args.keep, tmp_dir=args.tmp_dir) as (reaper, root):
         ls_default = Leosuite(reaper, _mk(root / "ls-default"))
-        ls_single = Leosuite(
+        ls_all = Leosuite(
             reaper,
-            _mk(root / "ls-single"),
-            env={
-                "LEOSUITE_SERVERS_CONSOLE_FILE_MAX_BYTES": str(size + 16 * MiB),
-                "LEOSUITE_SERVERS_CONSOLE_KEEP_FILES": "0",
-            },
+            _mk(root / "ls-all"),
+            env={"LEOSUITE_SERVERS_CONSOLE_RETENTION_BYTES": str(size + 16 * MiB)},
         )
+        overhead = [leosuite_overhead(ls) for ls in (ls_default, ls_all)]
         common = {
-            "command": shlex.join(producer),
+            "command": shlex.join(producer.argv),
             "autostart": "false",
             "autorestart": "false",
             "startsecs": "0",
@@ -203,96 +141,83 @@ def main() -> None:
                 },
             },
         )
-        scratch = root / "cat.out"
-        variants: list[tuple[str, Callable[[int], tuple[float, float | None]]]] = [
-            (
-                "limit: producer, cat > /dev/null",
-                lambda r: (run_shell_limit(producer, "/dev/null", scratch), None),
-            ),
-            (
-                "limit: producer, cat > file",
-                lambda r: (run_shell_limit(producer, str(scratch), scratch), None),
-            ),
-            (
-                "leosuite, one file",
-                lambda r: run_leosuite(ls_single, f"one{r}", producer, size, args.poll),
-            ),
-            (
-                "supervisord, one file (maxbytes=0)",
-                lambda r: run_supervisord(sd, "one", one_file, size, args.poll),
-            ),
-            (
-                "leosuite, 16 MiB x 4 files (default)",
-                lambda r: run_leosuite(ls_default, f"rot{r}", producer, size, args.poll),
-            ),
-            (
-                "supervisord, 16 MiB x 4 backups",
-                lambda r: run_supervisord(sd, "rot", rot_file, size, args.poll),
-            ),
+        out = root / "limit.out"
+        poll, limit = args.poll, args.limit
+        variants: list[tuple[str, Callable[[int], Run]]] = [
+            (PIPE_DEVNULL, lambda r: run_shell_limit(producer, "/dev/null", out, limit)),
+            (TO_FILE, lambda r: run_to_file(producer, out, poll, limit)),
+            (PIPE_FILE, lambda r: run_shell_limit(producer, str(out), out, limit)),
+            (LS_DEFAULT, lambda r: run_leosuite(ls_default, f"d{r}", producer, poll, limit)),
+            (SD_ROT, lambda r: run_supervisord(sd, "rot", rot_file, size, poll, limit)),
+            (LS_ALL, lambda r: run_leosuite(ls_all, f"a{r}", producer, poll, limit)),
+            (SD_ONE, lambda r: run_supervisord(sd, "one", one_file, size, poll, limit)),
         ]
         results = {label: Result() for label, _ in variants}
         for r in range(args.runs):
-            order = variants[r % len(variants) :] + variants[: r % len(variants)]
+            order = list(variants)
+            random.Random(r).shuffle(order)  # new neighbours each round, same every time
             for label, fn in order:
                 os.sync()
-                seconds, cpu = fn(r)
-                results[label].seconds.append(seconds)
-                if cpu is not None:
-                    results[label].cpu.append(cpu)
-                print(f"  run {r + 1}: {label}: {size / MiB / seconds:.0f} MiB/s", flush=True)
+                run = fn(r)
+                results[label].add(run)
+                extra = f" ({run.note})" if run.note else ""
+                print(f"  run {r + 1}: {label}: {size / MiB / run.seconds:.0f} MiB/s{extra}")
+                sys.stdout.flush()
         reaper.remember_descendants()
 
+    report(results, size, overhead)
+
+
+def report(results: dict[str, Result], size: int, overhead: list[tuple[float, float]]) -> None:
+    gib = size / (1024 * MiB)
+    poll_ms = median([o[0] for o in overhead])
+    start_ms = median([o[1] for o in overhead])
     rate = {label: size / MiB / median(res.seconds) for label, res in results.items()}
     rows = []
     for label, res in results.items():
         rates = [size / MiB / s for s in res.seconds]
+        percent = (
+            [100 * c / s for c, s in zip(res.cpu, res.seconds, strict=True)] if res.cpu else []
+        )
         rows.append(
             [
                 label,
                 fmt(rate[label], 0),
                 f"{min(rates):.0f}-{max(rates):.0f}",
-                fmt(median(res.cpu), 0) if res.cpu else "-",
-                fmt(
-                    median([c * s / 100 for c, s in zip(res.cpu, res.seconds, strict=True)])
-                    * 1024
-                    * MiB
-                    / size,
-                    2,
-                )
-                if res.cpu
-                else "-",
+                fmt(median(percent), 1) if res.cpu else "-",
+                fmt(median(res.cpu) / gib, 3) if res.cpu else "-",
+                fmt(1000 * median(res.exit_lag), 0) if res.exit_lag else "-",
             ]
         )
     print()
-    print_table(["what", "MiB/s (median)", "min-max", "daemon CPU %", "daemon CPU s/GiB"], rows)
-    print()
-    pairs = [
-        ("one file", "leosuite, one file", "supervisord, one file (maxbytes=0)"),
-        (
-            "16 MiB rotation",
-            "leosuite, 16 MiB x 4 files (default)",
-            "supervisord, 16 MiB x 4 backups",
-        ),
-    ]
+    headers = ["what", "MiB/s (median)", "min-max", "daemon CPU %", "daemon CPU s/GiB"]
+    print_table([*headers, "exit after last byte (ms)"], rows)
+    print(
+        f"\nleosuite's fixed cost in those CPU figures: {start_ms:.0f} ms to start a server"
+        f" that writes nothing and see it exit; a server_status call: {poll_ms:.2f} ms\n"
+    )
     print_table(
-        [
-            "log files",
-            "leosuite MiB/s",
-            "supervisord MiB/s",
-            "leosuite / supervisord",
-            "leosuite / cat > file",
-        ],
+        ["logs", "leosuite MiB/s", "supervisord MiB/s", "/ supervisord", "/ producer > file"],
         [
             [
                 what,
                 fmt(rate[a], 0),
                 fmt(rate[b], 0),
                 ratio(rate[a], rate[b]),
-                ratio(rate[a], rate["limit: producer, cat > file"]),
+                ratio(rate[a], rate[TO_FILE]),
             ]
-            for what, a, b in pairs
+            for what, a, b in PAIRS
         ],
     )
+    print()
+    for _, ls_label, sd_label in PAIRS:
+        verdict(f"{ls_label} / producer > file", rate[ls_label] / rate[TO_FILE], TARGET_VS_FILE)
+        verdict(f"{ls_label} / {sd_label}", rate[ls_label] / rate[sd_label], TARGET_VS_SUPERVISORD)
+
+
+def verdict(what: str, value: float, at_least: float) -> None:
+    result = "met" if value >= at_least else "MISSED"
+    print(f"target {what}: {value:.2f}x (at least {at_least:.2f}x): {result}")
 
 
 def _mk(path: Path) -> Path:
