@@ -31,7 +31,9 @@ __all__ = [
 
 ENV_PREFIX = "LEOSUITE_"
 #: Environment variables that are not settings (read elsewhere).
-RESERVED_ENV = frozenset({"LEOSUITE_ADMIN_PASSWORD", "LEOSUITE_CONFIG", "LEOSUITE_TOKEN"})
+RESERVED_ENV = frozenset(
+    {"LEOSUITE_ADMIN_PASSWORD", "LEOSUITE_CONFIG", "LEOSUITE_SERVER_ID", "LEOSUITE_TOKEN"}
+)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -133,6 +135,9 @@ class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     #: The system user servers run as when neither they nor their type name one
     #: ("": the daemon's own user).
     user: str = ""
+    #: Days the files and logs of destroyed servers are kept before housekeeping
+    #: removes them (0: kept for ever).
+    kept_days: float = 30.0
 
     @property
     def retention_bytes(self) -> int:
@@ -322,6 +327,10 @@ def _check(settings: Settings) -> Settings:
             raise ConfigError(
                 f"housekeeping.{key}: must be >= 0 (0 means no limit)", field=f"housekeeping.{key}"
             )
+    if not settings.servers.kept_days >= 0:  # NaN too
+        raise ConfigError(
+            "servers.kept_days: must be >= 0 (0 keeps them for ever)", field="servers.kept_days"
+        )
     if settings.servers.max_per_account < 0:
         raise ConfigError(
             "servers.max_per_account: must be >= 0 (0 means no limit)",

@@ -32,6 +32,7 @@ __all__ = [
     "may_create_another_server",
     "may_create_server_type",
     "may_create_servers",
+    "may_manage_kept_files",
     "may_operate_server_type",
     "may_read_audit_log",
     "may_see_audit_events",
@@ -95,6 +96,11 @@ def runs_unattended(*, admin_only: bool, answering: Iterable[frozenset[str] | No
 def is_moderator(principal: Principal) -> bool:
     """Moderate the community (sessions, chat channels, members' addresses): MOD or ADMIN."""
     return ADMIN in principal.flags or MOD in principal.flags
+
+
+def may_manage_kept_files(principal: Principal) -> bool:
+    """List and purge what destroyed servers left behind (whoever owned them): ADMIN."""
+    return ADMIN in principal.flags
 
 
 def may_use_admin_api(principal: Principal) -> bool:

@@ -9,19 +9,21 @@ restart policy applies. :meth:`ServerManager.leave` lets every server run on.
 
 Permissions and audit entries belong to the API layer (it knows who asks); this
 module knows servers, not HTTP. A new server always starts in an empty directory: the
-directory of a server destroyed with its files kept is moved to ``servers/.destroyed/``
-(where no server name reaches: names never start with a dot).
+directory and logs of a server destroyed with its files kept are set aside where no
+server name reaches (:mod:`.kept_logs`), to be listed and purged from there.
+
+Creates and destroys lock their server's name only (:class:`.NameLocks`), so a destroy
+waiting out one server's graceful stop holds up no other server; the quota check and
+the claim of the name are one step with no checkpoint in between, so racing creates
+of one account cannot pass its quota together.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import sqlite3
-import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,9 @@ from .console_answer import Encoding, LogAnswer, encode_console_data
 from .console_file import ConsoleFile
 from .fleet import Fleet
 from .handle import ProcessIdentity
+from .kept_logs import KeptEntry, KeptPurge
+from .name_locks import NameLocks
+from .server_dirs import ServerDirs
 from .spec import LaunchSpec, StateChange, check_launch
 from .states import PowerAction, State, allowed_actions
 from .stdin_fifo import StdinFifo
@@ -93,6 +98,7 @@ class ServerManager:
         self._fleet = fleet
         self._settings = settings
         self._data_dir = data_dir
+        self.dirs = ServerDirs(data_dir)
         self._now = now
         self._python = python
         self.types: dict[str, ServerType] = {}
@@ -101,26 +107,18 @@ class ServerManager:
         self._consoles: dict[str, ConsoleFile] = {}
         #: The account that last started (or restarted) each server, if one did.
         self._started_by: dict[str, int] = {}
-        self._lock = trio.Lock()
+        self._names = NameLocks()
+        #: The owner of each server whose create is under way (counted by quota checks).
+        self._creating: dict[str, int | None] = {}
         fleet.set_book(StoredProcesses(db))
 
     # -- paths and specs ------------------------------------------------------------
-
-    def server_dir(self, name: str) -> Path:
-        return self._data_dir / "servers" / name
-
-    def log_dir(self, name: str) -> Path:
-        return self._data_dir / "logs" / name
-
-    def stdin_path(self, name: str) -> Path:
-        """The FIFO that is the server's stdin (in the daemon's own ``run/``)."""
-        return self._data_dir / "run" / "servers" / name / "stdin"
 
     def _spec(self, stype: ServerType, name: str, settings: Mapping[str, object]) -> LaunchSpec:
         rendered = render_command(
             stype,
             settings,
-            server_dir=self.server_dir(name),
+            server_dir=self.dirs.server(name),
             python=self._python,
             default_user=self._settings.user,
         )
@@ -138,20 +136,20 @@ class ServerManager:
             max_restarts=rendered.max_restarts,
             autostart=rendered.autostart,
             user=rendered.user,
-            server_dir=str(self.server_dir(name)),
+            server_dir=str(self.dirs.server(name)),
             search_from=str(self._data_dir),
             confined=rendered.confined,
         )
 
     def _open_console(self, name: str, start_index: int) -> ConsoleFile:
         return ConsoleFile(
-            self.log_dir(name),
+            self.dirs.logs(name),
             retention_bytes=self._settings.retention_bytes,
             start_index=start_index,
         )
 
     async def _add(self, name: str, spec: LaunchSpec, console: ConsoleFile) -> None:
-        await self._fleet.add(name, spec, console, stdin=StdinFifo(self.stdin_path(name)))
+        await self._fleet.add(name, spec, console, stdin=StdinFifo(self.dirs.stdin(name)))
 
     # -- start-up and shutdown --------------------------------------------------------
 
@@ -315,17 +313,13 @@ class ServerManager:
         owner_id: int | None,
         admit: Callable[[int], None] | None = None,
     ) -> server_table.ServerRecord:
-        """Create a stopped server. ``admit`` is called, under the lock that orders
-        creates, with how many servers ``owner_id`` has; it raises to refuse."""
+        """Create a stopped server. ``admit`` is called with how many servers ``owner_id``
+        has (creates under way included); it raises to refuse."""
         name = validate_server_name(name)
         stype = self.stype(type_name)
         resolved = validate_settings(stype, given)
-        async with self._lock:
-            if admit is not None:
-                admit(sum(1 for r in self._records.values() if r.owner_id == owner_id))
-            if name in self._records:
-                # One answer whoever has the name: it never tells that another account has it.
-                raise Conflict("server name not available", field="server")
+        self._claim(name, owner_id, admit)
+        try:
             spec = self._spec(stype, name, resolved)
             check_launch(spec)
             created_at = self._now()
@@ -340,7 +334,7 @@ class ServerManager:
                 )
             )
             try:
-                await trio.to_thread.run_sync(self._make_dirs, name, int(created_at))
+                await trio.to_thread.run_sync(self.dirs.make, name, int(created_at))
                 console = await trio.to_thread.run_sync(self._open_console, name, 0)
                 try:
                     await self._add(name, spec, console)
@@ -354,66 +348,65 @@ class ServerManager:
             self._records[name] = record
             self._consoles[name] = console
             return record
+        finally:
+            del self._creating[name]
+            self._names.release(name)
 
-    def _make_dirs(self, name: str, stamp: int) -> None:
-        # No other user may list servers/ or logs/ (every server's name); only the search
-        # bit that servers run as another user need (added when one starts) is kept.
-        for top in (self.server_dir(name).parent, self.log_dir(name).parent):
-            top.mkdir(mode=0o700, exist_ok=True)
-            if (top_mode := stat.S_IMODE(top.stat().st_mode)) & 0o066:
-                top.chmod(top_mode & ~0o066)
-        # A directory already there (left by an older version's destroy) is not handed on.
-        self._set_aside(self.server_dir(name), f"{name}-{stamp}")
-        self.server_dir(name).mkdir(mode=0o700, parents=True, exist_ok=True)
-        logs = self.log_dir(name)
-        if logs.is_dir() and any(logs.iterdir()):
-            # The console of a destroyed server of this name (files kept): a new server's
-            # console starts at readIndex 0 and shows nothing of the old one. Keep the old
-            # logs beside it; the dot keeps the name apart from every server name.
-            aside = logs.with_name(f"{name}.destroyed-{stamp}")
-            n = 1
-            while aside.exists():
-                aside, n = logs.with_name(f"{name}.destroyed-{stamp}-{n}"), n + 1
-            logs.rename(aside)
-        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def _claim(self, name: str, owner_id: int | None, admit: Callable[[int], None] | None) -> None:
+        """Check the quota and take the name for a create, in one step with no checkpoint
+        (no other create or destroy runs in between); a name that is taken or being
+        created or destroyed is not available."""
+        if admit is not None:
+            owned = [r.owner_id for r in self._records.values()] + list(self._creating.values())
+            admit(owned.count(owner_id))
+        if name in self._records or self._names.busy(name):
+            # One answer whoever has the name: it never tells that another account has it.
+            raise Conflict("server name not available", field="server")
+        self._names.acquire_nowait(name)
+        self._creating[name] = owner_id
 
     async def destroy(self, name: str, *, delete_files: bool = False) -> None:
-        """Stop the server if it runs, forget it; delete its files, or keep its directory
-        as ``servers/.destroyed/<name>-<id>``."""
-        server_id = self.record(name).id
-        async with self._lock:
+        """Stop the server if it runs, forget it; delete its files, or set its directory
+        and logs aside (``servers/.destroyed/<name>-<id>``, ``logs/<name>.destroyed-<t>``).
+        A second destroy of the name waits for the first (and then finds no server)."""
+        self.record(name)
+        async with self._names.hold(name):
+            server_id = self.record(name).id
             await self._fleet.remove(name)
-            console = self._consoles.pop(name)
-            console.close()
-            del self._records[name]
-            self._started_by.pop(name, None)
-            await self._db.call(lambda conn: server_table.delete(conn, name))
-            await trio.to_thread.run_sync(self._delete_run_dir, name)
-            if delete_files:
-                await trio.to_thread.run_sync(self._delete_files, name)
-            else:
-                await trio.to_thread.run_sync(
-                    self._set_aside, self.server_dir(name), f"{name}-{server_id}"
-                )
+            # The process is gone: the rest is bookkeeping that a cancel must not cut short.
+            with trio.CancelScope(shield=True):
+                console = self._consoles.pop(name)
+                console.close()
+                del self._records[name]
+                self._started_by.pop(name, None)
+                await self._db.call(lambda conn: server_table.delete(conn, name))
+                await trio.to_thread.run_sync(self.dirs.delete_run_dir, name)
+                if delete_files:
+                    await trio.to_thread.run_sync(self.dirs.delete, name)
+                else:
+                    label, stamp = f"{name}-{server_id}", int(self._now())
+                    await trio.to_thread.run_sync(self.dirs.set_aside, name, label, stamp)
 
-    @staticmethod
-    def _set_aside(path: Path, label: str) -> None:
-        """Move ``path`` (if there, link or not) to ``.destroyed/<label>`` beside it."""
-        if not os.path.lexists(path):
-            return
-        attic = path.parent / ".destroyed"
-        attic.mkdir(mode=0o700, exist_ok=True)
-        aside, n = attic / label, 1
-        while os.path.lexists(aside):
-            aside, n = attic / f"{label}-{n}", n + 1
-        path.rename(aside)
+    async def kept(self) -> list[KeptEntry]:
+        """What destroyed servers left behind (directories and logs), oldest first."""
+        return await trio.to_thread.run_sync(self.dirs.kept)
 
-    def _delete_files(self, name: str) -> None:
-        for path in (self.server_dir(name), self.log_dir(name)):
-            shutil.rmtree(path, ignore_errors=True)
+    async def remove_kept(
+        self, now: float, *, servers: Collection[str] | None, older_than_days: float | None
+    ) -> KeptPurge:
+        """Remove the kept entries of ``servers`` (any when None) set aside at least
+        ``older_than_days`` days before ``now`` (any age when None)."""
+        return await trio.to_thread.run_sync(
+            partial(self.dirs.remove_kept, now, servers=servers, older_than_days=older_than_days)
+        )
 
-    def _delete_run_dir(self, name: str) -> None:
-        shutil.rmtree(self.stdin_path(name).parent, ignore_errors=True)
+    async def purge_kept(self, now: float) -> KeptPurge:
+        """Housekeeping: remove the kept entries set aside more than ``servers.kept_days``
+        days before ``now`` (none when it is 0: kept for ever)."""
+        days = self._settings.kept_days
+        if not days:
+            return KeptPurge()
+        return await self.remove_kept(now, servers=None, older_than_days=days)
 
     async def power(self, name: str, action: PowerAction, *, by: int | None = None) -> State:
         """Perform a power action; a start or restart records ``by`` as its starter."""

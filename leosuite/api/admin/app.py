@@ -40,6 +40,7 @@ from ..requests import peer_ip
 from ..serve import ConnectionGate, attach_connection_gate, attach_error_shape
 from . import accounts as admin_accounts
 from . import bans as admin_bans
+from . import kept as admin_kept
 from . import log as admin_log
 from . import server as admin_server
 from . import sessions as admin_sessions
@@ -247,6 +248,7 @@ ROUTE_MODULES: list[Callable[[AdminRoutes], None]] = [
     admin_accounts.register,
     admin_log.register,
     admin_bans.register,
+    admin_kept.register,
 ]
 
 

@@ -24,6 +24,7 @@ from ..openapi import (
 )
 from .accounts import AccountChange, NewAccount
 from .bans import BanBody
+from .kept import KeptPurgeRequest
 from .sessions import SessionPatch, UserPatch
 
 __all__ = ["build"]
@@ -140,6 +141,21 @@ HAND_WRITTEN: dict[str, Schema] = {
         {**_BAN, "appliesToYou": _BOOL, "message": _STRING},
         required=[*_BAN, "appliesToYou"],
     ),
+    "KeptEntry": _object(
+        {
+            "server": _STRING,
+            "kind": {"enum": ["files", "logs"]},
+            "path": {"type": "string", "description": "relative to the data directory"},
+            "size": {"type": "integer", "description": "bytes on disk"},
+            "since": {**_TIME, "description": "when it was set aside, ISO 8601 UTC"},
+        }
+    ),
+    "KeptPurged": _object(
+        {
+            "purged": _list("KeptEntry"),
+            "failed": {"type": "array", "items": _object({"path": _STRING, "message": _STRING})},
+        }
+    ),
 }
 
 
@@ -212,6 +228,7 @@ def build() -> Schema:
         NewAccount,
         AccountChange,
         BanBody,
+        KeptPurgeRequest,
     ]
     refs, schemas = struct_components(structs)
     body = dict(zip(structs, refs, strict=True))
@@ -366,6 +383,24 @@ def build() -> Schema:
                 tag="bans",
                 errors=NOT_FOUND,
                 parameters=[BAN_ID],
+            )
+        },
+        "/kept": {
+            "get": _op(
+                "kept_list",
+                "What destroyed servers left behind, oldest first",
+                _list("KeptEntry"),
+                tag="servers",
+            )
+        },
+        "/kept/purge": {
+            "post": _op(
+                "kept_purge",
+                "Remove kept files and logs of destroyed servers",
+                ref("KeptPurged"),
+                tag="servers",
+                body=body[KeptPurgeRequest],
+                body_required=True,
             )
         },
     }

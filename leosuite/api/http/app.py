@@ -19,6 +19,7 @@ from ..openapi import http_view
 from ..serve import ConnectionGate, attach_connection_gate, attach_error_shape
 from .auth import auth_blueprint, json_response, websocket_url
 from .errors import BadInputRecorder, error_body, install_error_handlers, listener_refusal
+from .kept import kept_blueprint
 from .rooms import rooms_blueprint
 from .servers import servers_blueprint
 from .web import web_blueprint
@@ -76,4 +77,5 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
         return response
 
     app.register_blueprint(servers_blueprint(ctx))
+    app.register_blueprint(kept_blueprint(ctx))
     return app

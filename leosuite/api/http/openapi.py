@@ -28,6 +28,7 @@ from ..requests import Body
 from . import rooms
 from . import servers as http_servers
 from .auth import LoginBody
+from .kept import KeptPurgeBody
 
 __all__ = ["build"]
 
@@ -132,6 +133,22 @@ HAND_WRITTEN: dict[str, Schema] = {
         ]
     },
     "PowerAnswer": _object({"server": _STRING, "status": _STRING}),
+    "KeptEntry": _object(
+        {
+            "server": _STRING,
+            "kind": {"enum": ["files", "logs"]},
+            "path": {"type": "string", "description": "relative to the data directory"},
+            "size": {"type": "integer", "description": "bytes on disk"},
+            "since": {"type": "string", "description": "when it was set aside, ISO 8601 UTC"},
+        }
+    ),
+    "KeptList": _object({"kept": {"type": "array", "items": ref("KeptEntry")}}),
+    "KeptPurged": _object(
+        {
+            "purged": {"type": "array", "items": ref("KeptEntry")},
+            "failed": {"type": "array", "items": _object({"path": _STRING, "message": _STRING})},
+        }
+    ),
     "ServerSettings": {
         "type": "array",
         "items": _object(
@@ -207,6 +224,17 @@ SERVER_OPS: dict[str, tuple[type[Any], str, str, Schema | None]] = {
         "Read or change the settings",
         "200",
         ref("ServerSettings"),
+    ),
+}
+
+
+#: ``/api/server_kept_*`` -> (request Struct, summary, answer schema): ADMIN only.
+KEPT_OPS: dict[str, tuple[type[Any], str, Schema]] = {
+    "server_kept_list": (Body, "What destroyed servers left behind", ref("KeptList")),
+    "server_kept_purge": (
+        KeptPurgeBody,
+        "Remove kept files and logs of destroyed servers",
+        ref("KeptPurged"),
     ),
 }
 
@@ -292,6 +320,7 @@ def _add_listener_responses(paths: dict[str, Schema]) -> None:
 def build(*, servers: bool = True) -> Schema:
     room_structs = list(dict.fromkeys(ROOM_ACTIONS.values()))
     server_structs = list(dict.fromkeys(op[0] for op in SERVER_OPS.values())) if servers else []
+    server_structs += [KeptPurgeBody] if servers else []
     answers = [LogAnswer] if servers else []
     structs: list[type[Any]] = [
         LoginBody,
@@ -400,6 +429,26 @@ def build(*, servers: bool = True) -> Schema:
                     body=json_body(by_struct[struct], required=has_required_fields(struct)),
                     security=BEARER,
                     description="The token is the Bearer header or the body's `token`.",
+                )
+            }
+        for name, (struct, summary, answer) in KEPT_OPS.items():
+            paths[f"/api/{name}"] = {
+                "post": operation(
+                    name,
+                    summary,
+                    {
+                        "200": response("done", answer),
+                        **BAD_BODY,
+                        "400": _error(
+                            "malformed body, a name that is no server name, or a purge that "
+                            "names neither servers nor older_than"
+                        ),
+                        "403": _error("no or bad token, not an ADMIN account, banned"),
+                    },
+                    tags=["servers"],
+                    body=json_body(by_struct[struct], required=has_required_fields(struct)),
+                    security=BEARER,
+                    description="ADMIN only. The token is the Bearer header or the body's `token`.",
                 )
             }
     _add_listener_responses(paths)

@@ -13,6 +13,7 @@ from typing import Any
 from ...errors import InvalidInput
 from ..connect import local_ws_settings, resolve_ws_url
 from ..http import HttpClient
+from .kept import add_kept_arguments, run_kept_command
 
 __all__ = ["add_server_commands", "run_server_command"]
 
@@ -80,6 +81,7 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     settings = add("settings", "show or change a server's settings")
     settings.add_argument("name")
     settings.add_argument("--set", "-s", action="append", default=[], metavar="VAR=VALUE")
+    add_kept_arguments(add("kept", "what destroyed servers left behind: list, or purge (ADMIN)"))
     logs = add("logs", "print a server's console (-f: follow it live)")
     logs.add_argument("name")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
@@ -296,6 +298,8 @@ def run_server_command(
         else:
             _print_console(client, args.name, args.from_index)
         return 0
+    elif action == "kept":
+        return run_kept_command(args, client)
     else:  # pragma: no cover - argparse restricts the choices
         raise InvalidInput(f"unknown server action {action!r}")
     print(json.dumps(out, indent=2) if args.json else text)

@@ -263,7 +263,10 @@ async def test_destroy_stops_first_and_deletes_files_on_request(daemon: RunningD
             assert response.status_code == 204
             assert response.content == b""
             assert not pid_alive(keep_pid)
-            assert (data_dir / "logs" / "keep" / "console.log").is_file()
+            # its files are kept, set aside where no server name reaches
+            assert not (data_dir / "logs" / "keep").exists()
+            (kept_logs,) = (data_dir / "logs").glob("keep.destroyed-*")
+            assert (kept_logs / "console.log").is_file()
 
             response = await api.post("server_destroy", {"server": "gone", "delete_files": True})
             assert response.status_code == 204
