@@ -6,6 +6,8 @@ pattern while it starts, waits for its exit through a pidfd, and on cancellation
 sends a shielded TERM-wait-KILL to the whole process **group** that always waits for
 the exit. A child the daemon lets go (:attr:`Child.detached`: a reload, or an exit
 that leaves the servers running) is neither signalled nor waited for: it runs on.
+Once the process has exited, its descendants that left the group (found by the tag
+it was spawned with, see :mod:`.escapers`) get the same stop signal and SIGKILL.
 
 The console is never read for the server's sake: the child writes its file itself.
 The ready search reads what was written since the spawn, a chunk at a time, and
@@ -25,6 +27,7 @@ import trio
 
 from leosuite.errors import Conflict, LeosuiteError, ProcessError
 from leosuite.supervision.console_file import ConsoleChunk
+from leosuite.supervision.escapers import Lineage, stop_escapers
 from leosuite.supervision.handle import ProcessHandle
 from leosuite.supervision.process import (
     StopStart,
@@ -32,6 +35,7 @@ from leosuite.supervision.process import (
     safe_marker,
     spawn,
 )
+from leosuite.supervision.reaper import REAPER
 from leosuite.supervision.spec import LaunchSpec, compile_ready_pattern
 from leosuite.supervision.stdin_fifo import StdinFifo
 
@@ -69,7 +73,13 @@ class Child:
     """One server process (the leader of its own process group)."""
 
     def __init__(
-        self, handle: ProcessHandle, spec: LaunchSpec, stdin: StdinFifo, *, adopted: bool
+        self,
+        handle: ProcessHandle,
+        spec: LaunchSpec,
+        stdin: StdinFifo,
+        *,
+        adopted: bool,
+        tag: str | None = None,
     ) -> None:
         self.handle = handle
         self.spec = spec
@@ -84,6 +94,12 @@ class Child:
         self.want_ready = self._ready is not None and not adopted
         #: Let go: the process runs on without the daemon (never signalled, not waited for).
         self.detached = False
+        #: What finds its descendants outside the group (None: not tagged, or unreadable).
+        self.lineage = (
+            Lineage.of(handle.pid, handle.identity.start_time, tag) if tag is not None else None
+        )
+        #: Killed, not stopped: its escapers get SIGKILL at once too.
+        self.killed = trio.Event()
 
     @property
     def returncode(self) -> int | None:
@@ -98,6 +114,12 @@ class Child:
     def signal(self, sig: int) -> bool:
         """Send ``sig`` to the whole process group; False when it is gone."""
         return self.handle.signal_group(sig)
+
+    def kill(self) -> bool:
+        """SIGKILL the whole group (False when it is gone); from now on its escapers
+        get SIGKILL at once, without the stop signal's wait."""
+        self.killed.set()
+        return self.signal(signal.SIGKILL)
 
     async def write_line(self, data: bytes, *, deadline: float = 5.0) -> None:
         """Write ``data`` (a whole line with its newline) to the server's stdin.
@@ -118,8 +140,11 @@ class Child:
         return window[-READY_TAIL_BYTES:]
 
 
-async def _spawn(spec: LaunchSpec, console: ChildConsole, stdin: StdinFifo) -> ProcessHandle:
-    """A fresh FIFO and the console file as the child's stdin and output."""
+async def _spawn(
+    spec: LaunchSpec, console: ChildConsole, stdin: StdinFifo, tag: str | None
+) -> ProcessHandle:
+    """A fresh FIFO and the console file as the child's stdin and output; the process
+    is registered with the reaper before anything else can look at it."""
     try:
         await trio.to_thread.run_sync(stdin.create)
         console.start_segment()
@@ -132,12 +157,15 @@ async def _spawn(spec: LaunchSpec, console: ChildConsole, stdin: StdinFifo) -> P
         except LeosuiteError as exc:
             raise ProcessError(exc.message) from exc
         try:
-            popen = await spawn(spec, stdin_fd=stdin_fd, output_fd=output_fd)
+            with REAPER.spawning():
+                popen = await spawn(spec, stdin_fd=stdin_fd, output_fd=output_fd, tag=tag)
+                handle = ProcessHandle.for_child(popen, user=spec.user)
+                REAPER.add_leader(handle.pid)
         finally:
             os.close(output_fd)
     finally:
         os.close(stdin_fd)
-    return ProcessHandle.for_child(popen, user=spec.user)
+    return handle
 
 
 async def _watch_ready(
@@ -166,6 +194,7 @@ async def run_child(
     on_ready: Callable[[], None],
     adopt: ProcessHandle | None = None,
     record: Callable[[Child], Awaitable[None]] | None = None,
+    tag: str | None = None,
     task_status: trio.TaskStatus[Child] = trio.TASK_STATUS_IGNORED,
 ) -> int | None:
     """Spawn (or, given ``adopt``, take over) one server process and wait for its exit;
@@ -177,12 +206,19 @@ async def run_child(
     raises, the group gets ``spec.stop_signal``, then SIGKILL after
     ``spec.stop_timeout``: signals are best effort and the exit is always waited for,
     unless the child was detached. Spawn errors raise ProcessError before ``started()``.
+    The process is spawned with ``tag`` in its environment; an adopted one is expected
+    to carry it. After the exit, the processes outside the group that carry it are
+    stopped too (not for a detached child).
     """
     if stdin is None:
         stdin = StdinFifo(console.directory / "stdin")
     ready_from = console.end_index
-    handle = adopt if adopt is not None else await _spawn(spec, console, stdin)
-    child = Child(handle, spec, stdin, adopted=adopt is not None)
+    if adopt is None:
+        handle = await _spawn(spec, console, stdin, tag)
+    else:
+        handle = adopt
+        REAPER.add_leader(handle.pid)
+    child = Child(handle, spec, stdin, adopted=adopt is not None, tag=tag)
     try:
         if adopt is None:  # a running server gets no marker: it could split one of its lines
             as_user = f" as user {spec.user}" if spec.user else ""
@@ -258,6 +294,30 @@ async def _end_child(child: Child, console: ChildConsole) -> None:
         _kill_leftovers(child, console)
     safe_marker(console, describe_exit(handle.returncode))
     handle.close()
+    REAPER.discard_leader(child.pid)
+    await _stop_escapers(child, console)
+
+
+async def _stop_escapers(child: Child, console: ChildConsole) -> None:
+    """The same escalation for the descendants that left the group (best effort)."""
+    if child.lineage is None:
+        return
+
+    def note(text: str) -> None:
+        log.info("server process %d: %s", child.pid, text)
+        safe_marker(console, text)
+
+    spec = child.spec
+    try:
+        await stop_escapers(
+            child.lineage,
+            stop_signal=spec.stop_signal,
+            timeout=spec.stop_timeout,
+            hurry=child.killed,
+            note=note,
+        )
+    except OSError as exc:
+        log.warning("server process %d: cannot look for its escapers: %s", child.pid, exc)
 
 
 async def stop_group(

@@ -1,6 +1,7 @@
 """All supervised servers: the long-lived nursery of their supervisors, autostart,
 parallel graceful shutdown (or letting every server run on: :meth:`Fleet.leave`),
-state-change fan-out, the one stats sampler and the one console watch.
+state-change fan-out, the one stats sampler, the one console watch, and the reaper
+of the orphans that servers leave (the daemon is their subreaper while the fleet runs).
 
 Each server is isolated: what one supervisor raises (its own recovery failing, a
 shutdown that cannot signal) is logged with that server's name and never cancels the
@@ -15,6 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import trio
 
@@ -22,6 +24,7 @@ from leosuite.errors import Conflict, LeosuiteError, NotFound
 from leosuite.supervision.console_file import ConsoleFile
 from leosuite.supervision.console_watch import ConsoleWatch
 from leosuite.supervision.process import raise_nofile_limit
+from leosuite.supervision.reaper import REAP_INTERVAL, REAPER
 from leosuite.supervision.spec import LaunchSpec, StateChange, StateChanges
 from leosuite.supervision.states import STOPPED_STATES, Backoff
 from leosuite.supervision.stats import StatsSampler
@@ -50,8 +53,10 @@ class Fleet:
         raise_fd_limit: bool = True,
         book: ProcessBook | None = None,
         watch: ConsoleWatch | None = None,
+        reap_interval: float = REAP_INTERVAL,
     ) -> None:
         self._now = now
+        self._reap_interval = reap_interval
         self._backoff = backoff
         self._stats_interval = stats_interval
         self._sampler = sampler or StatsSampler()
@@ -71,13 +76,14 @@ class Fleet:
         self.nofile_limit: int | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Fleet] = trio.TASK_STATUS_IGNORED) -> None:
-        """Own the supervisors' nursery and the stats sampler until cancelled."""
+        """Own the supervisors' nursery, the stats sampler and the reaper until cancelled."""
         if self._raise_fd_limit:
             self.nofile_limit = raise_nofile_limit()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await nursery.start(self.watch.run)
+                await nursery.start(partial(REAPER.run, interval=self._reap_interval))
                 nursery.start_soon(self._sample_stats)
                 task_status.started(self)
                 await trio.sleep_forever()
@@ -163,7 +169,11 @@ class Fleet:
     async def start_autostart(self) -> list[str]:
         """Start every server at rest whose spec says autostart, in parallel; return
         when each is spawned (or crashed trying). Returns the names started. One that
-        runs already (re-adopted) or waits to restart is left as it is."""
+        runs already (re-adopted) or waits to restart is left as it is.
+
+        Called once re-adoption is over: from then on the reaper also reaps the
+        children found when the fleet started that were not re-adopted."""
+        REAPER.release_inherited()
         started: list[str] = []
 
         async def start_one(sup: Supervisor) -> None:

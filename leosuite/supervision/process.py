@@ -29,6 +29,7 @@ from typing import Literal, Protocol
 import trio
 
 from leosuite.errors import InvalidInput, LeosuiteError, ProcessError
+from leosuite.supervision.escapers import TAG_VARIABLE
 from leosuite.supervision.fs import add_search_bit, reown_tree
 from leosuite.supervision.run_as import RunAs, spawn_options
 from leosuite.supervision.spec import LaunchSpec, check_launch
@@ -158,10 +159,17 @@ async def _prepare(spec: LaunchSpec) -> RunAs | None:
     return run_as
 
 
-async def spawn(spec: LaunchSpec, *, stdin_fd: int, output_fd: int) -> subprocess.Popen[bytes]:
+async def spawn(
+    spec: LaunchSpec, *, stdin_fd: int, output_fd: int, tag: str | None = None
+) -> subprocess.Popen[bytes]:
     """Spawn ``spec.argv`` in a new session, as ``spec.user`` if it names one, with
-    ``stdin_fd`` as its stdin and ``output_fd`` as both stdout and stderr."""
+    ``stdin_fd`` as its stdin and ``output_fd`` as both stdout and stderr; ``tag``
+    goes in its environment as :data:`~.escapers.TAG_VARIABLE` (its descendants
+    inherit it)."""
     run_as = await _prepare(spec)
+    env = child_environment(spec.env, run_as)
+    if tag is not None:
+        env[TAG_VARIABLE] = tag
     start: partial[subprocess.Popen[bytes]] = partial(
         subprocess.Popen,
         list(spec.argv),
@@ -170,7 +178,7 @@ async def spawn(spec: LaunchSpec, *, stdin_fd: int, output_fd: int) -> subproces
         stderr=output_fd,
         start_new_session=True,
         cwd=spec.cwd,
-        env=child_environment(spec.env, run_as),
+        env=env,
         **spawn_options(run_as),
     )
     try:

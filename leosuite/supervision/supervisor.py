@@ -28,6 +28,7 @@ import trio
 
 from leosuite.errors import Conflict, InvalidInput, LeosuiteError, ProcessError, TooLarge
 from leosuite.supervision.child import Child, ChildConsole, run_child, stop_group
+from leosuite.supervision.escapers import server_tag
 from leosuite.supervision.handle import ProcessHandle, ProcessIdentity
 from leosuite.supervision.process import StopStart, describe_exit, format_argv, safe_marker
 from leosuite.supervision.spec import (
@@ -424,7 +425,7 @@ class Supervisor:
         safe_marker(self._console, "force kill: sending SIGKILL to the process group")
         done = self._instance_done
         if self._child is not None:
-            self._child.signal(signal.SIGKILL)  # else: still spawning; _on_spawn kills it
+            self._child.kill()  # else: still spawning; _on_spawn kills it
         if done is not None:
             await done.wait()
 
@@ -541,6 +542,7 @@ class Supervisor:
                 on_ready=self._on_ready,
                 adopt=adopt,
                 record=self._record,
+                tag=server_tag(self.name, self._console.directory),
                 task_status=task_status,
             )
             finished = True
@@ -588,7 +590,7 @@ class Supervisor:
         self._adopted_at = None
         self._stats = None
         if self._state is State.STOPPING:  # force-killed while spawning
-            child.signal(signal.SIGKILL)
+            child.kill()
         elif child.adopted:
             self._set_state(State.RUNNING, f"re-adopted pid {child.pid}")
         elif child.spec.ready_pattern is None:
