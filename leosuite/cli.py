@@ -1,7 +1,8 @@
 """The ``leosuite`` command: the daemon (``serve``) and a client of a running daemon.
 
 ``leosuite user ...`` works on the store directly, so it also works while the daemon
-is down. Output is for humans; ``--json`` gives JSON.
+is down; ``leosuite reload`` signals the daemon of the data directory (SIGHUP) and
+waits until it serves again. Output is for humans; ``--json`` gives JSON.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import msgspec
 
 from . import __version__
 from .errors import ConfigError, LeosuiteError, StartupError, StoreError
+from .reload import Handoff, reload_daemon, take_handoff
 from .settings import Settings, load_settings, parse_address, settings_as_dict
 
 __all__ = ["main"]
@@ -66,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="create a fresh store where the store file is missing or empty (refused "
         "where it holds data)",
     )
+
+    reload = commands.add_parser(
+        "reload",
+        help="restart the daemon in place (new code, same sockets); every server keeps running",
+    )
+    _common(reload)
 
     config = commands.add_parser("config", help="show the effective configuration")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
@@ -135,7 +143,7 @@ def _print(args: argparse.Namespace, value: Any, text: str) -> None:
         print(text)
 
 
-def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def _cmd_serve(args: argparse.Namespace, settings: Settings, handoff: Handoff | None) -> int:
     from .audit import LogFormatter
     from .daemon import run_daemon
 
@@ -143,7 +151,18 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     handler.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=settings.daemon.log_level.upper(), handlers=[handler])
     logging.getLogger("leosuite.hypercorn").setLevel(logging.WARNING)
-    return run_daemon(settings, init=args.init)
+    return run_daemon(settings, init=args.init, handoff=handoff)
+
+
+def _cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
+    done = reload_daemon(settings.data_dir)
+    _print(
+        args,
+        msgspec.to_builtins(done),
+        f"leosuite (pid {done.pid}) reloaded: serving again after {done.seconds:.2f} s "
+        f"(generation {done.generation})",
+    )
+    return EXIT_OK
 
 
 def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -223,12 +242,16 @@ def _cmd_user(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # What a reloading daemon handed this image; never seen as a setting or by a child.
+    handoff = take_handoff(os.environ)
     environ = dict(os.environ)
     try:
-        if args.command in ("serve", "config", "user"):
+        if args.command == "serve":
+            return _cmd_serve(args, _settings(args, environ), handoff)
+        if args.command in ("reload", "config", "user"):
             settings = _settings(args, environ)
-            handler = {"serve": _cmd_serve, "config": _cmd_config, "user": _cmd_user}[args.command]
-            return handler(args, settings)
+            handler = {"reload": _cmd_reload, "config": _cmd_config, "user": _cmd_user}
+            return handler[args.command](args, settings)
         from .client.cli import run_client_command
 
         return run_client_command(args, environ)

@@ -1,7 +1,7 @@
 """The bits of the systemd service protocol leosuite speaks: ``sd_notify`` and the watchdog.
 
-No dependency: a datagram to ``$NOTIFY_SOCKET`` is all ``READY=1``, ``STOPPING=1``
-and ``WATCHDOG=1`` need. Everything is a no-op outside systemd.
+No dependency: a datagram to ``$NOTIFY_SOCKET`` is all ``READY=1``, ``STOPPING=1``,
+``RELOADING=1`` and ``WATCHDOG=1`` need. Everything is a no-op outside systemd.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import os
 import socket
 from collections.abc import Mapping
 
-__all__ = ["notify", "watchdog_interval"]
+import trio
+
+__all__ = ["notify", "ping_watchdog", "watchdog_interval"]
 
 log = logging.getLogger("leosuite.systemd")
 
@@ -44,3 +46,10 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
     if pid and pid.isdigit() and int(pid) != os.getpid():
         return None
     return int(usec) / 1_000_000 / 2
+
+
+async def ping_watchdog(interval: float, environ: Mapping[str, str] | None = None) -> None:
+    """Send ``WATCHDOG=1`` every ``interval`` seconds, forever."""
+    while True:
+        notify("WATCHDOG=1", environ)
+        await trio.sleep(interval)

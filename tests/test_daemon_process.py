@@ -162,7 +162,7 @@ async def test_sigterm_exits_0_with_audit_and_notify(tmp_path: Path) -> None:
             async with running(tmp_path, env) as daemon:
                 endpoints = await daemon.wait_ready()
                 assert endpoints["pid"] == daemon.proc.pid
-                assert set(endpoints) == {"http", "ws", "admin", "pid"}
+                assert set(endpoints) == {"http", "ws", "admin", "pid", "generation"}
                 await notify.wait_for("READY=1")
                 await notify.wait_for("WATCHDOG=1", count=3)  # every 0.1 s
                 token = await http_login(endpoints["http"])

@@ -31,6 +31,7 @@ from quart_trio import QuartTrio
 from .._compat.hypercorn import install_shield_patches, set_connection_gate
 from ..audit import Actor, AuditLog
 from ..auth.limits import Limiter
+from ..startup import LISTEN_BACKLOG
 from .hosts import normal_ip
 
 __all__ = [
@@ -205,6 +206,8 @@ async def serve_app(
     config.accesslog = None
     config.errorlog = logging.getLogger("leosuite.hypercorn")
     config.include_server_header = False
+    # Only used if hypercorn listens again: it must not shrink the accept queue.
+    config.backlog = LISTEN_BACKLOG
     gate = app.extensions.get(_GATE_KEY)
     if isinstance(gate, ConnectionGate):
         if patched:

@@ -14,6 +14,11 @@ chat are capped separately after the handshake) is answered 429 within a second 
 closed, without waiting for a handshake; one more than twice ``ws.max_connections`` in
 all is closed at once. A connection that sends no handshake within
 ``ws.handshake_timeout`` seconds is closed.
+
+The listener can stop accepting while its connections live on
+(:meth:`WebSocketListener.stop_accepting`), so that a reload closes them cleanly
+(:meth:`WebSocketListener.close_connections`, code 1012) while new connection
+attempts wait in the socket's accept queue for the next image.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ from ..hosts import HostPolicy, bound_addresses, normal_ip
 from ..serve import ConnectionGate
 from .api import WsApi
 from .chat import CHAT_PREFIX, WsChat
+from .conn import WsHub
 from .dashboard import install_dashboard_calls
 from .sessions import install_session_calls
 
 __all__ = [
+    "CLOSE_SERVICE_RESTART",
     "Route",
     "WebSocketListener",
     "serve_echo",
@@ -50,6 +57,8 @@ __all__ = [
 log = logging.getLogger("leosuite.ws")
 
 TOO_MANY_CONNECTIONS = "too many WebSocket connections from this address"
+#: WebSocket close code (RFC 6455): the daemon restarts; reconnect.
+CLOSE_SERVICE_RESTART = 1012
 #: Connections over a cap that are answered at once; any more are closed unanswered.
 _MAX_ANSWERING = 64
 
@@ -102,6 +111,23 @@ class WebSocketListener:
         self.max_open = 2 * caps.max_connections
         self._open = 0
         self._answering = 0
+        #: Every hub whose connections this listener serves.
+        self.hubs: list[WsHub] = [ctx.ws_hub]
+        self._accepting = trio.CancelScope()
+        #: Connections that have not sent their handshake request yet, by their task.
+        self._handshaking: dict[trio.lowlevel.Task, trio.CancelScope] = {}
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket and the connections that have not sent their
+        handshake request yet; open WebSocket connections go on."""
+        self._accepting.cancel()
+        for handshake in self._handshaking.values():
+            handshake.cancel()
+
+    def close_connections(self, code: int, reason: str) -> None:
+        """Close every open connection with ``code``."""
+        for hub in self.hubs:
+            hub.close_all(code, reason)
 
     def _own_ports(self, request: WebSocketRequest) -> tuple[int, ...]:
         """The ports of the daemon's own pages: this listener's and the HTTP API's."""
@@ -138,6 +164,8 @@ class WebSocketListener:
         return None
 
     async def _handle(self, request: WebSocketRequest) -> None:
+        # Runs in the connection's own task: its handshake request has come.
+        self._handshaking.pop(trio.lowlevel.current_task(), None)
         path = urlsplit(request.path).path
         handler = self._find(path)
         ip = _address(request.remote)
@@ -195,9 +223,17 @@ class WebSocketListener:
                 self._answering -= 1
             return
         self._open += 1
+        task = trio.lowlevel.current_task()
         try:
-            await handle(stream)
+            with trio.CancelScope() as handshake:
+                self._handshaking[task] = handshake
+                if self._accepting.cancel_called:
+                    handshake.cancel()
+                await handle(stream)
+            if handshake.cancelled_caught:
+                await trio.aclose_forcefully(stream)
         finally:
+            self._handshaking.pop(task, None)
             self._open -= 1
             self.gate.leave(ip)
 
@@ -211,15 +247,22 @@ class WebSocketListener:
             disconnect_timeout=5,
         )
         handle = connection_handler(server)
-        async with trio.open_nursery() as nursery:
-            if handle is None:
-                log.warning("WebSocket connections are counted only after their handshake")
-                started: WebSocketServer = await nursery.start(server.run)
-                task_status.started(started.port)
-                return
-            serve = partial(trio.serve_listeners, partial(self._accepted, handle), [listener])
-            await nursery.start(serve)
-            task_status.started(self._socket.getsockname()[1])
+        async with trio.open_nursery() as connections:
+            with self._accepting:
+                async with trio.open_nursery() as nursery:
+                    if handle is None:
+                        log.warning("WebSocket connections are counted only after their handshake")
+                        started: WebSocketServer = await nursery.start(server.run)
+                        task_status.started(started.port)
+                        return
+                    serve = partial(
+                        trio.serve_listeners,
+                        partial(self._accepted, handle),
+                        [listener],
+                        handler_nursery=connections,
+                    )
+                    await nursery.start(serve)
+                    task_status.started(self._socket.getsockname()[1])
 
 
 def websocket_listener(ctx: ApiContext, sock: socket.socket) -> WebSocketListener:
@@ -230,7 +273,9 @@ def websocket_listener(ctx: ApiContext, sock: socket.socket) -> WebSocketListene
     install_dashboard_calls(ws_api)
     install_session_calls(ws_api)
     listener.route("/", ws_api.serve)
-    listener.route(CHAT_PREFIX, WsChat(ctx).serve)
+    chat = WsChat(ctx)
+    listener.hubs.append(chat.hub)
+    listener.route(CHAT_PREFIX, chat.serve)
     if ctx.settings.ws.echo_path:
         log.warning("ws.echo_path is on: /echo echoes messages (for conformance tests only)")
         listener.route("/echo", serve_echo)
