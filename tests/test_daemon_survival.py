@@ -12,15 +12,15 @@ import shlex
 import signal
 import sqlite3
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 import trio
 
+from tests.helpers.daemon_process import Served, api_at, reaping, serving
 from tests.helpers.http import Api
-from tests.helpers.served import served
 from tests.helpers.servers import FAST_DEMO, pid_alive, wait_gone
 
 #: Numbered lines, whole lines per write, spread over a few seconds; then END and a wait.
@@ -40,16 +40,12 @@ def command(*argv: str) -> str:
     return shlex.join(argv)
 
 
-@contextmanager
-def reaped_at_end() -> Iterator[list[int]]:
-    """Pids the test leaves behind: killed (with their groups) on the way out."""
-    pids: list[int] = []
-    try:
-        yield pids
-    finally:
-        for pid in pids:
-            with suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+@asynccontextmanager
+async def up(run: Served) -> AsyncIterator[Api]:
+    """The API of ``run`` once it serves."""
+    endpoints = await run.wait_generation(0)
+    async with api_at(endpoints["http"]) as api:
+        yield api
 
 
 def copies(marker: str) -> list[int]:
@@ -85,8 +81,8 @@ async def test_kill_9_leaves_every_server_running_and_the_next_daemon_adopts_the
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
-    with trio.fail_after(90), reaped_at_end() as leftovers:
-        async with served(data) as first, first.api() as api:
+    with trio.fail_after(90), reaping() as leftovers:
+        async with serving(tmp_path) as first, up(first) as api:
             await create_fleet(api, tmp_path)
             for name in ("flooder", "game", "sleeper"):
                 await api.ok("server_start", {"server": name})
@@ -97,13 +93,13 @@ async def test_kill_9_leaves_every_server_running_and_the_next_daemon_adopts_the
             # Kill the daemon while the flooder is half-way.
             while (await api.status("flooder"))["readIndex"] < LINES * 9 // 4:
                 await trio.sleep(0.01)
-            first.kill9()
+            first.proc.send_signal(signal.SIGKILL)
             await first.proc.wait()
         for name, pid in before.items():
             assert pid_alive(pid), name
         assert copies("301") == [before["sleeper"]]
 
-        async with served(data) as second, second.api() as api:
+        async with serving(tmp_path) as second, up(second) as api:
             for name, pid in before.items():
                 status = await api.status(name)
                 assert (status["status"], status["pid"]) == ("running", pid), status
@@ -130,9 +126,8 @@ async def test_kill_9_leaves_every_server_running_and_the_next_daemon_adopts_the
 async def test_a_server_that_ended_while_the_daemon_was_down_is_shown_and_restarted(
     tmp_path: Path,
 ) -> None:
-    data = tmp_path / "data"
-    with trio.fail_after(60), reaped_at_end() as leftovers:
-        async with served(data) as first, first.api() as api:
+    with trio.fail_after(60), reaping() as leftovers:
+        async with serving(tmp_path) as first, up(first) as api:
             await api.create(
                 "once",
                 "command",
@@ -148,13 +143,13 @@ async def test_a_server_that_ended_while_the_daemon_was_down_is_shown_and_restar
                 await api.ok("server_start", {"server": name})
                 pids[name] = (await api.wait_status(name, "running"))["pid"]
             leftovers.extend(pids.values())
-            first.kill9()
+            first.proc.send_signal(signal.SIGKILL)
             await first.proc.wait()
         for pid in pids.values():
             os.kill(pid, signal.SIGTERM)
         await wait_gone(pids.values())
 
-        async with served(data) as second, second.api() as api:
+        async with serving(tmp_path) as second, up(second) as api:
             once = await api.status("once")
             assert once["status"] == "crashed"
             assert once["pid"] is None
@@ -172,20 +167,20 @@ async def test_a_server_that_ended_while_the_daemon_was_down_is_shown_and_restar
 
 async def test_a_pid_that_names_another_process_is_not_adopted(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with trio.fail_after(60), reaped_at_end() as leftovers:
-        async with served(data) as first, first.api() as api:
+    with trio.fail_after(60), reaping() as leftovers:
+        async with serving(tmp_path) as first, up(first) as api:
             await api.create("srv", "command", {"command": command("sleep", "304")})
             await api.ok("server_start", {"server": "srv"})
             pid = (await api.wait_status("srv", "running"))["pid"]
             leftovers.append(pid)
-            first.kill9()
+            first.proc.send_signal(signal.SIGKILL)
             await first.proc.wait()
         # The record now says another process started at another time has that pid.
         conn = sqlite3.connect(data / "leosuite.db")
         with conn:
             conn.execute("UPDATE server_processes SET start_time = start_time + 1")
         conn.close()
-        async with served(data) as second, second.api() as api:
+        async with serving(tmp_path) as second, up(second) as api:
             status = await api.status("srv")
             assert status["status"] == "crashed"
             assert status["pid"] is None
