@@ -1,6 +1,7 @@
 """The daemon's periodic chores, every ``housekeeping.interval`` seconds: save the
 consoles' read indexes, stop servers whose starter lost the right to run them
-unattended, and purge expired tokens, bans and old audit entries. A failing pass is
+unattended, and purge expired tokens, bans, old audit entries and what destroyed
+servers left beyond ``servers.kept_days``. A failing pass is
 logged and retried on the next one."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import trio
 
 from .api.context import ApiContext
+from .api.kept_ops import purge_expired_kept
 from .api.server_ops import stop_unattended_servers
 from .audit import purge_audit
 
@@ -17,11 +19,18 @@ __all__ = ["run_housekeeping"]
 
 log = logging.getLogger("leosuite.daemon")
 
+#: The most seconds between two looks at what destroyed servers left (each walks
+#: their trees); a short ``servers.kept_days`` is looked at ten times per period.
+KEPT_INTERVAL = 600.0
+
 
 async def run_housekeeping(
     ctx: ApiContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
     settings = ctx.settings.housekeeping
+    kept_days = ctx.settings.servers.kept_days
+    kept_every = min(KEPT_INTERVAL, kept_days * 86400.0 / 10)
+    kept_due = trio.current_time()
     task_status.started()
     while True:
         await trio.sleep(settings.interval)
@@ -35,5 +44,8 @@ async def run_housekeeping(
             dropped = await purge_audit(ctx.db, settings, ctx.now())
             if dropped:
                 log.info("housekeeping: %d old audit log entries removed", dropped)
+            if kept_days and trio.current_time() >= kept_due:  # 0: kept for ever
+                kept_due = trio.current_time() + kept_every
+                await purge_expired_kept(ctx)
         except Exception:
             log.exception("housekeeping failed; will retry")

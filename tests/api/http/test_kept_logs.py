@@ -315,3 +315,17 @@ async def test_the_command_line(daemon: RunningDaemon, tmp_path: Path) -> None:
         await cli.login(daemon.endpoints.http, "host1", PASSWORD)
         refused = await cli.run("server", "kept", expect=1)
         assert b"ADMIN" in refused.stderr
+
+
+async def test_the_housekeeping_loop_purges_on_its_own(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path / "data",
+        servers={"kept_days": 1 / DAY},  # one second
+        housekeeping={"interval": 0.2},
+    )
+    with trio.fail_after(60):
+        async with running_daemon(settings) as daemon, api_client(daemon) as api:
+            await make_kept(api, daemon, "world")
+            while (await api.ok("server_kept_list"))["kept"]:
+                await trio.sleep(0.1)
+            assert len(await audited(daemon, "kept longer than servers.kept_days")) == 2
