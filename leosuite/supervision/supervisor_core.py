@@ -1,0 +1,284 @@
+"""The state and process lifecycle of one supervised server, under :class:`Supervisor`.
+
+:class:`SupervisorCore` holds what a server's supervision knows (state, the live
+child, restart bookkeeping) and what happens between a spawn and an exit: the
+process shell runs, its spawn and exit move the state machine, an exit nobody asked
+for meets the restart policy. :class:`~leosuite.supervision.supervisor.Supervisor`
+adds the public surface (power actions, console input, re-adoption) on top.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import trio
+
+from leosuite.errors import Conflict
+from leosuite.supervision.child import Child, ChildConsole, run_child
+from leosuite.supervision.escapers import server_tag
+from leosuite.supervision.handle import ProcessHandle, ProcessIdentity
+from leosuite.supervision.process import describe_exit, safe_marker
+from leosuite.supervision.spec import (
+    LaunchSpec,
+    StateChange,
+    StateChanges,
+    validate_spec,
+)
+from leosuite.supervision.states import (
+    Backoff,
+    State,
+    decide_restart,
+    transition,
+)
+from leosuite.supervision.stats import GroupStats
+from leosuite.supervision.stdin_fifo import StdinFifo
+
+__all__ = ["ProcessBook", "SupervisorCore"]
+
+log = logging.getLogger("leosuite.supervision.supervisor")
+
+
+class ProcessBook(Protocol):
+    """Where a server's live process is recorded, so that a restarted daemon finds it."""
+
+    async def record(self, server: str, identity: ProcessIdentity, started_at: float) -> None: ...
+
+    async def forget(self, server: str, pid: int) -> None: ...
+
+
+class SupervisorCore:
+    """State, lifecycle and plumbing of one server's supervision."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: LaunchSpec,
+        console: ChildConsole,
+        *,
+        stdin: StdinFifo | None = None,
+        book: ProcessBook | None = None,
+        now: Callable[[], float] = time.time,
+        backoff: Backoff = Backoff(),  # noqa: B008 (frozen)
+        command_max_bytes: int = 4096,
+        command_deadline: float = 5.0,
+    ) -> None:
+        validate_spec(spec)
+        self.name = name
+        self._spec = spec
+        self._console = console
+        self._stdin = stdin if stdin is not None else StdinFifo(console.directory / "stdin")
+        self._book = book
+        self._now = now
+        self._backoff = backoff
+        self._command_max_bytes = command_max_bytes
+        self._command_deadline = command_deadline
+        self._state = State.STOPPED
+        self._changed = trio.Event()
+        self._child: Child | None = None
+        self._instance_done: trio.Event | None = None
+        self._stop_requested: str | None = None
+        self._busy: str | None = None
+        self._closing = False
+        #: close() or shutdown() was called: no start, even after a recovery.
+        self._final = False
+        self._quick_crashes = 0
+        self._restarts = 0
+        self._backoff_scope: trio.CancelScope | None = None
+        self._backoff_deadline: float | None = None
+        self._last_error: str | None = None
+        self._exit_code: int | None = None
+        self._started_wall: float | None = None
+        self._started_clock = 0.0
+        #: The wall-clock spawn time of the process being re-adopted.
+        self._adopted_at: float | None = None
+        #: leave() was called: the process is let go, not stopped.
+        self._leaving = False
+        self._stats: GroupStats | None = None
+        #: Every state change of this server; see :meth:`subscribe`.
+        self.changes = StateChanges()
+        self._nursery: trio.Nursery | None = None
+        self._scope: trio.CancelScope | None = None
+        self._closed = trio.Event()
+
+    # ------------------------------------------------------------ process lifecycle
+
+    async def _instance(
+        self,
+        spec: LaunchSpec,
+        done: trio.Event,
+        *,
+        adopt: ProcessHandle | None = None,
+        task_status: trio.TaskStatus[Child],
+    ) -> None:
+        spawned: list[Child] = []
+
+        def on_spawn(child: Child) -> None:
+            spawned.append(child)
+            if self._leaving:
+                child.detached = True
+            self._on_spawn(child)
+
+        finished = False
+        try:
+            await run_child(
+                spec,
+                self._console,
+                self._stdin,
+                on_spawn=on_spawn,
+                on_ready=self._on_ready,
+                adopt=adopt,
+                record=self._record,
+                tag=server_tag(self.name, self._console.directory),
+                task_status=task_status,
+            )
+            finished = True
+        finally:
+            if spawned:
+                child = spawned[0]
+                if not finished:  # cancelled: the supervisor is closing
+                    self._closing = True
+                    self._stop_requested = self._stop_requested or "supervisor closed"
+                try:
+                    if child.exited:
+                        with trio.CancelScope(shield=True):
+                            await self._forget(child)
+                    if child.exited or not child.detached:
+                        self._on_exit(child)
+                finally:
+                    done.set()
+
+    async def _record(self, child: Child) -> None:
+        """Record the live process so that a restarted daemon finds it (a failing store
+        is logged: the server runs on, it just cannot be re-adopted)."""
+        if self._book is None or child.adopted:
+            return
+        try:
+            await self._book.record(self.name, child.handle.identity, self._started_wall or 0.0)
+        except Exception:
+            log.exception("server %s: cannot record its process %d", self.name, child.pid)
+
+    async def _forget(self, child: Child) -> None:
+        if self._book is None:
+            return
+        try:
+            await self._book.forget(self.name, child.pid)
+        except Exception:
+            log.exception("server %s: cannot forget its process %d", self.name, child.pid)
+
+    def _on_spawn(self, child: Child) -> None:
+        self._child = child
+        self._started_clock = trio.current_time()
+        self._started_wall = self._now()
+        if child.adopted and self._adopted_at is not None:
+            ran = max(0.0, self._started_wall - self._adopted_at)
+            self._started_wall = self._adopted_at
+            self._started_clock -= ran
+        self._adopted_at = None
+        self._stats = None
+        if self._state is State.STOPPING:  # force-killed while spawning
+            child.kill()
+        elif child.adopted:
+            self._set_state(State.RUNNING, f"re-adopted pid {child.pid}")
+        elif child.spec.ready_pattern is None:
+            self._set_state(State.RUNNING, f"started pid {child.pid}")
+
+    def _on_ready(self) -> None:
+        if self._state is State.STARTING:
+            self._set_state(State.RUNNING, "ready pattern seen")
+
+    def _on_exit(self, child: Child) -> None:
+        code = child.returncode
+        ran_for = trio.current_time() - self._started_clock
+        self._child = None
+        self._stats = None
+        self._exit_code = code
+        how = describe_exit(code)
+        if self._stop_requested is not None:
+            if self._state is not State.STOPPING:
+                self._set_state(State.STOPPING, self._stop_requested)
+            self._set_state(State.STOPPED, f"{how} ({self._stop_requested})")
+            return
+        self._last_error = how
+        self._set_state(State.CRASHED, how)
+        self._after_crash(child.spec, code, ran_for=ran_for)
+
+    def _after_crash(self, spec: LaunchSpec, code: int | None, *, ran_for: float) -> None:
+        """Apply the restart policy to an exit nobody asked for."""
+        if self._closing:
+            return
+        decision = decide_restart(
+            mode=spec.restart,
+            max_restarts=spec.max_restarts,
+            quick_crashes=self._quick_crashes,
+            exit_code=code,
+            ran_for=ran_for,
+            backoff=self._backoff,
+        )
+        self._quick_crashes = decision.quick_crashes
+        if not decision.restart:
+            safe_marker(self._console, f"not restarting: {decision.reason}")
+            return
+        safe_marker(self._console, decision.reason)
+        self._set_state(State.BACKOFF, decision.reason)
+        scope = self._backoff_scope = trio.CancelScope()
+        deadline = self._backoff_deadline = trio.current_time() + decision.delay
+        self._require_nursery().start_soon(self._restart_later, scope, deadline)
+
+    async def _do_start(self, reason: str, *, manual: bool) -> None:
+        """Spawn the server (the power action ``start``)."""
+        raise NotImplementedError
+
+    async def _restart_later(self, scope: trio.CancelScope, deadline: float) -> None:
+        with scope:
+            await trio.sleep_until(deadline)
+        if scope.cancel_called or self._backoff_scope is not scope:
+            return
+        self._backoff_scope = None
+        if self._state is not State.BACKOFF or self._busy is not None or self._closing:
+            return
+        self._busy = "start"
+        try:
+            self._restarts += 1
+            await self._do_start("automatic restart", manual=False)
+        finally:
+            self._release_busy()
+
+    def _cancel_backoff(self) -> None:
+        if self._backoff_scope is not None:
+            self._backoff_scope.cancel()
+        self._backoff_scope = None
+        self._backoff_deadline = None
+
+    # ------------------------------------------------------------ plumbing
+
+    def _require_nursery(self) -> trio.Nursery:
+        nursery = self._nursery
+        if nursery is None:
+            raise Conflict("the supervisor is not running")
+        if nursery.cancel_scope.cancel_called:
+            raise Conflict("busy: recovering from an internal error")
+        return nursery
+
+    def _release_busy(self) -> None:
+        self._busy = None
+        self._pulse()
+
+    def _pulse(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _set_state(self, new: State, reason: str) -> None:
+        self._publish(self._state, transition(self._state, new), reason)
+
+    def _publish(self, old: State, new: State, reason: str) -> None:
+        self._state = new
+        if new is not State.STARTING and self._child is not None:
+            self._child.want_ready = False
+        change = StateChange(
+            server=self.name, old=old, new=new, reason=reason, timestamp=self._now()
+        )
+        self._pulse()
+        self.changes.publish(change)
