@@ -87,6 +87,8 @@ class ConsoleFile:
             raise ValueError("start_index must be >= 0")
         self._dir = Path(directory)
         self._retention = retention_bytes
+        #: Queue punches for a worker thread (set by the watch) instead of punching here.
+        self.defer_punches = False
         self._closed = False
         self._lot = trio.lowlevel.ParkingLot()
         try:
@@ -240,8 +242,13 @@ class ConsoleFile:
         if grew:
             self._seen = end
             self._lot.unpark_all()
-        self._files.retain(end, self._retention, quiet=not grew)
+        self._files.retain(end, self._retention, quiet=not grew, defer=self.defer_punches)
         return grew
+
+    def take_punches(self) -> list[tuple[int, int, int]]:
+        """Punches :meth:`refresh` queued (``defer_punches``), for
+        :func:`~leosuite.supervision.console_punch.punch_all` in a worker thread."""
+        return self._files.take_deferred()
 
     def _check_open(self) -> None:
         if self._closed:

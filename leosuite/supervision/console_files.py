@@ -46,6 +46,8 @@ class ConsoleFiles:
         self.older: list[Segment] = []  # in the order of their data
         self.punch = False
         self.punches = 0
+        #: Punches handed to a worker thread (see retain): (descriptor dup, offset, length).
+        self.deferred: list[tuple[int, int, int]] = []
         self._sidecar: int | None = None  # what the sidecar holds
         self._last_error = 0  # errno of the last retention failure logged
         try:
@@ -196,18 +198,24 @@ class ConsoleFiles:
         theirs, mine = os.fstat(fd), os.fstat(self.fd)
         return (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino)
 
-    def retain(self, end: int, retention: int, *, quiet: bool = True) -> None:
+    def retain(self, end: int, retention: int, *, quiet: bool = True, defer: bool = False) -> None:
         """Punch console.log's bytes older than ``retention`` (block aligned) and delete
         the older files wholly below that. Logs failures, never raises. While the file
         grows (not ``quiet``) it punches only once a quarter of the retention is over,
-        since each punch holds up the server's writes; at rest it punches to the block."""
+        since each punch holds up the server's writes; at rest it punches to the block.
+        With ``defer`` the bytes are dropped for readers at once and the punch itself is
+        queued in :attr:`deferred` for a worker thread (a punch of megabytes of page
+        cache takes milliseconds)."""
         cut = end - retention
         cur = self.current
         slack = BLOCK if quiet else max(BLOCK, retention // 4)
         if self.punch and end - cur.data > retention + slack:
             new = cur.start + ((cut - cur.start) & -BLOCK)
             try:
-                punch_hole(self.fd, cur.data - cur.start, new - cur.data)
+                if defer:
+                    self.deferred.append((os.dup(self.fd), cur.data - cur.start, new - cur.data))
+                else:
+                    punch_hole(self.fd, cur.data - cur.start, new - cur.data)
             except OSError as exc:
                 self._failed("punch a hole in", CURRENT, exc)
                 if exc.errno in _UNSUPPORTED:
@@ -223,6 +231,11 @@ class ConsoleFiles:
                 pass
             except OSError as exc:
                 self._failed("delete", old.name, exc)
+
+    def take_deferred(self) -> list[tuple[int, int, int]]:
+        """The queued punches, now the caller's (it closes each descriptor)."""
+        jobs, self.deferred = self.deferred, []
+        return jobs
 
     def _failed(self, what: str, name: str, exc: OSError) -> None:
         if exc.errno != self._last_error:  # once per kind of failure, not per refresh
@@ -243,7 +256,8 @@ class ConsoleFiles:
         return blocks * 512
 
     def close(self) -> None:
-        for fd in (self.fd, self.dir_fd):
+        # Punches not run yet are left to the next opening (it finds the same start).
+        for fd in [job[0] for job in self.take_deferred()] + [self.fd, self.dir_fd]:
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)

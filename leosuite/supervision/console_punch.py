@@ -41,6 +41,20 @@ def punch_hole(fd: int, offset: int, length: int) -> None:
         raise OSError(code, os.strerror(code))
 
 
+def punch_all(jobs: list[tuple[int, int, int]]) -> list[OSError]:
+    """Punch each ``(descriptor, offset, length)`` and close its descriptor (run in a
+    worker thread); returns what failed."""
+    failed: list[OSError] = []
+    for fd, offset, length in jobs:
+        try:
+            punch_hole(fd, offset, length)
+        except OSError as exc:
+            failed.append(exc)
+        finally:
+            os.close(fd)
+    return failed
+
+
 def data_start(fd: int) -> int:
     """File offset of the first byte that is not a hole (the size when there is none)."""
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ import trio
 from inotify_simple import INotify, flags
 
 from leosuite.supervision.console_disk import CURRENT
+from leosuite.supervision.console_punch import punch_all
 
 __all__ = ["ConsoleWatch", "ConsoleWatchStatistics", "Watchable"]
 
@@ -31,10 +33,14 @@ log = logging.getLogger(__name__)
 class Watchable(Protocol):
     """What the watch needs of a console."""
 
+    defer_punches: bool
+
     @property
     def dir_fd(self) -> int: ...
 
     def refresh(self) -> bool: ...
+
+    def take_punches(self) -> list[tuple[int, int, int]]: ...
 
 
 class ConsoleWatchStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,17 +73,22 @@ class ConsoleWatch:
         self._warned = False
         self._wakeups = 0
         self._overflows = 0
+        self._punches: list[tuple[int, int, int]] = []
+        self._warned_punch = False
 
     def add(self, console: Watchable) -> None:
         """Refresh ``console`` when its file changes (from :meth:`run` on)."""
         if console not in self._consoles:
             self._consoles.add(console)
+            console.defer_punches = True  # run in a worker thread by this watch
             self._watch(console)
 
     def remove(self, console: Watchable) -> None:
         """Refresh ``console`` no more (its directory's watch goes with its last user)."""
         self._consoles.discard(console)
         self._polled.discard(console)
+        console.defer_punches = False
+        self._punches.extend(console.take_punches())
         wd = self._wds.pop(console, None)
         if wd is None:
             return
@@ -137,6 +148,10 @@ class ConsoleWatch:
         finally:
             self._running = False
             self._ino = None
+            for fd, _, _ in self._punches:  # not run: the next opening finds the same start
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._punches.clear()
             self._wds.clear()
             self._by_wd.clear()
             self._polled.clear()
@@ -151,6 +166,7 @@ class ConsoleWatch:
             self._wakeups += 1
             # timeout=0: the default waits in poll(), blocking the whole trio thread.
             self.handle(ino.read(timeout=0))
+            await self._punch()
 
     def handle(self, events: Iterable[Any]) -> None:
         """Refresh the consoles that ``events`` (inotify_simple events) name."""
@@ -176,13 +192,27 @@ class ConsoleWatch:
                 self._refresh(self._consoles)
             else:
                 self._refresh(self._polled)
+            await self._punch()
 
     def _refresh(self, consoles: Iterable[Watchable]) -> None:
         for console in list(consoles):
             try:
                 console.refresh()
+                self._punches.extend(console.take_punches())
             except Exception:  # one console's bug must not stop the others' refreshes
                 log.exception("console refresh failed")
+
+    async def _punch(self) -> None:
+        """Run the queued punches in a worker thread (the watch waits for them: that
+        bounds the work however fast servers write)."""
+        if not self._punches:
+            return
+        jobs, self._punches = self._punches, []
+        with trio.CancelScope(shield=True):  # each job owns a descriptor to close
+            failed = await trio.to_thread.run_sync(punch_all, jobs)
+        if failed and not self._warned_punch:
+            self._warned_punch = True
+            log.warning("console retention: cannot punch a hole: %s", failed[0].strerror)
 
     def statistics(self) -> ConsoleWatchStatistics:
         return ConsoleWatchStatistics(

@@ -21,7 +21,7 @@ import trio.testing
 
 from leosuite.errors import InternalError, InvalidInput
 from leosuite.supervision.console_file import ConsoleFile
-from leosuite.supervision.console_punch import BLOCK, punch_supported
+from leosuite.supervision.console_punch import BLOCK, punch_all, punch_supported
 from tests.helpers.console import RETENTION, KiB, names, open_console, pattern, read_all
 
 
@@ -311,3 +311,24 @@ async def test_wait_beyond(tmp_path: Path, autojump_clock: trio.testing.MockCloc
         await trio.sleep(1)
         console.close()  # wakes the waiter
     assert trio.current_time() == 18.0
+
+
+def test_deferred_punches_drop_the_bytes_at_once_and_free_the_disk_later(tmp_path: Path) -> None:
+    console = open_console(tmp_path, punch=True)
+    console.defer_punches = True
+    console.append(pattern(0, 10 * RETENTION))
+    console.refresh()
+    oldest = console.oldest_index
+    assert oldest >= 9 * RETENTION - BLOCK  # readers no longer see the dropped bytes ...
+    assert read_all(console) == (oldest, pattern(oldest, 10 * RETENTION - oldest))
+    assert console.statistics().disk_bytes >= 10 * RETENTION  # ... still on disk
+    jobs = console.take_punches()
+    assert jobs
+    assert punch_all(jobs) == []  # what the watch runs in a worker thread
+    assert console.statistics().disk_bytes <= RETENTION + BLOCK
+    # Punches queued when the console closes leave no descriptor behind.
+    console.append(pattern(10 * RETENTION, 10 * RETENTION))
+    console.refresh()
+    before = len(os.listdir("/proc/self/fd"))
+    console.close()
+    assert len(os.listdir("/proc/self/fd")) <= before - 3  # its file, its directory, a dup
