@@ -2,7 +2,8 @@
 run on with the same pids, and the daemon started again on the same data directory
 re-adopts them (console continuous, commands reach them, nothing started twice); a
 server that ended meanwhile is shown crashed with the reason and its restart policy
-applies; a recorded pid that now names another process is never adopted."""
+applies; a recorded pid that now names another process is never adopted; twenty
+reloads in a row leave a flooding server and its console untouched."""
 
 from __future__ import annotations
 
@@ -26,10 +27,10 @@ from tests.helpers.servers import FAST_DEMO, pid_alive, wait_gone
 #: Numbered lines, whole lines per write, spread over a few seconds; then END and a wait.
 FLOODER = """
 import os, sys, time
-n = int(sys.argv[1])
+n, pause = int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.003
 for start in range(0, n, 200):
     os.write(1, b"".join(b"%08d\\n" % i for i in range(start, min(n, start + 200))))
-    time.sleep(0.003)
+    time.sleep(pause)
 os.write(1, b"END\\n")
 time.sleep(300)
 """
@@ -200,3 +201,29 @@ def read_processes(data: Path) -> dict[str, int]:
     finally:
         conn.close()
     return dict(rows)
+
+
+async def test_twenty_reloads_while_a_server_floods(tmp_path: Path) -> None:
+    """Every reload leaves the flooding server alone: same pid, running, and its console
+    holds every line it wrote, in order, through all twenty."""
+    script = tmp_path / "flooder.py"
+    script.write_text(FLOODER)
+    lines = 400_000
+    argv = command(sys.executable, str(script), str(lines), "0.005")
+    with trio.fail_after(120), reaping() as leftovers:
+        async with serving(tmp_path) as run, up(run) as api:
+            await api.create("flooder", "command", {"command": argv})
+            await api.ok("server_start", {"server": "flooder"})
+            pid = (await api.wait_status("flooder", "running"))["pid"]
+            leftovers.append(pid)
+            for _ in range(20):
+                endpoints = await run.reload()
+                async with api_at(endpoints["http"]) as again:
+                    status = await again.status("flooder")
+                assert (status["status"], status["pid"]) == ("running", pid)
+            assert (endpoints["generation"], endpoints["pid"]) == (20, run.proc.pid)
+            async with api_at(endpoints["http"]) as again:
+                console = await again.wait_log("flooder", b"END\n")
+                assert numbered(console) == list(range(lines))
+                await again.ok("server_kill", {"server": "flooder"})
+            assert await run.terminate() == 0
