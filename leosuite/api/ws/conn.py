@@ -32,6 +32,7 @@ from ...audit import Actor, AuditLog
 from ...auth.limits import Limiter
 from ...settings import WsSettings
 from .protocol import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
+from .refusals import RefusalNotes
 
 if TYPE_CHECKING:
     from ...auth.service import Principal
@@ -139,6 +140,15 @@ class WsConnection:
             await self._send.send(_Outgoing(payload, None))
             return
         self.close(CLOSE_POLICY, "client does not read its messages")
+        notes = self.hub.cut_off
+        if notes is None:
+            return
+        with trio.CancelScope(shield=True):  # the close cancels this task
+            noted = await notes.note(
+                self.ip, "WebSocket client cut off: it did not read its answers"
+            )
+        if noted:
+            log.warning("WebSocket client %s cut off: it did not read its answers", self.ip)
 
     def push_nowait(self, payload: str) -> bool:
         try:
@@ -285,6 +295,8 @@ class WsHub:
     def __init__(self, settings: WsSettings, audit: AuditLog | None = None) -> None:
         self.settings = settings
         self.audit = audit
+        #: Clients closed for not reading their answers, audited once per burst.
+        self.cut_off = RefusalNotes(audit) if audit is not None else None
         self.connections: set[WsConnection] = set()
         # Slots taken from the handshake on (reserve/release), so that concurrent
         # handshakes cannot all pass the caps before any of them is counted.

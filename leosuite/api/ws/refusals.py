@@ -29,14 +29,15 @@ class RefusalNotes:
         self._audit = audit
         self._bursts = Limiter(trio.current_time, window=window, limit=1)
 
-    async def note(self, ip: str, message: str) -> None:
+    async def note(self, ip: str, message: str) -> bool:
         """Audit ``message`` (a warning from ``ip``) if it opens a burst of that
-        message from ``ip``."""
+        message from ``ip``; True when it did."""
         skipped = self._bursts.first(f"{ip} {message}")
         if skipped is None:
-            return
+            return False
         more = f" ({skipped} more since the last entry)" if skipped else ""
         await self._audit.record("ws", message + more, actor=Actor(ip=ip), level="warning")
+        return True
 
     async def refuse_over_cap(
         self, hub: WsHub, request: WebSocketRequest, ip: str, what: str

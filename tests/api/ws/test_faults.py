@@ -126,6 +126,9 @@ async def test_burst_from_a_client_that_does_not_read_is_closed_1008(tmp_path: P
                 # dropped (1006): a peer that does not read cannot get a close frame.
                 assert raw.close_code() in (1008, 1006)
             assert await served_promptly(daemon) < 2.0
+            # Cut off, and said so once (not once per unread answer).
+            cut_off = await audited(daemon, "cut off: it did not read its answers")
+            assert len(cut_off) == 1
 
 
 async def test_two_mib_frame_closes_with_1009(daemon: RunningDaemon) -> None:
