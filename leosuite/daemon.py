@@ -41,6 +41,7 @@ import trio
 from . import systemd
 from .api.admin.app import create_admin_app
 from .api.context import ApiContext
+from .api.fd_reserve import DescriptorReserve, describe_nofile_limit
 from .api.http.app import create_http_app
 from .api.serve import serve_app
 from .api.ws.conn import WsHub
@@ -252,6 +253,9 @@ class Daemon:
         # The libraries close the sockets they serve: each gets a duplicate, so the
         # originals stay open for a reload (duplicates are close-on-exec).
         dups = {key: sock.dup() for key, sock in sockets.items()}
+        # Every listener refuses connections rather than let them exhaust descriptors.
+        reserve = DescriptorReserve()
+        http_common["reserve"] = reserve
         try:
             async with trio.open_nursery() as nursery:
                 fleet = Fleet(
@@ -283,10 +287,11 @@ class Daemon:
                     endpoints=endpoints,
                     started_at=started_at,
                 )
-                ws_listener = websocket_listener(ctx, dups["ws.listen"])
+                ws_listener = websocket_listener(ctx, dups["ws.listen"], reserve=reserve)
                 await nursery.start(services.chat.run)
                 await nursery.start(run_housekeeping, ctx)
                 await nursery.start(watch_tokens, services.auth, settings.db_path)
+                await nursery.start(reserve.run)
                 apps = {
                     "http.listen": create_http_app(ctx),
                     "admin.listen": create_admin_app(ctx),
@@ -311,10 +316,12 @@ class Daemon:
                     )
                     write_atomic(run_dir / "endpoints.json", msgspec.json.encode(self.endpoints))
                     log.info(
-                        "leosuite ready: dashboard and HTTP API %s/, WebSocket %s, admin API %s",
+                        "leosuite ready: dashboard and HTTP API %s/, WebSocket %s, admin API %s"
+                        " (%s)",
                         self.endpoints.http,
                         self.endpoints.ws,
                         self.endpoints.admin,
+                        describe_nofile_limit(),
                     )
                     if self.generation:
                         note = f"reloaded (pid {os.getpid()}, generation {self.generation})"
@@ -340,6 +347,7 @@ class Daemon:
                         log.warning("the servers were not let go within %.0f s", RELOAD_LEAVE_LIMIT)
                 nursery.cancel_scope.cancel()
         finally:
+            reserve.close()
             for dup in dups.values():
                 dup.close()
         log.info("reloading now" if self.exit_mode == "reload" else "stopped")

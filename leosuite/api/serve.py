@@ -29,9 +29,11 @@ from hypercorn.utils import wrap_app
 from quart_trio import QuartTrio
 
 from .._compat.hypercorn import install_shield_patches, set_connection_gate
+from .._compat.hypercorn_listeners import install_listener_wrapping, set_listener_wrapper
 from ..audit import Actor, AuditLog
 from ..auth.limits import Limiter
 from ..startup import LISTEN_BACKLOG
+from .fd_reserve import DescriptorReserve, ReservedListener
 from .hosts import normal_ip
 
 __all__ = [
@@ -194,9 +196,11 @@ async def serve_app(
     keep_alive_timeout: float,
     graceful_timeout: float,
     shutdown: trio.Event,
+    reserve: DescriptorReserve | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until ``shutdown`` is set, then drain in-flight requests (bounded)."""
+    """Serve until ``shutdown`` is set, then drain in-flight requests (bounded); with a
+    ``reserve``, connections are refused rather than let exhaust the descriptors."""
     patched = install_shield_patches()
     config = Config()
     # hypercorn wants whole seconds; int() would turn 0.5 into 0, i.e. no timeout.
@@ -214,6 +218,8 @@ async def serve_app(
             set_connection_gate(config, gate)
         else:  # pragma: no cover - only with another hypercorn pinned
             log.warning("connections per address are not capped with this hypercorn")
+    if reserve is not None and install_listener_wrapping():
+        set_listener_wrapper(config, lambda listener: ReservedListener(listener, reserve))
     sockets = Sockets(secure_sockets=[], insecure_sockets=[sock], quic_sockets=[])
     shape = app.extensions.get(_SHAPE_KEY, _api_shape)
     await worker_serve(

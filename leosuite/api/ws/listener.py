@@ -14,6 +14,8 @@ chat are capped separately after the handshake) is answered 429 within a second 
 closed, without waiting for a handshake; one more than twice ``ws.max_connections`` in
 all is closed at once. A connection that sends no handshake within
 ``ws.handshake_timeout`` seconds is closed.
+With a :class:`~leosuite.api.fd_reserve.DescriptorReserve`, a connection that would
+take the descriptors kept for the rest of the daemon is answered 503 and closed.
 
 The listener can stop accepting while its connections live on
 (:meth:`WebSocketListener.stop_accepting`), so that a reload closes them cleanly
@@ -38,6 +40,7 @@ from ...audit import Actor
 from ...auth.limits import Limiter
 from ..ban_check import refuse_banned_websocket
 from ..context import ApiContext
+from ..fd_reserve import DescriptorReserve, ReservedListener
 from ..hosts import HostPolicy, bound_addresses, normal_ip
 from ..serve import ConnectionGate
 from .api import WsApi
@@ -91,9 +94,13 @@ def _error_body(status: int, message: str) -> bytes:
 
 
 class WebSocketListener:
-    def __init__(self, ctx: ApiContext, sock: socket.socket) -> None:
+    def __init__(
+        self, ctx: ApiContext, sock: socket.socket, *, reserve: DescriptorReserve | None = None
+    ) -> None:
         self._ctx = ctx
         self._socket = sock
+        #: Refuses connections rather than let them exhaust the descriptors.
+        self._reserve = reserve
         self._routes: list[tuple[str, Route]] = []
         self.policy = HostPolicy(
             ctx.settings.http.allowed_hosts,
@@ -255,20 +262,25 @@ class WebSocketListener:
                         started: WebSocketServer = await nursery.start(server.run)
                         task_status.started(started.port)
                         return
+                    accepting: trio.abc.Listener[trio.SocketStream] = listener
+                    if self._reserve is not None:
+                        accepting = ReservedListener(listener, self._reserve)
                     serve = partial(
                         trio.serve_listeners,
                         partial(self._accepted, handle),
-                        [listener],
+                        [accepting],
                         handler_nursery=connections,
                     )
                     await nursery.start(serve)
                     task_status.started(self._socket.getsockname()[1])
 
 
-def websocket_listener(ctx: ApiContext, sock: socket.socket) -> WebSocketListener:
+def websocket_listener(
+    ctx: ApiContext, sock: socket.socket, *, reserve: DescriptorReserve | None = None
+) -> WebSocketListener:
     """The listener with every route: the API on ``/``, the chat, and ``/echo`` when
     ``ws.echo_path`` is on."""
-    listener = WebSocketListener(ctx, sock)
+    listener = WebSocketListener(ctx, sock, reserve=reserve)
     ws_api = WsApi(ctx, ctx.ws_hub)
     install_dashboard_calls(ws_api)
     install_session_calls(ws_api)
