@@ -136,6 +136,7 @@ class ChildReaper:
         self._wake: trio.Event | None = None
         #: How many orphans were reaped since the process started.
         self.reaped = 0
+        self._warned = False  # a failing pass was logged once
 
     # ------------------------------------------------------------ what is left alone
 
@@ -241,7 +242,12 @@ class ChildReaper:
             task_status.started(self)
             while True:
                 wake = self._wake = trio.Event()
-                self.reap_now()
+                try:
+                    self.reap_now()
+                except OSError as exc:  # out of descriptors for /proc: the next pass tries
+                    if not self._warned:
+                        self._warned = True
+                        log.warning("cannot look for orphaned processes: %s", exc)
                 with trio.move_on_after(interval):
                     await wake.wait()
         finally:
