@@ -16,7 +16,6 @@ the reason in ``last_error``, startable again; the supervisor keeps serving.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 from functools import partial
@@ -83,6 +82,7 @@ class Supervisor(SupervisorCore):
             self._closing = True
             self.changes.close()
             self._closed.set()
+            self._pulse()  # wakes a shutdown() waiting for a change
 
     async def _run_tree(self, task_status: trio.TaskStatus[Supervisor]) -> Exception:
         """Own the task tree until one of its tasks raises; return what it raised."""
@@ -93,6 +93,14 @@ class Supervisor(SupervisorCore):
                 await trio.sleep_forever()
         except Exception as exc:  # the group of the tasks' errors; Cancelled passes
             return exc
+        except BaseExceptionGroup as group:
+            # The tree's own Cancelled can come out beside the error (a task that was
+            # unwinding when it failed): the error is the fault; any outer cancel is
+            # delivered again at the next checkpoint.
+            _, errors = group.split(trio.Cancelled)
+            if isinstance(errors, ExceptionGroup):
+                return errors
+            raise
         finally:
             self._nursery = None
         raise AssertionError("unreachable: the tree only ends by an error or a cancel")
@@ -140,13 +148,15 @@ class Supervisor(SupervisorCore):
         command, stop signal, SIGKILL, each step within the stop timeout). Returns when
         no process is left."""
         self._closing = self._final = True
-        while True:
+        while not self._closed.is_set():  # closed: the tree ended, and its process with it
             if self._busy is None and self._state in STOPPED_STATES:
                 return
             if self._busy is None and self._state in STOPPABLE_STATES:
-                with contextlib.suppress(Conflict, ProcessError):  # a fault rests it
+                try:
                     await self._request("stop", "daemon shutdown")
-                continue
+                    continue
+                except (Conflict, ProcessError):  # a fault rests it; a tree ending closes it
+                    pass
             await self._changed.wait()
 
     # ------------------------------------------------------------ observing

@@ -504,3 +504,24 @@ async def test_flood_is_captured_whole_and_status_stays_responsive(tmp_path: Pat
             assert worst < 0.5
             assert console.read(start, 10).data == b"x" * 10
             assert console.read(start + size - 10, 100).data == b"x" * 10
+
+
+async def test_shutdown_while_the_tree_recovers_from_a_fault_returns(tmp_path: Path) -> None:
+    """A shutdown asked for while a task's error is unwinding the server's tree waits for
+    the recovery (with checkpoints) instead of spinning."""
+    spec = make_spec(tmp_path, fixture("echo"), stop_command="stop", stop_timeout=2)
+
+    async def boom() -> None:
+        raise RuntimeError("injected fault")
+
+    with trio.fail_after(10):
+        async with supervised(tmp_path, spec) as (sup, _console):
+            await sup.request("start")
+            pid = sup.status().pid
+            assert pid is not None
+            sup._require_nursery().start_soon(boom)
+            while sup._nursery is not None and not sup._nursery.cancel_scope.cancel_called:
+                await trio.sleep(0)
+            await sup.shutdown()  # the tree is unwinding: its process is being stopped
+            assert sup.state in (S.CRASHED, S.STOPPED)
+            await wait_gone([pid])
