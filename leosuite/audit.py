@@ -1,8 +1,11 @@
 """The audit log service: one place every surface records what happened.
 
 Entries go to the store's ``audit_log`` table (topic, level, session, the
-``id;ip;name`` user triple, message) and to live subscribers (the WebSocket
-``events.subscribe``), each through a bounded buffer that drops for a slow reader.
+``id;ip;name`` user triple, message), to the daemon log, and to live subscribers (the
+WebSocket ``events.subscribe``), each through a bounded buffer that drops for a slow
+reader. An action that happened is reported as done: :meth:`AuditLog.record_done`
+sends an entry the store cannot take (a full disk) to the daemon log, marked
+``audit (not stored: ...)``, instead of failing the answer.
 
 Text that a client chose (names, paths, field names) never starts a line of its own:
 control characters, line and paragraph separators and bidirectional overrides are
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 import msgspec
 import trio
 
+from .errors import DiskFull, StoreError
 from .store import audit as audit_table
 from .store.db import Database
 
@@ -31,6 +35,9 @@ __all__ = ["Actor", "AuditEvent", "AuditLog", "LogFormatter", "escape_controls",
 log = logging.getLogger("leosuite.audit")
 
 _DAY = 86400.0
+
+#: The daemon log's level for each audit level (anything else is INFO).
+_LOG_LEVELS = {"warning": logging.WARNING, "error": logging.ERROR}
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 #: Line and paragraph separators, and the marks and overrides that reorder text.
@@ -77,7 +84,7 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
+    id: int  # 0: not stored (see AuditLog.record_done)
     timestamp: float
     level: str
     topic: str
@@ -102,6 +109,37 @@ class AuditLog:
         level: str = "info",
         session: str = "",
     ) -> int:
+        """Store an entry, log it and hand it to the live subscribers; its id. A store
+        failure is raised (nothing is logged or handed on)."""
+        entry_id = await self._record(topic, message, actor, level, session, fallback=False)
+        assert entry_id is not None
+        return entry_id
+
+    async def record_done(
+        self,
+        topic: str,
+        message: str,
+        *,
+        actor: Actor | None = None,
+        level: str = "info",
+        session: str = "",
+    ) -> int | None:
+        """Record an action that has already happened: like :meth:`record`, but when the
+        store cannot take the entry (a full disk, any store failure) it goes to the
+        daemon log as ``audit (not stored: <why>): ...`` and to the live subscribers
+        (with id 0), and None is returned instead of an error."""
+        return await self._record(topic, message, actor, level, session, fallback=True)
+
+    async def _record(
+        self,
+        topic: str,
+        message: str,
+        actor: Actor | None,
+        level: str,
+        session: str,
+        *,
+        fallback: bool,
+    ) -> int | None:
         actor = actor or Actor()
         if actor.name != (name := escape_controls(actor.name)):
             actor = Actor(id=actor.id, ip=actor.ip, name=name)
@@ -121,17 +159,28 @@ class AuditLog:
                 message=message,
             )
 
-        entry_id = await self._db.call(insert)
-        log.log(
-            logging.WARNING if level in ("warning", "error") else logging.INFO,
-            "%s [%s] %s: %s",
-            topic,
-            actor.triple,
-            session,
-            message,
-        )
+        log_level = _LOG_LEVELS.get(level, logging.INFO)
+        entry_id: int | None
+        try:
+            entry_id = await self._db.call(insert)
+        except (DiskFull, StoreError) as exc:
+            if not fallback:
+                raise
+            entry_id = None
+            why = "disk full" if isinstance(exc, DiskFull) else exc.message
+            log.log(
+                max(log_level, logging.WARNING),
+                "audit (not stored: %s): %s [%s] %s: %s",
+                why,
+                topic,
+                actor.triple,
+                session,
+                message,
+            )
+        else:
+            log.log(log_level, "%s [%s] %s: %s", topic, actor.triple, session, message)
         event = AuditEvent(
-            id=entry_id,
+            id=entry_id or 0,
             timestamp=timestamp,
             level=level,
             topic=topic,

@@ -48,6 +48,7 @@ from .api.ws.conn import WsHub
 from .api.ws.listener import CLOSE_SERVICE_RESTART, WebSocketListener, websocket_listener
 from .audit import AuditLog
 from .auth.token_watch import watch_tokens
+from .disk_watch import watch_free_space
 from .clock import WallClock
 from .errors import LeosuiteError
 from .housekeeping import run_housekeeping
@@ -291,6 +292,7 @@ class Daemon:
                 await nursery.start(services.chat.run)
                 await nursery.start(run_housekeeping, ctx)
                 await nursery.start(watch_tokens, services.auth, settings.db_path)
+                await nursery.start(watch_free_space, self.data_dir, settings.daemon, audit)
                 await nursery.start(reserve.run)
                 apps = {
                     "http.listen": create_http_app(ctx),
@@ -327,7 +329,7 @@ class Daemon:
                         note = f"reloaded (pid {os.getpid()}, generation {self.generation})"
                     else:
                         note = f"started (pid {os.getpid()})"
-                    await audit.record("daemon", note)
+                    await audit.record_done("daemon", note)
                     systemd.notify("READY=1\nSTATUS=serving", self.environ)
                     interval = systemd.watchdog_interval(self.environ)
                     if interval is not None:
@@ -360,7 +362,7 @@ class Daemon:
             f"RELOADING=1\nMONOTONIC_USEC={monotonic_usec()}\nSTATUS=reloading", self.environ
         )
         with trio.CancelScope(shield=True):
-            await audit.record("daemon", "reloading")
+            await audit.record_done("daemon", "reloading")
         self._shutdown_http.set()
         ws_listener.stop_accepting()
         ws_listener.close_connections(CLOSE_SERVICE_RESTART, "service restart")
@@ -395,7 +397,7 @@ class Daemon:
                 settings.daemon.shutdown_timeout,
             )
         with trio.CancelScope(shield=True):
-            await audit.record("daemon", "stopping; servers left running" if leave else "stopping")
+            await audit.record_done("daemon", "stopping; servers left running" if leave else "stopping")
         # Only now: the listeners' scope also holds this body, which must finish.
         if self.hurried:
             listeners.cancel_scope.cancel()

@@ -16,13 +16,15 @@ WebSocket status codes and chat error messages in their own modules)::
     ├── TooLarge                   413  body, command or message over its limit
     ├── UnsupportedMediaType       415  a request body that is not application/json
     ├── RateLimited                429  too many attempts
+    ├── DiskFull                   507  no space left on the data directory's filesystem
     └── InternalError              500  a bug or an I/O failure; logged, never detailed
         ├── StoreError             SQLite failed (wraps ``sqlite3.Error``)
         │   └── StoreCorrupt       the database is damaged or from a newer version
         └── ProcessError           spawning or signalling a child failed (wraps OSError)
 
 Foreign errors (``sqlite3.Error``, ``OSError``) are translated at the store and
-process shells with ``raise ... from exc``.
+process shells with ``raise ... from exc``. Only an error answered 500 is internal
+(:func:`is_internal`): its detail is logged, and a client gets a correlation id.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "Conflict",
+    "DiskFull",
     "InternalError",
     "InvalidInput",
     "LeosuiteError",
@@ -44,6 +47,7 @@ __all__ = [
     "StoreError",
     "TooLarge",
     "UnsupportedMediaType",
+    "is_internal",
 ]
 
 
@@ -114,6 +118,19 @@ class RateLimited(LeosuiteError):
     http_status = 429
 
 
+class DiskFull(LeosuiteError):
+    """A write failed for want of space (``SQLITE_FULL``, ``ENOSPC``, ``EDQUOT``). Its
+    message says what failed and what to do, and names no path: a client may read it."""
+
+    error_type = "disk_full"
+    http_status = 507
+
+    def __init__(self, what: str, *, in_store: bool = False) -> None:
+        super().__init__(f"disk full: {what} (free space on the data directory's filesystem)")
+        #: The store's write failed (rather than a file's).
+        self.in_store = in_store
+
+
 class InternalError(LeosuiteError):
     error_type = "internal"
     http_status = 500
@@ -129,3 +146,9 @@ class StoreCorrupt(StoreError):
 
 class ProcessError(InternalError):
     error_type = "process"
+
+
+def is_internal(exc: BaseException) -> bool:
+    """A bug or an I/O failure: anything outside the error tree, or an error of it
+    answered 500. Its detail (paths, SQL) is logged, never sent to a client."""
+    return not isinstance(exc, LeosuiteError) or exc.http_status == 500

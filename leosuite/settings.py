@@ -46,6 +46,10 @@ class DaemonSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     log_level: str = "info"
     #: On SIGTERM/SIGINT: "stop" every server, then exit; or "leave" them running.
     on_exit: str = "stop"
+    #: The data directory's filesystem is "low" below either (0 turns one off).
+    disk_warn_free_bytes: int = 1024 * MiB
+    disk_warn_free_percent: float = 5.0
+    disk_check_interval: float = 10.0
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -287,6 +291,7 @@ def _check(settings: Settings) -> Settings:
         "servers.backoff_max": settings.servers.backoff_max,
         "servers.backoff_reset_after": settings.servers.backoff_reset_after,
         "daemon.shutdown_timeout": settings.daemon.shutdown_timeout,
+        "daemon.disk_check_interval": settings.daemon.disk_check_interval,
         "community.session_count_limit": settings.community.session_count_limit,
         "community.session_size_limit": settings.community.session_size_limit,
         "community.message_max_bytes": settings.community.message_max_bytes,
@@ -348,6 +353,16 @@ def _check(settings: Settings) -> Settings:
         raise ConfigError(
             "servers.console_retention_bytes: must be at least 65536",
             field="servers.console_retention_bytes",
+        )
+    if not settings.daemon.disk_warn_free_bytes >= 0:
+        raise ConfigError(
+            "daemon.disk_warn_free_bytes: must be >= 0 (0 turns it off)",
+            field="daemon.disk_warn_free_bytes",
+        )
+    if not 0 <= settings.daemon.disk_warn_free_percent <= 100:  # NaN too
+        raise ConfigError(
+            "daemon.disk_warn_free_percent: must be 0-100 (0 turns it off)",
+            field="daemon.disk_warn_free_percent",
         )
     if settings.daemon.on_exit not in ("stop", "leave"):
         raise ConfigError(

@@ -91,14 +91,14 @@ async def purge_expired_kept(ctx: ApiContext, now: float | None = None) -> KeptP
 
 async def _audit(ctx: ApiContext, result: KeptPurge, actor: Actor | None, why: str) -> None:
     for entry in result.removed:
-        await ctx.audit.record(
+        await ctx.audit.record_done(
             "server",
             f"purged kept {entry.kind} of {entry.server}: {entry.path}, {entry.size} bytes{why}",
             actor=actor,
             session=entry.server,
         )
     for entry, problem in result.failed:
-        await ctx.audit.record(
+        await ctx.audit.record_done(
             "server",
             f"could not purge kept {entry.kind} of {entry.server}: {entry.path}: {problem}",
             actor=actor,

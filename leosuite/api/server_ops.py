@@ -5,7 +5,9 @@ Who may do what is decided by :mod:`leosuite.auth.permissions`; a server the cal
 may not see does not exist for it (the same 404 as an unknown name), and a create under
 a taken name gets one answer whoever has it (409 "server name not available"). A server
 of an admin-only type is started, restarted, reconfigured and typed into by an ADMIN
-only; :func:`stop_unattended_servers` stops those no ADMIN answers for any more.
+only; :func:`stop_unattended_servers` stops those no ADMIN answers for any more. An
+operation that happened is answered as done: when the store cannot take its audit entry
+(a full disk), the entry goes to the daemon log instead (:meth:`AuditLog.record_done`).
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ class ServerOps:
         return [n for n in manager.names() if may_see_server(principal, manager.record(n))]
 
     async def audit(self, server: str, message: str) -> None:
-        await self.ctx.audit.record(
+        """Audit an operation that happened (never an error: see the module doc)."""
+        await self.ctx.audit.record_done(
             "server", message, actor=self.principal.actor(self.ip), session=server
         )
 
@@ -218,7 +221,7 @@ async def stop_unattended_servers(ctx: ApiContext, actor: Actor | None = None) -
         except (Conflict, NotFound):
             return  # busy (another stop runs) or destroyed meanwhile: the next sweep looks again
         stopped.append(name)
-        await ctx.audit.record(
+        await ctx.audit.record_done(
             "server",
             f"stopped {name} (now {state.value}): its type is admin-only and no ADMIN "
             "answers for it any more",

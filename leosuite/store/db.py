@@ -4,7 +4,8 @@ All database work goes through :meth:`Database.call` (from trio) or
 :meth:`Database.call_sync` (from the CLI, with no trio loop): the function runs
 with the connection inside ``BEGIN IMMEDIATE ... COMMIT``, is rolled back if it
 raises, and ``sqlite3.Error`` comes out as :class:`~leosuite.errors.StoreError`
-(:class:`~leosuite.errors.StoreCorrupt` when SQLite says the file is damaged).
+(:class:`~leosuite.errors.StoreCorrupt` when SQLite says the file is damaged,
+:class:`~leosuite.errors.DiskFull` when its filesystem has no space left).
 From trio the work runs in a worker thread, one batch at a time, so the event loop
 never waits on the disk and transactions never interleave.
 
@@ -36,7 +37,8 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
-from ..errors import StoreCorrupt, StoreError
+from ..disk_watch import note_disk_full
+from ..errors import DiskFull, LeosuiteError, StoreCorrupt, StoreError
 from .empty import check_existing_store
 from .schema import MIGRATIONS
 
@@ -91,9 +93,26 @@ def _tighten(path: Path) -> None:
             log.warning("%s: cannot take other users' permissions away: %s", file, exc.strerror)
 
 
-def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
+def _out_of_space(exc: sqlite3.Error, path: Path) -> bool:
+    """SQLITE_FULL, or an I/O error while the store's filesystem has no block left
+    (SQLite does not say which errno an I/O error had)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return True
+    if code != sqlite3.SQLITE_IOERR:
+        return False
+    try:
+        return os.statvfs(path.parent).f_bavail < 1
+    except OSError:
+        return False
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> LeosuiteError:
     if _is_corruption(exc):
         return StoreCorrupt(_corrupt_message(path, str(exc)))
+    if _out_of_space(exc, path):
+        note_disk_full(path)
+        return DiskFull("the change could not be saved", in_store=True)
     return StoreError(f"database operation on {path} failed: {exc}")
 
 
@@ -371,8 +390,8 @@ class Database:
                 for job in done:
                     job.result = outcome.Error(failure)
 
-    def _caused(self, exc: sqlite3.Error) -> StoreError:
-        """The StoreError for ``exc``, chained to it as ``raise ... from exc`` would."""
+    def _caused(self, exc: sqlite3.Error) -> LeosuiteError:
+        """The error for ``exc``, chained to it as ``raise ... from exc`` would."""
         failure = _translate(exc, self._path)
         failure.__cause__ = exc
         return failure

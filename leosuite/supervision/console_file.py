@@ -32,7 +32,8 @@ from pathlib import Path
 import msgspec
 import trio
 
-from leosuite.errors import InternalError, InvalidInput
+from leosuite.disk_watch import note_disk_full
+from leosuite.errors import DiskFull, InternalError, InvalidInput, LeosuiteError
 from leosuite.supervision import console_disk as disk
 from leosuite.supervision.console_files import ConsoleFiles
 
@@ -64,7 +65,10 @@ class ConsoleFileStatistics(msgspec.Struct, frozen=True, kw_only=True):
     punch_supported: bool
 
 
-def _os_error(what: str, path: Path, exc: OSError) -> InternalError:
+def _os_error(what: str, path: Path, exc: OSError) -> LeosuiteError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # no space left: the answer says so
+        note_disk_full(path)
+        return DiskFull(f"cannot {what} a console log")
     return InternalError(f"console: cannot {what} {path}: {exc.strerror or exc}")
 
 
@@ -176,7 +180,8 @@ class ConsoleFile:
 
     def append(self, data: bytes | bytearray | memoryview) -> None:
         """Append the daemon's own bytes, then wake the waiters. Raises
-        :class:`InternalError` (the bytes that did reach the file are kept)."""
+        :class:`DiskFull` when there is no space left, else :class:`InternalError` (the
+        bytes that did reach the file are kept)."""
         self._check_open()
         try:
             disk.write_all(self._files.fd, data)

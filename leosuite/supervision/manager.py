@@ -32,6 +32,7 @@ import msgspec
 import trio
 
 from ..auth.permissions import runs_unattended
+from ..disk_watch import disk_level
 from ..errors import Conflict, InvalidInput, NotFound
 from ..settings import ServersSettings
 from ..store import processes as process_table
@@ -300,6 +301,8 @@ class ServerManager:
             "stop_requested": status.stop_requested,
             "restart_in": status.restart_in,
             "actions": list(allowed_actions(status.state)),
+            # Its directory and its logs are in the data directory: that filesystem's level.
+            "disk": disk_level(self._data_dir),
         }
 
     # -- changes ----------------------------------------------------------------------

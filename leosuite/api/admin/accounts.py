@@ -138,7 +138,7 @@ def register(routes: AdminRoutes) -> None:
     max_body = ctx.settings.http.max_body_bytes
 
     async def audit(principal: Principal, message: str) -> None:
-        await ctx.audit.record("admin", message, actor=principal.actor(peer_ip()))
+        await ctx.audit.record_done("admin", message, actor=principal.actor(peer_ip()))
 
     async def hash_password(password: str) -> str:
         ctx.auth.check_password_policy(password)

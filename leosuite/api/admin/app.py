@@ -31,7 +31,7 @@ from ...audit import Actor
 from ...auth.limits import InFlight, Limiter
 from ...auth.permissions import may_use_admin_api
 from ...auth.service import Principal
-from ...errors import AuthError, LeosuiteError
+from ...errors import AuthError, LeosuiteError, is_internal
 from ...store import accounts
 from ..context import ApiContext
 from ..guards import RequestGuards
@@ -192,7 +192,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
 
     @app.errorhandler(LeosuiteError)
     async def _leosuite_error(exc: LeosuiteError) -> Any:
-        if exc.http_status >= 500:
+        if is_internal(exc):
             return _internal(exc)
         return admin_error(exc.http_status, exc.message)
 

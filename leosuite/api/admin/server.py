@@ -60,7 +60,7 @@ def register(routes: AdminRoutes) -> None:
                     f"{key}={msgspec.json.encode(value).decode()}"
                     for key, value in wire_changes(changes).items()
                 )
-                await ctx.audit.record(
+                await ctx.audit.record_done(
                     "Status",
                     f"server settings changed: {text}",
                     actor=principal.actor(peer_ip()),

@@ -152,7 +152,9 @@ def register(routes: AdminRoutes) -> None:
         return chat_core
 
     async def audit(principal: Principal, session: Session, text: str) -> None:
-        await ctx.audit.record("Status", text, actor=principal.actor(peer_ip()), session=session.id)
+        await ctx.audit.record_done(
+            "Status", text, actor=principal.actor(peer_ip()), session=session.id
+        )
 
     async def sessions_list(principal: Principal) -> Response:
         sessions = sorted(core().sessions.values(), key=lambda s: (s.name.casefold(), s.id))

@@ -2,8 +2,9 @@
 ``{"error_type", "error_message"}`` with the right status code.
 
 Framework errors (unknown route, wrong method, body over the limit) arrive as
-werkzeug ``HTTPException``s; our own as :class:`~leosuite.errors.LeosuiteError`;
-anything else is a bug: logged with a correlation id, answered 500 without detail.
+werkzeug ``HTTPException``s; our own as :class:`~leosuite.errors.LeosuiteError` (a full
+disk is 507 ``disk_full`` with its message); anything else is a bug: logged with a
+correlation id, answered 500 without detail.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from ...audit import Actor, AuditLog
 from ...auth.limits import Limiter
-from ...errors import LeosuiteError
+from ...errors import LeosuiteError, is_internal
 
 __all__ = [
     "HTTP_ERROR_TYPES",
@@ -47,6 +48,7 @@ HTTP_ERROR_TYPES = {
     421: "misdirected",
     429: "rate_limited",
     500: "internal",
+    507: "disk_full",
 }
 
 
@@ -129,7 +131,7 @@ class BadInputRecorder:
 def install_error_handlers(app: Quart, bad_input: BadInputRecorder | None = None) -> None:
     @app.errorhandler(LeosuiteError)
     async def _leosuite_error(exc: LeosuiteError) -> Any:
-        if exc.http_status >= 500:
+        if is_internal(exc):
             return _internal(exc)
         response = error_response(exc.http_status, exc.error_type, exc.message)
         if bad_input is not None and exc.http_status in (400, 413):

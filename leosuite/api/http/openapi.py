@@ -117,6 +117,12 @@ HAND_WRITTEN: dict[str, Schema] = {
             "last_error": _nullable(_STRING),
             "stop_requested": _nullable(_STRING),
             "restart_in": _nullable(_NUMBER),
+            "disk": {
+                "enum": ["ok", "low", "full"],
+                "description": "Free space on the data directory's filesystem, which holds "
+                "the server's directory and logs (daemon.disk_warn_free_bytes, "
+                "daemon.disk_warn_free_percent)",
+            },
             "actions": {
                 "type": "array",
                 "items": {"enum": list(POWER_ACTIONS)},

@@ -49,7 +49,7 @@ from werkzeug.exceptions import HTTPException
 from ...auth.passwords import PasswordHasher
 from ...community.crypto import is_plausible_payload
 from ...community.rooms import Room, Rooms, RoomUser
-from ...errors import AuthError, InvalidInput, LeosuiteError, RateLimited
+from ...errors import AuthError, DiskFull, InvalidInput, LeosuiteError, RateLimited, is_internal
 from ..context import ApiContext
 from ..requests import authenticate, decode_bytes, peer_ip, read_body
 from .auth import json_response
@@ -273,11 +273,13 @@ def rooms_blueprint(ctx: ApiContext) -> Blueprint:
                 raise InvalidInput(f"unknown action {envelope.action[:64]!r}", field="action")
             return json_response(await handler(envelope.payload))
         except LeosuiteError as exc:
-            if exc.http_status >= 500:
+            if is_internal(exc):
                 return internal(exc)
             status = 403 if isinstance(exc, AuthError) else 400
             if isinstance(exc, RateLimited):
                 status = 429
+            if isinstance(exc, DiskFull):  # the seed's "server had an issue", with its message
+                status = 500
             if status == 400:
                 await bad_input.record(400, exc.message)
             return error_response(status, exc.error_type, exc.message)

@@ -72,7 +72,7 @@ from ...community import chat_protocol as proto
 from ...community.core import ChatCore
 from ...community.models import ChatEvent, Member, Session, normalize_channel
 from ...community.service import ChatService
-from ...errors import AuthError, Conflict, InvalidInput, LeosuiteError, NotFound
+from ...errors import AuthError, Conflict, InvalidInput, LeosuiteError, NotFound, is_internal
 from ..context import ApiContext
 from .chat_commands import recheck_registered, register, run_command
 from .chat_login import CHAT_PREFIX, ChatLogin, ChatLogins, subprotocol
@@ -92,7 +92,7 @@ _RENEW_EVERY = 30.0
 def _safe_message(exc: Exception, what: str) -> str:
     """What a chat client is told of an error: its message, or for an internal error
     (a bug, an I/O or store failure) only a correlation id, logged once with the detail."""
-    if isinstance(exc, LeosuiteError) and exc.http_status < 500:
+    if isinstance(exc, LeosuiteError) and not is_internal(exc):  # a full disk says so
         return exc.message
     correlation = secrets.token_hex(6)
     log.error("%s: internal error %s", what, correlation, exc_info=exc)

@@ -76,7 +76,7 @@ async def register(chat: WsChat, client: _Client, frame: proto.Register) -> None
     )
     chat.core.become_account(member, account.id)
     client.password_hash = password_hash  # no token: the store watcher re-checks this
-    await ctx.audit.record("auth", "account registered over the chat", actor=client.actor())
+    await ctx.audit.record_done("auth", "account registered over the chat", actor=client.actor())
     await client.conn.send(proto.encode(proto.REGISTER, ctx.now(), user=name))
 
 

@@ -236,10 +236,7 @@ def install_dashboard_calls(api: WsApi) -> None:
             for name in view.visible_names():
                 status = ctx.servers.status(name)
                 if status["status"] in ("running", "starting", "stopping"):
-                    servers[name] = {
-                        k: status[k]
-                        for k in ("status", "actions", "pid", "uptime", "cpu", "memory", "threads")
-                    }
+                    servers[name] = {k: status[k] for k in _STATS_FIELDS}
             conn.push_nowait(push("stats", {"servers": servers}))
 
     async def stream_events(conn: WsConnection) -> None:
@@ -281,6 +278,10 @@ def install_dashboard_calls(api: WsApi) -> None:
     api.add("stats.unsubscribe", unsubscribe(lambda _c: ("stats", "stats")))
     api.add("events.subscribe", simple_subscription("events", stream_events))
     api.add("events.unsubscribe", unsubscribe(lambda _c: ("events", "events")))
+
+
+#: What a ``stats`` push carries of each running server's status.
+_STATS_FIELDS = ("status", "actions", "pid", "uptime", "cpu", "memory", "threads", "disk")
 
 
 def _state_event(change: StateChange) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import msgspec
 from ...errors import (
     AuthError,
     Conflict,
+    DiskFull,
     InvalidInput,
     LeosuiteError,
     NotFound,
@@ -26,6 +27,7 @@ from ...errors import (
     StoreError,
     TooLarge,
 )
+from ...errors import is_internal as is_internal
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -200,16 +202,15 @@ ERROR_STATUS: tuple[tuple[type[LeosuiteError], StatusCode], ...] = (
 )
 
 
-def is_internal(exc: BaseException) -> bool:
-    """A bug or an I/O failure: anything outside the error tree, or an error of it that
-    maps to HTTP 500. Its detail (paths, SQL) is logged, never sent."""
-    return not isinstance(exc, LeosuiteError) or exc.http_status >= 500
-
-
 def error_of(exc: BaseException, correlation: str = "") -> WsError:
-    """The answer for an error: invalid arguments name their field; an internal error
-    (see :func:`is_internal`) says only "database error" (a store failure) or
-    "internal error", with the correlation id of its log line."""
+    """The answer for an error: invalid arguments name their field; a full disk says
+    "disk full: ..." as DATABASE_ERROR (the store's write failed) or UNKNOWN (a file's:
+    the seed has no status of its own for it); an internal error (see
+    :func:`is_internal`) says only "database error" (a store failure) or "internal
+    error", with the correlation id of its log line."""
+    if isinstance(exc, DiskFull):
+        status = StatusCode.DATABASE_ERROR if exc.in_store else StatusCode.UNKNOWN
+        return WsError(status, exc.message)
     if is_internal(exc):
         suffix = f" (correlation id {correlation})" if correlation else ""
         if isinstance(exc, StoreError):

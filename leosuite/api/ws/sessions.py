@@ -143,7 +143,9 @@ def install_session_calls(api: WsApi) -> None:
         return principal
 
     async def audit(conn: WsConnection, principal: Principal, session: Session, text: str) -> None:
-        await ctx.audit.record("Status", text, actor=principal.actor(conn.ip), session=session.id)
+        await ctx.audit.record_done(
+            "Status", text, actor=principal.actor(conn.ip), session=session.id
+        )
 
     async def session_list(conn: WsConnection, content: Any) -> Any:
         decode_content(content, _Empty)

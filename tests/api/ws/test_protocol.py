@@ -30,6 +30,7 @@ from leosuite.errors import (
     AuthError,
     ConfigError,
     Conflict,
+    DiskFull,
     InternalError,
     InvalidInput,
     LeosuiteError,
@@ -175,6 +176,8 @@ ERRORS: list[tuple[LeosuiteError, StatusCode]] = [
     (RateLimited("x"), StatusCode.RATE_LIMITED),
     (StoreError("x"), StatusCode.DATABASE_ERROR),
     (StoreCorrupt("x"), StatusCode.DATABASE_ERROR),
+    (DiskFull("x", in_store=True), StatusCode.DATABASE_ERROR),  # the store's write
+    (DiskFull("x"), StatusCode.UNKNOWN),  # a file's: the seed has no status for it
     (InternalError("x"), StatusCode.UNKNOWN),
     (ProcessError("x"), StatusCode.UNKNOWN),
     (MethodNotAllowed("x"), StatusCode.GENERAL_FAILURE),
@@ -198,7 +201,10 @@ def test_every_class_of_the_error_tree_is_in_the_table() -> None:
 def test_error_mapping(exc: LeosuiteError, status: StatusCode) -> None:
     error = error_of(exc)
     assert error.status is status
-    if status is StatusCode.INVALID_ARGUMENT:
+    if isinstance(exc, DiskFull):  # says so, never with a correlation id
+        assert error.message == error_of(exc, "c0ffee").message == exc.message
+        assert (error.message.startswith("disk full: x "), error.content) == (True, None)
+    elif status is StatusCode.INVALID_ARGUMENT:
         assert (error.message, error.content) == ("x", {"field": "f"})
     elif status is StatusCode.DATABASE_ERROR:
         assert (error.message, error.content) == ("database error", None)  # no detail leaks
