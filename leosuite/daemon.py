@@ -48,8 +48,8 @@ from .api.ws.conn import WsHub
 from .api.ws.listener import CLOSE_SERVICE_RESTART, WebSocketListener, websocket_listener
 from .audit import AuditLog
 from .auth.token_watch import watch_tokens
-from .disk_watch import watch_free_space
 from .clock import WallClock
+from .disk_watch import watch_free_space
 from .errors import LeosuiteError
 from .housekeeping import run_housekeeping
 from .reload import Handoff, exec_self, monotonic_usec
@@ -397,7 +397,9 @@ class Daemon:
                 settings.daemon.shutdown_timeout,
             )
         with trio.CancelScope(shield=True):
-            await audit.record_done("daemon", "stopping; servers left running" if leave else "stopping")
+            await audit.record_done(
+                "daemon", "stopping; servers left running" if leave else "stopping"
+            )
         # Only now: the listeners' scope also holds this body, which must finish.
         if self.hurried:
             listeners.cancel_scope.cancel()
