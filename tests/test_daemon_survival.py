@@ -12,6 +12,7 @@ import re
 import shlex
 import signal
 import sqlite3
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -176,19 +177,56 @@ async def test_a_pid_that_names_another_process_is_not_adopted(tmp_path: Path) -
             leftovers.append(pid)
             first.proc.send_signal(signal.SIGKILL)
             await first.proc.wait()
-        # The record now says another process started at another time has that pid.
+        # The server ends while no daemon runs, and its pid now names another process.
+        os.kill(pid, signal.SIGKILL)
+        await wait_gone([pid])
+        stranger = subprocess.Popen(["sleep", "305"], start_new_session=True)
+        leftovers.append(stranger.pid)
         conn = sqlite3.connect(data / "leosuite.db")
         with conn:
-            conn.execute("UPDATE server_processes SET start_time = start_time + 1")
+            conn.execute("UPDATE server_processes SET pid = ?", (stranger.pid,))
+        conn.close()
+        try:
+            async with serving(tmp_path) as second, up(second) as api:
+                status = await api.status("srv")
+                assert status["status"] == "crashed"
+                assert status["pid"] is None
+                assert pid_alive(stranger.pid)  # left alone: not signalled, not adopted
+                assert read_processes(data) == {}
+                assert await second.terminate() == 0
+            assert pid_alive(stranger.pid)
+        finally:
+            stranger.kill()
+            stranger.wait()
+
+
+async def test_a_start_the_store_could_not_record_is_found_by_its_tag(tmp_path: Path) -> None:
+    """A server started while the store could not be written (a full disk) runs with no
+    record: after a kill -9 the next daemon finds it by its tag, records it, and its
+    autostart starts no second copy."""
+    data = tmp_path / "data"
+    with trio.fail_after(60), reaping() as leftovers:
+        async with serving(tmp_path) as first, up(first) as api:
+            await api.create(
+                "srv", "command", {"command": command("sleep", "306"), "autostart": True}
+            )
+            await api.ok("server_start", {"server": "srv"})
+            pid = (await api.wait_status("srv", "running"))["pid"]
+            leftovers.append(pid)
+            first.proc.send_signal(signal.SIGKILL)
+            await first.proc.wait()
+        conn = sqlite3.connect(data / "leosuite.db")
+        with conn:
+            conn.execute("DELETE FROM server_processes")  # as if the write had failed
         conn.close()
         async with serving(tmp_path) as second, up(second) as api:
             status = await api.status("srv")
-            assert status["status"] == "crashed"
-            assert status["pid"] is None
-            assert pid_alive(pid)  # left alone: not signalled, not adopted
-            assert read_processes(data) == {}
+            assert (status["status"], status["pid"]) == ("running", pid)
+            assert copies("306") == [pid]
+            assert read_processes(data) == {"srv": pid}  # recorded now
+            await api.ok("server_stop", {"server": "srv"})
             assert await second.terminate() == 0
-        assert pid_alive(pid)
+        await wait_gone([pid])
 
 
 def read_processes(data: Path) -> dict[str, int]:

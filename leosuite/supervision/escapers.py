@@ -127,6 +127,44 @@ def _candidates(lineage: Lineage) -> list[Escaper]:
     return found
 
 
+class Tagged(NamedTuple):
+    """The live processes that carry one server's tag."""
+
+    #: Session leaders (a server's own process is one), oldest first.
+    leaders: list[Escaper]
+    #: The rest: descendants, oldest first.
+    others: list[Escaper]
+
+
+def tagged_processes() -> dict[str, Tagged]:
+    """Every live process that carries a server tag, by tag, with its real uid checked
+    by the caller (blocking: reads ``/proc`` once). After a daemon restart this finds a
+    server's process that was never recorded (the store could not be written) and what
+    is left of one that ended meanwhile."""
+    prefix = f"{TAG_VARIABLE}=".encode()
+    me = os.getpid()
+    found: dict[str, Tagged] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        pid = int(entry)
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                variables = environ.read().split(b"\0")
+        except OSError:
+            continue
+        tag = next((v[len(prefix) :] for v in variables if v.startswith(prefix)), None)
+        stat = read_stat(pid) if tag is not None else None
+        if tag is None or stat is None or stat.state in ("Z", "X", "x"):
+            continue
+        group = found.setdefault(tag.decode("utf-8", "replace"), Tagged([], []))
+        (group.leaders if stat.session == pid else group.others).append(Escaper(pid, stat.start))
+    for group in found.values():
+        group.leaders.sort(key=lambda e: e.start)
+        group.others.sort(key=lambda e: e.start)
+    return found
+
+
 def find_escapers(lineage: Lineage) -> list[Escaper]:
     """The live processes outside the server's group that descend from it (blocking:
     reads ``/proc``)."""

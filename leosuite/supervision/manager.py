@@ -33,7 +33,7 @@ import trio
 
 from ..auth.permissions import runs_unattended
 from ..disk_watch import disk_level
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, LeosuiteError, NotFound
 from ..settings import ServersSettings
 from ..store import processes as process_table
 from ..store import servers as server_table
@@ -44,6 +44,7 @@ from .fleet import Fleet
 from .handle import ProcessIdentity
 from .kept_logs import KeptEntry, KeptPurge
 from .name_locks import NameLocks
+from .readopt import readopt
 from .server_dirs import ServerDirs
 from .spec import LaunchSpec, StateChange, check_launch
 from .states import PowerAction, State, allowed_actions
@@ -194,22 +195,9 @@ class ServerManager:
         await self._readopt()
 
     async def _readopt(self) -> None:
-        """Take over every recorded process still running; the rest ended while the
-        daemon was down."""
-        running = await self._db.call(process_table.list_all)
-        for name, entry in sorted(running.items()):
-            if name not in self._records:
-                continue  # its type is gone: the record stays for a later daemon
-            identity = ProcessIdentity(
-                pid=entry.pid, start_time=entry.start_time, boot_id=entry.boot_id
-            )
-            sup = self._fleet.get(name)
-            if await sup.adopt(identity, entry.started_at):
-                log.info("server %s: re-adopted pid %d (still running)", name, entry.pid)
-                continue
-            await self._db.call(partial(process_table.forget, server=name, pid=entry.pid))
-            log.warning("server %s: pid %d ended while the daemon was down", name, entry.pid)
-            sup.exited_while_away()
+        """Take over every server process still running; the rest ended meanwhile."""
+        directories = {name: self._consoles[name].directory for name in self._records}
+        await readopt(self._db, self._fleet, directories)
 
     async def save_read_indexes(self) -> None:
         """Store every console's next readIndex (the store never lets it go back)."""
@@ -378,11 +366,18 @@ class ServerManager:
             await self._fleet.remove(name)
             # The process is gone: the rest is bookkeeping that a cancel must not cut short.
             with trio.CancelScope(shield=True):
+                try:
+                    await self._db.call(lambda conn: server_table.delete(conn, name))
+                except LeosuiteError:
+                    # Not forgotten (a full disk): it stays, stopped, as the store says.
+                    record = self._records[name]
+                    spec = self._spec(self.stype(record.type), name, record.settings)
+                    await self._add(name, spec, self._consoles[name])
+                    raise
                 console = self._consoles.pop(name)
                 console.close()
                 del self._records[name]
                 self._started_by.pop(name, None)
-                await self._db.call(lambda conn: server_table.delete(conn, name))
                 await trio.to_thread.run_sync(self.dirs.delete_run_dir, name)
                 if delete_files:
                     await trio.to_thread.run_sync(self.dirs.delete, name)
