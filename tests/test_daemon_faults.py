@@ -4,85 +4,20 @@ truncated to 0 bytes."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
-from functools import partial
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import httpx
 import trio
 
-from tests.helpers.daemon import base_env, login
+from tests.helpers.daemon import base_env
+from tests.helpers.daemon_process import PASSWORD, api_at, serve_argv, serving
 from tests.helpers.http import Api
 from tests.helpers.servers import command_settings, pid_alive, wait_gone
-
-PASSWORD = "faults-admin-pw"
-
-
-def serve_argv(data_dir: Path, *extra: str) -> list[str]:
-    ports = ("--http", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--admin", "127.0.0.1:0")
-    return [sys.executable, "-m", "leosuite", "serve", "--data-dir", str(data_dir), *ports, *extra]
-
-
-class Served:
-    def __init__(self, proc: trio.Process, data_dir: Path, err: Path) -> None:
-        self.proc = proc
-        self.data_dir = data_dir
-        self.err_path = err
-
-    @property
-    def stderr(self) -> str:
-        return self.err_path.read_text()
-
-    async def wait_ready(self) -> str:
-        """The HTTP API's URL, once ``<data>/run/endpoints.json`` is written."""
-        path = self.data_dir / "run" / "endpoints.json"
-        while not path.exists():
-            assert self.proc.returncode is None, f"daemon exited early:\n{self.stderr}"
-            await trio.sleep(0.02)
-        url: str = json.loads(path.read_text())["http"]
-        return url
-
-    async def wait_stderr(self, needle: str) -> None:
-        while needle not in self.stderr:
-            assert self.proc.returncode is None, f"daemon exited early:\n{self.stderr}"
-            await trio.sleep(0.02)
-
-
-@asynccontextmanager
-async def serving(tmp_path: Path, *extra: str, **env: str) -> AsyncIterator[Served]:
-    data_dir = tmp_path / "data"
-    err = tmp_path / "stderr.txt"
-    environ = base_env(LEOSUITE_ADMIN_PASSWORD=PASSWORD, **env)
-    async with trio.open_nursery() as nursery:
-        with err.open("wb") as stderr:
-            proc: trio.Process = await nursery.start(
-                partial(
-                    trio.run_process,
-                    serve_argv(data_dir, *extra),
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                    env=environ,
-                    check=False,
-                )
-            )
-        try:
-            yield Served(proc, data_dir, err)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-
-
-@asynccontextmanager
-async def api_at(url: str) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield Api(client, await login(client, password=PASSWORD))
 
 
 async def start_server(api: Api, name: str, program: str, pids: list[int], **extra: Any) -> int:
@@ -114,7 +49,7 @@ async def test_shutdown_kills_what_is_left_at_the_deadline(tmp_path: Path) -> No
     # (30 s here) before SIGKILL; daemon.shutdown_timeout bounds the whole stop.
     with trio.fail_after(60), reaping() as pids:
         async with serving(tmp_path, LEOSUITE_DAEMON_SHUTDOWN_TIMEOUT="1") as served:
-            async with api_at(await served.wait_ready()) as api:
+            async with api_at((await served.wait_generation(0))["http"]) as api:
                 for i in range(2):
                     await start_server(api, f"stubborn{i}", "unkillable", pids, stop_timeout=30)
             began = trio.current_time()
@@ -132,7 +67,7 @@ async def test_second_sigterm_kills_every_server_and_exits(tmp_path: Path) -> No
     # Before: the second signal exited at once and left the server running under init.
     with trio.fail_after(60), reaping() as pids:
         async with serving(tmp_path, LEOSUITE_DAEMON_SHUTDOWN_TIMEOUT="120") as served:
-            async with api_at(await served.wait_ready()) as api:
+            async with api_at((await served.wait_generation(0))["http"]) as api:
                 pid = await start_server(api, "stubborn", "unkillable", pids, stop_timeout=60)
                 await start_server(api, "plain", "echo", pids)
             served.proc.send_signal(signal.SIGTERM)
@@ -168,7 +103,7 @@ async def test_truncated_store_refuses_to_start_until_init(tmp_path: Path) -> No
     data = tmp_path / "data"
     with trio.fail_after(60):
         async with serving(tmp_path) as served:
-            async with api_at(await served.wait_ready()) as api:
+            async with api_at((await served.wait_generation(0))["http"]) as api:
                 await api.create("kept", "command", command_settings("echo"))
             served.proc.send_signal(signal.SIGTERM)
             assert await served.proc.wait() == 0
@@ -189,7 +124,7 @@ async def test_truncated_store_refuses_to_start_until_init(tmp_path: Path) -> No
 
         # --init creates a fresh store on purpose
         async with serving(tmp_path, "--init") as served:
-            async with api_at(await served.wait_ready()) as api:
+            async with api_at((await served.wait_generation(0))["http"]) as api:
                 assert (await api.ok("server_list"))["servers"] == []
             served.proc.send_signal(signal.SIGTERM)
             assert await served.proc.wait() == 0
@@ -209,7 +144,7 @@ async def test_empty_store_in_a_fresh_data_dir_starts(tmp_path: Path) -> None:
     (data / "leosuite.db").write_bytes(b"")
     with trio.fail_after(60):
         async with serving(tmp_path) as served:
-            await served.wait_ready()
+            await served.wait_generation(0)
             served.proc.send_signal(signal.SIGTERM)
             assert await served.proc.wait() == 0
     assert (data / "leosuite.db").stat().st_size > 0

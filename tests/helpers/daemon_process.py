@@ -25,9 +25,9 @@ from tests.helpers.http import Api
 PASSWORD = "reload-admin-pw"
 
 
-def serve_argv(data_dir: Path) -> list[str]:
+def serve_argv(data_dir: Path, *extra: str) -> list[str]:
     ports = ("--http", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--admin", "127.0.0.1:0")
-    return [sys.executable, "-m", "leosuite", "serve", "--data-dir", str(data_dir), *ports]
+    return [sys.executable, "-m", "leosuite", "serve", "--data-dir", str(data_dir), *ports, *extra]
 
 
 def hostport(url: str) -> tuple[str, int]:
@@ -83,8 +83,10 @@ class Served:
 
 @asynccontextmanager
 async def serving(
-    tmp_path: Path, python: str = sys.executable, **env: str
+    tmp_path: Path, *extra: str, python: str = sys.executable, **env: str
 ) -> AsyncIterator[Served]:
+    """``leosuite serve`` (with ``extra`` arguments) on ``tmp_path/data``, run by
+    ``python``, with ``env`` added to its environment; killed at the end if alive."""
     data_dir = tmp_path / "data"
     err = tmp_path / "stderr.txt"
     environ = base_env(LEOSUITE_ADMIN_PASSWORD=PASSWORD, **env)
@@ -93,7 +95,7 @@ async def serving(
             proc: trio.Process = await nursery.start(
                 partial(
                     trio.run_process,
-                    [python, *serve_argv(data_dir)[1:]],
+                    [python, *serve_argv(data_dir, *extra)[1:]],
                     stdout=subprocess.DEVNULL,
                     stderr=stderr,
                     env=environ,
