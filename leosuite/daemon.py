@@ -338,7 +338,7 @@ class Daemon:
 
                     await self._stop.wait()
                     if self.exit_mode == "reload":
-                        await self._begin_reload(audit, ws_listener)
+                        await self._begin_reload(audit, ws_listener, manager)
                         listeners.cancel_scope.deadline = trio.current_time() + RELOAD_DRAIN
                     else:
                         await self._stop_servers(audit, manager, hub, ws_scope, listeners)
@@ -354,7 +354,9 @@ class Daemon:
                 dup.close()
         log.info("reloading now" if self.exit_mode == "reload" else "stopped")
 
-    async def _begin_reload(self, audit: AuditLog, ws_listener: WebSocketListener) -> None:
+    async def _begin_reload(
+        self, audit: AuditLog, ws_listener: WebSocketListener, manager: ServerManager
+    ) -> None:
         """Stop accepting (the sockets stay open) and close WebSocket connections; the
         caller bounds the in-flight requests' drain."""
         log.info("reloading: every server keeps running")
@@ -364,6 +366,7 @@ class Daemon:
         with trio.CancelScope(shield=True):
             await audit.record_done("daemon", "reloading")
         self._shutdown_http.set()
+        manager.end_waits()
         ws_listener.stop_accepting()
         ws_listener.close_connections(CLOSE_SERVICE_RESTART, "service restart")
 
@@ -384,6 +387,7 @@ class Daemon:
         deadline = trio.current_time() + settings.daemon.shutdown_timeout
         # Stop accepting; in-flight HTTP requests drain while servers stop.
         self._shutdown_http.set()
+        manager.end_waits()
         hub.close_all()
         ws_scope.cancel()
         # Past the deadline (or on a second signal) the fleet SIGKILLs what is left.

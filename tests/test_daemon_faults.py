@@ -148,3 +148,52 @@ async def test_empty_store_in_a_fresh_data_dir_starts(tmp_path: Path) -> None:
             served.proc.send_signal(signal.SIGTERM)
             assert await served.proc.wait() == 0
     assert (data / "leosuite.db").stat().st_size > 0
+
+
+async def test_sigterm_ends_long_polls_and_does_not_wait_for_them(tmp_path: Path) -> None:
+    """A client long-polling a console (on a kept-alive connection) gets its answer at
+    once when the daemon stops, and the daemon exits without waiting out the poll."""
+    with trio.fail_after(20):  # a poll held to its end would take 25 s
+        async with (
+            serving(tmp_path) as served,
+            api_at((await served.wait_generation(0))["http"]) as api,
+        ):
+            await api.create("quiet", "command", command_settings("echo"))
+            await api.ok("server_status", {"server": "quiet"})  # the connection is open
+            answers: list[int] = []
+
+            async def poll() -> None:
+                body = {"server": "quiet", "readIndex": 0, "wait": 25}
+                answers.append((await api.post("server_log", body)).status_code)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(poll)
+                await trio.sleep(0.5)  # the poll has reached the daemon and waits
+                served.proc.send_signal(signal.SIGTERM)
+            assert await served.proc.wait() == 0, served.stderr
+            assert answers == [200]
+
+
+async def test_a_long_poll_is_answered_while_servers_still_stop(tmp_path: Path) -> None:
+    """The poll of a quiet console is answered when the stop begins, not when the last
+    server has stopped (nor with an error once the consoles are closed)."""
+    with trio.fail_after(30), reaping() as pids:
+        async with serving(tmp_path) as served:
+            async with api_at((await served.wait_generation(0))["http"]) as api:
+                await start_server(api, "slow", "unkillable", pids, stop_timeout=3)
+                await api.create("quiet", "command", command_settings("echo"))
+                answered: list[tuple[int, bool]] = []
+
+                async def poll() -> None:
+                    body = {"server": "quiet", "readIndex": 0, "wait": 25}
+                    status = (await api.post("server_log", body)).status_code
+                    answered.append((status, served.proc.returncode is None))
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(poll)
+                    await trio.sleep(0.5)  # the poll has reached the daemon and waits
+                    served.proc.send_signal(signal.SIGTERM)
+                # Answered while the daemon was still stopping "slow" (3 s to SIGKILL).
+                assert answered == [(200, True)]
+                assert await served.proc.wait() == 0, served.stderr
+            assert not any(pid_alive(pid) for pid in pids)

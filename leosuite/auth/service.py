@@ -12,6 +12,7 @@ ends it (:meth:`AuthService.end_tokens_used_from`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -21,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 
 from ..audit import Actor, AuditLog
-from ..errors import AuthError, InvalidInput, RateLimited
+from ..errors import AuthError, DiskFull, InvalidInput, RateLimited
 from ..settings import AuthSettings
 from ..store import accounts, tokens
 from ..store.db import Database
@@ -291,7 +292,8 @@ class AuthService:
             self._tokens[token_hash] = cached
         if cached.expires_at <= now:
             self._token_gone(token_hash, "token expired")
-            await self._db.call(lambda conn: tokens.delete_by_hash(conn, token_hash))
+            with contextlib.suppress(DiskFull):  # an expired token is refused all the same
+                await self._db.call(lambda conn: tokens.delete_by_hash(conn, token_hash))
             raise AuthError("invalid or expired access token")
         cached.expires_at = min(now + self._settings.token_ttl, cached.ends_at)
         moved = bool(ip) and ip != cached.last_ip
@@ -303,8 +305,14 @@ class AuthService:
             def write(conn: sqlite3.Connection) -> None:
                 tokens.set_expiry(conn, token_hash, new_expiry, last_ip=last_ip)
 
-            await self._db.call(write)
-            cached.stored_expires_at = new_expiry
+            try:
+                await self._db.call(write)
+            except DiskFull:
+                # A full disk never fails an authenticated call: the renewal stays in
+                # memory and a later call writes it once there is space again.
+                pass
+            else:
+                cached.stored_expires_at = new_expiry
         return cached.principal
 
     def _token_gone(self, token_hash: str, reason: str) -> None:

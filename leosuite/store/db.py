@@ -368,19 +368,22 @@ class Database:
                     job.result = outcome.Error(exc)
                 return
             done: list[_Job[Any]] = []  # succeeded, waiting for the commit
+            cause: BaseException | None = None  # the error of the last call that failed
             for job in jobs:
                 if not self._conn.in_transaction:
                     # An error made SQLite end the whole transaction: the work done
                     # so far is gone, so those calls failed; go on in a new one.
-                    self._begin_after_loss(done, jobs)
+                    self._begin_after_loss(done, jobs, cause)
                     done = []
                 if job.result is not None:
                     continue  # no new transaction could be begun for it
                 job.result = self._in_savepoint(job.fn)
                 if isinstance(job.result, outcome.Value):
                     done.append(job)
+                elif isinstance(job.result, outcome.Error):
+                    cause = job.result.error
             if not self._conn.in_transaction:
-                self._begin_after_loss(done, jobs)
+                self._begin_after_loss(done, jobs, cause)
                 return
             try:
                 self._conn.execute("COMMIT")
@@ -402,14 +405,22 @@ class Database:
         except sqlite3.Error as exc:
             raise _translate(exc, self._path) from exc
 
-    def _begin_after_loss(self, done: list[_Job[Any]], jobs: list[_Job[Any]]) -> None:
-        lost = StoreError(f"database operation on {self._path} failed: transaction lost")
+    def _begin_after_loss(
+        self, done: list[_Job[Any]], jobs: list[_Job[Any]], cause: BaseException | None
+    ) -> None:
+        """Fail the calls whose work the ended transaction took with it, with the error
+        that ended it when that is a full disk (so each answers 507, not 500)."""
+        lost: LeosuiteError
+        if isinstance(cause, DiskFull):
+            lost = DiskFull("the change could not be saved", in_store=True)
+        else:
+            lost = StoreError(f"database operation on {self._path} failed: transaction lost")
         for job in done:
             job.result = outcome.Error(lost)
         if any(job.result is None for job in jobs):
             try:
                 self._begin()
-            except StoreError as exc:
+            except (StoreError, DiskFull) as exc:
                 for job in jobs:
                     if job.result is None:
                         job.result = outcome.Error(exc)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import sys
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,8 @@ class ServerManager:
         self._consoles: dict[str, ConsoleFile] = {}
         #: The account that last started (or restarted) each server, if one did.
         self._started_by: dict[str, int] = {}
+        #: Set when the daemon stops or reloads: console long polls answer at once.
+        self._draining = trio.Event()
         self._names = NameLocks()
         #: The owner of each server whose create is under way (counted by quota checks).
         self._creating: dict[str, int | None] = {}
@@ -209,6 +211,11 @@ class ServerManager:
 
         if indexes:
             await self._db.call(save)
+
+    def end_waits(self) -> None:
+        """End every console long poll now and from now on (the daemon is stopping or
+        reloading): each answers what there is, so no request holds the drain."""
+        self._draining.set()
 
     async def shutdown(self) -> None:
         """Stop every server gracefully (in parallel), save indexes, close the logs; a
@@ -452,10 +459,23 @@ class ServerManager:
             if read_index >= console.end_index and read_index >= 0:
                 console.read(read_index, 0)  # validates the index before waiting
                 with trio.move_on_after(min(wait, self._settings.log_max_wait)):
-                    await console.wait_beyond(read_index)
+                    await _data_or_drain(console, read_index, self._draining)
+                console = self.console(name)  # NotFound if destroyed meanwhile
         chunk = console.read(read_index, limit)
         return encode_console_data(chunk, encoding)
 
     def subscribe_states(self, max_buffer: int = 256) -> trio.MemoryReceiveChannel[StateChange]:
         """Every server's state changes (drop-if-full); close the channel to unsubscribe."""
         return self._fleet.subscribe(max_buffer)
+
+
+async def _data_or_drain(console: ConsoleFile, offset: int, draining: trio.Event) -> None:
+    """Return once the console has bytes beyond ``offset`` or ``draining`` is set."""
+    async with trio.open_nursery() as nursery:
+
+        async def first(wait: Callable[[], Awaitable[None]]) -> None:
+            await wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(first, partial(console.wait_beyond, offset))
+        nursery.start_soon(first, draining.wait)

@@ -24,10 +24,11 @@ from leosuite.auth.passwords import PasswordHasher
 from leosuite.auth.pow import solve
 from leosuite.auth.service import AuthService, LoginResult
 from leosuite.clock import WallClock
-from leosuite.errors import AuthError, RateLimited
+from leosuite.errors import AuthError, DiskFull, RateLimited
 from leosuite.settings import AuthSettings
-from leosuite.store import audit, tokens
+from leosuite.store import audit, kv, tokens
 from leosuite.store.db import Database
+from tests.helpers.disk import filled, small_filesystem
 
 IP = "192.0.2.7"
 PASSWORD = "correct-horse"
@@ -373,3 +374,39 @@ async def test_login_info_is_rate_limited_per_address(env: Env) -> None:
     with pytest.raises(RateLimited, match="login_info"):
         auth.login_info("2001:db8::2")  # the same /64
     auth.login_info(IP)
+
+
+async def test_a_full_disk_does_not_fail_authentication(
+    tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    """Renewing a token's expiry (or its address) writes the store; on a full disk the
+    call is still authenticated, the renewal is kept in memory and written once there
+    is space again. An expired token is refused all the same."""
+    with small_filesystem(tmp_path / "fs") as fs:
+        db = Database.open(fs / "leosuite.db")
+        try:
+            with trio.fail_after(60) as scope:
+                env = Env(db, mock_clock, scope)
+                account_ops.create_account(db, env.hasher, "alice", PASSWORD)
+                token = (await env.login()).access_token
+                stale = (await env.login()).access_token
+                stored = (await env.token_rows())[0].expires_at
+                env.jump(1000)
+                with filled(fs):
+                    with pytest.raises(DiskFull):  # the store really cannot take a write
+                        await db.call(lambda conn: kv.set(conn, "filler", "x" * 65536))
+                    principal = await env.auth.authenticate(token, ip="198.51.100.9")
+                    assert principal.username == "alice"
+                    rows = {r.token_hash: r for r in await env.token_rows()}
+                    assert rows[tokens.hash_token(token)].expires_at == stored  # not written
+                    env.jump(300)  # the stale token is now past its expiry
+                    with pytest.raises(AuthError, match="expired"):
+                        await env.auth.authenticate(stale)
+                    principal = await env.auth.authenticate(token)  # renewed in memory
+                    assert principal.username == "alice"
+                env.jump(61)
+                await env.auth.authenticate(token)  # space again: the renewal is written
+                env.jump(1100)  # past every expiry but the renewed one
+                assert (await env.service().authenticate(token)).username == "alice"
+        finally:
+            db.close()

@@ -13,7 +13,7 @@ import pytest
 import trio
 import trio.testing
 
-from leosuite.errors import Conflict, StoreError
+from leosuite.errors import Conflict, DiskFull, StoreError
 from leosuite.store import Database, kv
 
 
@@ -107,6 +107,25 @@ async def test_a_call_that_ends_the_transaction_fails_the_ones_before_it(db: Dat
     assert results[2] == "b"
     assert await db.call(lambda c: kv.get(c, "a")) is None
     assert await db.call(lambda c: kv.get(c, "b")) == "1"
+
+
+async def test_a_full_disk_that_ends_the_transaction_is_a_full_disk_for_every_call(
+    db: Database,
+) -> None:
+    """When SQLITE_FULL ended the transaction, the calls whose work it took answer 507
+    (disk full) like the call that hit it, not an internal error."""
+
+    def hits_a_full_disk(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")  # SQLite ends the transaction on SQLITE_FULL
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+        raise exc
+
+    results = await behind_a_blocker(db, [setter("a"), hits_a_full_disk, setter("b")])
+    assert isinstance(results[0], DiskFull), results
+    assert isinstance(results[1], DiskFull), results
+    assert results[2] == "b"
+    assert await db.call(lambda c: kv.get(c, "a")) is None
 
 
 async def test_a_failed_commit_fails_every_call_of_the_batch(db: Database) -> None:
