@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
+from leosuite.community.chat_protocol import event_frame
 from leosuite.community.core import ChatCore
 from leosuite.community.models import (
     AuditRecord,
@@ -169,15 +172,17 @@ def test_slow_member_is_disconnected_and_others_told() -> None:
 
 
 def test_limits() -> None:
-    core, _, clock = make(ChatLimits(session_count_limit=1, session_size_limit=200))
+    core, _, clock = make(ChatLimits(session_count_limit=1, session_size_limit=8000))
     a, _ = member(core, "a")
     session, _ = core.join(a, "one")
     with pytest.raises(Conflict):
         core.join(a, "two")
     for i in range(20):
         core.say(a, session, f"message {i}")
-    assert session.size <= 200
-    assert core.history(session)[-1].text == "message 19"
+    assert session.size <= 8000
+    kept = core.history(session)
+    assert kept[-1].text == "message 19"
+    assert 0 < len(kept) < 20
     session.max_user_count = 1
     b, _ = member(core, "b")
     with pytest.raises(Conflict):
@@ -254,3 +259,27 @@ def test_look_alike_nicks_cannot_be_connected_at_once() -> None:
     member(core, "b0b")
     assert core.nick_taken("bob")
     assert [m.name for m in core.chat_members()] == ["b0b"]
+
+
+def test_a_session_size_limit_bounds_the_memory_its_history_takes() -> None:
+    """``session_size_limit`` counts what a stored message costs in memory (the event,
+    its cached frames), not only its text: 20 000 short lines in a 1 MiB session keep
+    the history's memory near 1 MiB."""
+    limit = 1 << 20
+    core, _, _ = make(ChatLimits(session_size_limit=limit))
+    a, box = member(core, "a")
+    session, _ = core.join(a, "kept")
+    session.preserve_chat = True
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20_000):
+            event = core.say(a, session, f"line {i} of a long soak")
+            event_frame(event)
+            event_frame(event, history=True)
+            box.events.clear()  # read: only the history holds the event now
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert session.size <= limit
+    assert held < 1.5 * limit, f"{held} bytes held for a {limit}-byte session"
