@@ -195,7 +195,13 @@ def sample(load: Load, data_dir: Path) -> list[float]:
 async def soak(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     rundir = RunDir("soak", None, None)
-    daemon = Daemon(rundir.data_dir, rundir.logs, {}, nofile=None)
+    settings: dict[str, str] = {}
+    if args.small_buffers:  # what fills up to its bound fills within minutes
+        settings = {
+            "LEOSUITE_COMMUNITY_SESSION_SIZE_LIMIT": str(256 * 1024),
+            "LEOSUITE_SERVERS_CONSOLE_RETENTION_BYTES": str(256 * 1024),
+        }
+    daemon = Daemon(rundir.data_dir, rundir.logs, settings, nofile=None)
     load = Load(daemon, rng)
     api = Api(daemon)
     rows: list[list[float]] = []
@@ -268,6 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between rows (30)")
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     parser.add_argument("--keep", action="store_true", help="keep the data directory and logs")
+    parser.add_argument(
+        "--small-buffers",
+        action="store_true",
+        help="256 KiB chat histories and console retention, so that bounded buffers are "
+        "full early and what still grows is a leak",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     return trio.run(partial(soak, args))
 
