@@ -6,8 +6,9 @@
     ``expires`` and ``added`` are ISO 8601 UTC (``2026-05-01T12:00:00Z``),
     ``expires`` is ``""`` for a ban that never expires.
 ``POST /banlist/`` ``{"ip", "subnet"?, "expires"?, "comment"?}``
-    ``ip`` is an IPv4 or IPv6 address and may carry its prefix (``10.0.0.0/8``);
-    ``subnet`` (a number or a numeric string) then must be missing or the same.
+    ``ip`` (or ``address``; an empty one is ignored) is an IPv4 or IPv6 address and
+    may carry its prefix (``10.0.0.0/8``); ``subnet`` (a number or a numeric string)
+    then must be missing or the same.
     ``expires`` is an ISO 8601 date in the future (UTC unless it has an offset), or
     missing/``""``/null for never. Answers the new ban plus ``"appliesToYou"``; when
     that is true (the ban covers the requesting address: allowed) also ``"message"``
@@ -32,6 +33,7 @@ from ...auth.ban_rules import covers
 from ...auth.bans import BanList
 from ...auth.service import Principal
 from ...clock import iso_utc
+from ...errors import InvalidInput
 from ...store.bans import BanRecord
 from ..ban_check import admin_ban_check
 from ..requests import decode_body, peer_ip
@@ -46,10 +48,21 @@ _MAX_BODY = 16 * 1024
 
 
 class BanBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    ip: str
+    ip: str = ""
+    #: Another name for ``ip`` (Drawpile's web admin sends both, ``address`` empty).
+    address: str = ""
     subnet: int | str | None = None
     expires: str | None = None
     comment: str | None = None
+
+    def target(self) -> str:
+        """The address to ban: ``ip`` or ``address``; both given must agree."""
+        if self.ip and self.address and self.ip != self.address:
+            raise InvalidInput("ip and address name different addresses", field="address")
+        target = self.ip or self.address
+        if not target:
+            raise InvalidInput("ip is required", field="ip")
+        return target
 
 
 def ban_json(ban: BanRecord) -> dict[str, Any]:
@@ -84,7 +97,7 @@ def register(routes: AdminRoutes) -> None:
         body = await decode_body(BanBody, min(_MAX_BODY, ctx.settings.http.max_body_bytes))
         ip = peer_ip()
         ban = await bans().add(
-            body.ip, body.subnet, body.expires, body.comment, actor=principal.actor(ip)
+            body.target(), body.subnet, body.expires, body.comment, actor=principal.actor(ip)
         )
         answer = ban_json(ban)
         answer["appliesToYou"] = covers(ban, ip)

@@ -217,6 +217,8 @@ async def test_ban_of_the_admins_own_address(daemon: RunningDaemon) -> None:
         pytest.param({"subnet": 8}, "ip", id="missing-ip"),
         pytest.param({"ip": 5}, "ip", id="ip-number"),
         pytest.param({"ip": "1.2.3.4", "reason": "x"}, "reason", id="unknown-field"),
+        pytest.param({"ip": "1.2.3.4", "address": "1.2.3.5"}, "address", id="ip-vs-address"),
+        pytest.param({"ip": "", "address": ""}, "ip", id="both-empty"),
         pytest.param(["1.2.3.4"], None, id="array"),
     ],
 )
@@ -309,3 +311,17 @@ async def test_bans_survive_a_restart(tmp_path: Path) -> None:
             assert [(b["ip"], b["subnet"]) for b in listed] == [(BANNED, 32)]
             await assert_banned_everywhere(second)
             second.daemon.request_stop()
+
+
+async def test_address_is_another_name_for_ip(daemon: RunningDaemon) -> None:
+    """Drawpile's web admin sends its form whole: ``address`` empty beside ``ip``, and
+    an empty subnet; older forms send only ``address``."""
+    with trio.fail_after(20):
+        async with admin(daemon) as client:
+            form = {"address": "", "ip": "192.0.2.50", "subnet": "", "expires": "", "comment": ""}
+            first = await client.post("/banlist/", json=form)
+            assert first.status_code == 200, first.text
+            second = await client.post("/banlist/", json={"address": "192.0.2.51"})
+            assert second.status_code == 200, second.text
+            listed = [ban["ip"] for ban in (await client.get("/banlist/")).json()]
+            assert listed == ["192.0.2.50", "192.0.2.51"]
