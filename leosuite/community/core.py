@@ -19,6 +19,7 @@ from typing import Literal
 from ..auth.limits import Limiter
 from ..auth.login_limits import address_key
 from ..errors import Conflict, NotFound, PermissionDenied, RateLimited, TooLarge
+from .invites import check_entry, use_invite
 from .models import (
     AuditRecord,
     ChatEvent,
@@ -26,6 +27,7 @@ from .models import (
     Level,
     Member,
     Session,
+    check_new_name,
     identity,
     normalize_channel,
 )
@@ -110,6 +112,8 @@ class ChatCore:
             session.history.append(event)
             session.history_bytes += event.size
             self._trim(session)
+        for watch in list(session.watchers):
+            watch(event)
         for wake in list(session.on_message):
             wake()
 
@@ -140,7 +144,7 @@ class ChatCore:
         before = identity(member)
         member.account_id = account_id
         for session in self.sessions.values():  # muted where it left, too
-            for group in (session.ops, session.muted):
+            for group in (session.ops, session.muted, session.trusted):
                 if before in group:
                     group.discard(before)
                     group.add(identity(member))
@@ -175,10 +179,13 @@ class ChatCore:
         return session
 
     def create(self, name: str, founder: Member | None, *, founder_name: str = "",
-               room: bool = False) -> Session:  # fmt: skip
+               room: bool = False, restored: bool = False) -> Session:  # fmt: skip
         """A new session; chat channels count against ``session_count_limit``, rooms
-        (``room``) against the rooms' own limit, which their table checks."""
+        (``room``) against the rooms' own limit, which their table checks. A stored
+        session coming back (``restored``) keeps a name from before the name rule."""
         name = normalize_channel(name)
+        if not restored:
+            check_new_name(name)
         if name.casefold() in self._by_name:
             raise Conflict(f"a session named {name!r} exists already", field="channel")
         limit = self.limits.session_count_limit
@@ -215,11 +222,13 @@ class ChatCore:
             )
         return address
 
-    def join(self, member: Member, name: str, *, password_ok: bool = True) -> tuple[Session, bool]:
+    def join(self, member: Member, name: str, *, password_ok: bool = True,
+             code: str | None = None) -> tuple[Session, bool]:  # fmt: skip
         """Join (creating the session if there is none); returns (session, created).
 
         ``password_ok`` is the adapter's verdict on the session password (it holds the
-        hasher); a password-protected session refuses ``False``."""
+        hasher); a password-protected session refuses ``False``. ``code`` may be one of
+        the session's invite codes (:func:`.invites.check_entry` has the rules)."""
         session = self.find(name)
         created = session is None
         if session is not None and member.id in session.members:
@@ -235,17 +244,18 @@ class ChatCore:
         if any(look_alike(member.name, n) for n in session.banned):
             self._audit("RuleBreak", "banned user tried to join", member, session, "warning")
             raise PermissionDenied(f"you are banned from {session.name}")
+        invite = None
         if not created:
-            if session.closed and not member.mod:
-                raise PermissionDenied(f"{session.name} is closed to new users")
-            if session.password_hash is not None and not password_ok and not member.mod:
-                raise PermissionDenied(f"{session.name} needs a password")
+            invite = check_entry(session, member, password_ok=password_ok, code=code)
             if len(session.members) >= session.max_user_count and not member.mod:
                 raise Conflict(f"{session.name} is full ({session.max_user_count} users)")
         session.members[member.id] = member
         member.sessions[session.id] = session
         if created or not session.ops:
             session.ops.add(identity(member))
+        if invite is not None:
+            use_invite(session, member, invite, self._now())
+            self._audit("Invite", f"joined {session.name} with an invite code", member, session)
         session.last_activity = self._now()
         event = ChatEvent("join", session, member.name, self._now())
         self._fan_out(session, event)
@@ -258,6 +268,7 @@ class ChatCore:
         member.sessions.pop(session.id, None)
         if member.kind == "chat" and not member.auth:  # a guest is this one connection
             session.ops.discard(identity(member))  # a mute stays until it disconnects
+            session.trusted.discard(identity(member))
         event = ChatEvent("leave", session, member.name, self._now(), reason=reason)
         self._fan_out(session, event, only=[member, *session.members.values()])
         self._audit_move("Leave", f"left {session.name}: {reason}", member, session)
@@ -413,4 +424,5 @@ class ChatCore:
         if limit <= 0:
             return []
         cutoff = self._now() - limit
-        return [s for s in self.sessions.values() if s.last_activity < cutoff]
+        return [s for s in self.sessions.values()
+                if s.last_activity < cutoff and not s.idle_override]  # fmt: skip

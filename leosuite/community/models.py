@@ -4,10 +4,11 @@ bookkeeping; :mod:`leosuite.community.core` holds the rules)."""
 from __future__ import annotations
 
 import itertools
+import string
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
@@ -15,7 +16,11 @@ from ..errors import InvalidInput
 from ..settings import CommunitySettings
 from .nicks import has_invisible, look_alike
 
+if TYPE_CHECKING:
+    from .invites import Invite
+
 __all__ = [
+    "NAME_FORBIDDEN",
     "RESERVED_NICK",
     "SYSTEM",
     "AuditRecord",
@@ -23,6 +28,7 @@ __all__ = [
     "ChatLimits",
     "Member",
     "Session",
+    "check_new_name",
     "identity",
     "normalize_channel",
     "room_identity",
@@ -174,6 +180,10 @@ class Session:
         self.password_hash: str | None = None
         self.opword_hash: str | None = None
         self.closed = False
+        #: Guests (members without an account) may not join; see :mod:`.invites`.
+        self.auth_only = False
+        #: Never closed for being idle.
+        self.idle_override = False
         self.persistent = False
         self.nsfm = False
         self.max_user_count = max_users
@@ -185,6 +195,9 @@ class Session:
         self.ops: set[str] = set()
         self.muted: set[str] = set()
         self.banned: set[str] = set()
+        #: Trusted members by identity, and invite codes by secret (:mod:`.invites`).
+        self.trusted: set[str] = set()
+        self.invites: dict[str, Invite] = {}
         self.history: deque[ChatEvent] = deque()
         self.history_bytes = 0
         self.next_id = 1
@@ -192,6 +205,8 @@ class Session:
         self.room: object | None = None
         #: Called (no arguments) whenever a message is stored: wakes long polls.
         self.on_message: list[Callable[[], None]] = []
+        #: Called with every message and SYSTEM line as it is stored, kept or not.
+        self.watchers: list[Callable[[ChatEvent], None]] = []
 
     @property
     def size(self) -> int:
@@ -259,3 +274,22 @@ def normalize_channel(name: str) -> str:
             field="channel",
         )
     return stripped
+
+
+#: ASCII characters a new session's name may not hold: the origin chat client puts
+#: names unescaped into CSS selectors and HTML (``#name``, ``[aria-controls=name]``,
+#: ``id="name"``) and the admin tools into URL paths, where these break its lookups.
+NAME_FORBIDDEN = frozenset(string.punctuation) - {"_", "-"}
+
+
+def check_new_name(name: str) -> str:
+    """``name`` (already normalized) if a new channel or room may take it: among ASCII
+    characters only letters, digits, ``_`` and ``-``."""
+    bad = sorted({c for c in name if c in NAME_FORBIDDEN})
+    if bad:
+        raise InvalidInput(
+            f"a new channel or room name may not contain {' '.join(bad)} "
+            "(of ASCII punctuation only '_' and '-' are allowed)",
+            field="channel",
+        )
+    return name

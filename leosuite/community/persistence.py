@@ -192,7 +192,7 @@ def restore(core: ChatCore, stored: StoredSession) -> Session:
     (InvalidInput, Conflict) when it cannot; a bad history is dropped and logged."""
     if stored.id in core.sessions:
         raise LeosuiteError(f"a session with id {stored.id} exists already")
-    session = core.create(stored.name, None, founder_name=stored.founder)
+    session = core.create(stored.name, None, founder_name=stored.founder, restored=True)
     del core.sessions[session.id]
     session.id = stored.id
     core.sessions[session.id] = session

@@ -36,7 +36,14 @@ from collections.abc import Callable
 
 from ..errors import AuthError, Conflict, InvalidInput, PermissionDenied
 from .core import ChatCore
-from .models import ChatEvent, Member, normalize_channel, room_identity, validate_nick
+from .models import (
+    ChatEvent,
+    Member,
+    check_new_name,
+    normalize_channel,
+    room_identity,
+    validate_nick,
+)
 from .room_models import (
     BAD_LOGIN,
     BAD_SESSION,
@@ -145,7 +152,7 @@ class RoomTable:
 
     def check_new_room(self, name: str, owner: str, password: str) -> str:
         """The room's name without ``#``, if a room may open under it for ``owner``."""
-        name = normalize_channel(name)
+        name = check_new_name(normalize_channel(name))
         validate_nick(owner)
         self.check_password(password)
         self._check_free(name)
@@ -312,7 +319,8 @@ class RoomTable:
     def housekeeping(self, now: float | None = None) -> None:
         """One pass: purge messages older than the retention (0 keeps them), warn a
         room idle for ``idle_time_limit`` minus the warning and close it once the
-        warning's time ran out without activity, forget farewells nobody collected."""
+        warning's time ran out without activity (never a room with ``idle_override``),
+        forget farewells nobody collected."""
         now = self._now() if now is None else now
         limit = self.core.limits.idle_time_limit
         for room in list(self.rooms.values()):
@@ -322,7 +330,7 @@ class RoomTable:
                 continue
             if self.retention > 0:
                 self.core.purge_history(session, now - self.retention)
-            if limit <= 0:
+            if limit <= 0 or session.idle_override:
                 continue
             idle_since = session.last_activity
             if room.warned_at is not None and idle_since > room.warned_at:

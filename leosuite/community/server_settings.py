@@ -14,6 +14,9 @@ What each setting does:
   :class:`~leosuite.community.models.ChatLimits` and take effect at once
   (:meth:`ServerSettings.chat_limits`). Lowering a limit does not close what exists:
   sessions over a lowered count stay, a smaller size trims histories at once.
+* ``sessionUserLimit`` (not in the seed; the origin server's name) is the
+  ``maxUserCount`` new sessions start with (``community.default_max_users``); sessions
+  that exist keep theirs.
 * ``clientTimeout``: how long a chat connection may stay silent, not even answering
   the daemon's pings, before it is dropped (``0``: only ``ws.ping_interval`` applies).
   The chat pings idle connections every half of it (``api/ws/chat.py`` reads
@@ -48,6 +51,7 @@ from ..store.db import Database
 from .models import ChatLimits
 
 __all__ = [
+    "ALIASES",
     "KV_PREFIX",
     "ServerSettings",
     "ServerSettingsPatch",
@@ -69,6 +73,7 @@ MiB = 1024 * KiB
 GiB = 1024 * MiB
 
 SESSION_COUNT_MAX = 100_000
+SESSION_USER_LIMIT_MAX = 100_000
 SESSION_SIZE_MIN = 1 * KiB
 SESSION_SIZE_MAX = 1 * GiB
 CLIENT_TIMEOUT_MIN = 10.0  # unless 0 (never)
@@ -78,7 +83,8 @@ IDLE_TIME_MAX = 365 * 86_400.0
 TITLE_MAX = 100
 WELCOME_MAX = 1000
 
-#: Wire key -> attribute of :class:`ServerSettings`, in the seed's order.
+#: Wire key -> attribute of :class:`ServerSettings`: the seed's, in its order, then the
+#: origin server's ``sessionUserLimit``.
 WIRE: dict[str, str] = {
     "clientTimeout": "client_timeout",
     "sessionSizeLimit": "session_size_limit",
@@ -92,6 +98,14 @@ WIRE: dict[str, str] = {
     "privateUserList": "private_user_list",
     "allowGuestHosts": "allow_guest_hosts",
     "allowGuests": "allow_guests",
+    "sessionUserLimit": "default_max_users",
+}
+
+#: The origin server's names of the same settings (its web admin reads and writes them).
+ALIASES: dict[str, str] = {
+    "persistence": "enablePersistence",
+    "archive": "archiveMode",
+    "announceWhitelist": "announceWhiteList",
 }
 
 #: Settings that are ChatLimits fields of the same name.
@@ -103,6 +117,7 @@ _LIMITS = (
     "welcome_message",
     "allow_guest_hosts",
     "allow_guests",
+    "default_max_users",
 )
 
 
@@ -119,6 +134,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     private_user_list: bool = False
     allow_guest_hosts: bool = True
     allow_guests: bool = True
+    default_max_users: int = 100
 
     @classmethod
     def from_community(cls, community: CommunitySettings) -> ServerSettings:
@@ -130,7 +146,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(base, **{name: getattr(self, name) for name in _LIMITS})
 
     def to_wire(self) -> dict[str, Any]:
-        """The seed's ``GET /server/`` object."""
+        """Every setting under its wire key (as stored; the admin API adds the aliases)."""
         wire: dict[str, Any] = {key: getattr(self, attr) for key, attr in WIRE.items()}
         wire["clientTimeout"] = format_duration(self.client_timeout)
         wire["idleTimeLimit"] = format_duration(self.idle_time_limit)
@@ -139,7 +155,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ServerSettingsPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A ``PUT /server/`` body: any subset of the seed's keys (``null`` is refused)."""
+    """A ``PUT /server/`` body: any subset of the wire keys (``null`` is refused)."""
 
     clientTimeout: str | int | UnsetType = UNSET
     sessionSizeLimit: str | int | UnsetType = UNSET
@@ -153,6 +169,7 @@ class ServerSettingsPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     privateUserList: bool | UnsetType = UNSET
     allowGuestHosts: bool | UnsetType = UNSET
     allowGuests: bool | UnsetType = UNSET
+    sessionUserLimit: Annotated[int, Meta(ge=1, le=SESSION_USER_LIMIT_MAX)] | UnsetType = UNSET
 
 
 # -- durations and sizes --------------------------------------------------------------

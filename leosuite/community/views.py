@@ -6,6 +6,12 @@ the summary plus ``maxSize``, ``maxUserCount``, ``preserveChat`` and ``users``.
 ``startTime`` is ISO 8601 in UTC (``2026-11-23T15:57:32Z``); ``size`` is the history
 size in bytes; ``tls`` is always false (leosuite's listeners are plain; put a TLS
 proxy in front). ``ip`` is shown only when ``show_ips`` (moderators and admins).
+
+The admin API shows more, the fields Drawpile's own admin tools read:
+``admin_summary`` adds ``maxUserCount``, ``authOnly`` and ``idleOverride``;
+``admin_detail`` also ``hasOpword``, ``listings`` (and the seed's ``listing``: both
+always ``[]``), and users with ``uid`` (the same server-wide number as ``id``),
+``online`` (always true: only connected members are listed) and ``trusted``.
 """
 
 from __future__ import annotations
@@ -15,9 +21,17 @@ from typing import Any
 from ..clock import iso_utc
 from ..errors import InvalidInput, NotFound
 from .core import ChatCore
-from .models import ChatLimits, Member, Session
+from .models import ChatLimits, Member, Session, identity
 
-__all__ = ["PROTOCOL", "find_session", "session_detail", "session_summary"]
+__all__ = [
+    "PROTOCOL",
+    "admin_detail",
+    "admin_summary",
+    "admin_user",
+    "find_session",
+    "session_detail",
+    "session_summary",
+]
 
 #: The ``protocol`` of every session: one chat core behind both protocols.
 PROTOCOL = "leosuite-chat"
@@ -63,6 +77,36 @@ def session_detail(
     detail["users"] = [
         _user(session, m, show_ips) for m in sorted(session.members.values(), key=lambda m: m.id)
     ]
+    return detail
+
+
+def admin_summary(session: Session) -> dict[str, Any]:
+    return {
+        **session_summary(session),
+        "maxUserCount": session.max_user_count,
+        "authOnly": session.auth_only,
+        "idleOverride": session.idle_override,
+    }
+
+
+def admin_user(session: Session, member: Member) -> dict[str, Any]:
+    return {
+        **_user(session, member, True),
+        "uid": member.id,
+        "online": True,
+        "trusted": identity(member) in session.trusted,
+    }
+
+
+def admin_detail(session: Session, limits: ChatLimits) -> dict[str, Any]:
+    """The admin API's detail; the caller adds ``chat`` and ``invitelist`` (not rooms)."""
+    detail = {**session_detail(session, limits), **admin_summary(session)}
+    detail["hasOpword"] = session.opword_hash is not None
+    detail["users"] = [
+        admin_user(session, m) for m in sorted(session.members.values(), key=lambda m: m.id)
+    ]
+    detail["listing"] = []
+    detail["listings"] = []
     return detail
 
 

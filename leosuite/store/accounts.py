@@ -2,9 +2,11 @@
 
 Usernames are 1-32 ASCII letters, digits, ``_``, ``-`` or ``.``; they are
 unique regardless of case and stored as given. Flags are a subset of
-``ADMIN``, ``HOST`` and ``MOD``. Functions that change an account by id raise
-:class:`~leosuite.errors.NotFound` when it does not exist; :func:`delete`
-answers whether it did.
+``ADMIN``, ``HOST`` and ``MOD``, which grant rights, and the Drawpile server's own
+``GHOST``, ``BANEXEMPT``, ``WEB``, ``WEBHOST``, ``WEBSESSION`` and ``PERSIST``, which
+are kept and shown for its web admin and grant nothing here. Functions that change
+an account by id raise :class:`~leosuite.errors.NotFound` when it does not exist;
+:func:`delete` answers whether it did.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 
 __all__ = [
     "ADMIN",
+    "DRAWPILE_FLAGS",
     "FLAGS",
     "HOST",
     "MOD",
@@ -40,8 +43,12 @@ __all__ = [
 ADMIN = "ADMIN"
 HOST = "HOST"
 MOD = "MOD"
+#: The Drawpile server's account flags: kept and shown, they grant nothing in leosuite.
+DRAWPILE_FLAGS: frozenset[str] = frozenset(
+    {"GHOST", "BANEXEMPT", "WEB", "WEBHOST", "WEBSESSION", "PERSIST"}
+)
 #: Every flag an account may carry.
-FLAGS: frozenset[str] = frozenset({ADMIN, HOST, MOD})
+FLAGS: frozenset[str] = frozenset({ADMIN, HOST, MOD}) | DRAWPILE_FLAGS
 
 _USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,32}", re.ASCII)
 _USERNAME_RULE = "1-32 characters, each an ASCII letter, a digit, '_', '-' or '.'"
@@ -79,8 +86,12 @@ def parse_flags(flags: str | Iterable[str]) -> frozenset[str]:
         if not flag:
             continue
         if flag not in FLAGS:
-            allowed = ", ".join(sorted(FLAGS))
-            raise InvalidInput(f"unknown flag {item.strip()!r}; allowed: {allowed}", field="flags")
+            allowed = ", ".join(sorted(FLAGS - DRAWPILE_FLAGS))
+            kept = ", ".join(sorted(DRAWPILE_FLAGS))
+            raise InvalidInput(
+                f"unknown flag {item.strip()!r}; allowed: {allowed}, and Drawpile's {kept}",
+                field="flags",
+            )
         result.add(flag)
     return frozenset(result)
 

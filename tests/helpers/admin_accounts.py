@@ -20,9 +20,11 @@ async def admin_client(daemon: RunningDaemon) -> AsyncIterator[httpx.AsyncClient
 
 
 async def set_flags(daemon: RunningDaemon, account_id: int, flags: str) -> None:
-    """``PUT /accounts/<id>/ {"flags"}``; fails unless it answers 200."""
+    """``PUT /accounts/<id>/ {"flags", "admin"}`` (ADMIN as ``flags`` says: taking it
+    away must be said); fails unless it answers 200."""
+    body = {"flags": flags, "admin": "ADMIN" in {f.strip() for f in flags.upper().split(",")}}
     async with admin_client(daemon) as admin:
-        response = await admin.put(f"/accounts/{account_id}/", json={"flags": flags})
+        response = await admin.put(f"/accounts/{account_id}/", json=body)
     assert response.status_code == 200, response.text
 
 

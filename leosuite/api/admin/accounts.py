@@ -7,11 +7,18 @@
     201 with the new account (and ``Location``); a taken username (any letter case) 409.
 ``GET /accounts/:id/``
     One account (not in the seed; a convenience).
-``PUT /accounts/:id/`` any of ``{"username", "password", "locked", "flags"}``
+``PUT /accounts/:id/`` any of ``{"username", "password", "locked", "flags", "admin"}``
     200 with the account as it is now. Every field is checked before anything
-    changes, so one bad field changes nothing.
+    changes, so one bad field changes nothing. An empty ``password`` leaves it as it
+    is (Drawpile's web admin sends ``""`` for "unchanged").
 ``DELETE /accounts/:id/``
     200 with the deleted account.
+
+``flags`` sets every flag but ``ADMIN``, which changes only when it is named: ``ADMIN``
+in ``flags`` or ``"admin": true`` grants it, ``"admin": false`` takes it away, and a
+``flags`` without it keeps it as it was (Drawpile's web admin has no ``ADMIN`` box and
+sends every edit's flags whole, so an edit there neither demotes nor promotes).
+``"admin": false`` beside ``ADMIN`` in ``flags`` is 400.
 
 A password change, a lock, a removed flag and a delete end the account's access
 tokens and its connections at once: WebSocket API sessions get ``session_closed``,
@@ -59,6 +66,7 @@ class AccountChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     password: str | msgspec.UnsetType = msgspec.UNSET
     locked: bool | msgspec.UnsetType = msgspec.UNSET
     flags: str | msgspec.UnsetType = msgspec.UNSET
+    admin: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 def account_view(account: Account) -> dict[str, Any]:
@@ -85,6 +93,17 @@ def _flags(text: str) -> frozenset[str]:
         raise InvalidInput(f"flags: {exc.message}", field="flags") from None
 
 
+def _edited_flags(change: AccountChange) -> tuple[frozenset[str] | None, bool | None]:
+    """``(flags without ADMIN or None, ADMIN wanted: True/False/None for as it is)``."""
+    flags = None if change.flags is msgspec.UNSET else _flags(change.flags)
+    admin = None if change.admin is msgspec.UNSET else change.admin
+    if flags is not None and ADMIN in flags:
+        if admin is False:
+            raise InvalidInput("admin: false contradicts ADMIN in flags", field="admin")
+        admin = True
+    return (None if flags is None else flags - {ADMIN}), admin
+
+
 def _unlocked_admin(account: Account) -> bool:
     return ADMIN in account.flags and not account.locked
 
@@ -107,11 +126,11 @@ def _rename(conn: sqlite3.Connection, account_id: int, username: str) -> None:
         raise Conflict(f"the username {username!r} is taken", field="username") from exc
 
 
-def _describe(change: AccountChange, before: Account, after: Account) -> str:
+def _describe(before: Account, after: Account, *, password_changed: bool) -> str:
     parts: list[str] = []
     if after.username != before.username:
         parts.append(f"renamed to {after.username!r}")
-    if change.password is not msgspec.UNSET:
+    if password_changed:
         parts.append("password changed")
     if after.locked != before.locked:
         parts.append("locked" if after.locked else "unlocked")
@@ -190,11 +209,15 @@ def register(routes: AdminRoutes) -> None:
             if change.username is msgspec.UNSET
             else accounts.validate_username(change.username)
         )
-        flags = None if change.flags is msgspec.UNSET else _flags(change.flags)
+        flags, admin = _edited_flags(change)
         locked = None if change.locked is msgspec.UNSET else change.locked
-        password_hash = (
-            None if change.password is msgspec.UNSET else await hash_password(change.password)
-        )
+        new_password = "" if change.password is msgspec.UNSET else change.password
+        password_hash = await hash_password(new_password) if new_password else None
+
+        def new_flags(old: frozenset[str]) -> frozenset[str]:
+            kept = old - {ADMIN} if flags is None else flags
+            has_admin = ADMIN in old if admin is None else admin
+            return kept | {ADMIN} if has_admin else kept
 
         def apply(conn: sqlite3.Connection) -> tuple[Account, Account]:
             before = accounts.get(conn, number)
@@ -204,7 +227,7 @@ def register(routes: AdminRoutes) -> None:
                 before,
                 username=before.username if username is None else username,
                 locked=before.locked if locked is None else locked,
-                flags=before.flags if flags is None else flags,
+                flags=new_flags(before.flags),
                 password_hash=before.password_hash if password_hash is None else password_hash,
             )
             _keep_an_admin(conn, before, after)
@@ -219,7 +242,7 @@ def register(routes: AdminRoutes) -> None:
             return before, after
 
         before, after = await ctx.db.call(apply)
-        what = _describe(change, before, after)
+        what = _describe(before, after, password_changed=password_hash is not None)
         await audit(principal, f"account {before.username!r} (id {number}) changed: {what}")
         reasons: list[str] = []
         if password_hash is not None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -36,14 +35,19 @@ from ...store import accounts
 from ..context import ApiContext
 from ..guards import RequestGuards
 from ..openapi import admin_view
+from ..proxies import serve_behind_proxies, trusted_proxies
 from ..requests import peer_ip
 from ..serve import ConnectionGate, attach_connection_gate, attach_error_shape
 from . import accounts as admin_accounts
 from . import bans as admin_bans
+from . import invites as admin_invites
 from . import kept as admin_kept
 from . import log as admin_log
 from . import server as admin_server
+from . import session_users as admin_session_users
 from . import sessions as admin_sessions
+from . import unsupported as admin_unsupported
+from .status import status_view
 
 __all__ = ["create_admin_app"]
 
@@ -85,6 +89,10 @@ def admin_json(value: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status=status, content_type="application/json")
 
 
+def _scripted() -> bool:
+    return request.headers.get("X-Requested-With", "").strip().lower() == "xmlhttprequest"
+
+
 class _Unauthorized(Exception):
     def __init__(self, message: str, status: int = 401) -> None:
         super().__init__(message)
@@ -107,6 +115,8 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
             {"status": "error", "message": message}
         ),
     )
+    proxies = trusted_proxies(ctx.settings)
+    serve_behind_proxies(app, proxies)
     attach_connection_gate(
         app,
         ConnectionGate(
@@ -114,6 +124,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
             body=msgspec.json.encode({"status": "error", "message": TOO_MANY_CONNECTIONS}),
             audit=ctx.audit,
             topic="admin",
+            exempt=proxies.trusts,
         ),
     )
 
@@ -187,8 +198,11 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
 
     @app.errorhandler(_Unauthorized)
     async def _unauthorized(exc: _Unauthorized) -> Any:
+        # A script's request (X-Requested-With: XMLHttpRequest) gets no Basic challenge,
+        # so the browser shows the page's own login instead of its password dialog.
+        challenge = exc.status == 401 and not _scripted()
         headers = {"WWW-Authenticate": 'Basic realm="leosuite admin", charset="UTF-8"'}
-        return admin_error(exc.status, exc.message, headers if exc.status == 401 else None)
+        return admin_error(exc.status, exc.message, headers if challenge else None)
 
     @app.errorhandler(LeosuiteError)
     async def _leosuite_error(exc: LeosuiteError) -> Any:
@@ -206,16 +220,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
         return _internal(exc)
 
     async def status(principal: Principal) -> Response:
-        started = datetime.datetime.fromtimestamp(ctx.started_at, tz=datetime.UTC)
-        users = await ctx.db.call(accounts.count)
-        return admin_json(
-            {
-                "started": started.isoformat().replace("+00:00", "Z"),
-                "sessions": len(ctx.chat.core.sessions),
-                "maxSessions": ctx.chat.core.limits.session_count_limit,
-                "users": users,
-            }
-        )
+        return admin_json(await status_view(ctx))
 
     add_admin_route(app, "/openapi.json", "openapi", admin_view(), ["GET"])
     routes = AdminRoutes(app, ctx, admin_only)
@@ -245,10 +250,13 @@ class AdminRoutes:
 ROUTE_MODULES: list[Callable[[AdminRoutes], None]] = [
     admin_server.register,
     admin_sessions.register,
+    admin_session_users.register,
+    admin_invites.register,
     admin_accounts.register,
     admin_log.register,
     admin_bans.register,
     admin_kept.register,
+    admin_unsupported.register,
 ]
 
 

@@ -11,20 +11,29 @@
 the same as absent):
 
 - ``page``: 0, 1, 2, ... (page 0 holds the newest 100 entries);
-- ``session``: only that session's entries, in any letter case;
+- ``session``: only that session's entries: its id or its name (``#`` optional),
+  in any letter case; a name finds the entries of every session opened under it,
+  open or closed, and also entries whose session field is that very text (a
+  server's name);
+- ``user``: only entries whose ``id;ip;name`` triple contains this text;
+- ``contains``: only entries whose message contains this text;
 - ``after``: only entries strictly later than this time: ISO 8601 (``2026-11-23``,
   ``2026-11-23T10:15:02.345Z``, ``...+02:00``; without an offset it is UTC) or unix
   seconds (``1795426502.345``). A client that follows the log asks again with the
   newest ``timestamp`` it has; entries in that same millisecond come back once more,
   so it skips the ones it has already shown.
 
-Anything else in ``page`` or ``after`` is 400. Retention (:func:`leosuite.audit.purge_audit`) is
+``user`` and ``contains`` ignore the letter case of ASCII letters and take every
+character literally (``%`` and ``_`` too). A filter longer than the longest text the
+log keeps (4000 characters) matches nothing. Anything else in ``page`` or ``after``
+is 400. Retention (:func:`leosuite.audit.purge_audit`) is
 run by the daemon's housekeeping, with ``[housekeeping] audit_keep_days`` and
 ``audit_keep_entries``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import re
@@ -33,9 +42,11 @@ from typing import TYPE_CHECKING, Any
 from quart import Response, request
 
 from ...auth.service import Principal
-from ...errors import InvalidInput
-from ...store import audit as audit_table
-from ...store.audit import AuditEntry
+from ...community.models import normalize_channel
+from ...community.views import find_session
+from ...errors import InvalidInput, NotFound
+from ...store.audit import MAX_MESSAGE_CHARS, AuditEntry
+from ...store.audit_search import LogQuery, search
 
 if TYPE_CHECKING:
     from .app import AdminRoutes
@@ -53,6 +64,10 @@ __all__ = [
 PAGE_SIZE = 100
 #: The highest page number accepted (a larger offset would overflow SQLite's integers).
 MAX_PAGE = 10_000_000
+#: The text filters of the query string.
+FILTERS = ("session", "user", "contains")
+#: A ``session``, ``user`` or ``contains`` filter longer than this matches nothing.
+MAX_FILTER_CHARS = MAX_MESSAGE_CHARS
 #: Stored level -> the seed's spelling.
 LEVEL_NAMES = {"error": "Error", "warning": "Warn", "info": "Info", "debug": "Debug"}
 _UNIX_SECONDS = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,9})?", re.ASCII)
@@ -116,14 +131,30 @@ def register(routes: AdminRoutes) -> None:
 
     ctx = routes.ctx
 
+    def session_filter(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(session fields, session names)`` that ``session=text`` stands for: the
+        text itself, the id of an open session of that id or name, and the name."""
+        fields = [text]
+        with contextlib.suppress(NotFound):
+            fields.append(find_session(ctx.chat.core, text).id)
+        try:
+            names: tuple[str, ...] = (normalize_channel(text),)
+        except InvalidInput:  # not a name a session could have
+            names = ()
+        return tuple(fields), names
+
     async def read_log(principal: Principal) -> Response:
         page = parse_page(request.args.get("page"))
         after = parse_after(request.args.get("after"))
-        session = request.args.get("session") or None
+        session, user, contains = (request.args.get(k) or "" for k in FILTERS)
+        if max(len(session), len(user), len(contains)) > MAX_FILTER_CHARS:
+            return admin_json([])
+        sessions, names = session_filter(session) if session else ((), ())
+        query = LogQuery(
+            sessions=sessions, session_names=names, user=user, contains=contains, after=after
+        )
         entries = await ctx.db.call(
-            lambda conn: audit_table.page(
-                conn, offset=page * PAGE_SIZE, limit=PAGE_SIZE, session=session, after=after
-            )
+            lambda conn: search(conn, query, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
         )
         return admin_json([entry_view(e) for e in entries])
 

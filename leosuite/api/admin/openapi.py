@@ -1,5 +1,7 @@
 """The OpenAPI document of the admin listener (seed 002). Request bodies are the
-handlers' own Structs; answers are written out here (their shapes: docs/admin.md).
+handlers' own Structs; answers are written out here and, for sessions, members, their
+chat and invites and the pages answered as not supported, in :mod:`.openapi_sessions`
+(their shapes: docs/admin.md).
 
 Each path is listed once, as ``/name`` or ``/name/{id}``; every one is also served
 under ``/api/`` and with a trailing slash (the seed's spelling is ``/server/``)."""
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...community.server_settings import WIRE, ServerSettingsPatch
+from ...community.server_settings import ServerSettingsPatch
 from ..openapi import (
     Schema,
     Security,
@@ -17,7 +19,6 @@ from ..openapi import (
     json_body,
     operation,
     path_parameter,
-    query_parameter,
     ref,
     response,
     struct_components,
@@ -25,7 +26,13 @@ from ..openapi import (
 from .accounts import AccountChange, NewAccount
 from .bans import BanBody
 from .kept import KeptPurgeRequest
-from .sessions import SessionPatch, UserPatch
+from .openapi_parts import (
+    FLAGS_DESCRIPTION,
+    LOG_PARAMETERS,
+    STATUS,
+    loosen_settings_patch,
+    settings_schemas,
+)
 
 __all__ = ["build"]
 
@@ -52,41 +59,6 @@ def _list(item: str) -> Schema:
     return {"type": "array", "items": ref(item)}
 
 
-_SETTING_TYPES: dict[str, Schema] = {
-    "clientTimeout": _STRING,
-    "sessionSizeLimit": _STRING,
-    "sessionCountLimit": _INT,
-    "idleTimeLimit": _STRING,
-    "serverTitle": _STRING,
-    "welcomeMessage": _STRING,
-}
-
-_SUMMARY: dict[str, Schema] = {
-    "id": _STRING,
-    "alias": _STRING,
-    "protocol": _STRING,
-    "userCount": _INT,
-    "founder": _STRING,
-    "title": _STRING,
-    "hasPassword": _BOOL,
-    "closed": _BOOL,
-    "persistent": _BOOL,
-    "nsfm": _BOOL,
-    "startTime": _TIME,
-    "size": _INT,
-}
-
-_USER: dict[str, Schema] = {
-    "id": _INT,
-    "name": _STRING,
-    "ip": _STRING,
-    "auth": _BOOL,
-    "op": _BOOL,
-    "muted": _BOOL,
-    "mod": _BOOL,
-    "tls": _BOOL,
-}
-
 _BAN: dict[str, Schema] = {
     "id": _INT,
     "ip": _STRING,
@@ -103,27 +75,14 @@ HAND_WRITTEN: dict[str, Schema] = {
         "description": "Every error of the admin API; a bad field's message starts with its name.",
     },
     "Ok": _object({"status": {"const": "ok"}}),
-    "Status": _object({"started": _TIME, "sessions": _INT, "maxSessions": _INT, "users": _INT}),
-    "ServerSettings": _object({key: _SETTING_TYPES.get(key, _BOOL) for key in WIRE}),
-    "SessionSummary": _object(_SUMMARY),
-    "SessionUser": _object(_USER),
-    "SessionDetail": _object(
-        {
-            **_SUMMARY,
-            "maxSize": _INT,
-            "maxUserCount": _INT,
-            "preserveChat": _BOOL,
-            "users": _list("SessionUser"),
-            "listing": {"type": "array", "maxItems": 0},
-        }
-    ),
-    "UserEntry": _object({"session": _STRING, **_USER}),
+    "Status": _object(STATUS),
+    **settings_schemas(),
     "Account": _object(
         {
             "id": _INT,
             "username": _STRING,
             "locked": _BOOL,
-            "flags": {"type": "string", "description": "comma-separated: ADMIN, HOST, MOD"},
+            "flags": {"type": "string", "description": FLAGS_DESCRIPTION},
         }
     ),
     "LogEntry": _object(
@@ -174,7 +133,12 @@ COMMON = {
     **LISTENER,
     "401": {
         **_error("no or wrong credentials"),
-        "headers": {"WWW-Authenticate": {"schema": _STRING, "required": True}},
+        "headers": {
+            "WWW-Authenticate": {
+                "schema": _STRING,
+                "description": "Basic; left out for X-Requested-With: XMLHttpRequest",
+            }
+        },
     },
     "403": _error("not an ADMIN account, a foreign Origin, or a banned address"),
     "429": _error(
@@ -189,8 +153,6 @@ BODY_ERRORS = {
 }
 NOT_FOUND = {"404": _error("no such item")}
 
-SID = path_parameter("sid", _STRING, "a session id, or its name (# optional, any case)")
-USER_ID = path_parameter("user_id", _STRING, "a member id as /users shows it")
 ACCOUNT_ID = path_parameter("account_id", _STRING, "an account id (a number)")
 BAN_ID = path_parameter("ban_id", {"type": "integer", "minimum": 0}, "a ban id")
 
@@ -221,10 +183,10 @@ def _op(
 
 
 def build() -> Schema:
+    from .openapi_sessions import build_sessions
+
     structs: list[type[Any]] = [
         ServerSettingsPatch,
-        SessionPatch,
-        UserPatch,
         NewAccount,
         AccountChange,
         BanBody,
@@ -233,7 +195,10 @@ def build() -> Schema:
     refs, schemas = struct_components(structs)
     body = dict(zip(structs, refs, strict=True))
     constrain(schemas, "username", {"pattern": USERNAME})
+    loosen_settings_patch(schemas)
     schemas.update(HAND_WRITTEN)
+    session_paths, session_schemas = build_sessions()
+    schemas.update(session_schemas)
     paths: dict[str, Schema] = {
         "/openapi.json": {
             "get": operation(
@@ -249,66 +214,13 @@ def build() -> Schema:
             "get": _op("server_get", "Server settings", ref("ServerSettings"), tag="settings"),
             "put": _op(
                 "server_put",
-                "Change settings (all or nothing)",
-                ref("ServerSettings"),
+                "Change settings (all or nothing; other names ignored and listed)",
+                ref("ServerSettingsChanged"),
                 tag="settings",
                 body=body[ServerSettingsPatch],
             ),
         },
-        "/sessions": {
-            "get": _op("sessions_list", "Sessions", _list("SessionSummary"), tag="sessions")
-        },
-        "/sessions/{sid}": {
-            "get": _op(
-                "session_show",
-                "A session with its users",
-                ref("SessionDetail"),
-                tag="sessions",
-                errors=NOT_FOUND,
-                parameters=[SID],
-            ),
-            "delete": _op(
-                "session_shutdown",
-                "Shut a session down",
-                ref("Ok"),
-                tag="sessions",
-                errors=NOT_FOUND,
-                parameters=[SID],
-            ),
-        },
-        "/session/{sid}": {
-            "put": _op(
-                "session_put",
-                "Change a session's properties; message or alert its members",
-                ref("SessionDetail"),
-                tag="sessions",
-                body=body[SessionPatch],
-                errors=NOT_FOUND,
-                parameters=[SID],
-            ),
-        },
-        "/session/{sid}/{user_id}": {
-            "delete": _op(
-                "user_kick",
-                "Kick a member",
-                ref("Ok"),
-                tag="sessions",
-                errors=NOT_FOUND,
-                parameters=[SID, USER_ID],
-            ),
-            "put": _op(
-                "user_put",
-                "Op/deop or message a member",
-                ref("SessionUser"),
-                tag="sessions",
-                body=body[UserPatch],
-                errors=NOT_FOUND,
-                parameters=[SID, USER_ID],
-            ),
-        },
-        "/users": {
-            "get": _op("users_list", "Connected members", _list("UserEntry"), tag="sessions")
-        },
+        **session_paths,
         "/accounts": {
             "get": _op("accounts_list", "Accounts", _list("Account"), tag="accounts"),
             "post": _op(
@@ -356,12 +268,8 @@ def build() -> Schema:
                 "The audit log, newest first, 100 a page",
                 _list("LogEntry"),
                 tag="log",
-                errors={"400": _error("bad page or after")},
-                parameters=[
-                    query_parameter("page", _STRING, "0, 1, 2, ... (0: the newest 100)"),
-                    query_parameter("session", _STRING, "one session's entries (any case)"),
-                    query_parameter("after", _STRING, "ISO 8601 or unix seconds; strictly later"),
-                ],
+                errors={"400": _error("bad page, after, session, user or contains")},
+                parameters=LOG_PARAMETERS,
             )
         },
         "/banlist": {

@@ -4,20 +4,31 @@
 ``sessionSizeLimit``, ``sessionCountLimit``, ``enablePersistence``, ``archiveMode``,
 ``idleTimeLimit``, ``serverTitle``, ``welcomeMessage``, ``announceWhiteList``,
 ``privateUserList``, ``allowGuestHosts``, ``allowGuests``); durations and sizes as
-text (``"60s"``, ``"6h"``, ``"0"``, ``"5MB"``).
+text (``"60s"``, ``"6h"``, ``"0"``, ``"5MB"``). Beside them, under the origin server's
+names (its web admin reads and writes those): ``persistence``, ``archive`` and
+``announceWhitelist`` (the same settings as ``enablePersistence``, ``archiveMode``
+and ``announceWhiteList``), ``sessionUserLimit`` (the ``maxUserCount`` new sessions
+start with) and ``logpurgedays`` (``housekeeping.audit_keep_days`` of the
+configuration file: shown, never changed here).
 
-``PUT /server/`` takes any subset of them and answers the whole object after the
-change. Every value is typed and validated first (rules and what each setting does:
-:mod:`leosuite.community.server_settings`): an unknown key, a wrong type or a bad
-value is 400 naming the key, and then nothing changes, not even the valid keys of the
-same body. A change is stored (it survives a restart and wins over the config file),
-takes effect at once and is written to the audit log (topic ``Status``) with the
-admin's account and address. PUTs are applied one at a time.
+``PUT /server/`` takes any subset of those names and answers the same object after
+the change, with ``ignored``: the names it did not take, in the order sent (at most
+100, each cut to 100 characters): names leosuite has no setting for, and
+``logpurgedays``. They do not stop the known ones. Integer settings take a decimal
+string too (``"25"``). Every value of a known name is typed and validated first
+(rules and what each setting does: :mod:`leosuite.community.server_settings`): a
+wrong type or a bad value is 400 naming the key as sent, as is a setting sent under
+both its names with different values; and then nothing changes, not even the valid
+keys of the same body. A change is stored (it survives a restart and wins over the
+config file), takes effect at once and is written to the audit log (topic
+``Status``) with the admin's account and address. PUTs are applied one at a time.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+import re
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
@@ -25,17 +36,112 @@ from quart import Response
 
 from ...auth.service import Principal
 from ...community.server_settings import (
+    ALIASES,
+    WIRE,
     ServerSettingsPatch,
     store_server_settings,
     validate,
     wire_changes,
 )
-from ..requests import decode_body, peer_ip
+from ...errors import InvalidInput
+from ..requests import peer_ip, read_body
 
 if TYPE_CHECKING:
+    from ..context import ApiContext
     from .app import AdminRoutes
 
-__all__ = ["register"]
+__all__ = [
+    "INTEGERS",
+    "INTEGER_TEXT",
+    "MAX_IGNORED",
+    "SettingsChange",
+    "parse_settings",
+    "register",
+    "settings_view",
+]
+
+#: Most ignored names an answer lists, and the most characters it shows of each.
+MAX_IGNORED = 100
+MAX_IGNORED_CHARS = 100
+#: Settings that are whole numbers, which the origin's web admin sends as text.
+INTEGERS = frozenset({"sessionCountLimit", "sessionUserLimit"})
+#: How such a setting may be written as text (``"25"``, ``" 25 "``).
+INTEGER_TEXT = r"[ \t]*[0-9]{1,9}[ \t]*"
+_INTEGER_TEXT = re.compile(INTEGER_TEXT, re.ASCII)
+
+
+class SettingsChange(msgspec.Struct, frozen=True):
+    """A checked ``PUT /server/`` body: the typed patch, the names it ignores, and the
+    name each wire key was sent under."""
+
+    patch: ServerSettingsPatch
+    ignored: list[str]
+    sent_as: dict[str, str]
+
+
+def settings_view(ctx: ApiContext) -> dict[str, Any]:
+    """What ``GET /server/`` answers: the wire keys, the origin's aliases, the
+    read-only ``logpurgedays``."""
+    wire = ctx.chat.server_settings.to_wire()
+    wire.update({alias: wire[key] for alias, key in ALIASES.items()})
+    days = float(ctx.settings.housekeeping.audit_keep_days)
+    # No age limit is 0 on the origin's page too (an infinite number has no JSON form).
+    days = days if math.isfinite(days) else 0.0
+    wire["logpurgedays"] = int(days) if days.is_integer() else days
+    return wire
+
+
+def _renamed(exc: InvalidInput, sent_as: dict[str, str]) -> InvalidInput:
+    """``exc`` naming the key as the client sent it (an alias rather than the seed's)."""
+    key = exc.field or ""
+    name = sent_as.get(key, key)
+    if name == key:
+        return exc
+    message = name + exc.message[len(key) :] if exc.message.startswith(key) else exc.message
+    return InvalidInput(message, field=name)
+
+
+def parse_settings(data: bytes) -> SettingsChange:
+    """A ``PUT /server/`` body -> its typed patch; InvalidInput for a body that is not
+    a JSON object, a bad value of a known name, or two names of one setting that
+    disagree."""
+    try:
+        raw = msgspec.json.decode(data if data.strip() else b"{}", type=dict[str, msgspec.Raw])
+    except msgspec.ValidationError:
+        raise InvalidInput("the request body must be a JSON object") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput("request body is nested too deeply") from None
+    known: dict[str, Any] = {}
+    sent_as: dict[str, str] = {}
+    ignored: list[str] = []
+    for name, blob in raw.items():
+        key = ALIASES.get(name, name)
+        if key not in WIRE:
+            ignored.append(name)  # its value is never decoded
+            continue
+        try:
+            value = msgspec.json.decode(blob)
+        except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError is one
+            raise InvalidInput(f"{name}: {exc}", field=name) from None
+        if key in INTEGERS and isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+            value = int(value)
+        if key in known and (type(known[key]) is not type(value) or known[key] != value):
+            raise InvalidInput(
+                f"{name}: disagrees with {sent_as[key]} in the same request", field=name
+            )
+        known[key] = value
+        sent_as[key] = name
+    try:
+        patch = msgspec.convert(known, ServerSettingsPatch)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$")
+        key = where.rstrip("`").lstrip(".")
+        raise _renamed(InvalidInput(f"{key}: {message}", field=key), sent_as) from None
+    cut = MAX_IGNORED_CHARS
+    shown = [n if len(n) <= cut else n[: cut - 1] + "…" for n in ignored[:MAX_IGNORED]]
+    return SettingsChange(patch, shown, sent_as)
 
 
 def register(routes: AdminRoutes) -> None:
@@ -45,11 +151,14 @@ def register(routes: AdminRoutes) -> None:
     lock = trio.Lock()
 
     async def server_get(principal: Principal) -> Response:
-        return admin_json(ctx.chat.server_settings.to_wire())
+        return admin_json(settings_view(ctx))
 
     async def server_put(principal: Principal) -> Response:
-        patch = await decode_body(ServerSettingsPatch, ctx.settings.http.max_body_bytes)
-        changes = validate(patch)
+        body = parse_settings(await read_body(ctx.settings.http.max_body_bytes))
+        try:
+            changes = validate(body.patch)
+        except InvalidInput as exc:
+            raise _renamed(exc, body.sent_as) from None
         async with lock:
             current = ctx.chat.server_settings
             changes = {k: v for k, v in changes.items() if getattr(current, k) != v}
@@ -65,7 +174,7 @@ def register(routes: AdminRoutes) -> None:
                     f"server settings changed: {text}",
                     actor=principal.actor(peer_ip()),
                 )
-        return admin_json(ctx.chat.server_settings.to_wire())
+        return admin_json({**settings_view(ctx), "ignored": body.ignored})
 
     routes.add("/server", server_get, ["GET"])
     routes.add("/server", server_put, ["PUT"])

@@ -22,7 +22,8 @@ core events out through each connection's bounded queue (frame formats in
 * **Logout** (type 3, or the connection ending for any reason, or being closed for
   not reading): the user leaves every channel (type 5 to each, with ``reason``), and
   everyone else connected gets ``{"type": 3, "user", "time"}``.
-* **Join** (type 4, optional ``password``) is echoed to every member, the joiner
+* **Join** (type 4, optional ``password``, or one of the channel's invite codes in its
+  place: :mod:`leosuite.community.invites`) is echoed to every member, the joiner
   included; joining an existing channel that preserves chat then replays up to
   ``community.history_replay`` recent lines as type 0 frames with ``"history": true``.
   Joining a channel one is in already only echoes the type 4 to the joiner. Wrong
@@ -70,6 +71,7 @@ from ...auth.limits import Limiter
 from ...auth.passwords import PasswordHasher
 from ...community import chat_protocol as proto
 from ...community.core import ChatCore
+from ...community.invites import find_invite
 from ...community.models import ChatEvent, Member, Session, normalize_channel
 from ...community.service import ChatService
 from ...errors import AuthError, Conflict, InvalidInput, LeosuiteError, NotFound, is_internal
@@ -379,7 +381,8 @@ class WsChat:
         password_ok = True
         if session is not None and session.password_hash is not None and not member.mod:
             password_ok = False
-            if frame.password is not None:  # counted per address and channel, before the hash
+            # counted per address and channel, before the hash; an invite code is no password
+            if frame.password is not None and find_invite(session, frame.password) is None:
                 attempt = self.service.password_guard.reserve(
                     member.ip, session.name, name=member.name, session_id=session.id
                 )
@@ -387,7 +390,9 @@ class WsChat:
                     password_ok = await self.hasher.verify(session.password_hash, frame.password)
                 finally:
                     attempt.settle(password_ok)
-        session, created = self.core.join(member, name, password_ok=password_ok)
+        session, created = self.core.join(
+            member, name, password_ok=password_ok, code=frame.password
+        )
         if created or not session.preserve_chat:
             return
         lines = [  # direct messages by identity: a nick taken over reads none of them

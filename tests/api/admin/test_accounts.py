@@ -270,9 +270,9 @@ async def test_the_last_unlocked_admin_stays(daemon: RunningDaemon) -> None:
             for method, body in (
                 ("DELETE", None),
                 ("PUT", {"locked": True}),
-                ("PUT", {"flags": "HOST,MOD"}),
-                ("PUT", {"flags": ""}),
-                ("PUT", {"username": "root", "flags": "MOD"}),
+                ("PUT", {"flags": "HOST,MOD", "admin": False}),
+                ("PUT", {"admin": False}),
+                ("PUT", {"username": "root", "flags": "MOD", "admin": False}),
             ):
                 response = await client.request(method, "/accounts/1/", json=body)
                 assert "last unlocked ADMIN" in assert_admin_error(response, 409)
@@ -298,7 +298,7 @@ async def test_the_last_unlocked_admin_stays(daemon: RunningDaemon) -> None:
             # With a second unlocked ADMIN, the first may be demoted; then the second stays.
             await create(client, username="second", password="second-pass", flags="ADMIN")
             second_id = (await client.get("/accounts/")).json()[-1]["id"]
-            demoted = await client.put("/accounts/1/", json={"flags": "MOD"})
+            demoted = await client.put("/accounts/1/", json={"flags": "MOD", "admin": False})
             assert demoted.status_code == 200, demoted.text
         async with daemon.admin(auth=("second", "second-pass")) as second:
             for method, body in (("DELETE", None), ("PUT", {"locked": True})):
