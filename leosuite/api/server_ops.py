@@ -4,10 +4,11 @@ WebSocket ``server.*``): permission checks and audit entries in one place.
 Who may do what is decided by :mod:`leosuite.auth.permissions`; a server the caller
 may not see does not exist for it (the same 404 as an unknown name), and a create under
 a taken name gets one answer whoever has it (409 "server name not available"). A server
-of an admin-only type is started, restarted, reconfigured and typed into by an ADMIN
-only; :func:`stop_unattended_servers` stops those no ADMIN answers for any more. An
-operation that happened is answered as done: when the store cannot take its audit entry
-(a full disk), the entry goes to the daemon log instead (:meth:`AuditLog.record_done`).
+of an admin-only type is started, restarted, reconfigured, typed into and has its files
+changed by an ADMIN only; :func:`stop_unattended_servers` stops those no ADMIN answers
+for any more. An operation that happened is answered as done: when the store cannot
+take its audit entry (a full disk), the entry goes to the daemon log instead
+(:meth:`AuditLog.record_done`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ _OPERATIONS = {
     "restart": "restarting",
     "settings": "changing the settings of",
     "command": "typing commands into",
+    "files": "changing the files of",
 }
 
 

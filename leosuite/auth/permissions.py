@@ -14,6 +14,9 @@ The rules, by account flag:
   server does not exist (the same 404 as an unknown name). A server of an admin-only
   type is started, restarted, reconfigured and typed into by an ADMIN only, every time,
   and it runs only while an ADMIN answers for it (its owner, or whoever last started it).
+* The files in a server's directory are listed, read and changed by an ADMIN or the
+  account that created the server; changed, on a server of an admin-only type, by an
+  ADMIN only (the rule of its settings and commands).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "may_see_every_count",
     "may_see_server",
     "may_set_server_user",
+    "may_use_server_files",
     "may_use_admin_api",
     "permissions_of",
     "runs_unattended",
@@ -52,6 +56,14 @@ MOD = "MOD"
 
 def may_see_server(principal: Principal, record: ServerRecord) -> bool:
     """See, read and operate the server: an ADMIN, or the account that created it."""
+    return ADMIN in principal.flags or (
+        record.owner_id is not None and record.owner_id == principal.account_id
+    )
+
+
+def may_use_server_files(principal: Principal, record: ServerRecord) -> bool:
+    """List, read and change the files in the server's directory: an ADMIN, or the
+    account that created it."""
     return ADMIN in principal.flags or (
         record.owner_id is not None and record.owner_id == principal.account_id
     )
