@@ -32,3 +32,38 @@ ensure_chromium() {
         || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; }
     command -v chromium >/dev/null 2>&1
 }
+
+# The reverse-proxy tests run Debian's nginx in front of a daemon; without it (and no
+# way to install it) they are skipped with the reason, the rest of the suite runs.
+ensure_nginx() {
+    if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+        return
+    fi
+    echo "== installing nginx for the reverse-proxy tests (apt-get install nginx-light)"
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "nginx is missing and cannot be installed without root: the reverse-proxy" \
+                "tests will be skipped (apt-get install nginx-light)" >&2
+            return
+        fi
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    # The tests run the binary with their own config; Debian may also start its default
+    # site (systemctl disable --now nginx if it is not wanted).
+    # nginx-light where Debian still has it (bookworm), else nginx.
+    local package
+    for package in nginx-light nginx; do
+        if $sudo apt-get install -y -qq "$package" >/dev/null 2>&1; then
+            return
+        fi
+    done
+    $sudo apt-get update -qq >/dev/null 2>&1 || true
+    for package in nginx-light nginx; do
+        if $sudo apt-get install -y -qq "$package" >/dev/null 2>&1; then
+            return
+        fi
+    done
+    echo "nginx could not be installed: the reverse-proxy tests will be skipped" >&2
+}

@@ -30,6 +30,7 @@ from ..audit import Actor
 from ..auth.limits import Limiter
 from ..auth.permissions import exempt_from_request_rate
 from ..errors import AuthError
+from ..public_address import public_urls
 from .context import ApiContext
 from .hosts import HostPolicy, bound_addresses, normal_ip
 from .requests import bearer_token, body_type_problem, peer_ip
@@ -63,10 +64,12 @@ class RequestGuards:
         self._ctx = ctx
         self._refuse = refuse
         self._topic = topic
-        self.policy = HostPolicy(
-            ctx.settings.http.allowed_hosts, bound=bound_addresses(ctx.endpoints)
-        )
         http = ctx.settings.http
+        # The HTTP listener is served under the public URLs' names; the admin API is not.
+        public = public_urls(http.public_url, ctx.settings.ws.public_url) if topic == "http" else ()
+        self.policy = HostPolicy(
+            http.allowed_hosts, bound=bound_addresses(ctx.endpoints), public=public
+        )
         self._rate = Limiter(
             trio.current_time,
             window=http.request_burst / http.request_rate,

@@ -11,12 +11,15 @@ served under stops it. A listener answers to:
   ``::``, whichever of the machine's addresses the client connected to (the
   dashboard works at a LAN address with nothing to set);
 * the names in ``http.allowed_hosts`` (a reverse proxy's name, a DNS name on the LAN,
-  an address that NAT or a container maps to this one).
+  an address that NAT or a container maps to this one);
+* the names of ``http.public_url`` and ``ws.public_url`` (the URLs clients reach
+  through a reverse proxy), given as ``public``.
 
 Ports are not compared for ``Host``: rebinding changes the name, never the port. An
 ``Origin`` (a browser's page) must name an allowed host too, and, unless the name is
 listed in ``http.allowed_hosts`` (where a proxy may use its own port), one of the
-daemon's own ports. Pure code, no I/O.
+daemon's own ports; the origin of ``http.public_url`` (the dashboard behind its proxy)
+is accepted exactly, scheme and port included. Pure code, no I/O.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Collection, Iterable, Mapping
 
-__all__ = ["LOOPBACK_NAMES", "HostPolicy", "bound_addresses", "normal_ip", "split_authority"]
+__all__ = [
+    "LOOPBACK_NAMES",
+    "HostPolicy",
+    "bound_addresses",
+    "host_names_url",
+    "normal_ip",
+    "split_authority",
+]
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -76,6 +86,18 @@ def split_authority(value: str) -> tuple[str, int | None] | None:
     return normal_ip(name), port
 
 
+def host_names_url(host: str | None, url: str) -> bool:
+    """Whether a request with this ``Host`` header was sent to ``url``'s host: its
+    name, and its port when the header names one (a proxy may leave the port out)."""
+    reached = split_authority(host or "")
+    scheme, _, rest = url.partition("://")
+    own = split_authority(rest.partition("/")[0])
+    if reached is None or own is None or reached[0] != own[0]:
+        return False
+    port = _DEFAULT_PORTS.get(scheme.lower()) if own[1] is None else own[1]
+    return reached[1] is None or reached[1] == port
+
+
 def bound_addresses(endpoints: Mapping[str, str]) -> list[str]:
     """The addresses in the listeners' URLs (``http://0.0.0.0:8975`` -> ``0.0.0.0``)."""
     found = []
@@ -90,7 +112,9 @@ class HostPolicy:
     """The names one listener answers to: the loopback names, the ``bound`` addresses
     and the connection's own address always, ``allowed_hosts`` (names the operator
     serves the daemon under) too; ``allowed_origins`` are whole origins a WebSocket
-    handshake may come from."""
+    handshake may come from. ``public`` are the canonical public URLs (see
+    :func:`leosuite.public_address.public_urls`): their names are served, and the
+    pages of the ``http``/``https`` ones are allowed origins."""
 
     def __init__(
         self,
@@ -98,10 +122,18 @@ class HostPolicy:
         allowed_origins: Iterable[str] = (),
         *,
         bound: Iterable[str] = (),
+        public: Iterable[str] = (),
     ) -> None:
+        public = [url for url in public if url]
         names = (split_authority(host.strip()) for host in allowed_hosts)
         self.allowed_hosts = frozenset(parts[0] for parts in names if parts is not None)
+        public_names = (
+            split_authority(url.partition("://")[2].partition("/")[0]) for url in public
+        )
+        self.public_hosts = frozenset(parts[0] for parts in public_names if parts is not None)
+        pages = (url.rstrip("/") for url in public if url.startswith(("http://", "https://")))
         self.allowed_origins = frozenset(origin.rstrip("/") for origin in allowed_origins)
+        self.allowed_origins |= frozenset(pages)
         self.defaults = LOOPBACK_NAMES | {normal_ip(address) for address in bound}
 
     def _default(self, name: str, local_ip: str) -> bool:
@@ -115,7 +147,10 @@ class HostPolicy:
         parts = split_authority(host)
         if parts is None:
             return False
-        return parts[0] in self.allowed_hosts or self._default(parts[0], local_ip)
+        name = parts[0]
+        return (
+            name in self.allowed_hosts or name in self.public_hosts or self._default(name, local_ip)
+        )
 
     def origin_allowed(self, origin: str | None, local_ip: str, own_ports: Collection[int]) -> bool:
         """Whether a page of this ``Origin`` may use the listener: no Origin (not a

@@ -47,6 +47,8 @@ def _decoder(kind: type[Any]) -> msgspec.json.Decoder[Any]:
 
 
 def peer_ip() -> str:
+    """The client's address: the peer's own, or from one of ``http.trusted_proxies``
+    the address its forwarding header names (:mod:`.proxies` sets it before routing)."""
     return request.remote_addr or ""
 
 

@@ -63,10 +63,20 @@ _REFUSAL_READ = 16 * 1024
 class ConnectionGate:
     """At most ``per_ip`` open connections per client address on one listener. The
     one over it gets a 429 with the JSON ``body`` and is closed; refusals are audited
-    once a minute per address."""
+    once a minute per address. Peers for which ``exempt`` is true (trusted reverse
+    proxies, which carry many clients) are not counted."""
 
-    def __init__(self, per_ip: int, *, body: bytes, audit: AuditLog, topic: str) -> None:
+    def __init__(
+        self,
+        per_ip: int,
+        *,
+        body: bytes,
+        audit: AuditLog,
+        topic: str,
+        exempt: Callable[[str], bool] | None = None,
+    ) -> None:
         self.per_ip = per_ip
+        self._exempt = exempt
         self._open: dict[str, int] = {}
         self._audit = audit
         self._topic = topic
@@ -84,6 +94,8 @@ class ConnectionGate:
 
     def enter(self, peer: str) -> bool:
         ip = normal_ip(peer)
+        if self._exempt is not None and self._exempt(ip):
+            return True
         count = self._open.get(ip, 0)
         if count >= self.per_ip:
             return False
@@ -92,6 +104,8 @@ class ConnectionGate:
 
     def leave(self, peer: str) -> None:
         ip = normal_ip(peer)
+        if self._exempt is not None and self._exempt(ip):
+            return
         count = self._open.get(ip, 0) - 1
         if count > 0:
             self._open[ip] = count

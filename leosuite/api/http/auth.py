@@ -9,7 +9,9 @@ import msgspec
 from quart import Blueprint, Response, request
 
 from ...errors import InvalidInput
+from ...public_address import PublicUrls, public_urls
 from ..context import ApiContext
+from ..hosts import host_names_url
 from ..requests import Body, authenticate, decode_body, peer_ip
 
 __all__ = ["auth_blueprint", "json_response", "websocket_url"]
@@ -26,8 +28,22 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status=status, content_type="application/json")
 
 
+def _public(ctx: ApiContext) -> PublicUrls:
+    """The public URLs if this request came under ``http.public_url``, or if only a
+    ``ws.public_url`` is set; else none: a client that reached the listener directly
+    keeps reaching it directly."""
+    public = public_urls(ctx.settings.http.public_url, ctx.settings.ws.public_url)
+    if public.http and not host_names_url(request.headers.get("Host"), public.http):
+        return PublicUrls("", "")
+    return public
+
+
 def websocket_url(ctx: ApiContext) -> str:
-    """The WebSocket API as this client reaches it: the host it used, the WS port."""
+    """The WebSocket API as this client reaches it: its public URL (``ws.public_url``,
+    or ``/ws/`` under ``http.public_url``), else the host it used and the WS port."""
+    public = _public(ctx).ws
+    if public:
+        return public
     ws = urlsplit(ctx.endpoints.get("ws", ""))
     host = urlsplit(request.host_url).hostname or ws.hostname or "127.0.0.1"
     host = f"[{host}]" if ":" in host else host
@@ -40,7 +56,7 @@ def auth_blueprint(ctx: ApiContext) -> Blueprint:
 
     @bp.get("/config")
     async def config() -> Response:
-        base = ctx.endpoints.get("http") or request.host_url.rstrip("/")
+        base = _public(ctx).http or ctx.endpoints.get("http") or request.host_url.rstrip("/")
         return json_response(
             {"type": "password", "endpoints": [base], "websocket": websocket_url(ctx)}
         )

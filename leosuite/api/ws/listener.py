@@ -8,6 +8,13 @@ with 421 (DNS rebinding), a banned address with 403, any other path with 404, an
 names). Every handler catches everything: an exception escaping a trio-websocket
 handler would take the whole listener down.
 
+Behind a reverse proxy (``ws.public_url``, or ``/ws/`` under ``http.public_url``) the
+proxy strips the public URL's path, so the listener serves its own paths whatever the
+public one is. The public URLs' names and the dashboard's public origin are served. A
+handshake from one of ``http.trusted_proxies`` counts as the client's that the
+proxy's forwarding header names, for bans, limits and the audit log
+(:mod:`leosuite.forwarded`).
+
 Connections are counted per address from the moment they are accepted, before any
 handshake: one more than twice ``ws.max_connections_per_ip`` from an address (API and
 chat are capped separately after the handshake) is answered 429 within a second and
@@ -38,10 +45,12 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer
 from ..._compat.trio_websocket import connection_handler, handshake_host
 from ...audit import Actor
 from ...auth.limits import Limiter
+from ...public_address import public_urls
 from ..ban_check import refuse_banned_websocket
 from ..context import ApiContext
 from ..fd_reserve import DescriptorReserve, ReservedListener
 from ..hosts import HostPolicy, bound_addresses, normal_ip
+from ..proxies import trusted_proxies
 from ..serve import ConnectionGate
 from .api import WsApi
 from .chat import CHAT_PREFIX, WsChat
@@ -102,11 +111,16 @@ class WebSocketListener:
         #: Refuses connections rather than let them exhaust the descriptors.
         self._reserve = reserve
         self._routes: list[tuple[str, Route]] = []
+        public = public_urls(ctx.settings.http.public_url, ctx.settings.ws.public_url)
+        #: The path the WebSocket API has in its public URL (a proxy strips it).
+        self._public_path = urlsplit(public.ws).path if public.ws else "/"
         self.policy = HostPolicy(
             ctx.settings.http.allowed_hosts,
             ctx.settings.ws.allowed_origins,
             bound=bound_addresses(ctx.endpoints),
+            public=public,
         )
+        self.proxies = trusted_proxies(ctx.settings)
         self._noted = Limiter(trio.current_time, window=60.0, limit=1)
         caps = ctx.settings.ws
         self.gate = ConnectionGate(
@@ -114,6 +128,7 @@ class WebSocketListener:
             body=_error_body(429, TOO_MANY_CONNECTIONS),
             audit=ctx.audit,
             topic="ws",
+            exempt=self.proxies.trusts,
         )
         self.max_open = 2 * caps.max_connections
         self._open = 0
@@ -175,7 +190,7 @@ class WebSocketListener:
         self._handshaking.pop(trio.lowlevel.current_task(), None)
         path = urlsplit(request.path).path
         handler = self._find(path)
-        ip = _address(request.remote)
+        ip = self.proxies.client_ip(_address(request.remote), request.headers)
         local_ip = _address(request.local)
         try:
             # wsproto moves the Host header out of ``headers``; the header is a fallback.
@@ -193,7 +208,10 @@ class WebSocketListener:
             if await refuse_banned_websocket(self._ctx, request, ip):
                 return
             if handler is None:
-                await request.reject(404, body=_error_body(404, f"no WebSocket endpoint at {path}"))
+                message = f"no WebSocket endpoint at {path}"
+                if self._public_path != "/" and path.startswith(self._public_path.rstrip("/")):
+                    message += f" (a reverse proxy must strip {self._public_path} before it)"
+                await request.reject(404, body=_error_body(404, message))
                 return
             origin = _header(request, b"origin")
             if not self.policy.origin_allowed(origin, local_ip, self._own_ports(request)):
