@@ -27,16 +27,20 @@ from .settings import Settings, load_settings, parse_address, settings_as_dict
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+#: The status a shell reports for a tool that SIGPIPE ended (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, json_help: str | None = None) -> None:
     parser.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML configuration file (env LEOSUITE_CONFIG)"
     )
     parser.add_argument(
         "--data-dir", metavar="DIR", help="data directory (default ./leosuite-data)"
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--json", action="store_true", help=json_help or "print JSON instead of text"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = commands.add_parser("serve", help="run the daemon in the foreground")
-    _common(serve)
+    _common(
+        serve,
+        json_help="print the addresses it serves on (as run/endpoints.json) as one JSON "
+        "line on stdout once it serves, and again after each reload",
+    )
     serve.add_argument(
         "--http", metavar="HOST:PORT", help="HTTP API address (default 127.0.0.1:8975)"
     )
@@ -151,7 +159,14 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings, handoff: Handoff | 
     handler.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=settings.daemon.log_level.upper(), handlers=[handler])
     logging.getLogger("leosuite.hypercorn").setLevel(logging.WARNING)
-    return run_daemon(settings, init=args.init, handoff=handoff)
+
+    def announce(endpoints: Any) -> None:
+        sys.stdout.write(msgspec.json.encode(endpoints).decode() + "\n")
+        sys.stdout.flush()
+
+    return run_daemon(
+        settings, on_ready=announce if args.json else None, init=args.init, handoff=handoff
+    )
 
 
 def _cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
@@ -240,6 +255,19 @@ def _cmd_user(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            status = _main(argv)
+        except SystemExit:  # argparse's --help, --version and usage errors
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # a reader gone shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        return _broken_pipe()
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # What a reloading daemon handed this image; never seen as a setting or by a child.
@@ -267,6 +295,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except msgspec.MsgspecError as exc:  # pragma: no cover - defensive
         print(f"leosuite: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _broken_pipe() -> int:
+    """The reader of our output went away (``| head``): end quietly, as a tool that
+    SIGPIPE ended would, without the interpreter's complaint when it flushes stdout."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,8 @@
 """The ban check of every listener (``leosuite.auth.bans``), in one place.
 
 * HTTP API and rooms: a ``before_request`` hook answering 403
-  ``{"error_type": "forbidden", "error_message": "your address is banned"}``.
+  ``{"error_type": "forbidden", "error_message": "your address is banned"}`` (for
+  ``/rooms`` in the rooms' shape, ``{"status": "error", "error_type", "text"}``).
 * Admin API: a ``before_request`` hook answering 403 ``{"status": "error", "message"}``
   (before authentication: a banned address gets nothing else).
 * WebSocket listener: the handshake is refused with 403 before routing.
@@ -20,6 +21,7 @@ from trio_websocket import WebSocketRequest
 
 from ..auth.ban_rules import BANNED_MESSAGE
 from .context import ApiContext
+from .http.errors import error_body
 
 __all__ = ["admin_ban_check", "http_ban_check", "refuse_banned_websocket"]
 
@@ -29,7 +31,7 @@ _ADMIN_BODY = msgspec.json.encode({"status": "error", "message": BANNED_MESSAGE}
 Hook = Callable[[], Awaitable[Response | None]]
 
 
-def _hook(ctx: ApiContext, where: str, body: bytes) -> Hook:
+def _hook(ctx: ApiContext, where: str, body: Callable[[str], bytes]) -> Hook:
     async def check_ban() -> Response | None:
         bans = ctx.bans
         ip = request.remote_addr or ""
@@ -37,19 +39,19 @@ def _hook(ctx: ApiContext, where: str, body: bytes) -> Hook:
         if ban is None:
             return None
         await bans.refused(ip, ban, f"{where} {request.method} {request.path[:200]}")
-        return Response(body, status=403, content_type="application/json")
+        return Response(body(request.path), status=403, content_type="application/json")
 
     return check_ban
 
 
 def http_ban_check(ctx: ApiContext) -> Hook:
     """``app.before_request(http_ban_check(ctx))`` on the HTTP API app (rooms included)."""
-    return _hook(ctx, "HTTP", _HTTP_BODY)
+    return _hook(ctx, "HTTP", lambda path: error_body(path, 403, BANNED_MESSAGE))
 
 
 def admin_ban_check(ctx: ApiContext) -> Hook:
     """``app.before_request(admin_ban_check(ctx))`` on the admin app."""
-    return _hook(ctx, "admin API", _ADMIN_BODY)
+    return _hook(ctx, "admin API", lambda path: _ADMIN_BODY)
 
 
 async def refuse_banned_websocket(ctx: ApiContext, request: WebSocketRequest, ip: str) -> bool:

@@ -1,12 +1,23 @@
-"""Where the client commands find the daemon, and with which token.
+"""Where the client commands find the daemon, and with which token: one rule for all.
 
-The HTTP API's URL is ``--url``, else the ``http`` entry of the local daemon's
-``<data dir>/run/endpoints.json`` (``--data-dir``/``--config`` as for ``serve``),
-else ``http://127.0.0.1:8975``. ``leosuite login`` saves it with the token; every
-other command talks to the saved URL. The WebSocket and admin APIs listen apart: a
-flag (``--ws-url``, ``--admin-url``) wins; else the WebSocket URL the daemon announced
-at login; else endpoints.json when its ``http`` is the saved URL; else the saved
-URL's host with the port of the local settings' ``ws.listen``/``admin.listen``.
+* The **local daemon** is the one of the data directory that ``--data-dir``,
+  ``--config``, ``LEOSUITE_CONFIG`` or ``LEOSUITE_DAEMON_DATA_DIR`` name (as for
+  ``serve``); without any of them, the one ``leosuite login`` logged in to (none when
+  it logged in to a daemon of no local data directory); without a login,
+  ``./leosuite-data``. Its ``run/endpoints.json`` names its three APIs while it runs.
+* The **HTTP API** is ``--url``; else the local daemon's; else the URL ``login``
+  saved; else ``http://127.0.0.1:8975``.
+* The **WebSocket API** is ``--ws-url``; else the local daemon's when its HTTP API is
+  the one in use; else the one saved at login for that HTTP API (``--ws-url`` given
+  to ``login``, or the address the daemon announced); else the HTTP API's host with
+  the port of the local settings' ``ws.listen`` (8976).
+* The **admin API** is ``--admin-url``; else the local daemon's when its HTTP API is
+  the one in use; else the one ``--admin-url`` gave ``login`` for that HTTP API; else
+  the HTTP API's host with the port of the local settings' ``admin.listen`` (8977).
+
+The token is the one ``login`` saved. ``login`` also saves the data directory whose
+daemon it logged in to, so a daemon started again on other ports is found from any
+working directory.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -24,11 +36,11 @@ from .http import HttpClient, load_saved_token, token_file
 
 __all__ = [
     "DEFAULT_URL",
+    "Daemon",
+    "add_endpoint_arguments",
+    "connect",
     "local_settings",
     "local_ws_settings",
-    "resolve_admin_url",
-    "resolve_url",
-    "resolve_ws_url",
     "saved_client",
 ]
 
@@ -37,12 +49,53 @@ _DEFAULT_WS_PORT = 8976
 _DEFAULT_ADMIN_PORT = 8977
 
 
+@dataclass(frozen=True)
+class Daemon:
+    """The three APIs of the daemon a command talks to, and the saved token."""
+
+    http: str
+    ws: str
+    admin: str
+    token: str
+    #: The local data directory whose daemon serves ``http`` (None: not a local one).
+    data_dir: Path | None
+
+    def http_client(self) -> HttpClient:
+        return HttpClient(self.http, self.token or None)
+
+    def admin_client(self) -> HttpClient:
+        return HttpClient(self.admin, self.token or None)
+
+
+def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--url``, ``--ws-url`` and ``--admin-url``, as every client command takes them."""
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        help="the daemon's HTTP API (default: the local daemon's, else the one logged in "
+        f"to, else {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--ws-url",
+        metavar="URL",
+        help="the daemon's WebSocket API (default: the local daemon's, else the one "
+        "saved at login, else the HTTP API's host with ws.listen's port)",
+    )
+    parser.add_argument(
+        "--admin-url",
+        metavar="URL",
+        help="the daemon's admin API (default: the local daemon's, else the one saved at "
+        "login, else the HTTP API's host with admin.listen's port)",
+    )
+
+
 def local_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     """The settings ``serve`` would use here; :class:`ConfigError` when they are bad."""
-    config = args.config or (
+    config = getattr(args, "config", None) or (
         Path(environ["LEOSUITE_CONFIG"]) if environ.get("LEOSUITE_CONFIG") else None
     )
-    overrides = {"daemon": {"data_dir": args.data_dir}} if args.data_dir else None
+    data_dir = getattr(args, "data_dir", None)
+    overrides = {"daemon": {"data_dir": data_dir}} if data_dir else None
     return load_settings(config, environ=environ, overrides=overrides)
 
 
@@ -54,20 +107,39 @@ def local_ws_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> W
         return WsSettings()
 
 
-def _local_daemon(
-    args: argparse.Namespace, environ: Mapping[str, str]
-) -> tuple[Settings | None, dict[str, Any]]:
-    """The local settings and the local daemon's endpoints.json; ``None`` and ``{}``
-    for what cannot be read (no config, no daemon running here)."""
+def _named_data_dir(args: argparse.Namespace, environ: Mapping[str, str]) -> bool:
+    """The command line or the environment names a data directory or a configuration."""
+    return bool(
+        getattr(args, "data_dir", None)
+        or getattr(args, "config", None)
+        or environ.get("LEOSUITE_CONFIG")
+        or environ.get("LEOSUITE_DAEMON_DATA_DIR")
+    )
+
+
+def _local_data_dir(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    settings: Settings | None,
+    saved: Mapping[str, Any] | None,
+) -> Path | None:
+    if not _named_data_dir(args, environ) and saved is not None and "data_dir" in saved:
+        return Path(saved["data_dir"]) if saved["data_dir"] else None
+    if settings is not None:
+        return settings.data_dir.absolute()
+    data_dir = getattr(args, "data_dir", None)
+    return Path(data_dir).absolute() if data_dir else None
+
+
+def _endpoints(data_dir: Path | None) -> dict[str, Any]:
+    """The daemon's ``run/endpoints.json``; ``{}`` when no daemon runs there."""
+    if data_dir is None:
+        return {}
     try:
-        settings = local_settings(args, environ)
-    except (OSError, ValueError, ConfigError):
-        return None, {}
-    try:
-        endpoints = json.loads((settings.data_dir / "run" / "endpoints.json").read_text())
+        endpoints = json.loads((data_dir / "run" / "endpoints.json").read_text())
     except (OSError, ValueError):
-        return settings, {}
-    return settings, endpoints if isinstance(endpoints, dict) else {}
+        return {}
+    return endpoints if isinstance(endpoints, dict) else {}
 
 
 def _same_url(a: object, b: str) -> bool:
@@ -76,9 +148,10 @@ def _same_url(a: object, b: str) -> bool:
 
 def _port(listen: str | None, default: int) -> int:
     try:
-        return int(listen.rpartition(":")[2]) if listen else default
+        port = int(listen.rpartition(":")[2]) if listen else default
     except ValueError:
         return default
+    return port or default  # port 0: the daemon picks one, so only endpoints.json knows it
 
 
 def _host(parts: SplitResult) -> str:
@@ -86,54 +159,52 @@ def _host(parts: SplitResult) -> str:
     return f"[{host}]" if host and ":" in host else host or "127.0.0.1"
 
 
-def resolve_url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
-    """``--url``, else the running daemon's endpoints.json, else the default."""
-    if getattr(args, "url", None):
-        return str(args.url)
-    _, endpoints = _local_daemon(args, environ)
-    return str(endpoints["http"]) if "http" in endpoints else DEFAULT_URL
+def _saved_for(saved: Mapping[str, Any] | None, key: str, http: str) -> str | None:
+    """What login saved under ``key`` for the HTTP API ``http``."""
+    if saved and saved.get(key) and _same_url(saved.get("url"), http):
+        return str(saved[key])
+    return None
 
 
-def resolve_ws_url(args: argparse.Namespace, environ: Mapping[str, str], http_url: str) -> str:
-    """The WebSocket URL of the daemon behind the saved ``http_url``: ``--ws-url``; else
-    the one the daemon announced at login (saved with the token); else the local
-    daemon's endpoints.json when its ``http`` is ``http_url``; else ``http_url``'s host
-    with the port of the local settings' ``ws.listen`` (default 8976)."""
-    if getattr(args, "ws_url", None):
-        return str(args.ws_url)
-    saved = load_saved_token(environ) or {}
-    if saved.get("ws_url") and _same_url(str(saved.get("url", "")), http_url):
-        return str(saved["ws_url"])
-    settings, endpoints = _local_daemon(args, environ)
-    if _same_url(endpoints.get("http"), http_url) and "ws" in endpoints:
-        return str(endpoints["ws"])
-    parts = urlsplit(http_url)
-    port = _port(settings.ws.listen if settings else None, _DEFAULT_WS_PORT)
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{_host(parts)}:{port}/"
-
-
-def resolve_admin_url(args: argparse.Namespace, environ: Mapping[str, str], http_url: str) -> str:
-    """The admin API of the daemon behind the saved ``http_url``: ``--admin-url``; else
-    the local daemon's endpoints.json when its ``http`` is ``http_url``; else
-    ``http_url``'s host with the port of the local settings' ``admin.listen`` (default
-    8977)."""
-    if getattr(args, "admin_url", None):
-        return str(args.admin_url)
-    settings, endpoints = _local_daemon(args, environ)
-    if _same_url(endpoints.get("http"), http_url) and "admin" in endpoints:
-        return str(endpoints["admin"])
-    parts = urlsplit(http_url)
-    port = _port(settings.admin.listen if settings else None, _DEFAULT_ADMIN_PORT)
-    return f"{parts.scheme or 'http'}://{_host(parts)}:{port}"
-
-
-def saved_client(environ: Mapping[str, str]) -> HttpClient:
-    """An :class:`HttpClient` of the URL and token ``leosuite login`` saved;
-    :class:`AuthError` when there is none."""
+def connect(
+    args: argparse.Namespace, environ: Mapping[str, str], *, need_token: bool = True
+) -> Daemon:
+    """The daemon a client command talks to, by the module's rule. :class:`AuthError`
+    when ``need_token`` and ``leosuite login`` saved no token."""
     saved = load_saved_token(environ)
-    if not saved or "url" not in saved or "token" not in saved:
+    if need_token and (not saved or "url" not in saved or "token" not in saved):
         raise AuthError(
             f"not logged in (no token in {token_file(environ)}); run 'leosuite login' first"
         )
-    return HttpClient(saved["url"], saved["token"])
+    try:
+        settings: Settings | None = local_settings(args, environ)
+    except (OSError, ValueError, ConfigError):
+        settings = None
+    data_dir = _local_data_dir(args, environ, settings, saved)
+    endpoints = _endpoints(data_dir)
+    http = str(
+        getattr(args, "url", None)
+        or endpoints.get("http")
+        or (saved or {}).get("url")
+        or DEFAULT_URL
+    ).rstrip("/")
+    local = _same_url(endpoints.get("http"), http)
+    parts = urlsplit(http)
+    ws = getattr(args, "ws_url", None) or (endpoints.get("ws") if local else None)
+    ws = ws or _saved_for(saved, "ws_url", http)
+    if not ws:
+        port = _port(settings.ws.listen if settings else None, _DEFAULT_WS_PORT)
+        ws = f"{'wss' if parts.scheme == 'https' else 'ws'}://{_host(parts)}:{port}/"
+    admin = getattr(args, "admin_url", None) or (endpoints.get("admin") if local else None)
+    admin = admin or _saved_for(saved, "admin_url", http)
+    if not admin:
+        port = _port(settings.admin.listen if settings else None, _DEFAULT_ADMIN_PORT)
+        admin = f"{parts.scheme or 'http'}://{_host(parts)}:{port}"
+    token = str((saved or {}).get("token", ""))
+    return Daemon(http, str(ws), str(admin), token, data_dir if local else None)
+
+
+def saved_client(environ: Mapping[str, str], args: argparse.Namespace | None = None) -> HttpClient:
+    """An :class:`HttpClient` of the daemon's HTTP API (by the module's rule, with the
+    flags of ``args``) and the saved token; :class:`AuthError` when there is none."""
+    return connect(args or argparse.Namespace(), environ).http_client()

@@ -119,14 +119,21 @@ def save_token(
     environ: Mapping[str, str] | None = None,
     *,
     ws_url: str | None = None,
+    admin_url: str | None = None,
+    data_dir: str | None = None,
 ) -> Path:
+    """Save a login; ``data_dir`` is the local data directory of the daemon logged in
+    to (saved as null when it is none, so that later commands look for no other)."""
     path = token_file(environ)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        saved = {"url": url, "username": username, "token": token}
+        saved: dict[str, str | None] = {"url": url, "username": username, "token": token}
         if ws_url:
             saved["ws_url"] = ws_url
+        if admin_url:
+            saved["admin_url"] = admin_url
+        saved["data_dir"] = data_dir
         json.dump(saved, handle)
     os.chmod(path, 0o600)
     return path

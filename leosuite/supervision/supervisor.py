@@ -233,8 +233,9 @@ class Supervisor(SupervisorCore):
     async def request(self, action: Action) -> State:
         """Perform one power action; return the state once it is done.
 
-        ``start`` returns once the process is spawned (STARTING or RUNNING; CRASHED
-        with ``last_error`` when it cannot be spawned); ``stop`` (stop command, wait,
+        ``start`` returns once the process is spawned (STARTING or RUNNING; when it
+        cannot be spawned, CRASHED with ``last_error``, then BACKOFF if the restart
+        policy retries); ``stop`` (stop command, wait,
         stop signal, wait, SIGKILL), ``kill`` (SIGTERM, wait, SIGKILL) and
         ``restart`` wait for the exit. Raises Conflict when the state does not allow
         the action, or ``busy`` while another one runs; InvalidInput (naming the
@@ -325,9 +326,12 @@ class Supervisor(SupervisorCore):
             safe_marker(self._console, f"failed to start: {exc.message}")
             if self._state is State.STOPPING:  # force-killed while spawning
                 self._set_state(State.STOPPED, f"stopped before start ({self._stop_requested})")
-            else:
-                self._set_state(State.CRASHED, f"failed to start: {exc.message}")
+                done.set()
+                return
+            self._set_state(State.CRASHED, f"failed to start: {exc.message}")
             done.set()
+            # A launch that failed is a crash like any other: the restart policy applies.
+            self._after_crash(spec, None, ran_for=0.0)
 
     async def _do_stop(self, reason: str, *, first: StopStart, sig: int | None = None) -> None:
         state = self._state

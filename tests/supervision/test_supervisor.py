@@ -410,7 +410,7 @@ async def test_stop_and_start_during_backoff(tmp_path: Path) -> None:
 
 
 async def test_missing_binary_is_crashed_with_reason(tmp_path: Path) -> None:
-    spec = LaunchSpec(argv=[str(tmp_path / "no-such-binary")], cwd=str(tmp_path), restart="always")
+    spec = LaunchSpec(argv=[str(tmp_path / "no-such-binary")], cwd=str(tmp_path), restart="never")
     with trio.fail_after(10):
         async with supervised(tmp_path, spec) as (sup, console):
             assert await sup.request("start") is S.CRASHED
@@ -423,7 +423,7 @@ async def test_missing_binary_is_crashed_with_reason(tmp_path: Path) -> None:
 
 async def test_missing_working_dir_is_crashed_with_reason(tmp_path: Path) -> None:
     spec = make_spec(tmp_path, fixture("echo"))
-    spec = LaunchSpec(argv=spec.argv, cwd=str(tmp_path / "gone"))
+    spec = LaunchSpec(argv=spec.argv, cwd=str(tmp_path / "gone"), restart="never")
     with trio.fail_after(10):
         async with supervised(tmp_path, spec) as (sup, console):
             assert await sup.request("start") is S.CRASHED

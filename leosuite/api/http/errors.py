@@ -97,7 +97,13 @@ def _from_http_exception(exc: HTTPException) -> Response:
         408: "the request body did not arrive in time",
         413: "request body too large",
     }.get(status, exc.description or exc.name)
-    return error_response(status, HTTP_ERROR_TYPES.get(status, "error"), message, headers=headers)
+    # A framework refusal takes the shape of the endpoint asked, as the listener's own do.
+    path = request.path if has_request_context() else ""
+    body = error_body(path, status, message)
+    response = Response(body, status=status, content_type="application/json")
+    for key, value in headers.items():
+        response.headers[key] = value
+    return response
 
 
 def _internal(exc: BaseException) -> Response:

@@ -101,15 +101,16 @@ def install_dashboard_calls(api: WsApi) -> None:
         query = decode_content(content, _Create)
         return await ops(conn).create(query.server, query.type, query.settings)
 
+    # A call the HTTP API answers 204 (no body) answers null: the same answer.
     async def destroy(conn: WsConnection, content: Any) -> Any:
         query = decode_content(content, _Destroy)
         await ops(conn).destroy(query.server, delete_files=query.delete_files)
-        return {"server": query.server}
+        return None
 
     async def command(conn: WsConnection, content: Any) -> Any:
         query = decode_content(content, _Command)
         await ops(conn).command(query.server, query.command)
-        return {"server": query.server}
+        return None
 
     async def settings(conn: WsConnection, content: Any) -> Any:
         query = decode_content(content, _Settings)

@@ -8,11 +8,9 @@ API (``/banlist/``) with the saved token (``leosuite login``) as a Bearer token.
 IP may carry its prefix (``10.0.0.0/8``); ``--subnet 0`` (the default) bans the one
 address. ``--expires`` is an ISO 8601 date (UTC unless it has an offset) or a
 duration from now: ``90s``, ``30m``, ``1h``, ``2d``, ``1w`` or sums like ``1h30m``.
-The admin API's URL is ``--admin-url``; else the local daemon's
-``<data dir>/run/endpoints.json`` (``--data-dir``/``--config`` as for ``serve``) when
-its HTTP API is the one ``leosuite login`` saved; else the saved URL's host with the
-port of the local settings' ``admin.listen`` (default 8977), as for ``leosuite log``.
-The account must have the ADMIN flag.
+The admin API is found as for every client command (:mod:`leosuite.client.connect`:
+``--admin-url``, else the local daemon's ``run/endpoints.json``, ...). The account must
+have the ADMIN flag.
 """
 
 from __future__ import annotations
@@ -64,12 +62,6 @@ def add_ban_commands(commands: Any, common: Callable[[argparse.ArgumentParser], 
     def add(name: str, text: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(name, help=text)
         common(parser)
-        parser.add_argument(
-            "--admin-url",
-            metavar="URL",
-            help="the daemon's admin API (default: from the data dir's endpoints.json, "
-            "else the logged-in host with admin.listen's port)",
-        )
         return parser
 
     add("list", "the bans in force")

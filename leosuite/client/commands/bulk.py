@@ -36,7 +36,8 @@ PROGRESS_INTERVAL = 2.0
 
 @dataclass
 class Outcome:
-    """One server's answer: ``status`` on success, else ``error`` (and ``status_code``)."""
+    """One server's answer: ``status`` on success, else ``error`` (and ``status_code``
+    for a refused call, or ``status`` for a start that ended crashed)."""
 
     server: str
     status: str | None = None
@@ -50,12 +51,15 @@ class Outcome:
     def as_json(self) -> dict[str, Any]:
         if self.ok:
             return {"server": self.server, "ok": True, "status": self.status}
-        return {
+        failed: dict[str, Any] = {
             "server": self.server,
             "ok": False,
             "error": self.error,
             "status_code": self.status_code,
         }
+        if self.status is not None:
+            failed["status"] = self.status
+        return failed
 
 
 @dataclass
@@ -123,7 +127,18 @@ async def _call(ws: WsClient, pacer: Pacer, kind: str, name: str) -> Outcome:
                 continue
             return Outcome(name, error=exc.status_string, status_code=exc.status_code)
         status = answer.get("status") if isinstance(answer, dict) else None
+        if kind in ("server.start", "server.restart") and status in ("crashed", "backoff"):
+            return await _failed_start(ws, name, str(status))
         return Outcome(name, status=str(status) if status is not None else "done")
+
+
+async def _failed_start(ws: WsClient, name: str, status: str) -> Outcome:
+    """A start that ended ``crashed`` or ``backoff`` is a failure, with its reason."""
+    try:
+        reason = (await ws.call("server.status", {"server": name})).get("last_error")
+    except WsCallError:
+        reason = None
+    return Outcome(name, status=status, error=f"{status}: {reason or 'no reason given'}")
 
 
 async def _bulk(

@@ -10,10 +10,9 @@ MESSAGE``. ``--json`` prints the page as the API answers it (newest first); with
 then asks for entries after the newest one it has every ``--interval`` seconds
 (default 1) and prints them as they come, until interrupted.
 
-The admin API listens apart from the HTTP API the token was saved for: its URL is
-``--admin-url``, else the ``admin`` entry of the data directory's
-``run/endpoints.json`` when that daemon's ``http`` is the saved URL, else the saved
-URL's host with the port of the local ``admin.listen`` (default 8977).
+The admin API listens apart from the HTTP API; it is found as for every client
+command (:mod:`leosuite.client.connect`: ``--admin-url``, else the local daemon's
+``run/endpoints.json``, ...).
 """
 
 from __future__ import annotations
@@ -55,12 +54,6 @@ def add_log_command(commands: Any, common: Callable[[argparse.ArgumentParser], N
         default=1.0,
         metavar="SECONDS",
         help="with -f: how often to ask for new entries (default 1)",
-    )
-    parser.add_argument(
-        "--admin-url",
-        metavar="URL",
-        help="the daemon's admin API (default: the data dir's endpoints.json, else the "
-        "saved URL's host with admin.listen's port)",
     )
 
 

@@ -3,11 +3,13 @@
     leosuite login [--url URL] [--username NAME] [--password-stdin]
     leosuite logout
 
-``login`` runs the proof-of-work login against the HTTP API (``--url``, else the
-local daemon's endpoints.json, else the default) and saves the URL, the token and
-the WebSocket URL the daemon announced where :func:`~leosuite.client.token_file`
-says; every other client command uses them. ``logout`` destroys the token on the
-daemon and deletes the file, even when the daemon refused.
+``login`` runs the proof-of-work login against the HTTP API that
+:mod:`~leosuite.client.connect` finds (``--url``, else the local daemon's, ...) and
+saves the URL, the token, the WebSocket URL the daemon announced (or ``--ws-url``),
+``--admin-url`` if given, and the local data directory of that daemon (if it is a local
+one) where :func:`~leosuite.client.token_file` says; every other client command uses
+them. ``logout`` destroys the token on the daemon and deletes the file, even when the
+daemon refused.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..connect import DEFAULT_URL, resolve_url, saved_client
+from ..connect import Daemon, connect
 from ..http import HttpClient, login, save_token, token_file
 
 __all__ = ["add_login_commands", "run_login", "run_logout"]
@@ -30,9 +32,6 @@ def add_login_commands(commands: Any, common: Callable[[argparse.ArgumentParser]
         "login", help="log in to a running daemon and save the token"
     )
     common(login_parser)
-    login_parser.add_argument(
-        "--url", help="HTTP API base URL (default: from the data dir, else " + DEFAULT_URL + ")"
-    )
     login_parser.add_argument("--username", "-u", help="account name (prompted if missing)")
     login_parser.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
@@ -42,7 +41,8 @@ def add_login_commands(commands: Any, common: Callable[[argparse.ArgumentParser]
 
 
 def run_login(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    url = resolve_url(args, environ)
+    daemon = connect(args, environ, need_token=False)
+    url = daemon.http
     username = args.username or input("Username: ")
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -62,7 +62,9 @@ def run_login(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         result["user"]["username"],
         result["access_token"],
         environ,
-        ws_url=client.websocket_url,
+        ws_url=args.ws_url or client.websocket_url,
+        admin_url=args.admin_url,
+        data_dir=str(daemon.data_dir) if daemon.data_dir is not None else None,
     )
     if args.json:
         print(json.dumps({"url": url, "user": result["user"], "token_file": str(path)}))
@@ -71,11 +73,13 @@ def run_login(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
-def run_logout(environ: Mapping[str, str]) -> int:
-    client = saved_client(environ)
+def run_logout(args: argparse.Namespace, daemon: Daemon, environ: Mapping[str, str]) -> int:
     try:
-        client.post("/api/auth/logout")
+        daemon.http_client().post("/api/auth/logout")
     finally:
         token_file(environ).unlink(missing_ok=True)
-    print("logged out")
+    if args.json:
+        print(json.dumps({"url": daemon.http, "logged_out": True}))
+    else:
+        print(f"logged out of {daemon.http}")
     return 0

@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...errors import InvalidInput
-from ..connect import local_ws_settings, resolve_ws_url
+from ..connect import Daemon, local_ws_settings
 from ..http import HttpClient
+from .files import add_files_arguments, run_files_command
 from .kept import add_kept_arguments, run_kept_command
 
 __all__ = ["add_server_commands", "run_server_command"]
 
 ACTIONS = ("start", "stop", "restart", "kill", "force-kill")
+#: The states a start or restart that did not bring its server up answers with.
+FAILED_START_STATES = ("crashed", "backoff")
 
 
 def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -65,11 +67,6 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
             metavar="N",
             help="calls in flight with several servers (default: the local ws.max_inflight, 16)",
         )
-        power.add_argument(
-            "--ws-url",
-            metavar="URL",
-            help="several servers go over the WebSocket API: its URL (as for 'logs -f')",
-        )
     cmd = add("cmd", "send a console command line to a running server")
     cmd.add_argument("name")
     cmd.add_argument(
@@ -82,6 +79,7 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     settings.add_argument("name")
     settings.add_argument("--set", "-s", action="append", default=[], metavar="VAR=VALUE")
     add_kept_arguments(add("kept", "what destroyed servers left behind: list, or purge (ADMIN)"))
+    add_files_arguments(add("files", "a server's files: ls, cat, put, get, mv, rm, mkdir"), common)
     logs = add("logs", "print a server's console (-f: follow it live)")
     logs.add_argument("name")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
@@ -92,12 +90,6 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
         default=None,
         metavar="INDEX",
         help="start at this readIndex (default: the last 64 KiB)",
-    )
-    logs.add_argument(
-        "--ws-url",
-        metavar="URL",
-        help="-f follows over the WebSocket API: its URL (default: from the data dir's "
-        "endpoints.json, else the saved URL's host with ws.listen's port)",
     )
 
 
@@ -186,10 +178,20 @@ def _follow_ws(url: str, token: str, name: str, start: int | None) -> None:
                         sys.stdout.buffer.flush()
             print(f"[{name}'s console closed: the server was destroyed]", file=sys.stderr)
 
-    try:
-        run_ws(follow)
-    except BrokenPipeError:  # the reader of our stdout went away (| head)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    run_ws(follow)
+
+
+def _failed_start(client: HttpClient, answer: Mapping[str, Any], as_json: bool) -> int:
+    """A start that ended ``crashed`` or ``backoff`` fails the command, with the reason."""
+    name = answer["server"]
+    reason = client.post("/api/server_status", {"server": name}).get("last_error") or ""
+    if as_json:
+        print(json.dumps({**answer, "last_error": reason}, indent=2))
+    else:
+        print(
+            f"leosuite: {name}: {answer['status']}: {reason or 'no reason given'}", file=sys.stderr
+        )
+    return 1
 
 
 def _format_status(status: Mapping[str, Any]) -> str:
@@ -215,7 +217,7 @@ def _format_setting(v: Mapping[str, Any]) -> str:
     return f"{v['name']:<20} {json.dumps(v['value']):<24} {v['type']}{readonly}"
 
 
-def _bulk_action(args: argparse.Namespace, client: HttpClient, environ: Mapping[str, str]) -> int:
+def _bulk_action(args: argparse.Namespace, daemon: Daemon, environ: Mapping[str, str]) -> int:
     """Several servers, or ``--all``: over one WebSocket (see :mod:`.bulk`)."""
     command = f"leosuite server {args.server_command}"
     if args.all_servers and args.names:
@@ -228,10 +230,9 @@ def _bulk_action(args: argparse.Namespace, client: HttpClient, environ: Mapping[
 
     names = None if args.all_servers else check_names(args.names)
     hints = local_ws_settings(args, environ)  # the local daemon's (a remote one's may differ)
-    url = resolve_ws_url(args, environ, client.base_url)
     result = run_bulk(
-        url,
-        client.token or "",
+        daemon.ws,
+        daemon.token,
         args.server_command,
         names,
         parallel=args.parallel or hints.max_inflight,
@@ -242,10 +243,9 @@ def _bulk_action(args: argparse.Namespace, client: HttpClient, environ: Mapping[
     return print_bulk(args.server_command, result, args.json, args.all_servers)
 
 
-def run_server_command(
-    args: argparse.Namespace, client: HttpClient, environ: Mapping[str, str]
-) -> int:
-    """One ``leosuite server`` action with the saved ``client``; the exit status."""
+def run_server_command(args: argparse.Namespace, daemon: Daemon, environ: Mapping[str, str]) -> int:
+    """One ``leosuite server`` action on ``daemon``; the exit status."""
+    client = daemon.http_client()
     action = args.server_command
     out: Any
     if action == "list":
@@ -270,9 +270,11 @@ def run_server_command(
         out, text = {"server": args.name}, f"destroyed {args.name}"
     elif action in ACTIONS:
         if args.all_servers or len(args.names) != 1:
-            return _bulk_action(args, client, environ)
+            return _bulk_action(args, daemon, environ)
         out = client.post(f"/api/server_{action.replace('-', '_')}", {"server": args.names[0]})
         text = f"{out['server']}: {out['status']}"
+        if action in ("start", "restart") and out["status"] in FAILED_START_STATES:
+            return _failed_start(client, out, args.json)
     elif action == "cmd":
         client.post("/api/server_cmd", {"server": args.name, "command": " ".join(args.line)})
         out, text = {"server": args.name}, "sent"
@@ -293,13 +295,14 @@ def run_server_command(
         text = "\n".join(_format_setting(v) for v in current)
     elif action == "logs":
         if args.follow:
-            url = resolve_ws_url(args, environ, client.base_url)
-            _follow_ws(url, client.token or "", args.name, args.from_index)
+            _follow_ws(daemon.ws, daemon.token, args.name, args.from_index)
         else:
             _print_console(client, args.name, args.from_index)
         return 0
     elif action == "kept":
         return run_kept_command(args, client)
+    elif action == "files":
+        return run_files_command(args, client)
     else:  # pragma: no cover - argparse restricts the choices
         raise InvalidInput(f"unknown server action {action!r}")
     print(json.dumps(out, indent=2) if args.json else text)

@@ -39,12 +39,6 @@ def add_session_commands(commands: Any, common: Callable[[argparse.ArgumentParse
     def add(name: str, text: str, *, target: bool = True) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(name, help=text)
         common(parser)
-        parser.add_argument(
-            "--ws-url",
-            metavar="URL",
-            help="the daemon's WebSocket API (default: announced at login, else from the "
-            "data dir's endpoints.json, else the saved URL's host with ws.listen's port)",
-        )
         if target:
             parser.add_argument("session", metavar="SESSION", help="a session's id or name")
         return parser

@@ -439,7 +439,8 @@ async def test_start_failure_is_crashed_with_reason(daemon: RunningDaemon, tmp_p
     with trio.fail_after(20):
         async with api_client(daemon) as api:
             missing = tmp_path / "no-such-binary"
-            await api.create("broken", "command", {"command": shlex.quote(str(missing))})
+            settings = {"command": shlex.quote(str(missing)), "restart": "never"}
+            await api.create("broken", "command", settings)
             answer = await api.ok("server_start", {"server": "broken"})
             assert answer["status"] == "crashed"
             status = await api.status("broken")
