@@ -11,17 +11,21 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from .errors import ConfigError
+from .forwarded import check_forwarded_header, parse_networks
+from .public_address import parse_public_address, public_urls
+from .settings_ranges import check_ranges
 
 __all__ = [
     "ENV_PREFIX",
     "RESERVED_ENV",
+    "SECRET_SETTINGS",
     "Address",
     "Settings",
     "load_settings",
@@ -30,9 +34,19 @@ __all__ = [
 ]
 
 ENV_PREFIX = "LEOSUITE_"
-#: Environment variables that are not settings (read elsewhere).
+#: Environment variables that are not settings: read elsewhere by the daemon and its
+#: clients, or by the project's test and benchmark scripts.
 RESERVED_ENV = frozenset(
-    {"LEOSUITE_ADMIN_PASSWORD", "LEOSUITE_CONFIG", "LEOSUITE_SERVER_ID", "LEOSUITE_TOKEN"}
+    {
+        "LEOSUITE_ADMIN_PASSWORD",
+        "LEOSUITE_CONFIG",
+        "LEOSUITE_SERVER_ID",
+        "LEOSUITE_TOKEN",
+        "LEOSUITE_CHROMIUM",
+        "LEOSUITE_TEST_OUTPUT",
+        "LEOSUITE_DOC_SCREENSHOTS",
+        "LEOSUITE_BENCH_SRC",
+    }
 )
 
 KiB = 1024
@@ -62,6 +76,17 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_connections_per_ip: int = 64
     request_rate: float = 50.0
     request_burst: int = 200
+    #: Serve the protocol of GameConsole's web client at ``/service``.
+    gameconsole_service: bool = False
+    #: Browser origins (``https://host:port``) whose pages may call ``/service`` (CORS).
+    cors_origins: list[str] = msgspec.field(default_factory=list)
+    #: The dashboard's URL as clients reach it (a TLS reverse proxy's), e.g.
+    #: ``https://games.example.org``; "": the address the page was loaded from.
+    public_url: str = ""
+    #: Proxies (addresses, networks) whose forwarding header names the client.
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    #: That header: ``X-Forwarded-For`` or ``Forwarded``.
+    forwarded_header: str = "X-Forwarded-For"
 
 
 class WsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -81,6 +106,10 @@ class WsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     console_max_lag: int = 4 * MiB
     login_attempts_per_minute: int = 10
     echo_path: bool = False
+    #: ``HOST[:PORT]`` chat clients reach this listener under ("": its own address).
+    public_address: str = ""
+    #: The WebSocket API's URL as clients reach it ("": see ``http.public_url``).
+    public_url: str = ""
 
 
 class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -142,6 +171,8 @@ class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     #: Days the files and logs of destroyed servers are kept before housekeeping
     #: removes them (0: kept for ever).
     kept_days: float = 30.0
+    #: The largest file one upload into a server's directory may bring.
+    files_max_upload_bytes: int = 1024 * MiB
 
     @property
     def retention_bytes(self) -> int:
@@ -243,6 +274,23 @@ def _check_host_name(value: str) -> None:
         )
 
 
+def _check_origin(value: str) -> None:
+    """An ``http.cors_origins`` entry is a whole browser origin: ``http`` or ``https``,
+    a host and maybe a port, nothing after it."""
+    found = _ORIGIN.fullmatch(value)
+    if found is None or int(found.group("port") or 0) > 65535:
+        raise ConfigError(
+            f"http.cors_origins: {value!r} is not an origin (e.g. https://console.example.org "
+            "or http://192.168.1.5:8080; no path, not even a trailing /)",
+            field="http.cors_origins",
+        )
+
+
+_ORIGIN = re.compile(
+    r"(?i:https?)://(?:\[[0-9A-Fa-f:.]+\]|[^/?#@\\\s:\[\]]+)(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
     f.name: f.type for f in msgspec.structs.fields(Settings) if isinstance(f.type, type)
 }
@@ -252,117 +300,34 @@ def _check(settings: Settings) -> Settings:
     for key in ("http.listen", "ws.listen", "admin.listen"):
         section, name = key.split(".")
         parse_address(getattr(getattr(settings, section), name), key=key)
-    positive = {
-        "auth.pow_count": settings.auth.pow_count,
-        "auth.login_info_ttl": settings.auth.login_info_ttl,
-        "auth.token_ttl": settings.auth.token_ttl,
-        "auth.hash_time_cost": settings.auth.hash_time_cost,
-        "auth.hash_parallelism": settings.auth.hash_parallelism,
-        "auth.hash_concurrency": settings.auth.hash_concurrency,
-        "auth.max_pending_logins": settings.auth.max_pending_logins,
-        "auth.max_pending_logins_per_ip": settings.auth.max_pending_logins_per_ip,
-        "auth.login_info_per_minute": settings.auth.login_info_per_minute,
-        "auth.token_max_lifetime": settings.auth.token_max_lifetime,
-        "http.max_body_bytes": settings.http.max_body_bytes,
-        "http.read_timeout": settings.http.read_timeout,
-        "http.max_connections_per_ip": settings.http.max_connections_per_ip,
-        "http.request_rate": settings.http.request_rate,
-        "http.request_burst": settings.http.request_burst,
-        "admin.max_connections_per_ip": settings.admin.max_connections_per_ip,
-        "ws.max_message_bytes": settings.ws.max_message_bytes,
-        "ws.max_connections": settings.ws.max_connections,
-        "ws.max_connections_per_ip": settings.ws.max_connections_per_ip,
-        "ws.request_rate": settings.ws.request_rate,
-        "ws.request_burst": settings.ws.request_burst,
-        "ws.max_inflight": settings.ws.max_inflight,
-        "ws.queue_size": settings.ws.queue_size,
-        "ws.send_timeout": settings.ws.send_timeout,
-        "ws.ping_interval": settings.ws.ping_interval,
-        "ws.handshake_timeout": settings.ws.handshake_timeout,
-        "ws.console_batch_bytes": settings.ws.console_batch_bytes,
-        "ws.console_max_lag": settings.ws.console_max_lag,
-        "ws.login_attempts_per_minute": settings.ws.login_attempts_per_minute,
-        "housekeeping.interval": settings.housekeeping.interval,
-        "servers.console_file_max_bytes": settings.servers.console_file_max_bytes or 1,
-        "servers.log_max_read": settings.servers.log_max_read,
-        "servers.stats_interval": settings.servers.stats_interval,
-        "servers.command_max_bytes": settings.servers.command_max_bytes,
-        "servers.backoff_initial": settings.servers.backoff_initial,
-        "servers.backoff_max": settings.servers.backoff_max,
-        "servers.backoff_reset_after": settings.servers.backoff_reset_after,
-        "daemon.shutdown_timeout": settings.daemon.shutdown_timeout,
-        "daemon.disk_check_interval": settings.daemon.disk_check_interval,
-        "community.session_count_limit": settings.community.session_count_limit,
-        "community.session_size_limit": settings.community.session_size_limit,
-        "community.message_max_bytes": settings.community.message_max_bytes,
-        "community.default_max_users": settings.community.default_max_users,
-        "community.channels_per_member": settings.community.channels_per_member,
-        "community.channel_creations_per_minute": settings.community.channel_creations_per_minute,
-        "community.channels_per_address": settings.community.channels_per_address,
-        "community.chat_queue_size": settings.community.chat_queue_size,
-        "community.room_poll_max_wait": settings.community.room_poll_max_wait,
-        "community.room_count_limit": settings.community.room_count_limit,
-        "community.room_creations_per_hour": settings.community.room_creations_per_hour,
-        "community.wrong_passwords_per_ip": settings.community.wrong_passwords_per_ip,
-        "community.wrong_passwords_per_session": settings.community.wrong_passwords_per_session,
-        "community.wrong_password_window": settings.community.wrong_password_window,
-        "community.guest_logins_per_minute": settings.community.guest_logins_per_minute,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{key}: must be greater than 0 (got {value})", field=key)
+    check_ranges(settings)
     for host in settings.http.allowed_hosts:
         _check_host_name(host)
+    for origin in settings.http.cors_origins:
+        _check_origin(origin)
+    if settings.ws.public_address:
+        parse_public_address(settings.ws.public_address, key="ws.public_address")
+    public_urls(settings.http.public_url, settings.ws.public_url)
+    parse_networks(settings.http.trusted_proxies, key="http.trusted_proxies")
+    check_forwarded_header(settings.http.forwarded_header, key="http.forwarded_header")
     if not 0 <= settings.auth.pow_difficulty <= settings.auth.pow_max_difficulty <= 64:
         raise ConfigError(
             "auth.pow_difficulty: must satisfy 0 <= pow_difficulty <= pow_max_difficulty <= 64",
             field="auth.pow_difficulty",
-        )
-    if not 0 <= settings.auth.pow_account_max_extra <= 64:
-        raise ConfigError(
-            "auth.pow_account_max_extra: must be 0-64", field="auth.pow_account_max_extra"
         )
     if settings.auth.hash_memory_kib < 8 * settings.auth.hash_parallelism:
         raise ConfigError(
             "auth.hash_memory_kib: must be at least 8 * hash_parallelism",
             field="auth.hash_memory_kib",
         )
-    for key in ("audit_keep_days", "audit_keep_entries"):
-        if not getattr(settings.housekeeping, key) >= 0:  # NaN too
-            raise ConfigError(
-                f"housekeeping.{key}: must be >= 0 (0 means no limit)", field=f"housekeeping.{key}"
-            )
-    if not settings.servers.kept_days >= 0:  # NaN too
-        raise ConfigError(
-            "servers.kept_days: must be >= 0 (0 keeps them for ever)", field="servers.kept_days"
-        )
-    if settings.servers.max_per_account < 0:
-        raise ConfigError(
-            "servers.max_per_account: must be >= 0 (0 means no limit)",
-            field="servers.max_per_account",
-        )
     if settings.servers.user and not re.fullmatch(
         r"[a-z_][a-z0-9_.-]{0,31}\$?|[0-9]{1,10}", settings.servers.user
     ):
         raise ConfigError("servers.user: not a system user's name or uid", field="servers.user")
-    if (settings.servers.console_keep_files or 0) < 0:
-        raise ConfigError(
-            "servers.console_keep_files: must be >= 0", field="servers.console_keep_files"
-        )
     if settings.servers.retention_bytes < 64 * KiB:
         raise ConfigError(
             "servers.console_retention_bytes: must be at least 65536",
             field="servers.console_retention_bytes",
-        )
-    if not settings.daemon.disk_warn_free_bytes >= 0:
-        raise ConfigError(
-            "daemon.disk_warn_free_bytes: must be >= 0 (0 turns it off)",
-            field="daemon.disk_warn_free_bytes",
-        )
-    if not 0 <= settings.daemon.disk_warn_free_percent <= 100:  # NaN too
-        raise ConfigError(
-            "daemon.disk_warn_free_percent: must be 0-100 (0 turns it off)",
-            field="daemon.disk_warn_free_percent",
         )
     if settings.daemon.on_exit not in ("stop", "leave"):
         raise ConfigError(
@@ -470,15 +435,23 @@ def load_settings(
     return _check(_decode(raw, "command line"))
 
 
-_SECRET_WORDS = ("password", "secret", "token_value", "key")
+#: The settings whose values are secrets (``section.key``): ``config show`` masks these
+#: and nothing else (no setting holds a secret today; passwords come from elsewhere).
+SECRET_SETTINGS: frozenset[str] = frozenset()
 
 
-def settings_as_dict(settings: Settings, *, mask_secrets: bool = True) -> dict[str, Any]:
-    """The effective settings as plain data (secrets masked) for ``leosuite config show``."""
+def settings_as_dict(
+    settings: Settings,
+    *,
+    mask_secrets: bool = True,
+    secrets: Collection[str] = SECRET_SETTINGS,
+) -> dict[str, Any]:
+    """The effective settings as plain data for ``leosuite config show``, the values of
+    the ``secrets`` settings masked."""
     data: dict[str, Any] = msgspec.to_builtins(settings)
     if mask_secrets:
-        for section in data.values():
-            for key in section:
-                if any(word in key for word in _SECRET_WORDS):
-                    section[key] = "********"
+        for key in secrets:
+            section, _, name = key.partition(".")
+            if name in data.get(section, {}):
+                data[section][name] = "********"
     return data

@@ -22,11 +22,12 @@ from leosuite.auth.permissions import (
     may_see_every_count,
     may_see_server,
     may_use_admin_api,
+    may_use_server_files,
     permissions_of,
     runs_unattended,
 )
 from leosuite.auth.service import Principal
-from leosuite.store.accounts import FLAGS
+from leosuite.store.accounts import DRAWPILE_FLAGS, FLAGS
 from leosuite.store.servers import ServerRecord
 
 ME = 7
@@ -48,6 +49,9 @@ ACTIONS: dict[str, Callable[[Principal], bool]] = {
     "see own server": lambda p: may_see_server(p, server(ME)),
     "see another's server": lambda p: may_see_server(p, server(ME + 1)),
     "see a server without owner": lambda p: may_see_server(p, server(None)),
+    "use own server's files": lambda p: may_use_server_files(p, server(ME)),
+    "use another's server's files": lambda p: may_use_server_files(p, server(ME + 1)),
+    "use files of a server without owner": lambda p: may_use_server_files(p, server(None)),
     "create servers": may_create_servers,
     "create a plain type": lambda p: may_create_server_type(p, admin_only=False),
     "create an admin-only type": lambda p: may_create_server_type(p, admin_only=True),
@@ -68,6 +72,7 @@ EVERYTHING = frozenset(ACTIONS)
 #: What every account may do, whatever its flags.
 ANYONE = {
     "see own server",
+    "use own server's files",
     "operate a plain type",
     "own a 3rd server of any number",
     "own a 2nd server of at most 3",
@@ -95,16 +100,30 @@ ADMIN_PERMISSIONS = [
 for others in list(TABLE):
     TABLE[others | {"ADMIN"}] = (EVERYTHING, ADMIN_PERMISSIONS)
 
+#: The flags that grant something; Drawpile's flags are kept on accounts and grant nothing.
+GRANTING = FLAGS - DRAWPILE_FLAGS
 COMBINATIONS = [
     frozenset(flags)
-    for n in range(len(FLAGS) + 1)
-    for flags in itertools.combinations(sorted(FLAGS), n)
+    for n in range(len(GRANTING) + 1)
+    for flags in itertools.combinations(sorted(GRANTING), n)
 ]
 
 
 def test_the_table_covers_every_combination() -> None:
+    assert {"ADMIN", "HOST", "MOD"} == GRANTING
     assert set(TABLE) == set(COMBINATIONS)
     assert len(COMBINATIONS) == 8
+
+
+@pytest.mark.parametrize("flags", COMBINATIONS, ids=lambda f: "+".join(sorted(f)) or "none")
+@pytest.mark.parametrize("kept", [*sorted(DRAWPILE_FLAGS), "all"])
+def test_drawpile_flags_grant_nothing(flags: frozenset[str], kept: str) -> None:
+    extra = DRAWPILE_FLAGS if kept == "all" else frozenset({kept})
+    plain = Principal(account_id=ME, username="someone", flags=flags)
+    more = Principal(account_id=ME, username="someone", flags=flags | extra)
+    for action, may in ACTIONS.items():
+        assert may(more) is may(plain), action
+    assert permissions_of(flags | extra) == permissions_of(flags)
 
 
 @pytest.mark.parametrize("flags", COMBINATIONS, ids=lambda f: "+".join(sorted(f)) or "none")

@@ -1,9 +1,11 @@
-"""The HTTP API app (quart-trio): seed 001's ``/api/...``, seed 004's ``/rooms``, and the
-web dashboard at ``/``.
+"""The HTTP API app (quart-trio): seed 001's ``/api/...``, seed 004's ``/rooms``, the
+web dashboard at ``/``, and GameConsole's ``/service`` when ``http.gameconsole_service``
+is on.
 
 Before routing, in this order: the ``Host`` (421), the ban list (403), the request
-rate (429) and the body type (415); at most ``http.max_connections_per_ip``
-connections per address are served at once (429 and closed beyond).
+rate (429) and the body type (415; a file upload's body is the file, checked by its
+route); at most ``http.max_connections_per_ip`` connections per address are served at
+once (429 and closed beyond).
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from ..ban_check import http_ban_check
 from ..context import ApiContext
 from ..guards import RequestGuards
 from ..openapi import http_view
+from ..proxies import serve_behind_proxies, trusted_proxies
 from ..serve import ConnectionGate, attach_connection_gate, attach_error_shape
 from .auth import auth_blueprint, json_response, websocket_url
 from .errors import BadInputRecorder, error_body, install_error_handlers, listener_refusal
+from .files import files_blueprint, skip_uploads, upload_request_class
+from .gameconsole import attach_gameconsole, gameconsole_openapi_view
 from .kept import kept_blueprint
 from .rooms import rooms_blueprint
 from .servers import servers_blueprint
@@ -42,13 +47,16 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app = QuartTrio("leosuite.http")
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = ctx.settings.http.read_timeout
+    app.request_class = upload_request_class(ctx.settings.servers.files_max_upload_bytes)
     install_error_handlers(app, BadInputRecorder(ctx.audit))
     attach_error_shape(app, error_body)
     guards = RequestGuards(ctx, listener_refusal, topic="http")
     app.before_request(guards.check_host)
     app.before_request(http_ban_check(ctx))
     app.before_request(guards.check_rate)
-    app.before_request(guards.check_body_type)
+    app.before_request(skip_uploads(guards.check_body_type))
+    proxies = trusted_proxies(ctx.settings)
+    serve_behind_proxies(app, proxies)
     attach_connection_gate(
         app,
         ConnectionGate(
@@ -58,13 +66,16 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
             ),
             audit=ctx.audit,
             topic="http",
+            exempt=proxies.trusts,
         ),
     )
     app.register_blueprint(auth_blueprint(ctx))
     app.register_blueprint(rooms_blueprint(ctx))
     app.register_blueprint(web_blueprint(lambda: websocket_url(ctx)))
 
-    app.add_url_rule("/openapi.json", "openapi", http_view(), methods=["GET"])
+    gameconsole = ctx.settings.http.gameconsole_service
+    openapi = gameconsole_openapi_view() if gameconsole else http_view()
+    app.add_url_rule("/openapi.json", "openapi", openapi, methods=["GET"])
 
     @app.get("/api/health")
     async def health() -> Response:
@@ -78,4 +89,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
 
     app.register_blueprint(servers_blueprint(ctx))
     app.register_blueprint(kept_blueprint(ctx))
+    app.register_blueprint(files_blueprint(ctx))
+    if gameconsole:
+        attach_gameconsole(app, ctx)
     return app

@@ -28,7 +28,9 @@ from ..requests import Body
 from . import rooms
 from . import servers as http_servers
 from .auth import LoginBody
+from .gameconsole import add_service_path
 from .kept import KeptPurgeBody
+from .openapi_files import add_files_paths
 
 __all__ = ["build"]
 
@@ -323,7 +325,7 @@ def _add_listener_responses(paths: dict[str, Schema]) -> None:
             op["responses"] = dict(sorted(responses.items()))
 
 
-def build(*, servers: bool = True) -> Schema:
+def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
     room_structs = list(dict.fromkeys(ROOM_ACTIONS.values()))
     server_structs = list(dict.fromkeys(op[0] for op in SERVER_OPS.values())) if servers else []
     server_structs += [KeptPurgeBody] if servers else []
@@ -457,6 +459,10 @@ def build(*, servers: bool = True) -> Schema:
                     description="ADMIN only. The token is the Bearer header or the body's `token`.",
                 )
             }
+    if servers:
+        add_files_paths(paths, schemas)
+    if gameconsole:
+        add_service_path(paths, schemas)
     _add_listener_responses(paths)
     return document(
         "leosuite HTTP API",
