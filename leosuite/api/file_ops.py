@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import trio
 
-from ..auth.permissions import may_use_server_files
+from ..auth.permissions import may_change_files_run_as_daemon, may_use_server_files
 from ..errors import InvalidInput, PermissionDenied
 from ..supervision.file_paths import Parts, parse_path, shown
 from ..supervision.run_as import resolve_user
@@ -59,6 +59,11 @@ class FileOps:
                 run_as = resolve_user(user)
                 if not run_as.is_daemon:
                     owner = (run_as.uid, run_as.gid)
+            if owner is None and not may_change_files_run_as_daemon(self.ops.principal):
+                raise PermissionDenied(
+                    f"server {server!r} runs as the daemon's own user: only an ADMIN may "
+                    "change its files (give it a user of its own, or set servers.user)"
+                )
         return ServerFiles(manager.dirs.server(server), owner=owner)
 
     async def _audit(self, server: str, message: str) -> None:

@@ -69,6 +69,13 @@ def may_use_server_files(principal: Principal, record: ServerRecord) -> bool:
     )
 
 
+def may_change_files_run_as_daemon(principal: Principal) -> bool:
+    """Change the files of a server that runs as the daemon's own user: an ADMIN only,
+    since what the server runs (a jar, a module on its path) runs with the daemon's
+    rights, its store and every other server included."""
+    return ADMIN in principal.flags
+
+
 def may_create_servers(principal: Principal) -> bool:
     """Create servers at all (of some type): HOST or ADMIN."""
     return ADMIN in principal.flags or HOST in principal.flags

@@ -23,7 +23,6 @@ import ctypes
 import errno
 import os
 import secrets
-import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -352,10 +351,7 @@ class ServerFiles:
             if not recursive:
                 os.rmdir(name, dir_fd=fd)
             else:
-                # shutil.rmtree by descriptor opens each directory with O_NOFOLLOW and
-                # checks it is the one it listed: no link inside is ever followed.
-                assert shutil.rmtree.avoids_symlink_attacks
-                shutil.rmtree(name, dir_fd=fd)
+                _remove_tree(fd, name, parts)
             return "directory"
         except OSError as exc:
             if exc.errno == errno.ENOTEMPTY:
@@ -393,3 +389,29 @@ class ServerFiles:
         finally:
             os.close(src_fd)
             os.close(dst_fd)
+
+
+#: Directories deeper than this below the one deleted are refused (not followed).
+_MAX_DEPTH = 128
+
+
+def _remove_tree(parent: int, name: str, parts: Parts, depth: int = 0) -> None:
+    """Delete directory ``name`` of ``parent`` and everything in it. Each directory is
+    opened with ``O_DIRECTORY|O_NOFOLLOW|O_NONBLOCK``: a link or a FIFO swapped in for
+    it while the delete runs fails at once; nothing is followed or waited on."""
+    if depth > _MAX_DEPTH:
+        raise InvalidInput(
+            f"path: {shown(parts)} is nested over {_MAX_DEPTH} directories deep", field="path"
+        )
+    fd = os.open(name, _DIR | os.O_NONBLOCK, dir_fd=parent)
+    try:
+        with os.scandir(fd) as entries:
+            names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        for child, is_dir in names:
+            if is_dir:
+                _remove_tree(fd, child, parts, depth + 1)
+            else:
+                os.unlink(child, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent)

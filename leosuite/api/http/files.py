@@ -168,8 +168,22 @@ def _too_large(limit: int) -> TooLarge:
     return TooLarge(f"the upload is larger than {limit} bytes (servers.files_max_upload_bytes)")
 
 
+#: The slowest an upload may arrive on average, beside ``http.read_timeout``: a body
+#: dripping in a byte a minute does not hold its connection and temp file for ever.
+_MIN_RATE = 64 * 1024
+
+
 async def _receive(pending: PendingFile, limit: int, read_timeout: float) -> None:
-    """Write the request body to ``pending`` as it arrives, at most ``limit`` bytes."""
+    """Write the request body to ``pending`` as it arrives, at most ``limit`` bytes,
+    within ``read_timeout`` plus a second per 64 KiB of the announced (or largest) size."""
+    expected = min(limit, request.content_length or limit)
+    with trio.move_on_after(read_timeout + expected / _MIN_RATE):
+        await _receive_all(pending, limit, read_timeout)
+        return
+    raise RequestTimeout()
+
+
+async def _receive_all(pending: PendingFile, limit: int, read_timeout: float) -> None:
     body = request.body
     while True:
         chunk: bytes | None = None

@@ -26,8 +26,8 @@ async def test_every_file_call(tmp_path: Path) -> None:
     root = tmp_path / "data" / "servers" / "game"
     with trio.fail_after(60), usual_umask():
         async with running_daemon(settings) as daemon:
-            await add_account(daemon, "host", "HOST")
-            async with api_client(daemon, "host") as api:
+            await add_account(daemon, "boss", "ADMIN")
+            async with api_client(daemon, "boss") as api:
                 await api.create("game", "demo-game", FAST_DEMO)
                 files = Files(api, "game")
                 assert await files.ok("list") == {"path": "", "entries": [], "truncated": False}
@@ -148,7 +148,7 @@ async def test_every_file_call(tmp_path: Path) -> None:
                 "files: deleted file blob.bin",
                 "files: deleted directory config",
             ]
-            assert {(e.topic, e.user_name) for e in changes} == {("server", "host")}
+            assert {(e.topic, e.user_name) for e in changes} == {("server", "boss")}
 
 
 async def test_only_the_owner_and_admins_use_a_servers_files(tmp_path: Path) -> None:
@@ -160,7 +160,20 @@ async def test_only_the_owner_and_admins_use_a_servers_files(tmp_path: Path) -> 
             await add_account(daemon, "other", "HOST")
             async with api_client(daemon, "host") as host:
                 await host.create("game", "demo-game", FAST_DEMO)
-                await Files(host, "game").ok("write", path="mine.txt", data="mine")
+                mine = Files(host, "game")
+                # It runs as the daemon's own user: what its owner wrote there (a module
+                # on its path, a jar) would run with the daemon's rights.
+                for op, body in (
+                    ("write", {"path": "mine.txt", "data": "mine"}),
+                    ("mkdir", {"path": "leosuite"}),
+                ):
+                    refusal = await mine.refused(op, 403, **body)
+                    assert "runs as the daemon's own user" in refusal["error_message"]
+                upload = await mine.upload("mine.txt", b"mine")
+                assert "daemon's own user" in assert_error(upload, 403)["error_message"]
+                assert await mine.ok("list") == {"path": "", "entries": [], "truncated": False}
+            async with api_client(daemon) as admin:
+                await Files(admin, "game").ok("write", path="mine.txt", data="mine")
             async with api_client(daemon, "other") as other:
                 # Another account gets the answer of a server that does not exist.
                 for files in (Files(other, "game"), Files(other, "nosuchserver")):

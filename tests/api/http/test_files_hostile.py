@@ -142,3 +142,39 @@ async def test_an_upload_over_the_limit_leaves_nothing_behind(tmp_path: Path) ->
             assert chunked.status_code == 200, chunked.text
             assert (root / "other.dat").read_bytes() == b" " * LIMIT
             assert leftovers(root) == []
+
+
+class Drip(httpx.AsyncByteStream):
+    """A body that arrives a byte at a time, each well within the read timeout."""
+
+    def __init__(self, count: int, every: float) -> None:
+        self.count = count
+        self.every = every
+
+    def __aiter__(self) -> Drip:
+        return self
+
+    async def __anext__(self) -> bytes:  # not a generator: it may be left half-read
+        if self.count == 0:
+            raise StopAsyncIteration
+        self.count -= 1
+        await trio.sleep(self.every)
+        return b"x"
+
+
+async def test_an_upload_dripping_in_is_ended_with_nothing_left(tmp_path: Path) -> None:
+    """Each byte comes within ``http.read_timeout``, but the whole body does not come
+    within it plus a second per 64 KiB of the largest upload: 408, no temp file stays."""
+    data = tmp_path / "data"
+    root = data / "servers" / "game"
+    settings = make_settings(
+        data, http={"read_timeout": 1.0}, servers={"files_max_upload_bytes": 1024}
+    )
+    with trio.fail_after(60):
+        async with running_daemon(settings) as daemon, api_client(daemon) as api:
+            await api.create("game", "demo-game", FAST_DEMO)
+            files = Files(api, "game")
+            answer = await files.upload("slow.bin", Drip(12, 0.4))
+            assert assert_error(answer, 408)["error_type"]
+            assert not (root / "slow.bin").exists()
+            assert leftovers(root) == []
