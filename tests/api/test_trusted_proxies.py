@@ -152,3 +152,23 @@ async def test_a_trusted_proxy_is_not_capped_per_address(tmp_path: Path) -> None
             finally:
                 for conn in held:
                     await conn.aclose()
+
+
+async def test_a_trusted_proxy_is_still_capped_on_the_admin_listener(tmp_path: Path) -> None:
+    """Admin clients are few: a local process that connects from the proxy's address
+    gets no more admin connections than any other address."""
+    settings = make_settings(tmp_path / "data", http=proxied(), admin={"max_connections_per_ip": 2})
+    with trio.fail_after(30):
+        async with running_daemon(settings) as daemon:
+            url = daemon.endpoints.admin
+            held: list[RawHttp] = []
+            try:
+                statuses = []
+                for _ in range(3):
+                    held.append(await RawHttp.connect(url, source=PROXY))
+                    status, _, _ = await held[-1].get("/openapi.json", netloc(url))
+                    statuses.append(status)
+                assert statuses == [200, 200, 429]
+            finally:
+                for conn in held:
+                    await conn.aclose()

@@ -101,7 +101,7 @@ class _Unauthorized(Exception):
 
 
 def create_admin_app(ctx: ApiContext) -> QuartTrio:
-    app = QuartTrio("leosuite.admin")
+    app = QuartTrio("leosuite.admin", static_folder=None)  # no framework file serving
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.url_map.strict_slashes = False
     failures = Limiter(ctx.now, window=_FAIL_WINDOW, limit=_FAIL_LIMIT)
@@ -124,7 +124,8 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
             body=msgspec.json.encode({"status": "error", "message": TOO_MANY_CONNECTIONS}),
             audit=ctx.audit,
             topic="admin",
-            exempt=proxies.trusts,
+            # Not even a trusted proxy is exempt here: a local process that connects
+            # from the proxy's address must not get unlimited admin connections.
         ),
     )
 

@@ -44,7 +44,7 @@ SECURITY_HEADERS = {
 
 
 def create_http_app(ctx: ApiContext) -> QuartTrio:
-    app = QuartTrio("leosuite.http")
+    app = QuartTrio("leosuite.http", static_folder=None)  # the dashboard serves its own files
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = ctx.settings.http.read_timeout
     app.request_class = upload_request_class(ctx.settings.servers.files_max_upload_bytes)
