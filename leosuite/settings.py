@@ -296,6 +296,11 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
 }
 
 
+#: The GameConsole client's proofs: SHA-512 with 16 zero bits, at most this many a login.
+GAMECONSOLE_PROOF_BITS = 16
+GAMECONSOLE_MAX_PROOFS = 64
+
+
 def _check(settings: Settings) -> Settings:
     for key in ("http.listen", "ws.listen", "admin.listen"):
         section, name = key.split(".")
@@ -314,6 +319,20 @@ def _check(settings: Settings) -> Settings:
         raise ConfigError(
             "auth.pow_difficulty: must satisfy 0 <= pow_difficulty <= pow_max_difficulty <= 64",
             field="auth.pow_difficulty",
+        )
+    auth = settings.auth
+    if (
+        settings.http.gameconsole_service
+        and auth.pow_count * 2 ** (auth.pow_max_difficulty - GAMECONSOLE_PROOF_BITS)
+        > GAMECONSOLE_MAX_PROOFS
+    ):
+        # Its client's proofs are fixed at 16 bits: past this many, /service would be a
+        # cheaper way to guess passwords than leosuite's own login.
+        raise ConfigError(
+            "http.gameconsole_service: cannot match auth.pow_count x 2^auth.pow_max_difficulty"
+            f" with at most {GAMECONSOLE_MAX_PROOFS} proofs of 16 bits; lower those or leave"
+            " the service off",
+            field="http.gameconsole_service",
         )
     if settings.auth.hash_memory_kib < 8 * settings.auth.hash_parallelism:
         raise ConfigError(

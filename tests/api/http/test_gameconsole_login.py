@@ -12,7 +12,8 @@ import trio
 
 from leosuite.api.http.gameconsole import proof_count, solve
 from leosuite.api.http.gameconsole._proofs import MAX_PROOFS, good_proofs, meets_rule
-from leosuite.settings import Settings
+from leosuite.errors import ConfigError
+from leosuite.settings import Settings, load_settings
 from leosuite.store import audit as audit_table
 from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, make_settings, running_daemon
 from tests.helpers.gameconsole import GameConsole, worker_proofs
@@ -227,3 +228,15 @@ async def test_randoms_are_rate_limited(tmp_path: Path) -> None:
             for _ in range(3):
                 await gc.seed()
             assert_error(await gc.post({}, "password"), 429)
+
+
+def test_the_service_is_refused_where_its_login_would_be_cheaper() -> None:
+    """Proofs of 16 bits, at most 64: a login cost beyond that cannot be matched, so the
+    service may not be turned on with it (it would be the cheaper way to guess)."""
+    on = {"gameconsole_service": True}
+    dearer = {"pow_count": 4, "pow_max_difficulty": 21}
+    with pytest.raises(ConfigError) as refused:
+        load_settings(None, environ={}, overrides={"http": on, "auth": dearer})
+    assert refused.value.field == "http.gameconsole_service"
+    load_settings(None, environ={}, overrides={"http": on, "auth": {"pow_max_difficulty": 20}})
+    load_settings(None, environ={}, overrides={"auth": dearer})  # off: nothing to match

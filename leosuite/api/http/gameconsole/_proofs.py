@@ -18,6 +18,8 @@ import itertools
 import math
 from collections.abc import Sequence
 
+from ....settings import GAMECONSOLE_MAX_PROOFS, GAMECONSOLE_PROOF_BITS
+
 __all__ = [
     "MAX_PROOFS",
     "MAX_PROOF_LENGTH",
@@ -29,9 +31,9 @@ __all__ = [
 ]
 
 #: Zero bits the client's proofs have: four hex zeros, fixed in its worker.
-PROOF_BITS = 16
-#: The most proofs a login is ever asked for.
-MAX_PROOFS = 64
+PROOF_BITS = GAMECONSOLE_PROOF_BITS
+#: The most proofs a login is ever asked for (settings refuse a login cost beyond it).
+MAX_PROOFS = GAMECONSOLE_MAX_PROOFS
 #: A proof longer than this is not hashed (the client's are under 100 characters).
 MAX_PROOF_LENGTH = 256
 
