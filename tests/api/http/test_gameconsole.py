@@ -20,6 +20,7 @@ from tests.helpers.accounts import PASSWORD, add_account
 from tests.helpers.daemon import RunningDaemon, make_settings, running_daemon
 from tests.helpers.gameconsole import GameConsole
 from tests.helpers.http import api_client, assert_error
+from tests.helpers.server_files import Payload
 from tests.helpers.servers import FAST_DEMO, command_settings
 
 ON = {"gameconsole_service": True}
@@ -337,12 +338,10 @@ async def test_bad_tokens_and_requests(daemon: RunningDaemon) -> None:
                 415,
             )
             big = b'{"x": "' + b"a" * (daemon.ctx.settings.http.max_body_bytes + 10) + b'"}'
-            assert_error(
-                await client.post(
-                    "/service", content=big, headers={"Content-Type": "application/json"}
-                ),
-                413,
-            )
+            sent = {"Content-Type": "application/json", "Content-Length": str(len(big))}
+            request = client.build_request("POST", "/service", headers=sent)
+            request.stream = Payload(big)  # answered before it is all sent
+            assert_error(await client.send(request), 413)
 
 
 async def test_the_document_lists_service_when_on(daemon: RunningDaemon) -> None:
