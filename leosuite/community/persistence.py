@@ -134,6 +134,8 @@ def _fingerprint(session: Session) -> tuple[object, ...]:
         session.opword_hash,
         session.closed,
         session.nsfm,
+        session.auth_only,
+        session.idle_override,
         session.preserve_chat,
         session.max_user_count,
         session.start_time,
@@ -173,6 +175,8 @@ def snapshot(session: Session, now: float) -> StoredSession:
         opword_hash=session.opword_hash,
         closed=session.closed,
         nsfm=session.nsfm,
+        auth_only=session.auth_only,
+        idle_override=session.idle_override,
         preserve_chat=session.preserve_chat,
         max_user_count=session.max_user_count,
         start_time=session.start_time,
@@ -202,6 +206,8 @@ def restore(core: ChatCore, stored: StoredSession) -> Session:
     session.opword_hash = stored.opword_hash
     session.closed = stored.closed
     session.nsfm = stored.nsfm
+    session.auth_only = stored.auth_only
+    session.idle_override = stored.idle_override
     session.preserve_chat = stored.preserve_chat
     session.max_user_count = stored.max_user_count
     session.start_time = stored.start_time

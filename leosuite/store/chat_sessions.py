@@ -1,4 +1,4 @@
-"""The ``chat_sessions`` tables: persistent chat sessions (schema 2).
+"""The ``chat_sessions`` tables: persistent chat sessions (schema 2; flags: schema 5).
 
 One row per session whose ``persistent`` flag is set, with its properties, its
 password and operator password hashes, the names of its operators, muted and banned
@@ -29,6 +29,8 @@ class StoredSession(msgspec.Struct, frozen=True, kw_only=True):
     opword_hash: str | None = None
     closed: bool = False
     nsfm: bool = False
+    auth_only: bool = False
+    idle_override: bool = False
     preserve_chat: bool = True
     max_user_count: int
     start_time: float
@@ -45,7 +47,7 @@ class StoredSession(msgspec.Struct, frozen=True, kw_only=True):
 _COLUMNS = (
     "id, name, alias, title, founder, password_hash, opword_hash, closed, nsfm, "
     "preserve_chat, max_user_count, start_time, last_activity, next_id, "
-    "history_format, history, saved_at"
+    "history_format, history, saved_at, auth_only, idle_override"
 )
 
 
@@ -53,7 +55,7 @@ def upsert(conn: sqlite3.Connection, session: StoredSession) -> None:
     """Insert or replace one session (its names too)."""
     conn.execute(
         f"INSERT INTO chat_sessions ({_COLUMNS}) "  # noqa: S608
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, alias = excluded.alias, "
         "title = excluded.title, founder = excluded.founder, "
         "password_hash = excluded.password_hash, opword_hash = excluded.opword_hash, "
@@ -61,7 +63,8 @@ def upsert(conn: sqlite3.Connection, session: StoredSession) -> None:
         "preserve_chat = excluded.preserve_chat, max_user_count = excluded.max_user_count, "
         "start_time = excluded.start_time, last_activity = excluded.last_activity, "
         "next_id = excluded.next_id, history_format = excluded.history_format, "
-        "history = excluded.history, saved_at = excluded.saved_at",
+        "history = excluded.history, saved_at = excluded.saved_at, "
+        "auth_only = excluded.auth_only, idle_override = excluded.idle_override",
         (
             session.id,
             session.name,
@@ -80,6 +83,8 @@ def upsert(conn: sqlite3.Connection, session: StoredSession) -> None:
             session.history_format,
             session.history,
             session.saved_at,
+            int(session.auth_only),
+            int(session.idle_override),
         ),
     )
     conn.execute("DELETE FROM chat_session_names WHERE session_id = ?", (session.id,))
@@ -136,6 +141,8 @@ def list_all(conn: sqlite3.Connection) -> list[StoredSession]:
                 # not a blob (hand-edited?): kept as bytes for the decoder to refuse
                 history=row[15] if isinstance(row[15], bytes) else str(row[15]).encode(),
                 saved_at=row[16],
+                auth_only=bool(row[17]),
+                idle_override=bool(row[18]),
                 ops=tuple(roles.get("op", ())),
                 muted=tuple(roles.get("muted", ())),
                 banned=tuple(roles.get("banned", ())),

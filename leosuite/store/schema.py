@@ -140,8 +140,17 @@ CREATE TABLE server_processes (
 );
 """
 
+_V5 = """
+-- A persistent session's guests-not-allowed and never-idle flags (the admin API's
+-- authOnly and idleOverride): a restart must not open a session to guests.
+ALTER TABLE chat_sessions
+    ADD COLUMN auth_only INTEGER NOT NULL DEFAULT 0 CHECK (auth_only IN (0, 1));
+ALTER TABLE chat_sessions
+    ADD COLUMN idle_override INTEGER NOT NULL DEFAULT 0 CHECK (idle_override IN (0, 1));
+"""
+
 #: Forward migrations; ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 
 #: The schema version this code creates and understands.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -52,6 +52,8 @@ async def test_persistent_sessions_survive_a_restart(
             lounge.opword_hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$b3A"
             lounge.nsfm = True
             lounge.closed = True
+            lounge.auth_only = True  # guests stay out after a restart too
+            lounge.idle_override = True
             lounge.max_user_count = 7
             lounge.banned.add("mallory")
             lounge.muted.update({"account:7", "guest:99"})  # a guest is one connection
@@ -86,6 +88,11 @@ async def test_persistent_sessions_survive_a_restart(
             assert restored.password_hash == lounge.password_hash
             assert restored.opword_hash == lounge.opword_hash
             assert restored.max_user_count == 7
+            assert (restored.auth_only, restored.idle_override) == (True, True)
+            assert (core.find("damaged").auth_only, core.find("damaged").idle_override) == (
+                False,
+                False,
+            )
             assert restored.start_time == started
             assert restored.ops == {"account:1"}  # operators by identity, never by name
             assert restored.muted == {"account:7"}
