@@ -89,6 +89,11 @@ def test_server_keys() -> None:
     assert len(handles) == 2
     handles.forget_token(hash_token(other))
     assert len(handles) == 0
+    assert handles._by_token == {}  # the index forgets evicted and ended handles alike
+    kept = handles.make(token, "world")
+    handles.forget(kept)
+    assert handles._by_token == {}
+    handles.forget_token(hash_token(token))  # nothing left: no error
 
 
 async def test_every_action_on_a_real_server(daemon: RunningDaemon) -> None:

@@ -38,6 +38,8 @@ class ServerHandles:
         self._limit = limit
         #: handle -> (token, its hash, server name)
         self._grants: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
+        #: token hash -> its handles, so that a token that ends costs only its own
+        self._by_token: dict[str, set[str]] = {}
 
     def __len__(self) -> int:
         return len(self._grants)
@@ -52,9 +54,18 @@ class ServerHandles:
         handle = f"{name}.{self._mac(token_hash, name)}"
         self._grants.pop(handle, None)
         self._grants[handle] = (token, token_hash, name)
+        self._by_token.setdefault(token_hash, set()).add(handle)
         while len(self._grants) > self._limit:
-            self._grants.popitem(last=False)
+            oldest, (_, oldest_hash, _) = self._grants.popitem(last=False)
+            self._unindex(oldest, oldest_hash)
         return handle
+
+    def _unindex(self, handle: str, token_hash: str) -> None:
+        handles = self._by_token.get(token_hash)
+        if handles is not None:
+            handles.discard(handle)
+            if not handles:
+                del self._by_token[token_hash]
 
     def name_for(self, token: str, server: str) -> str | None:
         """The server a request with ``token`` means by ``server``: a plain name as it
@@ -75,9 +86,11 @@ class ServerHandles:
         return found[0], found[2]
 
     def forget(self, handle: str) -> None:
-        self._grants.pop(handle, None)
+        found = self._grants.pop(handle, None)
+        if found is not None:
+            self._unindex(handle, found[1])
 
     def forget_token(self, token_hash: str) -> None:
         """Drop every handle of a token that ended."""
-        for handle in [h for h, g in self._grants.items() if g[1] == token_hash]:
-            del self._grants[handle]
+        for handle in self._by_token.pop(token_hash, set()):
+            self._grants.pop(handle, None)
