@@ -22,7 +22,7 @@ import msgspec
 from . import __version__
 from .errors import ConfigError, LeosuiteError, StartupError, StoreError
 from .reload import Handoff, reload_daemon, take_handoff
-from .settings import Settings, load_settings, parse_address, settings_as_dict
+from .settings import Settings, load_settings, parse_address
 
 __all__ = ["main"]
 
@@ -85,8 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="show the effective configuration")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    show = config_commands.add_parser("show", help="print the effective settings (secrets masked)")
+    show = config_commands.add_parser(
+        "show",
+        help="print the settings in effect and where each comes from (secrets masked); "
+        "server settings the admin API stored are read from the store",
+    )
     _common(show)
+    show.add_argument(
+        "--sources",
+        action="store_true",
+        help="with --json: print {settings, sources, server_settings} instead of the settings",
+    )
+    reset = config_commands.add_parser(
+        "reset",
+        help="remove server settings the admin API stored, so the configuration's values "
+        "apply again (the daemon must be stopped; a running one: DELETE /server/)",
+    )
+    _common(reset)
+    reset.add_argument(
+        "keys", nargs="*", metavar="KEY", help="a setting's admin API name (default: all)"
+    )
 
     user = commands.add_parser("user", help="manage accounts (works on the store directly)")
     user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
@@ -119,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    return load_settings(
+        _config_file(args, environ), environ=environ, overrides=_flag_settings(args)
+    )
+
+
+def _config_file(args: argparse.Namespace, environ: dict[str, str]) -> Path | None:
+    path: Path | None = args.config
+    return path or (Path(environ["LEOSUITE_CONFIG"]) if environ.get("LEOSUITE_CONFIG") else None)
+
+
+def _flag_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The settings the command line's flags set, ``{section: {key: value}}``."""
     overrides: dict[str, dict[str, Any]] = {}
     if getattr(args, "data_dir", None):
         overrides.setdefault("daemon", {})["data_dir"] = args.data_dir
@@ -129,10 +159,7 @@ def _settings(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
             overrides.setdefault(flag, {})["listen"] = value
     if getattr(args, "log_level", None):
         overrides.setdefault("daemon", {})["log_level"] = args.log_level
-    config = args.config or (
-        Path(environ["LEOSUITE_CONFIG"]) if environ.get("LEOSUITE_CONFIG") else None
-    )
-    return load_settings(config, environ=environ, overrides=overrides)
+    return overrides
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -180,17 +207,12 @@ def _cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
-    data = settings_as_dict(settings)
-    if args.json:
-        print(json.dumps(data, indent=2, sort_keys=True))
-        return EXIT_OK
-    for section, values in data.items():
-        print(f"[{section}]")
-        for key, value in values.items():
-            print(f"{key} = {json.dumps(value)}")
-        print()
-    return EXIT_OK
+def _cmd_config(args: argparse.Namespace, settings: Settings, environ: dict[str, str]) -> int:
+    from .config_cli import reset_config, show_config
+
+    if args.config_command == "reset":
+        return reset_config(args, settings)
+    return show_config(args, settings, _config_file(args, environ), environ, _flag_settings(args))
 
 
 def _cmd_user(args: argparse.Namespace, settings: Settings) -> int:
@@ -276,9 +298,11 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         if args.command == "serve":
             return _cmd_serve(args, _settings(args, environ), handoff)
-        if args.command in ("reload", "config", "user"):
+        if args.command == "config":
+            return _cmd_config(args, _settings(args, environ), environ)
+        if args.command in ("reload", "user"):
             settings = _settings(args, environ)
-            handler = {"reload": _cmd_reload, "config": _cmd_config, "user": _cmd_user}
+            handler = {"reload": _cmd_reload, "user": _cmd_user}
             return handler[args.command](args, settings)
         from .client.cli import run_client_command
 

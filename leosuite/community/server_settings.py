@@ -6,6 +6,9 @@ The defaults come from the ``[community]`` section of the config file; a value
 changed through the admin API is stored in the ``kv`` table (one row per setting,
 ``server_settings.<wireName>`` -> the JSON wire value) and wins over the config file
 from then on, also after a restart. Settings never changed keep following the file.
+A reset (:func:`reset_server_settings`: ``DELETE /server/`` of the admin API, or
+``leosuite config reset`` on a stopped daemon's store) removes stored values, and the
+file's value (or the built-in default) is in effect again.
 
 What each setting does:
 
@@ -39,6 +42,7 @@ import logging
 import math
 import re
 import sqlite3
+from collections.abc import Collection
 from typing import Annotated, Any
 
 import msgspec
@@ -57,11 +61,17 @@ __all__ = [
     "ServerSettingsPatch",
     "format_duration",
     "format_size",
+    "delete_stored",
     "load_server_settings",
+    "overridden_keys",
     "parse_duration",
     "parse_size",
+    "read_stored",
+    "reset_server_settings",
+    "stored_changes",
     "store_server_settings",
     "validate",
+    "wire_key",
 ]
 
 log = logging.getLogger("leosuite.community.server_settings")
@@ -305,17 +315,61 @@ async def store_server_settings(db: Database, changes: dict[str, Any]) -> None:
     await db.call(write)
 
 
-async def load_server_settings(db: Database, defaults: ServerSettings) -> ServerSettings:
-    """``defaults`` with the stored values; a stored value that no longer validates
-    (unknown key, out of range) is logged and skipped, its row left as it is."""
-    rows = await db.call(lambda conn: kv.items(conn, KV_PREFIX))
+def stored_changes(rows: dict[str, str]) -> dict[str, Any]:
+    """The ``kv`` rows of the settings -> ``{attribute: typed value}``; a stored value
+    that no longer validates (unknown key, out of range) is logged and skipped."""
     changes: dict[str, Any] = {}
     for key, text in rows.items():
-        wire_key = key.removeprefix(KV_PREFIX)
+        name = key.removeprefix(KV_PREFIX)
         try:
             value = msgspec.json.decode(text)
-            patch = msgspec.convert({wire_key: value}, ServerSettingsPatch)
+            patch = msgspec.convert({name: value}, ServerSettingsPatch)
             changes.update(validate(patch))
         except (msgspec.DecodeError, InvalidInput) as exc:  # ValidationError is a DecodeError
-            log.warning("stored server setting %s=%s ignored: %s", wire_key, text[:80], exc)
-    return msgspec.structs.replace(defaults, **changes)
+            log.warning("stored server setting %s=%s ignored: %s", name[:100], text[:80], exc)
+    return changes
+
+
+def read_stored(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The stored settings in effect, ``{attribute: typed value}``."""
+    return stored_changes(kv.items(conn, KV_PREFIX))
+
+
+def overridden_keys(changes: dict[str, Any]) -> list[str]:
+    """The wire keys of ``changes``, in the seed's order."""
+    return [key for key, attr in WIRE.items() if attr in changes]
+
+
+async def load_server_settings(db: Database, defaults: ServerSettings) -> ServerSettings:
+    """``defaults`` with the stored values; a stored value that no longer validates
+    is skipped, its row left as it is (a reset removes it)."""
+    return msgspec.structs.replace(defaults, **await db.call(read_stored))
+
+
+def delete_stored(conn: sqlite3.Connection, wire_keys: Collection[str] | None) -> list[str]:
+    """Remove the stored values of ``wire_keys`` (None: every stored row under the
+    prefix, the ones that no longer validate too); the keys removed, sorted."""
+    stored = [key.removeprefix(KV_PREFIX) for key in kv.items(conn, KV_PREFIX)]
+    wanted = stored if wire_keys is None else [k for k in stored if k in wire_keys]
+    for key in wanted:
+        kv.delete(conn, KV_PREFIX + key)
+    return sorted(wanted)
+
+
+async def reset_server_settings(
+    db: Database, defaults: ServerSettings, wire_keys: Collection[str] | None
+) -> tuple[list[str], ServerSettings, list[str]]:
+    """Remove stored values (see :func:`delete_stored`) in one transaction: the keys
+    removed, ``defaults`` with the stored values left, and the keys still stored."""
+
+    def run(conn: sqlite3.Connection) -> tuple[list[str], dict[str, Any]]:
+        return delete_stored(conn, wire_keys), read_stored(conn)
+
+    removed, left = await db.call(run)
+    return removed, msgspec.structs.replace(defaults, **left), overridden_keys(left)
+
+
+def wire_key(name: str) -> str | None:
+    """The wire key a name (the seed's or the origin's alias) stands for; None if none."""
+    key = ALIASES.get(name, name)
+    return key if key in WIRE else None

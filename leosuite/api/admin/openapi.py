@@ -219,6 +219,25 @@ def build() -> Schema:
                 tag="settings",
                 body=body[ServerSettingsPatch],
             ),
+            "delete": _op(
+                "server_reset",
+                "Remove every stored setting (the configuration file's values apply again)",
+                ref("ServerSettingsReset"),
+                tag="settings",
+            ),
+        },
+        "/server/{key}": {
+            "delete": _op(
+                "server_reset_key",
+                "Remove one stored setting (the configuration file's value applies again)",
+                ref("ServerSettingsReset"),
+                tag="settings",
+                parameters=[path_parameter("key", _STRING, "a setting's name or alias")],
+                errors={
+                    "400": _error("logpurgedays (read-only here)"),
+                    "404": _error("no setting has that name"),
+                },
+            ),
         },
         **session_paths,
         "/accounts": {

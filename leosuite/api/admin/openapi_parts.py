@@ -57,12 +57,18 @@ def _object(properties: dict[str, Schema]) -> Schema:
 
 
 def settings_schemas() -> dict[str, Schema]:
-    """``ServerSettings`` (what GET answers) and ``ServerSettingsChanged`` (PUT)."""
+    """``ServerSettings`` (what GET answers), ``ServerSettingsChanged`` (PUT) and
+    ``ServerSettingsReset`` (DELETE)."""
     shown: dict[str, Schema] = {key: _SETTING_TYPES.get(key, _BOOL) for key in WIRE}
     shown.update({alias: shown[key] for alias, key in ALIASES.items()})
     shown["logpurgedays"] = {
         "type": "number",
         "description": "housekeeping.audit_keep_days (read-only here)",
+    }
+    shown["overridden"] = {
+        "type": "array",
+        "items": {"enum": list(WIRE)},
+        "description": "keys whose stored value wins over the configuration file",
     }
     ignored = {
         "type": "array",
@@ -70,9 +76,15 @@ def settings_schemas() -> dict[str, Schema]:
         "maxItems": MAX_IGNORED,
         "description": "names of the request that were not taken",
     }
+    reset = {
+        "type": "array",
+        "items": _STRING,
+        "description": "keys whose stored value was removed",
+    }
     return {
         "ServerSettings": _object(shown),
         "ServerSettingsChanged": _object({**shown, "ignored": ignored}),
+        "ServerSettingsReset": _object({**shown, "reset": reset}),
     }
 
 

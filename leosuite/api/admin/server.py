@@ -11,6 +11,9 @@ and ``announceWhiteList``), ``sessionUserLimit`` (the ``maxUserCount`` new sessi
 start with) and ``logpurgedays`` (``housekeeping.audit_keep_days`` of the
 configuration file: shown, never changed here).
 
+``overridden`` lists, in that order, the keys whose value was changed here and is
+stored: it wins over the configuration file until it is reset.
+
 ``PUT /server/`` takes any subset of those names and answers the same object after
 the change, with ``ignored``: the names it did not take, in the order sent (at most
 100, each cut to 100 characters): names leosuite has no setting for, and
@@ -22,6 +25,12 @@ both its names with different values; and then nothing changes, not even the val
 keys of the same body. A change is stored (it survives a restart and wins over the
 config file), takes effect at once and is written to the audit log (topic
 ``Status``) with the admin's account and address. PUTs are applied one at a time.
+
+``DELETE /server/`` removes every stored value, ``DELETE /server/:key`` the one of
+``key`` (a seed name or an alias): the configuration file's value (or the built-in
+default) is in effect again at once. The answer is the ``GET`` object with ``reset``:
+the keys whose stored value was removed (empty when there was none). An unknown key is
+404, ``logpurgedays`` 400. A reset is audited like a change.
 """
 
 from __future__ import annotations
@@ -38,12 +47,17 @@ from ...auth.service import Principal
 from ...community.server_settings import (
     ALIASES,
     WIRE,
+    ServerSettings,
     ServerSettingsPatch,
+    overridden_keys,
+    read_stored,
+    reset_server_settings,
     store_server_settings,
     validate,
     wire_changes,
+    wire_key,
 )
-from ...errors import InvalidInput
+from ...errors import InvalidInput, NotFound
 from ..requests import peer_ip, read_body
 
 if TYPE_CHECKING:
@@ -79,16 +93,32 @@ class SettingsChange(msgspec.Struct, frozen=True):
     sent_as: dict[str, str]
 
 
-def settings_view(ctx: ApiContext) -> dict[str, Any]:
+def settings_view(ctx: ApiContext, overridden: list[str]) -> dict[str, Any]:
     """What ``GET /server/`` answers: the wire keys, the origin's aliases, the
-    read-only ``logpurgedays``."""
+    read-only ``logpurgedays`` and ``overridden`` (the keys whose stored value wins)."""
     wire = ctx.chat.server_settings.to_wire()
     wire.update({alias: wire[key] for alias, key in ALIASES.items()})
     days = float(ctx.settings.housekeeping.audit_keep_days)
     # No age limit is 0 on the origin's page too (an infinite number has no JSON form).
     days = days if math.isfinite(days) else 0.0
     wire["logpurgedays"] = int(days) if days.is_integer() else days
+    wire["overridden"] = overridden
     return wire
+
+
+def reset_target(name: str) -> str:
+    """The wire key ``DELETE /server/:key`` resets; NotFound for a name leosuite has no
+    setting for, InvalidInput for the read-only ``logpurgedays``."""
+    if name == "logpurgedays":
+        raise InvalidInput(
+            "logpurgedays: read-only here (housekeeping.audit_keep_days of the configuration file)",
+            field=name,
+        )
+    key = wire_key(name)
+    if key is None:
+        cut = name if len(name) <= MAX_IGNORED_CHARS else name[: MAX_IGNORED_CHARS - 1] + "…"
+        raise NotFound(f"no server setting is named {cut!r}")
+    return key
 
 
 def _renamed(exc: InvalidInput, sent_as: dict[str, str]) -> InvalidInput:
@@ -150,8 +180,11 @@ def register(routes: AdminRoutes) -> None:
     ctx = routes.ctx
     lock = trio.Lock()
 
+    async def overridden() -> list[str]:
+        return overridden_keys(await ctx.db.call(read_stored))
+
     async def server_get(principal: Principal) -> Response:
-        return admin_json(settings_view(ctx))
+        return admin_json(settings_view(ctx, await overridden()))
 
     async def server_put(principal: Principal) -> Response:
         body = parse_settings(await read_body(ctx.settings.http.max_body_bytes))
@@ -174,7 +207,34 @@ def register(routes: AdminRoutes) -> None:
                     f"server settings changed: {text}",
                     actor=principal.actor(peer_ip()),
                 )
-        return admin_json({**settings_view(ctx), "ignored": body.ignored})
+            stored = await overridden()
+        return admin_json({**settings_view(ctx, stored), "ignored": body.ignored})
+
+    async def reset(principal: Principal, keys: list[str] | None) -> Response:
+        async with lock:
+            defaults = ServerSettings.from_community(ctx.settings.community)
+            removed, settings, stored = await reset_server_settings(ctx.db, defaults, keys)
+            if removed:
+                ctx.chat.set_server_settings(settings)
+                now = settings.to_wire()
+                text = ", ".join(
+                    f"{key}={msgspec.json.encode(now[key]).decode()}" if key in now else key
+                    for key in removed
+                )
+                await ctx.audit.record_done(
+                    "Status",
+                    f"server settings reset: {text[:2000]}",
+                    actor=principal.actor(peer_ip()),
+                )
+        return admin_json({**settings_view(ctx, stored), "reset": removed})
+
+    async def server_reset(principal: Principal) -> Response:
+        return await reset(principal, None)
+
+    async def server_reset_key(principal: Principal, key: str) -> Response:
+        return await reset(principal, [reset_target(key)])
 
     routes.add("/server", server_get, ["GET"])
     routes.add("/server", server_put, ["PUT"])
+    routes.add("/server", server_reset, ["DELETE"])
+    routes.add("/server/<key>", server_reset_key, ["DELETE"])

@@ -32,6 +32,8 @@ KEYS = {
     "privateUserList", "allowGuestHosts", "allowGuests",
     # the origin server's names beside them
     "persistence", "archive", "announceWhitelist", "sessionUserLimit", "logpurgedays",
+    # the keys whose stored value wins over the configuration
+    "overridden",
 }  # fmt: skip
 PATHS = ["/server", "/server/", "/api/server", "/api/server/"]
 
@@ -71,6 +73,7 @@ async def test_get_answers_the_seed_keys(daemon: RunningDaemon, path: str) -> No
         "announceWhitelist": False,
         "sessionUserLimit": 100,
         "logpurgedays": 90,
+        "overridden": [],
     }
 
 
