@@ -193,7 +193,8 @@ def test_overrun_notice(browser: Any, tmp_path: Path) -> None:
         line = "flood 0123456789 abcdefghijklmnopqrstuvwxyz\\n"
         flood = f'import sys, time\nsys.stdout.write("{line}" * 3000 + "after flood\\n")\n'
         _command_server(daemon, tmp_path, "fast", flood + "sys.stdout.flush()\ntime.sleep(3600)\n")
-        context, page = new_page(browser, daemon)
+        # Tall enough that the marker and the lines after it fit the terminal's rows.
+        context, page = new_page(browser, daemon, height=1200)
         problems = page.problems
         open_logged_in(page, daemon, "#/servers/fast")
         expect(_rows(page)).to_contain_text("after flood")

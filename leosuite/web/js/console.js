@@ -100,9 +100,19 @@ export function mountConsole(el, app, server) {
     fit = new FitAddon();
     term.loadAddon(fit);
     term.open(screen);
+    term.attachCustomKeyEventHandler(leaveKeys);
     term.onScroll(onScroll);
     lastBaseY = 0;
     fitNow();
+  }
+
+  /** Tab and Shift+Tab move the focus on and Esc goes to the command line: the
+   * terminal takes no input, so it must never keep a keyboard user in. */
+  function leaveKeys(event) {
+    if (event.key === "Tab") return false;
+    if (event.key !== "Escape") return true;
+    if (event.type === "keydown") (input.disabled ? follow : input).focus();
+    return false;
   }
 
   function setFollowing(on) {

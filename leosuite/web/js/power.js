@@ -3,6 +3,7 @@
 // actions the daemon's latest status or state event lists (its ``actions`` field).
 
 import { STATUS } from "./api.js";
+import { watch } from "./live.js";
 import { confirmDialog, errorText, h, toast } from "./ui.js";
 
 export const STATES = ["stopped", "starting", "running", "stopping", "crashed", "backoff"];
@@ -20,6 +21,9 @@ export const ACTIONS = [
     confirm: "Force kill sends SIGKILL at once: the server gets no chance to save. Force kill it?",
   },
 ];
+
+/** How long after a start's answer a crash still counts as "at once" (a toast's life). */
+const CRASH_WINDOW_MS = 4000;
 
 const DONE = {
   start: "started",
@@ -83,12 +87,15 @@ export function powerButtons(app, name, actions, { onGone, onDone } = {}) {
     if (busy.has(spec.action)) return; // pressed again meanwhile
     busy.add(spec.action);
     render();
+    const starting = spec.action === "start" || spec.action === "restart";
+    const outcome = starting ? startOutcome(app, name, DONE[spec.action]) : null;
     try {
       const answer = await app.conn.call(`server.${spec.action}`, { server: name });
-      const now = answer?.status && answer.status !== DONE[spec.action] ? ` (now ${answer.status})` : "";
-      toast(`${name} ${DONE[spec.action]}${now}.`, "ok");
+      if (outcome) outcome.answered(answer);
+      else toast(`${name} ${DONE[spec.action]}${nowState(answer, DONE[spec.action])}.`, "ok");
       if (onDone) onDone(answer);
     } catch (err) {
+      if (outcome) outcome.stop();
       if (err.code === STATUS.ENTITY_NOT_FOUND) {
         toast(`${name} no longer exists.`, "error");
         if (onGone) onGone();
@@ -101,8 +108,14 @@ export function powerButtons(app, name, actions, { onGone, onDone } = {}) {
     }
   }
 
-  function setActions(next) {
+  /** ``state`` (optional) names the server's state: in backoff Start reads "Start now". */
+  function setActions(next, state) {
     offered = Array.isArray(next) ? next.filter((a) => typeof a === "string") : null;
+    const start = buttons.get("start");
+    const early = state === "backoff";
+    start.textContent = early ? "Start now" : "Start";
+    if (early) start.title = "Start at once instead of waiting for the automatic restart";
+    else start.removeAttribute("title");
     render();
   }
 
@@ -127,4 +140,59 @@ export function powerButtons(app, name, actions, { onGone, onDone } = {}) {
 
   setActions(actions);
   return { el, setActions };
+}
+
+function nowState(answer, done) {
+  return answer?.status && answer.status !== done ? ` (now ${answer.status})` : "";
+}
+
+/**
+ * The toast of a start or restart says what came of it: the state events of ``name``
+ * seen from the call until a toast's life after its answer tell a server that crashed
+ * at once (and whether it waits to restart) from one that runs.
+ */
+function startOutcome(app, name, done) {
+  const events = [];
+  let shown = null;
+  let timer = 0;
+  const off = watch(app, {
+    onState(e) {
+      if (e.server !== name) return;
+      events.push(e);
+      if (shown && (e.new === "crashed" || e.new === "backoff")) report();
+    },
+  });
+
+  function crashText() {
+    const crash = events.findLast((e) => e.new === "crashed");
+    const last = events[events.length - 1];
+    let text = `${name} ${done} but crashed at once`;
+    if (crash?.reason) text += ` (${crash.reason})`;
+    if (last.new === "backoff") text += `; it restarts by itself: ${last.reason || "in backoff"}`;
+    else if (last.new === "crashed") text += "; it stays crashed";
+    return `${text}.`;
+  }
+
+  function report(answer) {
+    const last = events[events.length - 1];
+    const crashed = last && (last.new === "crashed" || last.new === "backoff");
+    if (shown) shown.remove();
+    shown = crashed ? toast(crashText(), "error") : toast(`${name} ${done}${nowState(answer, done)}.`, "ok");
+    // A crash that waits to restart may still be reported once, later states are not.
+    if (crashed && last.new !== "crashed") stop();
+  }
+
+  function stop() {
+    clearTimeout(timer);
+    off();
+  }
+
+  return {
+    answered(answer) {
+      if (answer?.status && !events.length) events.push({ new: answer.status });
+      report(answer);
+      timer = setTimeout(stop, CRASH_WINDOW_MS);
+    },
+    stop,
+  };
 }

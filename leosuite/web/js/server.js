@@ -47,6 +47,11 @@ export async function mount(root, app, [name]) {
   const cpu = sparkline("cpu", { width: 160, height: 32 });
   const memory = sparkline("memory", { width: 160, height: 32 });
   const goneNote = h("p", { class: "notice notice-error", role: "alert", hidden: true });
+  const awayNote = h("p", {
+    class: "notice notice-warn server-away",
+    hidden: true,
+    text: "The connection to the daemon is lost: the state of this server is unknown until it is back.",
+  });
   const facts = {};
   const fact = (key, label) => {
     facts[key] = { dd: h("dd", { text: "–" }) };
@@ -58,19 +63,23 @@ export async function mount(root, app, [name]) {
     { class: "server-details" },
     fact("pid", "PID"),
     fact("uptime", "Uptime"),
-    fact("restarts", "Restarts"),
+    fact("restarts", "Automatic restarts"),
     fact("exit_code", "Exit code"),
-    fact("restart_in", "Restarting in"),
+    fact("restart_in", "Next restart"),
     fact("last_error", "Last error"),
   );
   let since = performance.now();
+  // While the connection is lost nothing is known: no state, no live figures, no actions.
+  let away = false;
+  // "attempt 1 of 5" from the reason of the state event that entered backoff.
+  let attempt = "";
 
   function show(next) {
     st = next;
     since = performance.now();
-    setBadge(badge, st.status);
-    power.setActions(st.actions);
-    const live = ALIVE.includes(st.status);
+    setBadge(badge, away ? null : st.status);
+    power.setActions(away ? null : st.actions, st.status);
+    const live = !away && ALIVE.includes(st.status);
     cpu.update(historyOf(app, name), live ? st.cpu : null);
     memory.update(historyOf(app, name), live ? st.memory : null);
     const shown = (v) => (v === null || v === undefined || v === "" ? "–" : String(v));
@@ -84,17 +93,31 @@ export async function mount(root, app, [name]) {
 
   function tick() {
     const elapsed = (performance.now() - since) / 1000;
-    const up = ALIVE.includes(st.status) && typeof st.uptime === "number";
+    const up = !away && ALIVE.includes(st.status) && typeof st.uptime === "number";
     facts.uptime.dd.textContent = up ? formatDuration(st.uptime + elapsed) : "–";
-    const waiting = st.status === "backoff" && typeof st.restart_in === "number";
+    const waiting = !away && st.status === "backoff" && typeof st.restart_in === "number";
     facts.restart_in.row.hidden = !waiting;
-    if (waiting) facts.restart_in.dd.textContent = formatDuration(Math.max(0, st.restart_in - elapsed));
+    if (!waiting) return;
+    // Rounded up: "in 1s" until the restart is due, then "now" until it happens.
+    const left = Math.ceil(st.restart_in - elapsed);
+    const when = left > 0 ? `in ${formatDuration(left)}` : "now";
+    facts.restart_in.dd.textContent = attempt ? `${when} (${attempt})` : when;
+  }
+
+  function setAway(on) {
+    if (away === on || gone) return;
+    away = on;
+    awayNote.hidden = !on;
+    show(st);
   }
 
   async function refresh() {
     try {
       const next = await app.conn.call("server.status", { server: name });
-      if (!disposed) show(next);
+      if (disposed) return;
+      away = false;
+      awayNote.hidden = true;
+      show(next);
     } catch (err) {
       if (err.code === STATUS.ENTITY_NOT_FOUND) markGone();
     }
@@ -266,6 +289,7 @@ export async function mount(root, app, [name]) {
         st.description ? ` — ${st.description}` : "",
       ),
       goneNote,
+      awayNote,
       power.el,
       h("div", { class: "server-summary card" }, details, h("div", { class: "sparks" }, cpu.el, memory.el)),
       tablist,
@@ -279,7 +303,9 @@ export async function mount(root, app, [name]) {
     watch(app, {
       onState(e) {
         if (e.server !== name) return;
-        show({ ...st, status: e.new, actions: e.actions });
+        if (e.new === "backoff") attempt = /attempt \d+ of \d+/.exec(e.reason || "")?.[0] || "";
+        // The countdown of an earlier backoff is stale: the status answer brings the new one.
+        show({ ...st, status: e.new, actions: e.actions, restart_in: null });
         refresh();
       },
       onStats(servers) {
@@ -291,9 +317,14 @@ export async function mount(root, app, [name]) {
         if (entry.topic === "server" && entry.message === `destroyed server ${name}`) markGone();
         else if (entry.topic === "server" && entry.message?.startsWith(`destroyed server ${name} `)) markGone();
       },
-      onReconnect: () => refresh(),
     }),
   );
+  const onConn = (ev) => {
+    if (ev.detail?.state !== "open") setAway(true);
+    else if (away) refresh();
+  };
+  app.conn.addEventListener("state", onConn);
+  cleanups.push(() => app.conn.removeEventListener("state", onConn));
   const timer = setInterval(tick, 1000);
   cleanups.push(() => clearInterval(timer));
   cleanups.push(() => {
