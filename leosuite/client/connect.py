@@ -200,8 +200,26 @@ def connect(
     if not admin:
         port = _port(settings.admin.listen if settings else None, _DEFAULT_ADMIN_PORT)
         admin = f"{parts.scheme or 'http'}://{_host(parts)}:{port}"
-    token = str((saved or {}).get("token", ""))
+    token = ""
+    if saved and saved.get("token"):
+        if _token_for(saved, http, data_dir if local else None):
+            token = str(saved["token"])
+        elif need_token:
+            raise AuthError(
+                f"the saved login is for {saved.get('url')}, not {http}: "
+                f"run 'leosuite login --url {http}' first"
+            )
     return Daemon(http, str(ws), str(admin), token, data_dir if local else None)
+
+
+def _token_for(saved: Mapping[str, Any], http: str, local_dir: Path | None) -> bool:
+    """Whether the saved token may go to ``http``: the daemon it was saved for, at its
+    saved URL or (restarted on other ports) found through the saved data directory.
+    Never to a URL named on the command line or found in another directory."""
+    if _same_url(saved.get("url"), http):
+        return True
+    saved_dir = saved.get("data_dir")
+    return bool(saved_dir) and local_dir is not None and Path(str(saved_dir)) == local_dir
 
 
 def saved_client(environ: Mapping[str, str], args: argparse.Namespace | None = None) -> HttpClient:

@@ -98,9 +98,11 @@ async def test_a_login_to_a_remote_url_never_asks_a_local_daemon(
         assert (await run(cli, "server", "list", cwd=where)).stdout == b"(no servers)\n"
         assert (await run(cli, "ban", "list", cwd=where)).stdout == b"(no bans)\n"
         assert (await run(cli, "session", "list", cwd=where)).stdout == b"(no sessions)\n"
-        # naming the data directory does consult it
+        # naming the data directory does consult it, but the token saved for another
+        # daemon is not sent to the one found there
         named = await run(cli, "ban", "list", "--data-dir", "leosuite-data", cwd=where, expect=1)
-        assert b"cannot reach leosuite at http://127.0.0.1:9" in named.stderr
+        assert b"the saved login is for " in named.stderr
+        assert b"not http://127.0.0.1:9" in named.stderr
 
 
 async def test_a_start_that_ends_crashed_fails_with_its_reason(
