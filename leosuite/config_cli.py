@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import sys
 import time
 import tomllib
 from collections.abc import Mapping
@@ -92,7 +93,12 @@ def show_config(
 ) -> int:
     data = settings_as_dict(settings)
     sources = setting_sources(settings, config_file, environ, flags)
-    stored = stored_settings(settings.db_path)
+    try:
+        stored = stored_settings(settings.db_path)
+    except (StoreError, OSError) as exc:  # an unreadable store: show the rest all the same
+        print(f"leosuite: {getattr(exc, 'message', exc)}; values set through the admin API "
+              "are not shown", file=sys.stderr)  # fmt: skip
+        stored = {}
     hidden: dict[str, tuple[Any, str]] = {}
     for attr, typed in stored.items():
         if attr in data[COMMUNITY]:
@@ -143,6 +149,8 @@ def _daemon_lock(data_dir: Path) -> int | None:
         fd = os.open(data_dir / "run" / "leosuite.lock", os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    except OSError as exc:  # another user's data directory, say
+        raise ConfigError(f"cannot lock {data_dir}: {exc.strerror or exc}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
