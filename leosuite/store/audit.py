@@ -10,7 +10,7 @@ Over-long fields are cut to a bounded size, never refused: logging must not fail
 from __future__ import annotations
 
 import sqlite3
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -22,14 +22,22 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "AuditEntry",
     "Level",
+    "SELECT_ENTRIES",
     "append",
     "count",
+    "entry_of",
     "page",
     "purge",
 ]
 
 Level = Literal["debug", "info", "warning", "error"]
 LEVELS: tuple[str, ...] = get_args(Level)
+
+#: The columns :func:`entry_of` reads, in its order (a ``WHERE`` may follow).
+SELECT_ENTRIES = (
+    "SELECT id, timestamp, level, topic, session, user_id, user_ip, user_name, message "
+    "FROM audit_log"
+)
 
 MAX_MESSAGE_CHARS = 4000
 MAX_FIELD_CHARS = 200
@@ -55,6 +63,21 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def entry_of(row: tuple[Any, ...]) -> AuditEntry:
+    """An entry from a row of :data:`SELECT_ENTRIES`."""
+    return AuditEntry(
+        id=row[0],
+        timestamp=row[1],
+        level=row[2],
+        topic=row[3],
+        session=row[4],
+        user_id=row[5],
+        user_ip=row[6],
+        user_name=row[7],
+        message=row[8],
+    )
 
 
 def append(
@@ -121,24 +144,10 @@ def page(
     where, params = _where(session, after)
     order = "DESC" if newest_first else "ASC"
     rows = conn.execute(
-        "SELECT id, timestamp, level, topic, session, user_id, user_ip, user_name, message "  # noqa: S608
-        f"FROM audit_log{where} ORDER BY id {order} LIMIT ? OFFSET ?",
+        f"{SELECT_ENTRIES}{where} ORDER BY id {order} LIMIT ? OFFSET ?",
         (*params, limit, offset),
     )
-    return [
-        AuditEntry(
-            id=row[0],
-            timestamp=row[1],
-            level=row[2],
-            topic=row[3],
-            session=row[4],
-            user_id=row[5],
-            user_ip=row[6],
-            user_name=row[7],
-            message=row[8],
-        )
-        for row in rows
-    ]
+    return [entry_of(row) for row in rows]
 
 
 def count(conn: sqlite3.Connection, session: str | None = None, after: float | None = None) -> int:

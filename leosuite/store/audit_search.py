@@ -22,17 +22,13 @@ import sqlite3
 import msgspec
 
 from ..errors import InvalidInput
-from .audit import AuditEntry
+from .audit import SELECT_ENTRIES, AuditEntry, entry_of
 
 __all__ = ["CREATED", "LogQuery", "search"]
 
 #: The message of the entry the chat core writes when it opens a session.
 CREATED = "session {name} created"
 
-_SELECT = (
-    "SELECT id, timestamp, level, topic, session, user_id, user_ip, user_name, message "
-    "FROM audit_log"
-)
 _TRIPLE = "coalesce(user_id, '') || ';' || user_ip || ';' || user_name"
 
 
@@ -79,19 +75,6 @@ def search(
         raise InvalidInput("offset and limit must not be negative", field="page")
     where, params = _where(query)
     rows = conn.execute(
-        f"{_SELECT}{where} ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset)
+        f"{SELECT_ENTRIES}{where} ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset)
     )
-    return [
-        AuditEntry(
-            id=row[0],
-            timestamp=row[1],
-            level=row[2],
-            topic=row[3],
-            session=row[4],
-            user_id=row[5],
-            user_ip=row[6],
-            user_name=row[7],
-            message=row[8],
-        )
-        for row in rows
-    ]
+    return [entry_of(row) for row in rows]
