@@ -9,8 +9,9 @@ from typing import Any
 from ...community.server_settings import ALIASES, WIRE
 from ...store.accounts import DRAWPILE_FLAGS
 from ..openapi import Schema, query_parameter
+from .lenient import MAX_IGNORED
 from .log import MAX_FILTER_CHARS, MAX_PAGE
-from .server import INTEGER_TEXT, INTEGERS, MAX_IGNORED
+from .server import INTEGER_TEXT, INTEGERS
 
 __all__ = [
     "FLAGS_DESCRIPTION",

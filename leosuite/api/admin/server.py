@@ -59,6 +59,7 @@ from ...community.server_settings import (
 )
 from ...errors import InvalidInput, NotFound
 from ..requests import peer_ip, read_body
+from .lenient import raw_object, shown_ignored, shown_name
 
 if TYPE_CHECKING:
     from ..context import ApiContext
@@ -67,16 +68,12 @@ if TYPE_CHECKING:
 __all__ = [
     "INTEGERS",
     "INTEGER_TEXT",
-    "MAX_IGNORED",
     "SettingsChange",
     "parse_settings",
     "register",
     "settings_view",
 ]
 
-#: Most ignored names an answer lists, and the most characters it shows of each.
-MAX_IGNORED = 100
-MAX_IGNORED_CHARS = 100
 #: Settings that are whole numbers, which the origin's web admin sends as text.
 INTEGERS = frozenset({"sessionCountLimit", "sessionUserLimit"})
 #: How such a setting may be written as text (``"25"``, ``" 25 "``).
@@ -116,8 +113,7 @@ def reset_target(name: str) -> str:
         )
     key = wire_key(name)
     if key is None:
-        cut = name if len(name) <= MAX_IGNORED_CHARS else name[: MAX_IGNORED_CHARS - 1] + "…"
-        raise NotFound(f"no server setting is named {cut!r}")
+        raise NotFound(f"no server setting is named {shown_name(name)!r}")
     return key
 
 
@@ -135,14 +131,7 @@ def parse_settings(data: bytes) -> SettingsChange:
     """A ``PUT /server/`` body -> its typed patch; InvalidInput for a body that is not
     a JSON object, a bad value of a known name, or two names of one setting that
     disagree."""
-    try:
-        raw = msgspec.json.decode(data if data.strip() else b"{}", type=dict[str, msgspec.Raw])
-    except msgspec.ValidationError:
-        raise InvalidInput("the request body must be a JSON object") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidInput("request body is nested too deeply") from None
+    raw = raw_object(data)
     known: dict[str, Any] = {}
     sent_as: dict[str, str] = {}
     ignored: list[str] = []
@@ -169,8 +158,7 @@ def parse_settings(data: bytes) -> SettingsChange:
         message, _, where = str(exc).partition(" - at `$")
         key = where.rstrip("`").lstrip(".")
         raise _renamed(InvalidInput(f"{key}: {message}", field=key), sent_as) from None
-    cut = MAX_IGNORED_CHARS
-    shown = [n if len(n) <= cut else n[: cut - 1] + "…" for n in ignored[:MAX_IGNORED]]
+    shown = shown_ignored(ignored)
     return SettingsChange(patch, shown, sent_as)
 
 

@@ -53,6 +53,7 @@ from ...errors import InvalidInput, NotFound, TooLarge
 from ..requests import decode_body, decode_bytes, peer_ip, read_body
 from ..ws import sessions as ws_sessions
 from . import session_chat
+from .lenient import raw_object, shown_ignored
 
 if TYPE_CHECKING:
     from .app import AdminRoutes
@@ -87,25 +88,15 @@ class SessionsMessage(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 #: The names ``PUT /sessions/:id`` takes; it ignores any other.
 PATCH_NAMES = frozenset(field.encode_name for field in msgspec.structs.fields(SessionPatch))
-MAX_IGNORED = 100
-MAX_IGNORED_CHARS = 100
 
 
 def parse_patch(data: bytes) -> tuple[SessionPatch, list[str]]:
     """A ``PUT /sessions/:id`` body -> (its typed known names, the names ignored);
     InvalidInput for a body that is not a JSON object or a bad value of a known name."""
-    try:
-        raw = msgspec.json.decode(data if data.strip() else b"{}", type=dict[str, msgspec.Raw])
-    except msgspec.ValidationError:
-        raise InvalidInput("the request body must be a JSON object") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidInput("request body is nested too deeply") from None
+    raw = raw_object(data)
     ignored = [name for name in raw if name not in PATCH_NAMES]
     known = msgspec.json.encode({k: v for k, v in raw.items() if k in PATCH_NAMES})
-    cut = MAX_IGNORED_CHARS
-    shown = [n if len(n) <= cut else n[: cut - 1] + "…" for n in ignored[:MAX_IGNORED]]
+    shown = shown_ignored(ignored)
     return decode_bytes(known, SessionPatch), shown
 
 
