@@ -1,5 +1,6 @@
-// #/servers/<name>: one server: live state, power buttons, status details, and the
-// tabs Console (console.js) and Settings (forms.js), with Destroy under Settings.
+// #/servers/<name>: one server: live state, power buttons, status details, and its tabs:
+// each a module whose mount function takes (panel, app, name, status) and returns a
+// cleanup function (or nothing); Settings (forms.js) also holds Destroy.
 
 import { STATUS } from "./api.js";
 import { forget, historyOf, sparkline, watch } from "./live.js";
@@ -8,7 +9,7 @@ import { confirmDialog, errorText, formatDuration, h, importFresh, keepFocus, re
 
 const ALIVE = ["starting", "running", "stopping"];
 const TABS = [
-  { id: "console", label: "Console" },
+  { id: "console", label: "Console", module: "./console.js", mount: "mountConsole" },
   { id: "settings", label: "Settings" },
 ];
 /** The tab last open per server, so coming back shows the same one. */
@@ -179,23 +180,27 @@ export async function mount(root, app, [name]) {
     }
     if (!mounted[id]) {
       mounted[id] = true;
-      (id === "console" ? mountConsoleTab : mountSettingsTab)(panels[id]);
+      const tab = TABS.find((t) => t.id === id);
+      (tab.module ? mountModuleTab(tab) : mountSettingsTab)(panels[id]);
     }
   }
 
-  async function mountConsoleTab(panel) {
-    try {
-      const { mountConsole } = await importFresh("./console.js");
-      if (disposed) return;
-      const stop = await mountConsole(panel, app, name);
-      if (typeof stop === "function") {
-        if (disposed) stop();
-        else cleanups.push(stop);
+  function mountModuleTab(tab) {
+    return async (panel) => {
+      try {
+        const module = await importFresh(tab.module);
+        if (disposed) return;
+        const stop = await module[tab.mount](panel, app, name, st);
+        if (typeof stop === "function") {
+          if (disposed) stop();
+          else cleanups.push(stop);
+        }
+      } catch (err) {
+        console.warn(`${tab.id} view unavailable`, err);
+        const text = `The ${tab.label.toLowerCase()} view is not available: ${err.message}`;
+        replace(panel, h("p", { class: "notice", text }));
       }
-    } catch (err) {
-      console.warn("console view unavailable", err);
-      replace(panel, h("p", { class: "notice", text: `The console is not available: ${err.message}` }));
-    }
+    };
   }
 
   async function mountSettingsTab(panel) {
