@@ -288,7 +288,9 @@ class Daemon:
                     endpoints=endpoints,
                     started_at=started_at,
                 )
+                await ctx.grants.load(db)
                 ws_listener = websocket_listener(ctx, dups["ws.listen"], reserve=reserve)
+                ctx.metrics.attach(ctx, ws_listener.hubs)
                 await nursery.start(services.chat.run)
                 await nursery.start(run_housekeeping, ctx)
                 await nursery.start(watch_tokens, services.auth, settings.db_path)
@@ -301,6 +303,7 @@ class Daemon:
                 async with trio.open_nursery() as listeners:
                     for key, app in apps.items():
                         await listeners.start(partial(serve_app, app, dups[key], **http_common))
+                        ctx.metrics.listening.add(key.partition(".")[0])
                     ws_scope = trio.CancelScope()
 
                     async def run_ws(
@@ -310,6 +313,7 @@ class Daemon:
                             await ws_listener.run(task_status=task_status)
 
                     await listeners.start(run_ws)
+                    ctx.metrics.listening.add("ws")
                     autostarted = await fleet.start_autostart()
                     if autostarted:
                         log.info("autostarted: %s", ", ".join(autostarted))
@@ -337,6 +341,7 @@ class Daemon:
                     task_status.started(self.endpoints)
 
                     await self._stop.wait()
+                    ctx.metrics.listening.clear()  # not ready once it stops accepting
                     if self.exit_mode == "reload":
                         await self._begin_reload(audit, ws_listener, manager)
                         listeners.cancel_scope.deadline = trio.current_time() + RELOAD_DRAIN

@@ -117,6 +117,12 @@ class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_connections_per_ip: int = 16
 
 
+class MetricsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    #: A token a Prometheus scraper sends as ``Authorization: Bearer`` for ``/metrics``
+    #: on the admin listener instead of an ADMIN account's credentials ("": none).
+    scrape_token: str = ""
+
+
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pow_difficulty: int = 12
     pow_count: int = 4
@@ -173,6 +179,10 @@ class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     kept_days: float = 30.0
     #: The largest file one upload into a server's directory may bring.
     files_max_upload_bytes: int = 1024 * MiB
+    #: The largest file one install step may download.
+    install_max_bytes: int = 2048 * MiB
+    #: Mojang's version manifest, where ``minecraft_jar`` install steps find versions.
+    minecraft_manifest_url: str = "https://piston-meta.mojang.com/mc/game/version_manifest_v2.json"
 
     @property
     def retention_bytes(self) -> int:
@@ -218,6 +228,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     ws: WsSettings = msgspec.field(default_factory=WsSettings)
     admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     housekeeping: HousekeepingSettings = msgspec.field(default_factory=HousekeepingSettings)
@@ -343,10 +354,22 @@ def _check(settings: Settings) -> Settings:
         r"[a-z_][a-z0-9_.-]{0,31}\$?|[0-9]{1,10}", settings.servers.user
     ):
         raise ConfigError("servers.user: not a system user's name or uid", field="servers.user")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", settings.servers.minecraft_manifest_url):
+        raise ConfigError(
+            "servers.minecraft_manifest_url: must be an http or https URL",
+            field="servers.minecraft_manifest_url",
+        )
     if settings.servers.retention_bytes < 64 * KiB:
         raise ConfigError(
             "servers.console_retention_bytes: must be at least 65536",
             field="servers.console_retention_bytes",
+        )
+    if settings.metrics.scrape_token and not re.fullmatch(
+        r"[!-~]{16,256}", settings.metrics.scrape_token
+    ):
+        raise ConfigError(
+            "metrics.scrape_token: must be 16 to 256 printable characters without spaces",
+            field="metrics.scrape_token",
         )
     if settings.daemon.on_exit not in ("stop", "leave"):
         raise ConfigError(
@@ -455,8 +478,8 @@ def load_settings(
 
 
 #: The settings whose values are secrets (``section.key``): ``config show`` masks these
-#: and nothing else (no setting holds a secret today; passwords come from elsewhere).
-SECRET_SETTINGS: frozenset[str] = frozenset()
+#: and nothing else (passwords come from elsewhere).
+SECRET_SETTINGS: frozenset[str] = frozenset({"metrics.scrape_token"})
 
 
 def settings_as_dict(
@@ -466,11 +489,11 @@ def settings_as_dict(
     secrets: Collection[str] = SECRET_SETTINGS,
 ) -> dict[str, Any]:
     """The effective settings as plain data for ``leosuite config show``, the values of
-    the ``secrets`` settings masked."""
+    the ``secrets`` settings masked (an empty one is shown: it hides nothing)."""
     data: dict[str, Any] = msgspec.to_builtins(settings)
     if mask_secrets:
         for key in secrets:
             section, _, name = key.partition(".")
-            if name in data.get(section, {}):
+            if data.get(section, {}).get(name) not in (None, ""):
                 data[section][name] = "********"
     return data

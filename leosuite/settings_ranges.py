@@ -120,6 +120,7 @@ RANGES: dict[str, Range] = {
     "servers.max_per_account": _off(MANY, "0 means no limit"),
     "servers.kept_days": _off(36525, "0 keeps them for ever"),
     "servers.files_max_upload_bytes": _count(HUGE),
+    "servers.install_max_bytes": _count(HUGE),
     "community.session_count_limit": _count(),
     "community.session_size_limit": _count(HUGE),
     "community.message_max_bytes": _count(HUGE),

@@ -15,6 +15,8 @@ from ..audit import AuditLog
 from ..auth.service import AuthService
 from ..settings import Settings
 from ..store.db import Database
+from .grants import ServerGrants
+from .metrics import DaemonMetrics
 
 if TYPE_CHECKING:
     from ..auth.bans import BanList
@@ -42,4 +44,8 @@ class ApiContext:
     bans: BanList
     #: Every listener's URL by name (``http``, ``ws``, ``admin``).
     endpoints: dict[str, str] = field(default_factory=dict)
+    #: Rights on servers granted to other accounts (loaded at start).
+    grants: ServerGrants = field(default_factory=ServerGrants)
+    #: The daemon's Prometheus metrics and which listeners serve.
+    metrics: DaemonMetrics = field(default_factory=DaemonMetrics)
     started_at: float = 0.0

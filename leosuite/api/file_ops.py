@@ -48,7 +48,7 @@ class FileOps:
 
     def _files(self, server: str, *, change: bool) -> ServerFiles:
         record = self.ops.visible(server)
-        if not may_use_server_files(self.ops.principal, record):
+        if not may_use_server_files(self.ops.principal, record, self.ops.granted(record)):
             raise PermissionDenied(f"this account may not use the files of server {server!r}")
         manager = self.ops.manager
         owner: tuple[int, int] | None = None

@@ -3,7 +3,10 @@ WebSocket ``server.*``): permission checks and audit entries in one place.
 
 Who may do what is decided by :mod:`leosuite.auth.permissions`; a server the caller
 may not see does not exist for it (the same 404 as an unknown name), and a create under
-a taken name gets one answer whoever has it (409 "server name not available"). A server
+a taken name gets one answer whoever has it (409 "server name not available"). An
+account the owner shared the server with sees it and may do what its rights cover
+(:meth:`ServerOps.with_right`, 403 otherwise); only the owner or an ADMIN destroys or
+shares it (:meth:`ServerOps.managed`). A server
 of an admin-only type is started, restarted, reconfigured, typed into and has its files
 changed by an ADMIN only; :func:`stop_unattended_servers` stops those no ADMIN answers
 for any more. An operation that happened is answered as done: when the store cannot
@@ -22,13 +25,17 @@ import trio
 
 from ..audit import Actor
 from ..auth.permissions import (
+    RIGHTS,
     may_create_another_server,
     may_create_server_type,
     may_create_servers,
+    may_manage_server,
     may_operate_server_type,
     may_see_server,
+    may_see_server_owners,
     may_set_server_user,
     runs_unattended,
+    server_rights,
 )
 from ..auth.service import Principal
 from ..errors import Conflict, NotFound, PermissionDenied
@@ -55,6 +62,7 @@ _OPERATIONS = {
     "settings": "changing the settings of",
     "command": "typing commands into",
     "files": "changing the files of",
+    "install": "installing",
 }
 
 
@@ -67,16 +75,72 @@ class ServerOps:
         self.principal = principal
         self.ip = ip
 
+    def granted(self, record: ServerRecord) -> frozenset[str]:
+        """What the caller's account was granted on the server (by its owner or an ADMIN)."""
+        return self.ctx.grants.rights(record.id, self.principal.account_id)
+
+    def rights(self, record: ServerRecord) -> frozenset[str]:
+        """The caller's rights on the server (all of them for its owner and an ADMIN)."""
+        return server_rights(self.principal, record, self.granted(record))
+
+    def sees(self, record: ServerRecord) -> bool:
+        return may_see_server(self.principal, record, self.granted(record))
+
     def visible(self, name: str) -> ServerRecord:
         validate_server_name(name)  # a malformed name is invalid input, as on create
         record = self.manager.record(name)  # NotFound for unknown names
-        if not may_see_server(self.principal, record):
+        if not self.sees(record):
             raise NotFound(f"no server named {name!r}", field="server")
         return record
 
     def visible_names(self) -> list[str]:
-        principal, manager = self.principal, self.manager
-        return [n for n in manager.names() if may_see_server(principal, manager.record(n))]
+        manager = self.manager
+        return [n for n in manager.names() if self.sees(manager.record(n))]
+
+    async def owners(self, names: list[str]) -> dict[str, Any]:
+        """What ``server_list`` adds for an ADMIN: ``owners``, each listed server's
+        owner's username (None when it has none or it was deleted); nothing for others."""
+        if not may_see_server_owners(self.principal):
+            return {}
+        owner_ids = {n: self.manager.record(n).owner_id for n in names}
+        wanted = {i for i in owner_ids.values() if i is not None}
+
+        def usernames(conn: sqlite3.Connection) -> dict[int, str]:
+            found = (accounts.get(conn, i) for i in wanted)
+            return {a.id: a.username for a in found if a is not None}
+
+        known = await self.ctx.db.call(usernames) if wanted else {}
+        return {"owners": {n: known.get(i) if i else None for n, i in owner_ids.items()}}
+
+    def listing(self) -> dict[str, Any]:
+        """``server.list``: the names the caller sees and its rights on each."""
+        records = [self.manager.record(n) for n in self.visible_names()]
+        return {
+            "servers": [r.name for r in records],
+            "rights": {r.name: [x for x in RIGHTS if x in self.rights(r)] for r in records},
+        }
+
+    def require(self, record: ServerRecord, right: str) -> ServerRecord:
+        """Refuse (403) an action that ``right`` covers unless the caller has it."""
+        if right not in self.rights(record):
+            raise PermissionDenied(
+                f"your account's rights on server {record.name!r} do not include {right!r}"
+            )
+        return record
+
+    def with_right(self, name: str, right: str) -> ServerRecord:
+        """The server ``name`` if the caller may see it (else 404) and has ``right`` (403)."""
+        return self.require(self.visible(name), right)
+
+    def managed(self, name: str) -> ServerRecord:
+        """The server ``name`` if the caller is its owner or an ADMIN: 404 when it may
+        not see it, 403 for a grantee."""
+        record = self.visible(name)
+        if not may_manage_server(self.principal, record):
+            raise PermissionDenied(
+                f"only the owner of server {name!r} or an ADMIN may destroy it or share it"
+            )
+        return record
 
     async def audit(self, server: str, message: str) -> None:
         """Audit an operation that happened (never an error: see the module doc)."""
@@ -141,16 +205,32 @@ class ServerOps:
         return {"server": record.name, "readIndex": 0}
 
     async def destroy(self, name: str, *, delete_files: bool) -> None:
-        self.visible(name)
+        record = self.managed(name)
         await self.manager.destroy(name, delete_files=delete_files)
+        self.ctx.grants.forget_server(record.id)
         files = " and its files" if delete_files else ""
         await self.audit(name, f"destroyed server {name}{files}")
 
     def status(self, name: str | None) -> dict[str, Any]:
         if name is not None:
-            self.visible(name)
-            return self.manager.status(name)
-        return {"servers": {n: self.manager.status(n) for n in self.visible_names()}}
+            return self._status(self.visible(name))
+        manager = self.manager
+        return {"servers": {n: self._status(manager.record(n)) for n in self.visible_names()}}
+
+    def _status(self, record: ServerRecord) -> dict[str, Any]:
+        """A server's status with the caller's ``rights`` on it and whether it may
+        ``manage`` it (share, destroy)."""
+        status = self.manager.status(record.name)
+        status["rights"] = [r for r in RIGHTS if r in self.rights(record)]
+        status["manage"] = may_manage_server(self.principal, record)
+        return status
+
+    def stats_history(self, name: str) -> dict[str, Any]:
+        """The last hour of ``name``'s samples: the live figures, under ``console``."""
+        self.with_right(name, "console")
+        history = self.manager.stats_history
+        samples = [sample._asdict() for sample in history.samples(name)]
+        return {"server": name, "interval": history.interval, "samples": samples}
 
     async def read_log(
         self,
@@ -161,28 +241,38 @@ class ServerOps:
         wait: float | None,
         encoding: Encoding | None,
     ) -> LogAnswer:
-        self.visible(name)
-        return await self.manager.read_log(
+        record = self.with_right(name, "console")
+        answer = await self.manager.read_log(
             name, read_index, limit=limit, wait=wait, encoding=encoding
         )
+        self.require(record, "console")  # revoked while the read waited
+        return answer
 
     async def command(self, name: str, line: str) -> None:
-        self.may_operate(self.visible(name), "command")
+        self.may_operate(self.with_right(name, "commands"), "command")
         await self.manager.command(name, line)
         await self.audit(name, f"command: {line[:200]}")
 
     async def power(self, name: str, action: PowerAction) -> dict[str, Any]:
-        record = self.visible(name)
+        record = self.with_right(name, "power")
         if action in ("start", "restart"):
             self.may_operate(record, action)
         state = await self.manager.power(name, action, by=self.principal.account_id)
         await self.audit(name, f"{action.replace('_', ' ')} (now {state.value})")
         return {"server": name, "status": state.value}
 
+    async def install(self, name: str) -> dict[str, Any]:
+        """Run the server's install steps now: whoever may start it may install it."""
+        self.may_operate(self.with_right(name, "power"), "install")
+        answer = await self.manager.install(name)
+        outcome = "install done" if answer["installed"] else answer["error"]
+        await self.audit(name, f"{outcome} (now {answer['status']})"[:300])
+        return answer
+
     async def settings(
         self, name: str, changes: Mapping[str, Any] | None
     ) -> list[dict[str, object]]:
-        record = self.visible(name)
+        record = self.with_right(name, "settings")
         if changes:
             self.may_operate(record, "settings")
             self.may_set_user(changes, record.settings)

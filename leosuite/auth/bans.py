@@ -83,6 +83,8 @@ class BanList:
         self._auth = auth
         self._matcher = BanMatcher()
         self._lock = trio.Lock()
+        #: Connections and requests refused for a ban since the daemon started.
+        self.refusals = 0
         # refused connections audited: the first a minute per address, and in all
         self._refusals = Limiter(
             trio.current_time, window=_REFUSAL_WINDOW, limit=1, max_keys=MAX_BANS
@@ -187,6 +189,7 @@ class BanList:
 
     async def refused(self, ip: str, ban: BanRecord, where: str) -> None:
         """Audit a refused connection, rate-limited (see the module docstring)."""
+        self.refusals += 1
         room = self._refusals_logged.count("") < REFUSAL_LOG_PER_MINUTE
         skipped = self._refusals.first(ip, may_open=room)
         if skipped is None:

@@ -10,13 +10,34 @@ The rules, by account flag:
   ``servers.max_per_account`` of them.
 * ``MOD`` moderates the community: closes, messages and changes sessions, sees
   members' addresses, is a moderator in every chat channel.
-* Every account sees and operates the servers it created; for anyone else such a
-  server does not exist (the same 404 as an unknown name). A server of an admin-only
+* Every account sees and operates the servers it created and those shared with it (see
+  Sharing below); for anyone else such a server does not exist (the same 404 as an
+  unknown name). A server of an admin-only
   type is started, restarted, reconfigured and typed into by an ADMIN only, every time,
   and it runs only while an ADMIN answers for it (its owner, or whoever last started it).
 * The files in a server's directory are listed, read and changed by an ADMIN or the
-  account that created the server; changed, on a server of an admin-only type, by an
-  ADMIN only (the rule of its settings and commands).
+  account that created the server, or an account granted ``files`` on it; changed, on a
+  server of an admin-only type, by an ADMIN only (the rule of its settings and commands).
+
+Sharing: the owner of a server (or an ADMIN) grants another account some of
+:data:`RIGHTS` on it; an ADMIN and the owner have them all (:func:`server_rights`).
+
+* ``console``: read its console (``server_log``, ``console.subscribe``) and its live
+  figures (``stats`` pushes, the stats history).
+* ``commands``: type into it (``server.cmd``); alone it shows nothing of the console,
+  so a grantee types blind unless it also has ``console``.
+* ``power``: start, stop, restart, kill, force kill and install it.
+* ``files``: list, read and change the files in its directory.
+* ``settings``: read and change its settings.
+
+A grantee with any right sees the server: it is listed, its status (state, figures,
+allowed actions, the caller's ``rights``) is answered and its state events are pushed,
+since every right needs the state to be used safely. An action outside its rights is
+refused (403); for an account with no right the server does not exist (404). Only the
+owner or an ADMIN lists and changes the grants and destroys the server
+(:func:`may_manage_server`); a grantee never re-shares. The admin-only type rule holds
+on top of every grant: a grantee that is not an ADMIN never starts, restarts,
+reconfigures, types into or changes the files of such a server, whatever it was granted.
 """
 
 from __future__ import annotations
@@ -30,6 +51,7 @@ if TYPE_CHECKING:
     from .service import Principal
 
 __all__ = [
+    "RIGHTS",
     "exempt_from_request_rate",
     "is_moderator",
     "may_create_another_server",
@@ -40,12 +62,16 @@ __all__ = [
     "may_read_audit_log",
     "may_see_audit_events",
     "may_see_every_count",
+    "may_manage_server",
     "may_see_server",
+    "may_see_server_owners",
+    "may_use_server",
     "may_set_server_user",
     "may_use_server_files",
     "may_use_admin_api",
     "permissions_of",
     "runs_unattended",
+    "server_rights",
 ]
 
 # The account flags (``store.accounts.FLAGS``), named here so this module imports no I/O.
@@ -54,19 +80,53 @@ HOST = "HOST"
 MOD = "MOD"
 
 
-def may_see_server(principal: Principal, record: ServerRecord) -> bool:
-    """See, read and operate the server: an ADMIN, or the account that created it."""
+#: The rights on one server that its owner may grant another account, in display order.
+RIGHTS = ("console", "commands", "power", "files", "settings")
+
+_EVERY_RIGHT = frozenset(RIGHTS)
+_NO_RIGHT: frozenset[str] = frozenset()
+
+
+def may_manage_server(principal: Principal, record: ServerRecord) -> bool:
+    """Destroy the server and list, grant, change and revoke rights on it: an ADMIN, or
+    the account that created it."""
     return ADMIN in principal.flags or (
         record.owner_id is not None and record.owner_id == principal.account_id
     )
 
 
-def may_use_server_files(principal: Principal, record: ServerRecord) -> bool:
-    """List, read and change the files in the server's directory: an ADMIN, or the
-    account that created it."""
-    return ADMIN in principal.flags or (
-        record.owner_id is not None and record.owner_id == principal.account_id
-    )
+def server_rights(
+    principal: Principal, record: ServerRecord, granted: frozenset[str] = _NO_RIGHT
+) -> frozenset[str]:
+    """The rights the caller has on the server: every one for an ADMIN or its creator,
+    else those ``granted`` to its account (names outside :data:`RIGHTS` count for
+    nothing)."""
+    if may_manage_server(principal, record):
+        return _EVERY_RIGHT
+    return granted & _EVERY_RIGHT
+
+
+def may_see_server(
+    principal: Principal, record: ServerRecord, granted: frozenset[str] = _NO_RIGHT
+) -> bool:
+    """See the server (list it, read its status and state events): an ADMIN, the account
+    that created it, or an account granted any right on it."""
+    return bool(server_rights(principal, record, granted))
+
+
+def may_use_server(
+    principal: Principal, record: ServerRecord, right: str, granted: frozenset[str] = _NO_RIGHT
+) -> bool:
+    """Do what ``right`` (one of :data:`RIGHTS`) covers on the server."""
+    return right in server_rights(principal, record, granted)
+
+
+def may_use_server_files(
+    principal: Principal, record: ServerRecord, granted: frozenset[str] = _NO_RIGHT
+) -> bool:
+    """List, read and change the files in the server's directory: an ADMIN, the account
+    that created it, or an account granted ``files`` on it."""
+    return may_use_server(principal, record, "files", granted)
 
 
 def may_change_files_run_as_daemon(principal: Principal) -> bool:
@@ -119,6 +179,11 @@ def is_moderator(principal: Principal) -> bool:
 
 def may_manage_kept_files(principal: Principal) -> bool:
     """List and purge what destroyed servers left behind (whoever owned them): ADMIN."""
+    return ADMIN in principal.flags
+
+
+def may_see_server_owners(principal: Principal) -> bool:
+    """See which account owns each server in the server list: ADMIN (who sees them all)."""
     return ADMIN in principal.flags
 
 

@@ -118,6 +118,8 @@ class AuthService:
         )
         self._login_infos = Limiter(now, window=60.0, limit=settings.login_info_per_minute)
         self._failures = LoginFailures(now, settings)
+        #: Logins that succeeded and that failed since the daemon started (the metrics).
+        self.logins = self.failed_logins = 0
         self._tokens: dict[str, _CachedToken] = {}
         #: A new token's first lifetime: the sliding one, unless the absolute one is shorter.
         self._token_ttl = min(settings.token_ttl, settings.token_max_lifetime)
@@ -236,6 +238,7 @@ class AuthService:
             ends_at=created_at + self._settings.token_max_lifetime,
             last_ip=ip,
         )
+        self.logins += 1
         await self._audit.record("auth", "login", actor=actor)
         return token, principal
 
@@ -249,6 +252,7 @@ class AuthService:
     ) -> None:
         if count:
             self._failures.note(actor.ip, account)
+        self.failed_logins += 1
         await self._audit.record("auth", f"login failed: {reason}", actor=actor, level="warning")
         raise AuthError(reason)
 

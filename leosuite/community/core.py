@@ -184,18 +184,9 @@ class ChatCore:
         (``room``) against the rooms' own limit, which their table checks. A stored
         session coming back (``restored``) keeps a name from before the name rule."""
         name = normalize_channel(name)
-        if not restored:
-            check_new_name(name)
-        if name.casefold() in self._by_name:
-            raise Conflict(f"a session named {name!r} exists already", field="channel")
-        limit = self.limits.session_count_limit
-        if not room and sum(1 for s in self.sessions.values() if s.room is None) >= limit:
-            raise Conflict("the server's session limit is reached; try again later")
-        if founder is not None and not founder.auth and not self.limits.allow_guest_hosts:
-            raise PermissionDenied("only logged-in users may open a new channel here")
-        address = ""
-        if not room and founder is not None and founder.ip and not founder.mod:
-            address = self._check_address(founder)
+        address = self._may_create(name, founder, room=room, restored=restored)
+        if address:
+            self._creations.note(address)
         session = Session(
             name,
             founder.name if founder else founder_name,
@@ -208,6 +199,30 @@ class ChatCore:
         self._audit("Status", f"session {name} created", founder, session)
         return session
 
+    def _may_create(self, name: str, founder: Member | None, *, room: bool = False,
+                    restored: bool = False) -> str:  # fmt: skip
+        """Refuse what :meth:`create` refuses, recording nothing; the founder's address
+        key for a chat channel that counts against the per-address limits, else ""."""
+        if not restored:
+            check_new_name(name)
+        if name.casefold() in self._by_name:
+            raise Conflict(f"a session named {name!r} exists already", field="channel")
+        limit = self.limits.session_count_limit
+        if not room and sum(1 for s in self.sessions.values() if s.room is None) >= limit:
+            raise Conflict("the server's session limit is reached; try again later")
+        if founder is not None and not founder.auth and not self.limits.allow_guest_hosts:
+            raise PermissionDenied("only logged-in users may open a new channel here")
+        if room or founder is None or not founder.ip or founder.mod:
+            return ""
+        return self._check_address(founder)
+
+    def check_new_channel(self, member: Member, name: str) -> None:
+        """Refuse what :meth:`join` refuses when ``member`` would open channel ``name``,
+        recording nothing (an adapter checks before slow work for the new channel)."""
+        if len(member.sessions) >= self.limits.channels_per_member:
+            raise Conflict(f"at most {self.limits.channels_per_member} channels per user")
+        self._may_create(normalize_channel(name), member)
+
     def _check_address(self, founder: Member) -> str:
         """Refuse a new chat channel from an address that has ``channels_per_address``
         open, or opened ``channel_creations_per_minute`` in the last minute; its key."""
@@ -215,7 +230,7 @@ class ChatCore:
         cap = self.limits.channels_per_address
         if sum(1 for s in self.sessions.values() if s.founder_address == address) >= cap:
             raise Conflict(f"at most {cap} open channels from one address; join an existing one")
-        if not self._creations.allow(address):
+        if self._creations.count(address) >= self._creations.limit:
             raise RateLimited(
                 f"at most {self._creations.limit} new channels a minute from one address; "
                 "try again in a minute"
@@ -223,12 +238,14 @@ class ChatCore:
         return address
 
     def join(self, member: Member, name: str, *, password_ok: bool = True,
-             code: str | None = None) -> tuple[Session, bool]:  # fmt: skip
+             code: str | None = None,
+             password_hash: str | None = None) -> tuple[Session, bool]:  # fmt: skip
         """Join (creating the session if there is none); returns (session, created).
 
         ``password_ok`` is the adapter's verdict on the session password (it holds the
         hasher); a password-protected session refuses ``False``. ``code`` may be one of
-        the session's invite codes (:func:`.invites.check_entry` has the rules)."""
+        the session's invite codes (:func:`.invites.check_entry` has the rules). A
+        session created here gets ``password_hash`` as its password (None: none)."""
         session = self.find(name)
         created = session is None
         if session is not None and member.id in session.members:
@@ -238,6 +255,7 @@ class ChatCore:
             raise Conflict(f"at most {self.limits.channels_per_member} channels per user")
         if session is None:
             session = self.create(name, member)
+            session.password_hash = password_hash
         if session.room is not None and member.kind != "room":
             # a room is end-to-end encrypted: only its own users, over the rooms API
             raise PermissionDenied(f"{session.name} is an encrypted room: join it over /rooms")

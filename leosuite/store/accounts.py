@@ -89,7 +89,7 @@ def parse_flags(flags: str | Iterable[str]) -> frozenset[str]:
             allowed = ", ".join(sorted(FLAGS - DRAWPILE_FLAGS))
             kept = ", ".join(sorted(DRAWPILE_FLAGS))
             raise InvalidInput(
-                f"unknown flag {item.strip()!r}; allowed: {allowed}, and Drawpile's {kept}",
+                f"unknown flag {item.strip()[:40]!r}; allowed: {allowed}, and Drawpile's {kept}",
                 field="flags",
             )
         result.add(flag)

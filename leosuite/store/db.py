@@ -30,6 +30,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -133,6 +134,8 @@ class Database:
         #: Set by run_writer() while it runs; woken when a call is queued.
         self._writer: trio.Event | None = None
         self._closed = False
+        #: Called with each batch's duration in seconds, queue to commit (the metrics).
+        self.on_batch: Callable[[float], None] | None = None
 
     @property
     def path(self) -> Path:
@@ -278,12 +281,15 @@ class Database:
         with trio.CancelScope(shield=True):
             while self._queue and not self._running:
                 self._running, self._queue = self._queue, []
+                started = time.perf_counter()
                 try:
                     await trio.to_thread.run_sync(self._batch, self._running)
                 finally:
                     for queued in self._running:
                         queued.done.set()
                     self._running = []
+                    if self.on_batch is not None:
+                        self.on_batch(time.perf_counter() - started)
 
     async def _wait(self, job: _Job[Any]) -> None:
         """Wait for ``job``'s batch; a cancellation drops it while still queued, else

@@ -149,8 +149,24 @@ ALTER TABLE chat_sessions
     ADD COLUMN idle_override INTEGER NOT NULL DEFAULT 0 CHECK (idle_override IN (0, 1));
 """
 
+_V6 = """
+-- Rights on one server given to another account (store/grants.py): comma-separated,
+-- sorted names of leosuite.auth.permissions.RIGHTS; no row means no right.
+CREATE TABLE server_grants (
+    server_id  INTEGER NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    rights     TEXT    NOT NULL CHECK (rights <> ''),
+    -- the account that last set them; NULL once it is deleted
+    granted_by INTEGER REFERENCES accounts (id) ON DELETE SET NULL,
+    granted_at REAL    NOT NULL,
+    PRIMARY KEY (server_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX server_grants_account ON server_grants (account_id);
+CREATE INDEX server_grants_granted_by ON server_grants (granted_by);
+"""
+
 #: Forward migrations; ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 
 #: The schema version this code creates and understands.
 SCHEMA_VERSION = len(MIGRATIONS)

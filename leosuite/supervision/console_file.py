@@ -131,6 +131,11 @@ class ConsoleFile:
         return self._last_end
 
     @property
+    def waiting(self) -> int:
+        """Tasks waiting for bytes past the end (long polls, subscriptions)."""
+        return len(self._lot)
+
+    @property
     def oldest_index(self) -> int:
         """Index of the oldest byte still held."""
         older = (s.data for s in self._files.older if s.end > s.data)

@@ -28,6 +28,7 @@ from leosuite.supervision.reaper import REAP_INTERVAL, REAPER
 from leosuite.supervision.spec import LaunchSpec, StateChange, StateChanges
 from leosuite.supervision.states import STOPPED_STATES, Backoff
 from leosuite.supervision.stats import StatsSampler
+from leosuite.supervision.stats_history import StatsHistory
 from leosuite.supervision.stdin_fifo import StdinFifo
 from leosuite.supervision.supervisor import ProcessBook, Supervisor
 
@@ -60,6 +61,8 @@ class Fleet:
         self._backoff = backoff
         self._stats_interval = stats_interval
         self._sampler = sampler or StatsSampler()
+        #: The last hour of each server's samples (see :meth:`sample_stats_once`).
+        self.history = StatsHistory(stats_interval, now)
         self._command_max_bytes = command_max_bytes
         self._raise_fd_limit = raise_fd_limit
         self._book = book
@@ -145,6 +148,7 @@ class Fleet:
         if self._supervisors.get(name) is sup:
             del self._supervisors[name]
             self.watch.remove(self._consoles.pop(name))
+            self.history.forget(name)
 
     def get(self, name: str) -> Supervisor:
         try:
@@ -271,7 +275,10 @@ class Fleet:
         stats = await trio.to_thread.run_sync(self._sampler.sample, list(live), now)
         for pgid, sup in live.items():
             if sup.pgid == pgid:  # still the same process
-                sup.set_stats(stats.get(pgid))
+                sample = stats.get(pgid)
+                sup.set_stats(sample)
+                if sample is not None:
+                    self.history.record(sup.name, sample)
 
     async def _sample_stats(self) -> None:
         deadline = trio.current_time()

@@ -20,6 +20,7 @@ of one account cannot pass its quota together.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import sys
@@ -42,12 +43,14 @@ from .console_answer import Encoding, LogAnswer, encode_console_data
 from .console_file import ConsoleFile
 from .fleet import Fleet
 from .handle import ProcessIdentity
+from .install import Installer, InstallEvents
 from .kept_logs import KeptEntry, KeptPurge
 from .name_locks import NameLocks
 from .readopt import readopt
 from .server_dirs import ServerDirs
 from .spec import LaunchSpec, StateChange, check_launch
 from .states import PowerAction, State, allowed_actions
+from .stats_history import StatsHistory
 from .stdin_fifo import StdinFifo
 from .supervisor import Supervisor
 from .type_files import TypeLoadError, load_types
@@ -115,6 +118,12 @@ class ServerManager:
         #: The owner of each server whose create is under way (counted by quota checks).
         self._creating: dict[str, int | None] = {}
         fleet.set_book(StoredProcesses(db))
+        self.installs = Installer(
+            db=db,
+            manifest_url=settings.minecraft_manifest_url,
+            max_bytes=settings.install_max_bytes,
+            events=InstallEvents(),
+        )
 
     # -- paths and specs ------------------------------------------------------------
 
@@ -143,6 +152,7 @@ class ServerManager:
             server_dir=str(self.dirs.server(name)),
             search_from=str(self._data_dir),
             confined=rendered.confined,
+            shown=list(rendered.shown),
         )
 
     def _open_console(self, name: str, start_index: int) -> ConsoleFile:
@@ -154,6 +164,33 @@ class ServerManager:
 
     async def _add(self, name: str, spec: LaunchSpec, console: ConsoleFile) -> None:
         await self._fleet.add(name, spec, console, stdin=StdinFifo(self.dirs.stdin(name)))
+        self._fleet.get(name).set_installer(partial(self._install, name))
+
+    async def _install(self, name: str, force: bool) -> None:
+        """The server's install steps, before a start (unless done) or on demand."""
+        record = self.record(name)
+        await self.installs.prepare(
+            name,
+            record.id,
+            self.stype(record.type),
+            record.settings,
+            self._fleet.get(name).spec,
+            self._consoles[name],
+            python=self._python,
+            force=force,
+        )
+
+    async def install(self, name: str) -> dict[str, Any]:
+        """Run the server's install steps now (it must be at rest)."""
+        record = self.record(name)
+        if not self.stype(record.type).install:
+            raise Conflict(f"servers of type {record.type!r} have no install steps")
+        failed = await self.supervisor(name).install()
+        status = self.status(name)["status"]
+        if failed is None:
+            return {"server": name, "status": status, "installed": True}
+        error = failed or "install cancelled"
+        return {"server": name, "status": status, "installed": False, "error": error}
 
     # -- start-up and shutdown --------------------------------------------------------
 
@@ -194,6 +231,7 @@ class ServerManager:
                 raise
             self._records[record.name] = record
             self._consoles[record.name] = console
+        await self.installs.load()
         await self._readopt()
 
     async def _readopt(self) -> None:
@@ -266,6 +304,11 @@ class ServerManager:
         self.record(name)
         return self._consoles[name]
 
+    @property
+    def stats_history(self) -> StatsHistory:
+        """The last hour of every server's resource samples."""
+        return self._fleet.history
+
     def stype(self, type_name: str) -> ServerType:
         try:
             return self.types[type_name]
@@ -298,7 +341,17 @@ class ServerManager:
             "actions": list(allowed_actions(status.state)),
             # Its directory and its logs are in the data directory: that filesystem's level.
             "disk": disk_level(self._data_dir),
+            "install": self._install_view(record, stype),
         }
+
+    def _install_view(
+        self, record: server_table.ServerRecord, stype: ServerType | None
+    ) -> dict[str, Any] | None:
+        if stype is None:
+            return None
+        sup = self._fleet.get(record.name)
+        view = self.installs.view(record.id, stype, record.settings, sup.spec)
+        return None if view is None else view | {"running": sup.installing}
 
     # -- changes ----------------------------------------------------------------------
 
@@ -385,6 +438,8 @@ class ServerManager:
                 console.close()
                 del self._records[name]
                 self._started_by.pop(name, None)
+                with contextlib.suppress(LeosuiteError):
+                    await self.installs.forget(server_id)
                 await trio.to_thread.run_sync(self.dirs.delete_run_dir, name)
                 if delete_files:
                     await trio.to_thread.run_sync(self.dirs.delete, name)

@@ -57,6 +57,8 @@ class LaunchSpec(msgspec.Struct, frozen=True, kw_only=True):
     #: every directory is made passable (``o+x``) for a server with a ``user``.
     search_from: str | None = None
     confined: dict[str, str] = msgspec.field(default_factory=dict)
+    #: The argv as the console's ``starting:`` line shows it (empty: ``argv``).
+    shown: list[str] = msgspec.field(default_factory=list)
 
 
 class ServerStatus(msgspec.Struct, frozen=True, kw_only=True):

@@ -45,6 +45,8 @@ class GroupStats:
     rss_bytes: int
     threads: int
     processes: int
+    #: CPU seconds used by the group's live processes (with their reaped children).
+    cpu_seconds: float = 0.0
 
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -144,12 +146,14 @@ def compute_group_stats(
     rss: dict[int, int] = {}
     threads: dict[int, int] = {}
     count: dict[int, int] = {}
+    total: dict[int, float] = {}
     current: dict[_Key, float] = {}
     for s in samples:
         key = (s.pid, s.start)
         current[key] = s.cpu_seconds
         delta = s.cpu_seconds - previous.get(key, 0.0)
         cpu[s.pgid] = cpu.get(s.pgid, 0.0) + max(0.0, delta)
+        total[s.pgid] = total.get(s.pgid, 0.0) + s.cpu_seconds
         rss[s.pgid] = rss.get(s.pgid, 0) + s.rss_bytes
         threads[s.pgid] = threads.get(s.pgid, 0) + s.threads
         count[s.pgid] = count.get(s.pgid, 0) + 1
@@ -158,7 +162,7 @@ def compute_group_stats(
         percent = 0.0
         if pgid in known_groups and elapsed > 0:
             percent = round(100.0 * cpu[pgid] / elapsed, 1)
-        stats[pgid] = GroupStats(percent, rss[pgid], threads[pgid], count[pgid])
+        stats[pgid] = GroupStats(percent, rss[pgid], threads[pgid], count[pgid], total[pgid])
     return stats, current
 
 

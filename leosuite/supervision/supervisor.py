@@ -149,6 +149,9 @@ class Supervisor(SupervisorCore):
         no process is left."""
         self._closing = self._final = True
         while not self._closed.is_set():  # closed: the tree ended, and its process with it
+            if self.installing:
+                await self._cancel_install("daemon shutdown")
+                continue
             if self._busy is None and self._state in STOPPED_STATES:
                 return
             if self._busy is None and self._state in STOPPABLE_STATES:
@@ -246,6 +249,9 @@ class Supervisor(SupervisorCore):
         """
         if action not in ACTIONS:
             raise InvalidInput(f"unknown action {action!r}", field="action")
+        if self.installing and action in ("stop", "kill", "force_kill"):
+            await self._cancel_install(f"{action.replace('_', ' ')} requested")
+            return self._state
         if action == "force_kill":
             await self._force_kill()
             return self._state
@@ -318,7 +324,13 @@ class Supervisor(SupervisorCore):
         self._exit_code = None
         done = self._instance_done = trio.Event()
         self._set_state(State.STARTING, reason)
-        safe_marker(self._console, f"starting: {format_argv(spec.argv)}")
+        failed = await self._install(force=False)
+        if failed is not None:
+            self._not_installed(failed, done)
+            return
+        # The console shows the command as the type wrote it; the daemon log has it whole.
+        log.info("server %s: starting %s", self.name, format_argv(spec.argv))
+        safe_marker(self._console, f"starting: {format_argv(spec.shown or spec.argv)}")
         try:
             await self._require_nursery().start(self._instance, spec, done)
         except ProcessError as exc:

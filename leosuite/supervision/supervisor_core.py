@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import trio
 
-from leosuite.errors import Conflict
+from leosuite.errors import Conflict, LeosuiteError
 from leosuite.supervision.child import Child, ChildConsole, run_child
 from leosuite.supervision.escapers import server_tag
 from leosuite.supervision.handle import ProcessHandle, ProcessIdentity
@@ -28,6 +28,7 @@ from leosuite.supervision.spec import (
     validate_spec,
 )
 from leosuite.supervision.states import (
+    STOPPED_STATES,
     Backoff,
     State,
     decide_restart,
@@ -102,6 +103,96 @@ class SupervisorCore:
         self._nursery: trio.Nursery | None = None
         self._scope: trio.CancelScope | None = None
         self._closed = trio.Event()
+        #: Runs the server's install (``force``: even when its steps are done already).
+        self._installer: Callable[[bool], Awaitable[None]] | None = None
+        #: The install under way: stop, kill, force kill and close cancel it.
+        self._install_scope: trio.CancelScope | None = None
+
+    # ------------------------------------------------------------ installs
+
+    def set_installer(self, installer: Callable[[bool], Awaitable[None]] | None) -> None:
+        """What runs before every start (an install whose steps are not done yet)."""
+        self._installer = installer
+
+    @property
+    def stats(self) -> GroupStats | None:
+        """The last resource sample of the running process group, if any."""
+        return self._stats
+
+    @property
+    def installing(self) -> bool:
+        return self._install_scope is not None
+
+    async def install(self) -> str | None:
+        """Run the install now, at rest only; the reason it failed ("" when cancelled),
+        None when it is done. The server stays at rest throughout (its actions are
+        ``busy``); a failure leaves it CRASHED with the reason in ``last_error``."""
+        nursery = self._require_nursery()
+        if self._busy is not None:
+            raise Conflict(f"busy: {self._busy} in progress")
+        if self._closing:
+            raise Conflict("the server is shutting down")
+        if self._state not in STOPPED_STATES:
+            raise Conflict(f"stop the server first ({self._state.value})")
+        self._busy = "install"
+        done = trio.Event()
+        outcome: list[str | None] = [""]  # cancelled, unless the install ends
+
+        async def run() -> None:
+            try:
+                outcome[0] = failed = await self._install(force=True)
+                if failed:
+                    self._last_error = failed
+                    if self._state is State.STOPPED:
+                        self._set_state(State.CRASHED, failed)
+                    else:  # already CRASHED: the new reason, on the same state
+                        self._publish(self._state, self._state, failed)
+            finally:
+                self._release_busy()
+                done.set()
+
+        nursery.start_soon(run)
+        await done.wait()
+        return outcome[0]
+
+    async def _install(self, *, force: bool) -> str | None:
+        """The install hook; the reason it failed, "" when cancelled, None when done."""
+        if self._installer is None:
+            return None
+        with trio.CancelScope() as scope:
+            self._install_scope = scope
+            try:
+                await self._installer(force)
+            except LeosuiteError as exc:
+                message = exc.message
+                return message if message.startswith("install") else f"install failed: {message}"
+            finally:
+                self._install_scope = None
+        return "" if scope.cancelled_caught else None
+
+    async def _cancel_install(self, reason: str) -> None:
+        """Stop the install under way; a start it was part of ends STOPPED."""
+        scope = self._install_scope
+        if scope is None:
+            return
+        if self._state is State.STARTING:
+            self._stop_requested = reason
+            self._set_state(State.STOPPING, reason)
+        scope.cancel()
+        while self._busy is not None:
+            await self._changed.wait()
+
+    def _not_installed(self, failed: str, done: trio.Event) -> None:
+        """A start whose install failed (CRASHED, no restart: it would fail again) or
+        was cancelled (STOPPED)."""
+        if failed:
+            self._last_error = failed
+            self._set_state(State.CRASHED, failed)
+        else:
+            if self._state is not State.STOPPING:
+                self._set_state(State.STOPPING, "install cancelled")
+            self._set_state(State.STOPPED, f"stopped before start ({self._stop_requested})")
+        done.set()
 
     # ------------------------------------------------------------ process lifecycle
 

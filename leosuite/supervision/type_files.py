@@ -14,6 +14,7 @@ import msgspec
 
 from leosuite.errors import ConfigError, InvalidInput
 from leosuite.store.servers import NAME_RE
+from leosuite.supervision.install_steps import check_install
 
 from .types import (
     _BUILTIN_PLACEHOLDERS,
@@ -29,6 +30,8 @@ from .types import (
 __all__ = ["TypeLoadError", "load_builtin_types", "load_type_file", "load_types"]
 
 MAX_TYPE_FILE = 256 * 1024
+#: The longest variable ``label`` a type file may give (it heads a form field).
+MAX_LABEL = 64
 _MSGSPEC_PATH = re.compile(r"- at `\$\.?(.*)`$")
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
 
@@ -61,6 +64,8 @@ def _check_type(stype: ServerType, path: Path) -> None:
         if var.name in names or var.name in COMMON_VARIABLES or var.name in _BUILTIN_PLACEHOLDERS:
             raise fail(f"{key}.name", f"variable name {var.name!r} is duplicate or reserved")
         names.add(var.name)
+        if len(var.label) > MAX_LABEL or not var.label.isprintable():
+            raise fail(f"{key}.label", f"a label is one line of at most {MAX_LABEL} characters")
         if var.type == "choice" and not var.choices:
             raise fail(f"{key}.choices", "a choice variable needs choices")
         if var.type != "choice" and var.choices:
@@ -88,6 +93,8 @@ def _check_type(stype: ServerType, path: Path) -> None:
         for ref in _placeholders(text):
             if ref not in known:
                 raise fail(key, f"unknown placeholder {{{ref}}}")
+    if (fault := check_install(stype, known)) is not None:
+        raise fail(*fault)
     for env_key in stype.env:
         if not env_key or "=" in env_key or "\0" in env_key:
             raise fail("env", f"invalid environment variable name {env_key!r}")

@@ -41,6 +41,7 @@ import msgspec
 
 from leosuite.errors import InvalidInput
 from leosuite.store.servers import validate_name as validate_server_name
+from leosuite.supervision.install_steps import InstallStep
 
 __all__ = [
     "COMMON_VARIABLES",
@@ -48,6 +49,7 @@ __all__ = [
     "ServerType",
     "Variable",
     "coerce_text",
+    "label_of",
     "render_command",
     "settings_view",
     "validate_server_name",
@@ -81,6 +83,18 @@ class Variable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     choices: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
+    #: What forms and error messages call it ("": the name with "_" as spaces).
+    label: str = ""
+    #: Folded under "Advanced settings" in the forms (tuning and test switches).
+    advanced: bool = False
+
+
+def label_of(var: Variable) -> str:
+    """The variable's human name: its ``label``, else its name made readable."""
+    if var.label:
+        return var.label
+    text = var.name.replace("_", " ")
+    return text[:1].upper() + text[1:]
 
 
 class ServerType(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -103,6 +117,8 @@ class ServerType(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     admin_only: bool = False
     #: The system user its servers run as ("": the daemon's default).
     user: str = ""
+    #: Steps run once before the first start, and again on demand or when they change.
+    install: tuple[InstallStep, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +138,9 @@ class RenderedCommand:
     autostart: bool
     #: The system user to run as (None: the daemon's own).
     user: str | None = None
+    #: The argv as the console shows it: ``{python}`` as "python", paths in the
+    #: server's directory relative to it.
+    shown: tuple[str, ...] = ()
     #: Paths that must resolve inside the server's directory at every start, by the
     #: setting that names them (``working_dir`` for the working directory).
     confined: dict[str, str] = field(default_factory=dict)
@@ -136,16 +155,19 @@ class RenderedCommand:
 def variables_of(stype: ServerType) -> tuple[Variable, ...]:
     """The type's own variables followed by the common ones."""
     common = (
-        Variable(name="user", default="", description="System user the server runs as "
+        Variable(name="user", label="System user", advanced=True, default="",
+                 description="System user the server runs as "
                  "(empty: the type's or the daemon's default); only an ADMIN may set it"),
         Variable(name="autostart", type="bool", default=stype.autostart,
                  description="Start this server when the daemon starts"),
         Variable(name="restart", type="choice", choices=("never", "on-failure", "always"),
                  default=stype.restart, description="Restart policy after an exit"),
         Variable(name="stop_timeout", type="number", default=stype.stop_timeout, min=0.1,
-                 max=3600, description="Seconds to wait at each step of a graceful stop"),
+                 max=3600, advanced=True,
+                 description="Seconds to wait at each step of a graceful stop"),
         Variable(name="max_restarts", type="int", default=stype.max_restarts, min=0,
-                 max=1000, description="Quick crashes in a row before giving up"),
+                 max=1000, label="Max quick restarts", advanced=True,
+                 description="Quick crashes in a row before giving up"),
     )  # fmt: skip
     return stype.variables + common
 
@@ -157,7 +179,7 @@ def _check_value(var: Variable, value: object) -> Value:
     """The value if it fits ``var``; numbers become float for ``number``."""
 
     def bad(what: str) -> InvalidInput:
-        return InvalidInput(f"{var.name} {what}", field=var.name)
+        return InvalidInput(f"{label_of(var)} {what}", field=var.name)
 
     is_int = isinstance(value, int) and not isinstance(value, bool)
     if var.type in ("string", "path"):
@@ -217,17 +239,19 @@ def validate_settings(
             raise InvalidInput(f"unknown variable {name!r}", field=str(name))
         checked = _check_value(var, value)
         if is_update and var.readonly and checked != resolved.get(name):
-            raise InvalidInput(f"{name} is readonly", field=name)
+            raise InvalidInput(f"{label_of(var)} is readonly: set when created", field=name)
         resolved[name] = checked
     for var in variables.values():
         value = resolved[var.name]
         if value is None or (var.required and value == ""):
-            raise InvalidInput(f"{var.name} is required", field=var.name)
+            raise InvalidInput(f"{label_of(var)} is required", field=var.name)
     if stype.command_from is not None:
-        _split_command(str(resolved[stype.command_from]), stype.command_from)
+        source = variables[stype.command_from]
+        _split_command(str(resolved[source.name]), source.name, label_of(source))
     user = resolved.get("user")
     if user and not USER_NAME.fullmatch(str(user)):
-        raise InvalidInput("user must be a system user's name or uid", field="user")
+        label = label_of(variables["user"])
+        raise InvalidInput(f"{label} must be a system user's name or uid", field="user")
     return resolved  # type: ignore[return-value]
 
 
@@ -256,9 +280,11 @@ def variables_view(stype: ServerType) -> list[dict[str, object]]:
     for var in variables_of(stype):
         item: dict[str, object] = {
             "name": var.name,
+            "label": label_of(var),
             "type": var.type,
             "required": var.required,
             "readonly": var.readonly,
+            "advanced": var.advanced,
             "default": var.default,
             "description": var.description,
         }
@@ -273,7 +299,8 @@ def variables_view(stype: ServerType) -> list[dict[str, object]]:
 
 
 def settings_view(stype: ServerType, settings: Mapping[str, object]) -> list[dict[str, object]]:
-    """The seed's ``server_settings`` answer: ``[{name, required, type, readonly, value}]``."""
+    """The seed's ``server_settings`` answer, ``[{name, required, type, readonly, value}]``,
+    with what a form shows of each: ``label``, ``advanced`` and ``description``."""
     return [
         {
             "name": var.name,
@@ -281,6 +308,9 @@ def settings_view(stype: ServerType, settings: Mapping[str, object]) -> list[dic
             "type": var.type,
             "readonly": var.readonly,
             "value": settings.get(var.name, var.default),
+            "label": label_of(var),
+            "advanced": var.advanced,
+            "description": var.description,
         }
         for var in variables_of(stype)
     ]
@@ -297,13 +327,13 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
-def _split_command(text: str, field: str) -> list[str]:
+def _split_command(text: str, field: str, label: str) -> list[str]:
     try:
         words = shlex.split(text)
     except ValueError as exc:
-        raise InvalidInput(f"{field}: {exc}", field=field) from None
+        raise InvalidInput(f"{label}: {exc}", field=field) from None
     if not words:
-        raise InvalidInput(f"{field} must not be empty", field=field)
+        raise InvalidInput(f"{label} must not be empty", field=field)
     return words
 
 
@@ -337,27 +367,35 @@ def render_command(
         if confine:
             if not _inside(path, root):
                 raise InvalidInput(
-                    f"{var.name} must be a path inside the server directory", field=var.name
+                    f"{label_of(var)} must be a path inside the server directory", field=var.name
                 )
             confined[var.name] = path
         values[var.name] = path
     values["python"] = python
     values["server_dir"] = str(server_dir)
+    short = {**values, "python": "python", "server_dir": "."}
+    for var in stype.variables:
+        if var.type == "path" and _inside(values[var.name], root):
+            short[var.name] = os.path.relpath(values[var.name], root)
 
-    def render(text: str) -> str:
+    def render(text: str, table: Mapping[str, str] = values) -> str:
         def one(m: re.Match[str]) -> str:
             if m.group(1) is None:
                 return m.group(0)[0]
             try:
-                return values[m.group(1)]
+                return table[m.group(1)]
             except KeyError:
                 raise InvalidInput(f"missing setting {m.group(1)!r}", field=m.group(1)) from None
 
         return _PLACEHOLDER.sub(one, text)
 
     argv = [render(arg) for arg in stype.command]
+    shown = [render(arg, short) for arg in stype.command]
     if stype.command_from is not None:
-        argv += _split_command(str(settings.get(stype.command_from, "")), stype.command_from)
+        source = next(v for v in stype.variables if v.name == stype.command_from)
+        words = _split_command(str(settings.get(source.name, "")), source.name, label_of(source))
+        argv += words
+        shown += words
     cwd = server_dir
     if stype.working_dir is not None:
         wd = render(stype.working_dir)
@@ -385,4 +423,5 @@ def render_command(
         autostart=bool(settings.get("autostart", stype.autostart)),
         user=user or None,
         confined=confined,
+        shown=tuple(shown),
     )

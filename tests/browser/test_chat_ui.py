@@ -1,15 +1,19 @@
-"""The chat view in a real browser: two accounts in one channel see each other's
-messages and the channel's members (the token never in a URL); refusals (a bad channel
-name, the same account's nick already connected) are shown."""
+"""The chat view in a real browser: it says what it is (the community's chat, not a
+game's); two accounts in one channel see each other's messages and the channel's
+members (the token never in a URL); refusals (a bad channel name, the same account's
+nick already connected) are shown; axe-core finds nothing in any of these states, on a
+phone too."""
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+from .axe import assert_accessible
 from .conftest import ADMIN_PASSWORD, DashboardDaemon, open_logged_in, shot
 
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -26,6 +30,19 @@ def _add_account(daemon: DashboardDaemon, username: str, password: str) -> None:
         timeout=15,
     )
     response.raise_for_status()
+
+
+def _wait_chat_gone(daemon: DashboardDaemon, channel: str) -> None:
+    """Wait until the daemon has seen the last member of ``channel`` disconnect (a
+    closed tab's socket ends a moment after the tab)."""
+    while True:
+        response = httpx.get(
+            daemon.admin + "/sessions/", auth=("admin", ADMIN_PASSWORD), timeout=15
+        )
+        response.raise_for_status()
+        if channel not in [s["alias"] for s in response.json()]:
+            return
+        time.sleep(0.1)
 
 
 def _connected(page: Any) -> None:
@@ -52,12 +69,17 @@ def test_two_accounts_chat_in_one_channel(dashboard: DashboardDaemon, make_page:
     alice.on("websocket", lambda ws: sockets.append(ws.url))
     open_logged_in(alice, dashboard, "#/chat")
     _connected(alice)
+    heading = alice.get_by_role("heading", level=1)
+    expect(heading).to_have_text("Community chat")
+    expect(alice.locator(".chat-about")).to_contain_text("not a game server's in-game chat")
+    assert_accessible(alice)  # nothing joined yet
     # the chat's token travels in Sec-WebSocket-Protocol, never in a URL
     assert [url for url in sockets if "/chat/login/admin" in url]
     assert not [url for url in sockets if "token" in url]
     _join(alice, "#lobby")
     expect(alice.locator(".chat-title")).to_have_text("#lobby")
     expect(alice.locator(".chat-users")).to_contain_text("admin")
+    assert_accessible(alice)  # joined, no message yet
     _send(alice, "hello before bob")
     alice_log = alice.locator(".chat-log")
     expect(alice_log.locator(".chat-msg").last).to_contain_text("admin hello before bob")
@@ -73,6 +95,7 @@ def test_two_accounts_chat_in_one_channel(dashboard: DashboardDaemon, make_page:
     expect(bob.locator(".chat-users li")).to_have_text(["admin", "bob"])
     expect(alice.locator(".chat-users")).to_contain_text("bob")
     expect(alice_log).to_contain_text("bob joined")
+    assert_accessible(bob)  # history replayed, two members
 
     _send(alice, "hi bob <b>not bold</b>")
     message = bob_log.locator(".chat-msg", has_text="hi bob")
@@ -83,10 +106,12 @@ def test_two_accounts_chat_in_one_channel(dashboard: DashboardDaemon, make_page:
     expect(
         alice_log.locator(".chat-msg", has_text="hello admin").locator(".chat-nick")
     ).to_have_text("bob")
+    assert_accessible(alice)  # messages both ways
 
     # A refused action is shown: a channel name with a space.
     _join(alice, "bad name")
     expect(alice.locator(".chat-error")).to_contain_text("no spaces")
+    assert_accessible(alice)  # an error shown
     alice.locator(".chat-error").get_by_role("button", name="Dismiss").click()
     expect(alice.locator(".chat-error")).to_have_count(0)
     shot(alice, "chat")
@@ -112,14 +137,18 @@ def test_same_account_in_two_tabs_and_phone_width(
     state = phone.locator(".chat-state")
     expect(state).to_contain_text("this account has the chat open in another tab")
     expect(phone.locator(".chat-error")).to_contain_text("taken")
+    assert_accessible(phone)  # the login refused, at 390 px
 
     # Once the first tab has gone, trying again works.
     first.close()
+    _wait_chat_gone(dashboard, "lobby")
     state.get_by_role("button", name="Try again").click()
     _connected(phone)
     phone.get_by_role("button", name="Join #lobby").click()
     _send(phone, "from the phone")
     expect(phone.locator(".chat-log")).to_contain_text("admin from the phone")
+    expect(phone.locator(".chat-error")).to_have_count(0)  # the refusal before is stale
+    assert_accessible(phone)
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= phone.evaluate("document.documentElement.clientWidth")
     shot(phone, "chat-phone")

@@ -1,6 +1,7 @@
 """The power buttons offer exactly the actions the daemon lists: the ``actions`` of the
 latest status answer or state event, never a table of the page's own; while the page
-knows no ``actions`` every button is shown disabled."""
+knows no ``actions`` every button is shown disabled. Force kill is offered behind "More"
+unless it is the one action left (a server that is stopping)."""
 
 from __future__ import annotations
 
@@ -65,24 +66,38 @@ def shown_actions(group: Any) -> list[str]:
     """The ``data-action`` of every power button shown in ``group``, in order."""
     return [
         str(a)
-        for a in group.locator("button:visible").evaluate_all(
+        for a in group.locator("button[data-action]:visible").evaluate_all(
             "(buttons) => buttons.map((b) => b.dataset.action)"
         )
     ]
 
 
 def expect_actions(group: Any, actions: list[str]) -> None:
-    """``group`` shows exactly ``actions``, each usable (waiting for the page to follow)."""
+    """``group`` offers exactly ``actions``, each usable (waiting for the page to follow):
+    in the row, but Force kill behind "More" when there is anything else."""
+    in_row = actions if actions == ["force_kill"] else [a for a in actions if a != "force_kill"]
+    more = group.locator("[data-more]")
+    behind_more = in_row != actions
     # The group may still be rendering: wait until it shows as many buttons as expected.
-    expect(group.locator("button:visible")).to_have_count(len(actions))
-    for button in group.locator("button").all():
+    expect(group.locator("button:visible")).to_have_count(len(in_row) + behind_more)
+    for button in group.locator("button[data-action]").all():
         action = button.get_attribute("data-action")
-        if action in actions:
+        if action in in_row:
             expect(button).to_be_visible()
             expect(button).not_to_have_attribute("aria-disabled", "true")
         else:
             expect(button).to_be_hidden()
-    assert shown_actions(group) == actions
+    assert shown_actions(group) == in_row
+    if not behind_more:
+        expect(more).to_be_hidden()
+        return
+    more.click()
+    expect(more).to_have_attribute("aria-expanded", "true")
+    force = group.locator("[data-action=force_kill]")
+    expect(force).to_be_visible()
+    expect(force).not_to_have_attribute("aria-disabled", "true")
+    more.click()
+    expect(force).to_be_hidden()
 
 
 def test_backoff_offers_what_the_daemon_says(dashboard: DashboardDaemon, make_page: Any) -> None:
@@ -170,8 +185,8 @@ def test_buttons_follow_actions_not_state(dashboard: DashboardDaemon, make_page:
     frames.rewrite = without_actions
     open_logged_in(page, dashboard, "#/servers")
     power = page.locator(".server-card[data-server=plain] .power")
-    expect(power.locator("button")).to_have_count(5)
-    for button in power.locator("button").all():
+    expect(power.locator("button[data-action]")).to_have_count(5)
+    for button in power.locator("button[data-action]").all():
         expect(button).to_be_visible()
         expect(button).to_have_attribute("aria-disabled", "true")
     # (Playwright refuses to click a disabled button; a keyboard user can press it.)

@@ -141,8 +141,13 @@ def test_list_live_states_power_sparklines(dashboard: DashboardDaemon, make_page
     expect(badge).to_have_text("running")
     expect(badge).to_have_class(re.compile(r"\bstate-running\b"))
     expect(page.locator(".toast", has_text="alpha started")).to_be_visible()
-    for name in ("Stop", "Restart", "Kill", "Force kill"):
+    for name in ("Stop", "Restart", "Kill"):
         expect(card.get_by_role("button", name=name, exact=True)).to_be_visible()
+    # Force kill waits behind "More" while a graceful stop is on offer.
+    expect(card.get_by_role("button", name="Force kill")).to_be_hidden()
+    card.get_by_role("button", name="More", exact=True).click()
+    expect(card.get_by_role("button", name="Force kill")).to_be_visible()
+    card.get_by_role("button", name="More", exact=True).click()
     expect(card.get_by_role("button", name="Start", exact=True)).to_be_hidden()
     # Stats pushes draw the sparklines (from two samples on) and show the values.
     wait_for_samples(page, "alpha", 3)
@@ -232,9 +237,11 @@ def test_settings_form(dashboard: DashboardDaemon, make_page: Any) -> None:
     open_logged_in(page, dashboard, "#/servers/delta")
     console_tab = page.get_by_role("tab", name="Console")
     expect(console_tab).to_have_attribute("aria-selected", "true")
-    # Keyboard: arrow right moves to Settings.
+    # Keyboard: arrow right moves from tab to tab, on to Settings.
     console_tab.focus()
-    page.keyboard.press("ArrowRight")
+    names = page.get_by_role("tab").all_inner_texts()
+    for _ in range(names.index("Settings")):
+        page.keyboard.press("ArrowRight")
     settings_tab = page.get_by_role("tab", name="Settings")
     expect(settings_tab).to_have_attribute("aria-selected", "true")
     expect(settings_tab).to_be_focused()

@@ -40,7 +40,9 @@ async def test_server_commands(daemon: RunningDaemon, tmp_path: Path) -> None:
             "stop_timeout=1",
         )
         assert created == {"server": "demo", "readIndex": 0}
-        assert (await cli.json("server", "list")) == {"servers": ["demo"]}
+        listed = await cli.json("server", "list")
+        assert listed["servers"] == ["demo"]
+        assert listed["owners"] == {"demo": "admin"}  # an ADMIN's list names the owners
 
         started = await cli.run("server", "start", "demo")
         assert started.stdout.decode().startswith("demo: ")
@@ -79,11 +81,11 @@ async def test_server_commands(daemon: RunningDaemon, tmp_path: Path) -> None:
         assert b"port" in bad.stderr
         await cli.run("server", "create", "Bad/Name", "-t", "demo-game", expect=1)
         await cli.run("server", "stop", "demo", expect=1)
-        assert (await cli.json("server", "list")) == {"servers": ["demo"]}
+        assert (await cli.json("server", "list"))["servers"] == ["demo"]
 
         destroyed = await cli.run("server", "destroy", "demo", "--delete-files")
         assert b"destroyed demo" in destroyed.stdout
-        assert (await cli.json("server", "list")) == {"servers": []}
+        assert (await cli.json("server", "list"))["servers"] == []
 
 
 async def test_server_logs_follow_and_binary_output(daemon: RunningDaemon, tmp_path: Path) -> None:

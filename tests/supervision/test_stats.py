@@ -35,7 +35,7 @@ def sample(pid: int, pgid: int, cpu: float, rss: int = 100, threads: int = 1) ->
 def test_first_pass_reports_zero_cpu_then_deltas() -> None:
     first = [sample(10, 10, 5.0, 1000, 2), sample(11, 10, 1.0, 500, 1), sample(20, 20, 3.0)]
     stats, prev = compute_group_stats(first, {}, known_groups=(), elapsed=0.0)
-    assert stats == {10: GroupStats(0.0, 1500, 3, 2), 20: GroupStats(0.0, 100, 1, 1)}
+    assert stats == {10: GroupStats(0.0, 1500, 3, 2, 6.0), 20: GroupStats(0.0, 100, 1, 1, 3.0)}
     # 2 s later: pid 10 used 1 s, pid 11 exited, pid 12 was born and used 0.5 s
     second = [sample(10, 10, 6.0), sample(12, 10, 0.5), sample(20, 20, 3.0)]
     stats, prev = compute_group_stats(second, prev, known_groups={10, 20}, elapsed=2.0)

@@ -251,9 +251,13 @@ def test_settings_view(custom: ServerType) -> None:
         "type": "string",
         "readonly": True,
         "value": "t",
+        "label": "Title",
+        "advanced": False,
+        "description": "",
     }
     assert {v["name"]: v["value"] for v in view}["port"] == 9000
-    assert all(set(v) == {"name", "required", "type", "readonly", "value"} for v in view)
+    seed = {"name", "required", "type", "readonly", "value"}
+    assert all(set(v) == seed | {"label", "advanced", "description"} for v in view)
 
 
 def test_coerce_text(custom: ServerType) -> None:

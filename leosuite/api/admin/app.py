@@ -34,6 +34,7 @@ from ...errors import AuthError, LeosuiteError, is_internal
 from ...store import accounts
 from ..context import ApiContext
 from ..guards import RequestGuards
+from ..metrics import count_requests, metrics_view
 from ..openapi import admin_view
 from ..proxies import serve_behind_proxies, trusted_proxies
 from ..requests import peer_ip
@@ -106,6 +107,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
     app.url_map.strict_slashes = False
     failures = Limiter(ctx.now, window=_FAIL_WINDOW, limit=_FAIL_LIMIT)
     guards = RequestGuards(ctx, _refusal, topic="admin")
+    count_requests(app, ctx.metrics, "admin")
     app.before_request(guards.check_host)
     app.before_request(guards.check_origin)
     app.before_request(guards.check_body_type)
@@ -147,6 +149,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
             checking.remove(ip)
         if principal is None:
             failures.note(ip)
+            ctx.metrics.admin_auth_failures.inc()
             await ctx.audit.record(
                 "admin",
                 f"admin authentication failed: {failure}",
@@ -224,6 +227,7 @@ def create_admin_app(ctx: ApiContext) -> QuartTrio:
         return admin_json(await status_view(ctx))
 
     add_admin_route(app, "/openapi.json", "openapi", admin_view(), ["GET"])
+    add_admin_route(app, "/metrics", "metrics", metrics_view(ctx, principal_of_request), ["GET"])
     routes = AdminRoutes(app, ctx, admin_only)
     routes.add("/status", status, ["GET"])
     for register in ROUTE_MODULES:

@@ -19,7 +19,8 @@
 
 :func:`register` also installs the admin listener's ban check (``before_request``):
 a banned address gets 403 ``{"status": "error", "message"}`` on every admin path,
-before authentication.
+before authentication. The shapes live in :mod:`leosuite.api.ban_ops`, shared with the
+WebSocket ``ban.*`` calls.
 """
 
 from __future__ import annotations
@@ -29,51 +30,19 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from quart import Response
 
-from ...auth.ban_rules import covers
 from ...auth.bans import BanList
 from ...auth.service import Principal
-from ...clock import iso_utc
-from ...errors import InvalidInput
-from ...store.bans import BanRecord
 from ..ban_check import admin_ban_check
+from ..ban_ops import BanBody, added_answer, ban_json, bans_in_force
 from ..requests import decode_body, peer_ip
 
 if TYPE_CHECKING:
     from .app import AdminRoutes
 
-__all__ = ["ban_json", "register"]
+__all__ = ["BanBody", "ban_json", "register"]
 
 #: A ban request is small; anything near this is not one.
 _MAX_BODY = 16 * 1024
-
-
-class BanBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    ip: str = ""
-    #: Another name for ``ip`` (Drawpile's web admin sends both, ``address`` empty).
-    address: str = ""
-    subnet: int | str | None = None
-    expires: str | None = None
-    comment: str | None = None
-
-    def target(self) -> str:
-        """The address to ban: ``ip`` or ``address``; both given must agree."""
-        if self.ip and self.address and self.ip != self.address:
-            raise InvalidInput("ip and address name different addresses", field="address")
-        target = self.ip or self.address
-        if not target:
-            raise InvalidInput("ip is required", field="ip")
-        return target
-
-
-def ban_json(ban: BanRecord) -> dict[str, Any]:
-    return {
-        "id": ban.id,
-        "ip": ban.ip,
-        "subnet": ban.subnet,
-        "expires": "" if ban.expires is None else iso_utc(ban.expires),
-        "comment": ban.comment,
-        "added": iso_utc(ban.added),
-    }
 
 
 def _json(value: Any) -> Response:
@@ -90,8 +59,7 @@ def register(routes: AdminRoutes) -> None:
         return service
 
     async def list_bans(principal: Principal) -> Response:
-        now = ctx.now()
-        return _json([ban_json(ban) for ban in bans().bans() if not ban.expired(now)])
+        return _json(bans_in_force(bans().bans(), ctx.now()))
 
     async def add_ban(principal: Principal) -> Response:
         body = await decode_body(BanBody, min(_MAX_BODY, ctx.settings.http.max_body_bytes))
@@ -99,15 +67,7 @@ def register(routes: AdminRoutes) -> None:
         ban = await bans().add(
             body.target(), body.subnet, body.expires, body.comment, actor=principal.actor(ip)
         )
-        answer = ban_json(ban)
-        answer["appliesToYou"] = covers(ban, ip)
-        if answer["appliesToYou"]:
-            answer["message"] = (
-                f"this ban covers your own address ({ip}): further requests from it are "
-                "refused on every listener; remove the ban from another address or with "
-                "'leosuite ban remove' there"
-            )
-        return _json(answer)
+        return _json(added_answer(ban, ip))
 
     async def remove_ban(principal: Principal, ban_id: int) -> Response:
         await bans().remove(ban_id, actor=principal.actor(peer_ip()))

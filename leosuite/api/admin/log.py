@@ -28,31 +28,34 @@ character literally (``%`` and ``_`` too). A filter longer than the longest text
 log keeps (4000 characters) matches nothing. Anything else in ``page`` or ``after``
 is 400. Retention (:func:`leosuite.audit.purge_audit`) is
 run by the daemon's housekeeping, with ``[housekeeping] audit_keep_days`` and
-``audit_keep_entries``.
+``audit_keep_entries``. The filters are :mod:`leosuite.api.log_ops`, shared with the
+WebSocket ``get_logs``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime
-import math
-import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from quart import Response, request
 
 from ...auth.service import Principal
-from ...community.models import normalize_channel
-from ...community.views import find_session
-from ...errors import InvalidInput, NotFound
-from ...store.audit import MAX_MESSAGE_CHARS, AuditEntry
-from ...store.audit_search import LogQuery, search
+from ...errors import InvalidInput
+from ...store.audit_search import search
+from ..log_ops import (
+    LEVEL_NAMES,
+    MAX_FILTER_CHARS,
+    entry_view,
+    format_timestamp,
+    log_query,
+    parse_after,
+)
 
 if TYPE_CHECKING:
     from .app import AdminRoutes
 
 __all__ = [
     "LEVEL_NAMES",
+    "MAX_FILTER_CHARS",
     "PAGE_SIZE",
     "entry_view",
     "format_timestamp",
@@ -66,33 +69,6 @@ PAGE_SIZE = 100
 MAX_PAGE = 10_000_000
 #: The text filters of the query string.
 FILTERS = ("session", "user", "contains")
-#: A ``session``, ``user`` or ``contains`` filter longer than this matches nothing.
-MAX_FILTER_CHARS = MAX_MESSAGE_CHARS
-#: Stored level -> the seed's spelling.
-LEVEL_NAMES = {"error": "Error", "warning": "Warn", "info": "Info", "debug": "Debug"}
-_UNIX_SECONDS = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,9})?", re.ASCII)
-#: datetime.fromisoformat is lenient (week dates, ...); ask for a date first.
-_ISO_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-
-
-def format_timestamp(timestamp: float) -> str:
-    """Unix seconds -> ``2026-11-23T10:15:02.345Z`` (cut to the millisecond, so a
-    client's ``after`` with this value never skips a later entry of that millisecond)."""
-    millis = math.floor(timestamp * 1000)
-    moment = datetime.datetime.fromtimestamp(millis // 1000, tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis % 1000:03d}Z"
-
-
-def entry_view(entry: AuditEntry) -> dict[str, Any]:
-    user = entry.user_triple
-    return {
-        "timestamp": format_timestamp(entry.timestamp),
-        "level": LEVEL_NAMES.get(entry.level, entry.level.capitalize()),
-        "topic": entry.topic,
-        "session": entry.session,
-        "user": "" if user == ";;" else user,
-        "message": entry.message,
-    }
 
 
 def parse_page(text: str | None) -> int:
@@ -105,54 +81,18 @@ def parse_page(text: str | None) -> int:
     return int(text)
 
 
-def parse_after(text: str | None) -> float | None:
-    """``after`` as unix seconds: ISO 8601 (UTC unless it has an offset) or unix seconds."""
-    if not text:
-        return None
-    if _UNIX_SECONDS.fullmatch(text):
-        return float(text)
-    if len(text) <= 64 and _ISO_START.match(text):
-        try:
-            moment = datetime.datetime.fromisoformat(text)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=datetime.UTC)
-            return moment.timestamp()
-        except (ValueError, OverflowError):
-            pass
-    raise InvalidInput(
-        f"after: must be an ISO 8601 time (2026-11-23T10:15:02Z) or unix seconds "
-        f"(got {text[:40]!r})",
-        field="after",
-    )
-
-
 def register(routes: AdminRoutes) -> None:
     from .app import admin_json  # admin imports this module first
 
     ctx = routes.ctx
 
-    def session_filter(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """``(session fields, session names)`` that ``session=text`` stands for: the
-        text itself, the id of an open session of that id or name, and the name."""
-        fields = [text]
-        with contextlib.suppress(NotFound):
-            fields.append(find_session(ctx.chat.core, text).id)
-        try:
-            names: tuple[str, ...] = (normalize_channel(text),)
-        except InvalidInput:  # not a name a session could have
-            names = ()
-        return tuple(fields), names
-
     async def read_log(principal: Principal) -> Response:
         page = parse_page(request.args.get("page"))
         after = parse_after(request.args.get("after"))
         session, user, contains = (request.args.get(k) or "" for k in FILTERS)
-        if max(len(session), len(user), len(contains)) > MAX_FILTER_CHARS:
+        query = log_query(ctx.chat.core, session=session, user=user, contains=contains, after=after)
+        if query is None:
             return admin_json([])
-        sessions, names = session_filter(session) if session else ((), ())
-        query = LogQuery(
-            sessions=sessions, session_names=names, user=user, contains=contains, after=after
-        )
         entries = await ctx.db.call(
             lambda conn: search(conn, query, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
         )

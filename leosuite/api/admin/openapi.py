@@ -210,6 +210,21 @@ def build() -> Schema:
             )
         },
         "/status": {"get": _op("status", "Uptime and counts", ref("Status"), tag="meta")},
+        "/metrics": {
+            "get": operation(
+                "metrics",
+                "Prometheus metrics (text format)",
+                {
+                    "200": {
+                        "description": "the Prometheus text exposition format 0.0.4",
+                        "content": {"text/plain": {"schema": _STRING}},
+                    },
+                    **COMMON,
+                },
+                tags=["meta"],
+                description="ADMIN credentials, or metrics.scrape_token as a Bearer token.",
+            )
+        },
         "/server": {
             "get": _op("server_get", "Server settings", ref("ServerSettings"), tag="settings"),
             "put": _op(

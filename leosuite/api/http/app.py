@@ -17,6 +17,7 @@ from quart_trio import QuartTrio
 from ..ban_check import http_ban_check
 from ..context import ApiContext
 from ..guards import RequestGuards
+from ..metrics import add_health_routes, count_requests
 from ..openapi import http_view
 from ..proxies import serve_behind_proxies, trusted_proxies
 from ..serve import ConnectionGate, attach_connection_gate, attach_error_shape
@@ -27,6 +28,7 @@ from .gameconsole import attach_gameconsole, gameconsole_openapi_view
 from .kept import kept_blueprint
 from .rooms import rooms_blueprint
 from .servers import servers_blueprint
+from .shares import shares_blueprint
 from .web import web_blueprint
 
 __all__ = ["TOO_MANY_CONNECTIONS", "create_http_app"]
@@ -49,6 +51,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app.config["BODY_TIMEOUT"] = ctx.settings.http.read_timeout
     app.request_class = upload_request_class(ctx.settings.servers.files_max_upload_bytes)
     install_error_handlers(app, BadInputRecorder(ctx.audit))
+    count_requests(app, ctx.metrics, "http")
     attach_error_shape(app, error_body)
     guards = RequestGuards(ctx, listener_refusal, topic="http")
     app.before_request(guards.check_host)
@@ -77,6 +80,8 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     openapi = gameconsole_openapi_view() if gameconsole else http_view()
     app.add_url_rule("/openapi.json", "openapi", openapi, methods=["GET"])
 
+    add_health_routes(app, ctx)
+
     @app.get("/api/health")
     async def health() -> Response:
         return json_response({"status": "ok"})
@@ -90,6 +95,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app.register_blueprint(servers_blueprint(ctx))
     app.register_blueprint(kept_blueprint(ctx))
     app.register_blueprint(files_blueprint(ctx))
+    app.register_blueprint(shares_blueprint(ctx))
     if gameconsole:
         attach_gameconsole(app, ctx)
     return app

@@ -213,7 +213,10 @@ def files_blueprint(ctx: ApiContext) -> Blueprint:
     @bp.post("/server_files_list")
     async def server_files_list() -> Response:
         body = await decode_body(ListBody, max_body)
-        return json_response(await (await caller(body.token)).list(body.server, body.path))
+        answer = await (await caller(body.token)).list(body.server, body.path)
+        # A file manager shows the limits before a read or an upload runs into them.
+        limits = {"max_read_bytes": max_body, "max_upload_bytes": upload_limit}
+        return json_response({**answer, **limits})
 
     @bp.post("/server_files_read")
     async def server_files_read() -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...auth.permissions import RIGHTS
 from ...auth.service import LoginInfo, LoginResult
 from ...store.servers import NAME_PATTERN
 from ...supervision.manager import LogAnswer
@@ -27,6 +28,7 @@ from ..openapi import (
 from ..requests import Body
 from . import rooms
 from . import servers as http_servers
+from . import shares as http_shares
 from .auth import LoginBody
 from .gameconsole import add_service_path
 from .kept import KeptPurgeBody
@@ -81,16 +83,27 @@ HAND_WRITTEN: dict[str, Schema] = {
     "ServerVariable": _object(
         {
             "name": _STRING,
+            "label": {"type": "string", "description": "what forms and error messages call it"},
             "type": {"enum": ["string", "path", "int", "number", "port", "bool", "choice"]},
             "required": _BOOL,
             "readonly": _BOOL,
+            "advanced": {"type": "boolean", "description": "shown folded in the forms"},
             "default": {},
             "description": _STRING,
             "choices": {"type": "array"},
             "min": _NUMBER,
             "max": _NUMBER,
         },
-        required=["name", "type", "required", "readonly", "default", "description"],
+        required=[
+            "name",
+            "label",
+            "type",
+            "required",
+            "readonly",
+            "advanced",
+            "default",
+            "description",
+        ],
     ),
     "CreateOptions": {
         "anyOf": [
@@ -101,7 +114,46 @@ HAND_WRITTEN: dict[str, Schema] = {
         ]
     },
     "ServerCreated": _object({"server": _STRING, "readIndex": _INT}),
-    "ServerList": _object({"servers": {"type": "array", "items": _STRING}}),
+    "ServerList": _object(
+        {
+            "servers": {"type": "array", "items": _STRING},
+            "rights": {
+                "type": "object",
+                "additionalProperties": ref("Rights"),
+                "description": "the caller's rights on each listed server",
+            },
+            "owners": {
+                "type": "object",
+                "additionalProperties": _nullable(_STRING),
+                "description": "ADMIN accounts only: each server's owner's username "
+                "(null: none, or the account was deleted)",
+            },
+        },
+        required=["servers", "rights"],
+    ),
+    "Rights": {
+        "type": "array",
+        "items": {"enum": list(RIGHTS)},
+        "uniqueItems": True,
+        "description": "Rights on one server, in this order: " + ", ".join(RIGHTS),
+    },
+    "ShareList": _object(
+        {
+            "server": _STRING,
+            "shares": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "account": _STRING,
+                        "rights": ref("Rights"),
+                        "locked": _BOOL,
+                        "granted_at": {"type": "number", "description": "unix time"},
+                    }
+                ),
+            },
+        }
+    ),
+    "ShareSet": _object({"server": _STRING, "account": _STRING, "rights": ref("Rights")}),
     "ServerStatus": _object(
         {
             "server": _STRING,
@@ -119,6 +171,18 @@ HAND_WRITTEN: dict[str, Schema] = {
             "last_error": _nullable(_STRING),
             "stop_requested": _nullable(_STRING),
             "restart_in": _nullable(_NUMBER),
+            "install": _nullable(
+                _object(
+                    {
+                        "steps": _INT,
+                        "done": {
+                            "type": "boolean",
+                            "description": "the last install ran the current steps",
+                        },
+                        "running": _BOOL,
+                    }
+                )
+            ),
             "disk": {
                 "enum": ["ok", "low", "full"],
                 "description": "Free space on the data directory's filesystem, which holds "
@@ -132,6 +196,11 @@ HAND_WRITTEN: dict[str, Schema] = {
                 "description": "The power actions the current status allows, in this order: "
                 + ", ".join(POWER_ACTIONS),
             },
+            "rights": ref("Rights"),
+            "manage": {
+                "type": "boolean",
+                "description": "the caller may destroy and share the server (owner or ADMIN)",
+            },
         }
     ),
     "ServerStatuses": {
@@ -141,6 +210,36 @@ HAND_WRITTEN: dict[str, Schema] = {
         ]
     },
     "PowerAnswer": _object({"server": _STRING, "status": _STRING}),
+    "InstallAnswer": _object(
+        {
+            "server": _STRING,
+            "status": _STRING,
+            "installed": _BOOL,
+            "error": {
+                "type": "string",
+                "description": "why the install failed or stopped (only when not installed)",
+            },
+        },
+        ["server", "status", "installed"],
+    ),
+    "StatsHistory": _object(
+        {
+            "server": _STRING,
+            "interval": {"type": "number", "description": "seconds between samples"},
+            "samples": {
+                "type": "array",
+                "description": "the last hour while the server ran, oldest first",
+                "items": _object(
+                    {
+                        "t": {"type": "number", "description": "Unix time of the sample"},
+                        "cpu": {"type": "number", "description": "percent of one core"},
+                        "memory": {"type": "integer", "description": "resident bytes"},
+                        "threads": _INT,
+                    }
+                ),
+            },
+        }
+    ),
     "KeptEntry": _object(
         {
             "server": _STRING,
@@ -160,7 +259,16 @@ HAND_WRITTEN: dict[str, Schema] = {
     "ServerSettings": {
         "type": "array",
         "items": _object(
-            {"name": _STRING, "required": _BOOL, "type": _STRING, "readonly": _BOOL, "value": {}}
+            {
+                "name": _STRING,
+                "required": _BOOL,
+                "type": _STRING,
+                "readonly": _BOOL,
+                "value": {},
+                "label": _STRING,
+                "advanced": _BOOL,
+                "description": _STRING,
+            }
         ),
     },
     "RoomsAnswer": {
@@ -216,6 +324,12 @@ SERVER_OPS: dict[str, tuple[type[Any], str, str, Schema | None]] = {
         ref("ServerStatuses"),
     ),
     "server_log": (http_servers.LogBody, "Read (follow) the console log", "200", ref("LogAnswer")),
+    "server_stats_history": (
+        http_servers.ServerBody,
+        "The last hour of CPU, memory and thread samples",
+        "200",
+        ref("StatsHistory"),
+    ),
     "server_cmd": (http_servers.CommandBody, "Type a line into the console", "204", None),
     "server_start": (http_servers.ServerBody, "Start", "200", ref("PowerAnswer")),
     "server_stop": (http_servers.ServerBody, "Stop gracefully", "200", ref("PowerAnswer")),
@@ -227,11 +341,29 @@ SERVER_OPS: dict[str, tuple[type[Any], str, str, Schema | None]] = {
         ref("PowerAnswer"),
     ),
     "server_force_kill": (http_servers.ServerBody, "SIGKILL at once", "200", ref("PowerAnswer")),
+    "server_install": (
+        http_servers.ServerBody,
+        "Run the type's install steps now (the server at rest)",
+        "200",
+        ref("InstallAnswer"),
+    ),
     "server_settings": (
         http_servers.SettingsBody,
         "Read or change the settings",
         "200",
         ref("ServerSettings"),
+    ),
+    "server_share_list": (
+        http_shares.ShareListBody,
+        "The accounts the server is shared with (owner or ADMIN)",
+        "200",
+        ref("ShareList"),
+    ),
+    "server_share_set": (
+        http_shares.ShareSetBody,
+        "Set an account's rights on the server; [] revokes (owner or ADMIN)",
+        "200",
+        ref("ShareSet"),
     ),
 }
 
@@ -358,6 +490,40 @@ def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
                 "health",
                 "Liveness",
                 {"200": response("up", ref("Health")), "403": BANNED},
+                tags=["meta"],
+                security=PUBLIC,
+            )
+        },
+        "/healthz": {
+            "get": operation(
+                "healthz",
+                "Liveness: the daemon's event loop answers",
+                {"200": response("alive", ref("Health")), "403": BANNED},
+                tags=["meta"],
+                security=PUBLIC,
+            )
+        },
+        "/readyz": {
+            "get": operation(
+                "readyz",
+                "Readiness: every listener serves, the store can be written, disk space is"
+                " above daemon.disk_warn_free_*",
+                {
+                    "200": response("ready", _object({"status": {"const": "ready"}})),
+                    "403": BANNED,
+                    "503": response(
+                        "not ready: what is not, by check (listeners, store, disk)",
+                        _object(
+                            {
+                                "status": {"const": "unready"},
+                                "failing": {
+                                    "type": "object",
+                                    "additionalProperties": _STRING,
+                                },
+                            }
+                        ),
+                    ),
+                },
                 tags=["meta"],
                 security=PUBLIC,
             )

@@ -43,8 +43,16 @@ ANSWERS: dict[str, Schema] = {
             "path": _STRING,
             "entries": {"type": "array", "items": ref("FileEntry")},
             "truncated": {"type": "boolean", "description": "more than 10000 entries"},
+            "max_read_bytes": {
+                "type": "integer",
+                "description": "the largest file a read answers (http.max_body_bytes)",
+            },
+            "max_upload_bytes": {
+                "type": "integer",
+                "description": "the largest upload (servers.files_max_upload_bytes)",
+            },
         },
-        "required": ["path", "entries", "truncated"],
+        "required": ["path", "entries", "truncated", "max_read_bytes", "max_upload_bytes"],
     },
     "FileChanged": {
         "type": "object",

@@ -90,12 +90,19 @@ def servers_blueprint(ctx: ApiContext) -> Blueprint:
     @bp.post("/server_list")
     async def server_list() -> Response:
         body = await decode_body(Body, max_body)
-        return json_response({"servers": (await caller(body.token)).visible_names()})
+        ops = await caller(body.token)
+        listing = ops.listing()
+        return json_response({**listing, **await ops.owners(listing["servers"])})
 
     @bp.post("/server_status")
     async def server_status() -> Response:
         body = await decode_body(StatusBody, max_body)
         return json_response((await caller(body.token)).status(body.server))
+
+    @bp.post("/server_stats_history")
+    async def server_stats_history() -> Response:
+        body = await decode_body(ServerBody, max_body)
+        return json_response((await caller(body.token)).stats_history(body.server))
 
     @bp.post("/server_log")
     async def server_log() -> Response:
@@ -122,6 +129,11 @@ def servers_blueprint(ctx: ApiContext) -> Blueprint:
 
     for action in POWER_ACTIONS:
         bp.add_url_rule(f"/server_{action}", f"server_{action}", power(action), methods=["POST"])
+
+    @bp.post("/server_install")
+    async def server_install() -> Response:
+        body = await decode_body(ServerBody, max_body)
+        return json_response(await (await caller(body.token)).install(body.server))
 
     @bp.post("/server_settings")
     async def server_settings() -> Response:

@@ -11,7 +11,7 @@ import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 import trio
@@ -22,12 +22,13 @@ from ...audit import Actor
 from ...auth.limits import Limiter
 from ...auth.permissions import exempt_from_request_rate, may_read_audit_log, may_see_every_count
 from ...errors import AuthError, PermissionDenied
-from ...store import accounts
+from ...store import accounts, audit_search
 from ...store import audit as audit_table
 from ...supervision.states import State
 from ..context import ApiContext
 from ..server_ops import ServerOps
 from .conn import WsConnection, WsHub
+from .log_filters import MAX_PAGE, LogsQuery, search_query
 from .protocol import (
     CLOSE_POLICY,
     Malformed,
@@ -65,16 +66,6 @@ class _Credentials(msgspec.Struct, forbid_unknown_fields=True):
 
 class _Token(msgspec.Struct, forbid_unknown_fields=True):
     token: str
-
-
-#: The highest ``get_logs`` page (a larger offset would overflow SQLite's integers).
-MAX_PAGE = 10_000_000
-
-
-class _LogsQuery(msgspec.Struct, forbid_unknown_fields=True):
-    p: Annotated[int, msgspec.Meta(ge=0, le=MAX_PAGE)] = 1
-    ps: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
-    sort: str = "desc"
 
 
 class WsApi:
@@ -273,17 +264,25 @@ class WsApi:
         assert conn.principal is not None
         if not may_read_audit_log(conn.principal):
             raise PermissionDenied("reading the audit log needs the ADMIN flag")
-        query = decode_content(content, _LogsQuery)
+        query = decode_content(content, LogsQuery)
         if query.sort not in ("asc", "desc"):
             raise WsError(
                 StatusCode.INVALID_ARGUMENT, "sort must be asc or desc", {"field": "sort"}
             )
         page = max(query.p, 1)
+        # The filters of the admin API's /log/ (one search for both surfaces).
+        search = search_query(self.ctx.chat.core, query)
 
         def read(db: Any) -> tuple[int, list[audit_table.AuditEntry]]:
-            total = audit_table.count(db)
-            entries = audit_table.page(
-                db, offset=(page - 1) * query.ps, limit=query.ps, newest_first=query.sort == "desc"
+            if search is None:  # a text filter too long to match anything
+                return 0, []
+            total = audit_search.count(db, search)
+            entries = audit_search.search(
+                db,
+                search,
+                offset=(page - 1) * query.ps,
+                limit=query.ps,
+                newest_first=query.sort == "desc",
             )
             return total, entries
 
@@ -304,7 +303,13 @@ class WsApi:
                 }
                 for e in entries
             ],
-            "meta": {"total": total, "first": 1, "last": max(1, math.ceil(total / query.ps))},
+            "meta": {
+                "total": total,
+                "first": 1,
+                "last": max(1, math.ceil(total / query.ps)),
+                # What a session filter stands for, so live entries can be matched too.
+                "sessions": [] if search is None else list(search.sessions),
+            },
         }
 
 

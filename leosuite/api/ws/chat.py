@@ -24,7 +24,8 @@ core events out through each connection's bounded queue (frame formats in
   everyone else connected gets ``{"type": 3, "user", "time"}``.
 * **Join** (type 4, optional ``password``, or one of the channel's invite codes in its
   place: :mod:`leosuite.community.invites`) is echoed to every member, the joiner
-  included; joining an existing channel that preserves chat then replays up to
+  included; a join that opens a new channel with a ``password`` gives it that password
+  (:mod:`.chat_join`); joining an existing channel that preserves chat then replays up to
   ``community.history_replay`` recent lines as type 0 frames with ``"history": true``.
   Joining a channel one is in already only echoes the type 4 to the joiner. Wrong
   channel passwords count with the rooms' (``ChatService.password_guard``): past its
@@ -71,12 +72,12 @@ from ...auth.limits import Limiter
 from ...auth.passwords import PasswordHasher
 from ...community import chat_protocol as proto
 from ...community.core import ChatCore
-from ...community.invites import find_invite
 from ...community.models import ChatEvent, Member, Session, normalize_channel
 from ...community.service import ChatService
 from ...errors import AuthError, Conflict, InvalidInput, LeosuiteError, NotFound, is_internal
 from ..context import ApiContext
 from .chat_commands import recheck_registered, register, run_command
+from .chat_join import join
 from .chat_login import CHAT_PREFIX, ChatLogin, ChatLogins, subprotocol
 from .conn import WsConnection, WsHub
 from .protocol import CLOSE_NORMAL, CLOSE_POLICY
@@ -337,7 +338,7 @@ class WsChat:
                 raise InvalidInput("an empty message", field="message")
             self.core.say(member, session, text, to=frame.to)
         elif isinstance(frame, proto.Join):
-            await self._join(client, frame)
+            await join(self, client, frame)
         elif isinstance(frame, proto.Leave):
             session = self.channel(frame.channel, "you are not in {}")
             if member.id not in session.members:
@@ -368,41 +369,3 @@ class WsChat:
         if session is None or session.room is not None:
             raise NotFound(missing.format(channel), field="channel")
         return session
-
-    async def _join(self, client: _Client, frame: proto.Join) -> None:
-        member = client.member
-        name = normalize_channel(frame.channel)
-        session = self.core.find(name)
-        if session is not None and member.id in session.members:
-            await client.conn.send(
-                proto.encode(proto.JOIN, self.ctx.now(), channel=session.name, user=member.name)
-            )
-            return
-        password_ok = True
-        if session is not None and session.password_hash is not None and not member.mod:
-            password_ok = False
-            # counted per address and channel, before the hash; an invite code is no password
-            if frame.password is not None and find_invite(session, frame.password) is None:
-                attempt = self.service.password_guard.reserve(
-                    member.ip, session.name, name=member.name, session_id=session.id
-                )
-                try:
-                    password_ok = await self.hasher.verify(session.password_hash, frame.password)
-                finally:
-                    attempt.settle(password_ok)
-        session, created = self.core.join(
-            member, name, password_ok=password_ok, code=frame.password
-        )
-        if created or not session.preserve_chat:
-            return
-        lines = [  # direct messages by identity: a nick taken over reads none of them
-            e
-            for e in self.core.history(session)
-            if e.kind in ("message", "system") and e.addressed_to(member)
-        ]
-        for event in lines[-self.core.limits.history_replay :] if lines else []:
-            if member.id not in self.clients or self.core.limits.history_replay <= 0:
-                break
-            replay = proto.event_frame(event, history=True)
-            if replay is not None:
-                await client.conn.send(replay)

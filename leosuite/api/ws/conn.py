@@ -188,6 +188,7 @@ class WsConnection:
                 for item in batch:
                     await self.ws.send_message(item.payload)
             self._activity = trio.current_time()
+            self.hub.sent += len(batch)
             for item in batch:
                 if item.sent is not None:
                     item.sent.set()
@@ -264,6 +265,7 @@ class WsConnection:
                     while True:
                         message = await self.ws.get_message()
                         self._activity = trio.current_time()
+                        self.hub.received += 1
                         await inflight.acquire()
                         nursery.start_soon(handle, message)
         except* ConnectionClosed:
@@ -298,6 +300,8 @@ class WsHub:
         #: Clients closed for not reading their answers, audited once per burst.
         self.cut_off = RefusalNotes(audit) if audit is not None else None
         self.connections: set[WsConnection] = set()
+        #: Messages received from and queued to clients since the daemon started.
+        self.received = self.sent = 0
         # Slots taken from the handshake on (reserve/release), so that concurrent
         # handshakes cannot all pass the caps before any of them is counted.
         self._per_ip: Counter[str] = Counter()

@@ -11,13 +11,14 @@ server's state carries its ``actions`` too: the power actions that state allows.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, Literal
 
 import msgspec
 import trio
 
 from ...audit import AuditEvent
-from ...auth.permissions import may_see_audit_events, may_see_server
+from ...auth.permissions import may_see_audit_events
 from ...errors import InternalError
 from ...supervision.console_answer import encode_console_data
 from ...supervision.console_file import ConsoleFile
@@ -89,7 +90,9 @@ def install_dashboard_calls(api: WsApi) -> None:
     # -- server.* ---------------------------------------------------------------------
 
     async def server_list(conn: WsConnection, content: Any) -> Any:
-        return {"servers": ops(conn).visible_names()}
+        caller = ops(conn)
+        listing = caller.listing()
+        return {**listing, **await caller.owners(listing["servers"])}
 
     async def server_status(conn: WsConnection, content: Any) -> Any:
         return ops(conn).status(decode_content(content, _MaybeServer).server)
@@ -116,6 +119,9 @@ def install_dashboard_calls(api: WsApi) -> None:
         query = decode_content(content, _Settings)
         return await ops(conn).settings(query.server, query.set)
 
+    async def stats_history(conn: WsConnection, content: Any) -> Any:
+        return ops(conn).stats_history(decode_content(content, _Server).server)
+
     async def read_log(conn: WsConnection, content: Any) -> Any:
         query = decode_content(content, _Log)
         return await ops(conn).read_log(
@@ -137,10 +143,16 @@ def install_dashboard_calls(api: WsApi) -> None:
         ("server.cmd", command),
         ("server.settings", settings),
         ("server.log", read_log),
+        ("server.stats_history", stats_history),
     ):
         api.add(name, handler)
     for action in POWER_ACTIONS:
         api.add(f"server.{action}", power(action))
+
+    async def install(conn: WsConnection, content: Any) -> Any:
+        return await ops(conn).install(decode_content(content, _Server).server)
+
+    api.add("server.install", install)
 
     # -- console ------------------------------------------------------------------------
 
@@ -185,9 +197,31 @@ def install_dashboard_calls(api: WsApi) -> None:
             )
             index = answer.nextReadIndex
 
+    async def while_allowed(conn: WsConnection, server: str, stream: Awaitable[None]) -> None:
+        """Run a console stream until it ends or the caller loses ``console`` on the
+        server; then a ``console_closed {server, reason: "revoked"}`` push says so."""
+        revoked = False
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                nonlocal revoked
+                while True:
+                    await ctx.grants.wait_changed()
+                    record = ctx.servers.find_record(server)
+                    if record is not None and "console" not in ops(conn).rights(record):
+                        revoked = True
+                        nursery.cancel_scope.cancel()
+                        return
+
+            nursery.start_soon(watch)
+            await stream
+            nursery.cancel_scope.cancel()
+        if revoked:
+            conn.push_nowait(push("console_closed", {"server": server, "reason": "revoked"}))
+
     async def console_subscribe(conn: WsConnection, content: Any) -> Any:
         query = decode_content(content, _Subscribe)
-        ops(conn).visible(query.server)
+        ops(conn).with_right(query.server, "console")
         key = f"console:{query.server}"
         if key in conn.subscriptions:
             raise WsError(
@@ -204,7 +238,10 @@ def install_dashboard_calls(api: WsApi) -> None:
         return AfterSend(
             {"server": query.server, "readIndex": start},
             lambda: conn.start_subscription(
-                key, lambda _scope: stream_console(conn, query.server, console, start)
+                key,
+                lambda _scope: while_allowed(
+                    conn, query.server, stream_console(conn, query.server, console, start)
+                ),
             ),
         )
 
@@ -235,6 +272,8 @@ def install_dashboard_calls(api: WsApi) -> None:
             view = ops(conn)
             servers = {}
             for name in view.visible_names():
+                if "console" not in view.rights(ctx.servers.record(name)):
+                    continue  # the live figures are the console right's
                 status = ctx.servers.status(name)
                 if status["status"] in ("running", "starting", "stopping"):
                     servers[name] = {k: status[k] for k in _STATS_FIELDS}
@@ -247,11 +286,7 @@ def install_dashboard_calls(api: WsApi) -> None:
         async def forward_states() -> None:
             async for change in states:
                 record = ctx.servers.find_record(change.server)
-                if (
-                    conn.principal is not None
-                    and record is not None
-                    and may_see_server(conn.principal, record)
-                ):
+                if conn.principal is not None and record is not None and ops(conn).sees(record):
                     conn.push_nowait(push("event", _state_event(change)))
 
         async def forward_logs() -> None:
@@ -259,10 +294,18 @@ def install_dashboard_calls(api: WsApi) -> None:
                 if conn.principal is not None and may_see_audit_events(conn.principal):
                     conn.push_nowait(push("event", _log_event(entry)))
 
-        with states, logs:
+        async def forward_installs() -> None:
+            async for event in installs:
+                record = ctx.servers.find_record(event["server"])
+                if conn.principal is not None and record is not None and ops(conn).sees(record):
+                    conn.push_nowait(push("event", event))
+
+        installs = ctx.servers.installs.events.subscribe()
+        with states, logs, installs:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(forward_states)
                 nursery.start_soon(forward_logs)
+                nursery.start_soon(forward_installs)
 
     def simple_subscription(key: str, stream: Any) -> Any:
         async def handler(conn: WsConnection, content: Any) -> Any:

@@ -52,11 +52,13 @@ from ..fd_reserve import DescriptorReserve, ReservedListener
 from ..hosts import HostPolicy, bound_addresses, normal_ip
 from ..proxies import trusted_proxies
 from ..serve import ConnectionGate
+from .admin_calls import install_admin_calls
 from .api import WsApi
 from .chat import CHAT_PREFIX, WsChat
 from .conn import WsHub
 from .dashboard import install_dashboard_calls
 from .sessions import install_session_calls
+from .shares import install_share_calls
 
 __all__ = [
     "CLOSE_SERVICE_RESTART",
@@ -302,6 +304,8 @@ def websocket_listener(
     ws_api = WsApi(ctx, ctx.ws_hub)
     install_dashboard_calls(ws_api)
     install_session_calls(ws_api)
+    install_share_calls(ws_api)
+    install_admin_calls(ws_api)
     listener.route("/", ws_api.serve)
     chat = WsChat(ctx)
     listener.hubs.append(chat.hub)

@@ -13,7 +13,9 @@ from ...errors import InvalidInput
 from ..connect import Daemon, local_ws_settings
 from ..http import HttpClient
 from .files import add_files_arguments, run_files_command
+from .install import run_install_command
 from .kept import add_kept_arguments, run_kept_command
+from .shares import add_share_commands, run_share_command
 
 __all__ = ["add_server_commands", "run_server_command"]
 
@@ -75,9 +77,11 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     add("status", "state, pid, uptime, CPU and memory (all servers without NAME)").add_argument(
         "name", nargs="?"
     )
+    add("install", "run a server's install steps now, showing their progress").add_argument("name")
     settings = add("settings", "show or change a server's settings")
     settings.add_argument("name")
     settings.add_argument("--set", "-s", action="append", default=[], metavar="VAR=VALUE")
+    add_share_commands(add)
     add_kept_arguments(add("kept", "what destroyed servers left behind: list, or purge (ADMIN)"))
     add_files_arguments(add("files", "a server's files: ls, cat, put, get, mv, rm, mkdir"), common)
     logs = add("logs", "print a server's console (-f: follow it live)")
@@ -299,6 +303,10 @@ def run_server_command(args: argparse.Namespace, daemon: Daemon, environ: Mappin
         else:
             _print_console(client, args.name, args.from_index)
         return 0
+    elif action == "install":
+        return run_install_command(daemon.ws, daemon.token, args.name, args.json)
+    elif action in ("share", "shares"):
+        return run_share_command(args, client)
     elif action == "kept":
         return run_kept_command(args, client)
     elif action == "files":

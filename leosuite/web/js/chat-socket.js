@@ -38,7 +38,10 @@ export class ChatSocket extends EventTarget {
     this.nick = nick;
     this.channels = new Map();
     this.loggedIn = false;
-    this._wanted = new Set(); // channels to rejoin after a reconnect
+    // key -> {name, password}: channels to rejoin after a reconnect, each with the
+    // password it was joined (or opened) with, so a reopened channel keeps it.
+    this._wanted = new Map();
+    this._tried = new Map(); // key -> the password of a join not answered yet
     this._refusal = "";
     this._seen = new Map(); // key -> Set of message ids (history replays again on rejoin)
     // The token goes in Sec-WebSocket-Protocol, never in the URL (docs/community.md).
@@ -83,9 +86,12 @@ export class ChatSocket extends EventTarget {
     return true;
   }
 
+  /** Join channel ``name``; one that does not exist is opened, protected by ``password``
+   * when one is given (docs/community.md). */
   join(name, password = "") {
     const frame = { type: T.JOIN, channel: name };
     if (password) frame.password = password;
+    this._tried.set(keyOf(name), password);
     return this.send(frame);
   }
 
@@ -125,7 +131,7 @@ export class ChatSocket extends EventTarget {
     } else if (f.type === T.LOGIN && same(f.user, this.nick)) {
       this.loggedIn = true;
       this.socket.up();
-      for (const name of this._wanted) this.send({ type: T.JOIN, channel: name });
+      for (const { name, password } of this._wanted.values()) this.join(name, password);
     } else if (f.type === T.JOIN) {
       this._onJoin(f);
     } else if (f.type === T.LEAVE) {
@@ -158,7 +164,9 @@ export class ChatSocket extends EventTarget {
         this._seen.set(key, new Set());
       }
       this.channels.get(key).name = f.channel;
-      this._wanted.add(f.channel);
+      const password = this._tried.has(key) ? this._tried.get(key) : this._wanted.get(key)?.password;
+      this._wanted.set(key, { name: f.channel, password: password ?? "" });
+      this._tried.delete(key);
       this.send({ type: T.USERS, channel: f.channel });
       this._emit("joined", { key });
       return;
@@ -172,7 +180,7 @@ export class ChatSocket extends EventTarget {
   _onLeave(f) {
     const key = keyOf(f.channel);
     if (same(f.user, this.nick)) {
-      for (const w of this._wanted) if (keyOf(w) === key) this._wanted.delete(w);
+      this._wanted.delete(key);
       this.channels.delete(key);
       this._seen.delete(key);
       this._emit("left", { key, channel: f.channel, reason: f.reason || "" });

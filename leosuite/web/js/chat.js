@@ -1,6 +1,6 @@
-// The chat view (#/chat): the seed 003 chat (chat-socket.js) as this account. Channels
-// are the chat's sessions (listed with the WebSocket API's session.list). Text is
-// textContent only.
+// The chat view (#/chat): the community chat (chat-socket.js) as this account, not a
+// game server's in-game chat. Channels are the chat's sessions (listed with the
+// WebSocket API's session.list). Text is textContent only.
 
 import { ChatSocket, keyOf, same } from "./chat-socket.js";
 import { errorText, h, replace } from "./ui.js";
@@ -23,27 +23,41 @@ export async function mount(root, app) {
   const channels = chat.channels;
   let closed = false;
   let current = null;
+  let listed = new Map(); // key -> the channel's session.list entry
 
   // -- layout ---------------------------------------------------------------------------
 
   const state = h("div", { class: "chat-state", role: "status", "aria-live": "polite" });
   const errors = h("div", { class: "chat-errors", "aria-live": "assertive" });
   const joinName = h("input", { id: "chat-join-name", type: "text", placeholder: "lobby", autocomplete: "off" });
-  const joinPass = h("input", { id: "chat-join-pass", type: "password", autocomplete: "off" });
+  const joinPass = h("input", {
+    id: "chat-join-pass",
+    type: "password",
+    autocomplete: "off",
+    "aria-describedby": "chat-join-pass-hint",
+  });
   const joinForm = h(
     "form",
     { class: "chat-join stack", novalidate: true },
     h("label", { for: joinName.id, text: "Channel" }),
     h("div", { class: "chat-join-row" }, joinName, h("button", { type: "submit", class: "btn btn-primary", text: "Join" })),
-    h("label", { for: joinPass.id, class: "muted", text: "Password (if it has one)" }),
+    h("label", { for: joinPass.id, text: "Password" }),
     joinPass,
+    h("p", {
+      id: "chat-join-pass-hint",
+      class: "muted chat-hint",
+      text: "Needed to join a channel that has one. Opening a new channel: a password here protects it, and others must type it to join.",
+    }),
   );
   const mine = h("ul", { class: "chat-mine", "aria-label": "Your channels" });
   const open = h("ul", { class: "chat-open", "aria-label": "Open channels" });
   const refresh = h("button", { type: "button", class: "btn btn-small", text: "Refresh" });
   const title = h("h2", { class: "chat-title", id: "chat-title", text: "Chat" });
+  const locked = h("span", { class: "chat-locked muted", text: "password-protected", hidden: true });
   const leave = h("button", { type: "button", class: "btn btn-small", text: "Leave", hidden: true });
-  const log = h("ol", { class: "chat-log", role: "log", "aria-label": "Messages", tabindex: "0" });
+  // The scrolling box is the live region; the lines inside it stay a list.
+  const log = h("ol", { class: "chat-lines" });
+  const logBox = h("div", { class: "chat-log", role: "log", "aria-label": "Messages", tabindex: "0" }, log);
   const text = h("input", { id: "chat-text", type: "text", autocomplete: "off", enterkeyhint: "send", disabled: true });
   const sendBtn = h("button", { type: "submit", class: "btn btn-primary", text: "Send", disabled: true });
   const msgForm = h(
@@ -58,30 +72,45 @@ export async function mount(root, app) {
   replace(
     root,
     h(
-      "div",
-      { class: "chat" },
-      h("div", { class: "chat-top" }, state, errors),
+      "section",
+      { class: "stack chat-page", "aria-labelledby": "chat-page-title" },
       h(
-        "aside",
-        { class: "chat-side card" },
-        h("h2", { class: "chat-side-title", text: "Channels" }),
-        mine,
-        joinForm,
-        h("div", { class: "row chat-open-head" }, h("h3", { text: "Open channels" }), refresh),
-        open,
+        "div",
+        { class: "chat-intro" },
+        h("h1", { id: "chat-page-title", text: "Community chat" }),
+        h("p", {
+          class: "muted chat-about",
+          text:
+            "Channels of this leosuite's community, where its accounts (and chat clients connected to it) talk. " +
+            "This is not a game server's in-game chat: to talk to a game's players, use that server's console.",
+        }),
       ),
       h(
-        "section",
-        { class: "chat-main card", "aria-labelledby": "chat-title" },
-        h("div", { class: "row chat-head" }, title, leave),
-        log,
-        msgForm,
-      ),
-      h(
-        "aside",
-        { class: "chat-members card" },
-        h("h2", { class: "chat-side-title" }, "Members ", usersCount),
-        users,
+        "div",
+        { class: "chat" },
+        h("div", { class: "chat-top" }, state, errors),
+        h(
+          "aside",
+          { class: "chat-side card", "aria-labelledby": "chat-channels-title" },
+          h("h2", { class: "chat-side-title", id: "chat-channels-title", text: "Channels" }),
+          mine,
+          joinForm,
+          h("div", { class: "row chat-open-head" }, h("h3", { text: "Open channels" }), refresh),
+          open,
+        ),
+        h(
+          "section",
+          { class: "chat-main card", "aria-labelledby": "chat-title" },
+          h("div", { class: "row chat-head" }, h("div", { class: "chat-head-name" }, title, locked), leave),
+          logBox,
+          msgForm,
+        ),
+        h(
+          "aside",
+          { class: "chat-members card", "aria-labelledby": "chat-members-title" },
+          h("h2", { class: "chat-side-title", id: "chat-members-title" }, "Members ", usersCount),
+          users,
+        ),
       ),
     ),
   );
@@ -157,8 +186,9 @@ export async function mount(root, app) {
     text.disabled = !ch;
     sendBtn.disabled = !ch || !chat.loggedIn;
     text.placeholder = ch ? `Message #${ch.name}` : "Join a channel to chat";
+    locked.hidden = !(ch && listed.get(current)?.hasPassword);
     replace(log, ch ? ch.messages.map(line) : h("li", { class: "muted", text: "Join a channel to see its messages." }));
-    log.scrollTop = log.scrollHeight;
+    logBox.scrollTop = logBox.scrollHeight;
     renderUsers();
     renderMine();
   }
@@ -180,11 +210,11 @@ export async function mount(root, app) {
 
   function appendLine(key, msg) {
     if (key !== current) return;
-    const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    const atEnd = logBox.scrollHeight - logBox.scrollTop - logBox.clientHeight < 40;
     if (log.firstChild?.classList?.contains("muted")) replace(log);
     log.append(line(msg));
     if (log.children.length > KEEP_LINES) log.firstChild.remove();
-    if (atEnd) log.scrollTop = log.scrollHeight;
+    if (atEnd) logBox.scrollTop = logBox.scrollHeight;
   }
 
   // -- what the chat says ---------------------------------------------------------
@@ -217,8 +247,12 @@ export async function mount(root, app) {
     // Send follows the login: off once it is lost, on once logged in again.
     if (now === "open" || now === "held" || waiting) renderChannel();
   });
-  chat.addEventListener("error", (e) => showError(e.detail.message));
+  chat.addEventListener("error", ({ detail: { message } }) => {
+    const hint = /needs a password$/.test(message) ? ": type it in Password, then Join." : "";
+    showError(`${message}${hint}`);
+  });
   chat.addEventListener("joined", ({ detail: { key } }) => {
+    replace(errors); // a join that worked makes what was refused before stale
     if (!current || key === keyOf(joinName.value)) current = key;
     renderChannel();
     listChannels();
@@ -253,6 +287,8 @@ export async function mount(root, app) {
     }
     if (closed) return;
     const items = (Array.isArray(sessions) ? sessions : []).filter((s) => s && !s.closed);
+    listed = new Map(items.map((s) => [keyOf(s.alias), s]));
+    locked.hidden = !(channels.has(current) && listed.get(current)?.hasPassword);
     replace(
       open,
       items.map((s) =>

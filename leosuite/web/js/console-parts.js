@@ -1,5 +1,5 @@
 // Pieces of the console view (console.js) that need none of its state: push bytes,
-// notices, and the per-server command history.
+// notices, and the per-server command history with its arrow keys.
 
 import { h, replace } from "./ui.js";
 
@@ -15,6 +15,11 @@ export function base64Bytes(text) {
 /** One console push's bytes (``utf-8`` text or ``base64``) as bytes. */
 export function bytesOf(data, encoding) {
   return encoding === "base64" ? base64Bytes(data) : new TextEncoder().encode(data);
+}
+
+/** A line of the dashboard's own in the terminal (yellow, on a line of its own). */
+export function marker(text) {
+  return `\x1b[0m\n\x1b[33m[dashboard] ${text}\x1b[0m\n`;
 }
 
 export function notice(kind, text, onDismiss) {
@@ -54,6 +59,35 @@ export function commandHistory(server) {
       } catch {
         // storage full or disabled: the history lives in this page only
       }
+    },
+  };
+}
+
+/** ArrowUp/ArrowDown in ``input`` walk the command history of ``server`` (the draft
+ * being typed comes back at its end); ``add(command)`` records a sent command. */
+export function historyKeys(input, server) {
+  const history = commandHistory(server);
+  let at = history.items.length;
+  let draft = "";
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowUp") {
+      if (at === 0) return;
+      if (at === history.items.length) draft = input.value;
+      at -= 1;
+      input.value = history.items[at];
+    } else if (event.key === "ArrowDown") {
+      if (at >= history.items.length) return;
+      at += 1;
+      input.value = at === history.items.length ? draft : history.items[at];
+    } else return;
+    event.preventDefault();
+    input.setSelectionRange(input.value.length, input.value.length);
+  });
+  return {
+    add(command) {
+      history.add(command);
+      at = history.items.length;
+      draft = "";
     },
   };
 }

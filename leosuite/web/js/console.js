@@ -5,7 +5,8 @@
 import { Terminal } from "/ui/vendor/xterm/xterm.mjs";
 import { FitAddon } from "/ui/vendor/addon-fit/addon-fit.mjs";
 import { STATUS } from "./api.js";
-import { base64Bytes, bytesOf, commandHistory, notice } from "./console-parts.js";
+import { consoleFeed } from "./console-feed.js";
+import { base64Bytes, historyKeys, marker, notice } from "./console-parts.js";
 import { errorText, formatBytes, h, keepFocus, replace } from "./ui.js";
 
 const BACKLOG = 64 * 1024; // bytes shown on first mount
@@ -50,7 +51,7 @@ export function mountConsole(el, app, server) {
     autocomplete: "off",
     autocapitalize: "off",
     spellcheck: "false",
-    placeholder: "say hello",
+    placeholder: `A command for ${server}, then Enter`,
     enterkeyhint: "send",
   });
   const cmdError = h("span", { class: "console-cmd-error", role: "alert" });
@@ -133,12 +134,17 @@ export function mountConsole(el, app, server) {
     } else if (!following) setFollowing(true);
   }
 
-  /** Write text to the terminal, keeping the view where the user wants it. */
-  function show(text) {
-    if (!text) return;
+  /** Write text to the terminal, keeping the view where the user wants it; ``done``
+   * is called once the terminal has taken it. */
+  function show(text, done) {
+    if (!text) {
+      if (done) done();
+      return;
+    }
     const keptY = term.buffer.active.viewportY;
     const wasFollowing = following;
     term.write(text, () => {
+      if (done) done();
       if (closed) return;
       const buf = term.buffer.active;
       if (following) term.scrollToBottom();
@@ -147,7 +153,7 @@ export function mountConsole(el, app, server) {
     });
   }
 
-  function keep(start, end, text) {
+  function keep(start, end, text, done) {
     chunks.push({ start, end, text });
     keptChars += text.length;
     while (keptChars > KEEP_CHARS && chunks.length > 1) {
@@ -155,18 +161,25 @@ export function mountConsole(el, app, server) {
       startReached = false;
     }
     updateOlder();
-    if (!rebuilding) show(text);
+    // While a rebuild is under way its writes are queued already: this one follows them.
+    if (rebuilding) term.write(text, done);
+    else show(text, done);
   }
 
   function firstIndex() {
     return chunks.length ? chunks[0].start : nextIndex;
   }
 
-  function marker(text) {
-    return `\x1b[0m\n\x1b[33m[dashboard] ${text}\x1b[0m\n`;
-  }
-
   // -- live output --------------------------------------------------------------------
+
+  // Pushes go through the feed (console-feed.js), which paces and bounds the writes.
+  const feed = consoleFeed({
+    write(start, end, bytes, done) {
+      keep(start, end, decoder.decode(bytes, { stream: true }), done);
+    },
+    skip: showSkip,
+    visible: () => !document.hidden && screen.offsetParent !== null,
+  });
 
   function onOutput(content) {
     if (closed || content?.server !== server || nextIndex === null) return;
@@ -175,37 +188,42 @@ export function mountConsole(el, app, server) {
     // earlier subscription of this connection (gaps are announced by console_overrun,
     // which moves nextIndex first); an overlap is cut.
     if (content.nextReadIndex <= nextIndex || content.readIndex > nextIndex) return;
-    const bytes = bytesOf(content.data, content.encoding).subarray(nextIndex - content.readIndex);
-    const text = decoder.decode(bytes, { stream: true });
     const start = nextIndex;
     nextIndex = content.nextReadIndex;
-    keep(start, content.nextReadIndex, text);
+    feed.output(start, nextIndex, content.data, content.encoding, start - content.readIndex);
   }
 
   function onOverrun(content) {
     if (closed || content?.server !== server) return;
-    const skipped = Number(content.skipped) || 0;
+    const at = Number(content.readIndex) || 0;
+    feed.overrun(Number(content.skipped) || 0, at);
+    nextIndex = Math.max(nextIndex ?? 0, at);
+  }
+
+  /** Output skipped (by the daemon or by the feed): a line in the terminal and one
+   * notice over the screen's corner, which never moves the console. */
+  function showSkip(skipped, at) {
     skippedTotal += skipped;
     const flushed = decoder.decode();
     decoder = new TextDecoder("utf-8");
-    const line = `${formatBytes(skipped)} skipped — the console was too fast for this connection`;
-    keep(nextIndex ?? content.readIndex, content.readIndex, flushed + marker(line));
-    nextIndex = Math.max(nextIndex ?? 0, content.readIndex);
-    const text = `${skippedTotal} bytes skipped — the console was too fast for this connection.`;
-    const box = notice("warn", text, (b) => {
-      b.remove();
-      overrunBox = null;
-      skippedTotal = 0;
-    });
-    box.classList.add("console-overrun");
-    if (overrunBox) overrunBox.replaceWith(box);
-    else notices.append(box);
-    overrunBox = box;
+    const line = `${formatBytes(skipped)} skipped — the console was too fast for this page`;
+    keep(at, at, flushed + marker(line));
+    const text = `${formatBytes(skippedTotal)} skipped — the console was too fast for this page.`;
+    if (!overrunBox) {
+      overrunBox = notice("warn", text, (b) => {
+        b.remove();
+        overrunBox = null;
+        skippedTotal = 0;
+      });
+      overrunBox.classList.add("console-overrun");
+      screen.append(overrunBox);
+    } else overrunBox.querySelector(".console-notice-text").textContent = text;
   }
 
   function onClosed(content) {
     if (closed || content?.server !== server) return;
     notices.append(notice("error", `The server ${server} was destroyed: its console has ended.`, null));
+    feed.close();
     keep(nextIndex, nextIndex, marker("the server was destroyed"));
     input.disabled = true;
     send.disabled = true;
@@ -278,6 +296,7 @@ export function mountConsole(el, app, server) {
     const wasFollowing = following;
     rebuilding = true;
     newTerminal();
+    feed.release();
     let olderRows = 0;
     term.write(olderText, () => {
       const buf = term.buffer.active;
@@ -294,24 +313,7 @@ export function mountConsole(el, app, server) {
 
   // -- the command line ---------------------------------------------------------------
 
-  const history = commandHistory(server);
-  let historyAt = history.items.length;
-  let draft = "";
-
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "ArrowUp") {
-      if (historyAt === 0) return;
-      if (historyAt === history.items.length) draft = input.value;
-      historyAt -= 1;
-      input.value = history.items[historyAt];
-    } else if (event.key === "ArrowDown") {
-      if (historyAt >= history.items.length) return;
-      historyAt += 1;
-      input.value = historyAt === history.items.length ? draft : history.items[historyAt];
-    } else return;
-    event.preventDefault();
-    input.setSelectionRange(input.value.length, input.value.length);
-  });
+  const history = historyKeys(input, server);
   input.addEventListener("input", () => {
     cmdError.textContent = "";
   });
@@ -321,8 +323,6 @@ export function mountConsole(el, app, server) {
     const command = input.value;
     if (!command.trim()) return;
     history.add(command);
-    historyAt = history.items.length;
-    draft = "";
     cmdError.textContent = "";
     send.disabled = true;
     try {
@@ -352,7 +352,10 @@ export function mountConsole(el, app, server) {
   const observer = new ResizeObserver(() => {
     cancelAnimationFrame(frame);
     frame = requestAnimationFrame(fitNow);
+    feed.kick(); // shown again after its tab was hidden
   });
+  const onVisible = () => feed.kick();
+  document.addEventListener("visibilitychange", onVisible);
   observer.observe(screen);
   updateOlder();
 
@@ -390,6 +393,8 @@ export function mountConsole(el, app, server) {
   return () => {
     closed = true;
     for (const dispose of disposers) dispose();
+    feed.close();
+    document.removeEventListener("visibilitychange", onVisible);
     observer.disconnect();
     cancelAnimationFrame(frame);
     if (sub) sub.cancel();

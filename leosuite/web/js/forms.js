@@ -11,16 +11,18 @@ const NAME_HELP = "1–64 characters: a–z, 0–9, _ and -, not starting with -
 
 let uid = 0;
 
-function labelOf(name) {
-  const text = name.replaceAll("_", " ");
+/** A variable's human name: the type's ``label``, else its name made readable. */
+function labelOf(v) {
+  if (v.label) return v.label;
+  const text = v.name.replaceAll("_", " ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /**
- * One labelled input for a variable ``v`` ({name, type, required, readonly,
- * description?, choices?, min?, max?}). Returns {el, input, name, get(), error(msg),
- * clear()}; get() is the typed value, undefined for an empty optional number, or
- * throws a message for input that is not a number.
+ * One labelled input for a variable ``v`` ({name, label?, type, required, readonly,
+ * description?, choices?, min?, max?}). Returns {el, input, name, label, get(),
+ * error(msg), clear()}; get() is the typed value, undefined for an empty optional
+ * number, or throws a message for input that is not a number.
  */
 function field(v, value, { disabled = false, note = "" } = {}) {
   const id = `f${++uid}-${v.name}`;
@@ -61,19 +63,22 @@ function field(v, value, { disabled = false, note = "" } = {}) {
       ? h("span", { class: "help", id: helpId }, helpText, note ? h("span", { class: "help-note", text: note }) : null)
       : null;
   const err = h("span", { class: "field-error", id: errorId, hidden: true });
-  const label = h("label", { for: id, class: v.required ? "required" : null, text: labelOf(v.name) });
+  const label = h("label", { for: id, class: v.required ? "required" : null, text: labelOf(v) });
   const describe = (withError) =>
     input.setAttribute("aria-describedby", [withError ? errorId : null, help ? helpId : null].filter(Boolean).join(" "));
   if (help) describe(false);
+  // Free text (a command line, a world name) gets the whole width of the form.
+  const wide = v.type === "string" && !v.choices?.length;
   const el =
     v.type === "bool"
       ? h("div", { class: "field field-check" }, h("div", { class: "check-row" }, input, label), help, err)
-      : h("div", { class: "field" }, label, input, help, err);
+      : h("div", { class: wide ? "field field-wide" : "field" }, label, input, help, err);
   el.dataset.field = v.name;
   return {
     el,
     input,
     name: v.name,
+    label: labelOf(v),
     readonly: disabled,
     get() {
       if (v.type === "bool") return input.checked;
@@ -150,9 +155,17 @@ function readValues(widgets, skip) {
   return bad ? null : values;
 }
 
+/** A folded group of fields: ``summary`` heads it; nothing when ``list`` is empty. */
+function folded(summary, cls, list, add) {
+  if (!list.length) return null;
+  return h("details", { class: `form-more ${cls}` }, h("summary", { text: summary }), h("div", { class: "form-grid" }, list.map(add)));
+}
+
+/** The type's own settings in sight; the common ones and the advanced ones folded. */
 function groupFields(vars, widgets, make) {
-  const own = vars.filter((v) => !COMMON.includes(v.name));
-  const common = vars.filter((v) => COMMON.includes(v.name));
+  const own = vars.filter((v) => !COMMON.includes(v.name) && !v.advanced);
+  const common = vars.filter((v) => COMMON.includes(v.name) && !v.advanced);
+  const advanced = vars.filter((v) => v.advanced);
   const add = (v) => {
     const w = make(v);
     widgets.set(v.name, w);
@@ -160,14 +173,8 @@ function groupFields(vars, widgets, make) {
   };
   return [
     own.length ? h("div", { class: "form-grid" }, own.map(add)) : null,
-    common.length
-      ? h(
-          "details",
-          { class: "form-more" },
-          h("summary", { text: "Supervision: user, autostart, restart policy, stop timeout" }),
-          h("div", { class: "form-grid" }, common.map(add)),
-        )
-      : null,
+    folded("Supervision: autostart and restart policy", "form-supervision", common, add),
+    folded("Advanced settings", "form-advanced", advanced, add),
   ];
 }
 
@@ -194,8 +201,7 @@ export async function mountCreate(root, app) {
   let loadToken = 0;
   const widgets = new Map();
   const notice = h("p", { class: "notice", hidden: true });
-  const nameField = field({ name: "server", type: "string", required: true, description: NAME_HELP }, "");
-  nameField.el.querySelector("label").textContent = "Name";
+  const nameField = field({ name: "server", label: "Name", type: "string", required: true, description: NAME_HELP }, "");
   Object.assign(nameField.input, { maxLength: 64, autocapitalize: "none" });
   nameField.input.setAttribute("pattern", "[a-z0-9_][a-z0-9_\\-]{0,63}");
   const typeError = h("span", { class: "field-error", id: "type-error", hidden: true });
@@ -374,7 +380,8 @@ export async function mountSettings(el, app, name) {
     try {
       const answer = await app.conn.call("server.settings", { server: name, set });
       for (const s of answer || []) baseline.set(s.name, s.value);
-      showNote(`Saved (${Object.keys(set).map(labelOf).join(", ")}). Changes apply at the next start.`, "notice notice-ok");
+      const labels = Object.keys(set).map((key) => widgets.get(key)?.label || key);
+      showNote(`Saved (${labels.join(", ")}). Changes apply at the next start.`, "notice notice-ok");
     } catch (err) {
       if (!disposed) showError(err, widgets, notice, "Not saved");
     } finally {

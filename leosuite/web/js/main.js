@@ -3,21 +3,46 @@
 // takes (root, app, params) and returns a cleanup function (or nothing).
 
 import { Connection, http } from "./api.js";
-import { h, importFresh, replace, toast } from "./ui.js";
+import { h, importFresh, replace, setTitle, toast } from "./ui.js";
 import { mountLogin } from "./login.js";
 
 const SESSION_KEY = "leosuite.session";
 
 const routes = [
-  { pattern: /^#\/login$/, public: true, load: async () => mountLogin },
-  { pattern: /^#\/servers$/, load: async () => (await importFresh("./servers.js")).mount, nav: "servers" },
-  { pattern: /^#\/new$/, load: async () => (await importFresh("./forms.js")).mountCreate, nav: "servers" },
+  { pattern: /^#\/login$/, public: true, load: async () => mountLogin, title: "Log in" },
+  {
+    pattern: /^#\/servers$/,
+    load: async () => (await importFresh("./servers.js")).mount,
+    nav: "servers",
+    title: "Servers",
+  },
+  {
+    pattern: /^#\/new$/,
+    load: async () => (await importFresh("./forms.js")).mountCreate,
+    nav: "servers",
+    title: "New server",
+  },
   {
     pattern: /^#\/servers\/([a-z0-9_-]{1,64})$/,
     load: async () => (await importFresh("./server.js")).mount,
     nav: "servers",
   },
-  { pattern: /^#\/chat$/, load: async () => (await importFresh("./chat.js")).mount, nav: "chat" },
+  { pattern: /^#\/chat$/, load: async () => (await importFresh("./chat.js")).mount, nav: "chat", title: "Chat" },
+  // The admin pages (ADMIN accounts; anyone else gets a "not allowed" page).
+  {
+    pattern: /^#\/admin(?:\/accounts)?$/,
+    load: async () => (await importFresh("./admin-accounts.js")).mount,
+    nav: "admin",
+    title: "Accounts",
+  },
+  { pattern: /^#\/admin\/bans$/, load: async () => (await importFresh("./admin-bans.js")).mount, nav: "admin", title: "Bans" },
+  {
+    pattern: /^#\/admin\/sessions$/,
+    load: async () => (await importFresh("./admin-sessions.js")).mount,
+    nav: "admin",
+    title: "Sessions",
+  },
+  { pattern: /^#\/admin\/log$/, load: async () => (await importFresh("./admin-log.js")).mount, nav: "admin", title: "Audit log" },
 ];
 
 /** What every view gets. */
@@ -103,6 +128,7 @@ async function startSession(session) {
   document.getElementById("who-name").textContent = app.user?.username || "";
   document.getElementById("who").hidden = false;
   document.getElementById("topnav").hidden = false;
+  document.getElementById("nav-admin").hidden = !app.can("admin");
   conn.start();
 }
 
@@ -124,6 +150,7 @@ function endSession() {
   app.permissions = [];
   document.getElementById("who").hidden = true;
   document.getElementById("topnav").hidden = true;
+  document.getElementById("nav-admin").hidden = true;
   replace(document.getElementById("conn-state"));
 }
 
@@ -167,6 +194,8 @@ async function route() {
   }
   leaveView();
   const gen = generation;
+  // A route's ``title`` (a view may set a finer one with setTitle, as a server's page does).
+  setTitle(spec.title || "");
   for (const link of document.querySelectorAll("[data-nav]")) {
     link.toggleAttribute("aria-current", link.dataset.nav === spec.nav);
   }

@@ -1,6 +1,9 @@
 // Pieces shared by the server list and the server page: the live state badge and the
-// power buttons (start / stop / restart / kill / force kill), showing exactly the
+// power buttons (start / stop / restart / kill / force kill), offering exactly the
 // actions the daemon's latest status or state event lists (its ``actions`` field).
+// Each says what it does (a tooltip and its accessible description); Kill and Force
+// kill ask first, and Force kill sits in a "More" menu except while the server is
+// stopping, when it is the one way to hurry the stop.
 
 import { STATUS } from "./api.js";
 import { watch } from "./live.js";
@@ -10,14 +13,33 @@ export const STATES = ["stopped", "starting", "running", "stopping", "crashed", 
 
 /** The power actions in the order the buttons appear. */
 export const ACTIONS = [
-  { action: "start", label: "Start", cls: "btn-primary" },
-  { action: "stop", label: "Stop" },
-  { action: "restart", label: "Restart" },
-  { action: "kill", label: "Kill", cls: "btn-danger" },
+  { action: "start", label: "Start", cls: "btn-primary", about: "Start the server." },
+  {
+    action: "stop",
+    label: "Stop",
+    about:
+      "Stop gracefully: the server's stop command, then its stop signal, then SIGKILL, " +
+      "each after the stop timeout. Also cancels a pending automatic restart.",
+  },
+  { action: "restart", label: "Restart", about: "Stop gracefully, then start again." },
+  {
+    action: "kill",
+    label: "Kill",
+    cls: "btn-warn",
+    about:
+      "Skip the stop command: SIGTERM to every process of the server, then SIGKILL after " +
+      "the stop timeout. Unsaved progress may be lost.",
+    confirm:
+      "Kill sends SIGTERM to every process of the server without its stop command (SIGKILL " +
+      "follows after the stop timeout): unsaved progress may be lost. Kill it?",
+  },
   {
     action: "force_kill",
     label: "Force kill",
     cls: "btn-danger",
+    about:
+      "SIGKILL to every process of the server at once, without any wait: it gets no chance " +
+      "to save. Ends a stop that hangs.",
     confirm: "Force kill sends SIGKILL at once: the server gets no chance to save. Force kill it?",
   },
 ];
@@ -61,17 +83,52 @@ export function powerButtons(app, name, actions, { onGone, onDone } = {}) {
   const buttons = new Map();
   const busy = new Set();
   let offered = null;
+  let stopping = false;
+  const about = h("div", { hidden: true });
   for (const spec of ACTIONS) {
+    const id = `power-about-${name}-${spec.action}`;
+    about.append(h("span", { id, text: spec.about }));
     const button = h("button", {
       type: "button",
       class: `btn btn-small ${spec.cls || ""}`.trim(),
       text: spec.label,
+      title: spec.about,
+      "aria-describedby": id,
       dataset: { action: spec.action },
       on: { click: () => run(spec, button) },
     });
     buttons.set(spec.action, button);
-    el.append(button);
   }
+  // The "More" menu: Force kill with what it does, shown on demand.
+  const force = buttons.get("force_kill");
+  const menu = h(
+    "div",
+    { class: "power-menu", id: `power-more-${name}`, hidden: true },
+    h("p", { class: "power-menu-text", text: ACTIONS.find((a) => a.action === "force_kill").about }),
+  );
+  const more = h("button", {
+    type: "button",
+    class: "btn btn-small power-more",
+    text: "More",
+    title: "More power actions",
+    "aria-expanded": "false",
+    "aria-controls": menu.id,
+    dataset: { more: "" },
+    on: { click: () => setMenu(menu.hidden) },
+  });
+  for (const [action, button] of buttons) if (action !== "force_kill") el.append(button);
+  el.append(force, more, menu, about);
+
+  function setMenu(open) {
+    menu.hidden = !open;
+    more.setAttribute("aria-expanded", String(open));
+    render();
+  }
+  el.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || menu.hidden) return;
+    setMenu(false);
+    more.focus();
+  });
 
   const usable = (action) => offered !== null && offered.includes(action) && !busy.has(action);
 
@@ -111,6 +168,8 @@ export function powerButtons(app, name, actions, { onGone, onDone } = {}) {
   /** ``state`` (optional) names the server's state: in backoff Start reads "Start now". */
   function setActions(next, state) {
     offered = Array.isArray(next) ? next.filter((a) => typeof a === "string") : null;
+    // Stopping (or a daemon that offers nothing else): Force kill is the action at hand.
+    stopping = state === "stopping" || (offered !== null && offered.length === 1);
     const start = buttons.get("start");
     const early = state === "backoff";
     start.textContent = early ? "Start now" : "Start";
@@ -120,7 +179,17 @@ export function powerButtons(app, name, actions, { onGone, onDone } = {}) {
   }
 
   function render() {
-    const focused = [...buttons.values()].find((b) => b === document.activeElement);
+    const focused = [...buttons.values(), more].find((b) => b === document.activeElement);
+    const forceOffered = offered === null || offered.includes("force_kill");
+    // Force kill is in the row while stopping, else in the menu (opened or not).
+    const inMenu = forceOffered && !stopping && offered !== null;
+    if (inMenu && force.parentNode !== menu) menu.append(force);
+    else if (!inMenu && force.parentNode !== el) el.insertBefore(force, more);
+    more.hidden = !inMenu;
+    if (!inMenu && !menu.hidden) {
+      menu.hidden = true;
+      more.setAttribute("aria-expanded", "false");
+    }
     for (const [action, button] of buttons) {
       button.hidden = offered !== null && !offered.includes(action);
       // Unusable buttons are aria-disabled, not disabled: a disabled button loses the
@@ -132,8 +201,9 @@ export function powerButtons(app, name, actions, { onGone, onDone } = {}) {
     }
     // The focused button went away (e.g. Start once it is starting): keep the focus
     // in the group instead of dropping it on the page.
-    if (focused && focused.hidden) {
-      const next = [...buttons.values()].find((b) => !b.hidden);
+    // A moved button (Force kill into or out of the menu) loses the focus: give it back.
+    if (focused && (document.activeElement !== focused || !focused.checkVisibility())) {
+      const next = [focused, ...buttons.values(), more].find((b) => b.checkVisibility());
       if (next) next.focus();
     }
   }

@@ -3,21 +3,45 @@
 // cleanup function (or nothing); Settings (forms.js) also holds Destroy.
 
 import { STATUS } from "./api.js";
-import { forget, historyOf, sparkline, watch } from "./live.js";
+import { forget, formatCpu, watch } from "./live.js";
+import { installBox } from "./install.js";
 import { powerButtons, setBadge, stateBadge } from "./power.js";
-import { confirmDialog, errorText, formatDuration, h, importFresh, keepFocus, replace, toast } from "./ui.js";
+import {
+  confirmDialog,
+  errorText,
+  formatBytes,
+  formatDuration,
+  h,
+  importFresh,
+  keepFocus,
+  replace,
+  setTitle,
+  toast,
+} from "./ui.js";
 
 const ALIVE = ["starting", "running", "stopping"];
 const TABS = [
   { id: "console", label: "Console", module: "./console.js", mount: "mountConsole" },
+  { id: "files", label: "Files", module: "./files.js", mount: "mountFiles" },
+  { id: "stats", label: "Stats", module: "./chart.js", mount: "mountStats" },
   { id: "settings", label: "Settings" },
+  { id: "sharing", label: "Sharing", module: "./sharing.js", mount: "mountSharing" },
 ];
+/** The rights (any one of) that show a tab; "manage" stands for the owner or an ADMIN. */
+const TAB_RIGHTS = {
+  console: ["console", "commands"],
+  files: ["files"],
+  stats: ["console"],
+  settings: ["settings", "manage"],
+  sharing: ["manage"],
+};
 /** The tab last open per server, so coming back shows the same one. */
 const lastTab = new Map();
 
 export async function mount(root, app, [name]) {
   const back = h("a", { class: "back-link", href: "#/servers", text: "← All servers" });
   replace(root, h("section", { class: "stack server-page" }, back, h("p", { class: "muted", text: "Loading…" })));
+  setTitle(name);
 
   let st;
   try {
@@ -40,13 +64,19 @@ export async function mount(root, app, [name]) {
     return null;
   }
 
+  // A status without "rights" (an older daemon) shows everything; the daemon checks anyway.
+  const rights = Array.isArray(st.rights) ? [...st.rights, ...(st.manage ? ["manage"] : [])] : null;
+  const allowed = (id) => !rights || !TAB_RIGHTS[id] || TAB_RIGHTS[id].some((r) => rights.includes(r));
+  const shownTabs = TABS.filter((t) => allowed(t.id));
+
   let disposed = false;
   let gone = false;
   const cleanups = [];
   const badge = stateBadge(name, st.status);
   const power = powerButtons(app, name, st.actions, { onGone: () => markGone(), onDone: () => refresh() });
-  const cpu = sparkline("cpu", { width: 160, height: 32 });
-  const memory = sparkline("memory", { width: 160, height: 32 });
+  if (rights && !rights.includes("power")) power.el.hidden = true;
+  const install = installBox(app, name, st, { onDone: () => refresh() });
+  cleanups.push(install.dispose);
   const goneNote = h("p", { class: "notice notice-error", role: "alert", hidden: true });
   const awayNote = h("p", {
     class: "notice notice-warn server-away",
@@ -64,6 +94,8 @@ export async function mount(root, app, [name]) {
     { class: "server-details" },
     fact("pid", "PID"),
     fact("uptime", "Uptime"),
+    fact("cpu", "CPU"),
+    fact("memory", "Memory"),
     fact("restarts", "Automatic restarts"),
     fact("exit_code", "Exit code"),
     fact("restart_in", "Next restart"),
@@ -80,9 +112,11 @@ export async function mount(root, app, [name]) {
     since = performance.now();
     setBadge(badge, away ? null : st.status);
     power.setActions(away ? null : st.actions, st.status);
+    install.update(away || gone ? null : st);
     const live = !away && ALIVE.includes(st.status);
-    cpu.update(historyOf(app, name), live ? st.cpu : null);
-    memory.update(historyOf(app, name), live ? st.memory : null);
+    setTitle(`${name} · ${gone ? "destroyed" : away ? "unknown" : st.status}`);
+    facts.cpu.dd.textContent = formatCpu(live ? st.cpu : null);
+    facts.memory.dd.textContent = formatBytes(live ? st.memory : null);
     const shown = (v) => (v === null || v === undefined || v === "" ? "–" : String(v));
     facts.pid.dd.textContent = shown(live ? st.pid : null);
     facts.restarts.dd.textContent = shown(st.restarts);
@@ -127,6 +161,7 @@ export async function mount(root, app, [name]) {
   function markGone() {
     if (gone || disposed) return;
     gone = true;
+    setTitle(`${name} · destroyed`);
     forget(app, name);
     goneNote.hidden = false;
     replace(goneNote, "This server no longer exists. ", h("a", { href: "#/servers", text: "Back to the list" }));
@@ -138,7 +173,7 @@ export async function mount(root, app, [name]) {
   const panels = {};
   const tabs = {};
   const mounted = {};
-  for (const t of TABS) {
+  for (const t of shownTabs) {
     tabs[t.id] = h("button", {
       type: "button",
       role: "tab",
@@ -160,7 +195,7 @@ export async function mount(root, app, [name]) {
   }
 
   function tabKey(event, id) {
-    const ids = TABS.map((t) => t.id);
+    const ids = shownTabs.map((t) => t.id);
     const i = ids.indexOf(id);
     const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: ids.length - 1 }[event.key];
     if (to === undefined) return;
@@ -172,7 +207,7 @@ export async function mount(root, app, [name]) {
 
   function select(id) {
     lastTab.set(name, id);
-    for (const t of TABS) {
+    for (const t of shownTabs) {
       const on = t.id === id;
       tabs[t.id].setAttribute("aria-selected", String(on));
       tabs[t.id].tabIndex = on ? 0 : -1;
@@ -180,7 +215,7 @@ export async function mount(root, app, [name]) {
     }
     if (!mounted[id]) {
       mounted[id] = true;
-      const tab = TABS.find((t) => t.id === id);
+      const tab = shownTabs.find((t) => t.id === id);
       (tab.module ? mountModuleTab(tab) : mountSettingsTab)(panels[id]);
     }
   }
@@ -205,7 +240,9 @@ export async function mount(root, app, [name]) {
 
   async function mountSettingsTab(panel) {
     const formBox = h("div", { class: "settings-box" });
-    replace(panel, h("div", { class: "stack" }, formBox, destroySection()));
+    const canChange = !rights || rights.includes("settings");
+    replace(panel, h("div", { class: "stack" }, canChange ? formBox : null, !rights || rights.includes("manage") ? destroySection() : null));
+    if (!canChange) return;
     try {
       const { mountSettings } = await importFresh("./forms.js");
       if (disposed) return;
@@ -296,13 +333,16 @@ export async function mount(root, app, [name]) {
       goneNote,
       awayNote,
       power.el,
-      h("div", { class: "server-summary card" }, details, h("div", { class: "sparks" }, cpu.el, memory.el)),
+      install.el,
+      h("div", { class: "server-summary card" }, details),
       tablist,
-      TABS.map((t) => panels[t.id]),
+      shownTabs.map((t) => panels[t.id]),
     ),
   );
   show(st);
-  select(lastTab.get(name) || "console");
+  const firstTab = shownTabs.find((t) => t.id === lastTab.get(name)) || shownTabs[0];
+  if (firstTab) select(firstTab.id);
+  tablist.hidden = !firstTab; // no right that has a tab (power alone): no empty tab list
 
   cleanups.push(
     watch(app, {
@@ -332,10 +372,6 @@ export async function mount(root, app, [name]) {
   cleanups.push(() => app.conn.removeEventListener("state", onConn));
   const timer = setInterval(tick, 1000);
   cleanups.push(() => clearInterval(timer));
-  cleanups.push(() => {
-    cpu.destroy();
-    memory.destroy();
-  });
 
   return () => {
     disposed = true;

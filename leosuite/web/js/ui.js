@@ -97,6 +97,11 @@ export function formatBytes(n) {
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
+/** The tab's title: ``setTitle("Servers")`` shows "Servers — leosuite"; no text, "leosuite". */
+export function setTitle(text) {
+  document.title = text ? `${text} — leosuite` : "leosuite";
+}
+
 export function formatDuration(seconds) {
   if (seconds === null || seconds === undefined) return "–";
   const s = Math.floor(seconds);

@@ -121,7 +121,7 @@ async def test_create_options_depend_on_the_account(daemon: RunningDaemon) -> No
 async def test_create_list_status_and_conflict(daemon: RunningDaemon) -> None:
     with trio.fail_after(30):
         async with api_client(daemon) as api:
-            assert await api.ok("server_list") == {"servers": []}
+            assert (await api.ok("server_list"))["servers"] == []
             assert await api.ok("server_status") == {"servers": {}}
             await api.create("b-demo", "demo-game", FAST_DEMO)
             await api.create("a_cmd", "command", command_settings("echo"))
@@ -135,7 +135,7 @@ async def test_create_list_status_and_conflict(daemon: RunningDaemon) -> None:
                 "server_create", {"server": "b-demo", "type": "command", "settings": {}}, 400
             )
             assert await api.ok("server_settings", {"server": "b-demo"}) == before
-            assert await api.ok("server_list") == {"servers": ["a_cmd", "b-demo"]}
+            assert (await api.ok("server_list"))["servers"] == ["a_cmd", "b-demo"]
             everything = (await api.ok("server_status"))["servers"]
             assert set(everything) == {"a_cmd", "b-demo"}
             for name, status in everything.items():
@@ -155,15 +155,20 @@ async def test_settings_view_set_and_readonly(daemon: RunningDaemon) -> None:
         async with api_client(daemon) as api:
             await api.create("mc", "minecraft", {"jar": "server.jar"})
             view = await api.ok("server_settings", {"server": "mc"})
-            assert all(set(v) == {"name", "required", "type", "readonly", "value"} for v in view)
+            # The seed's keys, and what a form shows of each setting.
+            shown = {"label", "advanced", "description"}
+            assert all(
+                set(v) == {"name", "required", "type", "readonly", "value"} | shown for v in view
+            )
             by_name = {v["name"]: v for v in view}
-            assert by_name["jar"] == {
+            assert {k: v for k, v in by_name["jar"].items() if k not in shown} == {
                 "name": "jar",
                 "required": True,
                 "type": "path",
                 "readonly": True,
                 "value": "server.jar",
             }
+            assert by_name["jar"]["label"] == "Server jar"
             assert by_name["memory"]["value"] == 2048
 
             changed = await api.ok("server_settings", {"server": "mc", "set": {"memory": 1024}})
@@ -274,7 +279,7 @@ async def test_destroy_stops_first_and_deletes_files_on_request(daemon: RunningD
             assert not (data_dir / "servers" / "gone").exists()
             assert not (data_dir / "logs" / "gone").exists()
 
-            assert await api.ok("server_list") == {"servers": []}
+            assert (await api.ok("server_list"))["servers"] == []
             await api.error("server_status", {"server": "keep"}, 404)
             await api.error("server_destroy", {"server": "keep"}, 404)
             # the name is free again, and its console starts from 0
@@ -311,10 +316,10 @@ async def test_permissions_and_audit(daemon: RunningDaemon) -> None:
             await host.error("server_create", create_cmd, 403)
             create_demo = {"server": "h", "type": "demo-game", "settings": FAST_DEMO}
             await plain.error("server_create", create_demo, 403)
-            assert await admin.ok("server_list") == {"servers": ["admins"]}
+            assert (await admin.ok("server_list"))["servers"] == ["admins"]
 
             await host.create("h", "demo-game", FAST_DEMO)
-            assert await host.ok("server_list") == {"servers": ["h"]}
+            assert (await host.ok("server_list"))["servers"] == ["h"]
             assert set((await host.ok("server_status"))["servers"]) == {"h"}
             await host.ok("server_start", {"server": "h"})
             await host.wait_status("h", "running")
@@ -322,7 +327,7 @@ async def test_permissions_and_audit(daemon: RunningDaemon) -> None:
             await host.wait_log("h", b"[Server] from host")
 
             for api in (other, plain):
-                assert await api.ok("server_list") == {"servers": []}
+                assert (await api.ok("server_list"))["servers"] == []
                 assert await api.ok("server_status") == {"servers": {}}
                 for path in ("server_status", "server_stop", "server_settings", "server_destroy"):
                     await api.error(path, {"server": "h"}, 404)
@@ -332,13 +337,13 @@ async def test_permissions_and_audit(daemon: RunningDaemon) -> None:
             assert (await host.status("h"))["status"] == "running"
             await host.error("server_start", {"server": "admins"}, 404)
 
-            assert await admin.ok("server_list") == {"servers": ["admins", "h"]}
+            assert (await admin.ok("server_list"))["servers"] == ["admins", "h"]
             assert (await admin.status("h"))["status"] == "running"
             await admin.ok("server_cmd", {"server": "h", "command": "say from admin"})
             await host.ok("server_stop", {"server": "h"})
             assert (await host.status("h"))["status"] == "stopped"
             assert (await host.post("server_destroy", {"server": "h"})).status_code == 204
-            assert await admin.ok("server_list") == {"servers": ["admins"]}
+            assert (await admin.ok("server_list"))["servers"] == ["admins"]
 
         entries = await audit_entries(daemon, "h")
         messages = [e.message for e in entries]
@@ -545,4 +550,4 @@ async def test_concurrent_create_and_destroy_of_one_name(daemon: RunningDaemon) 
                     nursery.start_soon(call, api, "server_destroy", {"server": "twin"})
             assert sorted(codes) == [204, 404]
             assert not pid_alive(pid)
-            assert await one.ok("server_list") == {"servers": []}
+            assert (await one.ok("server_list"))["servers"] == []

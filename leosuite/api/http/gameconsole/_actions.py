@@ -180,6 +180,7 @@ class GameConsoleActions:
 
     async def _power(self, ops: ServerOps, name: str, action: PowerAction) -> bool:
         """Do ``action`` if the server's state allows it; whether it was a start."""
+        ops.with_right(name, "power")  # refused even when the state makes it moot
         if action not in ops.status(name)["actions"]:
             return False
         await ops.power(name, action)
@@ -188,7 +189,7 @@ class GameConsoleActions:
     async def _command(self, ops: ServerOps, name: str, line: str | None) -> None:
         if line is None:
             raise InvalidInput("command: the command to send is required", field="command")
-        ops.may_operate(ops.visible(name), "command")
+        ops.may_operate(ops.with_right(name, "commands"), "command")
         if ops.status(name)["status"] not in _COMMANDABLE:
             return
         try:
