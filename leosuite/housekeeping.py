@@ -1,8 +1,8 @@
 """The daemon's periodic chores, every ``housekeeping.interval`` seconds: save the
 consoles' read indexes, stop servers whose starter lost the right to run them
-unattended, and purge expired tokens, bans, old audit entries and what destroyed
-servers left beyond ``servers.kept_days``. A failing pass is
-logged and retried on the next one."""
+unattended, purge expired tokens, bans, old audit entries and what destroyed
+servers left beyond ``servers.kept_days``, and give freed memory back to the system
+(every ``TRIM_INTERVAL`` seconds). A failing pass is logged and retried on the next one."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .api.context import ApiContext
 from .api.kept_ops import purge_expired_kept
 from .api.server_ops import stop_unattended_servers
 from .audit import purge_audit
+from .memory_trim import release_free_memory
 
 __all__ = ["run_housekeeping"]
 
@@ -22,6 +23,8 @@ log = logging.getLogger("leosuite.daemon")
 #: The most seconds between two looks at what destroyed servers left (each walks
 #: their trees); a short ``servers.kept_days`` is looked at ten times per period.
 KEPT_INTERVAL = 600.0
+#: The most seconds between two returns of freed heap memory to the system.
+TRIM_INTERVAL = 60.0
 
 
 async def run_housekeeping(
@@ -30,7 +33,7 @@ async def run_housekeeping(
     settings = ctx.settings.housekeeping
     kept_days = ctx.settings.servers.kept_days
     kept_every = min(KEPT_INTERVAL, kept_days * 86400.0 / 10)
-    kept_due = trio.current_time()
+    kept_due = trim_due = trio.current_time()
     task_status.started()
     while True:
         await trio.sleep(settings.interval)
@@ -47,5 +50,8 @@ async def run_housekeeping(
             if kept_days and trio.current_time() >= kept_due:  # 0: kept for ever
                 kept_due = trio.current_time() + kept_every
                 await purge_expired_kept(ctx)
+            if trio.current_time() >= trim_due:
+                trim_due = trio.current_time() + TRIM_INTERVAL
+                await release_free_memory()
         except Exception:
             log.exception("housekeeping failed; will retry")
