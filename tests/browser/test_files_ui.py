@@ -1,7 +1,8 @@
 """The Files tab of a server page in a real browser: folders, upload with progress and
 the daemon's limit, the editor (CodeMirror, highlighting), save, rename, delete,
-download; hostile names and planted links refused with the reason shown; who gets the
-files at all. axe-core on every state."""
+download, a new file; a file too large for a tab's download sent to the command line;
+hostile names and planted links refused with the reason shown; who gets the files at
+all. axe-core on every state."""
 
 from __future__ import annotations
 
@@ -280,6 +281,74 @@ def test_hostile_names_and_planted_links(
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
 
 
+def test_new_file_and_downloads_too_large_for_a_tab(
+    dashboard: DashboardDaemon, make_page: Any
+) -> None:
+    _api(dashboard, "/api/server_create", server="mc", type="demo-game", settings=FAST)
+    root = dashboard.data_dir / "servers" / "mc"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "eula.txt").write_text("eula=false\n")
+    page = make_page()
+    downloads: list[Any] = []
+    page.on("download", lambda download: downloads.append(download))
+    _open_files(page, dashboard, "mc")
+
+    # New file: a name already there is refused in the dialog, and nothing is replaced.
+    page.get_by_role("button", name="New file…").click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog.get_by_label("File name")).to_be_focused()
+    assert_accessible(page)
+    _dialog_submit(page, "File name", "eula.txt")
+    expect(dialog.locator(".field-error")).to_have_text("“eula.txt” already exists in this folder.")
+    _dialog_submit(page, "File name", "../x.txt")
+    expect(dialog.locator(".field-error")).to_have_text(
+        "A name cannot contain “/”: give one name in this folder."
+    )
+    assert (root / "eula.txt").read_text() == "eula=false\n"
+    # A new name: the empty file is made and opens in the editor.
+    _dialog_submit(page, "File name", "ops.json")
+    expect(dialog).to_have_count(0)
+    content = page.get_by_role("textbox", name="Contents of ops.json")
+    expect(content).to_be_focused()
+    assert (root / "ops.json").read_bytes() == b""
+    assert_accessible(page)
+    page.keyboard.type('["alice"]')
+    page.keyboard.press("Control+s")
+    expect(page.locator(".files-status")).to_contain_text("Saved ops.json")
+    assert (root / "ops.json").read_text().startswith('["alice"]')
+    page.get_by_role("button", name="Close").click()
+    expect(page.locator('[data-name="ops.json"]')).to_be_focused()
+
+    # Cancelled: nothing is made and the button has the focus back.
+    page.get_by_role("button", name="New file…").click()
+    page.locator("dialog[open]").get_by_label("File name").press("Escape")
+    expect(page.get_by_role("button", name="New file…")).to_be_focused()
+
+    # Larger than a tab downloads (a sparse file): not fetched, the command line named.
+    with (root / "world.bin").open("wb") as big:
+        big.truncate(600 * 1024 * 1024)
+    page.get_by_role("button", name="Refresh").click()
+    _row(page, "world.bin").get_by_role("button", name="Download world.bin").click()
+    error = page.locator(".files-error")
+    expect(error).to_have_text(
+        "Could not download “world.bin”: it is 600.0 MiB, larger than the 512.0 MiB a"
+        " browser tab downloads: get it with the command line, leosuite server files mc get"
+        " world.bin world.bin (or copy it off the machine with scp)."
+    )
+    assert_accessible(page)
+    shot(page, "files-too-large")
+    # From the file's own page the answer's length decides: the same refusal.
+    page.locator('[data-name="world.bin"]').click()
+    page.locator(".files-editor").get_by_role("button", name="Download").click()
+    expect(error).to_contain_text("it is 600.0 MiB, larger than the 512.0 MiB a browser tab")
+    # A small file still downloads.
+    page.get_by_role("button", name="Back to the folder").click()
+    with page.expect_download() as download:
+        _row(page, "eula.txt").get_by_role("button", name="Download eula.txt").click()
+    assert download.value.suggested_filename == "eula.txt"
+    assert [d.suggested_filename for d in downloads] == ["eula.txt"]
+
+
 def test_who_gets_the_files(dashboard: DashboardDaemon, make_page: Any) -> None:
     _api(dashboard, "/api/server_create", server="mc", type="demo-game", settings=FAST)
     _add_host(dashboard, "bob")
@@ -306,3 +375,10 @@ def test_who_gets_the_files(dashboard: DashboardDaemon, make_page: Any) -> None:
     )
     assert not (dashboard.data_dir / "servers" / "bobs" / "plugins").exists()
     assert_accessible(page)
+    dialog.get_by_label("Folder name").press("Escape")
+    page.get_by_role("button", name="New file…").click()
+    dialog = _dialog_submit(page, "File name", "server.properties")
+    expect(dialog.locator(".field-error")).to_contain_text(
+        "runs as the daemon's own user: only an ADMIN may change its files"
+    )
+    assert not (dashboard.data_dir / "servers" / "bobs" / "server.properties").exists()

@@ -76,7 +76,11 @@ def test_stats_chart_with_history_and_titles(dashboard: DashboardDaemon, make_pa
         assert box["width"] > 0
         assert box["height"] > 0
     expect(chart.locator(".stats-plot canvas").first).to_be_visible()
-    assert samples_shown(chart) >= 6
+    # The kept samples are drawn (a failed read draws the live ones alone, then retries).
+    expect(chart).to_have_attribute("data-history", "loaded")
+    page.wait_for_function(
+        "() => Number(document.querySelector('.stats-chart').dataset.samples) >= 6"
+    )
     expect(chart.locator("figcaption")).to_have_text(
         re.compile(r"^CPU \d+\.\d % \(peak \d+\.\d %\), memory \d.* (KiB|MiB) .* samples over ")
     )
@@ -95,6 +99,7 @@ def test_stats_chart_with_history_and_titles(dashboard: DashboardDaemon, make_pa
     page.get_by_role("tab", name="Stats").click()
     chart = page.locator(".stats-chart")
     expect(chart).to_have_class(re.compile(r"\bhas-plot\b"))
+    expect(chart).to_have_attribute("data-history", "loaded")
     assert samples_shown(chart) >= kept
 
     # Stopped: the title says so, and the kept samples stay on the chart.

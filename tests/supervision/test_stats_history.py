@@ -3,6 +3,7 @@ recorded by the fleet's sampler, forgotten with the server."""
 
 from __future__ import annotations
 
+import tracemalloc
 from itertools import pairwise
 from pathlib import Path
 
@@ -60,6 +61,61 @@ def test_a_short_interval_keeps_at_most_max_samples() -> None:
     kept = history.samples("a")
     assert len(kept) == MAX_SAMPLES
     assert kept[0].cpu == 50.0
+
+
+def test_the_ring_wraps_grows_and_ages_out_in_order() -> None:
+    clock = MockClock()
+    history = StatsHistory(SPAN / 40, clock.current_time)  # 40 kept: grown 16, 32, 40
+    assert history.max_samples == 40
+    for i in range(100):
+        history.record("a", stats(float(i), memory=(1 << 40) + i, threads=i))
+        clock.jump(SPAN / 40)
+        if i in (15, 16, 33, 60):
+            kept = history.samples("a")
+            assert [s.cpu for s in kept] == [float(c) for c in range(max(0, i - 39), i + 1)]
+    kept = history.samples("a")
+    assert [s.memory for s in kept] == [(1 << 40) + i for i in range(60, 100)]
+    assert [s.threads for s in kept] == list(range(60, 100))
+    assert all(b.t > a.t for a, b in pairwise(kept))
+    # Aging out starts at the oldest slot, wherever the ring starts: the last ten stay.
+    clock.jump(SPAN - 10 * SPAN / 40)
+    assert [s.threads for s in history.samples("a")] == list(range(90, 100))
+    history.record("a", stats(7.25, threads=1))
+    assert [s.cpu for s in history.samples("a")][-2:] == [99.0, 7.25]
+
+
+def test_the_figures_come_back_as_recorded() -> None:
+    clock = MockClock()
+    history = StatsHistory(1, clock.current_time)
+    history.record(
+        "a", GroupStats(cpu_percent=312.3456, rss_bytes=(1 << 63) + 5, threads=70000, processes=3)
+    )
+    (sample,) = history.samples("a")
+    # CPU to two decimals; memory and threads whole.
+    assert sample == (0.0, 312.35, (1 << 63) + 5, 70000)
+    assert isinstance(sample.cpu, float)
+    assert isinstance(sample.memory, int)
+
+
+def test_an_hour_of_many_servers_costs_about_24_bytes_a_sample() -> None:
+    clock = MockClock()
+    history = StatsHistory(2, clock.current_time)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(history.max_samples):
+            for server in range(20):
+                cpu = (i * 7 + server) / 13
+                memory = (512 << 20) + server * 4096 + i
+                history.record(f"s{server}", stats(cpu, memory=memory, threads=40))
+            clock.jump(2)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    count = sum(len(history.samples(f"s{server}")) for server in range(20))
+    assert count == 20 * 1800
+    # A record per sample (a tuple and three number objects) would be over 150 bytes.
+    assert kept / count < 32, kept / count
 
 
 def test_forget_and_servers_apart() -> None:

@@ -1,7 +1,8 @@
 // A server's CPU and memory over the last hour: a uPlot chart with a time axis, a CPU %
 // axis (left) and a memory axis (right), first filled with the samples the daemon
 // kept (server.stats_history), then by the live stats pushes. The canvas is hidden
-// from assistive technology: the figure's caption says the same in words.
+// from assistive technology: the figure's caption says the same in words. A history
+// read that fails is tried again (and on a reconnection); only the newest read counts.
 
 import uPlot from "/ui/vendor/uplot/uPlot.esm.js";
 import { formatCpu, watch } from "./live.js";
@@ -10,6 +11,8 @@ import { errorText, formatBytes, formatDuration, h } from "./ui.js";
 /** Seconds of samples shown (what the daemon keeps). */
 const SPAN = 3600;
 const HEIGHT = 200;
+/** Seconds before a failed read of the kept samples is tried again. */
+const RETRY = 3;
 
 function cssColor(name, fallback) {
   const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -20,13 +23,15 @@ function cssColor(name, fallback) {
  * statsChart(app, name) -> {el, load(), add(sample), destroy()}
  *  - load(): (re)read the daemon's kept samples and draw them
  *  - add({cpu, memory, threads}): a live sample, taken now
+ * ``el.dataset.history`` is "loading", "loaded" (the kept samples are drawn) or
+ * "failed" (only live samples are, until a read succeeds).
  */
 export function statsChart(app, name) {
   const caption = h("figcaption", { class: "stats-caption", "aria-live": "off" });
   const canvas = h("div", { class: "stats-plot", "aria-hidden": "true" });
   const el = h(
     "figure",
-    { class: "stats-chart card", dataset: { samples: "0" } },
+    { class: "stats-chart card", dataset: { samples: "0", history: "loading" } },
     h("h2", { class: "stats-title", text: "CPU and memory, last hour" }),
     canvas,
     caption,
@@ -38,6 +43,8 @@ export function statsChart(app, name) {
   let loaded = false;
   let pending = []; // live samples that came before the history did
   let failure = ""; // why the kept samples could not be read
+  let reads = 0; // the newest history read: an older answer is stale
+  let retry = null; // the timer of the next read after a failure
 
   function data() {
     // A pause longer than a few intervals (the server was stopped) is a gap, not a line.
@@ -135,6 +142,31 @@ export function statsChart(app, name) {
       `(peak ${formatBytes(most)}) — ${samples.length} samples over ${span}.`;
   }
 
+  async function load() {
+    const mine = ++reads;
+    clearTimeout(retry);
+    try {
+      const answer = await app.conn.call("server.stats_history", { server: name });
+      if (closed || mine !== reads) return;
+      interval = Number(answer.interval) || interval;
+      const kept = Array.isArray(answer.samples) ? answer.samples : [];
+      const newest = kept.length ? kept[kept.length - 1].t : 0;
+      // Live samples newer than the kept ones stay (those drawn after a failed read too).
+      samples = kept.concat(samples.concat(pending).filter((s) => s.t > newest));
+      failure = "";
+      el.dataset.history = "loaded";
+    } catch (err) {
+      if (closed || mine !== reads) return;
+      failure = `The kept figures could not be loaded (trying again): ${errorText(err)}`;
+      samples = samples.concat(pending);
+      el.dataset.history = "failed";
+      retry = setTimeout(load, RETRY * 1000);
+    }
+    loaded = true;
+    pending = [];
+    draw();
+  }
+
   const resize = new ResizeObserver(() => {
     if (plot && !closed) plot.setSize({ width: width(), height: HEIGHT });
   });
@@ -142,24 +174,7 @@ export function statsChart(app, name) {
 
   return {
     el,
-    async load() {
-      try {
-        const answer = await app.conn.call("server.stats_history", { server: name });
-        if (closed) return;
-        interval = Number(answer.interval) || interval;
-        const kept = Array.isArray(answer.samples) ? answer.samples : [];
-        const newest = kept.length ? kept[kept.length - 1].t : 0;
-        samples = kept.concat(pending.filter((s) => s.t > newest));
-        failure = "";
-      } catch (err) {
-        if (closed) return;
-        failure = `The kept figures could not be loaded: ${errorText(err)}`;
-        samples = samples.concat(pending);
-      }
-      loaded = true;
-      pending = [];
-      draw();
-    },
+    load,
     add(sample) {
       if (closed || typeof sample?.cpu !== "number") return;
       const s = { t: Date.now() / 1000, cpu: sample.cpu, memory: sample.memory, threads: sample.threads };
@@ -171,6 +186,7 @@ export function statsChart(app, name) {
     },
     destroy() {
       closed = true;
+      clearTimeout(retry);
       resize.disconnect();
       if (plot) plot.destroy();
       plot = null;

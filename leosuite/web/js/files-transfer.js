@@ -1,9 +1,28 @@
 // A server file's bytes to and from the daemon: an upload streamed with progress
 // (XMLHttpRequest, the only browser API that reports an upload's progress) and a
 // download fetched into a Blob handed to the browser. The token travels only in the
-// Authorization header, never in a URL.
+// Authorization header, never in a URL. A Blob is held in the tab's memory, so a file
+// larger than MAX_BROWSER_DOWNLOAD is not fetched: the command line gets it instead.
 
 import { ApiError } from "./api.js";
+import { formatBytes } from "./ui.js";
+
+/** The largest file a download loads into the tab (512 MiB). */
+export const MAX_BROWSER_DOWNLOAD = 512 * 1024 * 1024;
+
+// A word as a POSIX shell reads it back unchanged.
+const shellWord = (word) => (/^[\w./@%+=:,-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`);
+
+function tooLarge(server, path, size) {
+  // The local name is the file's, never read as an option or as "-" (standard output).
+  const local = path.split("/").pop();
+  const words = [shellWord(server), "get", shellWord(path), shellWord(local.startsWith("-") ? `./${local}` : local)];
+  const command = ["leosuite server files", ...words];
+  const message =
+    `it is ${formatBytes(size)}, larger than the ${formatBytes(MAX_BROWSER_DOWNLOAD)} a browser tab ` +
+    `downloads: get it with the command line, ${command.join(" ")} (or copy it off the machine with scp).`;
+  return new ApiError(message, { code: "too_large" });
+}
 
 function refusal(status, text) {
   let data = null;
@@ -47,19 +66,32 @@ export function uploadFile({ server, path, file, token, onProgress, signal }) {
   });
 }
 
-/** Download ``path`` of ``server`` and hand it to the browser as a file named ``name``. */
-export async function downloadFile({ server, path, name, token }) {
+/**
+ * Download ``path`` of ``server`` and hand it to the browser as a file named ``name``.
+ * A file larger than MAX_BROWSER_DOWNLOAD (by ``size``, its listed size, or by the
+ * answer's length) is refused with an ApiError saying how to get it instead.
+ */
+export async function downloadFile({ server, path, name, token, size = null }) {
+  if (size !== null && size > MAX_BROWSER_DOWNLOAD) throw tooLarge(server, path, size);
+  const controller = new AbortController();
   let response;
   try {
     response = await fetch("/api/server_files_download", {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
       body: JSON.stringify({ server, path }),
+      signal: controller.signal,
     });
   } catch (err) {
     throw new ApiError(`The daemon cannot be reached (${err.message}).`, { code: "disconnected" });
   }
   if (!response.ok) throw refusal(response.status, await response.text());
+  // The file may have grown since it was listed: its length decides before it is read.
+  const length = Number(response.headers.get("Content-Length"));
+  if (length > MAX_BROWSER_DOWNLOAD) {
+    controller.abort();
+    throw tooLarge(server, path, length);
+  }
   const blob = await response.blob();
   const url = URL.createObjectURL(blob);
   const link = document.createElement("a");

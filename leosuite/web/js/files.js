@@ -1,6 +1,7 @@
 // The Files tab of a server page: its directory as a file manager shows it (folders
 // first, breadcrumbs), with upload (streamed, with progress and the daemon's limit),
-// download, rename, delete, new folder, and a text editor for the files it can show.
+// download, rename, delete, new file, new folder, and a text editor for the files it
+// can show.
 // Everything goes through the files HTTP API; its refusals are shown in its words.
 
 import { http } from "./api.js";
@@ -40,6 +41,7 @@ export async function mountFiles(panel, app, name) {
   });
   const button = (text, onClick) => h("button", { type: "button", class: "btn", text, on: { click: onClick } });
   const uploadButton = button("Upload files…", () => fileInput.click());
+  const newFileButton = button("New file…", () => newFile());
   const mkdirButton = button("New folder…", () => mkdir());
   const refreshButton = button("Refresh", () => load(cwd));
   const limitsNote = h("p", { class: "muted files-limits" });
@@ -79,7 +81,7 @@ export async function mountFiles(panel, app, name) {
       "div",
       { class: "files-bar" },
       h("nav", { class: "files-nav", "aria-label": "Folder" }, crumbs),
-      h("div", { class: "row files-actions" }, uploadButton, fileInput, mkdirButton, refreshButton),
+      h("div", { class: "row files-actions" }, uploadButton, fileInput, newFileButton, mkdirButton, refreshButton),
     ),
     limitsNote,
     progressBox,
@@ -171,7 +173,7 @@ export async function mountFiles(panel, app, name) {
       h(
         "td",
         { class: "files-row-actions" },
-        usable && entry.type === "file" ? action("Download", () => download(path, entry.name)) : null,
+        usable && entry.type === "file" ? action("Download", () => download(path, entry.name, entry.size)) : null,
         usable ? action("Rename", () => rename(entry)) : null,
         usable ? action("Delete", () => remove(entry), { danger: true }) : null,
       ),
@@ -221,9 +223,10 @@ export async function mountFiles(panel, app, name) {
     return pane.open(join([...cwd, entry.name]), entry, limits.read);
   }
 
-  async function download(path, filename) {
+  async function download(path, filename, listedSize = null) {
     try {
-      const size = await downloadFile({ server: name, path, name: filename, token: app.token });
+      const request = { server: name, path, name: filename, token: app.token, size: listedSize };
+      const size = await downloadFile(request);
       showStatus(`Downloaded ${path} (${formatBytes(size)}).`);
     } catch (err) {
       showError(`Could not download “${path}”: ${errorText(err)}`);
@@ -246,6 +249,27 @@ export async function mountFiles(panel, app, name) {
       showStatus(`Folder ${made} created.`);
       await load(cwd, { focusName: made });
     } else mkdirButton.focus();
+  }
+
+  async function newFile() {
+    let made = null;
+    const done = await askName({
+      title: "New file",
+      label: "File name",
+      confirmLabel: "Create",
+      submit: async (file) => {
+        // A write replaces: a name the folder has now is refused here.
+        const folder = await call("list", { path: join(cwd) });
+        if (folder.entries.some((e) => e.name === file)) throw new Error(`“${file}” already exists in this folder.`);
+        made = await call("write", { path: join([...cwd, file]), data: "" });
+      },
+    });
+    if (!done) {
+      newFileButton.focus();
+      return;
+    }
+    await load(cwd);
+    await openFile({ ...made, name: made.name ?? made.path.split("/").pop() });
   }
 
   async function rename(entry) {
