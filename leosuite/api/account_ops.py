@@ -13,19 +13,27 @@ and its connections at once. Taking ``ADMIN`` away (a changed flag or a delete) 
 the running servers of an admin-only type that no ADMIN answers for any more. The last
 unlocked ``ADMIN`` can be neither deleted, locked nor demoted (Conflict). Every change
 is audited (topic ``admin``), never with the password.
+
+Each change checks again, inside its own transaction, that the acting account is
+still an unlocked ADMIN (and, for a session, that its token still stands):
+PermissionDenied otherwise. The tokens a change ends are deleted in that same
+transaction, and once it is committed its audit entry and the end of the sessions
+follow even if the caller is cancelled (its connection closed meanwhile).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import trio
 
 from ..audit import Actor
 from ..clock import iso_utc
-from ..errors import Conflict, InvalidInput, NotFound
-from ..store import accounts
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..store import accounts, tokens
 from ..store.accounts import ADMIN, Account
 from .server_ops import stop_unattended_servers
 
@@ -33,6 +41,7 @@ if TYPE_CHECKING:
     from .context import ApiContext
 
 __all__ = [
+    "FINISH_SECONDS",
     "AccountChange",
     "NewAccount",
     "account_view",
@@ -44,6 +53,10 @@ __all__ = [
     "last_logins",
     "list_accounts",
 ]
+
+#: At most this long is spent on a committed change's audit entry (it is written even
+#: when the caller is cancelled meanwhile).
+FINISH_SECONDS = 10.0
 
 
 class NewAccount(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -131,10 +144,10 @@ def _describe(before: Account, after: Account, *, password_changed: bool) -> str
     return ", ".join(parts) or "nothing changed"
 
 
-async def end_connections(ctx: ApiContext, account_id: int, reason: str) -> None:
-    """Destroy the account's tokens (WebSocket API sessions get ``session_closed``)
-    and disconnect its chat connections, at once."""
-    await ctx.auth.revoke_account(account_id, reason)
+def end_connections(ctx: ApiContext, account_id: int, reason: str) -> None:
+    """End the sessions of an account whose tokens its change deleted (WebSocket API
+    sessions get ``session_closed``) and disconnect its chat connections, at once."""
+    ctx.auth.forget_account(account_id, reason)
     chat = ctx.chat.core
     # ws_chat offers no per-account hook: the chat core knows each member's account.
     for member in list(chat.members.values()):
@@ -142,8 +155,34 @@ async def end_connections(ctx: ApiContext, account_id: int, reason: str) -> None
             chat.disconnect(member, reason)
 
 
+def _ending(before: Account, after: Account, *, password_changed: bool) -> str:
+    """Why this change ends the account's sessions ("" if it does not)."""
+    reasons: list[str] = []
+    if password_changed:
+        reasons.append("password changed")
+    if after.locked and not before.locked:
+        reasons.append("account locked")
+    if before.flags - after.flags:
+        reasons.append("account flags changed")
+    return "; ".join(reasons)
+
+
+def _still_logged_in(logged_in: Callable[[], bool] | None) -> None:
+    """PermissionDenied if the caller's session ended while its call waited."""
+    if logged_in is not None and not logged_in():
+        raise PermissionDenied("your session has ended")
+
+
+def _acting_admin(conn: sqlite3.Connection, actor: Actor, token_hash: str) -> None:
+    """Inside the change's transaction: the acting account is still an unlocked ADMIN."""
+    if actor.id is not None:
+        accounts.require_admin(conn, actor.id, token_hash)
+
+
 async def _audit(ctx: ApiContext, actor: Actor, message: str) -> None:
-    await ctx.audit.record_done("admin", message, actor=actor)
+    """Audit a committed change; called shielded, so it is bounded here."""
+    with trio.move_on_after(FINISH_SECONDS):
+        await ctx.audit.record_done("admin", message, actor=actor)
 
 
 async def _hash_password(ctx: ApiContext, password: str) -> str:
@@ -163,15 +202,25 @@ async def get_account(ctx: ApiContext, number: int) -> Account:
     return account
 
 
-async def create_account(ctx: ApiContext, actor: Actor, body: NewAccount) -> Account:
+async def create_account(
+    ctx: ApiContext,
+    actor: Actor,
+    body: NewAccount,
+    *,
+    token_hash: str = "",
+    logged_in: Callable[[], bool] | None = None,
+) -> Account:
     """Validate, create and audit an account; a taken username (any letter case) is
-    Conflict."""
+    Conflict. ``token_hash`` is the acting session's token and ``logged_in`` tells
+    whether its connection is still logged in (both optional: HTTP Basic has neither)."""
     username = accounts.validate_username(body.username)
     flags = _flags(body.flags)
     password_hash = await _hash_password(ctx, body.password)
     created_at = ctx.now()
-    account = await ctx.db.call(
-        lambda conn: accounts.create(
+
+    def insert(conn: sqlite3.Connection) -> Account:
+        _acting_admin(conn, actor, token_hash)
+        return accounts.create(
             conn,
             username=username,
             password_hash=password_hash,
@@ -179,22 +228,31 @@ async def create_account(ctx: ApiContext, actor: Actor, body: NewAccount) -> Acc
             flags=flags,
             locked=body.locked,
         )
-    )
-    shown = accounts.format_flags(account.flags)
-    await _audit(
-        ctx,
-        actor,
-        f"account {account.username!r} (id {account.id}) created"
-        f"{', locked' if account.locked else ''}, flags {shown or '(none)'}",
-    )
+
+    _still_logged_in(logged_in)
+    with trio.CancelScope(shield=True):  # once committed, audited
+        account = await ctx.db.call(insert)
+        shown = accounts.format_flags(account.flags)
+        await _audit(
+            ctx,
+            actor,
+            f"account {account.username!r} (id {account.id}) created"
+            f"{', locked' if account.locked else ''}, flags {shown or '(none)'}",
+        )
     return account
 
 
 async def change_account(
-    ctx: ApiContext, actor: Actor, number: int, change: AccountChange
+    ctx: ApiContext,
+    actor: Actor,
+    number: int,
+    change: AccountChange,
+    *,
+    token_hash: str = "",
+    logged_in: Callable[[], bool] | None = None,
 ) -> Account:
     """Apply ``change`` to account ``number`` (every field checked first); the account
-    as it is now."""
+    as it is now. ``token_hash`` and ``logged_in`` as for :func:`create_account`."""
     # Check every field before anything changes (the password hash is costly: last).
     username = (
         None if change.username is msgspec.UNSET else accounts.validate_username(change.username)
@@ -203,6 +261,7 @@ async def change_account(
     locked = None if change.locked is msgspec.UNSET else change.locked
     new_password = "" if change.password is msgspec.UNSET else change.password
     password_hash = await _hash_password(ctx, new_password) if new_password else None
+    password_changed = password_hash is not None
 
     def new_flags(old: frozenset[str]) -> frozenset[str]:
         kept = old - {ADMIN} if flags is None else flags
@@ -210,6 +269,7 @@ async def change_account(
         return kept | {ADMIN} if has_admin else kept
 
     def apply(conn: sqlite3.Connection) -> tuple[Account, Account]:
+        _acting_admin(conn, actor, token_hash)
         before = accounts.get(conn, number)
         if before is None:
             raise NotFound(f"no account with id {number}", field="account")
@@ -229,39 +289,49 @@ async def change_account(
             accounts.set_locked(conn, number, after.locked)
         if after.flags != before.flags:
             accounts.set_flags(conn, number, after.flags)
+        if _ending(before, after, password_changed=password_changed):
+            tokens.delete_for_account(conn, number)
         return before, after
 
-    before, after = await ctx.db.call(apply)
-    what = _describe(before, after, password_changed=password_hash is not None)
-    await _audit(ctx, actor, f"account {before.username!r} (id {number}) changed: {what}")
-    reasons: list[str] = []
-    if password_hash is not None:
-        reasons.append("password changed")
-    if after.locked and not before.locked:
-        reasons.append("account locked")
-    if before.flags - after.flags:
-        reasons.append("account flags changed")
-    if reasons:
-        await end_connections(ctx, number, "; ".join(reasons))
+    _still_logged_in(logged_in)
+    with trio.CancelScope(shield=True):  # once committed, the sessions end and it is audited
+        before, after = await ctx.db.call(apply)
+        reason = _ending(before, after, password_changed=password_changed)
+        if reason:
+            end_connections(ctx, number, reason)
+        what = _describe(before, after, password_changed=password_changed)
+        await _audit(ctx, actor, f"account {before.username!r} (id {number}) changed: {what}")
     if ADMIN in before.flags - after.flags:
         await stop_unattended_servers(ctx, actor)
     return after
 
 
-async def delete_account(ctx: ApiContext, actor: Actor, number: int) -> Account:
-    """Delete account ``number``; the account as it was."""
+async def delete_account(
+    ctx: ApiContext,
+    actor: Actor,
+    number: int,
+    *,
+    token_hash: str = "",
+    logged_in: Callable[[], bool] | None = None,
+) -> Account:
+    """Delete account ``number``; the account as it was. ``token_hash`` and
+    ``logged_in`` as for :func:`create_account`."""
 
     def remove(conn: sqlite3.Connection) -> Account:
+        _acting_admin(conn, actor, token_hash)
         account = accounts.get(conn, number)
         if account is None:
             raise NotFound(f"no account with id {number}", field="account")
         _keep_an_admin(conn, account, None)
+        tokens.delete_for_account(conn, number)
         accounts.delete(conn, number)
         return account
 
-    account = await ctx.db.call(remove)
-    await _audit(ctx, actor, f"account {account.username!r} (id {number}) deleted")
-    await end_connections(ctx, number, "account deleted")
+    _still_logged_in(logged_in)
+    with trio.CancelScope(shield=True):  # once committed, the sessions end and it is audited
+        account = await ctx.db.call(remove)
+        end_connections(ctx, number, "account deleted")
+        await _audit(ctx, actor, f"account {account.username!r} (id {number}) deleted")
     if ADMIN in account.flags:
         await stop_unattended_servers(ctx, actor)
     return account

@@ -12,12 +12,12 @@ from typing import Any
 
 import msgspec
 
-from ..auth.ban_rules import covers
+from ..auth.ban_rules import covers, parse_target
 from ..clock import iso_utc
 from ..errors import InvalidInput
 from ..store.bans import BanRecord
 
-__all__ = ["BanBody", "added_answer", "ban_json", "bans_in_force"]
+__all__ = ["BanBody", "added_answer", "ban_json", "bans_in_force", "would_cover"]
 
 
 class BanBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -36,6 +36,14 @@ class BanBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if not target:
             raise InvalidInput("ip is required", field="ip")
         return target
+
+
+def would_cover(target: str, subnet: object, ip: str) -> bool:
+    """Whether a ban of ``target`` (and ``subnet``) would cover address ``ip``;
+    InvalidInput names the field of a bad target."""
+    address, prefix = parse_target(target, subnet)
+    ban = BanRecord(id=0, ip=address, subnet=prefix, expires=None, comment="", added=0.0)
+    return covers(ban, ip)
 
 
 def ban_json(ban: BanRecord) -> dict[str, Any]:

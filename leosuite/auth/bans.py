@@ -22,7 +22,8 @@ import trio
 
 from ..audit import Actor, AuditLog
 from ..clock import iso_utc
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, PermissionDenied
+from ..store import accounts
 from ..store import bans as table
 from ..store.bans import BanRecord
 from ..store.db import Database
@@ -48,6 +49,8 @@ MAX_BANS = 10_000
 #: Refused connections written to the audit log per minute, over all addresses.
 REFUSAL_LOG_PER_MINUTE = 30
 _REFUSAL_WINDOW = 60.0
+#: At most this long is spent ending tokens and auditing once a ban change is stored.
+FINISH_SECONDS = 10.0
 
 
 class _Connection(Protocol):
@@ -60,6 +63,18 @@ class _Connection(Protocol):
 class _Hub(Protocol):
     @property
     def connections(self) -> Collection[_Connection]: ...
+
+
+def _still_logged_in(logged_in: Callable[[], bool] | None) -> None:
+    """PermissionDenied if the caller's session ended while its call waited."""
+    if logged_in is not None and not logged_in():
+        raise PermissionDenied("your session has ended")
+
+
+def _acting_admin(conn: sqlite3.Connection, actor: Actor | None, token_hash: str) -> None:
+    """Inside the change's transaction: the acting account is still an unlocked ADMIN."""
+    if actor is not None and actor.id is not None:
+        accounts.require_admin(conn, actor.id, token_hash)
 
 
 class BanList:
@@ -117,10 +132,17 @@ class BanList:
         comment: object = "",
         *,
         actor: Actor | None = None,
+        token_hash: str = "",
+        logged_in: Callable[[], bool] | None = None,
+        spare: _Connection | None = None,
     ) -> BanRecord:
         """Validate, store and enforce a ban: the open WebSocket API connections and
         chat members it covers are closed at once, the tokens last used from it end.
-        InvalidInput names the field."""
+        InvalidInput names the field. An acting account (``actor.id``) must still be an
+        unlocked ADMIN when the ban is stored, its session (``token_hash``) still stand
+        and ``logged_in()`` (its connection) still be true: PermissionDenied otherwise.
+        ``spare`` is a covered connection left open (the caller closes it after its
+        answer)."""
         address, prefix = parse_target(ip, subnet)
         now = self._now()
         until = parse_expires(expires, now)
@@ -130,29 +152,36 @@ class BanList:
                 raise Conflict(f"there are {MAX_BANS} bans already; remove some first")
 
             def insert(conn: sqlite3.Connection) -> BanRecord:
+                _acting_admin(conn, actor, token_hash)
                 return table.create(
                     conn, ip=address, subnet=prefix, expires=until, comment=comment, added=now
                 )
 
-            ban = await self._db.call(insert)
-            self._matcher.add(ban)
-        members, connections = self._enforce(ban)
-        tokens = 0
-        if self._auth is not None:
-            tokens = await self._auth.end_tokens_used_from(
-                lambda address: covers(ban, address), BANNED_MESSAGE
-            )
-        until_text = "never expires" if until is None else f"expires {iso_utc(until)}"
-        await self._audit.record(
-            "Ban",
-            f"ban #{ban.id} of {describe(ban)} added ({until_text}): {comment or 'no comment'}; "
-            f"{connections} WebSocket connection(s) closed, {members} chat member(s) disconnected, "
-            f"{tokens} access token(s) ended",
-            actor=actor,
-        )
+            _still_logged_in(logged_in)
+            # Once stored, a ban is in force, enforced and audited whatever cancels the caller.
+            with trio.CancelScope(shield=True):
+                ban = await self._db.call(insert)
+                self._matcher.add(ban)
+                members, connections = self._enforce(ban, spare)
+                tokens = 0
+                with trio.move_on_after(FINISH_SECONDS):
+                    if self._auth is not None:
+                        tokens = await self._auth.end_tokens_used_from(
+                            lambda address: covers(ban, address), BANNED_MESSAGE
+                        )
+                until_text = "never expires" if until is None else f"expires {iso_utc(until)}"
+                with trio.move_on_after(FINISH_SECONDS):
+                    await self._audit.record_done(
+                        "Ban",
+                        f"ban #{ban.id} of {describe(ban)} added ({until_text}): "
+                        f"{comment or 'no comment'}; {connections} WebSocket connection(s) "
+                        f"closed, {members} chat member(s) disconnected, {tokens} access "
+                        "token(s) ended",
+                        actor=actor,
+                    )
         return ban
 
-    def _enforce(self, ban: BanRecord) -> tuple[int, int]:
+    def _enforce(self, ban: BanRecord, spare: _Connection | None = None) -> tuple[int, int]:
         members = connections = 0
         if self._chat is not None:
             for member in list(self._chat.members.values()):
@@ -162,18 +191,39 @@ class BanList:
         if self._hub is not None:
             for conn in list(self._hub.connections):
                 if covers(ban, conn.ip):
-                    conn.close_policy(BANNED_MESSAGE)
+                    if conn is not spare:
+                        conn.close_policy(BANNED_MESSAGE)
                     connections += 1
         return members, connections
 
-    async def remove(self, ban_id: int, *, actor: Actor | None = None) -> BanRecord:
-        """Delete a ban (NotFound if there is none); it stops applying at once."""
-        async with self._lock:
-            ban = await self._db.call(lambda conn: table.delete(conn, ban_id))
+    async def remove(
+        self,
+        ban_id: int,
+        *,
+        actor: Actor | None = None,
+        token_hash: str = "",
+        logged_in: Callable[[], bool] | None = None,
+    ) -> BanRecord:
+        """Delete a ban (NotFound if there is none); it stops applying at once. The
+        acting account is checked as by :meth:`add`."""
+
+        def delete(conn: sqlite3.Connection) -> BanRecord:
+            _acting_admin(conn, actor, token_hash)
+            ban = table.delete(conn, ban_id)
             if ban is None:
                 raise NotFound(f"no ban with id {ban_id}", field="id")
-            self._matcher.remove(ban.id)
-        await self._audit.record("Unban", f"ban #{ban.id} of {describe(ban)} removed", actor=actor)
+            return ban
+
+        async with self._lock:
+            _still_logged_in(logged_in)
+            # Once deleted, a ban stops applying and is audited whatever cancels the caller.
+            with trio.CancelScope(shield=True):
+                ban = await self._db.call(delete)
+                self._matcher.remove(ban.id)
+                with trio.move_on_after(FINISH_SECONDS):
+                    await self._audit.record_done(
+                        "Unban", f"ban #{ban.id} of {describe(ban)} removed", actor=actor
+                    )
         return ban
 
     async def purge_expired(self) -> int:

@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
+import trio
 
 from ..audit import Actor, AuditLog
 from ..errors import AuthError, DiskFull, InvalidInput, RateLimited
@@ -358,13 +359,21 @@ class AuthService:
         return len(gone)
 
     async def revoke_account(self, account_id: int, reason: str) -> int:
-        """Destroy every token of an account (logout everywhere, lock, password change)."""
+        """Destroy every token of an account (logout everywhere, lock, password change):
+        the store first, then the cache and the sessions, which a cancellation cannot
+        split."""
+        with trio.CancelScope(shield=True):
+            count = await self._db.call(lambda conn: tokens.delete_for_account(conn, account_id))
+        self.forget_account(account_id, reason)
+        return count
+
+    def forget_account(self, account_id: int, reason: str) -> None:
+        """End the sessions of an account whose tokens the store no longer holds (the
+        transaction that changed the account deleted them): the cache and ``on_revoked``."""
         for key in [k for k, v in self._tokens.items() if v.principal.account_id == account_id]:
             del self._tokens[key]
-        count = await self._db.call(lambda conn: tokens.delete_for_account(conn, account_id))
         for callback in list(self.on_revoked):
             callback(account_id, reason)
-        return count
 
     async def purge_expired(self) -> int:
         """Housekeeping: forget expired tokens and login randoms."""

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 __all__ = [
     "ADMIN",
@@ -34,6 +34,7 @@ __all__ = [
     "get_by_name",
     "list_all",
     "parse_flags",
+    "require_admin",
     "set_flags",
     "set_locked",
     "set_password_hash",
@@ -187,6 +188,18 @@ def set_locked(conn: sqlite3.Connection, account_id: int, locked: bool) -> None:
 
 def set_flags(conn: sqlite3.Connection, account_id: int, flags: str | Iterable[str]) -> None:
     _update(conn, account_id, "flags", format_flags(flags))
+
+
+def require_admin(conn: sqlite3.Connection, account_id: int, token_hash: str = "") -> None:
+    """PermissionDenied unless ``account_id`` is an unlocked ADMIN account and, when
+    ``token_hash`` is given, that token of it is still stored: an administrative change
+    checks who asks again inside its own transaction."""
+    account = get(conn, account_id)
+    if account is None or account.locked or ADMIN not in account.flags:
+        raise PermissionDenied("your account is no longer an unlocked ADMIN account")
+    sql = "SELECT 1 FROM tokens WHERE token_hash = ? AND account_id = ?"
+    if token_hash and conn.execute(sql, (token_hash, account_id)).fetchone() is None:
+        raise PermissionDenied("your session has ended")
 
 
 def delete(conn: sqlite3.Connection, account_id: int) -> bool:

@@ -5,6 +5,7 @@ rate-limited refusal audit)."""
 from __future__ import annotations
 
 import datetime
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from leosuite.clock import iso_utc
 from leosuite.community.core import ChatCore
 from leosuite.community.models import ChatLimits, Member
 from leosuite.errors import InvalidInput, NotFound
-from leosuite.store import Database, audit
+from leosuite.store import Database, accounts, audit
 from leosuite.store.bans import BanRecord
 
 NOW = 1_800_000_000.0
@@ -30,6 +31,10 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
+
+
+def add_admin(conn: sqlite3.Connection) -> None:
+    accounts.create(conn, username="admin", password_hash="-", created_at=NOW, flags="ADMIN")
 
 
 def ban(ban_id: int, ip: str, subnet: int = 0, expires: float | None = None) -> BanRecord:
@@ -238,6 +243,7 @@ async def test_add_enforces_checks_and_survives_a_reload(db: Database) -> None:
     assert await bans.load() == 0
     assert bans.is_banned("192.0.2.1") is None
 
+    await db.call(lambda conn: add_admin(conn))  # the acting account must be an ADMIN
     added = await bans.add("192.0.2.0/25", None, None, "spam", actor=Actor(id=1, ip="127.0.0.1"))
     assert (added.ip, added.subnet, added.comment, added.expires) == ("192.0.2.0", 25, "spam", None)
     assert bans.is_banned("192.0.2.1") == added
@@ -312,6 +318,7 @@ async def test_remove(db: Database) -> None:
     clock = Clock()
     bans = BanList(db, AuditLog(db, clock), clock)
     first = await bans.add("192.0.2.1")
+    await db.call(lambda conn: add_admin(conn))  # the acting account must be an ADMIN
     await bans.remove(first.id, actor=Actor(id=1, ip="127.0.0.1", name="admin"))
     assert bans.is_banned("192.0.2.1") is None
     for missing in (first.id, 999, 0, -1, 2**70):

@@ -14,26 +14,36 @@ the same last-ADMIN guard, the same audit entries, the same answers' shapes.
   the account as it is now (the admin API's ``PUT /accounts/:id/``).
 * ``account.delete {"id"}`` → the deleted account.
 * ``ban.list {}`` → the bans in force; ``ban.add {"ip", "subnet"?, "expires"?,
-  "comment"?}`` → the ban plus ``appliesToYou`` (and ``message``); ``ban.remove {"id"}``
-  → ``null``.
+  "comment"?, "confirm_self"?}`` → the ban plus ``appliesToYou`` (and ``message``);
+  ``ban.remove {"id"}`` → ``null``.
+
+A ban covering the caller's own address is refused (INVALID_ARGUMENT, field
+``confirm_self``) unless ``confirm_self`` is true; then the caller's session ends with
+the call: the answer comes first, then ``session_closed``, then the connection closes.
+Every change checks again that the caller is still a logged-in, unlocked ADMIN when it
+is stored (PERMISSION_DENIED otherwise).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
+import trio
 
+from ...auth.ban_rules import BANNED_MESSAGE
 from ...auth.permissions import may_use_admin_api
 from ...auth.service import Principal
 from ...clock import iso_utc
-from ...errors import PermissionDenied
+from ...errors import InvalidInput, PermissionDenied
 from .. import account_ops
-from ..account_ops import AccountChange, NewAccount, account_view
-from ..ban_ops import BanBody, added_answer, bans_in_force
-from .api import WsApi
+from ..account_ops import FINISH_SECONDS, AccountChange, NewAccount, account_view
+from ..ban_ops import BanBody, added_answer, bans_in_force, would_cover
+from .api import AfterSend, WsApi
 from .conn import WsConnection
-from .protocol import decode_content
+from .protocol import decode_content, push
 
 __all__ = ["install_admin_calls"]
 
@@ -53,6 +63,39 @@ class _Id(msgspec.Struct, forbid_unknown_fields=True):
 
 class _AccountSet(AccountChange, kw_only=True, forbid_unknown_fields=True):
     id: RowId
+
+
+class _BanAdd(BanBody, kw_only=True, forbid_unknown_fields=True):
+    #: Ban the caller's own address all the same (its session ends with the call).
+    confirm_self: bool = False
+
+
+def _logged_in(conn: WsConnection, principal: Principal) -> Callable[[], bool]:
+    """Whether ``conn`` is still logged in with the session the call started in."""
+    token_hash = principal.token_hash
+
+    def check() -> bool:
+        now = conn.principal
+        return now is not None and now.token_hash == token_hash
+
+    return check
+
+
+def _close_after_answer(conn: WsConnection) -> None:
+    """Tell ``conn`` its session ended (after the answer already queued) and close it."""
+
+    async def close() -> None:
+        with (
+            trio.move_on_after(FINISH_SECONDS),  # a client that does not read is closed anyway
+            contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError),
+        ):
+            await conn.send_and_wait(push("session_closed", {"reason": BANNED_MESSAGE}))
+        conn.close_policy(BANNED_MESSAGE)
+
+    if conn.nursery is None:
+        conn.close_policy(BANNED_MESSAGE)
+    else:
+        conn.nursery.start_soon(close)
 
 
 def install_admin_calls(api: WsApi) -> None:
@@ -88,7 +131,13 @@ def install_admin_calls(api: WsApi) -> None:
     async def account_create(conn: WsConnection, content: Any) -> Any:
         principal = admin(conn, "creating accounts")
         body = decode_content(content, NewAccount)
-        account = await account_ops.create_account(ctx, principal.actor(conn.ip), body)
+        account = await account_ops.create_account(
+            ctx,
+            principal.actor(conn.ip),
+            body,
+            token_hash=principal.token_hash,
+            logged_in=_logged_in(conn, principal),
+        )
         return account_view(account)
 
     async def account_set(conn: WsConnection, content: Any) -> Any:
@@ -101,13 +150,26 @@ def install_admin_calls(api: WsApi) -> None:
             flags=query.flags,
             admin=query.admin,
         )
-        after = await account_ops.change_account(ctx, principal.actor(conn.ip), query.id, change)
+        after = await account_ops.change_account(
+            ctx,
+            principal.actor(conn.ip),
+            query.id,
+            change,
+            token_hash=principal.token_hash,
+            logged_in=_logged_in(conn, principal),
+        )
         return account_view(after)
 
     async def account_delete(conn: WsConnection, content: Any) -> Any:
         principal = admin(conn, "deleting accounts")
         query = decode_content(content, _Id)
-        account = await account_ops.delete_account(ctx, principal.actor(conn.ip), query.id)
+        account = await account_ops.delete_account(
+            ctx,
+            principal.actor(conn.ip),
+            query.id,
+            token_hash=principal.token_hash,
+            logged_in=_logged_in(conn, principal),
+        )
         return account_view(account)
 
     async def ban_list(conn: WsConnection, content: Any) -> Any:
@@ -117,16 +179,51 @@ def install_admin_calls(api: WsApi) -> None:
 
     async def ban_add(conn: WsConnection, content: Any) -> Any:
         principal = admin(conn, "adding bans")
-        body = decode_content(content, BanBody)
-        ban = await ctx.bans.add(
-            body.target(), body.subnet, body.expires, body.comment, actor=principal.actor(conn.ip)
-        )
-        return added_answer(ban, conn.ip)
+        body = decode_content(content, _BanAdd)
+        target = body.target()
+        own = would_cover(target, body.subnet, conn.ip)
+        if own and not body.confirm_self:
+            raise InvalidInput(
+                f"confirm_self: this ban covers your own address ({conn.ip}): this "
+                "connection would be closed and its session ended; send confirm_self: true "
+                "to add it all the same",
+                field="confirm_self",
+            )
+        logged_in = _logged_in(conn, principal)
+        if not own:
+            ban = await ctx.bans.add(
+                target, body.subnet, body.expires, body.comment,
+                actor=principal.actor(conn.ip), token_hash=principal.token_hash,
+                logged_in=logged_in,
+            )  # fmt: skip
+            return added_answer(ban, conn.ip)
+        # The caller's session ends with this call: detached now, so that the ban's end
+        # of its token and of its connection reach it only after the answer.
+        if not logged_in():
+            raise PermissionDenied("your session has ended")
+        token = conn.token
+        conn.principal = conn.token = None
+        try:
+            ban = await ctx.bans.add(
+                target, body.subnet, body.expires, body.comment,
+                actor=principal.actor(conn.ip), token_hash=principal.token_hash, spare=conn,
+            )  # fmt: skip
+        except BaseException:
+            conn.principal, conn.token = principal, token
+            raise
+        conn.aborted = BANNED_MESSAGE
+        conn.cancel_subscriptions()
+        return AfterSend(added_answer(ban, conn.ip), lambda: _close_after_answer(conn))
 
     async def ban_remove(conn: WsConnection, content: Any) -> Any:
         principal = admin(conn, "removing bans")
         query = decode_content(content, _Id)
-        await ctx.bans.remove(query.id, actor=principal.actor(conn.ip))
+        await ctx.bans.remove(
+            query.id,
+            actor=principal.actor(conn.ip),
+            token_hash=principal.token_hash,
+            logged_in=_logged_in(conn, principal),
+        )
         return None
 
     for name, handler in (

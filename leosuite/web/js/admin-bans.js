@@ -1,7 +1,7 @@
 // #/admin/bans: the bans in force (address or network, reason, when added, expiry),
 // a form to add one (an address or a CIDR network, a reason, an optional expiry) and
 // a button to remove each. A ban is enforced at once on every listener; one that covers
-// this browser's own address says so.
+// this browser's own address is added only once confirmed, and then ends this session.
 
 import { adminFrame, dataTable, fieldText, formatTime, localToIso, refusalText } from "./admin-common.js";
 import { confirmDialog, h, keepFocus, replace, toast } from "./ui.js";
@@ -88,6 +88,21 @@ export async function mount(root, app) {
     }
   }
 
+  // A ban of this browser's own address is refused until confirmed: it ends this session.
+  async function addBan(content) {
+    try {
+      return await app.conn.call("ban.add", content);
+    } catch (err) {
+      if (err?.field !== "confirm_self") throw err;
+      const question =
+        "This ban covers the address this browser uses. Adding it signs you out and disconnects " +
+        "this browser at once; you cannot reconnect from this address until the ban is removed " +
+        "from another one. Add it?";
+      if (!(await confirmDialog(question, { confirmLabel: "Ban my address", danger: true }))) return null;
+      return app.conn.call("ban.add", { ...content, confirm_self: true });
+    }
+  }
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     for (const [name, el] of Object.entries(errors)) {
@@ -99,11 +114,15 @@ export async function mount(root, app) {
     try {
       const content = { ip: address.value.trim(), comment: comment.value };
       if (expires.value) content.expires = localToIso(expires.value);
-      const ban = await app.conn.call("ban.add", content);
+      const ban = await addBan(content);
+      if (!ban) return;
       form.reset();
       const target = ban.subnet ? `${ban.ip}/${ban.subnet}` : ban.ip;
-      if (ban.appliesToYou) toast(`Banned ${target}. ${ban.message}`, "error");
-      else toast(`Banned ${target}.`, "ok");
+      if (ban.appliesToYou) {
+        toast(`Banned ${target}. ${ban.message}`, "error");
+        return; // this session ends now: the daemon says so next and closes the connection
+      }
+      toast(`Banned ${target}.`, "ok");
       await load();
     } catch (err) {
       const field = err?.field === "subnet" || err?.field === "address" ? "ip" : err?.field;
