@@ -5,13 +5,17 @@ whatever paths are requested, and only ADMIN credentials or the scrape token get
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
+from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from leosuite.api.metrics._registry import _Collected, _Texts
 from leosuite.settings import Settings
 from tests.helpers.accounts import PASSWORD, add_account
 from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, make_settings, running_daemon
@@ -19,6 +23,7 @@ from tests.helpers.http import api_client
 from tests.helpers.servers import FAST_DEMO, command_settings
 
 TOKEN = "scrape-token-0123456789abcdef"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 Labels = frozenset[tuple[str, str]]
 Samples = dict[str, dict[Labels, float]]
@@ -85,14 +90,25 @@ async def test_metrics_are_what_the_daemon_knows(daemon: RunningDaemon) -> None:
 
             samples = await scraped(daemon)
 
-            demo = {"server": "demo", "type": "demo-game", "owner": "admin"}
+            # Type and owner are on the info series only; every other one has the name.
+            assert value(samples, "leosuite_server_info", server="demo") == 1
+            info = {dict(k)["server"]: dict(k) for k in samples["leosuite_server_info"]}
+            assert info == {
+                "demo": {"server": "demo", "type": "demo-game", "owner": "admin"},
+                "crashy": {"server": "crashy", "type": "command", "owner": "admin"},
+            }
+            for name, series in samples.items():
+                if name.startswith("leosuite_server_") and name != "leosuite_server_info":
+                    extra = {"state"} if name == "leosuite_server_state" else set()
+                    assert all({k for k, _ in labels} == {"server", *extra} for labels in series)
+            demo = {"server": "demo"}
             assert value(samples, "leosuite_server_up", **demo) == 1
             assert value(samples, "leosuite_server_state", **demo, state="running") == 1
             states = [dict(k)["state"] for k in samples["leosuite_server_state"]
                       if ("server", "demo") in k]  # fmt: skip
             assert states == ["running"]
             assert value(samples, "leosuite_server_uptime_seconds", **demo) > 0
-            crashy = {"server": "crashy", "type": "command", "owner": "admin"}
+            crashy = {"server": "crashy"}
             supervisor = ctx.servers.supervisor("crashy").status()
             assert value(samples, "leosuite_server_up", **crashy) == 0
             assert value(samples, "leosuite_server_state", **crashy, state="crashed") == 1
@@ -179,6 +195,74 @@ async def test_hostile_paths_keep_the_label_set_bounded(daemon: RunningDaemon) -
         )
         == 40
     )
+
+
+async def test_scrapes_during_a_scrape_share_its_text(daemon: RunningDaemon) -> None:
+    metrics = daemon.ctx.metrics
+    lookups = 0
+
+    async def owners() -> dict[int, str]:
+        nonlocal lookups
+        lookups += 1
+        await trio.sleep(0)
+        return {}
+
+    bodies: list[bytes] = []
+
+    async def one() -> None:
+        bodies.append(await metrics.exposition(owners))
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(one)
+        assert lookups == 1
+        assert len(bodies) == 3
+        assert all(body is bodies[0] for body in bodies)
+        assert "leosuite_ws_connections" in parse(bodies[0].decode())
+        # Once written, the next scrape reads the state again.
+        later = await metrics.exposition(owners)
+    assert lookups == 2
+    assert later is not bodies[0]
+
+
+async def test_unchanged_families_reuse_their_text_and_the_whole_stays_exact(
+    daemon: RunningDaemon,
+) -> None:
+    registry = daemon.ctx.metrics.registry
+    texts = _Texts()
+    with trio.fail_after(60):
+        async with api_client(daemon) as api:
+            await api.create("demo", "demo-game", FAST_DEMO)
+            first = list(registry.collect())
+            assert texts.write(first) == generate_latest(_Collected(first))
+            await api.ok("server_start", {"server": "demo"})
+            await api.wait_status("demo", "running")
+            second = list(registry.collect())
+    assert texts.write(second) == generate_latest(_Collected(second))
+    changed = {m.name for m in second} - {m.name for m in first if m in second}
+    assert {"leosuite_server_state", "leosuite_server_up"} <= changed
+    assert "leosuite_server" not in changed  # the info series held still
+    assert texts.write(second) == generate_latest(_Collected(second))
+
+
+async def test_the_dashboard_and_the_docs_query_series_the_daemon_has(
+    daemon: RunningDaemon,
+) -> None:
+    with trio.fail_after(60):
+        response = await scrape(daemon, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    # Every family has its TYPE line, samples or not; a histogram's series add suffixes.
+    names: set[str] = set()
+    for name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", response.text, re.MULTILINE):
+        suffixes = ["_bucket", "_count", "_sum"] if kind == "histogram" else [""]
+        names.update(name + suffix for suffix in suffixes)
+    dashboard = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    queries += re.findall(r"```promql\n(.*?)```", (DOCS / "operations.md").read_text(), re.DOTALL)
+    used = {m for q in queries for m in re.findall(r"\b(?:leosuite|process)_[a-z_]+", q)}
+    assert "leosuite_server_info" in used
+    assert used - names == set()
 
 
 async def test_metrics_need_admin_credentials_or_the_scrape_token(daemon: RunningDaemon) -> None:

@@ -7,8 +7,14 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from ...errors import LeosuiteError
 from ...supervision.states import ACTIVE_STATES
@@ -19,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["StateCollector"]
 
-_SERVER = ["server", "type", "owner"]
+#: The only label of the per-server series; ``leosuite_server_info`` adds type and owner.
+_SERVER = ["server"]
 
 
 class _ServerFamilies:
@@ -32,6 +39,9 @@ class _ServerFamilies:
         def counter(name: str, doc: str) -> CounterMetricFamily:
             return CounterMetricFamily(f"leosuite_server_{name}", doc, labels=_SERVER)
 
+        self.info = InfoMetricFamily(
+            "leosuite_server", "1, labelled with the server's type and owner", labels=_SERVER
+        )
         self.state = gauge("state", "1, labelled with the server's current state", ["state"])
         self.up = gauge("up", "1 while the server's process exists (starting, running, stopping)")
         self.uptime = gauge("uptime_seconds", "Seconds since the current process was spawned")
@@ -45,6 +55,7 @@ class _ServerFamilies:
 
     def all(self) -> list[Metric]:
         return [
+            self.info,
             self.state,
             self.up,
             self.uptime,
@@ -56,6 +67,14 @@ class _ServerFamilies:
             self.console,
             self.readers,
         ]
+
+
+def _put(family: Metric, labels: dict[str, str], value: float) -> None:
+    """One sample of ``family``; a server's samples share one label dict (what
+    ``add_metric`` would build anew for each), counters' named with ``_total`` as
+    ``CounterMetricFamily.add_metric`` names them."""
+    name = f"{family.name}_total" if family.type == "counter" else family.name
+    family.samples.append(Sample(name, labels, value))
 
 
 class StateCollector(Collector):
@@ -86,24 +105,26 @@ class StateCollector(Collector):
             except (LeosuiteError, KeyError):
                 continue  # destroyed while the scrape ran
             owner = self.owners.get(record.owner_id, "") if record.owner_id is not None else ""
-            labels = [name, record.type, owner]
+            # Type and owner ride on one info series a server, not on each of its series.
+            f.info.add_metric([name], {"type": record.type, "owner": owner})
             status = supervisor.status()
             # The current state only: one sample a server instead of one per state.
-            f.state.add_metric([*labels, status.state.value], 1.0)
-            f.up.add_metric(labels, 1.0 if status.state in ACTIVE_STATES else 0.0)
-            f.uptime.add_metric(labels, status.uptime or 0.0)
-            f.restarts.add_metric(labels, status.restarts)
+            f.state.add_metric([name, status.state.value], 1.0)
+            labels = {"server": name}
+            _put(f.up, labels, 1.0 if status.state in ACTIVE_STATES else 0.0)
+            _put(f.uptime, labels, status.uptime or 0.0)
+            _put(f.restarts, labels, status.restarts)
             if status.exit_code is not None:
-                f.exit_code.add_metric(labels, status.exit_code)
+                _put(f.exit_code, labels, status.exit_code)
             stats = supervisor.stats
             if stats is not None:
-                f.cpu.add_metric(labels, stats.cpu_seconds)
-                f.rss.add_metric(labels, stats.rss_bytes)
-                f.threads.add_metric(labels, stats.threads)
+                _put(f.cpu, labels, stats.cpu_seconds)
+                _put(f.rss, labels, stats.rss_bytes)
+                _put(f.threads, labels, stats.threads)
             # A console whose files cannot be read leaves its series out.
             with contextlib.suppress(LeosuiteError):
-                f.console.add_metric(labels, console.end_index)
-            f.readers.add_metric(labels, console.waiting)
+                _put(f.console, labels, console.end_index)
+            _put(f.readers, labels, console.waiting)
         return f.all()
 
     def _websocket(self) -> Iterator[Metric]:

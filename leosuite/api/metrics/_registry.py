@@ -3,7 +3,7 @@ the process collector, and the collector that reads everything else at scrape ti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import trio
@@ -73,6 +73,8 @@ class DaemonMetrics:
         #: The listeners serving now (``http``, ``ws``, ``admin``); the daemon keeps it.
         self.listening: set[str] = set()
         self._state: StateCollector | None = None
+        self._render: _Render | None = None
+        self._texts = _Texts()
 
     def attach(self, ctx: ApiContext, hubs: Sequence[WsHub]) -> None:
         """Read the daemon's state at scrape time from ``ctx`` and the WebSocket
@@ -89,14 +91,60 @@ class DaemonMetrics:
         if seconds is not None:
             self.http_duration.labels(listener, route).observe(seconds)
 
-    async def exposition(self, owners: Mapping[int, str]) -> bytes:
+    async def exposition(self, owners: Callable[[], Awaitable[Mapping[int, str]]]) -> bytes:
         """The Prometheus text format of everything, ``owners`` naming the accounts that
         own servers (by id). The values are read in the event loop; the text is written
-        in a worker thread, so a large fleet's scrape does not hold the loop up."""
+        in a worker thread, so a large fleet's scrape does not hold the loop up. A scrape
+        that arrives while another is being written gets that one's text."""
+        while (render := self._render) is not None:
+            await render.done.wait()
+            if render.body is not None:
+                return render.body
+        render = self._render = _Render()
+        try:
+            render.body = await self._write(await owners())
+            return render.body
+        finally:
+            self._render = None
+            render.done.set()
+
+    async def _write(self, owners: Mapping[int, str]) -> bytes:
         if self._state is not None:
             self._state.owners = owners
-        collected = _Collected(list(self.registry.collect()))
-        return await trio.to_thread.run_sync(generate_latest, collected)
+        metrics = list(self.registry.collect())
+        return await trio.to_thread.run_sync(self._texts.write, metrics)
+
+
+class _Render:
+    """One exposition being written, awaited by the scrapes that arrive meanwhile (a
+    failed or cancelled one leaves ``body`` None: they write their own)."""
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.body: bytes | None = None
+
+
+class _Texts:
+    """Each family's text as the last scrape wrote it, written again by
+    ``generate_latest`` only when the family changed: most of a fleet's series hold
+    still between scrapes (the exposition is the family texts one after the other)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[Metric, bytes]] = {}
+
+    def write(self, metrics: list[Metric]) -> bytes:
+        last, self._last = self._last, {}
+        texts = []
+        for metric in metrics:
+            old = last.get(metric.name)
+            # Metric equality compares name, type, help, unit and every sample.
+            if old is not None and old[0] == metric:
+                text = old[1]
+            else:
+                text = generate_latest(_Collected([metric]))
+            self._last[metric.name] = (metric, text)
+            texts.append(text)
+        return b"".join(texts)
 
 
 class _Collected(Collector):

@@ -71,8 +71,7 @@ def metrics_view(
     async def metrics() -> Response:
         if not (token and _bearer_is(token)):
             await authorize()
-        owners = await _owner_names(ctx)
-        body = await ctx.metrics.exposition(owners)
+        body = await ctx.metrics.exposition(lambda: _owner_names(ctx))
         return Response(body, status=200, content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
     return metrics
