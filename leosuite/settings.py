@@ -181,6 +181,10 @@ class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     files_max_upload_bytes: int = 1024 * MiB
     #: The largest file one install step may download.
     install_max_bytes: int = 2048 * MiB
+    #: How many install downloads run at once (worker threads of their own); more wait.
+    install_concurrency: int = 4
+    #: Seconds one install download may take in all before it fails.
+    install_timeout: float = 3600.0
     #: Mojang's version manifest, where ``minecraft_jar`` install steps find versions.
     minecraft_manifest_url: str = "https://piston-meta.mojang.com/mc/game/version_manifest_v2.json"
 

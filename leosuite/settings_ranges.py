@@ -121,6 +121,8 @@ RANGES: dict[str, Range] = {
     "servers.kept_days": _off(36525, "0 keeps them for ever"),
     "servers.files_max_upload_bytes": _count(HUGE),
     "servers.install_max_bytes": _count(HUGE),
+    "servers.install_concurrency": _count(1000),
+    "servers.install_timeout": _positive(YEAR),
     "community.session_count_limit": _count(),
     "community.session_size_limit": _count(HUGE),
     "community.message_max_bytes": _count(HUGE),

@@ -6,6 +6,7 @@ The caller must see the server (:meth:`ServerOps.visible`: 404 otherwise) and ma
 its files (:func:`~leosuite.auth.permissions.may_use_server_files`); a change to a
 server of an admin-only type also needs ADMIN (:meth:`ServerOps.may_operate`). Paths
 are confined to the server's directory by :mod:`leosuite.supervision.server_files`.
+An upload is checked again before it is put in place (:meth:`FileOps.end_upload`).
 Every change is audited (topic ``server``, the server's name as session).
 """
 
@@ -18,6 +19,7 @@ import trio
 
 from ..auth.permissions import may_change_files_run_as_daemon, may_use_server_files
 from ..errors import InvalidInput, PermissionDenied
+from ..store.servers import ServerRecord
 from ..supervision.file_paths import Parts, parse_path, shown
 from ..supervision.run_as import resolve_user
 from ..supervision.server_files import PendingFile, ServerFiles
@@ -47,7 +49,11 @@ class FileOps:
         self.ops = ops
 
     def _files(self, server: str, *, change: bool) -> ServerFiles:
-        record = self.ops.visible(server)
+        return self._allowed(self.ops.visible(server), change=change)
+
+    def _allowed(self, record: ServerRecord, *, change: bool) -> ServerFiles:
+        """The server's files if the caller may use them (and change them: ``change``)."""
+        server = record.name
         if not may_use_server_files(self.ops.principal, record, self.ops.granted(record)):
             raise PermissionDenied(f"this account may not use the files of server {server!r}")
         manager = self.ops.manager
@@ -122,6 +128,10 @@ class FileOps:
         return await trio.to_thread.run_sync(files.create, parts)
 
     async def end_upload(self, server: str, pending: PendingFile) -> dict[str, Any]:
+        """Put the upload in place if the caller (authenticated again by the surface) may
+        still change the server's files: a revoke or a lock while the body came refuses
+        it (403), and the caller aborts ``pending``."""
+        self._allowed(self.ops.manager.record(server), change=True)
         entry = await trio.to_thread.run_sync(pending.commit)
         await self._audit(server, f"uploaded {shown(pending.parts)} ({pending.size} bytes)")
         return {"path": "/".join(pending.parts), **entry}

@@ -26,6 +26,7 @@ import trio
 from ..audit import Actor
 from ..auth.permissions import (
     RIGHTS,
+    may_change_files_run_as_daemon,
     may_create_another_server,
     may_create_server_type,
     may_create_servers,
@@ -42,6 +43,7 @@ from ..errors import Conflict, NotFound, PermissionDenied
 from ..store import accounts
 from ..store.servers import ServerRecord
 from ..supervision.console_answer import Encoding, LogAnswer
+from ..supervision.install_guard import refusal
 from ..supervision.manager import ServerManager
 from ..supervision.states import POWER_ACTIONS, STOPPABLE_STATES, PowerAction
 from ..supervision.types import validate_server_name
@@ -64,6 +66,9 @@ _OPERATIONS = {
     "files": "changing the files of",
     "install": "installing",
 }
+
+#: The settings that start the server with nobody asking: changing one needs ``power`` too.
+_STARTING_SETTINGS = ("autostart", "restart", "max_restarts")
 
 
 class ServerOps:
@@ -172,6 +177,14 @@ class ServerOps:
                 f"{_OPERATIONS[operation]} a server of type {record.type!r} needs the ADMIN flag"
             )
 
+    def may_install(self, record: ServerRecord, *, on_start: bool) -> None:
+        """Refuse an install that puts what settings say into a server running as the
+        daemon's own user unless the caller is an ADMIN (see ``install_guard``)."""
+        if may_change_files_run_as_daemon(self.principal):
+            return
+        if self.manager.install_needs_admin(record.name, on_start=on_start):
+            raise PermissionDenied(refusal(record.name))
+
     def admit(self, owned: int) -> None:
         """Refuse a create beyond the account's quota (``servers.max_per_account``)."""
         limit = self.ctx.settings.servers.max_per_account
@@ -221,7 +234,10 @@ class ServerOps:
         """A server's status with the caller's ``rights`` on it and whether it may
         ``manage`` it (share, destroy)."""
         status = self.manager.status(record.name)
-        status["rights"] = [r for r in RIGHTS if r in self.rights(record)]
+        rights = self.rights(record)
+        if "console" not in rights:  # the live figures are the console right's
+            status.update(cpu=None, memory=None, threads=None)
+        status["rights"] = [r for r in RIGHTS if r in rights]
         status["manage"] = may_manage_server(self.principal, record)
         return status
 
@@ -249,21 +265,39 @@ class ServerOps:
         return answer
 
     async def command(self, name: str, line: str) -> None:
-        self.may_operate(self.with_right(name, "commands"), "command")
+        record = self.with_right(name, "commands")
+        self.may_operate(record, "command")
+        if "power" not in self.rights(record) and self._stops(record, line):
+            raise PermissionDenied(
+                f"{line.strip()[:100]!r} is the stop command of server {name!r}: typing it "
+                "stops the server, which needs the 'power' right as well"
+            )
         await self.manager.command(name, line)
         await self.audit(name, f"command: {line[:200]}")
+
+    def _stops(self, record: ServerRecord, line: str) -> bool:
+        """Whether typing ``line`` is a requested stop: it is the stop command of the
+        server's type or launch spec, compared as the supervisor compares it."""
+        candidates = (
+            self.manager.stype(record.type).stop_command,
+            self.manager.supervisor(record.name).spec.stop_command,
+        )
+        return any(c is not None and line.strip() == c.strip() for c in candidates)
 
     async def power(self, name: str, action: PowerAction) -> dict[str, Any]:
         record = self.with_right(name, "power")
         if action in ("start", "restart"):
             self.may_operate(record, action)
+            self.may_install(record, on_start=True)
         state = await self.manager.power(name, action, by=self.principal.account_id)
         await self.audit(name, f"{action.replace('_', ' ')} (now {state.value})")
         return {"server": name, "status": state.value}
 
     async def install(self, name: str) -> dict[str, Any]:
         """Run the server's install steps now: whoever may start it may install it."""
-        self.may_operate(self.with_right(name, "power"), "install")
+        record = self.with_right(name, "power")
+        self.may_operate(record, "install")
+        self.may_install(record, on_start=False)
         answer = await self.manager.install(name)
         outcome = "install done" if answer["installed"] else answer["error"]
         await self.audit(name, f"{outcome} (now {answer['status']})"[:300])
@@ -276,6 +310,12 @@ class ServerOps:
         if changes:
             self.may_operate(record, "settings")
             self.may_set_user(changes, record.settings)
+            starting = [key for key in _STARTING_SETTINGS if key in changes]
+            if starting and "power" not in self.rights(record):
+                raise PermissionDenied(
+                    f"the setting {starting[0]!r} starts server {name!r} with nobody asking: "
+                    "changing it needs the 'power' right as well"
+                )
         view = await self.manager.settings(name, changes)
         if changes:
             await self.audit(name, f"settings changed: {', '.join(sorted(changes))}")

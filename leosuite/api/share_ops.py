@@ -5,7 +5,8 @@ Only the server's owner or an ADMIN lists and sets grants (:meth:`ServerOps.mana
 404 for whoever does not see the server, 403 for a grantee). A grant names an existing
 account other than the caller and the owner (who have every right already), and only
 names of :data:`~leosuite.auth.permissions.RIGHTS`; an empty set revokes. A locked
-account may be granted rights: they apply once it is unlocked. Each change is audited
+account may be granted rights: they apply once it is unlocked (only an ADMIN's list
+shows which are locked). Each change is audited
 with the acting account, and takes effect at once (:class:`~.grants.ServerGrants`).
 """
 
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from ..auth.permissions import RIGHTS
+from ..auth.permissions import RIGHTS, may_see_account_locks
 from ..errors import InvalidInput, NotFound
 from ..store import accounts
 from ..store import grants as grant_table
@@ -38,18 +39,18 @@ class ShareOps:
     async def share_list(self, server: str) -> dict[str, Any]:
         record = self.ops.managed(server)
         rows = await self.ops.ctx.db.call(lambda conn: grant_table.of_server(conn, record.id))
-        return {
-            "server": server,
-            "shares": [
-                {
-                    "account": g.username,
-                    "rights": [r for r in RIGHTS if r in g.rights],
-                    "locked": g.locked,
-                    "granted_at": g.granted_at,
-                }
-                for g in rows
-            ],
-        }
+        locks = may_see_account_locks(self.ops.principal)
+        shares: list[dict[str, Any]] = []
+        for g in rows:
+            share: dict[str, Any] = {
+                "account": g.username,
+                "rights": [r for r in RIGHTS if r in g.rights],
+                "granted_at": g.granted_at,
+            }
+            if locks:  # an account's lock is the business of whoever manages accounts
+                share["locked"] = g.locked
+            shares.append(share)
+        return {"server": server, "shares": shares}
 
     async def share_set(self, server: str, account: str, rights: Sequence[str]) -> dict[str, Any]:
         ops = self.ops

@@ -23,16 +23,19 @@ Sharing: the owner of a server (or an ADMIN) grants another account some of
 :data:`RIGHTS` on it; an ADMIN and the owner have them all (:func:`server_rights`).
 
 * ``console``: read its console (``server_log``, ``console.subscribe``) and its live
-  figures (``stats`` pushes, the stats history).
+  figures (``stats`` pushes, the stats history, the cpu, memory and threads of its
+  status).
 * ``commands``: type into it (``server.cmd``); alone it shows nothing of the console,
-  so a grantee types blind unless it also has ``console``.
+  so a grantee types blind unless it also has ``console``. Typing its stop command
+  stops it, so that line needs ``power`` as well.
 * ``power``: start, stop, restart, kill, force kill and install it.
 * ``files``: list, read and change the files in its directory.
-* ``settings``: read and change its settings.
+* ``settings``: read and change its settings; changing those that start it with nobody
+  asking (``autostart``, ``restart``, ``max_restarts``) needs ``power`` as well.
 
-A grantee with any right sees the server: it is listed, its status (state, figures,
-allowed actions, the caller's ``rights``) is answered and its state events are pushed,
-since every right needs the state to be used safely. An action outside its rights is
+A grantee with any right sees the server: it is listed, its status (state, allowed
+actions, the caller's ``rights``) is answered and its state events are pushed, since
+every right needs the state to be used safely. An action outside its rights is
 refused (403); for an account with no right the server does not exist (404). Only the
 owner or an ADMIN lists and changes the grants and destroys the server
 (:func:`may_manage_server`); a grantee never re-shares. The admin-only type rule holds
@@ -60,6 +63,7 @@ __all__ = [
     "may_manage_kept_files",
     "may_operate_server_type",
     "may_read_audit_log",
+    "may_see_account_locks",
     "may_see_audit_events",
     "may_see_every_count",
     "may_manage_server",
@@ -132,7 +136,10 @@ def may_use_server_files(
 def may_change_files_run_as_daemon(principal: Principal) -> bool:
     """Change the files of a server that runs as the daemon's own user: an ADMIN only,
     since what the server runs (a jar, a module on its path) runs with the daemon's
-    rights, its store and every other server included."""
+    rights, its store and every other server included. The same holds for an install
+    with a user-controlled step (a variable's placeholder in a download's URL, checksum
+    or ``to``, a write's ``to`` or content, a run's argv, a ``minecraft_jar``'s ``to``):
+    on such a server only an ADMIN has it run, on demand or before a start."""
     return ADMIN in principal.flags
 
 
@@ -184,6 +191,12 @@ def may_manage_kept_files(principal: Principal) -> bool:
 
 def may_see_server_owners(principal: Principal) -> bool:
     """See which account owns each server in the server list: ADMIN (who sees them all)."""
+    return ADMIN in principal.flags
+
+
+def may_see_account_locks(principal: Principal) -> bool:
+    """See whether the accounts a server is shared with are locked: ADMIN (who manages
+    accounts); an owner sees its grants without them."""
     return ADMIN in principal.flags
 
 

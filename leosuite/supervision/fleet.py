@@ -172,15 +172,19 @@ class Fleet:
 
     async def start_autostart(self) -> list[str]:
         """Start every server at rest whose spec says autostart, in parallel; return
-        when each is spawned (or crashed trying). Returns the names started. One that
-        runs already (re-adopted) or waits to restart is left as it is.
+        when each is spawned (or crashed trying) or installing: an install goes on in
+        the fleet's nursery and never holds the daemon's readiness. Returns the names
+        started or installing. One that runs already (re-adopted) or waits to restart
+        is left as it is.
 
         Called once re-adoption is over: from then on the reaper also reaps the
         children found when the fleet started that were not re-adopted."""
         REAPER.release_inherited()
+        if self._nursery is None:
+            raise Conflict("the fleet is not running")
         started: list[str] = []
 
-        async def start_one(sup: Supervisor) -> None:
+        async def start_one(sup: Supervisor, settled: trio.Event) -> None:
             try:
                 await sup.request("start")
             except LeosuiteError as exc:
@@ -189,13 +193,30 @@ class Fleet:
             except Exception:
                 log.exception("autostart of %s failed", sup.name)
                 return
+            finally:
+                settled.set()
             started.append(sup.name)
+
+        async def settle(sup: Supervisor, settled: trio.Event) -> None:
+            async with trio.open_nursery() as race:
+
+                async def installing() -> None:
+                    while not sup.installing:
+                        await sup.wait_change()
+                    started.append(sup.name)
+                    race.cancel_scope.cancel()
+
+                race.start_soon(installing)
+                await settled.wait()
+                race.cancel_scope.cancel()
 
         async with trio.open_nursery() as nursery:
             for sup in self:
                 if sup.spec.autostart and sup.state in STOPPED_STATES and sup.busy is None:
-                    nursery.start_soon(start_one, sup)
-        return sorted(started)
+                    settled = trio.Event()
+                    self._nursery.start_soon(start_one, sup, settled)
+                    nursery.start_soon(settle, sup, settled)
+        return sorted(set(started))
 
     async def shutdown(self) -> None:
         """Stop every server gracefully, in parallel, each within its own stop timeout

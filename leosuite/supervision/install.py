@@ -4,24 +4,32 @@ and as events for the dashboard.
 An install runs before a server's first start, again before a start once its steps
 change (a new version), and on demand. Steps run in order; the first that fails ends
 the install with :class:`InstallFailed` (its message the reason), and nothing it was
-writing is left behind. Downloads run in a worker thread (:mod:`.install_fetch`) that
-a cancel stops between two chunks; a ``run`` step runs in a process group of its own,
-killed as a whole at its timeout or on a cancel. What an install did is remembered
-per server (the store's ``kv`` table, under the server's id) as a digest of its steps.
+writing is left behind. Downloads run in worker threads of their own (at most
+``servers.install_concurrency`` at once, so stalled downloads never hold the threads the
+store uses), each within ``servers.install_timeout`` (:mod:`.install_fetch`); a cancel
+stops one between two chunks. Before the steps run, what a download killed with the
+daemon left beside its target (a ``.leosuite-*.tmp`` file untouched for an hour) is
+removed. A ``run`` step runs in a process group of its own, with the server's tag in
+its environment (:mod:`.escapers`), and the group is killed as a whole once the step
+ends, at its timeout or on a cancel. What is written is handed to the server's own user
+when it has one. What an install did is remembered per server (the store's ``kv``
+table, under the server's id) as a digest of its steps.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import msgspec
 import trio
 from outcome import Outcome
 from outcome import acapture as outcome_capture
@@ -30,12 +38,14 @@ from ..errors import InvalidInput, LeosuiteError
 from ..store import kv
 from ..store.db import Database
 from .console_file import ConsoleFile
+from .escapers import TAG_VARIABLE, server_tag
 from .file_paths import parse_path
 from .fs import reown_tree
-from .install_fetch import FetchStopped, InstallFailed, Stop, download_into, fetch_json
+from .install_fetch import FetchStopped, InstallFailed, Stop, download_into
+from .install_minecraft import minecraft_jar
 from .install_steps import RenderedStep, install_key, render_install
 from .process import child_environment, safe_marker
-from .run_as import spawn_options
+from .run_as import RunAs, spawn_options
 from .server_files import ServerFiles
 from .spec import LaunchSpec, check_launch
 from .types import ServerType
@@ -45,39 +55,14 @@ __all__ = ["InstallEvents", "InstallFailed", "Installer"]
 T = TypeVar("T")
 #: The ``kv`` key of a server's last install, before its id.
 _KEY = "server_install:"
-_MANIFEST_MAX = 16 * 1024 * 1024
 #: A progress line at every this much of a download whose size is known, in percent.
 _PERCENT_STEP = 10
 #: ... and at every this many bytes of one whose size is not.
 _BYTES_STEP = 16 * 1024 * 1024
-
-
-class _Latest(msgspec.Struct):
-    release: str
-
-
-class _Entry(msgspec.Struct):
-    id: str
-    url: str
-    sha1: str | None = None
-
-
-class _Manifest(msgspec.Struct):
-    latest: _Latest
-    versions: list[_Entry]
-
-
-class _ServerDownload(msgspec.Struct):
-    url: str
-    sha1: str
-
-
-class _Downloads(msgspec.Struct):
-    server: _ServerDownload | None = None
-
-
-class _Version(msgspec.Struct):
-    downloads: _Downloads
+#: A file the daemon writes beside its target before it takes the target's place.
+_TEMP = re.compile(r"\.leosuite-[0-9a-f]{16}\.tmp")
+#: Seconds a temporary file must be left untouched before an install removes it.
+_STALE_AFTER = 3600.0
 
 
 class InstallEvents:
@@ -113,12 +98,23 @@ class Installer:
     """Runs installs and remembers what each server's last install did."""
 
     def __init__(
-        self, *, db: Database, manifest_url: str, max_bytes: int, events: InstallEvents
+        self,
+        *,
+        db: Database,
+        manifest_url: str,
+        max_bytes: int,
+        events: InstallEvents,
+        concurrency: int = 4,
+        timeout: float = 3600.0,
     ) -> None:
         self._db = db
         self._manifest_url = manifest_url
         self._max_bytes = max_bytes
         self.events = events
+        #: How many downloads run at once; their threads are never trio's default ones.
+        self._slots = trio.CapacityLimiter(concurrency)
+        self._threads = trio.CapacityLimiter(math.inf)
+        self._timeout = timeout
         #: The digest of each server's last complete install, by server id.
         self._done: dict[int, str] = {}
 
@@ -194,11 +190,18 @@ class Installer:
 
         say("begin", 0, "", f"install: {count} step{'s' if count != 1 else ''}")
         try:
+            try:
+                run_as = check_launch(spec)
+            except InvalidInput as exc:
+                raise InstallFailed(exc.message) from None
+            owner = None if run_as is None or run_as.is_daemon else (run_as.uid, run_as.gid)
+            targets = {step.to.rpartition("/")[0] for step in steps if step.to}
+            await trio.to_thread.run_sync(_sweep, root, targets)
             for i, step in enumerate(steps, 1):
                 if step.refused:
                     raise InstallFailed(step.refused)
                 say("step", i, step.label, f"install: step {i} of {count}: {step.label}")
-                await self._step(name, i, step, root, spec, console, say)
+                await self._step(name, i, step, root, _Target(spec, run_as, owner, console), say)
         except InstallFailed as exc:
             say("failed", 0, "", f"install failed: {exc.message}")
             raise
@@ -217,15 +220,15 @@ class Installer:
         index: int,
         step: RenderedStep,
         root: Path,
-        spec: LaunchSpec,
-        console: ConsoleFile,
+        target: _Target,
         say: Callable[..., None],
     ) -> None:
         if step.kind == "run":
-            await self._run(step, root, spec, console)
+            await self._run(name, step, root, target)
             return
         if step.kind == "write":
-            await trio.to_thread.run_sync(_write, root, step.to, step.content.encode())
+            data = step.content.encode()
+            await trio.to_thread.run_sync(_write, root, step.to, data, target.owner)
             return
         if step.kind == "minecraft_jar" and step.version == "none":
             say("progress", index, step.label, f"install: version none: {step.to} is kept")
@@ -251,52 +254,22 @@ class Installer:
 
         if step.kind == "download":
             fetch = partial(download_into, root, step.to, step.url, step.checksum,
-                            max_bytes=self._max_bytes, progress=progress)  # fmt: skip
+                            max_bytes=self._max_bytes, progress=progress,
+                            guarded=step.guarded, owner=target.owner)  # fmt: skip
         else:
-            fetch = partial(self._minecraft_jar, root, step, progress=progress)
-        await _stoppable(fetch)
+            fetch = partial(minecraft_jar, self._manifest_url, root, step,
+                            max_bytes=self._max_bytes, progress=progress,
+                            owner=target.owner)  # fmt: skip
+        async with self._slots:  # the deadline counts from the download's own start
+            with trio.move_on_after(self._timeout) as deadline:
+                await _stoppable(fetch, self._threads)
+        if deadline.cancelled_caught:
+            raise InstallFailed(f"{step.label} took more than {self._timeout:g} s: stopped")
 
-    def _minecraft_jar(
-        self,
-        root: Path,
-        step: RenderedStep,
-        *,
-        stop: Stop,
-        progress: Callable[[int, int | None], None],
-    ) -> int:
-        """Mojang's manifest, the version's JSON, then its server jar (a worker thread)."""
-        url = self._manifest_url
-        try:
-            manifest = msgspec.convert(
-                fetch_json(url, max_bytes=_MANIFEST_MAX, stop=stop), _Manifest
-            )
-        except msgspec.ValidationError:
-            raise InstallFailed(f"{url[:200]} is not a Minecraft version manifest") from None
-        version = manifest.latest.release if step.version == "latest" else step.version
-        entry = next((v for v in manifest.versions if v.id == version), None)
-        if entry is None:
-            raise InstallFailed(f"Minecraft version {version[:100]!r} is not in the manifest")
-        try:
-            about = msgspec.convert(
-                fetch_json(entry.url, max_bytes=_MANIFEST_MAX, stop=stop, sha1=entry.sha1),
-                _Version,
-            )
-        except msgspec.ValidationError:
-            raise InstallFailed(f"the manifest of Minecraft {version} is not valid") from None
-        server = about.downloads.server
-        if server is None:
-            raise InstallFailed(f"Minecraft {version} has no server download")
-        return download_into(root, step.to, server.url, ("sha1", server.sha1.lower()),
-                             max_bytes=self._max_bytes, stop=stop, progress=progress)  # fmt: skip
-
-    async def _run(
-        self, step: RenderedStep, root: Path, spec: LaunchSpec, console: ConsoleFile
-    ) -> None:
-        """The command in the server's directory as its user, killed at its timeout."""
-        try:
-            run_as = check_launch(spec)
-        except InvalidInput as exc:
-            raise InstallFailed(exc.message) from None
+    async def _run(self, name: str, step: RenderedStep, root: Path, target: _Target) -> None:
+        """The command in the server's directory as its user, with the server's tag; its
+        process group killed once it ends or at its timeout."""
+        run_as, console = target.run_as, target.console
         if run_as is not None and not run_as.is_daemon:
             try:
                 await trio.to_thread.run_sync(reown_tree, root, run_as.uid, run_as.gid)
@@ -312,42 +285,85 @@ class Installer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
 
+        env = child_environment(target.spec.env, run_as)
+        env[TAG_VARIABLE] = server_tag(name, console.directory)
+        run = partial(
+            trio.run_process,
+            list(step.argv),
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd,
+            cwd=str(root),
+            env=env,
+            process_group=0,
+            check=False,
+            deliver_cancel=kill_group,
+            **spawn_options(run_as),
+        )
+        process: trio.Process | None = None
         try:
             with trio.move_on_after(step.timeout) as scope:
-                done = await trio.run_process(
-                    list(step.argv),
-                    stdin=subprocess.DEVNULL,
-                    stdout=fd,
-                    stderr=fd,
-                    cwd=str(root),
-                    env=child_environment(spec.env, run_as),
-                    process_group=0,
-                    check=False,
-                    deliver_cancel=kill_group,
-                    **spawn_options(run_as),
-                )
+                async with trio.open_nursery() as nursery:
+                    process = await nursery.start(run)
         except FileNotFoundError:
             raise InstallFailed(f"command not found: {step.argv[0]}") from None
         except OSError as exc:
             raise InstallFailed(f"cannot run {step.argv[0]}: {exc.strerror or exc}") from None
         finally:
             os.close(fd)
+            if process is not None:  # what the step left running in its group ends with it
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
         if scope.cancelled_caught:
             raise InstallFailed(f"{step.label} took more than {step.timeout:g} s: killed")
-        if done.returncode != 0:
-            raise InstallFailed(f"{step.label} exited with code {done.returncode}")
+        assert process is not None  # the nursery ended without a cancel: it started
+        if process.returncode != 0:
+            raise InstallFailed(f"{step.label} exited with code {process.returncode}")
 
 
-def _write(root: Path, to: str, data: bytes) -> None:
+class _Target:
+    """Whom an install works for: the server's spec, its user, the owner of the files it
+    writes (None: the daemon's user) and its console."""
+
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        run_as: RunAs | None,
+        owner: tuple[int, int] | None,
+        console: ConsoleFile,
+    ) -> None:
+        self.spec, self.run_as, self.owner, self.console = spec, run_as, owner, console
+
+
+def _write(root: Path, to: str, data: bytes, owner: tuple[int, int] | None) -> None:
     try:
-        ServerFiles(root).write(parse_path(to, field="to"), data)
+        ServerFiles(root, owner=owner).write(parse_path(to, field="to"), data)
     except LeosuiteError as exc:
         raise InstallFailed(exc.message) from None
 
 
-async def _stoppable(fetch: Callable[..., T]) -> T:
-    """``fetch(stop=event)`` in a worker thread; a cancel sets the event (the fetch ends
-    at its next chunk) and waits for the thread, so nothing is left half-written."""
+def _sweep(root: Path, directories: set[str]) -> None:
+    """Remove the temporary files a download killed with the daemon left in
+    ``directories`` (relative to ``root``): only regular files of the daemon's name
+    pattern untouched for :data:`_STALE_AFTER` seconds (a live upload's is fresher)."""
+    files = ServerFiles(root)
+    old = time.time() - _STALE_AFTER
+    for directory in sorted(directories):
+        try:
+            parts = parse_path(directory, field="to")
+            entries = files.list(parts)["entries"]
+        except LeosuiteError:
+            continue  # not there (yet): nothing to sweep
+        for entry in entries:
+            if entry["type"] == "file" and _TEMP.fullmatch(entry["name"]) and entry["mtime"] < old:
+                with contextlib.suppress(LeosuiteError):
+                    files.delete((*parts, entry["name"]))
+
+
+async def _stoppable(fetch: Callable[..., T], limiter: trio.CapacityLimiter) -> T:
+    """``fetch(stop=event)`` in a worker thread of ``limiter``; a cancel sets the event
+    (the fetch ends at its next chunk) and waits for the thread, so nothing is left
+    half-written."""
     stop = Stop()
     outcome: list[Outcome[T]] = []
 
@@ -359,7 +375,11 @@ async def _stoppable(fetch: Callable[..., T]) -> T:
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch)
-        outcome.append(await outcome_capture(trio.to_thread.run_sync, partial(fetch, stop=stop)))
+        outcome.append(
+            await outcome_capture(
+                trio.to_thread.run_sync, partial(fetch, stop=stop), limiter=limiter
+            )
+        )
         nursery.cancel_scope.cancel()
     try:
         return outcome[0].unwrap()

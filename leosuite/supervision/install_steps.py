@@ -16,7 +16,14 @@ Any step may name a ``require``\\ d bool variable: unless the server's setting i
 the install stops there with the step's ``refusal`` (a licence to accept, say). Texts
 take ``{var}`` placeholders as the command does; a ``to`` is a path relative to the
 server's directory that never leaves it (no ``..``, not absolute; at write time no
-symbolic link is followed).
+symbolic link is followed). A value put into a download's URL is percent-encoded, and
+a placeholder may not stand in its scheme or host (the type's author chooses where
+downloads come from).
+
+A step is *user-controlled* (:func:`user_controlled`) when a variable's placeholder
+stands in what it fetches or writes or runs: a download's URL, checksum or ``to``, a
+write's ``to`` or content, a run's argv, a ``minecraft_jar``'s ``to`` (its jar and
+checksum come from the manifest the operator configured, so its ``version`` is not).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote
 
 import msgspec
 
@@ -44,9 +52,14 @@ __all__ = [
     "check_install",
     "install_key",
     "render_install",
+    "user_controlled",
 ]
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+#: Placeholders the daemon fills in itself (not a setting anyone chooses).
+_BUILTINS = frozenset({"python", "server_dir"})
+#: What a download's URL must spell out before its first placeholder: scheme and host.
+_URL_HEAD = re.compile(r"https?://[^/?#{}]+[/?#]", re.IGNORECASE)
 _HEX = {"sha256": re.compile(r"[0-9a-f]{64}"), "sha1": re.compile(r"[0-9a-f]{40}")}
 #: The longest a run step may be given (seconds); its default is ten minutes.
 MAX_RUN_TIMEOUT = 86400.0
@@ -120,6 +133,8 @@ class RenderedStep:
     timeout: float = 600.0
     #: Why the install may not go on (a ``require`` not met), else "".
     refused: str = ""
+    #: A download whose URL takes a setting: it reaches public addresses only.
+    guarded: bool = False
 
 
 def _texts(step: InstallStep) -> list[str]:
@@ -133,15 +148,43 @@ def _texts(step: InstallStep) -> list[str]:
     return list(step.run or ())
 
 
+def _variables_in(text: str) -> bool:
+    return any(
+        m.group(1) is not None and m.group(1) not in _BUILTINS for m in _PLACEHOLDER.finditer(text)
+    )
+
+
+def _controlled_texts(step: InstallStep) -> list[str]:
+    if step.minecraft_jar is not None:
+        return [step.minecraft_jar.to]
+    return _texts(step)
+
+
+def user_controlled(stype: ServerType) -> bool:
+    """Whether a step of the type fetches, writes or runs what a setting says (see the
+    module's doc): on a server that runs as the daemon's user, only an ADMIN installs it."""
+    return any(_variables_in(t) for step in stype.install for t in _controlled_texts(step))
+
+
+def _url_fault(url: str) -> str | None:
+    first = next((m for m in _PLACEHOLDER.finditer(url) if m.group(1) is not None), None)
+    if first is None or _URL_HEAD.match(url[: first.start()]):
+        return None
+    return "a placeholder may not stand in the scheme or host of a download's url"
+
+
 def check_install(stype: ServerType, known: set[str]) -> tuple[str, str] | None:
     """The first fault of the type's install steps as ``(key, message)``, else None:
-    an unknown placeholder, or a ``require`` that names no bool variable."""
+    an unknown placeholder, a placeholder in a download URL's scheme or host, or a
+    ``require`` that names no bool variable."""
     bools = {v.name for v in stype.variables if v.type == "bool"}
     for i, step in enumerate(stype.install):
         for text in _texts(step):
             for m in _PLACEHOLDER.finditer(text):
                 if m.group(1) is not None and m.group(1) not in known:
                     return f"install[{i}]", f"unknown placeholder {{{m.group(1)}}}"
+        if step.download is not None and (fault := _url_fault(step.download.url)):
+            return f"install[{i}].download.url", fault
         if step.require is not None and step.require not in bools:
             return f"install[{i}].require", f"{step.require!r} is not a bool variable"
     return None
@@ -171,14 +214,16 @@ def render_install(
     values = {k: _as_text(v) for k, v in settings.items()}
     values.update(python=python, server_dir=server_dir)
 
-    def render(text: str) -> str:
+    def render(text: str, *, url: bool = False) -> str:
         def one(m: re.Match[str]) -> str:
             if m.group(1) is None:
                 return m.group(0)[0]
             try:
-                return values[m.group(1)]
+                value = values[m.group(1)]
             except KeyError:
                 raise InvalidInput(f"missing setting {m.group(1)!r}", field=m.group(1)) from None
+            # A value in a URL is data, never a separator: all but unreserved is encoded.
+            return quote(value, safe="") if url else value
 
         return _PLACEHOLDER.sub(one, text)
 
@@ -194,8 +239,9 @@ def render_install(
             if not _HEX[algo].fullmatch(digest):
                 raise InvalidInput(f"install: {algo} must be {algo} in hex", field=algo)
             to = _confined(render(d.to), "to")
-            steps.append(RenderedStep("download", f"download {to}", to=to, url=render(d.url),
-                                      checksum=(algo, digest), refused=refused))  # fmt: skip
+            steps.append(RenderedStep("download", f"download {to}", to=to,
+                                      url=render(d.url, url=True), checksum=(algo, digest),
+                                      refused=refused, guarded=_variables_in(d.url)))  # fmt: skip
         elif step.minecraft_jar is not None:
             m = step.minecraft_jar
             to = _confined(render(m.to), "to")

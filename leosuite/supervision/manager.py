@@ -43,7 +43,8 @@ from .console_answer import Encoding, LogAnswer, encode_console_data
 from .console_file import ConsoleFile
 from .fleet import Fleet
 from .handle import ProcessIdentity
-from .install import Installer, InstallEvents
+from .install import Installer, InstallEvents, InstallFailed
+from .install_guard import admin_answers, needs_admin, refusal
 from .kept_logs import KeptEntry, KeptPurge
 from .name_locks import NameLocks
 from .readopt import readopt
@@ -112,6 +113,8 @@ class ServerManager:
         self._consoles: dict[str, ConsoleFile] = {}
         #: The account that last started (or restarted) each server, if one did.
         self._started_by: dict[str, int] = {}
+        #: The account whose start or restart is under way, by server.
+        self._starting: dict[str, int] = {}
         #: Set when the daemon stops or reloads: console long polls answer at once.
         self._draining = trio.Event()
         self._names = NameLocks()
@@ -123,6 +126,8 @@ class ServerManager:
             manifest_url=settings.minecraft_manifest_url,
             max_bytes=settings.install_max_bytes,
             events=InstallEvents(),
+            concurrency=settings.install_concurrency,
+            timeout=settings.install_timeout,
         )
 
     # -- paths and specs ------------------------------------------------------------
@@ -166,9 +171,23 @@ class ServerManager:
         await self._fleet.add(name, spec, console, stdin=StdinFifo(self.dirs.stdin(name)))
         self._fleet.get(name).set_installer(partial(self._install, name))
 
+    def install_needs_admin(self, name: str, *, on_start: bool) -> bool:
+        """Whether installing ``name`` takes an ADMIN (see :mod:`.install_guard`); for a
+        start, only when its install would run (its steps not done yet)."""
+        record = self.record(name)
+        stype, spec = self.stype(record.type), self.supervisor(name).spec
+        if not needs_admin(stype, spec):
+            return False
+        view = self.installs.view(record.id, stype, record.settings, spec)
+        return not on_start or (view is not None and not view["done"])
+
     async def _install(self, name: str, force: bool) -> None:
         """The server's install steps, before a start (unless done) or on demand."""
         record = self.record(name)
+        if not force and self.install_needs_admin(name, on_start=True):
+            starter = self._starting.get(name, self._started_by.get(name, record.owner_id))
+            if not await admin_answers(self._db, starter):
+                raise InstallFailed(refusal(name))
         await self.installs.prepare(
             name,
             record.id,
@@ -470,7 +489,13 @@ class ServerManager:
 
     async def power(self, name: str, action: PowerAction, *, by: int | None = None) -> State:
         """Perform a power action; a start or restart records ``by`` as its starter."""
-        state = await self.supervisor(name).request(action)
+        if by is not None and action in ("start", "restart"):
+            self._starting[name] = by
+        try:
+            state = await self.supervisor(name).request(action)
+        finally:
+            if by is not None and self._starting.get(name) == by:
+                del self._starting[name]
         if by is not None and action in ("start", "restart") and name in self._records:
             self._started_by[name] = by
         return state

@@ -214,6 +214,10 @@ class Supervisor(SupervisorCore):
             restart_in=restart_in,
         )
 
+    async def wait_change(self) -> None:
+        """Wait for the next change of state, of the action in progress or of an install."""
+        await self._changed.wait()
+
     async def wait_state(self, *states: State) -> State:
         """Wait until the current state is one of ``states``. A state that is left in
         the same instant (CRASHED on its way to BACKOFF) may be missed: use

@@ -161,6 +161,7 @@ class SupervisorCore:
             return None
         with trio.CancelScope() as scope:
             self._install_scope = scope
+            self._pulse()  # ``installing`` changed: whoever waits on a change sees it
             try:
                 await self._installer(force)
             except LeosuiteError as exc:

@@ -10,6 +10,7 @@ import pytest
 from leosuite.auth.permissions import (
     RIGHTS,
     may_manage_server,
+    may_see_account_locks,
     may_see_server,
     may_use_server,
     may_use_server_files,
@@ -61,3 +62,10 @@ def test_unknown_right_names_grant_nothing() -> None:
     odd = frozenset({"admin", "destroy", "share", ""})
     assert server_rights(me, record(OWNER), odd) == frozenset()
     assert not may_see_server(me, record(OWNER), odd)
+
+
+@pytest.mark.parametrize("flags", FLAGS, ids=lambda f: "+".join(sorted(f)) or "none")
+def test_only_an_admin_sees_whether_grantees_are_locked(flags: frozenset[str]) -> None:
+    assert not may_see_account_locks(Principal(account_id=OWNER, username="o", flags=flags))
+    admin = Principal(account_id=ME, username="admin", flags=flags | {"ADMIN"})
+    assert may_see_account_locks(admin)

@@ -43,7 +43,8 @@ def jar_of(version: str) -> bytes:
 class FakeMojang:
     """Serves ``files`` (path -> bytes); ``hits`` counts requests by path. A path in
     ``stalls`` sends its headers and first eighth, sets ``stalled``, then waits for
-    ``release`` before the rest."""
+    ``release`` before the rest. A path in ``redirects`` answers 302 to its URL; one in
+    ``lengths`` announces that Content-Length (whatever it is)."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
@@ -51,6 +52,8 @@ class FakeMojang:
         self.stalls: set[str] = set()
         self.release = threading.Event()
         self.stalled = threading.Event()
+        self.redirects: dict[str, str] = {}
+        self.lengths: dict[str, str] = {}
         self.base = ""
 
     def url(self, path: str) -> str:
@@ -90,12 +93,18 @@ def fake_mojang() -> Iterator[FakeMojang]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             site.hits[self.path] = site.hits.get(self.path, 0) + 1
+            if self.path in site.redirects:
+                self.send_response(302)
+                self.send_header("Location", site.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             body = site.files.get(self.path)
             if body is None:
                 self.send_error(404)
                 return
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", site.lengths.get(self.path, str(len(body))))
             self.end_headers()
             try:
                 if self.path in site.stalls:

@@ -253,7 +253,8 @@ def files_blueprint(ctx: ApiContext) -> Blueprint:
         pending = await files.begin_upload(server, path)
         try:
             await _receive(pending, upload_limit, read_timeout)
-            answer = await files.end_upload(server, pending)
+            # The token and the rights are checked again: either may have gone meanwhile.
+            answer = await (await caller(None)).end_upload(server, pending)
         except BaseException:
             pending.abort()
             raise

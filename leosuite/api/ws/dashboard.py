@@ -295,9 +295,14 @@ def install_dashboard_calls(api: WsApi) -> None:
                     conn.push_nowait(push("event", _log_event(entry)))
 
         async def forward_installs() -> None:
+            # Install progress is console text: only those who may read the console get it.
             async for event in installs:
                 record = ctx.servers.find_record(event["server"])
-                if conn.principal is not None and record is not None and ops(conn).sees(record):
+                if (
+                    conn.principal is not None
+                    and record is not None
+                    and "console" in ops(conn).rights(record)
+                ):
                     conn.push_nowait(push("event", event))
 
         installs = ctx.servers.installs.events.subscribe()

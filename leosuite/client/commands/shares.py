@@ -40,7 +40,7 @@ def run_share_command(args: argparse.Namespace, client: HttpClient) -> int:
     else:
         out = client.post("/api/server_share_list", {"server": args.name})
         lines = [
-            f"{s['account']:<32} {','.join(s['rights'])}{'  (locked)' if s['locked'] else ''}"
+            f"{s['account']:<32} {','.join(s['rights'])}{'  (locked)' if s.get('locked') else ''}"
             for s in out["shares"]
         ]
         text = "\n".join(lines) or "(not shared)"

@@ -10,11 +10,14 @@ const AT_REST = ["stopped", "crashed"];
 /**
  * The install box of server ``name``: ``{el, update(status), dispose()}``.
  * ``update(null)`` (the connection is lost) disables it; ``onDone`` runs after an
- * install ends (the page refreshes its status).
+ * install ends (the page refreshes its status); ``onRunning(running)`` whenever an
+ * install starts or ends (the page offers no Start meanwhile).
  */
-export function installBox(app, name, status, { onDone } = {}) {
+export function installBox(app, name, status, { onDone, onRunning } = {}) {
   let st = status;
   let running = false;
+  // What onRunning was last told (the page starts from the status it has).
+  let told = Boolean(status?.install?.running);
   let away = false;
   const summary = h("p", { class: "install-summary" });
   const button = h("button", {
@@ -47,6 +50,10 @@ export function installBox(app, name, status, { onDone } = {}) {
     el.hidden = !info || Boolean(rights && !rights.includes("power"));
     if (!info) return;
     running = running || Boolean(info.running);
+    if (running !== told) {
+      told = running;
+      onRunning?.(running);
+    }
     const steps = `${info.steps} install step${info.steps === 1 ? "" : "s"}`;
     summary.textContent = running
       ? `Installing (${steps})…`

@@ -73,9 +73,19 @@ export async function mount(root, app, [name]) {
   let gone = false;
   const cleanups = [];
   const badge = stateBadge(name, st.status);
-  const power = powerButtons(app, name, st.actions, { onGone: () => markGone(), onDone: () => refresh() });
+  // While an install runs the daemon answers Start and Restart "busy": they are not offered then.
+  let installing = Boolean(st.install?.running);
+  const offered = (actions) =>
+    installing && Array.isArray(actions) ? actions.filter((a) => a !== "start" && a !== "restart") : actions;
+  const power = powerButtons(app, name, offered(st.actions), { onGone: () => markGone(), onDone: () => refresh() });
   if (rights && !rights.includes("power")) power.el.hidden = true;
-  const install = installBox(app, name, st, { onDone: () => refresh() });
+  const install = installBox(app, name, st, {
+    onDone: () => refresh(),
+    onRunning: (running) => {
+      installing = running;
+      power.setActions(away ? null : offered(st.actions), st.status);
+    },
+  });
   cleanups.push(install.dispose);
   const goneNote = h("p", { class: "notice notice-error", role: "alert", hidden: true });
   const awayNote = h("p", {
@@ -111,8 +121,8 @@ export async function mount(root, app, [name]) {
     st = next;
     since = performance.now();
     setBadge(badge, away ? null : st.status);
-    power.setActions(away ? null : st.actions, st.status);
     install.update(away || gone ? null : st);
+    power.setActions(away ? null : offered(st.actions), st.status);
     const live = !away && ALIVE.includes(st.status);
     setTitle(`${name} · ${gone ? "destroyed" : away ? "unknown" : st.status}`);
     facts.cpu.dd.textContent = formatCpu(live ? st.cpu : null);

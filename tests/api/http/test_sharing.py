@@ -53,9 +53,13 @@ async def test_each_single_right_allows_exactly_its_calls(tmp_path: Path) -> Non
                         "rights": [right],
                     }
                 listed = await olga.ok("server_share_list", {"server": "game"})
-                assert [(s["account"], s["rights"], s["locked"]) for s in listed["shares"]] == [
-                    (f"only_{r}", [r], False) for r in sorted(RIGHTS)
+                assert [(s["account"], s["rights"]) for s in listed["shares"]] == [
+                    (f"only_{r}", [r]) for r in sorted(RIGHTS)
                 ]
+                # Whether an account is locked is an ADMIN's business, not an owner's.
+                assert {frozenset(s) for s in listed["shares"]} == {
+                    frozenset({"account", "rights", "granted_at"})
+                }
                 owner_status = await olga.status("game")
                 assert (owner_status["rights"], owner_status["manage"]) == (list(RIGHTS), True)
 
@@ -165,9 +169,12 @@ async def test_hostile_grants(tmp_path: Path) -> None:
                 await boss.error(
                     "server_share_set", {**game, "account": "olga", "rights": ["files"]}, 400
                 )
-                # A locked account may be granted: the rights apply once it is unlocked.
+                # A locked account may be granted: the rights apply once it is unlocked;
+                # only an ADMIN's list says it is locked.
                 await share(olga, "game", "lena", ["console"])
                 shares = (await olga.ok("server_share_list", game))["shares"]
+                assert [(s["account"], "locked" in s) for s in shares] == [("lena", False)]
+                shares = (await boss.ok("server_share_list", game))["shares"]
                 assert [(s["account"], s["locked"]) for s in shares] == [("lena", True)]
                 # An ADMIN manages the grants of any server.
                 await share(boss, "game", "finn", ["power"])

@@ -30,6 +30,7 @@ from typing import Any
 
 import msgspec
 
+from ....auth.permissions import may_see_server_owners
 from ....errors import AuthError, Conflict, InvalidInput, MethodNotAllowed, NotFound
 from ....store import accounts
 from ....supervision.states import ACTIVE_STATES, COMMAND_STATES, PowerAction, State
@@ -147,7 +148,10 @@ class GameConsoleActions:
 
     async def _overview(self, ops: ServerOps, token: str) -> dict[str, Any]:
         statuses = ops.status(None)["servers"]
-        owners = await self._owner_names([ops.manager.record(n).owner_id for n in statuses])
+        ids = [ops.manager.record(n).owner_id for n in statuses]
+        # Whose a server is shows to an ADMIN, and to its owner; anyone else gets "".
+        every, own = may_see_server_owners(ops.principal), ops.principal.account_id
+        owners = await self._owner_names([i for i in ids if every or i == own])
         answer: dict[str, Any] = {}
         for name, status in statuses.items():
             handle = self._handles.make(token, name)
