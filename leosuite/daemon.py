@@ -53,6 +53,7 @@ from .disk_watch import watch_free_space
 from .errors import LeosuiteError
 from .housekeeping import run_housekeeping
 from .reload import Handoff, exec_self, monotonic_usec
+from .schedules.service import start_scheduler
 from .services import open_services
 from .settings import Settings
 from .signals import hold_signals, release_signals, watch_signals
@@ -293,6 +294,7 @@ class Daemon:
                 ctx.metrics.attach(ctx, ws_listener.hubs)
                 await nursery.start(services.chat.run)
                 await nursery.start(run_housekeeping, ctx)
+                await start_scheduler(ctx, nursery)
                 await nursery.start(watch_tokens, services.auth, settings.db_path)
                 await nursery.start(watch_free_space, self.data_dir, settings.daemon, audit)
                 await nursery.start(reserve.run)
@@ -341,6 +343,8 @@ class Daemon:
                     task_status.started(self.endpoints)
 
                     await self._stop.wait()
+                    if ctx.schedules is not None:
+                        ctx.schedules.close()  # no scheduled start while servers stop
                     ctx.metrics.listening.clear()  # not ready once it stops accepting
                     if self.exit_mode == "reload":
                         await self._begin_reload(audit, ws_listener, manager)

@@ -199,6 +199,14 @@ class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         return 64 * MiB
 
 
+class SchedulesSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    #: A run due while the daemon was not running runs at start when it was due at
+    #: most this many seconds ago; older ones are audited as missed.
+    grace_seconds: float = 600.0
+    #: The longest one step of a schedule may take (a ``wait`` step: its own length).
+    step_timeout: float = 300.0
+
+
 class CommunitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     session_count_limit: int = 100
     session_size_limit: int = 5 * MiB
@@ -238,6 +246,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     housekeeping: HousekeepingSettings = msgspec.field(default_factory=HousekeepingSettings)
     servers: ServersSettings = msgspec.field(default_factory=ServersSettings)
     community: CommunitySettings = msgspec.field(default_factory=CommunitySettings)
+    schedules: SchedulesSettings = msgspec.field(default_factory=SchedulesSettings)
 
     @property
     def data_dir(self) -> Path:

@@ -119,6 +119,8 @@ RANGES: dict[str, Range] = {
     "servers.backoff_reset_after": _positive(YEAR),
     "servers.max_per_account": _off(MANY, "0 means no limit"),
     "servers.kept_days": _off(36525, "0 keeps them for ever"),
+    "schedules.grace_seconds": _off(YEAR, "0 never runs a run missed while the daemon was down"),
+    "schedules.step_timeout": _positive(DAY),
     "servers.files_max_upload_bytes": _count(HUGE),
     "servers.install_max_bytes": _count(HUGE),
     "servers.install_concurrency": _count(1000),

@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from .commands.bans import add_ban_commands, run_ban_command
 from .commands.log import add_log_command, run_log_command
 from .commands.login import add_login_commands, run_login, run_logout
+from .commands.schedules import add_schedule_commands, run_schedule_command
 from .commands.servers import add_server_commands, run_server_command
 from .commands.sessions import add_session_commands, run_session_command
 from .connect import add_endpoint_arguments, connect
@@ -29,12 +30,13 @@ def add_client_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     add_session_commands(commands, client_common)
     add_ban_commands(commands, client_common)
     add_log_command(commands, client_common)
+    add_schedule_commands(commands, client_common)
 
 
 def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.command == "login":
         return run_login(args, environ)
-    if args.command not in ("logout", "server", "session", "log", "ban"):
+    if args.command not in ("logout", "server", "session", "log", "ban", "schedule"):
         raise ConfigError(f"unknown command {args.command!r}")
     daemon = connect(args, environ)
     if args.command == "logout":
@@ -43,6 +45,8 @@ def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         return run_server_command(args, daemon, environ)
     if args.command == "session":
         return run_session_command(args, daemon.ws, daemon.token)
+    if args.command == "schedule":
+        return run_schedule_command(args, daemon.http_client())
     if args.command == "log":
         return run_log_command(args, daemon.admin_client())
     return run_ban_command(args, daemon.admin, daemon.token)

@@ -165,8 +165,33 @@ CREATE INDEX server_grants_account ON server_grants (account_id);
 CREATE INDEX server_grants_granted_by ON server_grants (granted_by);
 """
 
+_V7 = """
+-- Schedules of a server (store/schedules.py): when (a cron expression in a time zone, or
+-- an interval in seconds) and what (steps, a JSON array of step lines).
+CREATE TABLE server_schedules (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    server_id       INTEGER NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
+    name            TEXT    NOT NULL,
+    cron            TEXT,
+    interval        REAL    CHECK (interval > 0),
+    zone            TEXT    NOT NULL,
+    steps_json      TEXT    NOT NULL,
+    enabled         INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    only_if_running INTEGER NOT NULL DEFAULT 0 CHECK (only_if_running IN (0, 1)),
+    only_if_players INTEGER NOT NULL DEFAULT 0 CHECK (only_if_players IN (0, 1)),
+    created_by      INTEGER REFERENCES accounts (id) ON DELETE SET NULL,
+    -- interval schedules count from here: creation or the last change
+    anchor_at       REAL    NOT NULL,
+    -- the due time last handled (ran, skipped or missed); NULL before the first
+    last_due        REAL,
+    last_result     TEXT    NOT NULL DEFAULT '',
+    CHECK ((cron IS NULL) <> (interval IS NULL)),
+    UNIQUE (server_id, name)
+);
+"""
+
 #: Forward migrations; ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 
 #: The schema version this code creates and understands.
 SCHEMA_VERSION = len(MIGRATIONS)

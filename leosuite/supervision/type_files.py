@@ -15,6 +15,7 @@ import msgspec
 from leosuite.errors import ConfigError, InvalidInput
 from leosuite.store.servers import NAME_RE
 from leosuite.supervision.install_steps import check_install
+from leosuite.supervision.log_files import check_log_files
 
 from .types import (
     _BUILTIN_PLACEHOLDERS,
@@ -95,6 +96,8 @@ def _check_type(stype: ServerType, path: Path) -> None:
                 raise fail(key, f"unknown placeholder {{{ref}}}")
     if (fault := check_install(stype, known)) is not None:
         raise fail(*fault)
+    if (log_fault := check_log_files(stype.log_files, known)) is not None:
+        raise fail("log_files", log_fault)
     for env_key in stype.env:
         if not env_key or "=" in env_key or "\0" in env_key:
             raise fail("env", f"invalid environment variable name {env_key!r}")

@@ -42,6 +42,7 @@ import msgspec
 from leosuite.errors import InvalidInput
 from leosuite.store.servers import validate_name as validate_server_name
 from leosuite.supervision.install_steps import InstallStep
+from leosuite.supervision.log_files import declared as declared_log_files
 
 __all__ = [
     "COMMON_VARIABLES",
@@ -119,6 +120,13 @@ class ServerType(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     user: str = ""
     #: Steps run once before the first start, and again on demand or when they change.
     install: tuple[InstallStep, ...] = ()
+    #: The server's own log files: paths or globs in its directory, ``{var}`` allowed
+    #: (see :mod:`.log_files`).
+    log_files: tuple[str, ...] = ()
+    #: How schedules ask how many players are online: a console command, and a regex
+    #: whose first group is the number in the console's answer.
+    players_command: str | None = None
+    players_pattern: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +256,7 @@ def validate_settings(
     if stype.command_from is not None:
         source = variables[stype.command_from]
         _split_command(str(resolved[source.name]), source.name, label_of(source))
+    declared_log_files(stype.log_files, resolved)
     user = resolved.get("user")
     if user and not USER_NAME.fullmatch(str(user)):
         label = label_of(variables["user"])

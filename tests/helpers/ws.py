@@ -31,6 +31,7 @@ from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon
 
 PUSH_TYPES = frozenset(
     {"console_output", "console_overrun", "console_closed", "stats", "event", "session_closed"}
+    | {"logfile_output", "logfile_overrun", "logfile_closed"}
 )
 ENVELOPE_KEYS = {"uuid", "type", "status_code", "status_string", "content"}
 _uuids = count(1)

@@ -26,7 +26,9 @@ from .errors import BadInputRecorder, error_body, install_error_handlers, listen
 from .files import files_blueprint, skip_uploads, upload_request_class
 from .gameconsole import attach_gameconsole, gameconsole_openapi_view
 from .kept import kept_blueprint
+from .logfiles import logfiles_blueprint
 from .rooms import rooms_blueprint
+from .schedules import schedules_blueprint
 from .servers import servers_blueprint
 from .shares import shares_blueprint
 from .web import web_blueprint
@@ -94,8 +96,10 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
 
     app.register_blueprint(servers_blueprint(ctx))
     app.register_blueprint(kept_blueprint(ctx))
+    app.register_blueprint(logfiles_blueprint(ctx))
     app.register_blueprint(files_blueprint(ctx))
     app.register_blueprint(shares_blueprint(ctx))
+    app.register_blueprint(schedules_blueprint(ctx))
     if gameconsole:
         attach_gameconsole(app, ctx)
     return app

@@ -32,7 +32,9 @@ from . import shares as http_shares
 from .auth import LoginBody
 from .gameconsole import add_service_path
 from .kept import KeptPurgeBody
+from .logfiles import LogFileBody
 from .openapi_files import add_files_paths
+from .openapi_schedules import SCHEDULE_OPS, SCHEDULE_SCHEMAS
 
 __all__ = ["build"]
 
@@ -290,6 +292,7 @@ HAND_WRITTEN: dict[str, Schema] = {
             required=["status"],
         ),
     },
+    **SCHEDULE_SCHEMAS,
 }
 
 #: ``/rooms`` actions -> their payload Struct.
@@ -324,6 +327,12 @@ SERVER_OPS: dict[str, tuple[type[Any], str, str, Schema | None]] = {
         ref("ServerStatuses"),
     ),
     "server_log": (http_servers.LogBody, "Read (follow) the console log", "200", ref("LogAnswer")),
+    "server_logfile": (
+        LogFileBody,
+        "List the server's own log files, or read (follow) one as server_log reads the console",
+        "200",
+        {"oneOf": [ref("LogAnswer"), {"type": "object", "required": ["server", "files"]}]},
+    ),
     "server_stats_history": (
         http_servers.ServerBody,
         "The last hour of CPU, memory and thread samples",
@@ -365,6 +374,7 @@ SERVER_OPS: dict[str, tuple[type[Any], str, str, Schema | None]] = {
         "200",
         ref("ShareSet"),
     ),
+    **SCHEDULE_OPS,
 }
 
 

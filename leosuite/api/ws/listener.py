@@ -57,6 +57,8 @@ from .api import WsApi
 from .chat import CHAT_PREFIX, WsChat
 from .conn import WsHub
 from .dashboard import install_dashboard_calls
+from .logfiles import install_logfile_calls
+from .schedules import install_schedule_calls
 from .sessions import install_session_calls
 from .shares import install_share_calls
 
@@ -303,8 +305,10 @@ def websocket_listener(
     listener = WebSocketListener(ctx, sock, reserve=reserve)
     ws_api = WsApi(ctx, ctx.ws_hub)
     install_dashboard_calls(ws_api)
+    install_logfile_calls(ws_api)
     install_session_calls(ws_api)
     install_share_calls(ws_api)
+    install_schedule_calls(ws_api)
     install_admin_calls(ws_api)
     listener.route("/", ws_api.serve)
     chat = WsChat(ctx)

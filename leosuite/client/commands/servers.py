@@ -15,6 +15,7 @@ from ..http import HttpClient
 from .files import add_files_arguments, run_files_command
 from .install import run_install_command
 from .kept import add_kept_arguments, run_kept_command
+from .logfiles import print_logfile
 from .shares import add_share_commands, run_share_command
 
 __all__ = ["add_server_commands", "run_server_command"]
@@ -94,6 +95,12 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
         default=None,
         metavar="INDEX",
         help="start at this readIndex (default: the last 64 KiB)",
+    )
+    logs.add_argument(
+        "--file",
+        default=None,
+        metavar="FILE",
+        help="one of the server's own log files (e.g. latest.log) instead of its console",
     )
 
 
@@ -298,7 +305,9 @@ def run_server_command(args: argparse.Namespace, daemon: Daemon, environ: Mappin
         out = current
         text = "\n".join(_format_setting(v) for v in current)
     elif action == "logs":
-        if args.follow:
+        if args.file is not None:
+            print_logfile(client, args.name, args.file, args.from_index, follow=args.follow)
+        elif args.follow:
             _follow_ws(daemon.ws, daemon.token, args.name, args.from_index)
         else:
             _print_console(client, args.name, args.from_index)

@@ -22,18 +22,22 @@ import {
 const ALIVE = ["starting", "running", "stopping"];
 const TABS = [
   { id: "console", label: "Console", module: "./console.js", mount: "mountConsole" },
+  { id: "logs", label: "Logs", module: "./logfiles.js", mount: "mountLogFiles" },
   { id: "files", label: "Files", module: "./files.js", mount: "mountFiles" },
   { id: "stats", label: "Stats", module: "./chart.js", mount: "mountStats" },
   { id: "settings", label: "Settings" },
   { id: "sharing", label: "Sharing", module: "./sharing.js", mount: "mountSharing" },
+  { id: "schedules", label: "Schedules", module: "./schedules.js", mount: "mountSchedules" },
 ];
 /** The rights (any one of) that show a tab; "manage" stands for the owner or an ADMIN. */
 const TAB_RIGHTS = {
   console: ["console", "commands"],
+  logs: ["console"],
   files: ["files"],
   stats: ["console"],
   settings: ["settings", "manage"],
   sharing: ["manage"],
+  schedules: ["manage"],
 };
 /** The tab last open per server, so coming back shows the same one. */
 const lastTab = new Map();

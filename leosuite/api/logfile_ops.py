@@ -1,0 +1,110 @@
+"""A server's own log files as every API surface offers them (HTTP ``server_logfile``,
+WebSocket ``logfile.*``): the ``console`` right covers them, as it covers the console.
+
+``file`` is a path relative to the server's directory that the server's type declares
+(one of its ``log_files`` paths, or a file a glob of them matches); anything else is
+the same 404 whatever the reason, and a path that is not relative to the server's
+directory (``..``, absolute) is invalid input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..errors import InvalidInput, LeosuiteError, NotFound
+from ..store.servers import ServerRecord
+from ..supervision.console_answer import Encoding, LogAnswer, encode_console_data
+from ..supervision.file_paths import Parts, parse_path
+from ..supervision.log_files import declared, expand, is_declared
+from ..supervision.logfile_follow import LogFollower
+from .server_ops import ServerOps
+
+__all__ = ["LogFileOps"]
+
+
+class LogFileOps:
+    """One caller's view of the servers' log files."""
+
+    def __init__(self, ops: ServerOps) -> None:
+        self.ops = ops
+        self.ctx = ops.ctx
+
+    def _declared(self, record: ServerRecord) -> list[Parts]:
+        stype = self.ops.manager.types.get(record.type)
+        if stype is None or not stype.log_files:
+            return []
+        return declared(stype.log_files, record.settings)
+
+    def _root(self, record: ServerRecord) -> Path:
+        return self.ops.manager.dirs.server(record.name)
+
+    def _follower(self, record: ServerRecord, parts: Parts) -> LogFollower:
+        manager = self.ops.manager
+        self.ctx.logfiles.forget({manager.record(n).id for n in manager.names()})
+        return self.ctx.logfiles.get(record.id, self._root(record), parts)
+
+    def follower(self, server: str, file: str) -> tuple[ServerRecord, LogFollower]:
+        """The declared log file ``file`` of ``server`` (the caller needs ``console``)."""
+        record = self.ops.with_right(server, "console")
+        parts = parse_path(file, field="file")
+        if not parts or not is_declared(self._declared(record), parts):
+            raise NotFound(f"server {server!r} declares no log file {file!r}", field="file")
+        return record, self._follower(record, parts)
+
+    async def listing(self, server: str) -> dict[str, Any]:
+        """``{"server", "files": [{"file", "exists", "size", "readIndex", "oldestIndex"}]}``;
+        a file that may not be read has ``error`` instead of its figures."""
+        record = self.ops.with_right(server, "console")
+        patterns = self._declared(record)
+        found = await trio.to_thread.run_sync(expand, self._root(record), patterns)
+        files: list[dict[str, Any]] = []
+        for parts in found:
+            follower = self._follower(record, parts)
+            item: dict[str, Any] = {"file": follower.name}
+            try:
+                follower.refresh()
+            except LeosuiteError as exc:
+                files.append({**item, "error": exc.message})
+                continue
+            files.append(
+                {
+                    **item,
+                    "exists": follower.exists,
+                    "size": follower.size,
+                    "readIndex": follower.end_index,
+                    "oldestIndex": follower.oldest_index,
+                }
+            )
+        return {"server": server, "files": files}
+
+    async def read(
+        self,
+        server: str,
+        file: str,
+        read_index: int,
+        *,
+        limit: int | None,
+        wait: float | None,
+        encoding: Encoding | None,
+    ) -> LogAnswer:
+        """What ``server_log`` answers, of the log file ``file``."""
+        record, follower = self.follower(server, file)
+        servers = self.ctx.settings.servers
+        cap = servers.log_max_read
+        limit = cap if limit is None else min(limit, cap)
+        if limit < 0:
+            raise InvalidInput("max must not be negative", field="max")
+        if wait is not None:
+            if wait < 0:
+                raise InvalidInput("wait must not be negative", field="wait")
+            follower.read(read_index, 0)  # validates the index before waiting
+            with trio.move_on_after(min(wait, servers.log_max_wait)):
+                await follower.wait_beyond(read_index)
+            self.ops.require(self.ops.visible(server), "console")  # revoked meanwhile
+            if self.ops.manager.record(server).id != record.id:
+                raise NotFound(f"no server named {server!r}", field="server")
+        chunk = follower.read(read_index, limit)
+        return encode_console_data(chunk, encoding)
