@@ -177,3 +177,12 @@ def check_ranges(settings: Settings) -> None:
         found = RANGES.get(key)
         if found is not None and not found.holds(value):
             raise ConfigError(f"{key}: {found.describe()} (got {value})", field=key)
+    ws = settings.ws
+    # A console subscriber that lags is moved to one batch before the end: a smaller
+    # lag bound would move it backwards and send bytes twice.
+    if ws.console_max_lag < ws.console_batch_bytes:
+        raise ConfigError(
+            "ws.console_max_lag: must be at least ws.console_batch_bytes "
+            f"({ws.console_batch_bytes}) (got {ws.console_max_lag})",
+            field="ws.console_max_lag",
+        )

@@ -80,6 +80,7 @@ def test_precedence_file_env_flags(tmp_path: Path) -> None:
         ("[http]\nlisten = '127.0.0.1'\n", "http.listen"),
         ("[auth]\npow_count = 0\n", "auth.pow_count"),
         ("[daemon]\nlog_level = 'loud'\n", "daemon.log_level"),
+        ("[ws]\nconsole_max_lag = 1000\nconsole_batch_bytes = 4096\n", "ws.console_max_lag"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
