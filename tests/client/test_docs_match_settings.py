@@ -26,6 +26,8 @@ COMPANIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("auth.pow_difficulty", "high"): {"auth.pow_max_difficulty": 64},
     ("auth.pow_max_difficulty", "low"): {"auth.pow_difficulty": 0},
     ("auth.hash_parallelism", "high"): {"auth.hash_memory_kib": 8 * (2**24 - 1)},
+    ("ws.console_batch_bytes", "high"): {"ws.console_max_lag": 2**40},
+    ("ws.console_max_lag", "low"): {"ws.console_batch_bytes": 1},
 }
 
 
