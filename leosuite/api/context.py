@@ -15,7 +15,7 @@ from ..audit import AuditLog
 from ..auth.service import AuthService
 from ..settings import Settings
 from ..store.db import Database
-from ..supervision.logfile_follow import LogFollowers
+from ..supervision.logfile_registry import LogFollowers
 from .grants import ServerGrants
 from .metrics import DaemonMetrics
 

@@ -4,7 +4,9 @@ WebSocket ``logfile.*``): the ``console`` right covers them, as it covers the co
 ``file`` is a path relative to the server's directory that the server's type declares
 (one of its ``log_files`` paths, or a file a glob of them matches); anything else is
 the same 404 whatever the reason, and a path that is not relative to the server's
-directory (``..``, absolute) is invalid input.
+directory (``..``, absolute) is invalid input. A glob's match is followed only while it
+exists as a regular file (a declared path itself may still be waited for): a name
+nobody wrote is no file to follow.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..errors import InvalidInput, LeosuiteError, NotFound
 from ..store.servers import ServerRecord
 from ..supervision.console_answer import Encoding, LogAnswer, encode_console_data
 from ..supervision.file_paths import Parts, parse_path
-from ..supervision.log_files import declared, expand, is_declared
+from ..supervision.log_files import declared, expand_bounded, is_declared, is_fixed, is_regular_file
 from ..supervision.logfile_follow import LogFollower
 from .server_ops import ServerOps
 
@@ -46,20 +48,29 @@ class LogFileOps:
         self.ctx.logfiles.forget({manager.record(n).id for n in manager.names()})
         return self.ctx.logfiles.get(record.id, self._root(record), parts)
 
-    def follower(self, server: str, file: str) -> tuple[ServerRecord, LogFollower]:
+    async def follower(self, server: str, file: str) -> tuple[ServerRecord, LogFollower]:
         """The declared log file ``file`` of ``server`` (the caller needs ``console``)."""
         record = self.ops.with_right(server, "console")
         parts = parse_path(file, field="file")
-        if not parts or not is_declared(self._declared(record), parts):
-            raise NotFound(f"server {server!r} declares no log file {file!r}", field="file")
+        patterns = self._declared(record)
+        missing = NotFound(f"server {server!r} declares no log file {file!r}", field="file")
+        if not parts or not is_declared(patterns, parts):
+            raise missing
+        if not is_fixed(patterns, parts) and not self.ctx.logfiles.known(record.id, parts):
+            root = self._root(record)
+            if not await trio.to_thread.run_sync(is_regular_file, root, parts):
+                raise missing
         return record, self._follower(record, parts)
 
     async def listing(self, server: str) -> dict[str, Any]:
-        """``{"server", "files": [{"file", "exists", "size", "readIndex", "oldestIndex"}]}``;
-        a file that may not be read has ``error`` instead of its figures."""
+        """``{"server", "files": [{"file", "exists", "size", "readIndex", "oldestIndex"}],
+        "truncated"}``; a file that may not be read has ``error`` instead of its figures;
+        ``truncated`` says that more files (or directory entries) were left out."""
         record = self.ops.with_right(server, "console")
         patterns = self._declared(record)
-        found = await trio.to_thread.run_sync(expand, self._root(record), patterns)
+        found, truncated = await trio.to_thread.run_sync(
+            expand_bounded, self._root(record), patterns
+        )
         files: list[dict[str, Any]] = []
         for parts in found:
             follower = self._follower(record, parts)
@@ -78,7 +89,7 @@ class LogFileOps:
                     "oldestIndex": follower.oldest_index,
                 }
             )
-        return {"server": server, "files": files}
+        return {"server": server, "files": files, "truncated": truncated}
 
     async def read(
         self,
@@ -91,7 +102,7 @@ class LogFileOps:
         encoding: Encoding | None,
     ) -> LogAnswer:
         """What ``server_log`` answers, of the log file ``file``."""
-        record, follower = self.follower(server, file)
+        record, follower = await self.follower(server, file)
         servers = self.ctx.settings.servers
         cap = servers.log_max_read
         limit = cap if limit is None else min(limit, cap)

@@ -14,7 +14,6 @@ a worker thread) and never follows a link.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fnmatch
 import os
@@ -29,10 +28,14 @@ from .file_paths import Parts, parse_path
 __all__ = [
     "COMPRESSED",
     "MAX_LOG_FILES",
+    "MAX_SCANNED",
     "check_log_files",
     "declared",
     "expand",
+    "expand_bounded",
     "is_declared",
+    "is_fixed",
+    "is_regular_file",
     "open_dir",
     "placeholders",
 ]
@@ -41,6 +44,8 @@ __all__ = [
 COMPRESSED = (".gz", ".zip", ".zst", ".bz2", ".xz", ".lz4", ".7z")
 #: The most files one server's declared log files expand to (the rest are not listed).
 MAX_LOG_FILES = 64
+#: The most entries of one directory a glob looks at (the rest are not listed).
+MAX_SCANNED = 4096
 
 _FIELD = "log_files"
 _GLOB = re.compile(r"[*?\[]")
@@ -128,6 +133,25 @@ def is_declared(patterns: Iterable[Parts], parts: Parts) -> bool:
     return False
 
 
+def is_fixed(patterns: Iterable[Parts], parts: Parts) -> bool:
+    """Whether ``parts`` is one of the declared paths themselves (not a glob's match)."""
+    return any(pattern == parts for pattern in patterns)
+
+
+def is_regular_file(root: Path, parts: Parts) -> bool:
+    """Whether ``parts`` below ``root`` is a regular file now (no link followed)."""
+    try:
+        fd = open_dir(root, parts[:-1])
+    except OSError:
+        return False
+    try:
+        return stat.S_ISREG(os.stat(parts[-1], dir_fd=fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def open_dir(root: Path, parts: Parts) -> int:
     """The directory ``parts`` below ``root``, opened without following any link."""
     fd = os.open(root, _DIR)
@@ -143,9 +167,17 @@ def open_dir(root: Path, parts: Parts) -> int:
 
 
 def expand(root: Path, patterns: Iterable[Parts]) -> list[Parts]:
+    """The files the patterns name (see :func:`expand_bounded`)."""
+    return expand_bounded(root, patterns)[0]
+
+
+def expand_bounded(root: Path, patterns: Iterable[Parts]) -> tuple[list[Parts], bool]:
     """The files the patterns name: each path as it stands (existing or not), each glob's
-    matching regular files (never links), sorted; at most :data:`MAX_LOG_FILES`."""
+    matching regular files (never links), sorted; at most :data:`MAX_LOG_FILES`, from at
+    most :data:`MAX_SCANNED` entries of each directory. True with them if some were left
+    out (more matches, or a directory with more entries)."""
     found: list[Parts] = []
+    truncated = False
     for pattern in patterns:
         if not _is_glob(pattern):
             found.append(pattern)
@@ -157,12 +189,16 @@ def expand(root: Path, patterns: Iterable[Parts]) -> list[Parts]:
                 continue  # not there (yet), or a link: nothing matches
             raise
         try:
-            names = sorted(n for n in os.listdir(fd) if _matches(pattern[-1], n))
-            for name in names:
-                with contextlib.suppress(FileNotFoundError):
-                    if stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
-                        found.append((*pattern[:-1], name))
+            names: list[str] = []
+            with os.scandir(fd) as entries:
+                for count, entry in enumerate(entries):
+                    if count == MAX_SCANNED:
+                        truncated = True
+                        break
+                    if _matches(pattern[-1], entry.name) and entry.is_file(follow_symlinks=False):
+                        names.append(entry.name)
+            found.extend((*pattern[:-1], name) for name in sorted(names))
         finally:
             os.close(fd)
     unique = list(dict.fromkeys(found))
-    return unique[:MAX_LOG_FILES]
+    return unique[:MAX_LOG_FILES], truncated or len(unique) > MAX_LOG_FILES

@@ -1,30 +1,23 @@
 """Following a server's own log file as a byte stream with the console's contract.
 
-The daemon does not copy the file: it reads the live file. Its bytes are addressed by
-absolute index (the API's ``readIndex``) that never goes back while the daemon runs:
-the current file's byte 0 is index ``base``. When the game rotates its log, the next
-file continues at the next index:
+The daemon reads the live file. Its bytes are addressed by absolute index (the API's
+``readIndex``) that never goes back: the current file's byte 0 is index ``base``. A
+rotation continues the stream at the next index:
 
-- rename-and-create: the path names another file (another inode) than the one
-  followed; the old file's bytes up to its size then are the previous segment, read
-  from the descriptor still held, and the new file begins where it ended;
-- copy-truncate: the same file got smaller than the bytes seen of it; it begins again
-  at the index one past the bytes seen, and what it held before is gone.
+- rename-and-create: the path names another file once it has its first byte (until
+  then the old one, still written by a game that has not reopened its log, stays the
+  current file); the old file's bytes up to its size then are the previous segment;
+- copy-truncate: the same file got smaller than the bytes seen, or its first bytes
+  differ from those seen (it regrew, or another file reuses the inode): it begins
+  again one past the bytes seen.
 
-Bytes before the earliest one still readable (a file rotated away once nobody follows
-it, or truncated) are answered as the console answers bytes lost to retention: from
-the oldest byte held (``old_read_index`` larger than asked). A path that does not exist
-(yet) is an empty file that is waited for; the old file renamed away keeps being read
-until a new one appears.
-
-Every open walks the server's directory without following links
-(:class:`~.server_files.ServerFiles`): a link anywhere on the way, a file that is not a
-regular one, or one with other hard links is refused, every time.
-
-Nothing is watched while nobody reads: a follower holds its descriptors and an inotify
-instance (watching the file's directory) only while it has users (a long poll, a read,
-a subscription); the first waiter waits on inotify for all of them, and refreshes at
-least every ``safety_interval`` (``missing_poll`` while the directory does not exist).
+Bytes no longer readable (a previous file emptied, a file gone while nobody held it)
+are answered from the next readable byte (``old_read_index`` larger than asked): below
+the end a read always makes progress. Every open walks the server's directory without
+following links (:class:`~.server_files.ServerFiles`). A follower holds descriptors and
+an inotify instance only while it has users; the first waiter waits on inotify for all
+of them, and refreshes at least every ``safety_interval`` (``missing_poll`` while the
+directory does not exist).
 """
 
 from __future__ import annotations
@@ -46,7 +39,7 @@ from .file_paths import Parts, shown
 from .log_files import open_dir
 from .server_files import ServerFiles
 
-__all__ = ["LogFollower", "LogFollowerStatistics", "LogFollowers"]
+__all__ = ["LogFollower", "LogFollowerStatistics"]
 
 _WATCH = (
     flags.MODIFY
@@ -61,6 +54,8 @@ _WATCH = (
     | flags.ONLYDIR
 )
 _GONE = flags.IGNORED | flags.MOVE_SELF | flags.DELETE_SELF
+#: How many first bytes of a file tell it from another file under the same inode.
+_HEAD = 64
 
 
 class LogFollowerStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,6 +70,7 @@ class _Segment(msgspec.Struct):
     fd: int
     base: int
     end: int
+    head: bytes  # its first bytes, as seen while it was the current file
 
 
 def _refusal(exc: LeosuiteError) -> LeosuiteError:
@@ -113,6 +109,7 @@ class LogFollower:
         self._closed = False
         self._present = False  # the path named a file at the last look
         self._rotations = 0
+        self._head = b""  # the current file's first bytes seen (up to _HEAD)
 
     @property
     def name(self) -> str:
@@ -193,41 +190,89 @@ class LogFollower:
         before = self.end_index
         opened = self._open()
         self._present = opened is not None
-        if opened is None:  # not there: the file renamed away is read until a new one comes
-            if self._fd >= 0:
-                self._size = max(self._size, os.fstat(self._fd).st_size)
-        else:
-            fd, st = opened
-            self._adopt(fd, st)
+        if opened is not None and not self._waits_for_first_byte(*opened):
+            self._adopt(*opened)
+        elif self._fd >= 0:  # the file renamed away is read until a new one has a byte
+            self._follow_held()
+        elif opened is None and self._size > 0:  # gone while nobody held it: bytes lost
+            self._begin_again(0)
+            self._ident = None
+        self._clamp_prev()
         moved = self.end_index != before
         if moved:
             self._lot.unpark_all()
         return moved
 
+    def _waits_for_first_byte(self, fd: int, st: os.stat_result) -> bool:
+        """Whether ``fd`` is a new, still empty file while the old one is held: the game
+        may still write to the old one (until it reopens its log), so the old one stays
+        the current file."""
+        if self._fd >= 0 and (st.st_dev, st.st_ino) != self._ident and st.st_size == 0:
+            os.close(fd)
+            return True
+        return False
+
+    def _same_head(self, fd: int, head: bytes) -> bool:
+        return not head or os.pread(fd, len(head), 0) == head
+
+    def _learn_head(self, fd: int) -> None:
+        if len(self._head) < min(_HEAD, self._size):
+            self._head = os.pread(fd, min(_HEAD, self._size), 0)
+
+    def _begin_again(self, size: int) -> None:
+        """The current file holds other bytes than those seen (copy-truncate, or another
+        file under the same inode): they begin one past the bytes seen."""
+        self._base += self._size
+        self._size = size
+        self._head = b""
+        self._rotations += 1
+        self._drop_prev()
+
+    def _follow_held(self) -> None:
+        size = os.fstat(self._fd).st_size
+        if size < self._size or not self._same_head(self._fd, self._head):
+            self._begin_again(size)
+        else:
+            self._size = size
+        self._learn_head(self._fd)
+
+    def _clamp_prev(self) -> None:
+        """A previous file that shrank (or was rewritten) lost the bytes past its size."""
+        prev = self._prev
+        if prev is None:
+            return
+        if not self._same_head(prev.fd, prev.head):
+            prev.end = prev.base
+        prev.end = min(prev.end, prev.base + os.fstat(prev.fd).st_size)
+        if prev.end <= prev.base:
+            self._drop_prev()
+
     def _adopt(self, fd: int, st: os.stat_result) -> None:
         ident = (st.st_dev, st.st_ino)
         if ident == self._ident:
+            if st.st_size < self._size or not self._same_head(fd, self._head):
+                self._begin_again(st.st_size)
+            else:
+                self._size = st.st_size
+            self._learn_head(fd)
             if self._fd < 0 and self._users > 0:
                 self._fd = fd
             else:
                 os.close(fd)
-            if st.st_size < self._size:  # copy-truncate: it begins again
-                self._base += self._size
-                self._rotations += 1
-                self._drop_prev()
-            self._size = st.st_size
             return
         if self._ident is not None:  # another file: rename-and-create
             self._drop_prev()
+            final = self._size
             if self._fd >= 0:
-                final = max(self._size, os.fstat(self._fd).st_size)
-                self._prev = _Segment(self._fd, self._base, self._base + final)
-            else:
-                final = self._size
+                size = os.fstat(self._fd).st_size
+                self._prev = _Segment(self._fd, self._base, self._base + size, self._head)
+                final = max(final, size)
             self._base += final
             self._rotations += 1
         self._ident = ident
         self._size = st.st_size
+        self._head = b""
+        self._learn_head(fd)
         self._fd = -1
         if self._users > 0:
             self._fd = fd
@@ -243,7 +288,8 @@ class LogFollower:
 
     def read(self, offset: int, limit: int) -> ConsoleChunk:
         """Up to ``limit`` bytes from ``offset``; if those bytes are gone, from the oldest
-        byte still readable (``old_read_index`` then differs from ``offset``)."""
+        byte still readable (``old_read_index`` then differs from ``offset``). Below the
+        end it always makes progress: bytes, or a later ``old_read_index``."""
         with self.using():
             self.refresh()
             end = self.end_index
@@ -256,20 +302,45 @@ class LogFollower:
                 )
             if limit < 0:
                 raise InvalidInput(f"max must be >= 0, not {limit}", field="max")
-            offset = max(offset, self.oldest_index)
-            prev = self._prev
             try:
-                if prev is not None and offset < prev.end:
-                    data = os.pread(prev.fd, min(limit, prev.end - offset), offset - prev.base)
-                elif self._fd >= 0 and offset < end:
-                    data = os.pread(self._fd, min(limit, end - offset), offset - self._base)
+                for _ in range(3):
+                    offset = self._readable(offset)
+                    data = self._pread(offset, limit)
+                    if data or limit == 0 or offset >= self.end_index:
+                        break
+                    self._shrank(offset)  # nothing where bytes were: look at sizes again
                 else:
-                    data = b""
+                    offset = self.end_index  # still nothing: those bytes are gone
             except OSError as exc:
                 if exc.errno == errno.EIO:
                     raise InternalError(f"{self.name}: cannot read: {exc.strerror}") from exc
                 raise
-            return ConsoleChunk(offset, data, offset + len(data), end)
+            return ConsoleChunk(offset, data, offset + len(data), self.end_index)
+
+    def _readable(self, offset: int) -> int:
+        """The first readable index at or after ``offset``."""
+        offset = max(offset, self.oldest_index)
+        if self._prev is not None and self._prev.end <= offset < self._base:
+            return self._base
+        return offset
+
+    def _pread(self, offset: int, limit: int) -> bytes:
+        prev = self._prev
+        if prev is not None and offset < prev.end:
+            return os.pread(prev.fd, min(limit, prev.end - offset), offset - prev.base)
+        if self._fd >= 0 and offset < self.end_index:
+            return os.pread(self._fd, min(limit, self.end_index - offset), offset - self._base)
+        return b""
+
+    def _shrank(self, offset: int) -> None:
+        if self._prev is not None and offset < self._prev.end:
+            self._prev.end = offset  # emptied under the reader: its bytes from there are gone
+        self._clamp_prev()
+        if self._fd >= 0:
+            self._follow_held()
+        elif self._size > 0:
+            self._begin_again(0)
+        self._lot.unpark_all()
 
     async def wait_beyond(self, offset: int) -> None:
         """Return as soon as ``end_index > offset`` (at once if it already is).
@@ -336,27 +407,3 @@ class LogFollower:
             oldest_index=self.oldest_index,
             rotations=self._rotations,
         )
-
-
-class LogFollowers:
-    """Every log file followed so far, by server id and path: their indexes live as long
-    as the daemon runs (a new server under an old name has a new id)."""
-
-    def __init__(self) -> None:
-        self._followers: dict[tuple[int, Parts], LogFollower] = {}
-
-    def get(self, server_id: int, root: Path, parts: Parts) -> LogFollower:
-        key = (server_id, parts)
-        follower = self._followers.get(key)
-        if follower is None:
-            follower = self._followers[key] = LogFollower(root, parts)
-        return follower
-
-    def forget(self, keep: set[int]) -> None:
-        """Close and drop the followers of every server not in ``keep``."""
-        for key in [k for k in self._followers if k[0] not in keep]:
-            self._followers.pop(key).close()
-
-    def watching(self) -> int:
-        """How many followers hold an inotify instance now."""
-        return sum(1 for f in self._followers.values() if f.statistics().watching)

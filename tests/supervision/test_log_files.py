@@ -1,5 +1,6 @@
 """Declared log files: a type file or a setting naming a path outside the server's
-directory is refused; globs match regular files only, never links or compressed files."""
+directory is refused; globs match regular files only, never links or compressed files,
+from a bounded part of a directory; idle followers are evicted."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import pytest
 
 from leosuite.errors import InvalidInput
 from leosuite.supervision.file_paths import parse_path
-from leosuite.supervision.log_files import declared, expand, is_declared
+from leosuite.supervision.log_files import (
+    MAX_LOG_FILES,
+    MAX_SCANNED,
+    declared,
+    expand,
+    expand_bounded,
+    is_declared,
+)
+from leosuite.supervision.logfile_registry import LogFollowers
 from leosuite.supervision.type_files import TypeLoadError, load_builtin_types, load_type_file
 from leosuite.supervision.types import validate_settings
 
@@ -65,3 +74,42 @@ def test_globs_match_regular_files_only(tmp_path: Path) -> None:
     assert not is_declared(patterns, ("Logs", "*.log"))
     assert not is_declared(patterns, ("Logs", "d.txt"))
     assert not is_declared(patterns, ("Logs", "sub", "a.log"))
+
+
+def test_a_crowded_directory_is_listed_in_part_and_says_so(tmp_path: Path) -> None:
+    logs = tmp_path / "Logs"
+    logs.mkdir()
+    for i in range(MAX_SCANNED + 1):
+        (logs / f"{i:05d}.txt").write_bytes(b"")
+    (logs / "a.log").write_bytes(b"")
+    found, truncated = expand_bounded(tmp_path, [parse_path("Logs/*.log")])
+    assert truncated  # the directory has more entries than are looked at
+    assert len(found) <= 1
+    found, truncated = expand_bounded(tmp_path, [parse_path("Logs/*.txt")])
+    assert truncated
+    assert len(found) == MAX_LOG_FILES
+    assert found == sorted(found)
+    (logs / "more").mkdir()
+    for name in ("b.log", "a.log"):
+        (logs / "more" / name).write_bytes(b"")
+    found, truncated = expand_bounded(tmp_path, [parse_path("Logs/more/*.log")])
+    assert (found, truncated) == ([("Logs", "more", "a.log"), ("Logs", "more", "b.log")], False)
+
+
+def test_idle_followers_are_evicted_least_recent_first(tmp_path: Path) -> None:
+    followers = LogFollowers(max_followers=2)
+    first = followers.get(1, tmp_path, ("a.log",))
+    with first.using():
+        followers.get(1, tmp_path, ("b.log",))
+        followers.get(1, tmp_path, ("c.log",))  # b.log is idle, first is used
+        followers.get(2, tmp_path, ("a.log",))  # another server's share
+        assert [followers.known(1, (n,)) for n in ("a.log", "b.log", "c.log")] == [
+            True,
+            False,
+            True,
+        ]
+    followers.get(1, tmp_path, ("d.log",))  # now a.log is the least recent idle one
+    assert not followers.known(1, ("a.log",))
+    assert (followers.count(1), followers.count(2)) == (2, 1)
+    followers.forget_server(1)
+    assert (followers.count(1), followers.count(2)) == (0, 1)

@@ -28,10 +28,12 @@ from .api import AfterSend, WsApi
 from .conn import WsConnection
 from .protocol import StatusCode, WsError, decode_content, push
 
-__all__ = ["install_logfile_calls"]
+__all__ = ["MAX_SUBSCRIPTIONS", "install_logfile_calls"]
 
 #: How often a waiting stream looks whether its server still exists.
 _GONE_CHECK = 5.0
+#: The most log files one connection follows at once.
+MAX_SUBSCRIPTIONS = 16
 
 
 class _Server(msgspec.Struct, forbid_unknown_fields=True):
@@ -72,6 +74,7 @@ def install_logfile_calls(api: WsApi) -> None:
                         await follower.wait_beyond(index)
                     record = ctx.servers.find_record(where["server"])
                     if record is None or record.id != server_id:
+                        ctx.logfiles.forget_server(server_id)  # wakes every other waiter
                         closed(conn, where, "gone")
                         return
                     end = follower.end_index
@@ -89,6 +92,9 @@ def install_logfile_calls(api: WsApi) -> None:
                 if skipped > 0:
                     overrun = {**where, "skipped": skipped, "readIndex": chunk.old_read_index}
                     await conn.send_and_wait(push("logfile_overrun", overrun))
+                if not chunk.data:  # only skipped bytes (the file was emptied): on from there
+                    index = chunk.next_read_index
+                    continue
                 answer = encode_console_data(chunk, None)
                 output = {
                     **where,
@@ -123,12 +129,17 @@ def install_logfile_calls(api: WsApi) -> None:
 
     async def subscribe(conn: WsConnection, content: Any) -> Any:
         query = decode_content(content, _Subscribe)
-        record, follower = LogFileOps(ops(conn)).follower(query.server, query.file)
+        record, follower = await LogFileOps(ops(conn)).follower(query.server, query.file)
         where = {"server": query.server, "file": follower.name}
         key = f"logfile:{query.server}:{follower.name}"
         if key in conn.subscriptions:
             raise WsError(
                 StatusCode.INVALID_CALL, f"already subscribed to {query.server}'s {follower.name}"
+            )
+        if sum(k.startswith("logfile:") for k in conn.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise WsError(
+                StatusCode.INVALID_CALL,
+                f"this connection follows {MAX_SUBSCRIPTIONS} log files already",
             )
         follower.read(0, 0)  # a refusal now is the call's answer
         end = follower.end_index

@@ -11,6 +11,7 @@ from typing import Any
 
 import trio
 
+from leosuite.api.ws.logfiles import MAX_SUBSCRIPTIONS
 from tests.helpers.accounts import PASSWORD, add_account
 from tests.helpers.daemon import RunningDaemon, make_settings, running_daemon
 from tests.helpers.http import Api, api_client
@@ -85,6 +86,7 @@ async def test_rotation_both_ways_reads_every_byte_once(tmp_path: Path) -> None:
                 "files": [
                     {"file": LOG, "exists": False, "size": 0, "readIndex": 0, "oldestIndex": 0}
                 ],
+                "truncated": False,
             }
             assert daemon.ctx.logfiles.watching() == 0  # nobody reads: nothing watched
             expected = b""
@@ -204,8 +206,8 @@ async def test_rights_and_hostile_names(tmp_path: Path) -> None:
             await add_account(daemon, "cora")
             await make_game(daemon, admin)
             for account, rights in (("finn", ["files", "power"]), ("cora", ["console"])):
-                body = {"server": "game", "account": account, "rights": rights}
-                await admin.ok("server_share_set", body)
+                share = {"server": "game", "account": account, "rights": rights}
+                await admin.ok("server_share_set", share)
             read = {"server": "game", "file": LOG, "readIndex": 0}
             async with api_client(daemon, "sam") as sam:
                 for body in ({"server": "game"}, read):
@@ -236,3 +238,65 @@ async def test_rights_and_hostile_names(tmp_path: Path) -> None:
             assert [f["file"] for f in listing["files"]] == [LOG, "logs/chat.txt"]
             chat = await admin.ok("server_logfile", {**read, "file": "logs/chat.txt"})
             assert chat["data"] == "hello\n"
+
+
+async def test_a_rotated_away_file_emptied_is_an_overrun_not_a_spin(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    with trio.fail_after(90):
+        async with running_daemon(settings) as daemon, api_client(daemon) as admin:
+            await make_game(daemon, admin)
+            logs = daemon.ctx.servers.dirs.server("game") / "logs"
+            logs.mkdir()
+            (logs / "latest.log").write_bytes(b"first\n" * 10)
+            async with ws_client(daemon, login=True) as live, ws_client(daemon, login=True) as ws:
+                await live.ok("logfile.subscribe", {"server": "game", "file": LOG})
+                (logs / "latest.log").rename(logs / "old.log")  # what the game does
+                (logs / "latest.log").write_bytes(b"second\n")
+                listing = await admin.ok("server_logfile", {"server": "game"})
+                assert (listing["files"][0]["oldestIndex"], listing["files"][0]["readIndex"]) == (
+                    0,
+                    67,
+                )
+                (logs / "old.log").write_bytes(b"")  # the old file emptied: 60 bytes gone
+                await ws.ok("logfile.subscribe", {"server": "game", "file": LOG, "from": 0})
+                overrun = (await ws.next_push("logfile_overrun"))["content"]
+                assert (overrun["skipped"], overrun["readIndex"]) == (60, 60)
+                output = (await ws.next_push("logfile_output"))["content"]
+                assert (output["readIndex"], output["data"]) == (60, "second\n")
+                poll = {"server": "game", "file": LOG, "readIndex": 0, "wait": 30}
+                answer = await admin.ok("server_logfile", poll)
+                assert (answer["oldReadIndex"], answer["data"]) == (60, "second\n")
+
+
+async def test_only_files_that_exist_are_followed_and_subscriptions_are_capped(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path / "data")
+    with trio.fail_after(90):
+        async with running_daemon(settings) as daemon, api_client(daemon) as admin:
+            await make_game(daemon, admin)
+            logs = daemon.ctx.servers.dirs.server("game") / "logs"
+            logs.mkdir()
+            names = [f"logs/p{i:02d}.txt" for i in range(MAX_SUBSCRIPTIONS + 1)]
+            for name in names:
+                (logs / name.removeprefix("logs/")).write_bytes(b"x\n")
+            game_id = daemon.ctx.servers.find_record("game")
+            assert game_id is not None
+            # An invented name a glob matches is no file: 404, and nothing is followed.
+            invented = {"server": "game", "file": "logs/invented.txt", "readIndex": 0}
+            await admin.error("server_logfile", invented, 404)
+            async with ws_client(daemon, login=True) as ws:
+                refused = await ws.call(
+                    "logfile.subscribe", {"server": "game", "file": "logs/x.txt"}
+                )
+                assert refused["status_code"] == 8
+                assert daemon.ctx.logfiles.count(game_id.id) == 0
+                for name in names[:MAX_SUBSCRIPTIONS]:
+                    await ws.ok("logfile.subscribe", {"server": "game", "file": name})
+                over = await ws.call("logfile.subscribe", {"server": "game", "file": names[-1]})
+                assert over["status_code"] == 5
+                await ws.ok("logfile.unsubscribe", {"server": "game", "file": names[0]})
+                await ws.ok("logfile.subscribe", {"server": "game", "file": names[-1]})
+            # A declared path itself is still waited for before it exists.
+            waited = await admin.ok("server_logfile", {"server": "game", "file": LOG})
+            assert (waited["readIndex"], waited["data"]) == (0, "")
