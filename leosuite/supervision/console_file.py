@@ -37,7 +37,13 @@ from leosuite.errors import DiskFull, InternalError, InvalidInput, LeosuiteError
 from leosuite.supervision import console_disk as disk
 from leosuite.supervision.console_files import ConsoleFiles
 
-__all__ = ["MIN_RETENTION_BYTES", "ConsoleChunk", "ConsoleFile", "ConsoleFileStatistics"]
+__all__ = [
+    "MIN_RETENTION_BYTES",
+    "ConsoleChunk",
+    "ConsoleFile",
+    "ConsoleFileStatistics",
+    "check_read",
+]
 
 #: The least ``retention_bytes`` a console accepts.
 MIN_RETENTION_BYTES = 64 * 1024
@@ -63,6 +69,19 @@ class ConsoleFileStatistics(msgspec.Struct, frozen=True, kw_only=True):
     files: int  # console.log and the older files
     punches: int  # holes punched since this ConsoleFile was opened
     punch_supported: bool
+
+
+def check_read(offset: int, limit: int, end: int, what: str) -> None:
+    """Refuse a read of ``limit`` bytes from ``offset`` of a stream (``what``) that ends
+    at ``end``: a negative index or limit, or an index beyond the end."""
+    if offset < 0:
+        raise InvalidInput(f"readIndex must be >= 0, not {offset}", field="readIndex")
+    if offset > end:
+        raise InvalidInput(
+            f"readIndex {offset} is beyond the end of {what} ({end})", field="readIndex"
+        )
+    if limit < 0:
+        raise InvalidInput(f"max must be >= 0, not {limit}", field="max")
 
 
 def _os_error(what: str, path: Path, exc: OSError) -> LeosuiteError:
@@ -210,15 +229,7 @@ class ConsoleFile:
         byte still held after it (``old_read_index`` then differs from ``offset``)."""
         self._check_open()
         end = self.end_index
-        if offset < 0:
-            raise InvalidInput(f"readIndex must be >= 0, not {offset}", field="readIndex")
-        if offset > end:
-            raise InvalidInput(
-                f"readIndex {offset} is beyond the end of the console log ({end})",
-                field="readIndex",
-            )
-        if limit < 0:
-            raise InvalidInput(f"max must be >= 0, not {limit}", field="max")
+        check_read(offset, limit, end, "the console log")
         files = self._files
         try:
             if offset >= files.current.data:  # console.log holds it: the usual case

@@ -33,8 +33,8 @@ import msgspec
 import trio
 from inotify_simple import INotify, flags
 
-from ..errors import Conflict, InternalError, InvalidInput, LeosuiteError, NotFound
-from .console_file import ConsoleChunk
+from ..errors import Conflict, InternalError, LeosuiteError, NotFound
+from .console_file import ConsoleChunk, check_read
 from .file_paths import Parts, shown
 from .log_files import open_dir
 from .server_files import ServerFiles
@@ -293,15 +293,7 @@ class LogFollower:
         with self.using():
             self.refresh()
             end = self.end_index
-            if offset < 0:
-                raise InvalidInput(f"readIndex must be >= 0, not {offset}", field="readIndex")
-            if offset > end:
-                raise InvalidInput(
-                    f"readIndex {offset} is beyond the end of {self.name} ({end})",
-                    field="readIndex",
-                )
-            if limit < 0:
-                raise InvalidInput(f"max must be >= 0, not {limit}", field="max")
+            check_read(offset, limit, end, self.name)
             try:
                 for _ in range(3):
                     offset = self._readable(offset)
