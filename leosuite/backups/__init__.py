@@ -1,0 +1,2 @@
+"""Backups: compressed archives of a server's directory (:mod:`.archive` writes, checks
+and restores them)."""
