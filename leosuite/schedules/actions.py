@@ -2,13 +2,15 @@
 
 ``start`` and ``restart`` return once the server has left ``starting`` (ready, or
 failed); ``stop`` once it has exited. "Players online" types its type's
-``players_command`` and reads the console's answer with ``players_pattern``.
+``players_command`` and reads the console's answer with ``players_pattern``. ``backup``
+is the backup service's, given by the daemon (none: the step fails saying so).
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -34,8 +36,11 @@ def players_query(manager: ServerManager, type_name: str) -> tuple[str, re.Patte
 
 
 class ManagerActions:
-    def __init__(self, manager: ServerManager) -> None:
+    def __init__(
+        self, manager: ServerManager, backup: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
         self._manager = manager
+        self._backup = backup
 
     def is_running(self, server: str) -> bool:
         return self._manager.supervisor(server).state is State.RUNNING
@@ -63,6 +68,11 @@ class ManagerActions:
 
     async def command(self, server: str, line: str) -> None:
         await self._manager.command(server, line)
+
+    async def backup(self, server: str) -> None:
+        if self._backup is None:
+            raise Conflict("backups are not running")
+        await self._backup(server)
 
     async def players_online(self, server: str) -> int:
         query = players_query(self._manager, self._manager.record(server).type)

@@ -1,5 +1,6 @@
 """What one run of a schedule does: check its conditions, then perform its steps in
-order, each bounded by ``schedules.step_timeout`` (a ``wait`` step by its own length),
+order, each bounded by ``schedules.step_timeout`` (a ``wait`` step by its own length; a
+``backup`` step by nothing but the archive's size, since a backup cut short is wasted),
 stopping at the first that fails. The outcome is one line of text, stored and audited.
 
 The steps act through :class:`ServerActions`, which the daemon implements on its
@@ -12,12 +13,10 @@ from typing import Protocol
 
 import trio
 
-from ..errors import InvalidInput, LeosuiteError
+from ..errors import LeosuiteError
 from .model import Schedule, Step
 
-__all__ = ["BACKUPS_UNAVAILABLE", "ServerActions", "perform"]
-
-BACKUPS_UNAVAILABLE = "backups are not available yet"
+__all__ = ["ServerActions", "perform"]
 
 
 class ServerActions(Protocol):
@@ -32,6 +31,9 @@ class ServerActions(Protocol):
 
     async def players_online(self, server: str) -> int:
         """How many players are online; InvalidInput when its type cannot tell."""
+
+    async def backup(self, server: str) -> None:
+        """Make a backup of the server now (taken by ``schedule``); return once complete."""
 
 
 async def perform(
@@ -67,12 +69,16 @@ async def _step(
     if step.kind == "wait":
         await trio.sleep(step.seconds)
         return ""
+    if step.kind == "backup":
+        try:
+            await actions.backup(server)
+        except LeosuiteError as exc:
+            return str(exc)[:200]
+        return ""
     try:
         with trio.fail_after(step_timeout):
             if step.kind == "command":
                 await actions.command(server, step.arg)
-            elif step.kind == "backup":
-                raise InvalidInput(BACKUPS_UNAVAILABLE)
             else:
                 await actions.power(server, step.kind, by=schedule.created_by)
     except trio.TooSlowError:

@@ -96,6 +96,8 @@ class Scheduler:
         """Drop the schedules of a destroyed server (the store cascades its rows)."""
         for sid in [i for i, s in self._schedules.items() if s.server_id == server_id]:
             self.remove(sid)
+        # A run under way keeps its lock; no later run starts for a server that is gone.
+        self._locks.pop(server_id, None)
 
     def run_now(self, schedule_id: int) -> bool:
         """Start a run of the schedule at once; False when one is in progress or waiting."""

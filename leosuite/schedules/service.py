@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..audit import Actor
+from ..errors import Conflict
 from .actions import ManagerActions
 from .scheduler import Scheduler
 
@@ -32,10 +33,15 @@ async def start_scheduler(ctx: ApiContext, nursery: trio.Nursery) -> Scheduler:
     async def audit(server: str, message: str, level: str) -> None:
         await ctx.audit.record_done("server", message, actor=ACTOR, level=level, session=server)
 
+    async def backup(server: str) -> None:
+        if ctx.backups is None:
+            raise Conflict("backups are not running")
+        await ctx.backups.create(manager.record(server), actor=ACTOR, by="schedule")
+
     settings = ctx.settings.schedules
     scheduler = Scheduler(
         ctx.db,
-        ManagerActions(manager),
+        ManagerActions(manager, backup),
         now=ctx.now,
         server_name=server_name,
         audit=audit,

@@ -59,6 +59,12 @@ class FakeServer:
     async def players_online(self, server: str) -> int:
         return self.players
 
+    async def backup(self, server: str) -> None:
+        # A backup lasts longer than schedules.step_timeout (600 s here): it is not cut.
+        self.done.append((server, "backup", self.now()))
+        await trio.sleep(700)
+        self.done.append((server, "backup done", self.now()))
+
 
 @pytest.fixture
 def mock_clock() -> trio.testing.MockClock:
@@ -273,7 +279,7 @@ async def test_two_schedules_of_one_server_never_overlap_the_second_waits(
     assert len(waited) == 1
 
 
-async def test_conditions_skip_a_run_and_the_backup_step_says_it_is_not_available(
+async def test_conditions_skip_a_run_and_the_backup_step_makes_a_backup(
     db: Database, mock_clock: trio.testing.MockClock
 ) -> None:
     now = WallClock(start=1_800_000_000.0)
@@ -281,7 +287,8 @@ async def test_conditions_skip_a_run_and_the_backup_step_says_it_is_not_availabl
     created = now()
     players = await add(db, "players", anchor=created, interval=600, steps=("command say hi",))
     running = await add(db, "running", anchor=created, interval=600, steps=("command save",))
-    await add(db, "backup", anchor=created + 60, interval=600, steps=("command a", "backup"))
+    backup = ("command a", "backup")
+    await add(db, "backup", anchor=created + 660 - 3600, interval=3600, steps=backup)
 
     def only(s: Schedule, **flags: bool) -> None:
         def write(conn: sqlite3.Connection) -> None:
@@ -296,15 +303,16 @@ async def test_conditions_skip_a_run_and_the_backup_step_says_it_is_not_availabl
         await db.call(write)
     server.running = False
     async with scheduling(db, now, server) as harness:
-        await trio.sleep(700)
+        await trio.sleep(1500)
         entries = await audited(harness, 3)
-    results = sorted(m.split(" (due")[0] for _, m in entries if "waits for" not in m)
+    results = sorted({m.split(" (due")[0] for _, m in entries if "waits for" not in m})
     assert results == [
-        "schedule backup: failed at step 2 (backup): backups are not available yet",
+        "schedule backup: done",
         "schedule players: skipped: the server is not running (no players online)",
         "schedule running: skipped: the server is not running",
     ]
-    assert [action for _, action, _ in server.done] == ["command a"]
+    steps = [(action, stamp - created) for _, action, stamp in server.done]
+    assert steps == [("command a", 660.0), ("backup", 660.0), ("backup done", 1360.0)]
 
 
 async def test_a_step_longer_than_the_step_timeout_fails_the_run(

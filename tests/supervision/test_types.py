@@ -91,7 +91,15 @@ def test_builtin_types_load(builtins: dict[str, ServerType]) -> None:
 def test_common_variables_on_every_type(builtins: dict[str, ServerType]) -> None:
     for stype in builtins.values():
         names = [v["name"] for v in variables_view(stype)]
-        assert names[-4:] == ["autostart", "restart", "stop_timeout", "max_restarts"]
+        assert names[-7:] == [
+            "autostart",
+            "restart",
+            "stop_timeout",
+            "max_restarts",
+            "memory_mb",
+            "cpu_percent",
+            "pids_max",
+        ]
     view = {v["name"]: v for v in variables_view(builtins["demo-game"])}
     assert view["restart"]["choices"] == ["never", "on-failure", "always"]
     assert view["autostart"]["default"] is False
@@ -188,6 +196,9 @@ def test_validate_settings_fills_defaults(custom: ServerType) -> None:
         "restart": "on-failure",
         "stop_timeout": 10.0,
         "max_restarts": 5,
+        "memory_mb": 0,
+        "cpu_percent": 0,
+        "pids_max": 0,
     }
 
 
