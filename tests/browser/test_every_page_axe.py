@@ -15,7 +15,7 @@ from .axe import assert_accessible
 from .conftest import DashboardDaemon, new_page, open_logged_in
 
 FAST = {"ready_delay": 0.1, "player_interval": 0}
-TABS = ("Console", "Files", "Stats", "Settings", "Sharing", "Logs", "Schedules")
+TABS = ("Console", "Files", "Stats", "Settings", "Sharing", "Logs", "Schedules", "Backups")
 ADMIN_PAGES = ("accounts", "bans", "sessions", "log")
 
 

@@ -106,7 +106,7 @@ def test_a_grantee_sees_only_what_its_rights_allow(
     page = make_page()
     open_logged_in(page, dashboard, "#/servers/game", username="finn", password=FRIEND_PASSWORD)
     expect(page.get_by_role("tab", name="Console")).to_be_visible()
-    assert _tabs(page) == ["Console", "Logs", "Files", "Stats"]
+    assert _tabs(page) == ["Console", "Logs", "Files", "Stats", "Backups"]
     expect(page.get_by_role("group", name="Power: game")).to_be_hidden()
     expect(page.get_by_role("button", name="Destroy server")).to_have_count(0)
     assert_accessible(page)

@@ -73,15 +73,24 @@ export function uploadFile({ server, path, file, token, onProgress, signal }) {
  */
 export async function downloadFile({ server, path, name, token, size = null }) {
   if (size !== null && size > MAX_BROWSER_DOWNLOAD) throw tooLarge(server, path, size);
+  const init = {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ server, path }),
+  };
+  return fetchDownload("/api/server_files_download", init, name, (length) => tooLarge(server, path, length));
+}
+
+/**
+ * Fetch ``url`` with ``init`` (the token in its Authorization header) and hand the answer
+ * to the browser as a file named ``name``; resolves its size. An answer longer than
+ * MAX_BROWSER_DOWNLOAD is not read: ``tooLarge(length)`` makes the ApiError thrown.
+ */
+export async function fetchDownload(url, init, name, tooLarge) {
   const controller = new AbortController();
   let response;
   try {
-    response = await fetch("/api/server_files_download", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
-      body: JSON.stringify({ server, path }),
-      signal: controller.signal,
-    });
+    response = await fetch(url, { ...init, signal: controller.signal });
   } catch (err) {
     throw new ApiError(`The daemon cannot be reached (${err.message}).`, { code: "disconnected" });
   }
@@ -90,18 +99,18 @@ export async function downloadFile({ server, path, name, token, size = null }) {
   const length = Number(response.headers.get("Content-Length"));
   if (length > MAX_BROWSER_DOWNLOAD) {
     controller.abort();
-    throw tooLarge(server, path, length);
+    throw tooLarge(length);
   }
   const blob = await response.blob();
-  const url = URL.createObjectURL(blob);
   const link = document.createElement("a");
-  link.href = url;
+  const href = URL.createObjectURL(blob);
+  link.href = href;
   link.download = name;
   link.hidden = true;
   document.body.append(link);
   link.click();
   link.remove();
   // The browser has taken the file once the click is handled.
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  setTimeout(() => URL.revokeObjectURL(href), 60_000);
   return blob.size;
 }

@@ -28,6 +28,7 @@ const TABS = [
   { id: "settings", label: "Settings" },
   { id: "sharing", label: "Sharing", module: "./sharing.js", mount: "mountSharing" },
   { id: "schedules", label: "Schedules", module: "./schedules.js", mount: "mountSchedules" },
+  { id: "backups", label: "Backups", module: "./backups.js", mount: "mountBackups" },
 ];
 /** The rights (any one of) that show a tab; "manage" stands for the owner or an ADMIN. */
 const TAB_RIGHTS = {
@@ -38,6 +39,7 @@ const TAB_RIGHTS = {
   settings: ["settings", "manage"],
   sharing: ["manage"],
   schedules: ["manage"],
+  backups: ["files", "manage"],
 };
 /** The tab last open per server, so coming back shows the same one. */
 const lastTab = new Map();
