@@ -153,6 +153,11 @@ def may_set_server_user(principal: Principal) -> bool:
     return ADMIN in principal.flags
 
 
+def may_pass_limit_ceilings(principal: Principal) -> bool:
+    """Give a server resource limits above the ``limits.max_*`` ceilings: ADMIN only."""
+    return ADMIN in principal.flags
+
+
 def may_create_server_type(principal: Principal, *, admin_only: bool) -> bool:
     """Create a server of a type; an admin-only type needs ADMIN."""
     if ADMIN in principal.flags:

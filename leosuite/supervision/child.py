@@ -4,7 +4,10 @@
 daemon finds still running after it restarted), watches its console for the ready
 pattern while it starts, waits for its exit through a pidfd, and on cancellation
 sends a shielded TERM-wait-KILL to the whole process **group** that always waits for
-the exit. A child the daemon lets go (:attr:`Child.detached`: a reload, or an exit
+the exit. A server with a cgroup (:mod:`.cgroups`) joins it before its program runs;
+every SIGKILL to its group goes to every process in the cgroup too, and once its
+process has exited whatever is left in the cgroup is killed (said in the console and
+the log). A child the daemon lets go (:attr:`Child.detached`: a reload, or an exit
 that leaves the servers running) is neither signalled nor waited for: it runs on.
 Once the process has exited, its descendants that left the group (found by the tag
 it was spawned with, see :mod:`.escapers`) get the same stop signal and SIGKILL.
@@ -26,6 +29,8 @@ from typing import Protocol
 import trio
 
 from leosuite.errors import Conflict, LeosuiteError, ProcessError
+from leosuite.supervision.cgroups import Group
+from leosuite.supervision.cgroups_limits import oom_reason, sweep_group
 from leosuite.supervision.console_file import ConsoleChunk
 from leosuite.supervision.escapers import Lineage, stop_escapers
 from leosuite.supervision.handle import ProcessHandle
@@ -80,6 +85,8 @@ class Child:
         *,
         adopted: bool,
         tag: str | None = None,
+        group: Group | None = None,
+        oom_since: int = 0,
     ) -> None:
         self.handle = handle
         self.spec = spec
@@ -100,6 +107,11 @@ class Child:
         )
         #: Killed, not stopped: its escapers get SIGKILL at once too.
         self.killed = trio.Event()
+        #: The server's cgroup, and its OOM kill counter when this process started.
+        self.group = group
+        self.oom_since = oom_since
+        #: The kernel killed a process of the group for its memory limit during the run.
+        self.out_of_memory = False
 
     @property
     def returncode(self) -> int | None:
@@ -112,8 +124,20 @@ class Child:
         return self.handle.exited
 
     def signal(self, sig: int) -> bool:
-        """Send ``sig`` to the whole process group; False when it is gone."""
+        """Send ``sig`` to the whole process group; False when it is gone. SIGKILL also
+        goes to every process in the server's cgroup (one pass)."""
+        if sig == signal.SIGKILL and self.group is not None:
+            try:
+                self.group.kill(rounds=1)
+            except OSError as exc:
+                log.warning("server process %d: cannot kill its cgroup: %s", self.pid, exc)
         return self.handle.signal_group(sig)
+
+    def exit_description(self) -> str:
+        """How the process ended, as the console, the state and ``last_error`` say it."""
+        if self.out_of_memory:
+            return oom_reason(self.spec.memory_mb)
+        return describe_exit(self.returncode)
 
     def kill(self) -> bool:
         """SIGKILL the whole group (False when it is gone); from now on its escapers
@@ -141,7 +165,11 @@ class Child:
 
 
 async def _spawn(
-    spec: LaunchSpec, console: ChildConsole, stdin: StdinFifo, tag: str | None
+    spec: LaunchSpec,
+    console: ChildConsole,
+    stdin: StdinFifo,
+    tag: str | None,
+    group: Group | None,
 ) -> ProcessHandle:
     """A fresh FIFO and the console file as the child's stdin and output; the process
     is registered with the reaper before anything else can look at it."""
@@ -158,7 +186,9 @@ async def _spawn(
             raise ProcessError(exc.message) from exc
         try:
             with REAPER.spawning():
-                popen = await spawn(spec, stdin_fd=stdin_fd, output_fd=output_fd, tag=tag)
+                popen = await spawn(
+                    spec, stdin_fd=stdin_fd, output_fd=output_fd, tag=tag, group=group
+                )
                 handle = ProcessHandle.for_child(popen, user=spec.user)
                 REAPER.add_leader(handle.pid)
         finally:
@@ -195,6 +225,7 @@ async def run_child(
     adopt: ProcessHandle | None = None,
     record: Callable[[Child], Awaitable[None]] | None = None,
     tag: str | None = None,
+    group: tuple[Group, int] | None = None,
     task_status: trio.TaskStatus[Child] = trio.TASK_STATUS_IGNORED,
 ) -> int | None:
     """Spawn (or, given ``adopt``, take over) one server process and wait for its exit;
@@ -208,17 +239,21 @@ async def run_child(
     unless the child was detached. Spawn errors raise ProcessError before ``started()``.
     The process is spawned with ``tag`` in its environment; an adopted one is expected
     to carry it. After the exit, the processes outside the group that carry it are
-    stopped too (not for a detached child).
+    stopped too (not for a detached child). ``group`` is the server's cgroup with its
+    OOM kill counter before the start: the spawn joins it, and after the exit what is
+    left in it is killed.
     """
     if stdin is None:
         stdin = StdinFifo(console.directory / "stdin")
     ready_from = console.end_index
     if adopt is None:
-        handle = await _spawn(spec, console, stdin, tag)
+        handle = await _spawn(spec, console, stdin, tag, group[0] if group else None)
     else:
         handle = adopt
         REAPER.add_leader(handle.pid)
     child = Child(handle, spec, stdin, adopted=adopt is not None, tag=tag)
+    if group is not None:
+        child.group, child.oom_since = group
     try:
         if adopt is None:  # a running server gets no marker: it could split one of its lines
             as_user = f" as user {spec.user}" if spec.user else ""
@@ -292,10 +327,26 @@ async def _end_child(child: Child, console: ChildConsole) -> None:
                 handle.close()
                 return
         _kill_leftovers(child, console)
-    safe_marker(console, describe_exit(handle.returncode))
+    await _sweep_group(child, console)
+    safe_marker(console, child.exit_description())
     handle.close()
     REAPER.discard_leader(child.pid)
     await _stop_escapers(child, console)
+
+
+async def _sweep_group(child: Child, console: ChildConsole) -> None:
+    """Once the process has exited: kill what is left in its cgroup (said in the console)."""
+    if child.group is None:
+        return
+    try:
+        left, child.out_of_memory = await sweep_group(child.group, child.oom_since)
+    except OSError as exc:
+        log.warning("server process %d: cannot sweep its cgroup: %s", child.pid, exc)
+        return
+    if left:
+        text = f"killed {left} process(es) left in the server's cgroup"
+        log.info("server process %d: %s", child.pid, text)
+        safe_marker(console, text)
 
 
 async def _stop_escapers(child: Child, console: ChildConsole) -> None:

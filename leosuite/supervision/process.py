@@ -29,6 +29,7 @@ from typing import Literal, Protocol
 import trio
 
 from leosuite.errors import InvalidInput, LeosuiteError, ProcessError
+from leosuite.supervision.cgroups import Group, join_preexec
 from leosuite.supervision.escapers import TAG_VARIABLE
 from leosuite.supervision.fs import add_search_bit, reown_tree
 from leosuite.supervision.run_as import RunAs, spawn_options
@@ -160,16 +161,29 @@ async def _prepare(spec: LaunchSpec) -> RunAs | None:
 
 
 async def spawn(
-    spec: LaunchSpec, *, stdin_fd: int, output_fd: int, tag: str | None = None
+    spec: LaunchSpec,
+    *,
+    stdin_fd: int,
+    output_fd: int,
+    tag: str | None = None,
+    group: Group | None = None,
 ) -> subprocess.Popen[bytes]:
     """Spawn ``spec.argv`` in a new session, as ``spec.user`` if it names one, with
     ``stdin_fd`` as its stdin and ``output_fd`` as both stdout and stderr; ``tag``
     goes in its environment as :data:`~.escapers.TAG_VARIABLE` (its descendants
-    inherit it)."""
+    inherit it). With a ``group``, the child joins that cgroup between its fork and
+    the ``exec`` of the server's program, so nothing it runs is ever outside it."""
     run_as = await _prepare(spec)
     env = child_environment(spec.env, run_as)
     if tag is not None:
         env[TAG_VARIABLE] = tag
+    try:
+        join_fds = group.open_procs() if group is not None else []
+    except OSError as exc:
+        raise ProcessError(f"cannot open the server's cgroup: {exc.strerror or exc}") from exc
+    options = spawn_options(run_as)
+    if join_fds:
+        options["preexec_fn"] = join_preexec(join_fds)
     start: partial[subprocess.Popen[bytes]] = partial(
         subprocess.Popen,
         list(spec.argv),
@@ -179,12 +193,17 @@ async def spawn(
         start_new_session=True,
         cwd=spec.cwd,
         env=env,
-        **spawn_options(run_as),
+        **options,
     )
     try:
         return await trio.to_thread.run_sync(start)
     except OSError as exc:
         raise _spawn_error(spec, exc, run_as) from exc
+    except subprocess.SubprocessError as exc:  # the preexec_fn failed: not placed, not run
+        raise ProcessError(f"cannot place the server in its cgroup: {exc}") from exc
+    finally:
+        for fd in join_fds:
+            os.close(fd)
 
 
 def format_argv(argv: list[str]) -> str:

@@ -131,6 +131,9 @@ async def readopt(db: Database, fleet: Fleet, log_dirs: Mapping[str, Path]) -> N
         if adopted is None:
             for leftover in others:
                 _kill(leftover, group=False)
+            swept = await fleet.limits.sweep(name)  # its cgroup holds what the tag misses
+            if swept:
+                log.warning("server %s: killed %d process(es) left in its cgroup", name, swept)
             if entry is not None:
                 log.warning("server %s: pid %d ended while the daemon was down", name, entry.pid)
                 sup.exited_while_away()

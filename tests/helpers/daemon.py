@@ -28,6 +28,8 @@ def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
         "http": {"listen": "127.0.0.1:0"},
         "ws": {"listen": "127.0.0.1:0"},
         "admin": {"listen": "127.0.0.1:0"},
+        # No cgroups: daemons of tests running side by side would share one root.
+        "limits": {"enabled": "off"},
         "auth": {
             "pow_difficulty": 4,
             "pow_count": 2,
@@ -114,6 +116,7 @@ def base_env(**extra: str) -> dict[str, str]:
         LEOSUITE_AUTH_HASH_TIME_COST="1",
         LEOSUITE_AUTH_POW_DIFFICULTY="4",
         LEOSUITE_AUTH_POW_COUNT="2",
+        LEOSUITE_LIMITS_ENABLED="off",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
