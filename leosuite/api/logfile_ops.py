@@ -6,11 +6,15 @@ WebSocket ``logfile.*``): the ``console`` right covers them, as it covers the co
 the same 404 whatever the reason, and a path that is not relative to the server's
 directory (``..``, absolute) is invalid input. A glob's match is followed only while it
 exists as a regular file (a declared path itself may still be waited for): a name
-nobody wrote is no file to follow.
+nobody wrote is no file to follow. Every look at the disk runs in the log files' own
+worker threads (``servers.logfile_threads``); a long poll ends early, answering what
+there is, when the daemon stops or reloads (``ServerManager.end_waits``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +48,6 @@ class LogFileOps:
         return self.ops.manager.dirs.server(record.name)
 
     def _follower(self, record: ServerRecord, parts: Parts) -> LogFollower:
-        manager = self.ops.manager
-        self.ctx.logfiles.forget({manager.record(n).id for n in manager.names()})
         return self.ctx.logfiles.get(record.id, self._root(record), parts)
 
     async def follower(self, server: str, file: str) -> tuple[ServerRecord, LogFollower]:
@@ -57,8 +59,8 @@ class LogFileOps:
         if not parts or not is_declared(patterns, parts):
             raise missing
         if not is_fixed(patterns, parts) and not self.ctx.logfiles.known(record.id, parts):
-            root = self._root(record)
-            if not await trio.to_thread.run_sync(is_regular_file, root, parts):
+            root, threads = self._root(record), self.ctx.logfiles.threads
+            if not await trio.to_thread.run_sync(is_regular_file, root, parts, limiter=threads):
                 raise missing
         return record, self._follower(record, parts)
 
@@ -69,14 +71,14 @@ class LogFileOps:
         record = self.ops.with_right(server, "console")
         patterns = self._declared(record)
         found, truncated = await trio.to_thread.run_sync(
-            expand_bounded, self._root(record), patterns
+            expand_bounded, self._root(record), patterns, limiter=self.ctx.logfiles.threads
         )
         files: list[dict[str, Any]] = []
         for parts in found:
             follower = self._follower(record, parts)
             item: dict[str, Any] = {"file": follower.name}
             try:
-                follower.refresh()
+                await follower.refresh()
             except LeosuiteError as exc:
                 files.append({**item, "error": exc.message})
                 continue
@@ -111,11 +113,32 @@ class LogFileOps:
         if wait is not None:
             if wait < 0:
                 raise InvalidInput("wait must not be negative", field="wait")
-            follower.read(read_index, 0)  # validates the index before waiting
+            await follower.read(read_index, 0)  # validates the index before waiting
             with trio.move_on_after(min(wait, servers.log_max_wait)):
-                await follower.wait_beyond(read_index)
+                await _first(
+                    partial(follower.wait_beyond, read_index), self.ops.manager.waits_ended
+                )
             self.ops.require(self.ops.visible(server), "console")  # revoked meanwhile
             if self.ops.manager.record(server).id != record.id:
                 raise NotFound(f"no server named {server!r}", field="server")
-        chunk = follower.read(read_index, limit)
+        chunk = await follower.read(read_index, limit)
         return encode_console_data(chunk, encoding)
+
+
+async def _first(*waits: Callable[[], Awaitable[None]]) -> None:
+    """Return once one of ``waits`` returned (the others cancelled); raises the error
+    one of them raised (a server destroyed meanwhile), not a group of it."""
+    failed: list[LeosuiteError] = []
+    async with trio.open_nursery() as nursery:
+
+        async def one(wait: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await wait()
+            except LeosuiteError as exc:
+                failed.append(exc)
+            nursery.cancel_scope.cancel()
+
+        for wait in waits:
+            nursery.start_soon(one, wait)
+    if failed:
+        raise failed[0]

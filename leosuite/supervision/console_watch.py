@@ -1,13 +1,16 @@
-"""Telling each console when its child wrote: one inotify descriptor for all of them.
+"""Telling each console when its child wrote, and each followed log file when it changed:
+one inotify descriptor for all of them.
 
 Each console's directory is watched for ``IN_MODIFY`` (an event names the file, and a
 watch on the directory outlives renames in it); the watch is added through the
 directory descriptor the console holds, so it is the directory the console writes in,
-wherever that was moved. After a wakeup the loop sleeps ``batch_delay`` so that a
-child writing all the time costs at most one wakeup per delay, then refreshes every
-console named by an event, and all of them when the kernel's queue overflowed. A
-console that cannot be watched (the user's inotify watch limit) is refreshed every
-``poll_interval`` instead, and every console every ``safety_interval`` in any case.
+wherever that was moved. Other files (:meth:`ConsoleWatch.add_file`) are watched the
+same way, with the events they name. After a wakeup the loop sleeps ``batch_delay`` so
+that a child writing all the time costs at most one wakeup per delay, then refreshes
+every entry named by an event, and all of them when the kernel's queue overflowed. An
+entry that cannot be watched (the user's inotify watch limit, or a directory gone) is
+refreshed every ``poll_interval`` instead, and every entry every ``safety_interval`` in
+any case.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import msgspec
@@ -25,7 +30,7 @@ from inotify_simple import INotify, flags
 from leosuite.supervision.console_disk import CURRENT
 from leosuite.supervision.console_punch import punch_all
 
-__all__ = ["ConsoleWatch", "ConsoleWatchStatistics", "Watchable"]
+__all__ = ["ConsoleWatch", "ConsoleWatchStatistics", "HasDir", "Watchable"]
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +48,35 @@ class Watchable(Protocol):
     def take_punches(self) -> list[tuple[int, int, int]]: ...
 
 
+class HasDir(Protocol):
+    """What the watch needs of any watched file: its directory's descriptor."""
+
+    @property
+    def dir_fd(self) -> int: ...
+
+
+#: Events of its directory that end a watch (the directory moved, deleted, unwatched).
+_LOST = flags.IGNORED | flags.MOVE_SELF | flags.DELETE_SELF
+
+
+@dataclass(slots=True, frozen=True)
+class _Entry:
+    name: str  # the file's name in its directory: events naming it count
+    mask: int
+    on_change: Callable[[], object]
+
+
 class ConsoleWatchStatistics(msgspec.Struct, frozen=True, kw_only=True):
     consoles: int
     watched: int  # by inotify
     polled: int  # refreshed on a timer only
     wakeups: int
     overflows: int  # times the kernel's event queue overflowed
+    files: int = 0  # other watched files (followed log files)
 
 
 class ConsoleWatch:
-    """Refreshes the consoles added to it while :meth:`run` runs."""
+    """Refreshes the consoles (and files) added to it while :meth:`run` runs."""
 
     def __init__(
         self,
@@ -65,10 +89,11 @@ class ConsoleWatch:
         self._poll_interval = poll_interval
         self._safety_interval = safety_interval
         self._consoles: set[Watchable] = set()
-        self._wds: dict[Watchable, int] = {}
-        self._by_wd: dict[int, set[Watchable]] = {}
-        self._polled: set[Watchable] = set()
-        self._ino: Any = None  # the INotify while running (None: every console polled)
+        self._entries: dict[HasDir, _Entry] = {}
+        self._wds: dict[HasDir, int] = {}
+        self._by_wd: dict[int, set[HasDir]] = {}
+        self._polled: set[HasDir] = set()
+        self._ino: Any = None  # the INotify while running (None: every entry polled)
         self._running = False
         self._warned = False
         self._wakeups = 0
@@ -81,47 +106,66 @@ class ConsoleWatch:
         if console not in self._consoles:
             self._consoles.add(console)
             console.defer_punches = True  # run in a worker thread by this watch
+            entry = _Entry(CURRENT, flags.MODIFY, partial(self._refresh_console, console))
+            self._entries[console] = entry
             self._watch(console)
 
-    def remove(self, console: Watchable) -> None:
-        """Refresh ``console`` no more (its directory's watch goes with its last user)."""
-        self._consoles.discard(console)
-        self._polled.discard(console)
-        console.defer_punches = False
-        self._punches.extend(console.take_punches())
-        wd = self._wds.pop(console, None)
+    def add_file(self, item: HasDir, name: str, mask: int, on_change: Callable[[], object]) -> None:
+        """Call ``on_change`` when events of ``mask`` name ``name`` in the directory
+        ``item.dir_fd`` (or that directory goes), or on the timers when it cannot be
+        watched; a file added again is watched again (its directory may have changed)."""
+        self.remove(item)
+        self._entries[item] = _Entry(name, mask, on_change)
+        self._watch(item)
+
+    def watched(self, item: HasDir) -> bool:
+        """Whether inotify watches ``item``'s directory now (else the timers refresh it)."""
+        return item in self._wds
+
+    def remove(self, item: HasDir) -> None:
+        """Refresh ``item`` no more (its directory's watch goes with its last user)."""
+        self._entries.pop(item, None)
+        self._polled.discard(item)
+        if item in self._consoles:
+            console: Watchable = item
+            self._consoles.discard(console)
+            console.defer_punches = False
+            self._punches.extend(console.take_punches())
+        wd = self._wds.pop(item, None)
         if wd is None:
             return
         sharing = self._by_wd.get(wd, set())
-        sharing.discard(console)
+        sharing.discard(item)
         if not sharing:
             self._by_wd.pop(wd, None)
             if self._ino is not None:
                 with contextlib.suppress(OSError):  # gone with its directory already
                     self._ino.rm_watch(wd)
 
-    def _watch(self, console: Watchable) -> None:
-        dir_fd = console.dir_fd
+    def _watch(self, item: HasDir) -> None:
+        dir_fd = item.dir_fd
         if not self._running or dir_fd < 0:
             return
         if self._ino is None:
-            self._polled.add(console)
+            self._polled.add(item)
             return
+        # MASK_ADD: entries sharing a directory keep each other's events.
+        mask = self._entries[item].mask | flags.ONLYDIR | flags.MASK_ADD
         try:
-            wd: int = self._ino.add_watch(f"/proc/self/fd/{dir_fd}", flags.MODIFY | flags.ONLYDIR)
+            wd: int = self._ino.add_watch(f"/proc/self/fd/{dir_fd}", mask)
         except OSError as exc:
             if not self._warned:
                 self._warned = True
                 log.warning(
-                    "cannot watch a console directory (%s): such consoles are read every "
-                    "%g s instead (raise fs.inotify.max_user_watches)",
+                    "cannot watch a console or log file directory (%s): such files are "
+                    "read every %g s instead (raise fs.inotify.max_user_watches)",
                     exc.strerror or exc,
                     self._poll_interval,
                 )
-            self._polled.add(console)
+            self._polled.add(item)
             return
-        self._wds[console] = wd
-        self._by_wd.setdefault(wd, set()).add(console)
+        self._wds[item] = wd
+        self._by_wd.setdefault(wd, set()).add(item)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Watch until cancelled; started once every console added so far is watched."""
@@ -137,8 +181,8 @@ class ConsoleWatch:
         self._ino = ino
         self._running = True
         try:
-            for console in list(self._consoles):
-                self._watch(console)
+            for item in list(self._entries):
+                self._watch(item)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._timers)
                 task_status.started()
@@ -169,18 +213,26 @@ class ConsoleWatch:
             await self._punch()
 
     def handle(self, events: Iterable[Any]) -> None:
-        """Refresh the consoles that ``events`` (inotify_simple events) name."""
-        dirty: set[Watchable] = set()
+        """Refresh the entries that ``events`` (inotify_simple events) name."""
+        dirty: set[HasDir] = set()
         for event in events:
             if event.mask & flags.Q_OVERFLOW:
                 self._overflows += 1
-                dirty.update(self._consoles)
-            elif event.mask & flags.IGNORED:  # the directory is gone: poll what was there
-                for console in self._by_wd.pop(event.wd, ()):
-                    self._wds.pop(console, None)
-                    self._polled.add(console)
-            elif event.name == CURRENT:
-                dirty.update(self._by_wd.get(event.wd, ()))
+                dirty.update(self._entries)
+            elif event.mask & _LOST:  # the directory is gone or moved: poll what was there
+                lost = self._by_wd.pop(event.wd, set())
+                if lost and not event.mask & flags.IGNORED and self._ino is not None:
+                    with contextlib.suppress(OSError):
+                        self._ino.rm_watch(event.wd)
+                for item in lost:
+                    self._wds.pop(item, None)
+                    self._polled.add(item)
+                dirty.update(item for item in lost if item not in self._consoles)
+            else:
+                for item in self._by_wd.get(event.wd, ()):
+                    entry = self._entries.get(item)
+                    if entry is not None and event.name == entry.name:
+                        dirty.add(item)
         self._refresh(dirty)
 
     async def _timers(self) -> None:
@@ -189,18 +241,24 @@ class ConsoleWatch:
             await trio.sleep(self._poll_interval)
             if trio.current_time() >= safety_at:
                 safety_at = trio.current_time() + self._safety_interval
-                self._refresh(self._consoles)
+                self._refresh(self._entries)
             else:
                 self._refresh(self._polled)
             await self._punch()
 
-    def _refresh(self, consoles: Iterable[Watchable]) -> None:
-        for console in list(consoles):
+    def _refresh(self, items: Iterable[HasDir]) -> None:
+        for item in list(items):
+            entry = self._entries.get(item)
+            if entry is None:
+                continue
             try:
-                console.refresh()
-                self._punches.extend(console.take_punches())
-            except Exception:  # one console's bug must not stop the others' refreshes
-                log.exception("console refresh failed")
+                entry.on_change()
+            except Exception:  # one file's bug must not stop the others' refreshes
+                log.exception("console or log file refresh failed")
+
+    def _refresh_console(self, console: Watchable) -> None:
+        console.refresh()
+        self._punches.extend(console.take_punches())
 
     async def _punch(self) -> None:
         """Run the queued punches in a worker thread (the watch waits for them: that
@@ -221,4 +279,5 @@ class ConsoleWatch:
             polled=len(self._polled),
             wakeups=self._wakeups,
             overflows=self._overflows,
+            files=len(self._entries) - len(self._consoles),
         )

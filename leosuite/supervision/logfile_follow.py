@@ -1,47 +1,42 @@
 """Following a server's own log file as a byte stream with the console's contract.
 
-The daemon reads the live file. Its bytes are addressed by absolute index (the API's
-``readIndex``) that never goes back: the current file's byte 0 is index ``base``. A
-rotation continues the stream at the next index:
-
-- rename-and-create: the path names another file once it has its first byte (until
-  then the old one, still written by a game that has not reopened its log, stays the
-  current file); the old file's bytes up to its size then are the previous segment;
-- copy-truncate: the same file got smaller than the bytes seen, or its first bytes
-  differ from those seen (it regrew, or another file reuses the inode): it begins
-  again one past the bytes seen.
-
-Bytes no longer readable (a previous file emptied, a file gone while nobody held it)
-are answered from the next readable byte (``old_read_index`` larger than asked): below
-the end a read always makes progress. Every open walks the server's directory without
-following links (:class:`~.server_files.ServerFiles`). A follower holds descriptors and
-an inotify instance only while it has users; the first waiter waits on inotify for all
-of them, and refreshes at least every ``safety_interval`` (``missing_poll`` while the
-directory does not exist).
+The stream itself (indexes across rotations, refusals) is :class:`~.logfile_stream.LogStream`;
+every look at the file (open, stat, read) runs in a worker thread of the log files' own
+capacity limiter, one at a time per file, so a slow disk never holds the event loop. A
+follower holds descriptors only while it has users; the first waiter has the daemon's
+one inotify watch (:class:`~.console_watch.ConsoleWatch`) tell it when the file's
+directory names the file, and refreshes at least every ``safety_interval`` (every
+``missing_poll`` while the directory cannot be watched: missing, or the user's inotify
+watch limit reached). A follower closed (its server destroyed) wakes its waiters with
+the reason, and every later call raises it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import msgspec
 import trio
-from inotify_simple import INotify, flags
+from inotify_simple import flags
 
-from ..errors import Conflict, InternalError, LeosuiteError, NotFound
-from .console_file import ConsoleChunk, check_read
-from .file_paths import Parts, shown
+from ..errors import NotFound
+from .console_file import ConsoleChunk
+from .console_watch import ConsoleWatch
+from .file_paths import Parts
 from .log_files import open_dir
-from .server_files import ServerFiles
+from .logfile_stream import LogStream, LogView
 
 __all__ = ["LogFollower", "LogFollowerStatistics"]
 
-_WATCH = (
+T = TypeVar("T")
+
+#: The events of the file's directory that may move its end: writes, rotations, removal.
+WATCH_EVENTS = (
     flags.MODIFY
     | flags.CREATE
     | flags.MOVED_TO
@@ -51,32 +46,15 @@ _WATCH = (
     | flags.CLOSE_WRITE
     | flags.MOVE_SELF
     | flags.DELETE_SELF
-    | flags.ONLYDIR
 )
-_GONE = flags.IGNORED | flags.MOVE_SELF | flags.DELETE_SELF
-#: How many first bytes of a file tell it from another file under the same inode.
-_HEAD = 64
 
 
 class LogFollowerStatistics(msgspec.Struct, frozen=True, kw_only=True):
     users: int
-    watching: bool  # an inotify instance is open
+    watching: bool  # a waiter waits for a change (its directory watched, or polled)
     end_index: int
     oldest_index: int
     rotations: int
-
-
-class _Segment(msgspec.Struct):
-    fd: int
-    base: int
-    end: int
-    head: bytes  # its first bytes, as seen while it was the current file
-
-
-def _refusal(exc: LeosuiteError) -> LeosuiteError:
-    """A refusal of ``parts`` named as the ``file`` a client asked for."""
-    message = exc.message.removeprefix("path: ")
-    return type(exc)(f"file: {message}", field="file")
 
 
 class LogFollower:
@@ -87,29 +65,27 @@ class LogFollower:
         root: Path,
         parts: Parts,
         *,
-        batch_delay: float = 0.02,
+        threads: trio.CapacityLimiter,
+        watch: ConsoleWatch | None = None,
         safety_interval: float = 5.0,
         missing_poll: float = 1.0,
     ) -> None:
         self.parts = parts
-        self._files = ServerFiles(root)
-        self._batch_delay = batch_delay
+        self._root = root
+        self._stream = LogStream(root, parts)
+        self._view = LogView()
+        self._threads = threads
+        self._watch = watch
         self._safety = safety_interval
         self._missing_poll = missing_poll
-        self._base = 0  # index of the current file's byte 0
-        self._size = 0  # bytes of the current file seen
-        self._ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the current file
-        self._fd = -1  # the current file, held while used
-        self._prev: _Segment | None = None  # the file rotated away, held while used
+        self._lock = trio.Lock()  # one look at the file at a time
         self._users = 0
         self._lot = trio.lowlevel.ParkingLot()
         self._leader = False
-        self._ino: Any = None
-        self._wd: int | None = None
-        self._closed = False
-        self._present = False  # the path named a file at the last look
-        self._rotations = 0
-        self._head = b""  # the current file's first bytes seen (up to _HEAD)
+        self._changed = trio.Event()
+        self._closed: str | None = None
+        self._dir_fd = -1  # the file's directory, held while it is watched
+        self._rewatch_at = -math.inf
 
     @property
     def name(self) -> str:
@@ -118,22 +94,32 @@ class LogFollower:
     @property
     def end_index(self) -> int:
         """Index one past the last byte seen (the API's ``readIndex``)."""
-        return self._base + self._size
+        return self._view.end_index
 
     @property
     def oldest_index(self) -> int:
         """Index of the oldest byte still readable."""
-        return self._prev.base if self._prev is not None else self._base
+        return self._view.oldest_index
 
     @property
     def size(self) -> int:
         """Bytes of the current file seen."""
-        return self._size
+        return self._view.size
 
     @property
     def exists(self) -> bool:
         """Whether the path named a file at the last look."""
-        return self._present
+        return self._view.exists
+
+    @property
+    def closed(self) -> bool:
+        """Whether its server is gone."""
+        return self._closed is not None
+
+    @property
+    def dir_fd(self) -> int:
+        """The directory's descriptor while it is watched (-1 otherwise)."""
+        return self._dir_fd
 
     # -- users ----------------------------------------------------------------------------
 
@@ -149,253 +135,114 @@ class LogFollower:
                 self._let_go()
 
     def _let_go(self) -> None:
-        """Close everything held: nobody reads any more."""
-        for fd in (self._fd, self._prev.fd if self._prev else -1):
-            if fd >= 0:
-                os.close(fd)
-        self._fd = -1
-        self._prev = None
-        if self._ino is not None:
-            ino, self._ino, self._wd = self._ino, None, None
-            trio.lowlevel.notify_closing(ino.fileno())
-            ino.close()
+        """Close everything held: nobody reads any more (so no worker thread runs)."""
+        self._stream.let_go()
+        self._unwatch()
 
-    def close(self) -> None:
-        """The server is gone: wake every waiter; reads then fail."""
-        self._closed = True
+    def _unwatch(self) -> None:
+        if self._watch is not None:
+            self._watch.remove(self)
+        if self._dir_fd >= 0:
+            os.close(self._dir_fd)
+            self._dir_fd = -1
+        self._rewatch_at = -math.inf
+
+    def close(self, reason: str = "this server is gone") -> None:
+        """The server is gone: stop watching, wake every waiter with ``reason``; every
+        later call raises it (descriptors close with the last user)."""
+        self._closed = reason
+        if self._watch is not None:
+            self._watch.remove(self)
+        self._changed.set()
         self._lot.unpark_all()
 
-    # -- following ----------------------------------------------------------------------
+    def poke(self) -> None:
+        """The file may have changed: the waiting leader looks again."""
+        self._changed.set()
 
-    def _open(self) -> tuple[int, os.stat_result] | None:
-        for attempt in range(3):
+    def _check_open(self) -> None:
+        if self._closed is not None:
+            raise NotFound(self._closed, field="server")
+
+    # -- looking at the file ------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn`` of the stream in a worker thread (one at a time); wakes the waiters
+        when the end moved."""
+        async with self._lock:
+            self._check_open()
+            before = self._view.end_index
             try:
-                return self._files.open_file(self.parts)
-            except NotFound:
-                return None
-            except Conflict as exc:  # replaced while it was opened (a rotation): again
-                if attempt == 2:
-                    raise _refusal(exc) from None
-            except LeosuiteError as exc:
-                raise _refusal(exc) from None
-            except OSError as exc:
-                raise InternalError(f"{shown(self.parts)}: {exc.strerror or exc}") from exc
-        return None
+                return await trio.to_thread.run_sync(fn, *args, limiter=self._threads)
+            finally:
+                self._view = self._stream.view()
+                if self._view.end_index != before:
+                    self._lot.unpark_all()
 
-    def refresh(self) -> bool:
+    async def refresh(self) -> bool:
         """Look at the path: follow a rotation, learn the size; wake the waiters if the
-        end moved. Raises the refusal of a path that may not be read (a link...)."""
-        if self._closed:
-            raise NotFound("this server is gone", field="server")
-        before = self.end_index
-        opened = self._open()
-        self._present = opened is not None
-        if opened is not None and not self._waits_for_first_byte(*opened):
-            self._adopt(*opened)
-        elif self._fd >= 0:  # the file renamed away is read until a new one has a byte
-            self._follow_held()
-        elif opened is None and self._size > 0:  # gone while nobody held it: bytes lost
-            self._begin_again(0)
-            self._ident = None
-        self._clamp_prev()
-        moved = self.end_index != before
-        if moved:
-            self._lot.unpark_all()
-        return moved
+        end moved (returned). Raises the refusal of a path that may not be read."""
+        with self.using():
+            before = self.end_index
+            await self._run(self._stream.refresh)
+            return self.end_index != before
 
-    def _waits_for_first_byte(self, fd: int, st: os.stat_result) -> bool:
-        """Whether ``fd`` is a new, still empty file while the old one is held: the game
-        may still write to the old one (until it reopens its log), so the old one stays
-        the current file."""
-        if self._fd >= 0 and (st.st_dev, st.st_ino) != self._ident and st.st_size == 0:
-            os.close(fd)
-            return True
-        return False
-
-    def _same_head(self, fd: int, head: bytes) -> bool:
-        return not head or os.pread(fd, len(head), 0) == head
-
-    def _learn_head(self, fd: int) -> None:
-        if len(self._head) < min(_HEAD, self._size):
-            self._head = os.pread(fd, min(_HEAD, self._size), 0)
-
-    def _begin_again(self, size: int) -> None:
-        """The current file holds other bytes than those seen (copy-truncate, or another
-        file under the same inode): they begin one past the bytes seen."""
-        self._base += self._size
-        self._size = size
-        self._head = b""
-        self._rotations += 1
-        self._drop_prev()
-
-    def _follow_held(self) -> None:
-        size = os.fstat(self._fd).st_size
-        if size < self._size or not self._same_head(self._fd, self._head):
-            self._begin_again(size)
-        else:
-            self._size = size
-        self._learn_head(self._fd)
-
-    def _clamp_prev(self) -> None:
-        """A previous file that shrank (or was rewritten) lost the bytes past its size."""
-        prev = self._prev
-        if prev is None:
-            return
-        if not self._same_head(prev.fd, prev.head):
-            prev.end = prev.base
-        prev.end = min(prev.end, prev.base + os.fstat(prev.fd).st_size)
-        if prev.end <= prev.base:
-            self._drop_prev()
-
-    def _adopt(self, fd: int, st: os.stat_result) -> None:
-        ident = (st.st_dev, st.st_ino)
-        if ident == self._ident:
-            if st.st_size < self._size or not self._same_head(fd, self._head):
-                self._begin_again(st.st_size)
-            else:
-                self._size = st.st_size
-            self._learn_head(fd)
-            if self._fd < 0 and self._users > 0:
-                self._fd = fd
-            else:
-                os.close(fd)
-            return
-        if self._ident is not None:  # another file: rename-and-create
-            self._drop_prev()
-            final = self._size
-            if self._fd >= 0:
-                size = os.fstat(self._fd).st_size
-                self._prev = _Segment(self._fd, self._base, self._base + size, self._head)
-                final = max(final, size)
-            self._base += final
-            self._rotations += 1
-        self._ident = ident
-        self._size = st.st_size
-        self._head = b""
-        self._learn_head(fd)
-        self._fd = -1
-        if self._users > 0:
-            self._fd = fd
-        else:
-            os.close(fd)
-
-    def _drop_prev(self) -> None:
-        if self._prev is not None:
-            os.close(self._prev.fd)
-            self._prev = None
-
-    # -- reading ------------------------------------------------------------------------
-
-    def read(self, offset: int, limit: int) -> ConsoleChunk:
+    async def read(self, offset: int, limit: int) -> ConsoleChunk:
         """Up to ``limit`` bytes from ``offset``; if those bytes are gone, from the oldest
         byte still readable (``old_read_index`` then differs from ``offset``). Below the
         end it always makes progress: bytes, or a later ``old_read_index``."""
         with self.using():
-            self.refresh()
-            end = self.end_index
-            check_read(offset, limit, end, self.name)
-            try:
-                for _ in range(3):
-                    offset = self._readable(offset)
-                    data = self._pread(offset, limit)
-                    if data or limit == 0 or offset >= self.end_index:
-                        break
-                    self._shrank(offset)  # nothing where bytes were: look at sizes again
-                else:
-                    offset = self.end_index  # still nothing: those bytes are gone
-            except OSError as exc:
-                if exc.errno == errno.EIO:
-                    raise InternalError(f"{self.name}: cannot read: {exc.strerror}") from exc
-                raise
-            return ConsoleChunk(offset, data, offset + len(data), self.end_index)
-
-    def _readable(self, offset: int) -> int:
-        """The first readable index at or after ``offset``."""
-        offset = max(offset, self.oldest_index)
-        if self._prev is not None and self._prev.end <= offset < self._base:
-            return self._base
-        return offset
-
-    def _pread(self, offset: int, limit: int) -> bytes:
-        prev = self._prev
-        if prev is not None and offset < prev.end:
-            return os.pread(prev.fd, min(limit, prev.end - offset), offset - prev.base)
-        if self._fd >= 0 and offset < self.end_index:
-            return os.pread(self._fd, min(limit, self.end_index - offset), offset - self._base)
-        return b""
-
-    def _shrank(self, offset: int) -> None:
-        if self._prev is not None and offset < self._prev.end:
-            self._prev.end = offset  # emptied under the reader: its bytes from there are gone
-        self._clamp_prev()
-        if self._fd >= 0:
-            self._follow_held()
-        elif self._size > 0:
-            self._begin_again(0)
-        self._lot.unpark_all()
+            return await self._run(self._stream.read, offset, limit)
 
     async def wait_beyond(self, offset: int) -> None:
         """Return as soon as ``end_index > offset`` (at once if it already is).
-        Cancellable; always a checkpoint. Raises a refusal met on the way."""
+        Cancellable; always a checkpoint. Raises a refusal met on the way, and the
+        reason once the follower is closed."""
         with self.using():
-            self.refresh()
-            if self.end_index > offset or self._closed:
-                await trio.lowlevel.checkpoint()
-                return
-            while self.end_index <= offset and not self._closed:
+            await self.refresh()
+            while self.end_index <= offset:
+                self._check_open()
                 if self._leader:
                     await self._lot.park()
                     continue
                 self._leader = True
                 try:
-                    await self._watch_once()
-                    self.refresh()
+                    await self._watch_directory()
+                    await self._wait_change()
+                    await self.refresh()
                 finally:
                     self._leader = False
                     self._lot.unpark_all()  # another waiter leads if this one leaves
 
-    async def _watch_once(self) -> None:
-        """Wait for an event in the file's directory (or the interval's end)."""
-        ino = self._inotify()
-        if ino is None:
-            await trio.sleep(self._missing_poll)
-            return
-        with trio.move_on_after(self._safety if self._wd is not None else self._missing_poll):
-            await trio.lowlevel.wait_readable(ino.fileno())
-            await trio.sleep(self._batch_delay)  # a game writing all the time: one wakeup
-        if self._ino is not ino:
-            return
-        # timeout=0: the default waits in poll(), blocking the whole trio thread.
-        for event in ino.read(timeout=0):
-            if event.mask & _GONE and event.wd == self._wd:
-                with contextlib.suppress(OSError):
-                    ino.rm_watch(event.wd)
-                self._wd = None
+    async def _wait_change(self) -> None:
+        """Until the watch pokes (or the interval's end)."""
+        watched = self._watch is not None and self._watch.watched(self)
+        with trio.move_on_after(self._safety if watched else self._missing_poll):
+            await self._changed.wait()
+        self._changed = trio.Event()
 
-    def _inotify(self) -> Any:
-        if self._ino is None:
-            try:
-                self._ino = INotify(nonblocking=True)
-            except OSError:  # the user's limit of inotify instances: the timer refreshes
-                return None
-        if self._wd is None:
-            try:
-                fd = open_dir(self._files.root, self.parts[:-1])
-            except OSError:
-                return self._ino  # the directory is not there (yet)
-            try:
-                self._wd = self._ino.add_watch(f"/proc/self/fd/{fd}", _WATCH)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-        return self._ino
+    async def _watch_directory(self) -> None:
+        """Give the file's directory to the watch, unless it watches it; a directory
+        that cannot be watched is tried again after ``safety_interval``."""
+        watch = self._watch
+        if watch is None or watch.watched(self) or trio.current_time() < self._rewatch_at:
+            return
+        self._unwatch()
+        self._rewatch_at = trio.current_time() + self._safety
+        root, parent = self._root, self.parts[:-1]
+        try:
+            fd = await trio.to_thread.run_sync(open_dir, root, parent, limiter=self._threads)
+        except OSError:
+            return  # not there (yet): looked at every missing_poll
+        self._dir_fd = fd
+        if self._closed is None:
+            watch.add_file(self, self.parts[-1], WATCH_EVENTS, self.poke)
 
     def statistics(self) -> LogFollowerStatistics:
         return LogFollowerStatistics(
             users=self._users,
-            watching=self._ino is not None,
+            watching=self._dir_fd >= 0 or self._leader,
             end_index=self.end_index,
             oldest_index=self.oldest_index,
-            rotations=self._rotations,
+            rotations=self._view.rotations,
         )

@@ -4,7 +4,9 @@ A follower's indexes live as long as it stays in the registry (a new server unde
 old name has a new id). Each server keeps at most :data:`MAX_FOLLOWERS` followers: past
 that, the least recently used ones nobody uses are dropped (a later reader of such a
 file starts again at index 0 of its file as it then is). The followers of a server that
-is gone are closed (waking their waiters) as soon as the registry learns it.
+is gone are closed (waking their waiters) as soon as the registry learns it: the manager
+tells it when it destroys one. Every follower's file I/O runs in the registry's one
+capacity limiter, and its directory is watched by the daemon's one inotify watch.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
+import trio
+
+from .console_watch import ConsoleWatch
 from .file_paths import Parts
 from .log_files import MAX_LOG_FILES
 from .logfile_follow import LogFollower
@@ -25,15 +30,25 @@ MAX_FOLLOWERS = 2 * MAX_LOG_FILES
 class LogFollowers:
     """The followers, least recently used first."""
 
-    def __init__(self, *, max_followers: int = MAX_FOLLOWERS) -> None:
+    def __init__(
+        self,
+        *,
+        max_followers: int = MAX_FOLLOWERS,
+        threads: int = 4,
+        watch: ConsoleWatch | None = None,
+    ) -> None:
         self._max = max_followers
         self._followers: OrderedDict[tuple[int, Parts], LogFollower] = OrderedDict()
+        #: The worker threads every look at a log file (open, stat, read, list) takes.
+        self.threads = trio.CapacityLimiter(threads)
+        self._watch = watch
 
     def get(self, server_id: int, root: Path, parts: Parts) -> LogFollower:
         key = (server_id, parts)
         follower = self._followers.get(key)
         if follower is None:
-            follower = self._followers[key] = LogFollower(root, parts)
+            follower = LogFollower(root, parts, threads=self.threads, watch=self._watch)
+            self._followers[key] = follower
             self._evict(server_id)
         else:
             self._followers.move_to_end(key)
@@ -53,20 +68,16 @@ class LogFollowers:
                 self._followers.pop(key).close()
                 excess -= 1
 
-    def forget(self, keep: set[int]) -> None:
-        """Close and drop the followers of every server not in ``keep``."""
-        for key in [k for k in self._followers if k[0] not in keep]:
-            self._followers.pop(key).close()
-
-    def forget_server(self, server_id: int) -> None:
-        """Close and drop the followers of the server ``server_id`` (it is gone)."""
+    def forget_server(self, server_id: int, reason: str = "this server is gone") -> None:
+        """Close and drop the followers of the server ``server_id`` (it is gone): their
+        waiters wake with ``reason``."""
         for key in [k for k in self._followers if k[0] == server_id]:
-            self._followers.pop(key).close()
+            self._followers.pop(key).close(reason)
 
     def count(self, server_id: int) -> int:
         """How many followers ``server_id`` has."""
         return sum(1 for k in self._followers if k[0] == server_id)
 
     def watching(self) -> int:
-        """How many followers hold an inotify instance now."""
+        """How many followers wait for a change now (watched, or polled)."""
         return sum(1 for f in self._followers.values() if f.statistics().watching)

@@ -16,17 +16,18 @@ LOG = ("logs", "latest.log")
 
 def make(tmp_path: Path) -> tuple[Path, LogFollower]:
     (tmp_path / "logs").mkdir()
-    return tmp_path / "logs" / "latest.log", LogFollower(tmp_path, LOG)
+    follower = LogFollower(tmp_path, LOG, threads=trio.CapacityLimiter(2))
+    return tmp_path / "logs" / "latest.log", follower
 
 
-def read_all(follower: LogFollower, index: int) -> tuple[bytes, int]:
+async def read_all(follower: LogFollower, index: int) -> tuple[bytes, int]:
     """Everything from ``index`` to the end, checking that each answer makes progress;
     the bytes and the index of the first one."""
     got = b""
     first = -1
-    follower.refresh()
+    await follower.refresh()
     while index < follower.end_index:
-        chunk = follower.read(index, 7)
+        chunk = await follower.read(index, 7)
         assert chunk.next_read_index > index, chunk  # no answer without progress
         if first < 0:
             first = chunk.old_read_index
@@ -41,13 +42,13 @@ async def test_a_rotated_away_file_emptied_is_skipped_not_spun_on(tmp_path: Path
     path, follower = make(tmp_path)
     path.write_bytes(b"first\n" * 10)
     with follower.using():
-        follower.refresh()
+        await follower.refresh()
         os.rename(path, tmp_path / "logs" / "old.log")
         path.write_bytes(b"second\n")
-        follower.refresh()
+        await follower.refresh()
         assert follower.oldest_index == 0
         (tmp_path / "logs" / "old.log").write_bytes(b"")  # emptied: its bytes are gone
-        got, first = read_all(follower, 0)
+        got, first = await read_all(follower, 0)
         assert (got, first) == (b"second\n", 60)
         with trio.move_on_after(0.2) as waited:
             await follower.wait_beyond(follower.end_index)
@@ -58,50 +59,50 @@ async def test_a_renamed_away_file_truncated_begins_again(tmp_path: Path) -> Non
     path, follower = make(tmp_path)
     path.write_bytes(b"A" * 100)
     with follower.using():
-        assert follower.read(0, 40).next_read_index == 40
+        assert (await follower.read(0, 40)).next_read_index == 40
         os.rename(path, tmp_path / "logs" / "old.log")
         os.truncate(tmp_path / "logs" / "old.log", 0)
         await follower.wait_beyond(40)  # the end is 100: at once
-        chunk = follower.read(40, 1000)
+        chunk = await follower.read(40, 1000)
         assert (chunk.old_read_index, chunk.data) == (100, b"")  # 60 bytes lost, said so
         with (tmp_path / "logs" / "old.log").open("ab") as game:
             game.write(b"again\n")
-        assert read_all(follower, chunk.next_read_index) == (b"again\n", 100)
+        assert await read_all(follower, chunk.next_read_index) == (b"again\n", 100)
 
 
-def test_writes_to_the_old_file_until_the_new_one_has_a_byte_are_read(tmp_path: Path) -> None:
+async def test_writes_to_the_old_file_until_the_new_one_has_a_byte_are_read(tmp_path: Path) -> None:
     path, follower = make(tmp_path)
     with follower.using(), path.open("ab", buffering=0) as old:
         old.write(b"A" * 10)
-        follower.refresh()
+        await follower.refresh()
         os.rename(path, tmp_path / "logs" / "latest.log.1")
         path.write_bytes(b"")  # logrotate's create
-        follower.refresh()
+        await follower.refresh()
         old.write(b"B" * 5)  # the game writes to the old file until it reopens its log
-        follower.refresh()
+        await follower.refresh()
         with path.open("ab", buffering=0) as new:
             new.write(b"C" * 3)
-            follower.refresh()
+            await follower.refresh()
             old.write(b"late")  # after the new file's first byte: not part of the stream
-            assert read_all(follower, 0) == (b"A" * 10 + b"B" * 5 + b"C" * 3, 0)
+            assert await read_all(follower, 0) == (b"A" * 10 + b"B" * 5 + b"C" * 3, 0)
 
 
-def test_a_copy_truncate_that_regrew_past_the_old_size_begins_again(tmp_path: Path) -> None:
+async def test_a_copy_truncate_that_regrew_past_the_old_size_begins_again(tmp_path: Path) -> None:
     path, follower = make(tmp_path)
     path.write_bytes(b"old line\n")
-    assert follower.read(0, 100).data == b"old line\n"
+    assert (await follower.read(0, 100)).data == b"old line\n"
     with path.open("r+b") as game:  # truncated and written again between two looks
         game.truncate(0)
         game.write(b"a new, longer first line\n")
-    chunk = follower.read(9, 100)
+    chunk = await follower.read(9, 100)
     assert (chunk.old_read_index, chunk.data) == (9, b"a new, longer first line\n")
     assert follower.statistics().rotations == 1
 
 
-def test_a_file_deleted_while_nobody_reads_is_not_read_from_nothing(tmp_path: Path) -> None:
+async def test_a_file_deleted_while_nobody_reads_is_not_read_from_nothing(tmp_path: Path) -> None:
     path, follower = make(tmp_path)
     path.write_bytes(b"x" * 50)
-    follower.refresh()  # a listing: nobody holds the file
+    await follower.refresh()  # a listing: nobody holds the file
     path.unlink()
-    chunk = follower.read(0, 100)
+    chunk = await follower.read(0, 100)
     assert (chunk.old_read_index, chunk.data, chunk.read_index) == (50, b"", 50)

@@ -84,9 +84,12 @@ def install_logfile_calls(api: WsApi) -> None:
                     if end - index > ws_settings.console_max_lag:
                         skipped = end - batch - index
                         index = end - batch
-                    chunk = follower.read(index, batch)
+                    chunk = await follower.read(index, batch)
                 except LeosuiteError as exc:
-                    closed(conn, where, "refused", message=exc.message)
+                    if follower.closed:  # the server was destroyed
+                        closed(conn, where, "gone")
+                    else:
+                        closed(conn, where, "refused", message=exc.message)
                     return
                 skipped += chunk.old_read_index - index
                 if skipped > 0:
@@ -141,7 +144,7 @@ def install_logfile_calls(api: WsApi) -> None:
                 StatusCode.INVALID_CALL,
                 f"this connection follows {MAX_SUBSCRIPTIONS} log files already",
             )
-        follower.read(0, 0)  # a refusal now is the call's answer
+        await follower.read(0, 0)  # a refusal now is the call's answer
         end = follower.end_index
         start = end if query.start is None else query.start
         if start > end:

@@ -250,6 +250,8 @@ async def test_a_rotated_away_file_emptied_is_an_overrun_not_a_spin(tmp_path: Pa
             (logs / "latest.log").write_bytes(b"first\n" * 10)
             async with ws_client(daemon, login=True) as live, ws_client(daemon, login=True) as ws:
                 await live.ok("logfile.subscribe", {"server": "game", "file": LOG})
+                while daemon.ctx.logfiles.watching() != 1:  # its stream holds the file
+                    await trio.sleep(0.02)
                 (logs / "latest.log").rename(logs / "old.log")  # what the game does
                 (logs / "latest.log").write_bytes(b"second\n")
                 listing = await admin.ok("server_logfile", {"server": "game"})
