@@ -67,15 +67,21 @@ _STALE_AFTER = 3600.0
 
 class InstallEvents:
     """Fan-out of install progress events (drop-if-full: a slow subscriber never slows
-    an install)."""
+    an install). A subscription ends when its receiving channel is closed."""
 
     def __init__(self) -> None:
         self._channels: list[trio.MemorySendChannel[dict[str, Any]]] = []
 
     def subscribe(self, max_buffer: int = 256) -> trio.MemoryReceiveChannel[dict[str, Any]]:
+        # Ended subscriptions are let go here too: subscribers come and go between installs.
+        self._channels = [c for c in self._channels if c.statistics().open_receive_channels]
         send, receive = trio.open_memory_channel[dict[str, Any]](max_buffer)
         self._channels.append(send)
         return receive
+
+    def held(self) -> int:
+        """How many subscriptions are held (an ended one until the next subscribe)."""
+        return len(self._channels)
 
     def publish(self, event: dict[str, Any]) -> None:
         for channel in list(self._channels):

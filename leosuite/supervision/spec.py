@@ -59,6 +59,11 @@ class LaunchSpec(msgspec.Struct, frozen=True, kw_only=True):
     confined: dict[str, str] = msgspec.field(default_factory=dict)
     #: The argv as the console's ``starting:`` line shows it (empty: ``argv``).
     shown: list[str] = msgspec.field(default_factory=list)
+    #: Resource limits in the server's cgroup (0: none): memory in MiB, CPU in
+    #: percent of one core, processes and threads.
+    memory_mb: int = 0
+    cpu_percent: int = 0
+    pids_max: int = 0
 
 
 class ServerStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,6 +114,8 @@ class StateChanges:
 
     def subscribe(self, max_buffer: int = 64) -> trio.MemoryReceiveChannel[StateChange]:
         """A channel of every later change; close it to unsubscribe."""
+        # Ended subscriptions are let go here too: a quiet fleet publishes nothing for days.
+        self._channels = [c for c in self._channels if c.statistics().open_receive_channels]
         send, receive = trio.open_memory_channel[StateChange](max_buffer)
         self._channels.append(send)
         return receive
@@ -128,6 +135,10 @@ class StateChanges:
                 self.dropped += 1
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._channels.remove(channel)
+
+    def held(self) -> int:
+        """How many subscriptions are held (an ended one until the next subscribe)."""
+        return len(self._channels)
 
     def close(self) -> None:
         """End every subscription (their ``async for`` loops finish)."""

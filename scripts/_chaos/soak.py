@@ -106,6 +106,21 @@ async def churn(load: Load) -> None:
         except CallFailed as exc:
             load.counts[f"churn error {exc.status}"] += 1
             await trio.sleep(1)
+            await destroy_left_over(load, api, name)
+
+
+async def destroy_left_over(load: Load, api: Api, name: str) -> None:
+    """Destroy a churned server whose cycle failed (a call timed out on a loaded
+    machine): one left running would grow the daemon's memory as a leak would."""
+    for _ in range(5):
+        try:
+            await api.call("server_destroy", {"server": name, "delete_files": True})
+            return
+        except CallFailed as exc:
+            if exc.status == 404:
+                return  # never made, or destroyed by the call that timed out
+            await trio.sleep(2)
+    load.counts["churn servers left over"] += 1
 
 
 async def ws_client(load: Load, rng: random.Random) -> None:
@@ -210,10 +225,10 @@ async def soak(args: argparse.Namespace) -> int:
     try:
         await daemon.start("stop")
         for n in range(1, GAMES + 1):
-            settings = {**FAST_DEMO, "port": 27200 + n, "player_interval": rng.uniform(1, 3)}
-            settings["autostart"] = True
+            game = {**FAST_DEMO, "port": 27200 + n, "player_interval": rng.uniform(1, 3)}
+            game["autostart"] = True
             await api.call(
-                "server_create", {"server": f"game-{n}", "type": "demo-game", "settings": settings}
+                "server_create", {"server": f"game-{n}", "type": "demo-game", "settings": game}
             )
             await api.call("server_start", {"server": f"game-{n}"})
         began = trio.current_time()
