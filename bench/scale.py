@@ -11,10 +11,11 @@ three from a pool of --threads client threads, each with a keep-alive connection
 (--threads 1: sequential). "all running" is polled with ``server_status`` (all
 servers, every 0.1 s).
 
-Then the same with the CLI: ``leosuite server start --all`` (timed, and until all
-run) and ``leosuite server stop --all`` (one WebSocket, the calls pipelined and paced
-under the daemon's ``ws.request_rate``; --ws-request-rate sets it), as subprocesses, so
-their Python start-up counts.
+Then the bulk power call, ``POST /api/server_power_bulk {action, all: true}`` (one
+request, a streamed line per server), for start (timed, and until all run) and stop;
+then the same with the CLI: ``leosuite server start --all`` and ``leosuite server stop
+--all`` (one ``server.power_bulk`` call on one WebSocket), as subprocesses, so their
+Python start-up counts.
 
 supervisord: the same N programs (``startsecs`` 0 and 1, ``autostart=false``, one log
 file each like leosuite), ``startAllProcesses(wait)`` then ``stopAllProcesses(wait)``
@@ -31,6 +32,8 @@ RLIMIT_NOFILE is raised to the hard limit first (children inherit it).
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import shlex
 import subprocess
@@ -39,7 +42,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,34 +51,16 @@ from _common import (
     Supervisord,
     bench_session,
     cpu_seconds,
-    fmt,
     machine,
-    print_table,
     raise_nofile,
-    ratio,
     rss_bytes,
     wait_until,
 )
+from _scale_report import Result, print_results
 
 from leosuite.client.http import HttpClient, login, save_token
 
 MiB = 1024 * 1024
-
-
-@dataclass
-class Result:
-    label: str
-    create: float = float("nan")
-    all_running: float = float("nan")
-    rss_mib: float = float("nan")
-    idle_cpu: float = float("nan")
-    status_all_ms: float = float("nan")
-    stop_all: float = float("nan")
-    cli_start: float = float("nan")
-    cli_all_running: float = float("nan")
-    cli_stop: float = float("nan")
-    cli_stop_cpu: float = float("nan")
-    shutdown: float = float("nan")
 
 
 def in_pool(threads: int, fn: Callable[[str], Any], names: Iterable[str]) -> None:
@@ -107,6 +91,27 @@ def program_argv(program: str) -> list[str]:
         return ["sleep", "100000"]
     demo = [sys.executable, "-m", "leosuite.templates.demo_game"]
     return [*demo, "--ready-delay", "0", "--player-interval", "0"]
+
+
+def power_bulk(url: str, headers: dict[str, str], action: str) -> dict[str, Any]:
+    """``/api/server_power_bulk {action, all: true}``: read the streamed lines; the
+    summary line (every server answered)."""
+    host, port = url.split("://", 1)[1].rstrip("/").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=300)
+    try:
+        body = json.dumps({"action": action, "all": True}).encode()
+        conn.request("POST", "/api/server_power_bulk", body, headers)
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"power_bulk {action}: HTTP {response.status}: {response.read()!r}")
+        last: dict[str, Any] = {}
+        for line in response:
+            last = json.loads(line)
+        if not last.get("done"):
+            raise RuntimeError(f"power_bulk {action}: the answer was cut short")
+        return last
+    finally:
+        conn.close()
 
 
 class Cli:
@@ -195,6 +200,28 @@ def bench_leosuite(reaper: Any, root: Path, names: list[str], args: argparse.Nam
         f"  leosuite: stopped all in {res.stop_all:.2f} s, daemon CPU {stop_cpu:.2f} s", flush=True
     )
 
+    headers = dict(api._headers)  # the bench's login
+    t0 = time.perf_counter()
+    summary = power_bulk(ls.url, headers, "start")
+    res.bulk_start = time.perf_counter() - t0
+    wait_until(
+        lambda: states().get("running", 0) == len(names),
+        timeout=args.timeout,
+        interval=0.1,
+        what="all leosuite servers running (bulk)",
+    )
+    res.bulk_all_running = time.perf_counter() - t0
+    print(f"  leosuite: power_bulk start {res.bulk_start:.2f} s ({summary})", flush=True)
+    cpu0, t0 = cpu_seconds(ls.pid), time.perf_counter()
+    summary = power_bulk(ls.url, headers, "stop")
+    res.bulk_stop = time.perf_counter() - t0
+    res.bulk_stop_cpu = res.stop_all_cpu = cpu_seconds(ls.pid) - cpu0
+    print(
+        f"  leosuite: power_bulk stop {res.bulk_stop:.2f} s, daemon CPU "
+        f"{res.bulk_stop_cpu:.2f} s ({summary})",
+        flush=True,
+    )
+
     cli = Cli(ls, root, env)
     t0 = time.perf_counter()
     tail = cli.run("start", "--all").splitlines()[-1]
@@ -267,6 +294,7 @@ def bench_supervisord(
 
     t0 = time.perf_counter()
     rpc.startAllProcesses(True)  # what `supervisorctl start all` calls, minus its start-up
+    res.start_all = time.perf_counter() - t0
     wait_until(
         lambda: states().get("RUNNING", 0) == len(names),
         timeout=args.timeout,
@@ -279,7 +307,9 @@ def bench_supervisord(
     res.idle_cpu = idle_cpu(sd.pid, args.idle)
     res.rss_mib = max(res.rss_mib, rss_bytes(sd.pid) / MiB)
     res.status_all_ms = min(timed(rpc.getAllProcessInfo) for _ in range(5)) * 1000
+    cpu0 = cpu_seconds(sd.pid)
     res.stop_all = timed(lambda: rpc.stopAllProcesses(True))
+    res.stop_all_cpu = cpu_seconds(sd.pid) - cpu0
     counts = states()
     if counts.get("STOPPED", 0) != len(names):
         print(f"  supervisord: after stop all: {counts}", flush=True)
@@ -351,68 +381,7 @@ def main() -> None:
                     bench_supervisord(reaper, root / f"sd{startsecs}", names, args, startsecs)
                 )
 
-    print()
-    print_table(
-        [
-            "daemon",
-            "create (s)",
-            "start -> all running (s)",
-            "RSS (MiB)",
-            f"idle CPU % ({args.idle:.0f} s)",
-            "status of all (ms)",
-            "stop all (s)",
-            "`stop --all` (s)",
-            "`start --all` (s) / all running (s)",
-            "SIGTERM daemon, all running (s)",
-        ],
-        [
-            [
-                r.label,
-                fmt(r.create, 2),
-                fmt(r.all_running, 2),
-                fmt(r.rss_mib, 0),
-                fmt(r.idle_cpu, 1),
-                fmt(r.status_all_ms, 0),
-                fmt(r.stop_all, 2),
-                fmt(r.cli_stop, 2),
-                f"{fmt(r.cli_start, 2)} / {fmt(r.cli_all_running, 2)}",
-                fmt(r.shutdown, 2) if r.shutdown != float("inf") else f"> {args.shutdown_cap:.0f}",
-            ]
-            for r in results
-        ],
-    )
-    if len(results) > 1:
-        ls = results[0]
-        print()
-        print_table(
-            [
-                "leosuite / peer",
-                "start -> all running",
-                "RSS",
-                "idle CPU",
-                "stop all",
-                "`stop --all` / stop all",
-                "shutdown",
-            ],
-            [
-                [
-                    r.label,
-                    ratio(ls.all_running, r.all_running),
-                    ratio(ls.rss_mib, r.rss_mib),
-                    ratio(ls.idle_cpu, r.idle_cpu),
-                    ratio(ls.stop_all, r.stop_all),
-                    ratio(ls.cli_stop, r.stop_all),
-                    ratio(ls.shutdown, r.shutdown),
-                ]
-                for r in results[1:]
-            ],
-        )
-    print(
-        "\n`stop --all` / `start --all`: `leosuite server stop|start --all` (a subprocess: "
-        "one WebSocket, pipelined; start-up included); stop all: per-request (leosuite) "
-        "or stopAllProcesses (supervisord)"
-    )
-    print("\ncreate: leosuite = N server_create requests; supervisord = start-up with N programs")
+    print_results(results, args)
 
 
 if __name__ == "__main__":

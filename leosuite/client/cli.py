@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigError
+from .commands.backups import add_backup_commands, run_backup_command
 from .commands.bans import add_ban_commands, run_ban_command
 from .commands.log import add_log_command, run_log_command
 from .commands.login import add_login_commands, run_login, run_logout
@@ -31,12 +32,13 @@ def add_client_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     add_ban_commands(commands, client_common)
     add_log_command(commands, client_common)
     add_schedule_commands(commands, client_common)
+    add_backup_commands(commands, client_common)
 
 
 def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.command == "login":
         return run_login(args, environ)
-    if args.command not in ("logout", "server", "session", "log", "ban", "schedule"):
+    if args.command not in ("logout", "server", "session", "log", "ban", "schedule", "backup"):
         raise ConfigError(f"unknown command {args.command!r}")
     daemon = connect(args, environ)
     if args.command == "logout":
@@ -47,6 +49,8 @@ def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         return run_session_command(args, daemon.ws, daemon.token)
     if args.command == "schedule":
         return run_schedule_command(args, daemon.http_client())
+    if args.command == "backup":
+        return run_backup_command(args, daemon)
     if args.command == "log":
         return run_log_command(args, daemon.admin_client())
     return run_ban_command(args, daemon.admin, daemon.token)

@@ -8,7 +8,9 @@ nothing secret), its descendants inherit it, and ``/proc/<pid>/environ`` shows t
 environment a process started with whatever it did since. Once the server's process
 has exited, :func:`stop_escapers` looks for the processes carrying the tag and gives
 them the server's stop signal, then SIGKILL, each step bounded by the stop timeout,
-looking again each round for strays forked meanwhile.
+looking again each round for strays forked meanwhile. Searches asked for while one
+pass over ``/proc`` is under way share the next pass (:class:`_SharedSearch`): stopping
+a thousand servers at once reads ``/proc`` a few times, not a thousand.
 
 The tag alone is not trusted: a process counts only if it also runs as the server's
 (real) user and started no earlier than the server's process (a descendant is never
@@ -171,11 +173,99 @@ def find_escapers(lineage: Lineage) -> list[Escaper]:
     return _candidates(lineage)
 
 
-def _pin(lineage: Lineage) -> list[_Pinned]:
+def _candidates_of(lineages: list[Lineage], servers: frozenset[int]) -> list[list[Escaper]]:
+    """:func:`_candidates` of each lineage, from one pass over ``/proc``. A process in
+    the group of a server process (``servers``, or a lineage's) is in that server's
+    session, which no other server's descendant can join, and its own group's stop
+    reaches it: its environment is not read."""
+    prefix = f"{TAG_VARIABLE}=".encode()
+    wanted: dict[bytes, list[int]] = {}
+    for i, lineage in enumerate(lineages):
+        wanted.setdefault(lineage.tag.encode(), []).append(i)
+    earliest = min(lineage.start for lineage in lineages)
+    leaders = {lineage.leader for lineage in lineages}
+    me = os.getpid()
+    found: list[list[Escaper]] = [[] for _ in lineages]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        pid = int(entry)
+        stat = read_stat(pid)
+        if stat is None or stat.state in ("Z", "X", "x") or stat.start < earliest:
+            continue
+        if stat.pgid in servers or stat.pgid in leaders:
+            continue  # in a server's own group: no other server's descendant
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                variables = environ.read().split(b"\0")
+        except OSError:
+            continue
+        tags = {v[len(prefix) :] for v in variables if v.startswith(prefix)}
+        uid: int | None = None
+        for tag in tags:
+            for i in wanted.get(tag, ()):
+                lineage = lineages[i]
+                if stat.start < lineage.start or stat.pgid == lineage.leader:
+                    continue  # older than the server, or in its group (stopped with it)
+                uid = real_uid(pid) if uid is None else uid
+                if uid == lineage.uid:
+                    found[i].append(Escaper(pid, stat.start))
+    return found
+
+
+def _pin_many(lineages: list[Lineage], servers: frozenset[int]) -> list[list[_Pinned]]:
+    """The pinned escapers of each lineage, from one pass over ``/proc``."""
+    return [_pinned(found) for found in _candidates_of(lineages, servers)]
+
+
+class _SharedSearch:
+    """Pins the escapers of every lineage asked for while a pass runs in the next pass
+    (one pass at a time, run by the first caller; shielded, since its results hold
+    descriptors that only their caller closes)."""
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[Lineage, list[list[_Pinned]], trio.Event]] = []
+        self._running = False
+
+    async def pin(self, lineage: Lineage) -> list[_Pinned]:
+        result: list[list[_Pinned]] = []
+        done = trio.Event()
+        self._queue.append((lineage, result, done))
+        with trio.CancelScope(shield=True):
+            if not self._running:
+                await self._drain()
+            await done.wait()
+        return result[0]
+
+    async def _drain(self) -> None:
+        self._running = True
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    pinned = await trio.to_thread.run_sync(
+                        _pin_many, [b[0] for b in batch], REAPER.leaders()
+                    )
+                except BaseException:
+                    for _, result, done in batch:
+                        result.append([])
+                        done.set()
+                    raise
+                for (_, result, done), found in zip(batch, pinned, strict=True):
+                    result.append(found)
+                    done.set()
+        finally:
+            self._running = False
+
+
+_SEARCH = _SharedSearch()
+
+
+def _pinned(candidates: list[Escaper]) -> list[_Pinned]:
     """The escapers, each held by a pidfd opened before its start time is checked again
     (so a pid reused since the search is never signalled)."""
     pinned: list[_Pinned] = []
-    for pid, start in _candidates(lineage):
+    for pid, start in candidates:
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:
@@ -230,7 +320,7 @@ async def stop_escapers(
     seen: dict[Escaper, None] = {}
     sig = stop_signal
     for _ in range(ROUNDS):
-        pinned = await trio.to_thread.run_sync(_pin, lineage)
+        pinned = await _SEARCH.pin(lineage)
         if not pinned:
             break
         try:

@@ -21,6 +21,7 @@ from functools import partial
 import trio
 
 from leosuite.errors import Conflict, LeosuiteError, NotFound
+from leosuite.supervision.cgroups_limits import ServerLimits
 from leosuite.supervision.console_file import ConsoleFile
 from leosuite.supervision.console_watch import ConsoleWatch
 from leosuite.supervision.process import raise_nofile_limit
@@ -32,7 +33,10 @@ from leosuite.supervision.stats_history import StatsHistory
 from leosuite.supervision.stdin_fifo import StdinFifo
 from leosuite.supervision.supervisor import ProcessBook, Supervisor
 
-__all__ = ["KILL_WAIT", "Fleet"]
+__all__ = ["IDLE_FACTOR", "KILL_WAIT", "Fleet"]
+
+#: While nobody watches the live figures, a pass runs every this many stats intervals.
+IDLE_FACTOR = 5
 
 #: How long a shutdown cut short waits for the SIGKILLed servers to exit.
 KILL_WAIT = 5.0
@@ -55,14 +59,21 @@ class Fleet:
         book: ProcessBook | None = None,
         watch: ConsoleWatch | None = None,
         reap_interval: float = REAP_INTERVAL,
+        limits: ServerLimits | None = None,
     ) -> None:
         self._now = now
+        #: The resource limits and the cgroup driver (none: no cgroups).
+        self.limits = limits or ServerLimits()
         self._reap_interval = reap_interval
         self._backoff = backoff
         self._stats_interval = stats_interval
         self._sampler = sampler or StatsSampler()
         #: The last hour of each server's samples (see :meth:`sample_stats_once`).
-        self.history = StatsHistory(stats_interval, now)
+        self.history = StatsHistory(stats_interval, now, longest=stats_interval * IDLE_FACTOR)
+        #: How many want live figures now (:meth:`watching_stats`), and the wake-up of
+        #: the sampler when the first one comes.
+        self._watchers = 0
+        self._watched = trio.Event()
         self._command_max_bytes = command_max_bytes
         self._raise_fd_limit = raise_fd_limit
         self._book = book
@@ -94,6 +105,7 @@ class Fleet:
             self._nursery = None
             self._closing = True
             self.changes.close()
+            self.limits.close()
 
     # ------------------------------------------------------------ membership
 
@@ -114,6 +126,7 @@ class Fleet:
             now=self._now,
             backoff=self._backoff,
             command_max_bytes=self._command_max_bytes,
+            limits=self.limits,
         )
         self._pending.add(name)
         try:
@@ -149,6 +162,7 @@ class Fleet:
             del self._supervisors[name]
             self.watch.remove(self._consoles.pop(name))
             self.history.forget(name)
+            await self.limits.discard(name)
 
     def get(self, name: str) -> Supervisor:
         try:
@@ -294,20 +308,41 @@ class Fleet:
             return
         now = trio.current_time()
         stats = await trio.to_thread.run_sync(self._sampler.sample, list(live), now)
+        # A server in a cgroup: every process in it, whatever its process group.
+        groups = {sup.name: group for sup in live.values() if (group := sup.cgroup) is not None}
+        by_group = await trio.to_thread.run_sync(self.limits.sample, groups, now) if groups else {}
         for pgid, sup in live.items():
             if sup.pgid == pgid:  # still the same process
-                sample = stats.get(pgid)
+                sample = by_group.get(sup.name) or stats.get(pgid)
                 sup.set_stats(sample)
                 if sample is not None:
                     self.history.record(sup.name, sample)
 
+    @contextlib.contextmanager
+    def watching_stats(self) -> Iterator[None]:
+        """While entered (a live ``stats`` subscriber), a pass runs every stats
+        interval; with nobody in it, every :data:`IDLE_FACTOR` intervals."""
+        self._watchers += 1
+        self._watched.set()
+        try:
+            yield
+        finally:
+            self._watchers -= 1
+
     async def _sample_stats(self) -> None:
-        deadline = trio.current_time()
+        """The passes: the history's sample of every running server each
+        ``history.interval`` (one pass over the machine's processes), and more often
+        only while someone watches the live figures (:meth:`watching_stats`)."""
+        last = trio.current_time()
         while True:
-            deadline += self._stats_interval
-            await trio.sleep_until(deadline)
+            if self._watchers:
+                await trio.sleep_until(last + self._stats_interval)
+            else:
+                self._watched = trio.Event()
+                with trio.move_on_at(last + self.history.interval):
+                    await self._watched.wait()  # the first watcher: a pass now
+            last = trio.current_time()
             try:
                 await self.sample_stats_once()
             except OSError:
                 log.exception("stats sampling failed")
-            deadline = max(deadline, trio.current_time())

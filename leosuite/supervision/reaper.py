@@ -157,6 +157,10 @@ class ChildReaper:
         """The server's process was reaped by its handle (or never will be by this image)."""
         self._leaders.discard(pid)
 
+    def leaders(self) -> frozenset[int]:
+        """The registered server processes (alive, or exited and not reaped yet)."""
+        return frozenset(self._leaders)
+
     def release_inherited(self) -> None:
         """Re-adoption is over: children found at the start are reaped like any other
         orphan from now on, unless registered as servers."""

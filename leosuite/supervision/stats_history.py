@@ -1,10 +1,11 @@
 """The last hour of each server's resource samples, kept in memory for the charts.
 
-The fleet records one sample per server process per stats pass (every
-``servers.stats_interval``); each server keeps at most :data:`SPAN` seconds of them
-and at most :data:`MAX_SAMPLES`, whichever is fewer, so memory stays bounded whatever
-the interval. A destroyed server's samples are forgotten; a daemon restart starts
-with none.
+The fleet records one sample per server process per stats pass: every
+``servers.stats_interval`` while someone watches the live figures, every
+:attr:`StatsHistory.interval` (five stats intervals) otherwise; each server keeps at
+most :data:`SPAN` seconds of them and at most :data:`MAX_SAMPLES`, whichever is fewer,
+so memory stays bounded whatever the interval. A destroyed server's samples are
+forgotten; a daemon restart starts with none.
 
 A server's samples live in a ring of four primitive arrays (time as a double, CPU as
 a float, memory as an unsigned 64-bit and threads as an unsigned 32-bit integer:
@@ -109,10 +110,16 @@ def _rotated(column: array[_T], start: int, size: int) -> array[_T]:
 
 
 class StatsHistory:
-    """Samples per server name, oldest first; ``now`` gives the wall-clock time."""
+    """Samples per server name, oldest first; ``now`` gives the wall-clock time.
+    Samples come at most every ``interval`` seconds and at least every ``longest``
+    (the default: ``interval``) while the server runs."""
 
-    def __init__(self, interval: float, now: Callable[[], float]) -> None:
-        self.interval = interval
+    def __init__(
+        self, interval: float, now: Callable[[], float], *, longest: float | None = None
+    ) -> None:
+        #: The longest time between two samples of a running server (what tells a
+        #: stopped spell from the samples' own spacing).
+        self.interval = max(interval, longest or interval)
         self._now = now
         #: The most samples one server keeps: an hour's worth at ``interval``.
         self.max_samples = max(1, min(MAX_SAMPLES, math.ceil(SPAN / interval)))

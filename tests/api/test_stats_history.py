@@ -11,6 +11,7 @@ from typing import Any
 import trio
 
 from leosuite.api.ws.protocol import StatusCode
+from leosuite.supervision.fleet import IDLE_FACTOR
 from tests.helpers.accounts import PASSWORD, add_account
 from tests.helpers.daemon import make_settings, running_daemon
 from tests.helpers.http import Api, api_client, assert_error
@@ -57,13 +58,13 @@ async def test_http_owner_admin_stranger_and_bad_input(tmp_path: Path) -> None:
                 # Never started: nothing kept yet.
                 assert await owner.ok("server_stats_history", {"server": "w"}) == {
                     "server": "w",
-                    "interval": INTERVAL,
+                    "interval": INTERVAL * IDLE_FACTOR,
                     "samples": [],
                 }
                 await owner.ok("server_start", {"server": "w"})
                 answer = await kept(owner, "w", 3)
                 assert answer["server"] == "w"
-                assert answer["interval"] == INTERVAL
+                assert answer["interval"] == INTERVAL * IDLE_FACTOR
                 check_samples(answer["samples"])
                 # An ADMIN sees it as well; to another account it does not exist.
                 assert len((await kept(admin, "w", 3))["samples"]) >= 3
@@ -114,7 +115,7 @@ async def test_websocket_call(tmp_path: Path) -> None:
                 await bob.login("bob", PASSWORD)
                 answer = await admin.ok("server.stats_history", {"server": "d"})
                 assert set(answer) == {"server", "interval", "samples"}
-                assert answer["interval"] == INTERVAL
+                assert answer["interval"] == INTERVAL * IDLE_FACTOR
                 # The same samples as over HTTP, and more since.
                 assert answer["samples"][: len(over_http["samples"])] == over_http["samples"]
                 check_samples(answer["samples"])

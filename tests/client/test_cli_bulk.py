@@ -1,5 +1,5 @@
-"""``leosuite server start|stop|... NAME NAME ...`` and ``--all``: bulk power actions over
-one WebSocket, as subprocesses against the in-process daemon (HOME in tmp_path)."""
+"""``leosuite server start|stop|... NAME NAME ...`` and ``--all``: one ``server.power_bulk``
+call over one WebSocket, as subprocesses against the in-process daemon (HOME in tmp_path)."""
 
 from __future__ import annotations
 
@@ -116,9 +116,9 @@ async def test_bulk_power_actions(daemon: RunningDaemon, tmp_path: Path) -> None
 
 
 async def test_bulk_paces_under_the_daemons_request_rate(tmp_path: Path) -> None:
-    """The daemon's ws.request_burst is lower than the CLI's local hint: RATE_LIMITED
-    answers are retried (the daemon refused them before acting), every server starts.
-    A HOST account (ADMIN sessions are not rate limited) with its own servers."""
+    """A HOST account (ADMIN sessions are not rate limited) with its own servers, under
+    a low ws.request_burst: each bulk action is one call, every server starts; another
+    account's server is reported as unknown and left alone."""
     settings = make_settings(tmp_path / "data", ws={"request_rate": 20.0, "request_burst": 3})
     cli = Cli(tmp_path / "home")
     names = [f"r{i}" for i in range(8)]
@@ -128,12 +128,21 @@ async def test_bulk_paces_under_the_daemons_request_rate(tmp_path: Path) -> None
             daemon = await start_daemon(nursery, settings)
             await add_account(daemon, "bob", "HOST")
             await cli.login(daemon.endpoints.http, "bob", PASSWORD)
-            async with api_client(daemon, "bob") as api:
+            async with api_client(daemon, "bob") as api, api_client(daemon) as admin:
+                await admin.create("adm", "command", SLEEP)
+                await admin.ok("server_start", {"server": "adm"})
                 for name in names:
                     await api.create(name, "demo-game", demo)
                 document = await cli.json("server", "start", *names)
                 assert (document["ok"], document["failed"]) == (8, 0), document
                 await wait_all(api, names, "running")
-                await cli.run("server", "force-kill", "--all")
+                # the admin's server is not bob's: unknown to him, and left running
+                hidden = await cli.run("server", "stop", "r0", "adm", expect=1)
+                assert b"adm: error: no server named 'adm'" in hidden.stdout
+                await wait_all(api, ["r0"], "stopped")
+                killed = await cli.json("server", "force-kill", "--all")
+                assert sorted(s["server"] for s in killed["servers"]) == names
                 await wait_all(api, names, "stopped")
+                assert (await admin.status("adm"))["status"] == "running"
+                await admin.ok("server_force_kill", {"server": "adm"})
             daemon.daemon.request_stop()

@@ -1,14 +1,14 @@
 """Bulk power actions: ``leosuite server stop a b c`` / ``leosuite server stop --all``.
 
-Several servers are handled over ONE WebSocket connection (no new daemon API): the
-``server.<action>`` calls are pipelined, at most ``parallel`` in flight (the daemon
-handles up to ``ws.max_inflight`` of one connection at once). ADMIN sessions are not
-rate limited; other accounts' connections are (``ws.request_rate`` after a burst of
-``ws.request_burst``): the first RATE_LIMITED answer, which the daemon gives before
-doing anything, makes the client pace itself with a token bucket seeded from the local
-settings (slower at every further refusal) and send that call again.
+Several servers are handled by ONE ``server.power_bulk`` call on one WebSocket: the
+daemon checks each server as the single call does, runs the actions (at most
+``parallel`` at once, the daemon's own bound when not given) and pushes a
+``power_bulk_result`` as each ends; its answer lists every server's outcome again, so a
+push the client missed is still reported. A RATE_LIMITED answer (given before anything
+is done; ADMIN sessions are never limited) is retried after a pause that grows at every
+further refusal.
 
-One line per server as its answer arrives (or one JSON document at the end), then a
+One line per server as its result arrives (or one JSON document at the end), then a
 summary; exit 1 if any server failed.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,8 @@ __all__ = ["BulkResult", "Outcome", "check_names", "print_bulk", "run_bulk"]
 
 RATE_LIMITED = 3
 PROGRESS_INTERVAL = 2.0
+#: A start that ended in one of these states failed (its reason is asked for).
+FAILED_STARTS = ("crashed", "backoff")
 
 
 @dataclass
@@ -82,63 +84,39 @@ def check_names(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-class Pacer:
-    """Unpaced until the daemon refuses a call (ADMIN sessions never are); from then on
-    a client-side token bucket kept under the daemon's: ``rate`` calls a second after a
-    burst of ``burst``. Every further refusal empties it and lowers the rate by a fifth
-    (the daemon's setting may be lower than the local hint)."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = max(rate, 0.1)
-        self.burst = float(max(burst, 1))
-        self.tokens = self.burst
-        self.stamp = trio.current_time()
-        self.refused = 0
-
-    async def take(self) -> None:
-        if not self.refused:
-            await trio.lowlevel.checkpoint()
-            return
-        while True:
-            now = trio.current_time()
-            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return
-            await trio.sleep((1 - self.tokens) / self.rate)
-
-    def refused_once(self) -> None:
-        if self.refused:
-            self.rate = max(0.5, self.rate * 0.8)
-        self.refused += 1
-        self.tokens = 0.0
-        self.stamp = trio.current_time()
+def _outcome_of(result: Mapping[str, Any]) -> Outcome:
+    """A ``power_bulk_result`` (or an entry of the answer's ``servers``)."""
+    server = str(result.get("server", ""))
+    if "status_code" in result:
+        return Outcome(
+            server,
+            error=str(result.get("status_string") or "failed"),
+            status_code=int(result["status_code"]),
+        )
+    return Outcome(server, status=str(result.get("status", "done")))
 
 
-async def _call(ws: WsClient, pacer: Pacer, kind: str, name: str) -> Outcome:
-    while True:
-        await pacer.take()
-        try:
-            answer = await ws.call(kind, {"server": name})
-        except WsCallError as exc:
-            if exc.status_code == RATE_LIMITED:
-                pacer.refused_once()
-                continue
-            return Outcome(name, error=exc.status_string, status_code=exc.status_code)
-        status = answer.get("status") if isinstance(answer, dict) else None
-        if kind in ("server.start", "server.restart") and status in ("crashed", "backoff"):
-            return await _failed_start(ws, name, str(status))
-        return Outcome(name, status=str(status) if status is not None else "done")
-
-
-async def _failed_start(ws: WsClient, name: str, status: str) -> Outcome:
+async def _failed_start(ws: WsClient, outcome: Outcome) -> Outcome:
     """A start that ended ``crashed`` or ``backoff`` is a failure, with its reason."""
+    status = str(outcome.status)
     try:
-        reason = (await ws.call("server.status", {"server": name})).get("last_error")
+        reason = (await ws.call("server.status", {"server": outcome.server})).get("last_error")
     except WsCallError:
         reason = None
-    return Outcome(name, status=status, error=f"{status}: {reason or 'no reason given'}")
+    return Outcome(outcome.server, status=status, error=f"{status}: {reason or 'no reason given'}")
+
+
+async def _call_paced(ws: WsClient, request: dict[str, Any], rate: float) -> Any:
+    """The call, sent again after a pause while the daemon answers RATE_LIMITED."""
+    pause = 1.0 / max(rate, 0.1)
+    while True:
+        try:
+            return await ws.call("server.power_bulk", request)
+        except WsCallError as exc:
+            if exc.status_code != RATE_LIMITED:
+                raise
+        await trio.sleep(pause)
+        pause = min(pause * 1.5, 10.0)
 
 
 async def _bulk(
@@ -147,34 +125,58 @@ async def _bulk(
     action: str,
     names: list[str] | None,
     *,
-    parallel: int,
+    parallel: int | None,
     rate: float,
-    burst: int,
     on_outcome: Callable[[Outcome, int, int], None],
 ) -> BulkResult:
-    kind = "server." + action.replace("-", "_")
-    result = BulkResult([], {})
+    kind = action.replace("-", "_")
+    result = BulkResult(list(names or []), {})
+    starting = kind in ("start", "restart")
+    request: dict[str, Any] = {"action": kind}
+    request.update({"all": True} if names is None else {"servers": names})
+    if parallel is not None:
+        request["parallel"] = parallel
     t0 = trio.current_time()
-    async with open_session(url, token) as ws:
-        pacer = Pacer(rate, burst)
-        if names is None:
-            await pacer.take()
-            names = sorted((await ws.call("server.list"))["servers"])
-        result.names = names
-        queue: Iterator[str] = iter(names)
+    total = [len(result.names)]
 
-        async def worker() -> None:
-            for name in queue:
-                outcome = await _call(ws, pacer, kind, name)
-                result.outcomes[name] = outcome
-                on_outcome(outcome, len(result.outcomes), len(names))
+    def settle(outcome: Outcome) -> None:
+        if outcome.server in result.outcomes:
+            return
+        result.outcomes[outcome.server] = outcome
+        on_outcome(outcome, len(result.outcomes), max(total[0], len(result.outcomes)))
 
-        try:
+    try:
+        async with open_session(url, token) as ws:
+            deferred: list[Outcome] = []  # failed starts: their reason is asked at the end
+
+            def take(outcome: Outcome) -> None:
+                if starting and outcome.ok and outcome.status in FAILED_STARTS:
+                    deferred.append(outcome)
+                else:
+                    settle(outcome)
+
             async with trio.open_nursery() as nursery:
-                for _ in range(min(parallel, len(names))):
-                    nursery.start_soon(worker)
-        except* WsConnectionError as group:
-            result.lost = group.exceptions[0].args[0] if group.exceptions[0].args else "lost"
+
+                async def watch() -> None:
+                    async for message in ws.pushes:
+                        if message.type == "power_bulk_result" and isinstance(
+                            message.content, dict
+                        ):
+                            take(_outcome_of(message.content))
+
+                nursery.start_soon(watch)
+                answer = await _call_paced(ws, request, rate)
+                nursery.cancel_scope.cancel()
+            listed = [_outcome_of(entry) for entry in answer.get("servers", [])]
+            result.names = [o.server for o in listed]
+            total[0] = len(result.names)
+            for outcome in listed:
+                if outcome.server not in result.outcomes and outcome not in deferred:
+                    take(outcome)
+            for outcome in deferred:
+                settle(await _failed_start(ws, outcome))
+    except* WsConnectionError as group:
+        result.lost = group.exceptions[0].args[0] if group.exceptions[0].args else "lost"
     result.seconds = trio.current_time() - t0
     return result
 
@@ -189,7 +191,7 @@ def run_bulk(
     action: str,
     names: list[str] | None,
     *,
-    parallel: int,
+    parallel: int | None,
     rate: float,
     burst: int,
     as_json: bool,
@@ -219,7 +221,6 @@ def run_bulk(
             names,
             parallel=parallel,
             rate=rate,
-            burst=burst,
             on_outcome=on_outcome,
         )
 

@@ -68,7 +68,7 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
             "--parallel",
             type=_positive_int,
             metavar="N",
-            help="calls in flight with several servers (default: the local ws.max_inflight, 16)",
+            help="actions under way at once with several servers (default and most: 1024)",
         )
     cmd = add("cmd", "send a console command line to a running server")
     cmd.add_argument("name")
@@ -246,7 +246,7 @@ def _bulk_action(args: argparse.Namespace, daemon: Daemon, environ: Mapping[str,
         daemon.token,
         args.server_command,
         names,
-        parallel=args.parallel or hints.max_inflight,
+        parallel=args.parallel,
         rate=hints.request_rate,
         burst=hints.request_burst,
         as_json=args.json,

@@ -1,0 +1,48 @@
+"""The stats passes: every stats interval only while someone watches the live figures,
+every IDLE_FACTOR intervals otherwise (the history's spacing); the first watcher gets a
+pass at once. Trio's MockClock: no real time passes."""
+
+from __future__ import annotations
+
+import itertools
+
+import trio
+import trio.testing
+
+from leosuite.supervision.fleet import IDLE_FACTOR
+from tests.helpers.servers import running_fleet
+
+INTERVAL = 2.0
+
+
+async def test_passes_follow_the_watchers(autojump_clock: trio.testing.MockClock) -> None:
+    with trio.fail_after(3600):
+        async with running_fleet(stats_interval=INTERVAL, raise_fd_limit=False) as (fleet, _):
+            passes: list[float] = []
+
+            async def counted() -> None:
+                passes.append(trio.current_time())
+
+            fleet.sample_stats_once = counted  # type: ignore[method-assign]
+            assert fleet.history.interval == INTERVAL * IDLE_FACTOR
+            await trio.sleep(INTERVAL * IDLE_FACTOR * 3 + 0.5)
+            assert len(passes) == 3  # nobody watches: one pass per history interval
+            gaps = [b - a for a, b in itertools.pairwise(passes)]
+            assert all(abs(gap - INTERVAL * IDLE_FACTOR) < 0.01 for gap in gaps), gaps
+
+            passes.clear()
+            start = trio.current_time()
+            with fleet.watching_stats():
+                await trio.sleep(0.001)
+                assert passes == [start]  # the first watcher: a pass at once
+                with fleet.watching_stats():  # a second one changes nothing
+                    await trio.sleep(INTERVAL * 4 + 0.5)
+                assert len(passes) == 5
+                gaps = [b - a for a, b in itertools.pairwise(passes)]
+                assert all(abs(gap - INTERVAL) < 0.01 for gap in gaps), gaps
+            passes.clear()
+            await trio.sleep(INTERVAL * IDLE_FACTOR * 2 + 0.5)
+            assert 1 <= len(passes) <= 3  # back to the history's spacing
+            await trio.sleep(INTERVAL * IDLE_FACTOR * 4)
+            gaps = [b - a for a, b in itertools.pairwise(passes)]
+            assert all(gap >= INTERVAL * IDLE_FACTOR - 0.01 for gap in gaps[1:]), gaps
