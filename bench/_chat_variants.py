@@ -6,8 +6,11 @@ one run compares the tree as it is with the same tree minus one lever:
 
 * ``nocache``: every member's frame is encoded again (``event_frame`` bypasses the
   ``event.frames`` cache), i.e. what encoding once buys.
-* ``permsg``: the connection writer sends one message per ``send_message`` (one
-  frame, one ``send_all`` each), i.e. what the batching writer buys.
+* ``writer``: no direct write: every message is queued for the connection's writer
+  task (which writes what is queued with one raw write), i.e. what writing straight to
+  an idle member's socket from the fan-out buys.
+* ``permsg``: no raw writes at all: the writer sends one message per ``send_message``
+  (one wsproto encode and one ``send_all`` each).
 """
 
 from __future__ import annotations
@@ -25,19 +28,17 @@ def apply(variant: str) -> None:
             return render(event, history)
 
         chat_protocol.event_frame = event_frame
+    elif variant == "writer":
+        from leosuite.api.ws.fanout import Outbox
+
+        def put_nowait(self: Any, data: Any) -> bool:
+            return self._enqueue(data) is not False
+
+        Outbox.put_nowait = put_nowait  # type: ignore[method-assign]
     elif variant == "permsg":
-        import trio
+        from leosuite._compat import trio_websocket
 
-        from leosuite.api.ws.conn import WsConnection
-
-        async def writer(self: Any) -> None:
-            async for item in self._receive:
-                await self.ws.send_message(item.payload)
-                self._activity = trio.current_time()
-                if item.sent is not None:
-                    item.sent.set()
-
-        WsConnection._writer = writer  # type: ignore[method-assign]
+        trio_websocket.FAST_WRITES = False
     elif variant:
         raise SystemExit(f"unknown BENCH_CHAT_VARIANT {variant!r}")
 

@@ -3,14 +3,14 @@
 ``.venv/bin/pip install websockets`` first (the baseline; not a dependency).
 
 Servers: the leosuite daemon (``ws://…/chat/login/<nick>``, seed 003), optionally
-variants of it with one lever removed (``leosuite:nocache``, ``leosuite:permsg``; see
-``_chat_variants.py``), and a minimal asyncio `websockets` chat implementing the same
-subset (login by path, type 4 join, type 0 to the channel, ``websockets.broadcast``).
-Each server gets its own members (nicks ``m0``…, spread over one client process per
-~250 members, lean raw-socket clients from ``_chat_roles.py``) and its own sender
-process; all members connect once, and the cases (ascending N) add members to the
-channels ``c<N>``. The cases of the servers are interleaved so that the machine's
-load drifts alike for all.
+variants of it with one lever removed (``leosuite:nocache``, ``leosuite:writer``,
+``leosuite:permsg``; see ``_chat_variants.py``), and a minimal asyncio `websockets`
+chat implementing the same subset (login by path, type 4 join, type 0 to the channel,
+``websockets.broadcast``). Each server gets its own members (nicks ``m0``…, spread
+over one client process per ~250 members, lean raw-socket clients from
+``_chat_roles.py``) and its own sender process; all members connect once, and the
+cases (ascending N) add members to the channels ``c<N>``. The cases of the servers
+are interleaved so that the machine's load drifts alike for all.
 
 Per case, two modes, each ``--warmup`` + ``--window`` seconds:
 
@@ -205,7 +205,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", default="10,100,1000", help="comma-separated counts")
     parser.add_argument(
-        "--servers", default="leosuite,websockets", help="leosuite[:nocache|:permsg],websockets"
+        "--servers",
+        default="leosuite,websockets",
+        help="leosuite[:nocache|:writer|:permsg],websockets",
     )
     parser.add_argument("--modes", default="rate,sat", help="rate and/or sat")
     parser.add_argument("--offered", type=float, default=5000, help="rate mode: deliveries/s")

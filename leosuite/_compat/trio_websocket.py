@@ -1,11 +1,14 @@
 """trio-websocket internals, for trio-websocket 0.12.x (wsproto underneath).
 
-* **Raw writes.** A connection's writer may write whole batches of frames it built
-  itself, as trio-websocket's own ``_send`` does: it takes the connection's private
-  ``_stream`` and ``_stream_lock``, and on a broken stream ``_abort_web_socket`` and
-  ``_close_reason``. A server's text frame is unmasked and trio-websocket negotiates
-  no extension, so the bytes are those wsproto would make. Other versions (or a
-  stream that is not a plain TCP socket) get ``send_message`` per message instead.
+* **Raw writes.** A connection's frames may be written straight to its socket, built
+  by hand, as trio-websocket's own ``_send`` writes its events: :func:`direct_socket`
+  takes the private ``_stream``'s socket and swaps the private ``_stream_lock`` (which
+  ``_send`` holds around every write: pongs, close frames) for a lock a short write can
+  hand to another task; :func:`is_open` reads ``_close_reason``; :func:`abort` calls
+  ``_abort_web_socket`` on a broken stream. A server's text frame is unmasked and
+  trio-websocket negotiates no extension, so the bytes are those wsproto would make.
+  Other versions (or a stream that is not a plain TCP socket) get ``send_message`` per
+  message instead.
 * **The client's TCP stream.** trio-websocket 0.12 leaves it open when the peer
   closed first or the connection broke (``aclose`` returns early once a close reason
   is set): the client closes the private ``_stream`` itself. With other versions it
@@ -21,68 +24,68 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import trio
 import trio_websocket
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
-from wsproto.connection import ConnectionState
+from trio_websocket import CloseReason, WebSocketConnection, WebSocketRequest
 
 __all__ = [
     "FAST_WRITES",
     "SUPPORTED",
+    "StreamLock",
+    "abort",
     "close_transport",
     "connection_handler",
+    "direct_socket",
     "handshake_host",
     "is_open",
-    "raw_writes_possible",
-    "write_raw",
 ]
 
 #: The version prefix these functions were written for.
 WRITTEN_FOR = "0.12."
 #: The installed trio-websocket is that version: the private reaches may be used.
 SUPPORTED = trio_websocket.__version__.startswith(WRITTEN_FOR)
-#: Whether :func:`write_raw` may be used at all with the installed trio-websocket.
+#: Frames may be written by hand (:func:`direct_socket`) with the installed trio-websocket.
 FAST_WRITES = SUPPORTED
 
 
-def raw_writes_possible(ws: WebSocketConnection) -> bool:
-    """:func:`write_raw` may be used on ``ws`` (checked once per connection)."""
-    return FAST_WRITES and isinstance(getattr(ws, "_stream", None), trio.SocketStream)
+class StreamLock(Protocol):
+    """What trio-websocket's ``_send`` does with its stream lock (``async with``)."""
+
+    def locked(self) -> bool: ...
+
+    async def __aenter__(self) -> None: ...
+
+    async def __aexit__(self, *_: object) -> None: ...
+
+
+def direct_socket(ws: WebSocketConnection, lock: StreamLock) -> trio.socket.SocketType | None:
+    """The TCP socket under ``ws``, its stream lock now ``lock``; None (and nothing
+    changed) when raw writes are not possible or a send holds the lock right now."""
+    stream = getattr(ws, "_stream", None)
+    if not FAST_WRITES or not isinstance(stream, trio.SocketStream):
+        return None
+    if ws._stream_lock.locked():
+        return None
+    ws._stream_lock = lock  # type: ignore[assignment]
+    return stream.socket
+
+
+async def abort(ws: WebSocketConnection) -> CloseReason | None:
+    """The stream under ``ws`` broke: end the connection (1006) as trio-websocket does."""
+    await ws._abort_web_socket()
+    return ws._close_reason
 
 
 def is_open(ws: WebSocketConnection) -> bool:
-    """Neither side has started closing: raw frames may still be written."""
-    return not ws._close_reason and ws._wsproto.state is ConnectionState.OPEN
+    """Neither side has started closing: raw frames may still be written.
 
-
-async def write_raw(ws: WebSocketConnection, data: bytes) -> None:
-    """Write ready-made frames, without a trip through the scheduler when the socket
-    takes them all (the common case); a broken stream aborts the connection and raises
-    :class:`ConnectionClosed`, as ``send_message`` would."""
-    stream = ws._stream
-    assert isinstance(stream, trio.SocketStream)
-    lock = ws._stream_lock  # the reader's pongs and close frames take it too
-    try:
-        lock.acquire_nowait()
-    except trio.WouldBlock:
-        await lock.acquire()
-    try:
-        try:
-            try:
-                written = os.write(stream.socket.fileno(), data)
-            except BlockingIOError:
-                written = 0
-            if written < len(data):
-                await stream.send_all(memoryview(data)[written:])
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-            await ws._abort_web_socket()
-            assert ws._close_reason is not None
-            raise ConnectionClosed(ws._close_reason) from None
-    finally:
-        lock.release()
+    trio-websocket sets its close reason before it writes a close frame, except for
+    the close answering a protocol error, after which it closes the socket at once
+    (the next raw write then fails)."""
+    return not ws._close_reason
 
 
 def handshake_host(request: WebSocketRequest) -> str:

@@ -204,7 +204,7 @@ class WsChat:
             if event.kind == "closed":
                 return conn.push_nowait(proto.closed_frame(event, member.name))
             frame = proto.event_frame(event)
-            return True if frame is None else conn.push_nowait(frame)
+            return True if frame is None else conn.push_nowait(frame, shared=True)
 
         def disconnect(reason: str) -> None:
             if client is not None:
@@ -281,7 +281,9 @@ class WsChat:
 
     def _broadcast(self, frame: str) -> None:
         """One frame, encoded once, to every connected chat user."""
-        slow = [c for c in list(self.clients.values()) if not c.conn.push_nowait(frame)]
+        slow = [
+            c for c in list(self.clients.values()) if not c.conn.push_nowait(frame, shared=True)
+        ]
         for client in slow:
             self.core.disconnect(client.member, SLOW)
 

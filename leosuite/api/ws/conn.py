@@ -1,19 +1,23 @@
 """One WebSocket connection's plumbing, and the hub that knows them all.
 
 Every connection has ONE bounded outbound queue and ONE writer task (trio-websocket's
-``send_message`` blocks for ever on a peer that stops reading). Three ways in:
+``send_message`` blocks for ever on a peer that stops reading); a message to an idle
+connection is written straight to its socket by the task that sends it, and only a
+connection that is behind queues (:class:`~leosuite.api.ws.fanout.Outbox`). The ways in:
 
 * :meth:`WsConnection.send` for answers: waits for room up to ``ws.send_timeout``;
   a peer that stays that far behind is closed with 1008.
 * :meth:`WsConnection.push_nowait` for events and stats: dropped when full.
-* :meth:`WsConnection.send_and_wait` for console data: waits its turn and until the
-  writer has sent it, so each console subscription has at most one push queued and
-  skips ahead instead of buffering (see ``ws_console``).
+* :meth:`WsConnection.send_and_wait` and :meth:`WsConnection.send_marked` for console
+  data: wait their turn, and until (or tell when) it has been handed to the socket, so
+  each console subscription has a few pushes on their way at most and skips ahead
+  instead of buffering (see ``dashboard``).
 
-Ping/pong: an idle peer is pinged every ``ws.ping_interval``; no pong within the same
-time closes it, so a dead peer is noticed within two intervals. A connection may be
-given a tighter live limit (the chat's ``clientTimeout``): then it is pinged every half
-of that limit, so a peer that answers nothing is dropped within it.
+Ping/pong: a peer that has sent nothing (no message, no pong) for ``ws.ping_interval``
+is pinged; no pong within the same time closes it, so a dead peer is noticed within two
+intervals. A connection may be given a tighter live limit (the chat's
+``clientTimeout``): then it is pinged every half of that limit, so a peer that answers
+nothing is dropped within it.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from typing import TYPE_CHECKING
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from ..._compat import trio_websocket as compat
 from ...audit import Actor, AuditLog
 from ...auth.limits import Limiter
 from ...settings import WsSettings
+from .fanout import Outbox, text_frame
 from .protocol import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 from .refusals import RefusalNotes
 
@@ -42,16 +46,6 @@ __all__ = ["WsConnection", "WsHub"]
 log = logging.getLogger("leosuite.ws")
 
 
-class _Outgoing:
-    __slots__ = ("payload", "sent")
-
-    def __init__(self, payload: str, sent: trio.Event | None) -> None:
-        self.payload = payload
-        self.sent = sent
-
-
-#: A writer stops draining its queue for one write at this many bytes.
-BATCH_BYTES = 256 * 1024
 _FRAMES: dict[str, bytes] = {}  # payload -> frame, shared: a chat line is one str for all
 _FRAMES_BYTES = [0]  # their total size; the cache is emptied past 4 MiB
 _FRAMES_MAX_BYTES = 4 * 1024 * 1024
@@ -59,18 +53,13 @@ _FRAME_CACHED_MAX = 16 * 1024
 
 
 def _frame(payload: str) -> bytes:
-    """The wire bytes of one text frame, built once per payload for every member."""
+    """The wire bytes of one text frame, built once per payload for every member (only
+    broadcast pushes are cached: an answer or a push with its own uuid is never reused)."""
     frame = _FRAMES.get(payload)
     if frame is not None:
         return frame
-    data = payload.encode()
-    size = len(data)
-    if size < 126:
-        frame = bytes((0x81, size)) + data
-    elif size < 65536:
-        frame = b"\x81\x7e" + size.to_bytes(2, "big") + data
-    else:
-        frame = b"\x81\x7f" + size.to_bytes(8, "big") + data
+    frame = text_frame(payload)
+    size = len(frame)
     if size <= _FRAME_CACHED_MAX:
         if _FRAMES_BYTES[0] + size > _FRAMES_MAX_BYTES:
             _FRAMES.clear()
@@ -78,18 +67,6 @@ def _frame(payload: str) -> bytes:
         _FRAMES[payload] = frame
         _FRAMES_BYTES[0] += size
     return frame
-
-
-async def _write_frames(ws: WebSocketConnection, payloads: list[str]) -> None:
-    """Every queued message in one raw write (the frames built by :func:`_frame`): one
-    syscall and no task switch per batch instead of a wsproto encode, a lock and a
-    ``send_all`` (which yields) per message."""
-    if not compat.is_open(ws):
-        for payload in payloads:  # closing: trio-websocket's own path says what to do
-            await ws.send_message(payload)
-        return
-    data = _frame(payloads[0]) if len(payloads) == 1 else b"".join(map(_frame, payloads))
-    await compat.write_raw(ws, data)
 
 
 class WsConnection:
@@ -108,9 +85,9 @@ class WsConnection:
         self.ws = ws
         self.ip = ip
         settings = hub.settings
-        self._send, self._receive = trio.open_memory_channel[_Outgoing](settings.queue_size)
+        #: Bounded (``queue_size`` messages); written directly when the peer keeps up.
+        self.outbox = Outbox(ws, settings.queue_size, hub)
         self._scope = trio.CancelScope()
-        self._fast = compat.raw_writes_possible(ws)
         self._close_code = CLOSE_GOING_AWAY
         self._close_reason = ""
         self._activity = trio.current_time()
@@ -137,7 +114,7 @@ class WsConnection:
     async def send(self, payload: str) -> None:
         """Queue an answer; close the connection (1008) if the peer does not read."""
         with trio.move_on_after(self.hub.settings.send_timeout):
-            await self._send.send(_Outgoing(payload, None))
+            await self.outbox.put(text_frame(payload) if self.outbox.direct else payload)
             return
         self.close(CLOSE_POLICY, "client does not read its messages")
         notes = self.hub.cut_off
@@ -150,48 +127,32 @@ class WsConnection:
         if noted:
             log.warning("WebSocket client %s cut off: it did not read its answers", self.ip)
 
-    def push_nowait(self, payload: str) -> bool:
-        try:
-            self._send.send_nowait(_Outgoing(payload, None))
-        except trio.WouldBlock:
+    def push_nowait(self, payload: str, *, shared: bool = False) -> bool:
+        """Write or queue an event; False (dropped) when the queue is full or closed.
+        ``shared``: the same payload goes to many connections (its frame is cached)."""
+        outbox = self.outbox
+        if not outbox.direct:
+            data: bytes | str = payload
+        else:
+            data = _frame(payload) if shared else text_frame(payload)
+        if outbox.put_nowait(data):
+            return True
+        if not outbox.closed:
             self.dropped_pushes += 1
-            return False
-        except trio.ClosedResourceError:
-            return False
-        return True
+        return False
 
     async def send_and_wait(self, payload: str) -> None:
-        """Queue a console push and return once the writer has handed it to the socket."""
-        sent = trio.Event()
-        await self._send.send(_Outgoing(payload, sent))
-        await sent.wait()
+        """Queue a console push and return once it has been handed to the socket."""
+        outbox = self.outbox
+        await outbox.put_and_wait(text_frame(payload) if outbox.direct else payload)
 
-    async def _writer(self) -> None:
-        """Drain everything queued and write it at once (see :func:`_write_frames`)."""
-        receive = self._receive
-        while True:
-            try:
-                batch = [await receive.receive()]
-            except trio.EndOfChannel:
-                return
-            size = len(batch[0].payload)
-            while size < BATCH_BYTES:
-                try:
-                    item = receive.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-                batch.append(item)
-                size += len(item.payload)
-            if self._fast:
-                await _write_frames(self.ws, [item.payload for item in batch])
-            else:
-                for item in batch:
-                    await self.ws.send_message(item.payload)
-            self._activity = trio.current_time()
-            self.hub.sent += len(batch)
-            for item in batch:
-                if item.sent is not None:
-                    item.sent.set()
+    async def send_marked(self, payload: str, frame: bytes | None = None) -> trio.Event | None:
+        """Queue a console push (``frame``: its frame, if built already) waiting for
+        room; the event set once it has been handed to the socket, or None if it has."""
+        outbox = self.outbox
+        if not outbox.direct:
+            return await outbox.put_marked(payload)
+        return await outbox.put_marked(text_frame(payload) if frame is None else frame)
 
     def _ping_interval(self) -> float:
         interval = self.hub.settings.ping_interval
@@ -218,6 +179,7 @@ class WsConnection:
         """Close soon (from anywhere): the run loop ends and sends the close frame."""
         self._close_code = code
         self._close_reason = reason
+        self.outbox.mute()  # nothing but the close frame goes out from now on
         self._scope.cancel()
 
     def close_policy(self, reason: str) -> None:
@@ -247,8 +209,10 @@ class WsConnection:
         self.subscriptions.clear()
 
     async def serve(self, handle_message: Callable[[str | bytes], Awaitable[None]]) -> None:
-        """Read frames and hand each to ``handle_message`` (up to ``max_inflight`` at once)."""
+        """Read frames and hand each to ``handle_message`` (up to ``max_inflight`` at once;
+        one at a time is handled in this task, without a task per frame)."""
         inflight = trio.Semaphore(self.hub.settings.max_inflight)
+        one_at_a_time = self.hub.settings.max_inflight == 1
 
         async def handle(message: str | bytes) -> None:
             try:
@@ -260,12 +224,15 @@ class WsConnection:
             with self._scope:
                 async with trio.open_nursery() as nursery:
                     self.nursery = nursery
-                    nursery.start_soon(self._writer)
+                    nursery.start_soon(self.outbox.run)
                     nursery.start_soon(self._pinger)
                     while True:
                         message = await self.ws.get_message()
                         self._activity = trio.current_time()
                         self.hub.received += 1
+                        if one_at_a_time:
+                            await handle_message(message)
+                            continue
                         await inflight.acquire()
                         nursery.start_soon(handle, message)
         except* ConnectionClosed:
@@ -273,7 +240,8 @@ class WsConnection:
         finally:
             self.nursery = None
             self.cancel_subscriptions()
-            self._send.close()
+            with trio.CancelScope(shield=True):
+                await self.outbox.finish()
             with (
                 trio.CancelScope(shield=True),
                 trio.move_on_after(2),

@@ -1,16 +1,20 @@
 """Dashboard calls of the WebSocket API: ``server.*`` and the live subscriptions.
 
 ``console.subscribe {server, from?}`` streams ``console_output`` pushes (the backlog
-from ``from``, then live bytes) from ONE task per subscription that has at most one
-push queued: while the peer is slow the console advances in the log, not in memory;
-when the subscriber is more than ``ws.console_max_lag`` behind, it skips ahead and a
-``console_overrun {server, skipped}`` push says how much. ``stats.subscribe`` and
-``events.subscribe`` push through the drop-if-full path. Every push that carries a
-server's state carries its ``actions`` too: the power actions that state allows.
+from ``from``, then live bytes) from ONE task per subscription that has at most a few
+pushes on their way (``PUSHES_ON_THE_WAY``, queued behind the one being written), read
+and encoded once for every subscriber at the same index
+(:mod:`~leosuite.api.ws.fanout_console`): while the peer is slow the console advances
+in the log, not in memory; when the subscriber is more than ``ws.console_max_lag``
+behind, it skips ahead and a ``console_overrun {server, skipped}`` push says how much.
+``stats.subscribe`` and ``events.subscribe`` push through the drop-if-full path. Every
+push that carries a server's state carries its ``actions`` too: the power actions that
+state allows.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable
 from typing import Any, Literal
 
@@ -20,13 +24,13 @@ import trio
 from ...audit import AuditEvent
 from ...auth.permissions import may_see_audit_events
 from ...errors import InternalError
-from ...supervision.console_answer import encode_console_data
 from ...supervision.console_file import ConsoleFile
 from ...supervision.spec import StateChange
 from ...supervision.states import POWER_ACTIONS, PowerAction, allowed_actions
 from ..server_ops import ConsoleIndex, ServerOps, WaitSeconds
 from .api import AfterSend, WsApi
 from .conn import WsConnection
+from .fanout_console import PUSHES_ON_THE_WAY, ConsoleChunks, skip_to
 from .protocol import StatusCode, WsError, decode_content, push
 
 __all__ = ["install_dashboard_calls"]
@@ -82,6 +86,8 @@ class _Subscribe(msgspec.Struct, forbid_unknown_fields=True):
 def install_dashboard_calls(api: WsApi) -> None:
     ctx = api.ctx
     ws_settings = ctx.settings.ws
+    #: console_output pushes shared by the subscribers of a console at one index.
+    console_chunks = ConsoleChunks(ws_settings.console_batch_bytes)
 
     def ops(conn: WsConnection) -> ServerOps:
         assert conn.principal is not None
@@ -160,6 +166,7 @@ def install_dashboard_calls(api: WsApi) -> None:
         conn: WsConnection, server: str, console: ConsoleFile, index: int
     ) -> None:
         batch = ws_settings.console_batch_bytes
+        on_the_way: deque[trio.Event] = deque()  # pushes not yet handed to the socket
         while True:
             await console.wait_beyond(index)
             end = console.end_index
@@ -168,34 +175,26 @@ def install_dashboard_calls(api: WsApi) -> None:
                     raise InternalError("closed")
                 skipped = 0
                 if end - index > ws_settings.console_max_lag:
-                    skipped = end - batch - index
-                    index = end - batch
-                chunk = console.read(index, batch)
+                    skipped = skip_to(index, end, batch) - index
+                    index += skipped
+                output = console_chunks.output(server, console, index)
             except InternalError:  # closed (the server is gone), or its files unreadable
                 conn.push_nowait(push("console_closed", {"server": server, "readIndex": index}))
                 return
-            skipped += chunk.old_read_index - index
+            skipped += output.old_read_index - index
             if skipped > 0:
-                await conn.send_and_wait(
+                await conn.send_marked(
                     push(
                         "console_overrun",
-                        {"server": server, "skipped": skipped, "readIndex": chunk.old_read_index},
+                        {"server": server, "skipped": skipped, "readIndex": output.old_read_index},
                     )
                 )
-            answer = encode_console_data(chunk, None)
-            await conn.send_and_wait(
-                push(
-                    "console_output",
-                    {
-                        "server": server,
-                        "readIndex": answer.oldReadIndex,
-                        "nextReadIndex": answer.nextReadIndex,
-                        "data": answer.data,
-                        "encoding": answer.encoding,
-                    },
-                )
-            )
-            index = answer.nextReadIndex
+            sent = await conn.send_marked(output.payload, output.frame)
+            if sent is not None:
+                on_the_way.append(sent)
+            while len(on_the_way) > PUSHES_ON_THE_WAY or (on_the_way and on_the_way[0].is_set()):
+                await on_the_way.popleft().wait()
+            index = output.next_index
 
     async def while_allowed(conn: WsConnection, server: str, stream: Awaitable[None]) -> None:
         """Run a console stream until it ends or the caller loses ``console`` on the
@@ -267,17 +266,18 @@ def install_dashboard_calls(api: WsApi) -> None:
 
     async def stream_stats(conn: WsConnection) -> None:
         interval = ctx.settings.servers.stats_interval
-        while True:
-            await trio.sleep(interval)
-            view = ops(conn)
-            servers = {}
-            for name in view.visible_names():
-                if "console" not in view.rights(ctx.servers.record(name)):
-                    continue  # the live figures are the console right's
-                status = ctx.servers.status(name)
-                if status["status"] in ("running", "starting", "stopping"):
-                    servers[name] = {k: status[k] for k in _STATS_FIELDS}
-            conn.push_nowait(push("stats", {"servers": servers}))
+        with ctx.servers.watching_stats():  # the daemon samples every interval meanwhile
+            while True:
+                await trio.sleep(interval)
+                view = ops(conn)
+                servers = {}
+                for name in view.visible_names():
+                    if "console" not in view.rights(ctx.servers.record(name)):
+                        continue  # the live figures are the console right's
+                    status = ctx.servers.status(name)
+                    if status["status"] in ("running", "starting", "stopping"):
+                        servers[name] = {k: status[k] for k in _STATS_FIELDS}
+                conn.push_nowait(push("stats", {"servers": servers}))
 
     async def stream_events(conn: WsConnection) -> None:
         states = ctx.servers.subscribe_states()

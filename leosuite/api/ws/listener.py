@@ -54,10 +54,13 @@ from ..proxies import trusted_proxies
 from ..serve import ConnectionGate
 from .admin_calls import install_admin_calls
 from .api import WsApi
+from .backups import install_backup_calls
 from .chat import CHAT_PREFIX, WsChat
 from .conn import WsHub
 from .dashboard import install_dashboard_calls
+from .fanout import echo
 from .logfiles import install_logfile_calls
+from .power_bulk import install_power_bulk
 from .schedules import install_schedule_calls
 from .sessions import install_session_calls
 from .shares import install_share_calls
@@ -82,10 +85,9 @@ Route = Callable[[WebSocketRequest, str], Awaitable[None]]
 
 
 async def serve_echo(request: WebSocketRequest, ip: str) -> None:
-    """Testing only (``ws.echo_path``): echo every message, for the Autobahn suite."""
-    ws = await request.accept()
-    while True:
-        await ws.send_message(await ws.get_message())
+    """Testing only (``ws.echo_path``): echo every message, for the Autobahn suite,
+    through the write path every connection uses (:func:`.fanout.echo`)."""
+    await echo(await request.accept())
 
 
 def _header(request: WebSocketRequest, name: bytes) -> str | None:
@@ -305,10 +307,12 @@ def websocket_listener(
     listener = WebSocketListener(ctx, sock, reserve=reserve)
     ws_api = WsApi(ctx, ctx.ws_hub)
     install_dashboard_calls(ws_api)
+    install_power_bulk(ws_api)
     install_logfile_calls(ws_api)
     install_session_calls(ws_api)
     install_share_calls(ws_api)
     install_schedule_calls(ws_api)
+    install_backup_calls(ws_api)
     install_admin_calls(ws_api)
     listener.route("/", ws_api.serve)
     chat = WsChat(ctx)

@@ -1,0 +1,96 @@
+"""Console pushes read, encoded and framed once for every subscriber at the same index.
+
+A console flooded while N connections watch it costs one ``pread``, one JSON encoding
+and one frame per chunk, not N: the chunk a subscriber at index ``i`` gets is the one
+the first subscriber at ``i`` got, so subscribers that meet at an index go on together.
+Chunks end at multiples of ``ws.console_batch_bytes`` (or where the console ends), so
+subscribers that started at different indexes meet at the next multiple, and one that
+lags too far skips ahead to a multiple (:func:`skip_to`), where the others are too. All of them
+get the same push, uuid included (each uuid is still new to each connection). Bounded:
+the newest chunks, up to :data:`KEPT_BATCHES` batches of frames and text in all.
+"""
+
+from __future__ import annotations
+
+from ...supervision.console_answer import encode_console_data
+from ...supervision.console_file import ConsoleFile
+from .fanout import text_frame
+from .protocol import push
+
+__all__ = ["KEPT_BATCHES", "PUSHES_ON_THE_WAY", "ConsoleChunks", "ConsolePush", "skip_to"]
+
+#: How many batches of console pushes (text and frame) are kept for late subscribers.
+KEPT_BATCHES = 16
+#: A subscription's console pushes queued at once (their frames are shared).
+PUSHES_ON_THE_WAY = 4
+
+
+def skip_to(index: int, end: int, batch: int) -> int:
+    """Where a subscriber at ``index`` that lags too far goes on: the multiple of
+    ``batch`` one to two batches before ``end`` (a whole batch to read), never back."""
+    return max(index, (end - batch) // batch * batch)
+
+
+class ConsolePush:
+    """One ``console_output`` push: its text, its frame, and where it starts and ends."""
+
+    __slots__ = ("console", "frame", "next_index", "old_read_index", "payload")
+
+    def __init__(
+        self, console: ConsoleFile, payload: str, old_read_index: int, next_index: int
+    ) -> None:
+        self.console = console
+        self.payload = payload
+        self.frame = text_frame(payload)
+        self.old_read_index = old_read_index
+        self.next_index = next_index
+
+
+class ConsoleChunks:
+    """The newest console pushes, by console and index."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+        self._max_bytes = KEPT_BATCHES * 2 * batch
+        self._bytes = 0
+        self._pushes: dict[tuple[int, int], ConsolePush] = {}  # oldest first
+        #: Pushes built and pushes reused since the start.
+        self.built = self.reused = 0
+
+    def output(self, server: str, console: ConsoleFile, index: int) -> ConsolePush:
+        """The push of ``console``'s bytes from ``index`` (read once; raises what
+        :meth:`ConsoleFile.read` raises)."""
+        key = (id(console), index)
+        kept = self._pushes.get(key)
+        if kept is not None and kept.console is console:
+            self.reused += 1
+            return kept
+        chunk = console.read(index, self.batch - index % self.batch)
+        answer = encode_console_data(chunk, None)
+        content = {
+            "server": server,
+            "readIndex": answer.oldReadIndex,
+            "nextReadIndex": answer.nextReadIndex,
+            "data": answer.data,
+            "encoding": answer.encoding,
+        }
+        made = ConsolePush(
+            console, push("console_output", content), chunk.old_read_index, answer.nextReadIndex
+        )
+        self.built += 1
+        self._keep(key, made)
+        return made
+
+    def _keep(self, key: tuple[int, int], made: ConsolePush) -> None:
+        size = len(made.payload) + len(made.frame)
+        if size > self._max_bytes:
+            return
+        old = self._pushes.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old.payload) + len(old.frame)
+        while self._pushes and self._bytes + size > self._max_bytes:
+            oldest = next(iter(self._pushes))
+            gone = self._pushes.pop(oldest)
+            self._bytes -= len(gone.payload) + len(gone.frame)
+        self._pushes[key] = made
+        self._bytes += size

@@ -1,0 +1,227 @@
+"""Direct writes (leosuite.api.ws.fanout): a trio-websocket server on 127.0.0.1 whose
+connection writes frames straight to its socket, and raw clients (wsproto over a bare
+socket with a small receive buffer) that stop reading, ping, and close."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+import trio.testing
+from trio_websocket import (
+    WebSocketConnection,
+    WebSocketRequest,
+    open_websocket_url,
+    serve_websocket,
+)
+from wsproto.events import CloseConnection, Ping, Pong, TextMessage
+
+from leosuite.api.ws.fanout import HandoffLock, Outbox, text_frame
+from tests.helpers.daemon import make_settings, running_daemon
+from tests.helpers.ws import RawClient
+
+Handler = Callable[[WebSocketConnection], Awaitable[None]]
+
+
+class Counted:
+    sent = 0
+
+
+def _message(n: int, size: int) -> bytes:
+    return text_frame(json.dumps({"n": n, "pad": "x" * size}))
+
+
+@asynccontextmanager
+async def _server(handler: Handler) -> AsyncIterator[str]:
+    """A trio-websocket server on port 0 running ``handler`` per connection; its URL."""
+
+    async def accept(request: WebSocketRequest) -> None:
+        await handler(await request.accept())
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_websocket, accept, "127.0.0.1", 0, None)
+        yield f"ws://127.0.0.1:{server.port}/"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_handoff_lock_is_released_by_another_task_in_fifo_order() -> None:
+    lock = HandoffLock()
+    lock.acquire_nowait()  # taken here, released by a task below
+    order: list[int] = []
+
+    async def waiter(i: int) -> None:
+        async with lock:
+            order.append(i)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            for i in range(3):
+                nursery.start_soon(waiter, i)
+                await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(_release, lock)
+        assert order == [0, 1, 2]
+        assert not lock.locked()
+        try:
+            lock.release()
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("released a lock nobody holds")
+
+
+async def _release(lock: HandoffLock) -> None:
+    lock.release()
+
+
+async def test_a_reader_that_stops_is_parked_then_gets_every_frame_whole_and_in_order() -> None:
+    """Frames go out directly until the socket fills; the rest (the frame cut short
+    first) waits in the bounded queue; one more is refused; once the peer reads, the
+    writer sends what waited, in order, each frame whole."""
+    full, done = trio.Event(), trio.Event()
+    seen: dict[str, int] = {}
+
+    async def handler(ws: WebSocketConnection) -> None:
+        counted = Counted()
+        outbox = Outbox(ws, 8, counted)
+        assert outbox.direct
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(outbox.run)
+            n = 0
+            while outbox.put_nowait(_message(n, 3_000)):
+                n += 1
+                assert n < 100_000, "the queue never filled"
+            seen.update(refused=n, queued=len(outbox), direct=counted.sent, torn=outbox.torn)
+            full.set()
+            await outbox.put_and_wait(_message(n + 1, 10))  # after the peer has read
+            seen["sent"] = counted.sent
+            done.set()
+            nursery.cancel_scope.cancel()
+        await outbox.finish()
+        await ws.aclose()
+
+    with trio.fail_after(20):
+        async with _server(handler) as url, RawClient.open(url, receive_buffer=4096) as client:
+            await full.wait()
+            assert seen["queued"] == 8
+            assert seen["direct"] > 0  # the first frames went out without the writer
+            while client.count() < seen["refused"] + 1:
+                assert await client.read_some()
+            await done.wait()
+            numbers = [m["n"] for m in client.messages()]
+            assert numbers == [*range(seen["refused"]), seen["refused"] + 1]
+            assert all(len(m["pad"]) == 3_000 for m in client.messages()[:-1])
+            assert seen["sent"] == seen["refused"] + 1
+
+
+async def test_pings_and_the_close_fall_between_whole_frames() -> None:
+    """While frames wait for a slow reader, the peer's pings are answered between
+    whole frames, and the close frame comes after the last frame and nothing after it."""
+    frames, size = 60, 20_000
+    queued = trio.Event()
+
+    async def handler(ws: WebSocketConnection) -> None:
+        outbox = Outbox(ws, frames, Counted())
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(outbox.run)
+            for n in range(frames - 1):
+                assert outbox.put_nowait(_message(n, size))
+            queued.set()
+            await outbox.put_and_wait(_message(frames - 1, size))
+            nursery.cancel_scope.cancel()
+        await outbox.finish()
+        await ws.aclose(4000, "done")
+
+    with trio.fail_after(20):
+        async with _server(handler) as url, RawClient.open(url, receive_buffer=4096) as client:
+            await queued.wait()
+            pings = 0
+            while True:
+                if pings < 20:
+                    pings += 1
+                    await client.stream.send_all(client.proto.send(Ping(payload=bytes([pings]))))
+                if not await client.read_some() or client.close_code() is not None:
+                    break
+            kinds = [type(e) for e in client.events if isinstance(e, TextMessage | Pong)]
+            assert [m["n"] for m in client.messages()] == list(range(frames))
+            assert kinds.count(Pong) == pings  # each answered, between the frames:
+            assert kinds.index(Pong) < len(kinds) - 1 - kinds[::-1].index(TextMessage)
+            closes = [i for i, e in enumerate(client.events) if isinstance(e, CloseConnection)]
+            assert len(closes) == 1
+            assert client.close_code() == 4000
+            assert not any(isinstance(e, TextMessage) for e in client.events[closes[0] :])
+
+
+async def test_a_peer_gone_mid_fanout_ends_its_connection_and_spares_the_others() -> None:
+    """One of several connections resets while frames wait for it: its writer ends the
+    connection (1006), the frames of the others keep coming, whole and in order."""
+    lines, size, peers = 40, 50_000, 3
+    outboxes: list[Outbox] = []
+    ended: list[int | None] = []
+    all_in, gone = trio.Event(), trio.Event()
+
+    async def handler(ws: WebSocketConnection) -> None:
+        outbox = Outbox(ws, lines + 1, Counted())
+        outboxes.append(outbox)
+        if len(outboxes) == peers:
+            all_in.set()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(outbox.run)
+                await trio.sleep_forever()
+        except* Exception:
+            ended.append(ws.closed.code if ws.closed else None)
+        finally:
+            await outbox.finish()
+
+    async def fan_out() -> None:
+        for n in range(lines):
+            for outbox in list(outboxes):
+                outbox.put_nowait(_message(n, size))
+            if n == lines // 4:
+                await gone.wait()  # the peer resets while its frames wait
+            await trio.sleep(0)
+
+    with trio.fail_after(30):
+        async with (
+            _server(handler) as url,
+            RawClient.open(url) as first,
+            RawClient.open(url) as second,
+            RawClient.open(url, receive_buffer=4096) as leaver,
+        ):
+            await all_in.wait()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(fan_out)
+                await trio.testing.wait_all_tasks_blocked()
+                leaver.stream.socket.setsockopt(
+                    trio.socket.SOL_SOCKET, trio.socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0"
+                )
+                await leaver.stream.aclose()  # a reset: unread data was waiting
+                gone.set()
+                for client in (first, second):
+                    while client.count() < lines:
+                        assert await client.read_some()
+            for client in (first, second):
+                assert [m["n"] for m in client.messages()] == list(range(lines))
+            with trio.fail_after(5):
+                while not ended:
+                    await trio.sleep(0.01)
+            assert ended == [1006]
+
+
+async def test_the_echo_path_echoes_text_binary_and_big_messages(tmp_path: Path) -> None:
+    """The conformance tests' echo goes through the same write path: text, binary and
+    messages far bigger than the socket buffers come back whole, pings are answered."""
+    big = "é" * 400_000
+    settings = make_settings(tmp_path / "data", ws={"echo_path": True})
+    with trio.fail_after(30):
+        async with (
+            running_daemon(settings) as daemon,
+            open_websocket_url(daemon.endpoints.ws + "/echo") as ws,
+        ):
+            for message in ("hello", b"\x00\xff" * 10, big, b"x" * 300_000):
+                await ws.send_message(message)
+                await ws.ping(b"p")
+                assert await ws.get_message() == message

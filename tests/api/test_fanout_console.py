@@ -1,0 +1,96 @@
+"""Console pushes shared by the subscribers of a flooding server (a real child process
+and real WebSocket connections): each gets every byte once, in order, and two
+subscribers at the same index get the same push (read and encoded once), whether
+they subscribed as the owner or as an account the console alone is shared with."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import trio
+
+from leosuite.api.ws.fanout_console import skip_to
+from tests.helpers.accounts import PASSWORD, add_account
+from tests.helpers.daemon import RunningDaemon
+from tests.helpers.servers import command_settings
+from tests.helpers.ws import WsClient, ws_client
+
+
+def _data(push: dict[str, Any]) -> bytes:
+    content = push["content"]
+    if content["encoding"] == "base64":
+        return base64.b64decode(content["data"])
+    data: str = content["data"]
+    return data.encode("utf-8")
+
+
+async def _collect(client: WsClient, total: int) -> tuple[bytes, dict[int, tuple[str, bytes]]]:
+    """Console bytes in order until ``total`` of them; each push's uuid and bytes by
+    its readIndex."""
+    data = b""
+    pushes: dict[int, tuple[str, bytes]] = {}
+    while len(data) < total:
+        push = await client.next_push("console_output")
+        content = push["content"]
+        assert content["server"] == "f"
+        assert content["readIndex"] == len(data), (content["readIndex"], len(data))
+        chunk = _data(push)
+        assert content["nextReadIndex"] == content["readIndex"] + len(chunk)
+        pushes[content["readIndex"]] = (push["uuid"], chunk)
+        data += chunk
+    return data, pushes
+
+
+async def test_subscribers_of_a_flood_share_each_push_and_get_every_byte(
+    daemon: RunningDaemon,
+) -> None:
+    total = 2_000_000
+    with trio.fail_after(60):
+        await add_account(daemon, "viewer")
+        async with (
+            ws_client(daemon) as owner,
+            ws_client(daemon) as viewer,
+            ws_client(daemon) as late,
+        ):
+            await owner.login()
+            await viewer.login("viewer", PASSWORD)
+            await late.login()
+            settings = command_settings("flood", total, "--sleep")
+            await owner.ok(
+                "server.create", {"server": "f", "type": "command", "settings": settings}
+            )
+            await owner.ok(
+                "server.share_set", {"server": "f", "account": "viewer", "rights": ["console"]}
+            )
+            for client in (owner, viewer, late):
+                await client.ok("console.subscribe", {"server": "f", "from": 0})
+            await owner.ok("server.start", {"server": "f"})
+            got: dict[str, tuple[bytes, dict[int, tuple[str, bytes]]]] = {}
+
+            async def collect(name: str, client: WsClient) -> None:
+                got[name] = await _collect(client, total)
+
+            async with trio.open_nursery() as nursery:
+                for name, client in (("owner", owner), ("viewer", viewer), ("late", late)):
+                    nursery.start_soon(collect, name, client)
+            datas = [data for data, _ in got.values()]
+            shortest = min(len(data) for data in datas)
+            assert all(data[:shortest] == datas[0][:shortest] for data in datas)
+            assert b"flood " in datas[0]
+            shared = set(got["owner"][1]) & set(got["viewer"][1]) & set(got["late"][1])
+            assert len(shared) >= 2, "no index where the subscribers met"
+            for index in shared:  # the same push: read, encoded and framed once
+                assert got["owner"][1][index] == got["viewer"][1][index] == got["late"][1][index]
+            await owner.ok("server.kill", {"server": "f"})
+
+
+def test_a_lagging_subscriber_skips_to_a_batch_boundary_and_never_back() -> None:
+    batch = 1000
+    for index, end in [(0, 10_500), (3_217, 90_001), (42, 2_000), (7_999, 9_000), (0, 1_000)]:
+        target = skip_to(index, end, batch)
+        assert target >= index
+        if target > index:
+            assert target % batch == 0
+            assert batch <= end - target < 2 * batch  # a whole batch to read
+    assert skip_to(5_000, 5_500, batch) == 5_000  # nothing to skip within a batch
