@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -196,6 +196,66 @@ class AuditLog:
             except trio.BrokenResourceError:
                 self._subscribers.discard(channel)
         return entry_id
+
+    async def record_done_batch(
+        self, topic: str, entries: Sequence[tuple[str, str]], *, actor: Actor | None = None
+    ) -> None:
+        """Record actions that have already happened, each ``(session, message)`` an
+        entry, all in one store transaction; a store failure sends them to the daemon
+        log as :meth:`record_done` does."""
+        actor = actor or Actor()
+        if actor.name != (name := escape_controls(actor.name)):
+            actor = Actor(id=actor.id, ip=actor.ip, name=name)
+        topic = escape_controls(topic)
+        rows = [(escape_controls(s), escape_controls(m)) for s, m in entries]
+        timestamp = self._now()
+
+        def insert(conn: sqlite3.Connection) -> list[int]:
+            return [
+                audit_table.append(
+                    conn,
+                    timestamp=timestamp,
+                    level="info",
+                    topic=topic,
+                    session=session,
+                    user_id=actor.id,
+                    user_ip=actor.ip,
+                    user_name=actor.name,
+                    message=message,
+                )
+                for session, message in rows
+            ]
+
+        if not rows:
+            return
+        try:
+            ids = await self._db.call(insert)
+            note = ""
+        except (DiskFull, StoreError) as exc:
+            ids = [0] * len(rows)
+            why = "disk full" if isinstance(exc, DiskFull) else exc.message
+            note = f"audit (not stored: {why})"
+        for entry_id, (session, message) in zip(ids, rows, strict=True):
+            if note:
+                log.warning("%s: %s [%s] %s: %s", note, topic, actor.triple, session, message)
+            else:
+                log.info("%s [%s] %s: %s", topic, actor.triple, session, message)
+            event = AuditEvent(
+                id=entry_id,
+                timestamp=timestamp,
+                level="info",
+                topic=topic,
+                session=session,
+                user=actor.triple,
+                message=message,
+            )
+            for channel in list(self._subscribers):
+                try:
+                    channel.send_nowait(event)
+                except trio.WouldBlock:
+                    pass  # a slow subscriber misses entries; it can page them from the store
+                except trio.BrokenResourceError:
+                    self._subscribers.discard(channel)
 
     def subscribe(self) -> trio.MemoryReceiveChannel[AuditEvent]:
         send, receive = trio.open_memory_channel[AuditEvent](self._buffer)

@@ -48,6 +48,7 @@ from .api.ws.conn import WsHub
 from .api.ws.listener import CLOSE_SERVICE_RESTART, WebSocketListener, websocket_listener
 from .audit import AuditLog
 from .auth.token_watch import watch_tokens
+from .backups.service import BackupService
 from .clock import WallClock
 from .disk_watch import watch_free_space
 from .errors import LeosuiteError
@@ -66,6 +67,7 @@ from .startup import (
     write_atomic,
 )
 from .store.db import Database
+from .supervision.cgroups_limits import open_limits
 from .supervision.fleet import Fleet
 from .supervision.manager import ServerManager
 from .supervision.run_as import drop_inheritable_capabilities
@@ -269,6 +271,7 @@ class Daemon:
                     ),
                     stats_interval=settings.servers.stats_interval,
                     command_max_bytes=settings.servers.command_max_bytes,
+                    limits=open_limits(settings.limits),
                 )
                 await nursery.start(fleet.run)
                 self._fleet = fleet
@@ -294,6 +297,15 @@ class Daemon:
                 ctx.metrics.attach(ctx, ws_listener.hubs)
                 await nursery.start(services.chat.run)
                 await nursery.start(run_housekeeping, ctx)
+                ctx.backups = BackupService(
+                    db=db,
+                    manager=manager,
+                    settings=settings.backups,
+                    root=settings.backups_dir,
+                    audit=audit,
+                    now=now,
+                )
+                await nursery.start(ctx.backups.run)
                 await start_scheduler(ctx, nursery)
                 await nursery.start(watch_tokens, services.auth, settings.db_path)
                 await nursery.start(watch_free_space, self.data_dir, settings.daemon, audit)

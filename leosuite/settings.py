@@ -183,6 +183,8 @@ class ServersSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     install_max_bytes: int = 2048 * MiB
     #: How many install downloads run at once (worker threads of their own); more wait.
     install_concurrency: int = 4
+    #: How many worker threads read, stat and list followed log files at once.
+    logfile_threads: int = 4
     #: Seconds one install download may take in all before it fails.
     install_timeout: float = 3600.0
     #: Mojang's version manifest, where ``minecraft_jar`` install steps find versions.
@@ -205,6 +207,41 @@ class SchedulesSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     grace_seconds: float = 600.0
     #: The longest one step of a schedule may take (a ``wait`` step: its own length).
     step_timeout: float = 300.0
+
+
+class BackupsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    #: Where backups are written, one subdirectory per server id ("": <data_dir>/backups).
+    dir: str = ""
+    #: How new archives are compressed: "zstd" or "gzip".
+    compression: str = "zstd"
+    #: Backups kept per server, newest first, after each new one (0: no count limit).
+    keep: int = 0
+    #: Days a backup is kept, checked after each new one (0: no age limit).
+    keep_days: float = 0.0
+    #: Bytes of backups an account's servers may hold together (0: no limit; ADMIN exempt).
+    quota_bytes: int = 0
+    #: Backups and restores that run at once, daemon-wide (the others wait their turn).
+    max_concurrent: int = 1
+    #: Seconds waited after a running server's backup_before commands, before archiving.
+    command_wait: float = 2.0
+
+
+class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    #: Each server in a cgroup of its own: "auto" where one can be made, "on" (the
+    #: daemon does not start without one), "off".
+    enabled: str = "auto"
+    #: The most a non-ADMIN owner may give a server (0: no ceiling).
+    max_memory_mb: int = 0
+    max_cpu_percent: int = 0
+    max_pids: int = 0
+    #: What a server that sets none gets (0: no limit).
+    default_memory_mb: int = 0
+    default_cpu_percent: int = 0
+    default_pids_max: int = 0
+    #: The directory made below the daemon's own cgroup for the servers' groups.
+    cgroup_name: str = "leosuite"
+    #: Where the cgroup filesystems are mounted.
+    cgroup_mount: str = "/sys/fs/cgroup"
 
 
 class CommunitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -246,11 +283,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     housekeeping: HousekeepingSettings = msgspec.field(default_factory=HousekeepingSettings)
     servers: ServersSettings = msgspec.field(default_factory=ServersSettings)
     community: CommunitySettings = msgspec.field(default_factory=CommunitySettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     schedules: SchedulesSettings = msgspec.field(default_factory=SchedulesSettings)
+    backups: BackupsSettings = msgspec.field(default_factory=BackupsSettings)
 
     @property
     def data_dir(self) -> Path:
         return Path(self.daemon.data_dir)
+
+    @property
+    def backups_dir(self) -> Path:
+        return Path(self.backups.dir) if self.backups.dir else self.data_dir / "backups"
 
     @property
     def db_path(self) -> Path:
@@ -383,6 +426,21 @@ def _check(settings: Settings) -> Settings:
         raise ConfigError(
             "metrics.scrape_token: must be 16 to 256 printable characters without spaces",
             field="metrics.scrape_token",
+        )
+    if settings.backups.compression not in ("zstd", "gzip"):
+        raise ConfigError(
+            f"backups.compression: must be 'zstd' or 'gzip', not {settings.backups.compression!r}",
+            field="backups.compression",
+        )
+    if settings.limits.enabled not in ("auto", "on", "off"):
+        raise ConfigError(
+            f"limits.enabled: must be 'auto', 'on' or 'off', not {settings.limits.enabled!r}",
+            field="limits.enabled",
+        )
+    if not re.fullmatch(r"[a-z0-9_][a-z0-9_-]{0,63}", settings.limits.cgroup_name):
+        raise ConfigError(
+            "limits.cgroup_name: 1-64 characters of a-z, 0-9, _ and -, not starting with -",
+            field="limits.cgroup_name",
         )
     if settings.daemon.on_exit not in ("stop", "leave"):
         raise ConfigError(

@@ -15,14 +15,15 @@ from ..audit import AuditLog
 from ..auth.service import AuthService
 from ..settings import Settings
 from ..store.db import Database
-from ..supervision.logfile_registry import LogFollowers
 from .grants import ServerGrants
 from .metrics import DaemonMetrics
 
 if TYPE_CHECKING:
     from ..auth.bans import BanList
+    from ..backups.service import BackupService
     from ..community.service import ChatService
     from ..schedules.scheduler import Scheduler
+    from ..supervision.logfile_registry import LogFollowers
     from ..supervision.manager import ServerManager
     from .ws.conn import WsHub
 
@@ -50,8 +51,14 @@ class ApiContext:
     grants: ServerGrants = field(default_factory=ServerGrants)
     #: The daemon's Prometheus metrics and which listeners serve.
     metrics: DaemonMetrics = field(default_factory=DaemonMetrics)
-    #: The servers' own log files followed so far (their indexes).
-    logfiles: LogFollowers = field(default_factory=LogFollowers)
     #: The servers' schedules (set once they are loaded, before any listener serves).
     schedules: Scheduler | None = None
+    #: The servers' backups (set once the backup directory is swept, before any
+    #: listener serves).
+    backups: BackupService | None = None
     started_at: float = 0.0
+
+    @property
+    def logfiles(self) -> LogFollowers:
+        """The servers' own log files followed so far (their indexes): the manager's."""
+        return self.servers.logfiles

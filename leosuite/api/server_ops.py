@@ -32,6 +32,7 @@ from ..auth.permissions import (
     may_create_servers,
     may_manage_server,
     may_operate_server_type,
+    may_pass_limit_ceilings,
     may_see_server,
     may_see_server_owners,
     may_set_server_user,
@@ -39,7 +40,7 @@ from ..auth.permissions import (
     server_rights,
 )
 from ..auth.service import Principal
-from ..errors import Conflict, NotFound, PermissionDenied
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..store import accounts
 from ..store.servers import ServerRecord
 from ..supervision.console_answer import Encoding, LogAnswer
@@ -168,6 +169,27 @@ class ServerOps:
         if given.get("user", now) != now and not may_set_server_user(self.principal):
             raise PermissionDenied("only an ADMIN may set the user a server runs as")
 
+    def may_set_limits(self, given: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+        """Refuse resource limits where no cgroup can be made (400, saying how to enable
+        them), and above a ``limits.max_*`` ceiling unless the caller is an ADMIN (403)."""
+        admin = may_pass_limit_ceilings(self.principal)
+        refused = self.manager.limits.refusal(given, current, admin=admin)
+        if refused is None:
+            return
+        field, message, forbidden = refused
+        if forbidden:
+            raise PermissionDenied(message)
+        raise InvalidInput(message, field=field)
+
+    def limits_view(
+        self, items: list[dict[str, object]], *, fields: bool = True
+    ) -> list[dict[str, object]]:
+        """A form's variables with the limits' ceilings shown (see ``ServerLimits.annotate``;
+        the settings view keeps its keys, the ceilings are in the descriptions)."""
+        admin = may_pass_limit_ceilings(self.principal)
+        self.manager.limits.annotate(items, admin=admin, fields=fields)
+        return items
+
     def may_operate(self, record: ServerRecord, operation: str) -> None:
         """Refuse ``operation`` (a key of ``_OPERATIONS``) on a server of an admin-only
         type unless the caller is an ADMIN now, whoever created the server."""
@@ -204,13 +226,15 @@ class ServerOps:
                 ]
             }
         self.may_create(type_name)
-        return {"type": type_name, "variables": self.manager.create_options(type_name)}
+        variables = self.limits_view(self.manager.create_options(type_name))
+        return {"type": type_name, "variables": variables}
 
     async def create(
         self, name: str, type_name: str, settings: Mapping[str, Any]
     ) -> dict[str, Any]:
         self.may_create(type_name)
         self.may_set_user(settings, {})
+        self.may_set_limits(settings, {})
         record = await self.manager.create(
             name, type_name, settings, owner_id=self.principal.account_id, admit=self.admit
         )
@@ -221,6 +245,10 @@ class ServerOps:
         record = self.managed(name)
         await self.manager.destroy(name, delete_files=delete_files)
         self.ctx.grants.forget_server(record.id)
+        if self.ctx.schedules is not None:
+            self.ctx.schedules.forget_server(record.id)
+        if self.ctx.backups is not None:  # its backups go with it (docs/backups.md)
+            await self.ctx.backups.forget_server(record.id)
         files = " and its files" if delete_files else ""
         await self.audit(name, f"destroyed server {name}{files}")
 
@@ -310,13 +338,14 @@ class ServerOps:
         if changes:
             self.may_operate(record, "settings")
             self.may_set_user(changes, record.settings)
+            self.may_set_limits(changes, record.settings)
             starting = [key for key in _STARTING_SETTINGS if key in changes]
             if starting and "power" not in self.rights(record):
                 raise PermissionDenied(
                     f"the setting {starting[0]!r} starts server {name!r} with nobody asking: "
                     "changing it needs the 'power' right as well"
                 )
-        view = await self.manager.settings(name, changes)
+        view = self.limits_view(await self.manager.settings(name, changes), fields=False)
         if changes:
             await self.audit(name, f"settings changed: {', '.join(sorted(changes))}")
         return view

@@ -190,8 +190,31 @@ CREATE TABLE server_schedules (
 );
 """
 
+_V8 = """
+-- Backups of a server (store/backups.py): one row per archive file, written once the
+-- file is complete under its final name; the file is backups.dir/<server id>/<name>.tar.*
+CREATE TABLE server_backups (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    server_id    INTEGER NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
+    -- the UTC time it was taken, as 2026-12-02T04-00-00Z (a suffix -2, -3 ... if taken twice)
+    name         TEXT    NOT NULL,
+    created_at   REAL    NOT NULL,
+    -- bytes of the archive file, and its lowercase hex SHA-256
+    size         INTEGER NOT NULL CHECK (size >= 0),
+    sha256       TEXT    NOT NULL,
+    files        INTEGER NOT NULL CHECK (files >= 0),
+    -- bytes of the files archived (before compression)
+    source_bytes INTEGER NOT NULL DEFAULT 0 CHECK (source_bytes >= 0),
+    compression  TEXT    NOT NULL CHECK (compression IN ('zstd', 'gzip')),
+    -- the account's username, or "schedule"
+    by_name      TEXT    NOT NULL,
+    note         TEXT    NOT NULL DEFAULT '',
+    UNIQUE (server_id, name)
+);
+"""
+
 #: Forward migrations; ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 
 #: The schema version this code creates and understands.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -39,6 +39,7 @@ from ..settings import ServersSettings
 from ..store import processes as process_table
 from ..store import servers as server_table
 from ..store.db import Database
+from .cgroups_limits import ServerLimits
 from .console_answer import Encoding, LogAnswer, encode_console_data
 from .console_file import ConsoleFile
 from .fleet import Fleet
@@ -46,6 +47,7 @@ from .handle import ProcessIdentity
 from .install import Installer, InstallEvents, InstallFailed
 from .install_guard import admin_answers, needs_admin, refusal
 from .kept_logs import KeptEntry, KeptPurge
+from .logfile_registry import LogFollowers
 from .name_locks import NameLocks
 from .readopt import readopt
 from .server_dirs import ServerDirs
@@ -121,6 +123,8 @@ class ServerManager:
         #: The owner of each server whose create is under way (counted by quota checks).
         self._creating: dict[str, int | None] = {}
         fleet.set_book(StoredProcesses(db))
+        #: The servers' own log files followed so far, watched by the fleet's watch.
+        self.logfiles = LogFollowers(threads=settings.logfile_threads, watch=fleet.watch)
         self.installs = Installer(
             db=db,
             manifest_url=settings.minecraft_manifest_url,
@@ -158,6 +162,7 @@ class ServerManager:
             search_from=str(self._data_dir),
             confined=rendered.confined,
             shown=list(rendered.shown),
+            **self._fleet.limits.resolve(settings)._asdict(),
         )
 
     def _open_console(self, name: str, start_index: int) -> ConsoleFile:
@@ -270,9 +275,13 @@ class ServerManager:
             await self._db.call(save)
 
     def end_waits(self) -> None:
-        """End every console long poll now and from now on (the daemon is stopping or
-        reloading): each answers what there is, so no request holds the drain."""
+        """End every console and log-file long poll now and from now on (the daemon is
+        stopping or reloading): each answers what there is, so no request holds the drain."""
         self._draining.set()
+
+    async def waits_ended(self) -> None:
+        """Return once :meth:`end_waits` was called (at once if it was)."""
+        await self._draining.wait()
 
     async def shutdown(self) -> None:
         """Stop every server gracefully (in parallel), save indexes, close the logs; a
@@ -299,7 +308,8 @@ class ServerManager:
     # -- queries ----------------------------------------------------------------------
 
     def names(self) -> list[str]:
-        return sorted(self._records)
+        # A server being destroyed leaves the list with its supervisor, when its status goes.
+        return sorted(n for n in self._records if n in self._fleet)
 
     def record(self, name: str) -> server_table.ServerRecord:
         try:
@@ -327,6 +337,15 @@ class ServerManager:
     def stats_history(self) -> StatsHistory:
         """The last hour of every server's resource samples."""
         return self._fleet.history
+
+    def watching_stats(self) -> contextlib.AbstractContextManager[None]:
+        """Live figures every stats interval while entered (:meth:`Fleet.watching_stats`)."""
+        return self._fleet.watching_stats()
+
+    @property
+    def limits(self) -> ServerLimits:
+        """The resource limits and whether servers can have them."""
+        return self._fleet.limits
 
     def stype(self, type_name: str) -> ServerType:
         try:
@@ -456,6 +475,7 @@ class ServerManager:
                 console = self._consoles.pop(name)
                 console.close()
                 del self._records[name]
+                self.logfiles.forget_server(server_id, f"server {name!r} was destroyed")
                 self._started_by.pop(name, None)
                 with contextlib.suppress(LeosuiteError):
                     await self.installs.forget(server_id)

@@ -9,18 +9,21 @@ adds the public surface (power actions, console input, re-adoption) on top.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
 import trio
 
 from leosuite.errors import Conflict, LeosuiteError
+from leosuite.supervision.cgroups import Group
+from leosuite.supervision.cgroups_limits import Limits, ServerLimits
 from leosuite.supervision.child import Child, ChildConsole, run_child
 from leosuite.supervision.escapers import server_tag
 from leosuite.supervision.handle import ProcessHandle, ProcessIdentity
-from leosuite.supervision.process import describe_exit, safe_marker
+from leosuite.supervision.process import safe_marker
 from leosuite.supervision.spec import (
     LaunchSpec,
     StateChange,
@@ -65,6 +68,7 @@ class SupervisorCore:
         backoff: Backoff = Backoff(),  # noqa: B008 (frozen)
         command_max_bytes: int = 4096,
         command_deadline: float = 5.0,
+        limits: ServerLimits | None = None,
     ) -> None:
         validate_spec(spec)
         self.name = name
@@ -76,6 +80,8 @@ class SupervisorCore:
         self._backoff = backoff
         self._command_max_bytes = command_max_bytes
         self._command_deadline = command_deadline
+        #: Where the server's cgroup is made (no limits, no cgroup when unavailable).
+        self._limits = limits or ServerLimits()
         self._state = State.STOPPED
         self._changed = trio.Event()
         self._child: Child | None = None
@@ -118,6 +124,12 @@ class SupervisorCore:
     def stats(self) -> GroupStats | None:
         """The last resource sample of the running process group, if any."""
         return self._stats
+
+    @property
+    def cgroup(self) -> Group | None:
+        """The cgroup of the live process, if it has one."""
+        child = self._child
+        return child.group if child is not None and child.returncode is None else None
 
     @property
     def installing(self) -> bool:
@@ -214,6 +226,11 @@ class SupervisorCore:
             self._on_spawn(child)
 
         finished = False
+        if adopt is None:
+            wanted = Limits(spec.memory_mb, spec.cpu_percent, spec.pids_max)
+            group = await self._limits.group_for_start(self.name, wanted)
+        else:
+            group = await self._limits.group_for_adopt(self.name)
         try:
             await run_child(
                 spec,
@@ -224,6 +241,7 @@ class SupervisorCore:
                 adopt=adopt,
                 record=self._record,
                 tag=server_tag(self.name, self._console.directory),
+                group=group,
                 task_status=task_status,
             )
             finished = True
@@ -287,7 +305,7 @@ class SupervisorCore:
         self._child = None
         self._stats = None
         self._exit_code = code
-        how = describe_exit(code)
+        how = child.exit_description()
         if self._stop_requested is not None:
             if self._state is not State.STOPPING:
                 self._set_state(State.STOPPING, self._stop_requested)
@@ -353,6 +371,23 @@ class SupervisorCore:
         if nursery.cancel_scope.cancel_called:
             raise Conflict("busy: recovering from an internal error")
         return nursery
+
+    @contextlib.contextmanager
+    def hold_at_rest(self, what: str) -> Iterator[None]:
+        """Keep the server at rest for the block (its power actions and installs answer
+        ``busy: <what>``); Conflict when it is not at rest or busy already."""
+        if self._busy is not None:
+            raise Conflict(f"busy: {self._busy} in progress")
+        if self._closing:
+            raise Conflict("the server is shutting down")
+        if self._state not in STOPPED_STATES:
+            raise Conflict(f"stop the server first ({self._state.value})")
+        self._busy = what
+        self._pulse()
+        try:
+            yield
+        finally:
+            self._release_busy()
 
     def _release_busy(self) -> None:
         self._busy = None

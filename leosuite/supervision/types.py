@@ -64,7 +64,16 @@ RestartPolicy = Literal["never", "on-failure", "always"]
 Value = str | int | float | bool
 
 MAX_STRING = 4096
-COMMON_VARIABLES = ("user", "autostart", "restart", "stop_timeout", "max_restarts")
+COMMON_VARIABLES = (
+    "user",
+    "autostart",
+    "restart",
+    "stop_timeout",
+    "max_restarts",
+    "memory_mb",
+    "cpu_percent",
+    "pids_max",
+)
 _BUILTIN_PLACEHOLDERS = frozenset({"python", "server_dir"})
 _VAR_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
@@ -127,6 +136,12 @@ class ServerType(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     #: whose first group is the number in the console's answer.
     players_command: str | None = None
     players_pattern: str | None = None
+    #: Console commands typed before a running server's backup (e.g. ``save-off``) and
+    #: after it, even when it failed (``save-on``); a stopped server is archived as is.
+    backup_before: tuple[str, ...] = ()
+    backup_after: tuple[str, ...] = ()
+    #: Globs of paths in the server's directory that backups leave out.
+    backup_exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +191,19 @@ def variables_of(stype: ServerType) -> tuple[Variable, ...]:
         Variable(name="max_restarts", type="int", default=stype.max_restarts, min=0,
                  max=1000, label="Max quick restarts", advanced=True,
                  description="Quick crashes in a row before giving up"),
+        # Resource limits in the server's cgroup; 0 takes limits.default_*.
+        Variable(name="memory_mb", type="int", default=0, min=0, max=2**22,
+                 label="Memory limit (MiB)", advanced=True,
+                 description="Memory the server's processes may use together; past it the "
+                 "kernel kills one (0: the daemon's default)"),
+        Variable(name="cpu_percent", type="int", default=0, min=0, max=100 * 4096,
+                 label="CPU limit (%)", advanced=True,
+                 description="CPU time in percent of one core (200: two cores; "
+                 "0: the daemon's default)"),
+        Variable(name="pids_max", type="int", default=0, min=0, max=2**22,
+                 label="Max processes", advanced=True,
+                 description="Processes and threads the server may have at once "
+                 "(0: the daemon's default)"),
     )  # fmt: skip
     return stype.variables + common
 

@@ -22,11 +22,13 @@ from ..openapi import http_view
 from ..proxies import serve_behind_proxies, trusted_proxies
 from ..serve import ConnectionGate, attach_connection_gate, attach_error_shape
 from .auth import auth_blueprint, json_response, websocket_url
+from .backups import backups_blueprint
 from .errors import BadInputRecorder, error_body, install_error_handlers, listener_refusal
 from .files import files_blueprint, skip_uploads, upload_request_class
 from .gameconsole import attach_gameconsole, gameconsole_openapi_view
 from .kept import kept_blueprint
 from .logfiles import logfiles_blueprint
+from .power_bulk import power_bulk_blueprint
 from .rooms import rooms_blueprint
 from .schedules import schedules_blueprint
 from .servers import servers_blueprint
@@ -95,11 +97,13 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
         return response
 
     app.register_blueprint(servers_blueprint(ctx))
+    app.register_blueprint(power_bulk_blueprint(ctx))
     app.register_blueprint(kept_blueprint(ctx))
     app.register_blueprint(logfiles_blueprint(ctx))
     app.register_blueprint(files_blueprint(ctx))
     app.register_blueprint(shares_blueprint(ctx))
     app.register_blueprint(schedules_blueprint(ctx))
+    app.register_blueprint(backups_blueprint(ctx))
     if gameconsole:
         attach_gameconsole(app, ctx)
     return app

@@ -33,7 +33,9 @@ from .auth import LoginBody
 from .gameconsole import add_service_path
 from .kept import KeptPurgeBody
 from .logfiles import LogFileBody
+from .openapi_backups import add_backup_paths
 from .openapi_files import add_files_paths
+from .openapi_power_bulk import add_power_bulk_path
 from .openapi_schedules import SCHEDULE_OPS, SCHEDULE_SCHEMAS
 
 __all__ = ["build"]
@@ -95,6 +97,10 @@ HAND_WRITTEN: dict[str, Schema] = {
             "choices": {"type": "array"},
             "min": _NUMBER,
             "max": _NUMBER,
+            "ceiling": {
+                "type": "integer",
+                "description": "resource limits only: the most a non-ADMIN may set (0: none)",
+            },
         },
         required=[
             "name",
@@ -637,6 +643,8 @@ def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
             }
     if servers:
         add_files_paths(paths, schemas)
+        add_backup_paths(paths, schemas)
+        add_power_bulk_path(paths, schemas)
     if gameconsole:
         add_service_path(paths, schemas)
     _add_listener_responses(paths)

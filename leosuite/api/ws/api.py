@@ -11,6 +11,7 @@ import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import msgspec
@@ -43,11 +44,14 @@ from .protocol import (
 )
 from .refusals import RefusalNotes
 
-__all__ = ["MAX_PAGE", "AfterSend", "WsApi"]
+__all__ = ["MAX_PAGE", "REQUEST_UUID", "AfterSend", "WsApi"]
 
 log = logging.getLogger("leosuite.ws")
 
 Handler = Callable[[WsConnection, Any], Awaitable[Any]]
+
+#: The uuid of the request the current task handles (its pushes may name it).
+REQUEST_UUID: ContextVar[str] = ContextVar("REQUEST_UUID", default="")
 
 
 class AfterSend:
@@ -115,6 +119,7 @@ class WsApi:
             malformed: str | None = None
             try:
                 uuid, kind, content = parse_frame(message)
+                REQUEST_UUID.set(uuid)
             except Malformed as exc:
                 uuid, kind, malformed = exc.uuid, exc.kind, exc.reason
             # ADMIN sessions are not limited (as on the HTTP API; ws.max_inflight still
