@@ -2,7 +2,7 @@
 CPU of a daemon scraped every 15 s against one that is not scraped.
 
     .venv/bin/python bench/metrics.py [--servers 1000] [--scrapes 20] [--idle 60]
-                                      [--interval 15] [--threads 16]
+                                      [--interval 15] [--threads 16] [--profile FILE]
 
 One daemon (``leosuite serve``, temporary data directory, ports 0) with N servers of
 type ``command`` running ``sleep 100000``, all started (their resource samples fill the
@@ -14,6 +14,10 @@ per-server CPU, memory and thread series). Then:
 * the daemon's CPU % over --idle seconds with nothing happening, then over --idle
   seconds with a scrape every --interval seconds; twice each, alternating, so a busy
   machine's drift shows rather than lands on one side.
+
+With --profile, py-spy (from the same virtualenv) then records the daemon over
+--profile-scrapes more scrapes into FILE (collapsed stacks, py-spy's ``raw`` format) and
+the functions holding the most samples are printed; the timed scrapes are not profiled.
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ import argparse
 import http.client
 import os
 import platform
+import re
+import signal
+import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from _common import (
@@ -40,7 +49,10 @@ from _common import (
     wait_until,
 )
 
+VENV_BIN = Path(sys.executable).parent
 TOKEN = "bench-scrape-token-0123456789"
+#: py-spy's ``function (path/to/file.py:line)``, printed as ``function (file.py)``.
+FRAME = re.compile(r"^(.*) \((?:.*/)?([^/:]+):\d+\)$")
 
 
 def in_pool(threads: int, fn: Callable[[str], Any], names: Iterable[str]) -> None:
@@ -89,6 +101,46 @@ def cpu_percent(pid: int, seconds: float, every: float | None, scraper: Scraper)
     return 100.0 * (cpu_seconds(pid) - before) / (time.monotonic() - start)
 
 
+def profile(pid: int, path: str, scrapes: int, scraper: Scraper) -> None:
+    """py-spy records the daemon over ``scrapes`` scrapes; prints where the samples are."""
+    argv = [str(VENV_BIN / "py-spy"), "record", "--pid", str(pid), "--format", "raw"]
+    argv += ["--rate", "250", "--nonblocking", "--output", path]
+    spy = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(2.0)  # py-spy attaches
+        for _ in range(scrapes):
+            scraper.scrape()
+    finally:
+        spy.send_signal(signal.SIGINT)
+        _, err = spy.communicate(timeout=60)
+    if spy.returncode not in (0, -signal.SIGINT):
+        raise RuntimeError(f"py-spy: exit {spy.returncode}: {err.decode(errors='replace')}")
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    with open(path) as lines:
+        for line in lines:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            frames = [FRAME.sub(r"\1 (\2)", f) for f in stack.split(";")]
+            if not frames:
+                continue
+            n = int(count)
+            total += n
+            own[frames[-1]] += n
+            for frame in set(frames):
+                inclusive[frame] += n
+    print()
+    print(f"### py-spy, {scrapes} scrapes, {total} samples ({path})")
+    print()
+    top = inclusive.most_common(25)
+    rows = [[f"`{f}`", fmt(100 * n / total), fmt(100 * own[f] / total)] for f, n in top]
+    print_table(["function", "inclusive (%)", "self (%)"], rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--servers", type=int, default=1000)
@@ -97,6 +149,8 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=15.0, help="scrape interval (s)")
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy raw output (no profile: none)")
+    parser.add_argument("--profile-scrapes", type=int, default=100)
     args = parser.parse_args()
     raise_nofile()
     # Not _common.machine(): no supervisord here, so it need not be installed.
@@ -131,6 +185,9 @@ def main() -> int:
             times.append(time.perf_counter() - started)
         cpu_per_scrape = (cpu_seconds(ls.pid) - cpu_before) / args.scrapes
         series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+
+        if args.profile:
+            profile(ls.pid, args.profile, args.profile_scrapes, scraper)
 
         idle: list[float] = []
         scraped: list[float] = []

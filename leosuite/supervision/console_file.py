@@ -150,6 +150,12 @@ class ConsoleFile:
         return self._last_end
 
     @property
+    def known_end(self) -> int:
+        """:attr:`end_index` as last read (by the console watch's refresh, an append or a
+        read), without looking at the file: behind it by what was written since."""
+        return self._last_end
+
+    @property
     def waiting(self) -> int:
         """Tasks waiting for bytes past the end (long polls, subscriptions)."""
         return len(self._lot)
