@@ -2,10 +2,10 @@
 WebSocket ``backup.*``, the CLI through them).
 
 Who may do what: the owner of the server or an ADMIN creates, deletes and restores its
-backups (:meth:`ServerOps.managed`: 404 for whoever does not see the server, 403 for a
-grantee); a restore changes its files, so on a server of an admin-only type it takes an
-ADMIN. Whoever has the ``files`` right on it (its owner, an ADMIN, a grantee given
-``files``) lists, downloads and follows them; a grantee without it gets 403. The rest
+backups (404 for whoever does not see the server, 403 for a grantee); a restore
+changes its files, so on a server of an admin-only type it takes an ADMIN. Whoever
+has the ``files`` right on it (its owner, an ADMIN, a grantee given ``files``) lists,
+downloads and follows them; a grantee without it gets 403. The rest
 of the rules (quota, retention, one job per server) are the service's
 (:mod:`leosuite.backups.service`). Creates, deletes and restores are audited there,
 downloads here.
@@ -19,10 +19,11 @@ from typing import Annotated, Any
 
 import msgspec
 
+from ..auth.permissions import may_manage_server
 from ..backups.jobs import Watcher
 from ..backups.model import MAX_NOTE, Backup, Progress
 from ..backups.service import BackupService, Opened
-from ..errors import Conflict
+from ..errors import Conflict, PermissionDenied
 from ..store.servers import ServerRecord
 from .server_ops import ServerOps
 
@@ -76,6 +77,16 @@ class BackupOps:
     def _reader(self, server: str) -> ServerRecord:
         return self.ops.with_right(server, "files")
 
+    def _manager(self, server: str) -> ServerRecord:
+        """The server if the caller is its owner or an ADMIN (404 unseen, 403 a grantee)."""
+        record = self.ops.visible(server)
+        if not may_manage_server(self.ops.principal, record):
+            raise PermissionDenied(
+                f"only the owner of server {server!r} or an ADMIN may make, delete or "
+                "restore its backups"
+            )
+        return record
+
     @contextlib.contextmanager
     def _watching(self, server: str, watcher: Watcher | None) -> Iterator[None]:
         if watcher is None:
@@ -112,7 +123,7 @@ class BackupOps:
     async def create(
         self, server: str, note: str = "", *, watcher: Watcher | None = None
     ) -> dict[str, Any]:
-        record = self.ops.managed(server)
+        record = self._manager(server)
         principal = self.ops.principal
         with self._watching(server, watcher):
             made = await self.service.create(
@@ -121,7 +132,7 @@ class BackupOps:
         return backup_view(server, made)
 
     async def delete(self, server: str, backup_id: int) -> dict[str, Any]:
-        record = self.ops.managed(server)
+        record = self._manager(server)
         actor = self.ops.principal.actor(self.ops.ip)
         gone = await self.service.delete(record, backup_id, actor=actor)
         return {"server": server, "id": gone.id, "name": gone.name, "deleted": True}
@@ -129,7 +140,7 @@ class BackupOps:
     async def restore(
         self, server: str, backup_id: int, *, watcher: Watcher | None = None
     ) -> dict[str, Any]:
-        record = self.ops.managed(server)
+        record = self._manager(server)
         self.ops.may_operate(record, "files")
         actor = self.ops.principal.actor(self.ops.ip)
         with self._watching(server, watcher):

@@ -11,7 +11,9 @@ shrinks while read is padded with zeros, one that grows is cut), directories and
 symbolic links (stored as links, never followed; a link whose target is absolute or
 climbs out of the directory is left out, as a restore would refuse it), with their
 permission bits and modification times. FIFOs, sockets and devices are skipped, as are
-entries that vanish during the walk. Owners are not stored.
+entries that vanish during the walk. Owners are not stored. An entry that cannot be
+read (a file, or a directory that cannot be listed) stops the archive with
+:class:`UnreadableFile`, which names it relative to the directory.
 
 ``exclude`` holds ``fnmatch`` patterns matched against each entry's POSIX path relative
 to the directory (``*`` matches ``/`` too, so ``*.log`` matches ``logs/latest.log``); a
@@ -57,10 +59,12 @@ from leosuite.backups.archive_types import (
     MAX_MEMBERS,
     MAX_NAME,
     ArchiveResult,
+    ArchiveTooLarge,
     Compression,
     CorruptArchive,
     Progress,
     Stopped,
+    UnreadableFile,
     UnsafeArchive,
 )
 from leosuite.backups.archive_walk import normalize_patterns
@@ -72,9 +76,11 @@ __all__ = [
     "MAX_MEMBERS",
     "MAX_NAME",
     "ArchiveResult",
+    "ArchiveTooLarge",
     "Compression",
     "CorruptArchive",
     "Progress",
+    "UnreadableFile",
     "UnsafeArchive",
     "check_archive",
     "create_archive",
@@ -120,10 +126,12 @@ async def create_archive(
     progress: Progress | None = None,
     limiter: trio.CapacityLimiter | None = None,
     zstd_threads: int = 0,
+    max_size: int | None = None,
 ) -> ArchiveResult:
     """Archive the directory ``src`` into the file ``dest`` (replaced if there).
     ``zstd_threads`` more threads compress beside the worker (zstd only; 0: none, the
-    worker compresses itself, one CPU at most)."""
+    worker compresses itself, one CPU at most). An archive that would grow past
+    ``max_size`` bytes is stopped and removed (:class:`ArchiveTooLarge`)."""
     if compression not in ("zstd", "gzip"):
         raise InvalidInput("compression: 'zstd' or 'gzip'", field="compression")
     if not 0 <= zstd_threads <= 64:
@@ -137,6 +145,7 @@ async def create_archive(
         patterns=patterns,
         progress=progress,
         threads=zstd_threads,
+        max_size=max_size,
     )
     return await _in_thread(lambda stop: job(stop=stop), limiter)
 

@@ -15,7 +15,7 @@ from typing import IO, BinaryIO, cast
 
 import zstandard
 
-from leosuite.backups.archive_types import BLOCK, Compression, CorruptArchive
+from leosuite.backups.archive_types import BLOCK, ArchiveTooLarge, Compression, CorruptArchive
 from leosuite.errors import DiskFull, InternalError, LeosuiteError
 
 __all__ = [
@@ -34,15 +34,19 @@ GZIP_LEVEL = 6
 
 
 class HashingWriter:
-    """A write-only file that hashes (SHA-256) and counts every byte on its way to ``fd``."""
+    """A write-only file that hashes (SHA-256) and counts every byte on its way to ``fd``;
+    a write that would take it past ``limit`` bytes raises :class:`ArchiveTooLarge`."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, limit: int | None = None) -> None:
         self.fd = fd
         self.size = 0
+        self.limit = limit
         self._sha = hashlib.sha256()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data).cast("B")
+        if self.limit is not None and self.size + len(view) > self.limit:
+            raise ArchiveTooLarge(self.limit)
         self._sha.update(view)
         written = 0
         while written < len(view):

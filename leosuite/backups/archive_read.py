@@ -1,6 +1,7 @@
 """Reading an archive as a stream of tar members, with every way it can be malformed
 turned into :class:`CorruptArchive`, and tar headers that would make ``tarfile`` hold
-an unbounded amount in memory refused before it reads them."""
+an unbounded amount in memory refused before it reads them
+(:func:`leosuite._compat.tarfile.guarded_tarinfo`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import tarfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import zstandard
 
+from leosuite._compat.tarfile import guarded_tarinfo
 from leosuite.backups.archive_io import HashingReader, decompressed_reader
 from leosuite.backups.archive_types import (
     BLOCK,
@@ -30,43 +32,7 @@ EXTENDED_HEADER_MAX = 1 << 20
 #: Bytes after the end-of-archive marker beyond this are refused.
 TRAILER_MAX = 1 << 20
 
-_EXTENDED = (
-    tarfile.XHDTYPE,
-    tarfile.XGLTYPE,
-    tarfile.SOLARIS_XHDTYPE,
-    tarfile.GNUTYPE_LONGNAME,
-    tarfile.GNUTYPE_LONGLINK,
-)
-# tarfile reads an extended header whole and a GNU sparse map without a bound: the
-# one place that dispatches on a header's type is wrapped (present since Python 3.0).
-_proc_member: Callable[[tarfile.TarInfo, tarfile.TarFile], tarfile.TarInfo] | None = vars(
-    tarfile.TarInfo
-).get("_proc_member")
-
-
-def _refuse_sparse(*_: Any) -> None:
-    raise UnsafeArchive("the archive holds a sparse member (GNU format): not supported")
-
-
-class _GuardedTarInfo(tarfile.TarInfo):
-    """A member header that refuses, before tarfile reads them, an extended header over
-    :data:`EXTENDED_HEADER_MAX` and any GNU sparse member."""
-
-    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
-        if self.type in _EXTENDED and self.size > EXTENDED_HEADER_MAX:
-            raise UnsafeArchive(
-                f"the archive holds an extended header of {self.size} bytes "
-                f"(more than {EXTENDED_HEADER_MAX})"
-            )
-        if self.type == tarfile.GNUTYPE_SPARSE:
-            _refuse_sparse()
-        assert _proc_member is not None  # this class is used only where it is
-        return _proc_member(self, tarfile_)
-
-    _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _refuse_sparse
-
-
-_TARINFO = _GuardedTarInfo if _proc_member is not None else tarfile.TarInfo
+_TARINFO = guarded_tarinfo(UnsafeArchive, extended_max=EXTENDED_HEADER_MAX)
 
 
 class _Counting:

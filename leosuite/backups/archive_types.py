@@ -8,18 +8,20 @@ from typing import Any, Literal, Protocol, cast
 
 import msgspec
 
-from leosuite.errors import InvalidInput
+from leosuite.errors import Conflict, InvalidInput
 
 __all__ = [
     "BLOCK",
     "MAX_MEMBERS",
     "MAX_NAME",
     "ArchiveResult",
+    "ArchiveTooLarge",
     "Compression",
     "CorruptArchive",
     "Meter",
     "Progress",
     "Stopped",
+    "UnreadableFile",
     "UnsafeArchive",
     "forget_members",
     "open_tar_stream",
@@ -63,6 +65,25 @@ class UnsafeArchive(InvalidInput):
 
 class CorruptArchive(UnsafeArchive):
     """An archive that cannot be read to its end: truncated, damaged, or not one of ours."""
+
+
+class ArchiveTooLarge(Conflict):
+    """An archive being written grew past the size its caller allowed (it is removed)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the archive grew past {limit} bytes")
+        self.limit = limit
+
+
+class UnreadableFile(Conflict):
+    """An entry of the directory being archived cannot be read (the archive is removed);
+    the message names it, relative to the directory, and the reason."""
+
+    def __init__(self, rel: str, exc: OSError, *, directory: bool = False) -> None:
+        what = "the directory" if directory else "the file"
+        reason = exc.strerror or type(exc).__name__
+        super().__init__(f"{what} {shown(rel)} cannot be read ({reason})")
+        self.rel = rel
 
 
 class Stopped(Exception):

@@ -10,6 +10,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from leosuite.backups.archive_types import UnreadableFile
 from leosuite.errors import InvalidInput
 
 __all__ = ["Entry", "link_leaves", "normalize_patterns", "walk"]
@@ -61,8 +62,9 @@ def link_leaves(rel: str, target: str) -> bool:
 def walk(root: str, patterns: tuple[str, ...], skip: frozenset[tuple[int, int]]) -> Iterator[Entry]:
     """Every entry under ``root`` (a directory before what it holds), excluded ones and
     their contents left out, as are entries whose ``(st_dev, st_ino)`` is in ``skip``
-    and entries that vanish during the walk. Only the directories still to visit are
-    held, never a whole listing."""
+    and entries that vanish during the walk; a directory that cannot be listed raises
+    :class:`UnreadableFile` naming it. Only the directories still to visit are held,
+    never a whole listing."""
     pending = [("", root)]
     while pending:
         rel_dir, path_dir = pending.pop()
@@ -70,6 +72,8 @@ def walk(root: str, patterns: tuple[str, ...], skip: frozenset[tuple[int, int]])
             listing = os.scandir(path_dir)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError as exc:
+            raise UnreadableFile(rel_dir or ".", exc, directory=True) from exc
         with listing:
             for found in listing:
                 rel = f"{rel_dir}/{found.name}" if rel_dir else found.name
@@ -79,6 +83,8 @@ def walk(root: str, patterns: tuple[str, ...], skip: frozenset[tuple[int, int]])
                     st = found.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
+                except OSError as exc:
+                    raise UnreadableFile(rel, exc) from exc
                 if (st.st_dev, st.st_ino) in skip:
                     continue
                 yield Entry(rel, found.path, st)

@@ -21,6 +21,7 @@ from leosuite.backups.archive_types import (
     Meter,
     Progress,
     Stopped,
+    UnreadableFile,
     forget_members,
     open_tar_stream,
 )
@@ -43,19 +44,24 @@ def partial_path(dest: Path) -> Path:
 class _FileContent:
     """Exactly ``size`` bytes of an open file for ``TarFile.addfile``: what the file
     holds, then zeros if it shrank since its header was written (the header's size is
-    the truth); every block is counted by the meter, which also stops a cancelled run."""
+    the truth); every block is counted by the meter, which also stops a cancelled run.
+    A failed read names the file (:class:`UnreadableFile`)."""
 
-    def __init__(self, fd: int, size: int, meter: Meter) -> None:
+    def __init__(self, fd: int, size: int, meter: Meter, rel: str) -> None:
         self.fd = fd
         self.left = size
         self.meter = meter
+        self.rel = rel
 
     def read(self, size: int) -> bytes:
         size = min(size, self.left)
         chunks = []
         got = 0
         while got < size:
-            data = os.read(self.fd, size - got)
+            try:
+                data = os.read(self.fd, size - got)
+            except OSError as exc:
+                raise UnreadableFile(self.rel, exc) from exc
             if not data:
                 break
             chunks.append(data)
@@ -85,7 +91,7 @@ def _add_file(tar: tarfile.TarFile, entry: Entry, meter: Meter) -> int | None:
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # replaced by a symbolic link since the walk
             return None
-        raise
+        raise UnreadableFile(entry.rel, exc) from exc
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -93,7 +99,7 @@ def _add_file(tar: tarfile.TarFile, entry: Entry, meter: Meter) -> int | None:
         info = _info(entry, st)
         info.type = tarfile.REGTYPE
         info.size = st.st_size
-        tar.addfile(info, _FileContent(fd, st.st_size, meter))  # type: ignore[arg-type]
+        tar.addfile(info, _FileContent(fd, st.st_size, meter, entry.rel))  # type: ignore[arg-type]
         return st.st_size
     finally:
         os.close(fd)
@@ -164,6 +170,7 @@ def write_archive(
     progress: Progress | None,
     stop: threading.Event,
     threads: int = 0,
+    max_size: int | None = None,
 ) -> ArchiveResult:
     """Archive ``src`` into ``dest`` (see :func:`leosuite.backups.archive.create_archive`)."""
     if not src.is_dir():
@@ -183,7 +190,7 @@ def write_archive(
             if stat.S_ISREG(entry.st.st_mode):
                 meter.total += entry.st.st_size
         meter.start()
-        out = HashingWriter(fd)
+        out = HashingWriter(fd, max_size)
         files, stored = _fill(out, str(src), compression, patterns, skip, meter, threads)
         os.fsync(fd)
         os.close(fd)

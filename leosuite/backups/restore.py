@@ -22,7 +22,7 @@ from ..errors import LeosuiteError, NotFound
 from ..supervision.fs import reown_tree
 from ..supervision.run_as import resolve_user
 from ..supervision.spec import LaunchSpec
-from . import archive, files
+from . import archive, files, worker
 from .model import Backup
 
 __all__ = ["restore_into"]
@@ -45,7 +45,7 @@ async def restore_into(
         raise NotFound(f"the file of backup {backup.id} is missing", field="id")
     aside = await trio.to_thread.run_sync(files.move_aside, directory, f"restore-{stamp}")
     try:
-        await archive.restore_archive(
+        await worker.restore_archive(
             archive_path,
             directory,
             progress=progress,

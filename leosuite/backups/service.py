@@ -6,14 +6,17 @@ as a task of the service's own nursery, so a caller that goes away never leaves 
 made backup or a half restored directory: the work completes and is audited.
 
 Making one: a running server's type's ``backup_before`` commands are typed into its
-console and ``backups.command_wait`` seconds waited, the directory is archived (the
-type's ``backup_exclude`` left out) to a temporary name renamed when complete, then
-``backup_after`` is typed (also after a failure). The row is written after the rename.
-The quota (``backups.quota_bytes``, counted over every server of the server's owner;
-servers owned by an ADMIN, or by nobody, are exempt) refuses a backup before it starts
-when the owner is at or over it, and removes the new archive when it takes the owner
-over it. Retention (``backups.keep``, ``backups.keep_days``) runs after each new backup
-and never removes that one.
+console and ``backups.command_wait`` seconds waited, the directory is archived by a
+child process (:mod:`.worker`; the type's ``backup_exclude`` left out) to a temporary
+name renamed when complete, then ``backup_after`` is typed (also after a failure). The
+row is written after the rename. A backup that fails once started is audited with why
+(a file that cannot be read is named). The quota (``backups.quota_bytes``, counted over
+every server of the server's owner; servers owned by an ADMIN, or by nobody, are
+exempt) refuses a backup before it starts when the owner is at or over it, stops an
+archive that grows past what was left of it, and removes the new archive when it takes
+the owner over it (checked in the transaction that writes its row). Retention
+(``backups.keep``, ``backups.keep_days``) runs after each new backup and never removes
+that one.
 
 Restoring one (the server at rest, kept so for the duration): the archive's SHA-256 is
 checked against the record, the server's directory is moved to a sibling temporary
@@ -34,28 +37,21 @@ import msgspec
 import trio
 
 from ..audit import Actor, AuditLog
-from ..errors import Conflict, LeosuiteError, NotFound
+from ..errors import Conflict, LeosuiteError, NotFound, is_internal
 from ..settings import BackupsSettings
-from ..store import accounts
 from ..store import backups as backup_table
 from ..store.db import Database
 from ..store.servers import ServerRecord
 from ..supervision.manager import ServerManager
-from . import archive, files
+from . import archive, files, worker
 from .jobs import Job, Jobs, Watcher
 from .model import Backup, Compression, Progress, expired, name_at, over_quota
+from .quota import Quota, owner_quota
 from .restore import restore_into
 
 __all__ = ["BackupService", "Opened", "Quota"]
 
 log = logging.getLogger("leosuite.backups")
-
-
-class Quota(msgspec.Struct, frozen=True):
-    """The bytes of backups an account's servers hold, and its limit (0: none)."""
-
-    used: int
-    limit: int
 
 
 class Opened(msgspec.Struct, frozen=True):
@@ -142,17 +138,10 @@ class BackupService:
 
     async def quota(self, record: ServerRecord) -> Quota:
         """The quota of the server's owner (limit 0: none applies)."""
-        limit, owner = self._settings.quota_bytes, record.owner_id
+        return await self._db.call(lambda conn: self._quota_in(conn, record))
 
-        def read(conn: sqlite3.Connection) -> Quota:
-            if owner is None:
-                return Quota(used=0, limit=0)
-            account = accounts.get(conn, owner)
-            exempt = account is None or "ADMIN" in account.flags
-            used = backup_table.used_by_owner(conn, owner)
-            return Quota(used=used, limit=0 if exempt else limit)
-
-        return await self._db.call(read)
+    def _quota_in(self, conn: sqlite3.Connection, record: ServerRecord) -> Quota:
+        return owner_quota(conn, record.owner_id, self._settings.quota_bytes)
 
     def status(self, server: str) -> Progress | None:
         return self.jobs.progress(server)
@@ -186,10 +175,34 @@ class BackupService:
                 f"quota of {quota.limit} bytes (backups.quota_bytes): delete some first"
             )
         job = self.jobs.begin(record.name, Progress(server=record.name, phase="archiving"))
-        return await self.jobs.run(job, lambda: self._create(job, record, actor, by, note))
+        try:
+            return await self.jobs.run(
+                job, lambda: self._create(job, record, actor, by, note, quota)
+            )
+        except archive.UnreadableFile as exc:
+            message = (
+                f"the backup stopped: {exc.message}; make it readable to the daemon, or "
+                "leave it out with the type's backup_exclude"
+            )
+            await self._failed(record, message, actor)
+            raise Conflict(message) from None
+        except LeosuiteError as exc:
+            await self._failed(record, "internal error" if is_internal(exc) else exc.message, actor)
+            raise
+
+    async def _failed(self, record: ServerRecord, message: str, actor: Actor) -> None:
+        """Audit a backup that was not made, with why."""
+        with trio.CancelScope(shield=True):
+            await self._audit.record_done(
+                "server",
+                f"backup not made: {message[:300]}",
+                actor=actor,
+                session=record.name,
+                level="warning",
+            )
 
     async def _create(
-        self, job: Job, record: ServerRecord, actor: Actor, by: str, note: str
+        self, job: Job, record: ServerRecord, actor: Actor, by: str, note: str, quota: Quota
     ) -> Backup:
         name = record.name
         stype = self._manager.stype(record.type)
@@ -220,14 +233,24 @@ class BackupService:
                     await self._type(name, line)
                 await trio.sleep(self._settings.command_wait)
             job.set_phase("archiving")
-            result = await archive.create_archive(
+            result = await worker.create_archive(
                 self._manager.dirs.server(name),
                 dest,
                 compression=compression,
                 exclude=stype.backup_exclude,
                 progress=job.progress_from_thread,
                 limiter=self._limiter,
+                # An archive grows only to what is left of the quota when it starts.
+                max_size=quota.limit - quota.used if quota.limit else None,
             )
+        except archive.ArchiveTooLarge as exc:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(files.remove_quietly, dest)
+            raise Conflict(
+                f"the backup grew past the {exc.limit} bytes left to the owner; with the "
+                f"{quota.used} bytes of backups the owner has, that is over the quota of "
+                f"{quota.limit} bytes (backups.quota_bytes): it was stopped and removed"
+            ) from None
         except BaseException:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(files.remove_quietly, dest)
@@ -265,29 +288,34 @@ class BackupService:
 
     async def _store(self, record: ServerRecord, backup: Backup, dest: Path) -> Backup:
         """Write the row of a complete archive, unless it takes the owner over the quota
-        or the server is gone meanwhile (the archive is removed then)."""
-        quota = await self.quota(record)
-        if over_quota(quota.used, backup.size, quota.limit):
-            await trio.to_thread.run_sync(files.remove_quietly, dest)
-            raise Conflict(
-                f"the backup was {backup.size} bytes; with the {quota.used} bytes of backups "
-                f"the owner has, that is over the quota of {quota.limit} bytes "
-                "(backups.quota_bytes): it was removed"
-            )
+        or the server is gone meanwhile (the archive is removed then). The quota is read
+        in the transaction that writes the row, so backups finishing together cannot
+        pass it together."""
 
-        def write(conn: sqlite3.Connection) -> Backup | None:
+        def write(conn: sqlite3.Connection) -> Backup | Quota | None:
             exists = conn.execute("SELECT 1 FROM servers WHERE id = ?", (record.id,)).fetchone()
-            return None if exists is None else backup_table.add(conn, backup)
+            if exists is None:
+                return None
+            quota = self._quota_in(conn, record)
+            if over_quota(quota.used, backup.size, quota.limit):
+                return quota
+            return backup_table.add(conn, backup)
 
         try:
             stored = await self._db.call(write)
         except BaseException:
             await trio.to_thread.run_sync(files.remove_quietly, dest)
             raise
+        if isinstance(stored, Backup):
+            return stored
+        await trio.to_thread.run_sync(files.remove_quietly, dest)
         if stored is None:
-            await trio.to_thread.run_sync(files.remove_quietly, dest)
             raise NotFound(f"server {record.name!r} was destroyed during its backup")
-        return stored
+        raise Conflict(
+            f"the backup was {backup.size} bytes; with the {stored.used} bytes of backups "
+            f"the owner has, that is over the quota of {stored.limit} bytes "
+            "(backups.quota_bytes): it was removed"
+        )
 
     async def _retention(self, record: ServerRecord, made: Backup, actor: Actor) -> None:
         settings = self._settings

@@ -1,5 +1,6 @@
 """The second and third lines of a restore's defence, each shown with the lines before
-it switched off: tarfile's ``data`` filter, then ``O_NOFOLLOW`` file-system steps."""
+it switched off: tarfile's ``data`` filter, then ``O_NOFOLLOW`` file-system steps; and
+the guarded tar header class in use on this Python."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from leosuite._compat.tarfile import guarded_tarinfo
 from leosuite.backups import archive_restore
-from leosuite.backups.archive import ArchiveResult, UnsafeArchive, restore_archive
+from leosuite.backups.archive import ArchiveResult, UnsafeArchive, check_archive, restore_archive
 
 
 def build(path: Path, members: list[tuple[str, str, str]]) -> Path:
@@ -83,3 +85,18 @@ async def test_no_symbolic_link_is_followed_when_writing(
             await restore_archive(archive, tmp_path / "box" / "dest")
         assert list(outside.iterdir()) == []
         assert not (tmp_path / "box" / "dest").exists()
+
+
+def test_the_guarded_header_class_is_in_use_on_this_python(tmp_path: Path) -> None:
+    # The private tarfile methods it overrides exist here: the plain class is never used.
+    guarded = guarded_tarinfo(UnsafeArchive, extended_max=1 << 20)
+    assert guarded is not tarfile.TarInfo
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("holes.bin")
+        info.type = tarfile.GNUTYPE_SPARSE
+        tar.addfile(info)
+    path = tmp_path / "sparse"
+    path.write_bytes(zstandard.ZstdCompressor().compress(raw.getvalue()))
+    with pytest.raises(UnsafeArchive, match="sparse member"):
+        check_archive(path)
