@@ -123,4 +123,5 @@ def print_results(results: list[Result], args: argparse.Namespace) -> None:
         "one server.power_bulk call; Python start-up included); stop all: one request per "
         "server (leosuite) or stopAllProcesses (supervisord)"
     )
-    print("\ncreate: leosuite = N server_create requests; supervisord = start-up with N programs")
+    how = "server_create_bulk (1000 a request)" if args.create == "bulk" else "N server_create"
+    print(f"\ncreate: leosuite = {how}; supervisord = start-up with N programs")

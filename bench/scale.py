@@ -5,7 +5,8 @@
 
 leosuite: N servers of type ``command`` (``sleep 100000``; or ``demo-game`` with
 ``ready_delay 0`` and ``player_interval 0``, which waits for its ready line), created
-with one ``server_create`` each, started with one ``server_start`` each, stopped
+with ``server_create_bulk`` (1000 a request; --create each: one ``server_create``
+each), started with one ``server_start`` each, stopped
 with one ``server_stop`` each (``stop`` answers once the process has exited); all
 three from a pool of --threads client threads, each with a keep-alive connection
 (--threads 1: sequential). "all running" is polled with ``server_status`` (all
@@ -144,23 +145,26 @@ def bench_leosuite(reaper: Any, root: Path, names: list[str], args: argparse.Nam
     ls = Leosuite(reaper, root, env)
     api = ls.api
 
+    settings: dict[str, Any]
     if args.program == "sleep":
-
-        def create(name: str) -> None:
-            ls.create(name, "sleep 100000")
+        kind, settings = "command", {"command": "sleep 100000"}
     else:
+        kind, settings = "demo-game", {"ready_delay": 0, "player_interval": 0}
 
-        def create(name: str) -> None:
-            api.post(
-                "/api/server_create",
-                {
-                    "server": name,
-                    "type": "demo-game",
-                    "settings": {"ready_delay": 0, "player_interval": 0},
-                },
-            )
+    def create(name: str) -> None:
+        api.post("/api/server_create", {"server": name, "type": kind, "settings": settings})
 
-    res.create = timed(lambda: in_pool(args.threads, create, names))
+    def create_bulk() -> None:
+        for at in range(0, len(names), 1000):
+            batch = [{"server": n, "type": kind, "settings": settings} for n in names[at:][:1000]]
+            answer = api.post("/api/server_create_bulk", {"servers": batch})
+            if answer["ok"] != len(batch):
+                raise RuntimeError(f"server_create_bulk: {answer['failed']} not created")
+
+    if args.create == "bulk":
+        res.create = timed(create_bulk)
+    else:
+        res.create = timed(lambda: in_pool(args.threads, create, names))
     print(f"  leosuite: created {len(names)} in {res.create:.1f} s", flush=True)
 
     def states() -> dict[str, int]:
@@ -339,6 +343,12 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--program", choices=["sleep", "demo-game"], default="sleep")
     parser.add_argument("--threads", type=int, default=16, help="client threads (1: sequential)")
+    parser.add_argument(
+        "--create",
+        choices=["bulk", "each"],
+        default="bulk",
+        help="leosuite: one server_create_bulk per 1000 servers, or one server_create each",
+    )
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU sampling")
     parser.add_argument("--startsecs", default="0,1", help="supervisord startsecs values")
     parser.add_argument(

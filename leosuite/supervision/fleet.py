@@ -301,15 +301,20 @@ class Fleet:
 
     # ------------------------------------------------------------ stats
 
-    async def sample_stats_once(self) -> None:
-        """One pass over every live process group (in a worker thread)."""
+    async def sample_stats_once(self, *, cgroups: bool = True) -> None:
+        """One pass over every live process group (in a worker thread); with
+        ``cgroups``, a server in a cgroup is sampled from it (every process in it,
+        whatever its process group), else from its process group like the others."""
         live = {sup.pgid: sup for sup in self if sup.pgid is not None}
         if not live:
             return
         now = trio.current_time()
         stats = await trio.to_thread.run_sync(self._sampler.sample, list(live), now)
-        # A server in a cgroup: every process in it, whatever its process group.
-        groups = {sup.name: group for sup in live.values() if (group := sup.cgroup) is not None}
+        groups = (
+            {sup.name: group for sup in live.values() if (group := sup.cgroup) is not None}
+            if cgroups
+            else {}
+        )
         by_group = await trio.to_thread.run_sync(self.limits.sample, groups, now) if groups else {}
         for pgid, sup in live.items():
             if sup.pgid == pgid:  # still the same process
@@ -332,7 +337,9 @@ class Fleet:
     async def _sample_stats(self) -> None:
         """The passes: the history's sample of every running server each
         ``history.interval`` (one pass over the machine's processes), and more often
-        only while someone watches the live figures (:meth:`watching_stats`)."""
+        only while someone watches the live figures (:meth:`watching_stats`). The
+        cgroups' own files (several per server) are read only while someone watches;
+        nobody watching, the one pass over ``/proc`` serves every server."""
         last = trio.current_time()
         while True:
             if self._watchers:
@@ -343,6 +350,6 @@ class Fleet:
                     await self._watched.wait()  # the first watcher: a pass now
             last = trio.current_time()
             try:
-                await self.sample_stats_once()
+                await self.sample_stats_once(cgroups=self._watchers > 0)
             except OSError:
                 log.exception("stats sampling failed")

@@ -50,6 +50,7 @@ from .kept_logs import KeptEntry, KeptPurge
 from .logfile_registry import LogFollowers
 from .name_locks import NameLocks
 from .readopt import readopt
+from .server_create import ServerCreation
 from .server_dirs import ServerDirs
 from .spec import LaunchSpec, StateChange, check_launch
 from .states import PowerAction, State, allowed_actions
@@ -61,7 +62,6 @@ from .types import (
     ServerType,
     render_command,
     settings_view,
-    validate_server_name,
     validate_settings,
     variables_view,
 )
@@ -91,7 +91,7 @@ class StoredProcesses:
         await self._db.call(lambda conn: process_table.forget(conn, server, pid))
 
 
-class ServerManager:
+class ServerManager(ServerCreation):
     def __init__(
         self,
         *,
@@ -392,67 +392,6 @@ class ServerManager:
         return None if view is None else view | {"running": sup.installing}
 
     # -- changes ----------------------------------------------------------------------
-
-    async def create(
-        self,
-        name: str,
-        type_name: str,
-        given: Mapping[str, object],
-        *,
-        owner_id: int | None,
-        admit: Callable[[int], None] | None = None,
-    ) -> server_table.ServerRecord:
-        """Create a stopped server. ``admit`` is called with how many servers ``owner_id``
-        has (creates under way included); it raises to refuse."""
-        name = validate_server_name(name)
-        stype = self.stype(type_name)
-        resolved = validate_settings(stype, given)
-        self._claim(name, owner_id, admit)
-        try:
-            spec = self._spec(stype, name, resolved)
-            check_launch(spec)
-            created_at = self._now()
-            record = await self._db.call(
-                lambda conn: server_table.create(
-                    conn,
-                    name=name,
-                    type=type_name,
-                    settings=resolved,
-                    created_at=created_at,
-                    owner_id=owner_id,
-                )
-            )
-            try:
-                await trio.to_thread.run_sync(self.dirs.make, name, int(created_at))
-                console = await trio.to_thread.run_sync(self._open_console, name, 0)
-                try:
-                    await self._add(name, spec, console)
-                except BaseException:
-                    console.close()
-                    raise
-            except BaseException:
-                with trio.CancelScope(shield=True):
-                    await self._db.call(lambda conn: server_table.delete(conn, name))
-                raise
-            self._records[name] = record
-            self._consoles[name] = console
-            return record
-        finally:
-            del self._creating[name]
-            self._names.release(name)
-
-    def _claim(self, name: str, owner_id: int | None, admit: Callable[[int], None] | None) -> None:
-        """Check the quota and take the name for a create, in one step with no checkpoint
-        (no other create or destroy runs in between); a name that is taken or being
-        created or destroyed is not available."""
-        if admit is not None:
-            owned = [r.owner_id for r in self._records.values()] + list(self._creating.values())
-            admit(owned.count(owner_id))
-        if name in self._records or self._names.busy(name):
-            # One answer whoever has the name: it never tells that another account has it.
-            raise Conflict("server name not available", field="server")
-        self._names.acquire_nowait(name)
-        self._creating[name] = owner_id
 
     async def destroy(self, name: str, *, delete_files: bool = False) -> None:
         """Stop the server if it runs, forget it; delete its files, or set its directory

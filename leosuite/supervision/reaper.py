@@ -25,6 +25,12 @@ owner. Reaping is per process, so what must be left alone is one per-process reg
 
 Every zombie is pinned with a pidfd before it is looked at, so a pid reused meanwhile is
 never reaped.
+
+A pass lists every child of the daemon (a thousand running servers among them), so it
+runs when ``SIGCHLD`` says a child changed (passes at least :data:`REAP_SPACING` apart:
+a thousand exits at once cost a few passes), when woken, and every
+:data:`REAP_INTERVAL` in case a signal was missed; where no ``SIGCHLD`` handler can be
+set (not the main thread), every :data:`TICK_WITHOUT_SIGNAL`.
 """
 
 from __future__ import annotations
@@ -35,12 +41,24 @@ import functools
 import glob
 import logging
 import os
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import NamedTuple
 
 import trio
 
-__all__ = ["REAPER", "ChildReaper", "ProcStat", "is_subreaper", "read_stat", "set_subreaper"]
+__all__ = [
+    "REAPER",
+    "REAP_INTERVAL",
+    "REAP_SPACING",
+    "TICK_WITHOUT_SIGNAL",
+    "ChildReaper",
+    "ProcStat",
+    "is_subreaper",
+    "read_stat",
+    "set_subreaper",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +66,11 @@ _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
 
 #: Seconds between two passes over the daemon's zombie children when nothing wakes it.
-REAP_INTERVAL = 1.0
+REAP_INTERVAL = 60.0
+#: The longest pause between passes when ``SIGCHLD`` cannot wake the reaper.
+TICK_WITHOUT_SIGNAL = 1.0
+#: The shortest pause between two passes (a burst of exits: one pass for many).
+REAP_SPACING = 0.1
 
 
 class ProcStat(NamedTuple):
@@ -137,6 +159,10 @@ class ChildReaper:
         #: How many orphans were reaped since the process started.
         self.reaped = 0
         self._warned = False  # a failing pass was logged once
+        #: A zombie was left for a spawn under way: the end of the spawn wakes a pass.
+        self._deferred = False
+        #: The SIGCHLD disposition found when the handler was set (None: not set).
+        self._old_sigchld: Callable[[int, FrameType | None], object] | int | None = None
 
     # ------------------------------------------------------------ what is left alone
 
@@ -148,6 +174,9 @@ class ChildReaper:
             yield
         finally:
             self._spawning -= 1
+            if not self._spawning and self._deferred:
+                self._deferred = False
+                self.wake()
 
     def add_leader(self, pid: int) -> None:
         """A server's process: its handle reaps it."""
@@ -197,6 +226,7 @@ class ChildReaper:
             if stat.session == own_session or pid in self._leaders:
                 return False
             if stat.session == pid and (self._spawning or (pid, stat.start) in self._inherited):
+                self._deferred = self._deferred or bool(self._spawning)
                 return False
             try:
                 return os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG) is not None
@@ -222,13 +252,41 @@ class ChildReaper:
                 set_subreaper(True)
         except OSError as exc:
             log.warning("cannot become child subreaper: %s (orphans go to init)", exc)
+        self._catch_sigchld()
+
+    def _catch_sigchld(self) -> None:
+        """Wake a pass on every ``SIGCHLD`` (the handler only schedules the wake-up);
+        where no handler may be set, the passes tick instead."""
+        token = trio.lowlevel.current_trio_token()
+        old = signal.getsignal(signal.SIGCHLD)
+
+        def on_sigchld(signum: int, frame: FrameType | None) -> None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(self.wake, idempotent=True)
+            if callable(old):
+                old(signum, frame)
+
+        try:
+            signal.signal(signal.SIGCHLD, on_sigchld)
+        except ValueError:  # not the main thread
+            return
+        self._old_sigchld = old if old is not None else signal.SIG_DFL
+
+    @property
+    def catches_sigchld(self) -> bool:
+        """Whether ``SIGCHLD`` wakes the passes (else they tick every second)."""
+        return self._old_sigchld is not None
 
     def _end(self) -> None:
-        """The last runner puts the mark back as it found it."""
+        """The last runner puts the mark and the signal disposition back as it found them."""
         self._runners -= 1
         if self._runners > 0:
             return
         self._inherited.clear()
+        if self._old_sigchld is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGCHLD, self._old_sigchld)
+            self._old_sigchld = None
         if not self._was_subreaper:
             with contextlib.suppress(OSError):
                 set_subreaper(False)
@@ -239,12 +297,16 @@ class ChildReaper:
         interval: float = REAP_INTERVAL,
         task_status: trio.TaskStatus[ChildReaper] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Be child subreaper and reap orphans every ``interval`` seconds (or when woken)
-        until cancelled; the mark is taken back on the way out."""
+        """Be child subreaper and reap orphans when a child changes (``SIGCHLD``), when
+        woken, and every ``interval`` seconds (at most :data:`TICK_WITHOUT_SIGNAL` when
+        no signal wakes it), until cancelled; the mark is taken back on the way out."""
         self._begin()
         try:
             task_status.started(self)
             while True:
+                if not self.catches_sigchld:
+                    interval = min(interval, TICK_WITHOUT_SIGNAL)
+                last = trio.current_time()
                 wake = self._wake = trio.Event()
                 try:
                     self.reap_now()
@@ -254,6 +316,7 @@ class ChildReaper:
                         log.warning("cannot look for orphaned processes: %s", exc)
                 with trio.move_on_after(interval):
                     await wake.wait()
+                await trio.sleep_until(last + min(REAP_SPACING, interval))
         finally:
             self._wake = None
             self._end()

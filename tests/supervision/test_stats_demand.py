@@ -19,9 +19,11 @@ async def test_passes_follow_the_watchers(autojump_clock: trio.testing.MockClock
     with trio.fail_after(3600):
         async with running_fleet(stats_interval=INTERVAL, raise_fd_limit=False) as (fleet, _):
             passes: list[float] = []
+            cgroup_passes: list[bool] = []
 
-            async def counted() -> None:
+            async def counted(*, cgroups: bool = True) -> None:
                 passes.append(trio.current_time())
+                cgroup_passes.append(cgroups)
 
             fleet.sample_stats_once = counted  # type: ignore[method-assign]
             assert fleet.history.interval == INTERVAL * IDLE_FACTOR
@@ -29,8 +31,10 @@ async def test_passes_follow_the_watchers(autojump_clock: trio.testing.MockClock
             assert len(passes) == 3  # nobody watches: one pass per history interval
             gaps = [b - a for a, b in itertools.pairwise(passes)]
             assert all(abs(gap - INTERVAL * IDLE_FACTOR) < 0.01 for gap in gaps), gaps
+            assert cgroup_passes == [False] * 3  # nobody watches: no cgroup files read
 
             passes.clear()
+            cgroup_passes.clear()
             start = trio.current_time()
             with fleet.watching_stats():
                 await trio.sleep(0.001)
@@ -38,6 +42,7 @@ async def test_passes_follow_the_watchers(autojump_clock: trio.testing.MockClock
                 with fleet.watching_stats():  # a second one changes nothing
                     await trio.sleep(INTERVAL * 4 + 0.5)
                 assert len(passes) == 5
+                assert cgroup_passes == [True] * 5  # watched: the cgroups' own figures
                 gaps = [b - a for a, b in itertools.pairwise(passes)]
                 assert all(abs(gap - INTERVAL) < 0.01 for gap in gaps), gaps
             passes.clear()
