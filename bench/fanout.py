@@ -1,6 +1,7 @@
 """Console fan-out over WebSockets: leosuite vs a minimal `websockets` broadcast server.
 
-    .venv/bin/python bench/fanout.py [--subscribers 1,10,100] [--window 6] [--warmup 1.5]
+    .venv/bin/python bench/fanout.py [--subscribers 0,1,10,100] [--window 6] [--warmup 1.5]
+                                     [--rate MB/s] [--profile DIR]
 
 One producer (bench/_producer.py: log lines in 64 KiB writes, at most --max-bytes,
 killed after the window) floods a console. N subscribers, each on its own WebSocket,
@@ -19,11 +20,21 @@ servers: ``subscribe_console``, JSON decoded, data turned back into bytes).
   the client's calls (``authenticate_with_token``, ``console.subscribe``) with just
   enough for ``ws_client``. No disk writes, no permessage-deflate.
 
+``--rate`` paces the producer (the same offer to both servers: without it leosuite's
+producer writes to its console file as fast as the disk takes it, a core of its own,
+while the baseline's is held back by the pipe the baseline reads). ``--profile DIR``
+records the server and the first client process with py-spy during each window
+(``DIR/<server>-<n>.txt``, ``DIR/<server>-<n>-client.txt``; collapsed stacks,
+non-blocking, idle included). ``--tmp-dir /dev/shm`` keeps leosuite's console
+off the disk (no writeback competing for the cores). 0 subscribers measures the flood
+alone (captured MB/s: the server's own output rate).
+
 Per case: subscribe all, start the producer, wait --warmup s, then count for --window
 s. Delivered MB/s is the console bytes received in the window (total and per
 subscriber); captured MB/s is how fast the server read the producer; server CPU is
 the server process's user+system time in the window (% of one core; the producer is a
-separate process and not included); client CPU likewise for the client process.
+separate process and not included); client CPU likewise for the client process;
+machine busy is how busy both cores were (every process, other users' included).
 """
 
 from __future__ import annotations
@@ -34,13 +45,16 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import psutil
 from _common import (
     BENCH_DIR,
     Leosuite,
@@ -101,7 +115,7 @@ def run_subscribers(url: str, token: str, count: int) -> None:
 # -- role: the websockets baseline server ---------------------------------------------
 
 
-def run_baseline(max_bytes: int) -> None:
+def run_baseline(max_bytes: int, rate: float) -> None:
     """A minimal asyncio `websockets` broadcaster of a producer's stdout."""
     import msgspec
     from websockets.asyncio.server import ServerConnection, serve
@@ -202,7 +216,7 @@ def run_baseline(max_bytes: int) -> None:
                 if line in ("", "quit"):
                     break
                 if line == "start":
-                    argv = [sys.executable, str(PRODUCER), str(max_bytes)]
+                    argv = [sys.executable, str(PRODUCER), str(max_bytes), "65536", str(rate)]
                     producer = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE)
                     tasks.add(asyncio.create_task(broadcast(producer)))
                 elif line == "stop" and producer is not None:
@@ -262,12 +276,38 @@ class Result:
     captured: float  # MB/s the server read from the producer
     server_cpu: float  # % of one core
     client_cpu: float
+    machine_busy: float  # % of all cores busy (every process, ours and others')
     skipped: float  # % of the offered bytes skipped
+
+
+@contextlib.contextmanager
+def profiling(args: argparse.Namespace, reaper: Any, pid: int, label: str) -> Iterator[None]:
+    """py-spy records ``pid`` meanwhile (``--profile DIR``), collapsed stacks."""
+    if not args.profile:
+        yield
+        return
+    out = Path(args.profile) / f"{label}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    argv = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--nonblocking", "--idle"]
+    argv += ["--rate", "250", "--output", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reaper.add(proc, grace=10.0)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def measure(
     reaper: Any,
     args: argparse.Namespace,
+    name: str,
     url: str,
     token: str,
     count: int,
@@ -276,7 +316,7 @@ def measure(
     produced: Callable[[], int],
     stop: Callable[[], None],
 ) -> Result:
-    procs = max(1, min(args.client_procs, count))
+    procs = max(1, min(args.client_procs, max(count, 1)))
     shares = [count // procs + (1 if i < count % procs else 0) for i in range(procs)]
     clients = [Child(reaper, "--role", "subscribers", "--", url, token, str(n)) for n in shares]
     try:
@@ -285,10 +325,16 @@ def measure(
         start()
         time.sleep(args.warmup)
         first = [client.ask("mark") for client in clients]
+        busy0 = psutil.cpu_times()
         t0, cpu0, read0 = time.monotonic(), cpu_seconds(server_pid), produced()
-        time.sleep(args.window)
+        with (
+            profiling(args, reaper, server_pid, f"{name}-{count}"),
+            profiling(args, reaper, clients[0].proc.pid, f"{name}-{count}-client"),
+        ):
+            time.sleep(args.window)
         last = [client.ask("mark") for client in clients]
         elapsed, cpu1, read1 = time.monotonic() - t0, cpu_seconds(server_pid), produced()
+        busy1 = psutil.cpu_times()
     finally:
         stop()
         for client in clients:
@@ -308,17 +354,37 @@ def measure(
         captured=(read1 - read0) / elapsed / MB,
         server_cpu=100 * (cpu1 - cpu0) / elapsed,
         client_cpu=100 * client_cpu / elapsed,
+        machine_busy=busy_percent(busy0, busy1),
         skipped=100 * skipped / max(1, skipped + received),
     )
 
 
+def busy_percent(a: Any, b: Any) -> float:
+    """How busy all cores were between two ``psutil.cpu_times()`` (idle and iowait not)."""
+    total = sum(b) - sum(a)
+    idle = (b.idle - a.idle) + (getattr(b, "iowait", 0.0) - getattr(a, "iowait", 0.0))
+    return 100 * (total - idle) / total if total > 0 else 0.0
+
+
+def spread(values: list[float]) -> str:
+    """``median (min-max)``, or ``-`` for none."""
+    if not values:
+        return "-"
+    return f"{fmt(median(values))} ({fmt(min(values))}-{fmt(max(values))})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscribers", default="1,10,100", help="comma-separated counts")
+    parser.add_argument("--subscribers", default="0,1,10,100", help="comma-separated counts")
     parser.add_argument("--window", type=float, default=6.0, help="seconds measured per case")
     parser.add_argument("--warmup", type=float, default=1.5, help="seconds before measuring")
     parser.add_argument("--max-bytes", type=int, default=16 * 2**30, help="producer cap")
     parser.add_argument("--client-procs", type=int, default=1, help="subscriber processes")
+    parser.add_argument("--rate", type=float, default=0.0, help="producer MB/s (0: flood)")
+    parser.add_argument("--profile", default="", help="py-spy each window into this directory")
+    parser.add_argument(
+        "--tmp-dir", help="where the console goes (default: the system's; /dev/shm: no disk)"
+    )
     parser.add_argument("--role", choices=["subscribers", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("role_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -327,20 +393,29 @@ def main() -> None:
         run_subscribers(url, token, int(count))
         return
     if args.role == "baseline":
-        run_baseline(args.max_bytes)
+        run_baseline(args.max_bytes, args.rate * MB)
         return
 
     counts = [int(n) for n in args.subscribers.split(",")]
     raise_nofile()
     print(f"# fan-out, {machine()}")
     rows: list[list[str]] = []
-    with bench_session("fanout") as (reaper, root):
+    with bench_session("fanout", tmp_dir=args.tmp_dir) as (reaper, root):
         conns = str(max(counts) + 16)
         env = {"LEOSUITE_WS_MAX_CONNECTIONS_PER_IP": conns, "LEOSUITE_WS_MAX_CONNECTIONS": conns}
         leosuite = Leosuite(reaper, root, env=env)
-        leosuite.create(SERVER, f"{sys.executable} {PRODUCER} {args.max_bytes}")
+        producer = f"{sys.executable} {PRODUCER} {args.max_bytes} 65536 {args.rate * MB}"
+        leosuite.create(SERVER, producer)
         token = leosuite.api._headers["Authorization"].removeprefix("Bearer ")
-        baseline = Child(reaper, "--role", "baseline", "--max-bytes", str(args.max_bytes))
+        baseline = Child(
+            reaper,
+            "--role",
+            "baseline",
+            "--max-bytes",
+            str(args.max_bytes),
+            "--rate",
+            str(args.rate),
+        )
         baseline_url = baseline.ask()["url"]
         ours = {"read": 0}
 
@@ -357,6 +432,7 @@ def main() -> None:
                     results[name] = measure(
                         reaper,
                         args,
+                        name,
                         leosuite.endpoints["ws"],
                         token,
                         count,
@@ -374,6 +450,7 @@ def main() -> None:
                     results[name] = measure(
                         reaper,
                         args,
+                        name,
                         baseline_url,
                         token,
                         count,
@@ -388,11 +465,12 @@ def main() -> None:
                         str(count),
                         name,
                         fmt(r.total),
-                        f"{fmt(median(r.per_sub))} ({fmt(min(r.per_sub))}-{fmt(max(r.per_sub))})",
+                        spread(r.per_sub),
                         fmt(r.captured),
                         fmt(r.skipped),
                         fmt(r.server_cpu, 0),
                         fmt(r.client_cpu, 0),
+                        fmt(r.machine_busy, 0),
                         ratio(results["leosuite"].total, r.total) if name == "websockets" else "",
                     ]
                 )
@@ -409,6 +487,7 @@ def main() -> None:
             "skipped %",
             "server CPU %",
             "client CPU %",
+            "machine busy %",
             "leosuite / websockets",
         ],
         rows,

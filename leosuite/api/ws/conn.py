@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
@@ -41,15 +42,36 @@ from .refusals import RefusalNotes
 if TYPE_CHECKING:
     from ...auth.service import Principal
 
-__all__ = ["WsConnection", "WsHub"]
+__all__ = ["SharedPush", "WsConnection", "WsHub"]
 
 log = logging.getLogger("leosuite.ws")
 
 
-_FRAMES: dict[str, bytes] = {}  # payload -> frame, shared: a chat line is one str for all
-_FRAMES_BYTES = [0]  # their total size; the cache is emptied past 4 MiB
+class SharedPush(Protocol):
+    """A push built once for many connections: its frame, and its text on demand."""
+
+    @property
+    def frame(self) -> bytes: ...
+
+    @property
+    def payload(self) -> str: ...
+
+
+#: Frames of broadcast payloads (written to more than one connection), oldest first:
+#: a chat line is one str for all its members, so the second write of it reuses the frame.
+_FRAMES: dict[str, bytes] = {}
+#: What ``_FRAMES`` holds in bytes, payload strings counted as well as frames.
+_FRAMES_BYTES = [0]
 _FRAMES_MAX_BYTES = 4 * 1024 * 1024
 _FRAME_CACHED_MAX = 16 * 1024
+#: The last shared payload written once so far and its frame (a fan-out writes one
+#: payload to its members in a row): only a payload written again enters ``_FRAMES``.
+_LAST: list[tuple[str, bytes]] = []
+
+
+def _held(payload: str, frame: bytes) -> int:
+    """The memory one cached frame takes: its payload string's and its bytes'."""
+    return sys.getsizeof(payload) + sys.getsizeof(frame)
 
 
 def _frame(payload: str) -> bytes:
@@ -58,14 +80,19 @@ def _frame(payload: str) -> bytes:
     frame = _FRAMES.get(payload)
     if frame is not None:
         return frame
-    frame = text_frame(payload)
-    size = len(frame)
-    if size <= _FRAME_CACHED_MAX:
-        if _FRAMES_BYTES[0] + size > _FRAMES_MAX_BYTES:
-            _FRAMES.clear()
-            _FRAMES_BYTES[0] = 0
+    if _LAST and _LAST[0][0] == payload:
+        frame = _LAST.pop()[1]
+        size = _held(payload, frame)
+        while _FRAMES and _FRAMES_BYTES[0] + size > _FRAMES_MAX_BYTES:
+            oldest = next(iter(_FRAMES))
+            _FRAMES_BYTES[0] -= _held(oldest, _FRAMES.pop(oldest))
         _FRAMES[payload] = frame
         _FRAMES_BYTES[0] += size
+        return frame
+    frame = text_frame(payload)
+    _LAST.clear()
+    if len(frame) <= _FRAME_CACHED_MAX:
+        _LAST.append((payload, frame))
     return frame
 
 
@@ -153,6 +180,12 @@ class WsConnection:
         if not outbox.direct:
             return await outbox.put_marked(payload)
         return await outbox.put_marked(text_frame(payload) if frame is None else frame)
+
+    async def send_shared_marked(self, shared: SharedPush) -> trio.Event | None:
+        """:meth:`send_marked` of a push built once for many connections: its frame,
+        or its text without raw writes."""
+        outbox = self.outbox
+        return await outbox.put_marked(shared.frame if outbox.direct else shared.payload)
 
     def _ping_interval(self) -> float:
         interval = self.hub.settings.ping_interval

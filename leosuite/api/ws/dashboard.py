@@ -168,6 +168,10 @@ def install_dashboard_calls(api: WsApi) -> None:
         batch = ws_settings.console_batch_bytes
         on_the_way: deque[trio.Event] = deque()  # pushes not yet handed to the socket
         while True:
+            # Caught up with pushes still on their way: a flooding console's growth is
+            # seen by its size each time the socket takes one, not at the watch's refresh.
+            while on_the_way and console.end_index <= index:
+                await on_the_way.popleft().wait()
             await console.wait_beyond(index)
             end = console.end_index
             try:
@@ -189,7 +193,7 @@ def install_dashboard_calls(api: WsApi) -> None:
                         {"server": server, "skipped": skipped, "readIndex": output.old_read_index},
                     )
                 )
-            sent = await conn.send_marked(output.payload, output.frame)
+            sent = await conn.send_shared_marked(output)
             if sent is not None:
                 on_the_way.append(sent)
             while len(on_the_way) > PUSHES_ON_THE_WAY or (on_the_way and on_the_way[0].is_set()):

@@ -7,19 +7,27 @@ Chunks end at multiples of ``ws.console_batch_bytes`` (or where the console ends
 subscribers that started at different indexes meet at the next multiple, and one that
 lags too far skips ahead to a multiple (:func:`skip_to`), where the others are too. All of them
 get the same push, uuid included (each uuid is still new to each connection). Bounded:
-the newest chunks, up to :data:`KEPT_BATCHES` batches of frames and text in all.
+the newest chunks, their frames up to twice :data:`KEPT_BATCHES` batches in size.
+
+The frame is built from the JSON bytes as encoded (a header and the bytes: no text in
+between); the text of a push is decoded from its frame only for a connection that
+cannot take raw frames.
 """
 
 from __future__ import annotations
 
+import secrets
+import sys
+
+import msgspec
+
 from ...supervision.console_answer import encode_console_data
 from ...supervision.console_file import ConsoleFile
-from .fanout import text_frame
-from .protocol import push
+from .protocol import Envelope, StatusCode
 
 __all__ = ["KEPT_BATCHES", "PUSHES_ON_THE_WAY", "ConsoleChunks", "ConsolePush", "skip_to"]
 
-#: How many batches of console pushes (text and frame) are kept for late subscribers.
+#: Console push frames kept for late subscribers: up to twice this many batches in size.
 KEPT_BATCHES = 16
 #: A subscription's console pushes queued at once (their frames are shared).
 PUSHES_ON_THE_WAY = 4
@@ -31,19 +39,41 @@ def skip_to(index: int, end: int, batch: int) -> int:
     return max(index, (end - batch) // batch * batch)
 
 
-class ConsolePush:
-    """One ``console_output`` push: its text, its frame, and where it starts and ends."""
+_encode = msgspec.json.Encoder().encode
+_SUCCESS = int(StatusCode.SUCCESS)
 
-    __slots__ = ("console", "frame", "next_index", "old_read_index", "payload")
+
+def _header(size: int) -> bytes:
+    """A server's text frame header for ``size`` payload bytes (as wsproto makes it)."""
+    if size < 126:
+        return bytes((0x81, size))
+    if size < 65536:
+        return bytes((0x81, 126)) + size.to_bytes(2, "big")
+    return bytes((0x81, 127)) + size.to_bytes(8, "big")
+
+
+class ConsolePush:
+    """One ``console_output`` push: its frame, and where it starts and ends."""
+
+    __slots__ = ("_start", "console", "frame", "next_index", "old_read_index")
 
     def __init__(
-        self, console: ConsoleFile, payload: str, old_read_index: int, next_index: int
+        self, console: ConsoleFile, content: dict[str, object], old_read_index: int, next_index: int
     ) -> None:
+        body = _encode(
+            Envelope(secrets.token_hex(16), "console_output", _SUCCESS, "SUCCESS", content)
+        )
+        header = _header(len(body))
         self.console = console
-        self.payload = payload
-        self.frame = text_frame(payload)
+        self.frame = header + body
+        self._start = len(header)
         self.old_read_index = old_read_index
         self.next_index = next_index
+
+    @property
+    def payload(self) -> str:
+        """The push as text (for a connection that cannot take raw frames)."""
+        return self.frame[self._start :].decode()
 
 
 class ConsoleChunks:
@@ -74,23 +104,21 @@ class ConsoleChunks:
             "data": answer.data,
             "encoding": answer.encoding,
         }
-        made = ConsolePush(
-            console, push("console_output", content), chunk.old_read_index, answer.nextReadIndex
-        )
+        made = ConsolePush(console, content, chunk.old_read_index, answer.nextReadIndex)
         self.built += 1
         self._keep(key, made)
         return made
 
     def _keep(self, key: tuple[int, int], made: ConsolePush) -> None:
-        size = len(made.payload) + len(made.frame)
+        size = sys.getsizeof(made.frame)
         if size > self._max_bytes:
             return
         old = self._pushes.pop(key, None)
         if old is not None:
-            self._bytes -= len(old.payload) + len(old.frame)
+            self._bytes -= sys.getsizeof(old.frame)
         while self._pushes and self._bytes + size > self._max_bytes:
             oldest = next(iter(self._pushes))
             gone = self._pushes.pop(oldest)
-            self._bytes -= len(gone.payload) + len(gone.frame)
+            self._bytes -= sys.getsizeof(gone.frame)
         self._pushes[key] = made
         self._bytes += size
