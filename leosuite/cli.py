@@ -219,7 +219,7 @@ def _cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     from .auth import accounts as account_ops
     from .auth.passwords import PasswordHasher
     from .store import accounts
-    from .store.db import Database
+    from .store.opening import open_store
 
     auth = settings.auth
     hasher = PasswordHasher(
@@ -228,7 +228,7 @@ def _cmd_user(args: argparse.Namespace, settings: Settings) -> int:
         parallelism=auth.hash_parallelism,
     )
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    db = Database.open(settings.db_path, data_dir=settings.data_dir)
+    db = open_store(settings, data_dir=settings.data_dir)
     try:
         action = args.user_command
         if action == "list":

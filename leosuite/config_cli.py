@@ -28,7 +28,7 @@ from .community.server_settings import WIRE, ServerSettings, delete_stored, read
 from .errors import ConfigError, InvalidInput, StoreError
 from .settings import ENV_PREFIX, Settings, settings_as_dict
 from .store import audit
-from .store.db import Database
+from .store.opening import open_store
 
 __all__ = ["ADMIN_API", "reset_config", "setting_sources", "show_config", "stored_settings"]
 
@@ -174,8 +174,8 @@ def reset_config(args: argparse.Namespace, settings: Settings) -> int:
     removed: list[str] = []
     lock = _daemon_lock(settings.data_dir)
     try:
-        if settings.db_path.is_file():
-            db = Database.open(settings.db_path, data_dir=settings.data_dir)
+        if settings.store.url or settings.db_path.is_file():
+            db = open_store(settings, data_dir=settings.data_dir)
             try:
                 removed = db.call_sync(lambda conn: _reset(conn, keys or None))
             finally:

@@ -67,6 +67,7 @@ from .startup import (
     write_atomic,
 )
 from .store.db import Database
+from .store.opening import open_store
 from .supervision.cgroups_limits import open_limits
 from .supervision.fleet import Fleet
 from .supervision.manager import ServerManager
@@ -203,7 +204,7 @@ class Daemon:
         try:
             sockets = open_listeners(settings, {} if handoff is None else handoff.listeners)
             db = await trio.to_thread.run_sync(
-                partial(Database.open, settings.db_path, data_dir=self.data_dir, init=self.init)
+                partial(open_store, settings, data_dir=self.data_dir, init=self.init)
             )
             try:
                 async with trio.open_nursery() as store:  # the store's writer outlives its users

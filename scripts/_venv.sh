@@ -67,3 +67,25 @@ ensure_nginx() {
     done
     echo "nginx could not be installed: the reverse-proxy tests will be skipped" >&2
 }
+
+# The PostgreSQL store's tests start their own server from Debian's postgresql package
+# (initdb and pg_ctl under /usr/lib/postgresql/<version>/bin).
+ensure_postgresql() {
+    if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+        return
+    fi
+    echo "== installing postgresql for the store tests (apt-get install postgresql)"
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "postgresql is missing and cannot be installed without root:" \
+                "run 'apt-get install postgresql'" >&2
+            exit 1
+        fi
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -qq postgresql >/dev/null 2>&1 \
+        || { $sudo apt-get update -qq && $sudo apt-get install -y -qq postgresql >/dev/null; }
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}

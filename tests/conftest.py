@@ -1,18 +1,71 @@
-"""Shared fixtures: settings for a cheap, isolated daemon and a running in-process daemon."""
+"""Shared fixtures: settings for a cheap, isolated daemon and a running in-process daemon;
+the store back-end the store fixtures use (``--store=postgresql`` or
+``LEOSUITE_TEST_STORE=postgresql``: a PostgreSQL server of the tests' own)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from leosuite.settings import Settings
 from tests.helpers.daemon import RunningDaemon, make_settings, running_daemon
+from tests.helpers.postgres import PostgresServer, find_bin_dir
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default=os.environ.get("LEOSUITE_TEST_STORE") or "sqlite",
+        help="the store back-end of the store fixtures (env LEOSUITE_TEST_STORE)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    backend = config.getoption("--store")
+    for item in items:
+        if backend != "sqlite" and item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(reason="tests the SQLite back-end only"))
+        if backend != "postgresql" and item.get_closest_marker("postgresql_only"):
+            item.add_marker(pytest.mark.skip(reason="runs with --store=postgresql only"))
+
+
+@pytest.fixture(scope="session")
+def store_backend(pytestconfig: pytest.Config) -> str:
+    return str(pytestconfig.getoption("--store"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server(store_backend: str) -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run (Debian's postgresql package)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.fail("no PostgreSQL under /usr/lib/postgresql: apt-get install postgresql")
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database on the tests' PostgreSQL server, dropped afterwards."""
+    url = postgres_server.new_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, store_backend: str, tmp_path: Path) -> Settings:
+    """Settings of a daemon of the test's own, its store on the run's back-end."""
+    if store_backend == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        return make_settings(tmp_path / "data", store={"url": url})
     return make_settings(tmp_path / "data")
 
 

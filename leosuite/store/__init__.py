@@ -1,4 +1,5 @@
-"""leosuite's SQLite store.
+"""leosuite's store: a SQLite file, or a PostgreSQL database (``store.url``,
+:mod:`leosuite.store.postgres`).
 
 :class:`Database` owns the connection and its transactions; one module per
 table family holds plain sync functions that take the ``sqlite3.Connection``

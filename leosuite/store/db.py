@@ -18,6 +18,11 @@ batches run in the store's own task (:meth:`Database.run_writer`, started by the
 daemon), so no caller is held by other callers' work; without that task (tools and
 tests that open a store alone) the first caller of a burst runs its batches.
 
+The SQLite file's own checks, migrations and error mapping are in :mod:`.sqlite_file`.
+:class:`~leosuite.store.postgres.PostgresDatabase` is this class over PostgreSQL
+(``store.url``): the same calls, batches and errors, with its own connection, begin,
+retries and error mapping.
+
 The store holds password hashes and tokens: it is created 0600 (SQLite gives its
 ``-wal`` and ``-shm`` files the same mode), and an existing store that other users
 may read is tightened to 0600 with a warning.
@@ -28,7 +33,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,31 +42,16 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
-from ..disk_watch import note_disk_full
-from ..errors import DiskFull, LeosuiteError, StoreCorrupt, StoreError
+from ..errors import DiskFull, LeosuiteError, StoreError
 from .empty import check_existing_store
 from .schema import MIGRATIONS
+from .sqlite_file import CREATE_FLAGS, prepare, tighten, translate
 
 __all__ = ["Database"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
-
-
-def _is_corruption(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and (code & 0xFF) in _CORRUPT_CODES
-
-
-def _corrupt_message(path: Path, what: str) -> str:
-    return (
-        f"the database {path} is damaged or is not a SQLite database ({what}); "
-        f"stop leosuite and restore it from a backup, or move it away to start "
-        f"with an empty store (leosuite never replaces or repairs it)"
-    )
 
 
 class _Job(Generic[T]):
@@ -76,47 +65,6 @@ class _Job(Generic[T]):
         self.done = trio.Event()
 
 
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _tighten(path: Path) -> None:
-    """Take every permission of other users away from the store and its side files."""
-    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        try:
-            mode = stat.S_IMODE(os.stat(file).st_mode)
-            if mode & 0o077:
-                os.chmod(file, mode & 0o700)
-                log.warning("%s was open to other users (mode %04o): now %04o", file, mode,
-                            mode & 0o700)  # fmt: skip
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            log.warning("%s: cannot take other users' permissions away: %s", file, exc.strerror)
-
-
-def _out_of_space(exc: sqlite3.Error, path: Path) -> bool:
-    """SQLITE_FULL, or an I/O error while the store's filesystem has no block left
-    (SQLite does not say which errno an I/O error had)."""
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-    if code == sqlite3.SQLITE_FULL:
-        return True
-    if code != sqlite3.SQLITE_IOERR:
-        return False
-    try:
-        return os.statvfs(path.parent).f_bavail < 1
-    except OSError:
-        return False
-
-
-def _translate(exc: sqlite3.Error, path: Path) -> LeosuiteError:
-    if _is_corruption(exc):
-        return StoreCorrupt(_corrupt_message(path, str(exc)))
-    if _out_of_space(exc, path):
-        note_disk_full(path)
-        return DiskFull("the change could not be saved", in_store=True)
-    return StoreError(f"database operation on {path} failed: {exc}")
-
-
 class Database:
     """leosuite's store: one ``sqlite3.Connection`` in WAL mode.
 
@@ -125,9 +73,11 @@ class Database:
     The functions passed in must not call back into the same ``Database``.
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, name: str = "") -> None:
         self._conn = conn
         self._path = path
+        #: How messages name the store (the file's path, or a server's address).
+        self._name = name or str(path)
         self._lock = threading.RLock()
         self._queue: list[_Job[Any]] = []
         self._running: list[_Job[Any]] = []  # the batch in the worker thread
@@ -168,7 +118,7 @@ class Database:
             check_existing_store(path, path.parent if data_dir is None else data_dir, init=init)
         else:
             try:
-                os.close(os.open(path, _CREATE_FLAGS, 0o600))
+                os.close(os.open(path, CREATE_FLAGS, 0o600))
             except FileExistsError:
                 existed = True
             except OSError as exc:
@@ -183,74 +133,12 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
         try:
-            cls._prepare(conn, path, existed, busy_timeout_ms, migrations)
+            prepare(conn, path, existed, busy_timeout_ms, migrations)
         except BaseException:
             conn.close()
             raise
-        _tighten(path)
-        return cls(conn, path)
-
-    @staticmethod
-    def _prepare(
-        conn: sqlite3.Connection,
-        path: Path,
-        existed: bool,
-        busy_timeout_ms: int,
-        migrations: Sequence[str],
-    ) -> None:
-        known = len(migrations)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            # Reading the header first: a foreign file fails here, before
-            # anything (the WAL switch, a migration) could write to it.
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version > known:
-                raise StoreCorrupt(
-                    f"the database {path} was created by a newer leosuite "
-                    f"(schema {version}, this one knows {known}); run that version "
-                    f"or restore a backup made by this one"
-                )
-            if existed:
-                problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
-                if problems != ["ok"]:
-                    raise StoreCorrupt(_corrupt_message(path, "; ".join(problems)))
-            if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-                raise StoreCorrupt(
-                    f"the database {path} has tables but no leosuite schema version: "
-                    f"it looks like another program's database; point leosuite at "
-                    f"another data directory (leosuite never replaces it)"
-                )
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(
-                    f"cannot switch the database {path} to WAL mode (got {mode!r}); "
-                    f"is it on a file system without shared memory support?"
-                )
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            for index in range(version, known):
-                Database._migrate(conn, path, index + 1, migrations[index])
-        except sqlite3.Error as exc:
-            raise _translate(exc, path) from exc
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection, path: Path, target: int, script: str) -> None:
-        # executescript() commits any open transaction first, so the
-        # transaction lives inside the script, with the version bump.
-        try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\n;PRAGMA user_version = {int(target)};\nCOMMIT;"
-            )
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if _is_corruption(exc):
-                raise
-            raise StoreError(
-                f"migrating the database {path} to schema {target} failed: {exc}; "
-                f"it is left at schema {target - 1}"
-            ) from exc
-        log.info("store %s migrated to schema %d", path, target)
+        tighten(path)
+        return Database(conn, path)
 
     # -- transactions --------------------------------------------------------
 
@@ -283,13 +171,17 @@ class Database:
                 self._running, self._queue = self._queue, []
                 started = time.perf_counter()
                 try:
-                    await trio.to_thread.run_sync(self._batch, self._running)
+                    await self._run_batch(self._running)
                 finally:
                     for queued in self._running:
                         queued.done.set()
                     self._running = []
                     if self.on_batch is not None:
                         self.on_batch(time.perf_counter() - started)
+
+    async def _run_batch(self, jobs: list[_Job[Any]]) -> None:
+        """Run one batch in a worker thread (a back-end may retry it)."""
+        await trio.to_thread.run_sync(self._batch, jobs)
 
     async def _wait(self, job: _Job[Any]) -> None:
         """Wait for ``job``'s batch; a cancellation drops it while still queued, else
@@ -339,20 +231,17 @@ class Database:
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
             if self._closed:
-                raise StoreError(f"the database {self._path} is closed")
+                raise StoreError(f"the database {self._name} is closed")
             conn = self._conn
             if conn.in_transaction:
                 raise StoreError("nested Database call inside a transaction")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _translate(exc, self._path) from exc
+            self._begin()
             try:
                 result = fn(conn)
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
-                raise _translate(exc, self._path) from exc
+                raise self._error(exc) from exc
             except BaseException:
                 # LeosuiteError subclasses (Conflict, NotFound, ...) and bugs
                 # pass through unchanged, after the rollback.
@@ -365,7 +254,7 @@ class Database:
         with self._lock:
             try:
                 if self._closed:
-                    raise StoreError(f"the database {self._path} is closed")
+                    raise StoreError(f"the database {self._name} is closed")
                 if self._conn.in_transaction:
                     raise StoreError("nested Database call inside a transaction")
                 self._begin()
@@ -401,15 +290,19 @@ class Database:
 
     def _caused(self, exc: sqlite3.Error) -> LeosuiteError:
         """The error for ``exc``, chained to it as ``raise ... from exc`` would."""
-        failure = _translate(exc, self._path)
+        failure = self._error(exc)
         failure.__cause__ = exc
         return failure
+
+    def _error(self, exc: sqlite3.Error) -> LeosuiteError:
+        """Our error for a driver's error (the one mapping of each back-end)."""
+        return translate(exc, self._path)
 
     def _begin(self) -> None:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise _translate(exc, self._path) from exc
+            raise self._error(exc) from exc
 
     def _begin_after_loss(
         self, done: list[_Job[Any]], jobs: list[_Job[Any]], cause: BaseException | None
@@ -420,7 +313,7 @@ class Database:
         if isinstance(cause, DiskFull):
             lost = DiskFull("the change could not be saved", in_store=True)
         else:
-            lost = StoreError(f"database operation on {self._path} failed: transaction lost")
+            lost = StoreError(f"database operation on {self._name} failed: transaction lost")
         for job in done:
             job.result = outcome.Error(lost)
         if any(job.result is None for job in jobs):
@@ -476,4 +369,4 @@ class Database:
             try:
                 self._conn.close()
             except sqlite3.Error as exc:
-                raise _translate(exc, self._path) from exc
+                raise self._error(exc) from exc

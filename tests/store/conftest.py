@@ -14,7 +14,13 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = Database.open(db_path)
+def db(request: pytest.FixtureRequest, store_backend: str, db_path: Path) -> Iterator[Database]:
+    """The store on the back-end of the run (``--store``)."""
+    if store_backend == "postgresql":
+        from leosuite.store.postgres import PostgresDatabase
+
+        database: Database = PostgresDatabase.connect(request.getfixturevalue("postgres_url"))
+    else:
+        database = Database.open(db_path)
     yield database
     database.close()

@@ -17,6 +17,7 @@ def _pragma(db: Database, name: str) -> object:
     return db.call_sync(lambda c: c.execute(f"PRAGMA {name}").fetchone()[0])
 
 
+@pytest.mark.sqlite_only
 def test_open_creates_and_migrates_from_empty(db_path: Path) -> None:
     assert not db_path.exists()
     db = Database.open(db_path)
@@ -31,6 +32,7 @@ def test_open_creates_and_migrates_from_empty(db_path: Path) -> None:
         db.close()
 
 
+@pytest.mark.sqlite_only
 def test_pragmas_are_set(db: Database) -> None:
     assert _pragma(db, "journal_mode") == "wal"
     assert _pragma(db, "synchronous") == 2  # FULL
@@ -38,6 +40,7 @@ def test_pragmas_are_set(db: Database) -> None:
     assert _pragma(db, "busy_timeout") == 5000
 
 
+@pytest.mark.sqlite_only
 def test_reopen_keeps_data(db_path: Path) -> None:
     db = Database.open(db_path)
     db.call_sync(
@@ -69,12 +72,14 @@ def _assert_refused_untouched(path: Path, *words: str) -> StoreCorrupt:
     return info.value
 
 
+@pytest.mark.sqlite_only
 def test_garbage_file_is_refused_and_left_untouched(db_path: Path) -> None:
     db_path.write_bytes(b"this is not a database\n" * 500)
     _assert_refused_untouched(db_path, "backup", "never replaces")
     assert sorted(p.name for p in db_path.parent.iterdir()) == [db_path.name]
 
 
+@pytest.mark.sqlite_only
 def test_damaged_database_is_refused(db_path: Path) -> None:
     def fill(conn: sqlite3.Connection) -> None:
         for i in range(2000):
@@ -93,6 +98,7 @@ def test_damaged_database_is_refused(db_path: Path) -> None:
     _assert_refused_untouched(db_path, "backup")
 
 
+@pytest.mark.sqlite_only
 def test_newer_schema_is_refused(db_path: Path) -> None:
     conn = sqlite3.connect(db_path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 3}")
@@ -102,6 +108,7 @@ def test_newer_schema_is_refused(db_path: Path) -> None:
     )
 
 
+@pytest.mark.sqlite_only
 def test_foreign_database_is_refused(db_path: Path) -> None:
     conn = sqlite3.connect(db_path)
     conn.execute("CREATE TABLE photos (id INTEGER)")
@@ -110,12 +117,14 @@ def test_foreign_database_is_refused(db_path: Path) -> None:
     _assert_refused_untouched(db_path, "another program")
 
 
+@pytest.mark.sqlite_only
 def test_missing_directory_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as info:
         Database.open(tmp_path / "nope" / "leosuite.db")
     assert not isinstance(info.value, StoreCorrupt)
 
 
+@pytest.mark.sqlite_only
 def test_failed_migration_rolls_back_and_keeps_previous_version(db_path: Path) -> None:
     broken = (*MIGRATIONS, "CREATE TABLE extra (x); CREATE TABLE accounts (y);")
     with pytest.raises(StoreError, match=f"schema {SCHEMA_VERSION}"):
@@ -135,6 +144,7 @@ def test_failed_migration_rolls_back_and_keeps_previous_version(db_path: Path) -
         db.close()
 
 
+@pytest.mark.sqlite_only
 def test_later_migration_applies_on_reopen(db_path: Path) -> None:
     Database.open(db_path).close()
     db = Database.open(db_path, migrations=(*MIGRATIONS, "CREATE TABLE extra (x);"))
@@ -186,6 +196,7 @@ def test_nested_call_is_refused(db: Database) -> None:
         db.call_sync(lambda c: db.call_sync(lambda c2: None))
 
 
+@pytest.mark.sqlite_only
 async def test_closed_database_refuses_calls(db_path: Path) -> None:
     db = Database.open(db_path)
     db.close()

@@ -10,6 +10,8 @@ import pytest
 from leosuite.errors import StoreCorrupt, StoreError
 from leosuite.store import SCHEMA_VERSION, Database
 
+pytestmark = pytest.mark.sqlite_only
+
 
 def _open_and_close(path: Path, **kw: object) -> None:
     db = Database.open(path, **kw)  # type: ignore[arg-type]

@@ -20,11 +20,36 @@ from leosuite.store import Database, kv
 @contextmanager
 def commits_counted(db: Database) -> Iterator[list[str]]:
     seen: list[str] = []
-    db._conn.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT" else None)
+    conn: Any = db._conn
+    if isinstance(conn, sqlite3.Connection):
+        conn.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT" else None)
+        try:
+            yield seen
+        finally:
+            conn.set_trace_callback(None)
+        return
+    execute = conn.execute  # PostgreSQL: count the COMMITs the store sends
+
+    def counting(sql: str, *args: Any) -> Any:
+        if sql == "COMMIT":
+            seen.append(sql)
+        return execute(sql, *args)
+
+    conn.execute = counting
     try:
         yield seen
     finally:
-        db._conn.set_trace_callback(None)
+        del conn.execute
+
+
+def disk_full_error(db: Database) -> sqlite3.Error:
+    """The error the back-end's driver gives when the store's disk is full."""
+    exc = sqlite3.OperationalError("database or disk is full")
+    if isinstance(db._conn, sqlite3.Connection):
+        exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+    else:
+        exc.sqlstate = "53100"  # type: ignore[attr-defined]
+    return exc
 
 
 async def behind_a_blocker(
@@ -117,9 +142,7 @@ async def test_a_full_disk_that_ends_the_transaction_is_a_full_disk_for_every_ca
 
     def hits_a_full_disk(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")  # SQLite ends the transaction on SQLITE_FULL
-        exc = sqlite3.OperationalError("database or disk is full")
-        exc.sqlite_errorcode = sqlite3.SQLITE_FULL
-        raise exc
+        raise disk_full_error(db)
 
     results = await behind_a_blocker(db, [setter("a"), hits_a_full_disk, setter("b")])
     assert isinstance(results[0], DiskFull), results

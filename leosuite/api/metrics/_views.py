@@ -107,7 +107,8 @@ def readiness(settings: Settings, listening: set[str]) -> dict[str, str]:
         failing["listeners"] = f"not serving: {', '.join(missing)}"
     store = settings.db_path
     wal = store.with_name(store.name + "-wal")
-    paths = [store, store.parent, *([wal] if wal.exists() else [])]
+    # A PostgreSQL store has no file here: its connection is the store's own concern.
+    paths = [] if settings.store.url else [store, store.parent, *([wal] if wal.exists() else [])]
     # access(2) also refuses root a write to an immutable file or a read-only mount.
     unwritable = [str(p.name or p) for p in paths if not os.access(p, os.W_OK)]
     if unwritable:
