@@ -75,9 +75,9 @@ class LogFileOps:
         )
         files: list[dict[str, Any]] = []
         for parts in found:
-            follower = self._follower(record, parts)
-            item: dict[str, Any] = {"file": follower.name}
+            item: dict[str, Any] = {"file": "/".join(parts)}
             try:
+                follower = self._follower(record, parts)
                 await follower.refresh()
             except LeosuiteError as exc:
                 files.append({**item, "error": exc.message})

@@ -11,7 +11,9 @@ repeated name is handled once. At most ``parallel`` actions run at once (at most
 :data:`MAX_PARALLEL`); each outcome is handed to ``on_outcome`` as it is known. An
 action that has begun is carried through even when the caller goes away (as a single
 call's is), and everything done is audited in one store transaction, one entry per
-server, when the call ends however it ends.
+server, when the call ends however it ends; so is each refusal on a server the caller
+sees, and the names answered as unknown as one count. Once the caller's session ends
+(its token or account revoked), the actions not begun are refused.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from typing import Annotated, Literal
 import msgspec
 import trio
 
-from ..errors import InvalidInput, LeosuiteError, NotFound, PermissionDenied, is_internal
+from ..errors import (
+    AuthError,
+    InvalidInput,
+    LeosuiteError,
+    NotFound,
+    PermissionDenied,
+    is_internal,
+)
 from ..store.servers import NAME_PATTERN
 from ..supervision.states import POWER_ACTIONS, PowerAction, State
 from ..supervision.types import validate_server_name
@@ -141,27 +150,53 @@ async def run_power_bulk(
         names = _operable(ops, action)
     outcomes: dict[str, Outcome] = {}
     done: list[tuple[str, str]] = []  # (server, audit message) of every action that ran
+    counted: dict[str, int] = {}  # refusals audited as one count each: unknown names, ...
+    ended: list[str] = []  # why the caller's session ended while the call ran
     queue = iter(names)
+
+    def token_gone(token_hash: str, reason: str) -> None:
+        if token_hash and token_hash == ops.principal.token_hash:
+            ended.append(reason)
+
+    def account_gone(account_id: int, reason: str) -> None:
+        if account_id == ops.principal.account_id:
+            ended.append(reason)
 
     async def worker() -> None:
         for name in queue:
-            outcome = await _act(ops, name, action, done)
+            outcome = await _act(ops, name, action, done, counted, ended)
             outcomes[name] = outcome
             await on_outcome(outcome)
 
+    auth = ops.ctx.auth
+    auth.on_token_revoked.append(token_gone)
+    auth.on_revoked.append(account_gone)
     try:
         async with trio.open_nursery() as nursery:
             for _ in range(min(parallel, len(names))):
                 nursery.start_soon(worker)
     finally:
+        auth.on_token_revoked.remove(token_gone)
+        auth.on_revoked.remove(account_gone)
+        for what, count in counted.items():
+            done.append(("", f"{action.replace('_', ' ')} refused on {count} {what}; bulk"))
         with trio.CancelScope(shield=True):
             await ops.ctx.audit.record_done_batch("server", done, actor=ops.principal.actor(ops.ip))
     return [outcomes[name] for name in names]
 
 
 async def _act(
-    ops: ServerOps, name: str, action: PowerAction, done: list[tuple[str, str]]
+    ops: ServerOps,
+    name: str,
+    action: PowerAction,
+    done: list[tuple[str, str]],
+    counted: dict[str, int],
+    ended: list[str],
 ) -> Outcome:
+    if ended:  # refused as the next single call with the ended session would be
+        what = f"server(s): the session ended ({ended[0]})"
+        counted[what] = counted.get(what, 0) + 1
+        return Outcome(name, error=AuthError(f"your session ended ({ended[0]}); not done"))
     try:
         _check(ops, name, action)
         # Begun, the action is carried through and audited even if the caller goes away.
@@ -172,6 +207,12 @@ async def _act(
             correlation = secrets.token_hex(6)
             log.exception("bulk %s of %s: internal error %s", action, name, correlation)
             exc = type(exc)(f"internal error (correlation id {correlation})")
+        # A refusal is audited too: one entry per server the caller sees, a count of the rest.
+        if isinstance(exc, NotFound):
+            counted["unknown server name(s)"] = counted.get("unknown server name(s)", 0) + 1
+        else:
+            verb = action.replace("_", " ")
+            done.append((name, f"{verb} refused ({exc.error_type}): {exc.message[:200]}; bulk"))
         return Outcome(name, error=exc)
     done.append((name, f"{action.replace('_', ' ')} (now {state.value}; bulk)"))
     return Outcome(name, state=state)

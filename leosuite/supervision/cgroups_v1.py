@@ -40,9 +40,28 @@ CFS_PERIOD_US = 100_000
 KEY = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
 
 
+#: The v1 interface files whose names are server names too: a server of such a name
+#: has its group under the name with :data:`_MOVED` added (no server name has a dot).
+_FILES = frozenset({"tasks", "notify_on_release", "release_agent"})
+_MOVED = ".server"
+
+
 def check_key(key: str) -> str:
     if KEY.fullmatch(key) is None:
         raise ValueError(f"not a cgroup key: {key!r}")
+    return key
+
+
+def dir_name(key: str) -> str:
+    """The directory of the group ``key`` in each controller's root."""
+    return check_key(key) + _MOVED if key in _FILES else check_key(key)
+
+
+def key_of(name: str) -> str | None:
+    """The key whose group the directory ``name`` is (None: no group's)."""
+    key = name.removesuffix(_MOVED)
+    if KEY.fullmatch(key) is None or (key in _FILES) != (key != name):
+        return None
     return key
 
 
@@ -146,15 +165,13 @@ class V1Driver:
         return str(self._roots["memory"])
 
     def create(self, key: str) -> Group:
-        check_key(key)
-        dirs = {c: root / key for c, root in self._roots.items()}
+        dirs = {c: root / dir_name(key) for c, root in self._roots.items()}
         for directory in dirs.values():
             directory.mkdir(parents=True, exist_ok=True)  # the root again, if it was removed
         return V1Group(key, dirs)
 
     def find(self, key: str) -> Group | None:
-        check_key(key)
-        dirs = {c: root / key for c, root in self._roots.items()}
+        dirs = {c: root / dir_name(key) for c, root in self._roots.items()}
         if not all(directory.is_dir() for directory in dirs.values()):
             return None
         return V1Group(key, dirs)
@@ -164,7 +181,8 @@ class V1Driver:
             names = os.listdir(self._roots["memory"])
         except OSError:
             return []
-        return sorted(n for n in names if KEY.fullmatch(n) and (self._roots["memory"] / n).is_dir())
+        memory = self._roots["memory"]
+        return sorted(k for n in names if (k := key_of(n)) and (memory / n).is_dir())
 
     def close(self) -> None:
         for key in self.keys():
