@@ -44,6 +44,7 @@ RESERVED_ENV = frozenset(
         "LEOSUITE_TOKEN",
         "LEOSUITE_CHROMIUM",
         "LEOSUITE_TEST_OUTPUT",
+        "LEOSUITE_TEST_STORE",
         "LEOSUITE_DOC_SCREENSHOTS",
         "LEOSUITE_BENCH_SRC",
     }
@@ -144,6 +145,10 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     path: str = ""
+    #: A PostgreSQL store ("postgresql://user:password@host:port/database"); "": SQLite at path.
+    url: str = ""
+    #: How long a lost PostgreSQL connection is retried before calls fail (seconds).
+    retry_for: float = 30.0
 
 
 class HousekeepingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -380,6 +385,9 @@ def _check(settings: Settings) -> Settings:
     if settings.ws.public_address:
         parse_public_address(settings.ws.public_address, key="ws.public_address")
     public_urls(settings.http.public_url, settings.ws.public_url)
+    if settings.store.url and not re.match(r"postgres(ql)?://", settings.store.url):
+        raise ConfigError("store.url: must be a postgresql:// URL (or empty for SQLite)",
+                          field="store.url")  # fmt: skip
     parse_networks(settings.http.trusted_proxies, key="http.trusted_proxies")
     check_forwarded_header(settings.http.forwarded_header, key="http.forwarded_header")
     if not 0 <= settings.auth.pow_difficulty <= settings.auth.pow_max_difficulty <= 64:
@@ -550,7 +558,7 @@ def load_settings(
 
 #: The settings whose values are secrets (``section.key``): ``config show`` masks these
 #: and nothing else (passwords come from elsewhere).
-SECRET_SETTINGS: frozenset[str] = frozenset({"metrics.scrape_token"})
+SECRET_SETTINGS: frozenset[str] = frozenset({"metrics.scrape_token", "store.url"})
 
 
 def settings_as_dict(

@@ -132,6 +132,7 @@ RANGES: dict[str, Range] = {
     "backups.quota_bytes": _off(2**62, "0 means no quota"),
     "backups.max_concurrent": _count(64),
     "backups.command_wait": Range(0, 3600),
+    "store.retry_for": Range(0, 3600),
     "servers.files_max_upload_bytes": _count(HUGE),
     "servers.install_max_bytes": _count(HUGE),
     "servers.install_concurrency": _count(1000),

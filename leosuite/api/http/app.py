@@ -23,6 +23,7 @@ from ..proxies import serve_behind_proxies, trusted_proxies
 from ..serve import ConnectionGate, attach_connection_gate, attach_error_shape
 from .auth import auth_blueprint, json_response, websocket_url
 from .backups import backups_blueprint
+from .create_bulk import create_bulk_blueprint
 from .errors import BadInputRecorder, error_body, install_error_handlers, listener_refusal
 from .files import files_blueprint, skip_uploads, upload_request_class
 from .gameconsole import attach_gameconsole, gameconsole_openapi_view
@@ -98,6 +99,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
 
     app.register_blueprint(servers_blueprint(ctx))
     app.register_blueprint(power_bulk_blueprint(ctx))
+    app.register_blueprint(create_bulk_blueprint(ctx))
     app.register_blueprint(kept_blueprint(ctx))
     app.register_blueprint(logfiles_blueprint(ctx))
     app.register_blueprint(files_blueprint(ctx))

@@ -34,6 +34,7 @@ from .gameconsole import add_service_path
 from .kept import KeptPurgeBody
 from .logfiles import LogFileBody
 from .openapi_backups import add_backup_paths
+from .openapi_create_bulk import add_create_bulk_path
 from .openapi_files import add_files_paths
 from .openapi_power_bulk import add_power_bulk_path
 from .openapi_schedules import SCHEDULE_OPS, SCHEDULE_SCHEMAS
@@ -645,6 +646,7 @@ def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
         add_files_paths(paths, schemas)
         add_backup_paths(paths, schemas)
         add_power_bulk_path(paths, schemas)
+        add_create_bulk_path(paths, schemas)
     if gameconsole:
         add_service_path(paths, schemas)
     _add_listener_responses(paths)

@@ -57,6 +57,7 @@ from .api import WsApi
 from .backups import install_backup_calls
 from .chat import CHAT_PREFIX, WsChat
 from .conn import WsHub
+from .create_bulk import install_create_bulk
 from .dashboard import install_dashboard_calls
 from .fanout import echo
 from .logfiles import install_logfile_calls
@@ -308,6 +309,7 @@ def websocket_listener(
     ws_api = WsApi(ctx, ctx.ws_hub)
     install_dashboard_calls(ws_api)
     install_power_bulk(ws_api)
+    install_create_bulk(ws_api)
     install_logfile_calls(ws_api)
     install_session_calls(ws_api)
     install_share_calls(ws_api)
