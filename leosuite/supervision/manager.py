@@ -269,7 +269,9 @@ class ServerManager(ServerCreation):
 
         def save(conn: sqlite3.Connection) -> None:
             for name, index in indexes.items():
-                server_table.set_next_read_index(conn, name, index)
+                # A server destroyed while its console was still open has nothing to keep.
+                with contextlib.suppress(NotFound):
+                    server_table.set_next_read_index(conn, name, index)
 
         if indexes:
             await self._db.call(save)
