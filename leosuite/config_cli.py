@@ -67,9 +67,14 @@ def setting_sources(
     return sources
 
 
-def stored_settings(db_path: Path) -> dict[str, Any]:
+def stored_settings(settings: Settings) -> dict[str, Any]:
     """The server settings the store holds, ``{attribute: typed value}``, read without
     writing or creating anything (no store yet: none)."""
+    if settings.store.url:
+        from .store.postgres import read_store  # only a PostgreSQL store needs psycopg
+
+        return read_store(settings.store.url, read_stored) or {}
+    db_path = settings.db_path
     if not db_path.is_file():
         return {}
     try:
@@ -94,7 +99,7 @@ def show_config(
     data = settings_as_dict(settings)
     sources = setting_sources(settings, config_file, environ, flags)
     try:
-        stored = stored_settings(settings.db_path)
+        stored = stored_settings(settings)
     except (StoreError, OSError) as exc:  # an unreadable store: show the rest all the same
         print(f"leosuite: {getattr(exc, 'message', exc)}; values set through the admin API "
               "are not shown", file=sys.stderr)  # fmt: skip

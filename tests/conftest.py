@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from leosuite.settings import Settings
+from tests.helpers import daemon as daemon_helpers
 from tests.helpers.daemon import RunningDaemon, make_settings, running_daemon
 from tests.helpers.postgres import PostgresServer, find_bin_dir
 
@@ -60,12 +61,35 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     postgres_server.drop_database(url)
 
 
+@pytest.fixture(autouse=True)
+def _store_per_data_dir(request: pytest.FixtureRequest, store_backend: str) -> Iterator[None]:
+    """On PostgreSQL, ``make_settings`` without a ``store`` section gives each data
+    directory a database of its own (a copy of a freshly migrated store; the same data
+    directory, the same database), dropped when the test ends."""
+    if store_backend != "postgresql":
+        yield
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    urls: dict[Path, str] = {}
+
+    def store_for(data_dir: Path) -> dict[str, str]:
+        key = data_dir.resolve()
+        if key not in urls:
+            urls[key] = server.new_database(server.store_template())
+        return {"url": urls[key]}
+
+    daemon_helpers.store_for = store_for
+    try:
+        yield
+    finally:
+        daemon_helpers.store_for = None
+        for url in urls.values():
+            server.drop_database(url)
+
+
 @pytest.fixture
-def settings(request: pytest.FixtureRequest, store_backend: str, tmp_path: Path) -> Settings:
+def settings(tmp_path: Path) -> Settings:
     """Settings of a daemon of the test's own, its store on the run's back-end."""
-    if store_backend == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        return make_settings(tmp_path / "data", store={"url": url})
     return make_settings(tmp_path / "data")
 
 

@@ -5,15 +5,15 @@ with its source, and reset on a stopped daemon only."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 
 import httpx
 import trio
 
-from tests.helpers.daemon import base_env
+from tests.helpers.daemon import base_env, store_env
 from tests.helpers.daemon_process import PASSWORD, serving
+from tests.helpers.store import store_sql
 
 
 async def cli(*argv: str, **env: str) -> tuple[int, str, str]:
@@ -28,12 +28,8 @@ async def cli(*argv: str, **env: str) -> tuple[int, str, str]:
 
 
 def stored(data_dir: Path) -> list[str]:
-    conn = sqlite3.connect(data_dir / "leosuite.db")
-    try:
-        rows = conn.execute("SELECT key FROM kv WHERE key LIKE 'server_settings.%' ORDER BY key")
-        return [key for (key,) in rows]
-    finally:
-        conn.close()
+    rows = store_sql(data_dir, "SELECT key FROM kv WHERE key LIKE 'server_settings.%' ORDER BY key")
+    return [key for (key,) in rows]
 
 
 async def test_show_marks_stored_values_and_reset_needs_a_stopped_daemon(tmp_path: Path) -> None:
@@ -41,6 +37,7 @@ async def test_show_marks_stored_values_and_reset_needs_a_stopped_daemon(tmp_pat
     config.write_text("[community]\nsession_count_limit = 42\n")
     data = tmp_path / "data"
     where = ["--config", str(config), "--data-dir", str(data)]
+    store = store_env(data)  # the daemon's store, on the run's back-end
     with trio.fail_after(90):
         async with serving(tmp_path, "--config", str(config)) as served:
             endpoints = await served.wait_generation(0)
@@ -54,7 +51,7 @@ async def test_show_marks_stored_values_and_reset_needs_a_stopped_daemon(tmp_pat
                 assert response.status_code == 200, response.text
 
             code, out, err = await cli(
-                "config", "show", *where, LEOSUITE_COMMUNITY_ALLOW_GUESTS="0"
+                "config", "show", *where, LEOSUITE_COMMUNITY_ALLOW_GUESTS="0", **store
             )
             assert (code, err) == (0, "")
             assert "session_count_limit = 7  # admin API; without it 42 (file)\n" in out
@@ -65,10 +62,10 @@ async def test_show_marks_stored_values_and_reset_needs_a_stopped_daemon(tmp_pat
             assert '# serverTitle = "Ours" (admin API)\n' in out
             assert '# clientTimeout = "60s" (default)\n' in out
 
-            code, out, err = await cli("config", "show", "--json", *where)
+            code, out, err = await cli("config", "show", "--json", *where, **store)
             assert (code, err) == (0, "")
             assert json.loads(out)["community"]["session_count_limit"] == 7
-            code, out, err = await cli("config", "show", "--json", "--sources", *where)
+            code, out, err = await cli("config", "show", "--json", "--sources", *where, **store)
             assert (code, err) == (0, "")
             shown = json.loads(out)
             assert shown["settings"]["community"]["idle_time_limit"] == 7200.0
@@ -79,7 +76,7 @@ async def test_show_marks_stored_values_and_reset_needs_a_stopped_daemon(tmp_pat
                 "source": "admin API",
             }
 
-            code, out, err = await cli("config", "reset", *where)
+            code, out, err = await cli("config", "reset", *where, **store)
             assert code == 1
             assert f"(pid {served.proc.pid})" in err
             assert "DELETE /server/" in err
@@ -87,28 +84,26 @@ async def test_show_marks_stored_values_and_reset_needs_a_stopped_daemon(tmp_pat
             assert await served.terminate() == 0
 
     with trio.fail_after(30):
-        code, out, err = await cli("config", "reset", "sessionCountLimit", "archive", *where)
+        code, out, err = await cli(
+            "config", "reset", "sessionCountLimit", "archive", *where, **store
+        )
         assert (code, err) == (0, "")
         assert out.startswith("reset: sessionCountLimit (")
         assert stored(data) == ["server_settings.idleTimeLimit", "server_settings.serverTitle"]
-        code, out, err = await cli("config", "show", *where)
+        code, out, err = await cli("config", "show", *where, **store)
         assert "session_count_limit = 42  # file\n" in out
         assert "idle_time_limit = 7200.0  # admin API" in out
 
-        code, out, err = await cli("config", "reset", "ruleText", *where)
+        code, out, err = await cli("config", "reset", "ruleText", *where, **store)
         assert code == 1
         assert "no server setting is named 'ruleText'" in err
-        code, out, err = await cli("config", "reset", "--json", *where)
+        code, out, err = await cli("config", "reset", "--json", *where, **store)
         assert (code, err) == (0, "")
         assert json.loads(out) == {"reset": ["idleTimeLimit", "serverTitle"]}
         assert stored(data) == []
-    conn = sqlite3.connect(data / "leosuite.db")
-    try:
-        rows = conn.execute(
-            "SELECT user_name, message FROM audit_log WHERE message LIKE 'server settings reset%'"
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = store_sql(
+        data, "SELECT user_name, message FROM audit_log WHERE message LIKE 'server settings reset%'"
+    )
     assert rows == [
         ("leosuite config reset", "server settings reset: sessionCountLimit"),
         ("leosuite config reset", "server settings reset: idleTimeLimit, serverTitle"),

@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
 from tests.helpers.daemon import base_env
@@ -99,6 +100,7 @@ async def run_cli(*argv: str) -> tuple[int, str]:
     return result.returncode, result.stderr.decode()
 
 
+@pytest.mark.sqlite_only  # the store's file truncated
 async def test_truncated_store_refuses_to_start_until_init(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with trio.fail_after(60):
@@ -137,6 +139,7 @@ async def test_truncated_store_refuses_to_start_until_init(tmp_path: Path) -> No
     assert len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.sqlite_only  # the store's empty file
 async def test_empty_store_in_a_fresh_data_dir_starts(tmp_path: Path) -> None:
     # A crash right after the store file was created leaves it empty, with nothing else.
     data = tmp_path / "data"

@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ import trio
 from tests.helpers.daemon_process import Served, api_at, reaping, serving
 from tests.helpers.http import Api
 from tests.helpers.servers import FAST_DEMO, pid_alive, wait_gone
+from tests.helpers.store import store_sql
 
 #: Numbered lines, whole lines per write, spread over a few seconds; then END and a wait.
 FLOODER = """
@@ -182,10 +182,7 @@ async def test_a_pid_that_names_another_process_is_not_adopted(tmp_path: Path) -
         await wait_gone([pid])
         stranger = subprocess.Popen(["sleep", "305"], start_new_session=True)
         leftovers.append(stranger.pid)
-        conn = sqlite3.connect(data / "leosuite.db")
-        with conn:
-            conn.execute("UPDATE server_processes SET pid = ?", (stranger.pid,))
-        conn.close()
+        store_sql(data, "UPDATE server_processes SET pid = ?", stranger.pid)
         try:
             async with serving(tmp_path) as second, up(second) as api:
                 status = await api.status("srv")
@@ -215,10 +212,7 @@ async def test_a_start_the_store_could_not_record_is_found_by_its_tag(tmp_path: 
             leftovers.append(pid)
             first.proc.send_signal(signal.SIGKILL)
             await first.proc.wait()
-        conn = sqlite3.connect(data / "leosuite.db")
-        with conn:
-            conn.execute("DELETE FROM server_processes")  # as if the write had failed
-        conn.close()
+        store_sql(data, "DELETE FROM server_processes")  # as if the write had failed
         async with serving(tmp_path) as second, up(second) as api:
             status = await api.status("srv")
             assert (status["status"], status["pid"]) == ("running", pid)
@@ -230,14 +224,11 @@ async def test_a_start_the_store_could_not_record_is_found_by_its_tag(tmp_path: 
 
 
 def read_processes(data: Path) -> dict[str, int]:
-    conn = sqlite3.connect(data / "leosuite.db")
-    try:
-        rows = conn.execute(
-            "SELECT servers.name, pid FROM server_processes "
-            "JOIN servers ON servers.id = server_processes.server_id"
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = store_sql(
+        data,
+        "SELECT servers.name, pid FROM server_processes "
+        "JOIN servers ON servers.id = server_processes.server_id",
+    )
     return dict(rows)
 
 

@@ -61,6 +61,7 @@ def disk_full_text(text: str) -> None:
     assert "/" not in text  # no path
 
 
+@pytest.mark.sqlite_only  # the store's file on a full disk
 async def test_store_write_answers_disk_full_on_every_surface(tmp_path: Path) -> None:
     with trio.fail_after(60):
         async with daemon_on_small_disk(tmp_path) as (daemon, data_dir):
@@ -113,6 +114,7 @@ async def test_store_write_answers_disk_full_on_every_surface(tmp_path: Path) ->
                 assert (await admin.put("/server", json={"serverTitle": "room"})).is_success
 
 
+@pytest.mark.sqlite_only  # the store's file on a full disk
 async def test_power_actions_and_commands_on_a_full_disk_happen_and_answer_success(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

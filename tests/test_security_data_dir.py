@@ -19,6 +19,7 @@ from tests.helpers.http import api_client
 from tests.helpers.servers import FAST_DEMO
 
 
+@pytest.mark.sqlite_only  # the store file's modes
 async def test_a_new_data_directory_and_store_are_private(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with usual_umask():
@@ -35,6 +36,7 @@ async def test_a_new_data_directory_and_store_are_private(tmp_path: Path) -> Non
                 assert mode(data / "logs" / "demo") == 0o700
 
 
+@pytest.mark.sqlite_only  # the store file's modes
 async def test_existing_loose_modes_are_reported_and_the_store_tightened(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

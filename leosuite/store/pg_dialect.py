@@ -4,7 +4,8 @@ The table modules and migrations are written once, in SQLite's dialect; the Post
 back-end runs them through :func:`statement` (each query, cached) and :func:`schema`
 (each migration):
 
-* ``?`` placeholders become ``%s`` (and a literal ``%`` becomes ``%%``);
+* ``?`` placeholders become ``%s`` (and every other ``%``, in quoted text and
+  comments too, becomes ``%%``);
 * ``INSERT OR IGNORE`` becomes ``ON CONFLICT DO NOTHING``, ``INSERT OR REPLACE`` an
   upsert on the table's primary key;
 * the two-argument scalar ``max(a, b)``/``min(a, b)`` become ``GREATEST``/``LEAST``,
@@ -227,7 +228,8 @@ def _statement(sql: str, tables: Tables) -> tuple[str, bool]:
         return _PRAGMAS[text], False
     sql = _insert_or(sql, tables)
     masked, texts = _mask(sql)
-    translated = _unmask(_code(masked, texts), texts)
+    # psycopg reads a % as a placeholder in quoted text and comments too.
+    translated = _unmask(_code(masked, texts), [text.replace("%", "%%") for text in texts])
     insert = re.match(r"\s*INSERT INTO (\w+)", translated, re.I)
     returning = re.search(r"\bRETURNING\b", translated, re.I) is not None
     wants_id = insert is not None and insert.group(1) in tables.identity and not returning

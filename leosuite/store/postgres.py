@@ -25,9 +25,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import outcome
 import psycopg
@@ -41,7 +41,9 @@ from .pg_conn import ConnectionLost, PgConnection
 from .pg_dialect import SCHEMA_TABLE, schema, tables_of
 from .schema import MIGRATIONS
 
-__all__ = ["PostgresDatabase", "StoreUnavailable", "display_url", "retry_delays"]
+__all__ = ["PostgresDatabase", "StoreUnavailable", "display_url", "read_store", "retry_delays"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,12 @@ class PostgresDatabase(Database):
     def url(self) -> str:
         """Where the store is, without its password."""
         return self._name
+
+    @property
+    def lost_since(self) -> float | None:
+        """Since when (``time.monotonic()``) the connection is found lost and not yet
+        found again; None while it works."""
+        return self._lost_at
 
     # -- opening -------------------------------------------------------------
 
@@ -222,6 +230,27 @@ class PostgresDatabase(Database):
                 self._pg.close()
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
+
+
+def read_store(url: str, fn: Callable[[sqlite3.Connection], T]) -> T | None:
+    """``fn`` on the store at ``url`` in a read-only transaction, the database neither
+    checked nor migrated (blocking); None when it holds no store yet. StoreError when
+    it cannot be reached or read."""
+    shown = display_url(url)
+    try:
+        raw = _connect(url, 5000)
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot connect to the store {shown}: {exc}") from exc
+    conn = PgConnection(raw, tables_of(MIGRATIONS))
+    try:
+        if _scalar(conn, "SELECT to_regclass(?)::text", (SCHEMA_TABLE,)) is None:
+            return None
+        conn.script("BEGIN READ ONLY")
+        return fn(cast(sqlite3.Connection, conn))
+    except sqlite3.Error as exc:
+        raise _translate(exc, shown) from exc
+    finally:
+        raw.close()  # ends the transaction: nothing was written
 
 
 def _unavailable(job: _Job[Any]) -> bool:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import trio
 
 from leosuite.api.metrics import readiness
@@ -48,6 +50,7 @@ async def test_healthz_and_readyz_answer_without_credentials(daemon: RunningDaem
                 assert foreign.status_code == 421
 
 
+@pytest.mark.sqlite_only  # the store's file made immutable
 async def test_readyz_is_503_while_the_store_cannot_be_written(daemon: RunningDaemon) -> None:
     store = daemon.ctx.settings.db_path
     # Not the -shm file: the store maps it, and an immutable mapping faults the daemon.
@@ -83,3 +86,10 @@ def test_readiness_names_the_listeners_that_do_not_serve(tmp_path: Path) -> None
     tmp_path.joinpath("leosuite.db").write_bytes(b"")
     assert readiness(settings, {"http", "ws", "admin"}) == {}
     assert readiness(settings, {"http"}) == {"listeners": "not serving: ws, admin"}
+
+
+def test_readiness_names_a_lost_store_connection(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    tmp_path.joinpath("leosuite.db").write_bytes(b"")
+    lost = readiness(settings, {"http", "ws", "admin"}, time.monotonic() - 5.2)
+    assert lost == {"store": "the connection to the store is lost since 5 s"}

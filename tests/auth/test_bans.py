@@ -21,6 +21,7 @@ from leosuite.community.models import ChatLimits, Member
 from leosuite.errors import InvalidInput, NotFound
 from leosuite.store import Database, accounts, audit
 from leosuite.store.bans import BanRecord
+from tests.helpers.store import open_test_store
 
 NOW = 1_800_000_000.0
 
@@ -220,7 +221,7 @@ class FakeHub:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database.open(tmp_path / "leosuite.db")
+    database = open_test_store(tmp_path)
     yield database
     database.close()
 

@@ -17,6 +17,7 @@ from leosuite.audit import Actor, AuditLog
 from leosuite.auth.bans import BanList
 from leosuite.errors import PermissionDenied
 from leosuite.store import Database, accounts, audit, kv, tokens
+from tests.helpers.store import open_test_store
 
 NOW = 1_700_000_000.0
 
@@ -37,7 +38,7 @@ class _Hub:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database.open(tmp_path / "leosuite.db")
+    database = open_test_store(tmp_path)
     yield database
     database.close()
 

@@ -29,6 +29,7 @@ from leosuite.settings import AuthSettings
 from leosuite.store import audit, kv, tokens
 from leosuite.store.db import Database
 from tests.helpers.disk import filled, small_filesystem
+from tests.helpers.store import open_test_store
 
 IP = "192.0.2.7"
 PASSWORD = "correct-horse"
@@ -93,7 +94,7 @@ def mock_clock() -> trio.testing.MockClock:
 
 @pytest.fixture
 async def env(tmp_path: Path, mock_clock: trio.testing.MockClock) -> AsyncIterator[Env]:
-    db = Database.open(tmp_path / "leosuite.db")
+    db = open_test_store(tmp_path)
     try:
         with trio.fail_after(30) as scope:
             env = Env(db, mock_clock, scope)
@@ -376,6 +377,7 @@ async def test_login_info_is_rate_limited_per_address(env: Env) -> None:
     auth.login_info(IP)
 
 
+@pytest.mark.sqlite_only  # the store's file on a full file system
 async def test_a_full_disk_does_not_fail_authentication(
     tmp_path: Path, mock_clock: trio.testing.MockClock
 ) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import stat
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import trio
 
 from tests.helpers.daemon_process import api_at, serving
 from tests.helpers.servers import FAST_DEMO
+from tests.helpers.store import store_sql
 
 # Root reads anything unless these capabilities are dropped before the exec.
 DROP = "--bounding-set=-dac_override,-dac_read_search"
@@ -39,12 +39,8 @@ trio.run(main)
 
 def audit_messages_of(data_dir: Path) -> list[str]:
     """The audit log's messages about servers, oldest first."""
-    conn = sqlite3.connect(data_dir / "leosuite.db")
-    try:
-        rows = conn.execute("SELECT message FROM audit_log WHERE topic = 'server' ORDER BY id")
-        return [message for (message,) in rows]
-    finally:
-        conn.close()
+    rows = store_sql(data_dir, "SELECT message FROM audit_log WHERE topic = 'server' ORDER BY id")
+    return [message for (message,) in rows]
 
 
 def without_read_override() -> list[str]:

@@ -15,8 +15,8 @@ from leosuite import cli
 from leosuite.auth.passwords import PasswordHasher
 from leosuite.auth.pow import solve
 from leosuite.store import accounts, tokens
-from leosuite.store.db import Database
-from tests.helpers.daemon import ADMIN_PASSWORD, login, make_settings, start_daemon
+from tests.helpers.daemon import ADMIN_PASSWORD, login, make_settings, start_daemon, store_env
+from tests.helpers.store import open_test_store
 
 
 class Cli:
@@ -56,11 +56,13 @@ def leosuite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Cl
             monkeypatch.delenv(name)
     monkeypatch.setenv("LEOSUITE_AUTH_HASH_MEMORY_KIB", "64")
     monkeypatch.setenv("LEOSUITE_AUTH_HASH_TIME_COST", "1")
+    for name, value in store_env(tmp_path / "data").items():
+        monkeypatch.setenv(name, value)
     return Cli(tmp_path / "data", monkeypatch, capsys)
 
 
 def verify(data_dir: Path, username: str, password: str) -> bool:
-    db = Database.open(data_dir / "leosuite.db")
+    db = open_test_store(data_dir)
     try:
         account = db.call_sync(lambda conn: accounts.get_by_name(conn, username))
     finally:
@@ -134,7 +136,7 @@ async def test_add_refuses_duplicates_bad_passwords_and_flags(leosuite: Cli) -> 
 async def test_passwd_changes_the_password_and_ends_sessions(leosuite: Cli) -> None:
     with trio.fail_after(20):
         assert await leosuite.add("bob", "old-password") == 0
-        db = Database.open(leosuite.data_dir / "leosuite.db")
+        db = open_test_store(leosuite.data_dir)
         try:
             db.call_sync(
                 lambda conn: tokens.insert(

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 from tests.helpers.daemon_process import PASSWORD, api_at, base_env, serving
@@ -44,6 +45,7 @@ async def leosuite(*argv: str) -> None:
     assert result.returncode == 0, (argv, result.stderr)
 
 
+@pytest.mark.sqlite_only  # the SQLite file's recipe
 async def test_an_online_backup_restores_into_a_working_daemon(tmp_path: Path) -> None:
     copy = tmp_path / "backups" / "leosuite.db"
     for folder in (copy.parent, tmp_path / "live", tmp_path / "restored" / "data"):
@@ -76,6 +78,7 @@ async def test_an_online_backup_restores_into_a_working_daemon(tmp_path: Path) -
             assert await again.terminate() == 0
 
 
+@pytest.mark.sqlite_only  # the SQLite file's recipe
 async def test_a_ban_on_your_own_address_is_lifted_from_the_store(tmp_path: Path) -> None:
     auth = ("admin", PASSWORD)
     with trio.fail_after(120):

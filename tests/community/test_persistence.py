@@ -4,7 +4,6 @@ come back (and an unreadable row never stops the daemon)."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ from leosuite.community.core import ChatCore
 from leosuite.community.models import ChatLimits, Member
 from leosuite.community.persistence import SessionStore, decode_history, encode_history
 from leosuite.store import chat_sessions
-from leosuite.store.db import Database
 from tests.helpers.daemon import make_settings, start_daemon
+from tests.helpers.store import open_test_store, store_sql
 
 
 class Clock:
@@ -24,15 +23,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-def _sql(db_path: Path, statement: str, *params: object) -> None:
-    conn = sqlite3.connect(db_path)
-    try:
-        with conn:
-            conn.execute(statement, params)
-    finally:
-        conn.close()
 
 
 async def test_persistent_sessions_survive_a_restart(
@@ -71,8 +61,10 @@ async def test_persistent_sessions_survive_a_restart(
             next_id, size = lounge.next_id, lounge.size
             first.daemon.request_stop()
 
-        _sql(settings.db_path, "UPDATE chat_sessions SET history = x'c1ff00' WHERE name = ?",
-             "damaged")  # fmt: skip
+        await trio.to_thread.run_sync(
+            store_sql, settings.data_dir, "UPDATE chat_sessions SET history = ? WHERE name = ?",
+            b"\xc1\xff\x00", "damaged",
+        )  # fmt: skip
         caplog.set_level(logging.WARNING, logger="leosuite.community.persistence")
         async with trio.open_nursery() as nursery:
             second = await start_daemon(nursery, settings)
@@ -127,7 +119,7 @@ async def test_persistent_sessions_survive_a_restart(
 
 
 async def test_save_writes_changed_sessions_and_deletes_the_rest(tmp_path: Path) -> None:
-    db = await trio.to_thread.run_sync(Database.open, tmp_path / "store.db")
+    db = await trio.to_thread.run_sync(open_test_store, tmp_path)
     try:
         clock = Clock()
         core = ChatCore(ChatLimits(), clock)
@@ -166,7 +158,7 @@ async def test_save_writes_changed_sessions_and_deletes_the_rest(tmp_path: Path)
 async def test_unrestorable_rows_are_skipped_and_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = await trio.to_thread.run_sync(Database.open, tmp_path / "store.db")
+    db = await trio.to_thread.run_sync(open_test_store, tmp_path)
     try:
         clock = Clock()
         core = ChatCore(ChatLimits(), clock)

@@ -4,7 +4,6 @@ a child process (its stderr, its store, the ``leosuite user`` command beside it)
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -17,6 +16,8 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from tests.helpers.chat import Chat
+from tests.helpers.daemon import store_env
+from tests.helpers.store import store_sql
 
 CHAT_PROTOCOL = "leosuite.chat"
 
@@ -86,11 +87,7 @@ class ServeProcess:
 
     def audit_rows(self) -> list[tuple[Any, ...]]:
         """Every row of the audit table, every column, read straight from the store."""
-        conn = sqlite3.connect(self.data_dir / "leosuite.db")
-        try:
-            return conn.execute("SELECT * FROM audit_log").fetchall()
-        finally:
-            conn.close()
+        return store_sql(self.data_dir, "SELECT * FROM audit_log")
 
 
 @asynccontextmanager
@@ -100,6 +97,7 @@ async def serve_process(tmp_path: Path, env: dict[str, str]) -> AsyncIterator[Se
         sys.executable, "-m", "leosuite", "serve", "--data-dir", str(data_dir),
         "--http", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--admin", "127.0.0.1:0",
     ]  # fmt: skip
+    env = {**env, **store_env(data_dir)}
     async with trio.open_nursery() as nursery:
         with err.open("wb") as stderr:
             proc: trio.Process = await nursery.start(

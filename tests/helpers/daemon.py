@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,10 @@ from leosuite.daemon import Daemon, Endpoints
 from leosuite.settings import Settings, load_settings
 
 ADMIN_PASSWORD = "admin-password-1"
+
+#: The ``store`` section for a data directory when the run's store is not SQLite
+#: (tests/conftest.py sets it for ``--store=postgresql``: one database per data directory).
+store_for: Callable[[Path], dict[str, Any]] | None = None
 
 
 def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
@@ -38,6 +42,8 @@ def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
             "hash_memory_kib": 64,
         },
     }
+    if store_for is not None and "store" not in sections:
+        overrides["store"] = store_for(data_dir)
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)
     return load_settings(None, environ={}, overrides=overrides)
@@ -101,6 +107,14 @@ async def login(
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
+
+
+def store_env(data_dir: Path) -> dict[str, str]:
+    """What a child process's environment adds to open the store of ``data_dir`` on the
+    run's back-end (nothing for SQLite: the file in the data directory)."""
+    if store_for is None:
+        return {}
+    return {"LEOSUITE_STORE_URL": str(store_for(data_dir)["url"])}
 
 
 def base_env(**extra: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -19,8 +18,9 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-from tests.helpers.daemon import base_env, login
+from tests.helpers.daemon import base_env, login, store_env
 from tests.helpers.http import Api
+from tests.helpers.store import store_sql
 
 PASSWORD = "reload-admin-pw"
 
@@ -89,7 +89,7 @@ async def serving(
     ``python``, with ``env`` added to its environment; killed at the end if alive."""
     data_dir = tmp_path / "data"
     err = tmp_path / "stderr.txt"
-    environ = base_env(LEOSUITE_ADMIN_PASSWORD=PASSWORD, **env)
+    environ = base_env(LEOSUITE_ADMIN_PASSWORD=PASSWORD, **store_env(data_dir), **env)
     async with trio.open_nursery() as nursery:
         with err.open("wb") as stderr:
             proc: trio.Process = await nursery.start(
@@ -127,12 +127,8 @@ async def run_cli(*argv: str) -> tuple[int, str, str]:
 
 
 def audit_messages(data_dir: Path) -> list[str]:
-    conn = sqlite3.connect(data_dir / "leosuite.db")
-    try:
-        rows = conn.execute("SELECT message FROM audit_log WHERE topic = 'daemon' ORDER BY id")
-        return [message for (message,) in rows]
-    finally:
-        conn.close()
+    rows = store_sql(data_dir, "SELECT message FROM audit_log WHERE topic = 'daemon' ORDER BY id")
+    return [message for (message,) in rows]
 
 
 def pid_alive(pid: int) -> bool:

@@ -54,6 +54,7 @@ class PostgresServer:
         self.port = 0
         self._names = itertools.count(1)
         self._as: list[str] = []
+        self._template: str | None = None
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
@@ -110,14 +111,27 @@ class PostgresServer:
         """A connection to the maintenance database, in autocommit mode."""
         return psycopg.connect(self.url(), autocommit=True)
 
-    def new_database(self) -> str:
-        """Create an empty database (UTF-8, C locale); its URL."""
+    def new_database(self, template: str | None = None) -> str:
+        """Create an empty database (UTF-8, C locale), or a copy of ``template``; its URL."""
         name = f"t{os.getpid()}_{next(self._names)}"
+        if template is None:
+            sql = f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'"
+        else:  # copying the files is faster than replaying the WAL for a small database
+            sql = f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY"
         with self.admin() as conn:
-            conn.execute(
-                f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'"  # type: ignore[arg-type]
-            )
+            conn.execute(sql)  # type: ignore[arg-type]
         return self.url(name)
+
+    def store_template(self) -> str:
+        """The name of a database that holds a fresh, migrated store (made once): copies
+        of it start a daemon faster than an empty database it migrates itself."""
+        if self._template is None:
+            from leosuite.store.postgres import PostgresDatabase
+
+            url = self.new_database()
+            PostgresDatabase.connect(url).close()
+            self._template = url.rsplit("/", 1)[1]
+        return self._template
 
     def drop_database(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]

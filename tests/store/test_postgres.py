@@ -142,6 +142,11 @@ def test_hostile_values(db: PostgresDatabase) -> None:
     found = db.call_sync(lambda c: search(c, LogQuery(contains="0% '"), offset=0, limit=5))
     assert [e.id for e in found] == [entry]
     assert db.call_sync(lambda c: search(c, LogQuery(contains="_"), offset=0, limit=5)) == []
+    like = "SELECT id FROM audit_log WHERE message LIKE '%100\\% ''%' ESCAPE '\\' -- 5 %"
+    assert db.call_sync(lambda c: c.execute(like).fetchall()) == [(entry,)]
+    assert db.call_sync(lambda c: c.execute(like + "\nAND topic = ?", ("t?",)).fetchall()) == [
+        (entry,)
+    ]
     assert db.call_sync(lambda c: bans.get(c, 2**63 - 1)) is None
     assert db.call_sync(lambda c: accounts.get(c, 2**70)) is None
     db.call_sync(lambda c: servers.create(c, name="big", type="t", settings={}, created_at=0))

@@ -85,6 +85,11 @@ async def test_a_database_that_stays_away_is_an_internal_error(
                 assert "correlation id" in body["error_message"]
                 assert "Traceback" not in refused.text
                 assert "postgresql" not in refused.text
+                unready = await client.get("/readyz")
+                assert unready.status_code == 503
+                assert list(unready.json()["failing"]) == ["store"]
+                assert "postgresql" not in unready.text
             finally:
                 await trio.to_thread.run_sync(own_server.resume)
             await login(client, "bob", PASSWORD)
+            assert (await client.get("/readyz")).json() == {"status": "ready"}

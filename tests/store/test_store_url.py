@@ -39,7 +39,7 @@ def test_retry_for_has_a_range(value: str) -> None:
 
 
 def test_without_a_url_the_store_is_the_sqlite_file(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, store={})  # on every run's back-end
     db = open_store(settings, data_dir=tmp_path)
     try:
         assert type(db) is Database

@@ -4,8 +4,9 @@
 ``/metrics`` takes ADMIN credentials, or ``metrics.scrape_token`` as ``Authorization:
 Bearer`` (compared in constant time). ``/healthz`` answers as soon as the event loop
 does; ``/readyz`` answers 200 when every listener serves, the store's files can be
-written and the data directory's filesystem is above ``daemon.disk_warn_free_*``, and
-503 naming what is not ready otherwise. Neither touches the store.
+written (a PostgreSQL store: its connection is not found lost) and the data
+directory's filesystem is above ``daemon.disk_warn_free_*``, and 503 naming what is
+not ready otherwise. Neither touches the store.
 """
 
 from __future__ import annotations
@@ -99,12 +100,18 @@ async def _owner_names(ctx: ApiContext) -> dict[int, str]:
     return await ctx.db.call(names)
 
 
-def readiness(settings: Settings, listening: set[str]) -> dict[str, str]:
-    """What keeps the daemon from being ready, by check (empty when it is ready)."""
+def readiness(
+    settings: Settings, listening: set[str], store_lost_since: float | None = None
+) -> dict[str, str]:
+    """What keeps the daemon from being ready, by check (empty when it is ready);
+    ``store_lost_since``: when the connection to a PostgreSQL store was found lost."""
     failing: dict[str, str] = {}
     missing = [name for name in LISTENERS if name not in listening]
     if missing:
         failing["listeners"] = f"not serving: {', '.join(missing)}"
+    if store_lost_since is not None:
+        lost_for = max(0.0, time.monotonic() - store_lost_since)
+        failing["store"] = f"the connection to the store is lost since {lost_for:.0f} s"
     store = settings.db_path
     wal = store.with_name(store.name + "-wal")
     # A PostgreSQL store has no file here: its connection is the store's own concern.
@@ -139,7 +146,9 @@ def add_health_routes(app: QuartTrio, ctx: ApiContext) -> None:
         return Response(msgspec.json.encode({"status": "ok"}), content_type=_JSON)
 
     async def readyz() -> Response:
-        failing = readiness(ctx.settings, ctx.metrics.listening)
+        # Only a PostgreSQL store has a connection to lose (no I/O: what its last call found).
+        lost = getattr(ctx.db, "lost_since", None)
+        failing = readiness(ctx.settings, ctx.metrics.listening, lost)
         body = {"status": "unready", "failing": failing} if failing else {"status": "ready"}
         return Response(
             msgspec.json.encode(body), status=503 if failing else 200, content_type=_JSON

@@ -18,9 +18,9 @@ from leosuite.audit import Actor, purge_audit
 from leosuite.errors import ConfigError
 from leosuite.settings import HousekeepingSettings
 from leosuite.store import audit
-from leosuite.store.db import Database
 from tests.helpers.daemon import ADMIN_PASSWORD, RunningDaemon, make_settings, start_daemon
 from tests.helpers.http import assert_admin_error
+from tests.helpers.store import open_test_store
 
 AUTH = ("admin", ADMIN_PASSWORD)
 KEYS = {"timestamp", "level", "topic", "session", "user", "message"}
@@ -219,7 +219,7 @@ def test_parse_after_and_format_timestamp() -> None:
 
 
 async def test_purge_by_age_and_by_count(tmp_path: Path) -> None:
-    db = await trio.to_thread.run_sync(Database.open, tmp_path / "store.db")
+    db = await trio.to_thread.run_sync(open_test_store, tmp_path)
     try:
         day = 86_400.0
         now = BASE + 100 * day

@@ -12,13 +12,13 @@ import trio
 
 from leosuite.api.server_ops import stop_unattended_servers
 from leosuite.store import accounts
-from leosuite.store.db import Database
 from tests.fixtures import fixture_argv
 from tests.helpers.accounts import add_account
 from tests.helpers.admin_accounts import server_audit, set_flags
 from tests.helpers.daemon import make_settings, running_daemon
 from tests.helpers.http import api_client
 from tests.helpers.servers import FAST_DEMO, command_settings, pid_alive
+from tests.helpers.store import open_test_store
 
 STOP_NOTE = "its type is admin-only and no ADMIN answers for it any more"
 
@@ -122,7 +122,7 @@ async def test_admin_only_server_of_a_demoted_owner_does_not_autostart(tmp_path:
             async with api_client(daemon) as admin:
                 await admin.create("mine", "command", command_settings("echo", autostart=True))
         # Demoted while the daemon is down (the store is edited directly).
-        db = Database.open(settings.db_path)
+        db = open_test_store(settings.data_dir)
         try:
             db.call_sync(lambda conn: accounts.set_flags(conn, boss_id, {"HOST"}))
         finally:
