@@ -215,6 +215,22 @@ def _cmd_config(args: argparse.Namespace, settings: Settings, environ: dict[str,
     return show_config(args, settings, _config_file(args, environ), environ, _flag_settings(args))
 
 
+def _tell_nodes_tokens_ended(settings: Settings) -> None:
+    """Daemons on a PostgreSQL store re-check their tokens and token-less chat connections
+    at once, even when no token ended (on SQLite they see the store's file change)."""
+    if not settings.store.url:
+        return
+    import psycopg
+
+    from .cluster.pg_bus import publish_once
+
+    try:
+        publish_once(settings.store.url, f"{settings.node.name} (command line)", "token", {})
+    except psycopg.Error as exc:
+        print(f"warning: the running daemons were not told ({exc}); they notice within 30 s",
+              file=sys.stderr)  # fmt: skip
+
+
 def _cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     from .auth import accounts as account_ops
     from .auth.passwords import PasswordHasher
@@ -265,9 +281,12 @@ def _cmd_user(args: argparse.Namespace, settings: Settings) -> int:
             ended = account_ops.set_password(
                 db, hasher, args.username, password, min_length=auth.min_password_length
             )
+            _tell_nodes_tokens_ended(settings)
             _print(args, {"tokens_destroyed": ended}, f"password changed; {ended} session(s) ended")
         elif action in ("lock", "unlock"):
             ended = account_ops.lock_account(db, args.username, action == "lock")
+            if action == "lock":
+                _tell_nodes_tokens_ended(settings)
             _print(
                 args, {"tokens_destroyed": ended}, f"account {action}ed; {ended} session(s) ended"
             )

@@ -17,6 +17,7 @@ from .auth.accounts import INITIAL_PASSWORD_FILE, ensure_first_admin
 from .auth.bans import BanList
 from .auth.passwords import PasswordHasher
 from .auth.service import AuthService
+from .cluster.bus import Bus
 from .community.service import ChatService
 from .settings import Settings
 from .store.db import Database
@@ -31,12 +32,15 @@ class Services:
     chat: ChatService
     hub: WsHub
     bans: BanList
+    #: Events to and from the other nodes of the store.
+    bus: Bus
 
 
 async def open_services(
     db: Database,
     settings: Settings,
     *,
+    bus: Bus,
     now: Callable[[], float],
     environ: Mapping[str, str],
     out: IO[str],
@@ -75,4 +79,4 @@ async def open_services(
     hub = WsHub(settings.ws, audit)
     bans = BanList(db, audit, now, ws_hub=hub, chat=chat.core, auth=auth)
     await bans.load()
-    return Services(audit=audit, auth=auth, chat=chat, hub=hub, bans=bans)
+    return Services(audit=audit, auth=auth, chat=chat, hub=hub, bans=bans, bus=bus)

@@ -6,7 +6,9 @@ API and rooms, admin API, WebSocket handshake), and adding a ban closes the open
 WebSocket API connections and chat members it covers at once and ends the access
 tokens last used from an address it covers (wherever they are used next). Expiry is read from
 the injected clock at each check, so an expired ban stops applying without a
-restart; housekeeping calls :meth:`BanList.purge_expired` to delete it. Adds,
+restart; housekeeping calls :meth:`BanList.purge_expired` to delete it. Each change
+this daemon stores calls ``on_changed`` (other nodes of the store are told), and
+:meth:`BanList.reload` takes the changes another node stored. Adds,
 removals and purges are audited; refused connections too, at most once a minute per
 address (and :data:`REFUSAL_LOG_PER_MINUTE` entries a minute in all), so a banned
 flooder cannot flood the log.
@@ -107,12 +109,36 @@ class BanList:
         self._refusals_logged = Limiter(
             trio.current_time, window=_REFUSAL_WINDOW, limit=REFUSAL_LOG_PER_MINUTE, max_keys=1
         )
+        #: Called after this daemon stored a change of the bans.
+        self.on_changed: list[Callable[[], None]] = []
 
     async def load(self) -> int:
         """Read every ban from the store (before the listeners start)."""
         for ban in await self._db.call(table.list_all):
             self._matcher.add(ban)
         return len(self._matcher)
+
+    async def reload(self) -> int:
+        """Read the bans again (another node changed them): a ban new to this daemon
+        closes the WebSocket connections and chat members it covers, as :meth:`add`
+        does; a removed one stops applying. How many bans are new."""
+        async with self._lock:
+            stored = await self._db.call(table.list_all)
+            known = {ban.id for ban in self._matcher.bans()}
+            matcher = BanMatcher()
+            for ban in stored:
+                matcher.add(ban)
+            self._matcher = matcher
+            new = [ban for ban in stored if ban.id not in known]
+            now = self._now()
+            for ban in new:
+                if not ban.expired(now):
+                    self._enforce(ban)
+        return len(new)
+
+    def _changed(self) -> None:
+        for callback in list(self.on_changed):
+            callback()
 
     def bans(self) -> list[BanRecord]:
         """Every ban in memory (expired ones too, until purged), by id."""
@@ -162,6 +188,7 @@ class BanList:
             with trio.CancelScope(shield=True):
                 ban = await self._db.call(insert)
                 self._matcher.add(ban)
+                self._changed()
                 members, connections = self._enforce(ban, spare)
                 tokens = 0
                 with trio.move_on_after(FINISH_SECONDS):
@@ -220,6 +247,7 @@ class BanList:
             with trio.CancelScope(shield=True):
                 ban = await self._db.call(delete)
                 self._matcher.remove(ban.id)
+                self._changed()
                 with trio.move_on_after(FINISH_SECONDS):
                     await self._audit.record_done(
                         "Unban", f"ban #{ban.id} of {describe(ban)} removed", actor=actor
@@ -233,6 +261,8 @@ class BanList:
             gone = await self._db.call(lambda conn: table.purge_expired(conn, now))
             for ban in gone:
                 self._matcher.remove(ban.id)
+            if gone:
+                self._changed()
         for ban in gone:
             await self._audit.record("Unban", f"ban #{ban.id} of {describe(ban)} expired")
         return len(gone)

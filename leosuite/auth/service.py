@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import re
 import secrets
 import sqlite3
@@ -131,6 +132,9 @@ class AuthService:
         #: Awaited whenever another process may have changed the store (after the
         #: tokens are re-checked): services re-check what they hold without a token.
         self.on_store_changed: list[Callable[[], Awaitable[object]]] = []
+        #: Called after this daemon ended tokens in the store (logout, a ban, an
+        #: account's change): other nodes of the store re-check theirs.
+        self.on_tokens_ended: list[Callable[[], None]] = []
 
     # -- proof-of-work login -------------------------------------------------------
 
@@ -329,6 +333,7 @@ class AuthService:
         token_hash = principal.token_hash
         self._token_gone(token_hash, "logged out")
         await self._db.call(lambda conn: tokens.delete_by_hash(conn, token_hash))
+        self._tokens_ended()
         await self._audit.record("auth", "logout", actor=principal.actor(ip))
 
     async def end_tokens_used_from(self, covered: Callable[[str], bool], reason: str) -> int:
@@ -344,7 +349,19 @@ class AuthService:
         gone = await self._db.call(delete) | set(cached)
         for token_hash in sorted(gone):
             self._token_gone(token_hash, reason)
+        if gone:
+            self._tokens_ended()
         return len(gone)
+
+    def _tokens_ended(self) -> None:
+        for callback in list(self.on_tokens_ended):
+            callback()
+
+    def mark_stale(self) -> None:
+        """Read every cached token's account from the store again at its next use
+        (another node changed accounts)."""
+        for cached in self._tokens.values():
+            cached.checked_at = -math.inf
 
     async def recheck_tokens(self) -> int:
         """End every cached token the store no longer holds, or whose account is locked
@@ -374,6 +391,7 @@ class AuthService:
             del self._tokens[key]
         for callback in list(self.on_revoked):
             callback(account_id, reason)
+        self._tokens_ended()
 
     async def purge_expired(self) -> int:
         """Housekeeping: forget expired tokens and login randoms."""

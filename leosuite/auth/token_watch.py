@@ -4,7 +4,10 @@ whenever they change (and at least every ``full_every`` seconds), asks the store
 of its cached tokens still stand: the others end at once, and with them every
 connection that uses them (:meth:`AuthService.recheck_tokens`). Then each of
 ``AuthService.on_store_changed`` re-checks what it holds without a token (the chat's
-connections of accounts registered over the chat)."""
+connections of accounts registered over the chat). On a PostgreSQL store there is no
+file to watch: other nodes and the command line say so on the cluster's bus
+(:mod:`leosuite.cluster.sync`), and the re-check every ``full_every`` seconds stays as
+the safety net."""
 
 from __future__ import annotations
 

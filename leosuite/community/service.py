@@ -61,12 +61,33 @@ class ChatService:
         self._db = db
         #: Seed 002's server settings (admin API ``/server/``): the config file's
         #: values until the stored ones are loaded in :meth:`run`.
-        self.server_settings = ServerSettings.from_community(settings)
+        self.server_settings = self._config_settings = ServerSettings.from_community(settings)
+        #: Called after an administrator changed the server settings here (other nodes
+        #: of the store read them again).
+        self.on_server_settings_changed: list[Callable[[], None]] = []
+        self._local_changes = 0
 
     def set_server_settings(self, new: ServerSettings) -> None:
         """Take new server settings at once (the chat core's limits among them)."""
+        self._apply_server_settings(new)
+        self._local_changes += 1
+        for callback in list(self.on_server_settings_changed):
+            callback()
+
+    def _apply_server_settings(self, new: ServerSettings) -> None:
         self.server_settings = new
         self.core.update_limits(new.chat_limits(self.core.limits))
+
+    async def reload_server_settings(self) -> None:
+        """Read the stored server settings again (another node changed them)."""
+        if self._db is None:
+            return
+        while True:  # a change made here while reading would be lost: read again
+            before = self._local_changes
+            stored = await load_server_settings(self._db, self._config_settings)
+            if before == self._local_changes:
+                break
+        self._apply_server_settings(stored)
 
     def _on_audit(self, record: AuditRecord) -> None:
         try:
@@ -80,7 +101,7 @@ class ChatService:
                 nursery.start_soon(self._drain_audit)
                 if self._db is not None:  # stored settings win over the config file
                     stored = await load_server_settings(self._db, self.server_settings)
-                    self.set_server_settings(stored)
+                    self._apply_server_settings(stored)
                 if self.session_store is not None:
                     await self.session_store.load(self.core)
                 task_status.started()
