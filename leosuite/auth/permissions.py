@@ -58,6 +58,7 @@ __all__ = [
     "exempt_from_request_rate",
     "is_moderator",
     "may_create_another_server",
+    "may_list_nodes",
     "may_create_server_type",
     "may_create_servers",
     "may_manage_kept_files",
@@ -191,6 +192,11 @@ def is_moderator(principal: Principal) -> bool:
 
 def may_manage_kept_files(principal: Principal) -> bool:
     """List and purge what destroyed servers left behind (whoever owned them): ADMIN."""
+    return ADMIN in principal.flags
+
+
+def may_list_nodes(principal: Principal) -> bool:
+    """List the nodes sharing the store, their addresses and heartbeats: ADMIN."""
     return ADMIN in principal.flags
 
 

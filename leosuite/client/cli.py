@@ -12,6 +12,7 @@ from .commands.backups import add_backup_commands, run_backup_command
 from .commands.bans import add_ban_commands, run_ban_command
 from .commands.log import add_log_command, run_log_command
 from .commands.login import add_login_commands, run_login, run_logout
+from .commands.nodes import add_node_commands, run_node_command
 from .commands.schedules import add_schedule_commands, run_schedule_command
 from .commands.servers import add_server_commands, run_server_command
 from .commands.sessions import add_session_commands, run_session_command
@@ -33,12 +34,14 @@ def add_client_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     add_log_command(commands, client_common)
     add_schedule_commands(commands, client_common)
     add_backup_commands(commands, client_common)
+    add_node_commands(commands, client_common)
 
 
 def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.command == "login":
         return run_login(args, environ)
-    if args.command not in ("logout", "server", "session", "log", "ban", "schedule", "backup"):
+    known = ("logout", "server", "session", "log", "ban", "schedule", "backup", "node")
+    if args.command not in known:
         raise ConfigError(f"unknown command {args.command!r}")
     daemon = connect(args, environ)
     if args.command == "logout":
@@ -53,4 +56,6 @@ def run_client_command(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         return run_backup_command(args, daemon)
     if args.command == "log":
         return run_log_command(args, daemon.admin_client())
+    if args.command == "node":
+        return run_node_command(args, daemon.admin, daemon.token)
     return run_ban_command(args, daemon.admin, daemon.token)

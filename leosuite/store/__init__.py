@@ -13,6 +13,7 @@ from __future__ import annotations
 from . import accounts as accounts
 from . import audit as audit
 from . import kv as kv
+from . import nodes as nodes
 from . import servers as servers
 from . import tokens as tokens
 from .accounts import Account as Account
@@ -32,6 +33,7 @@ __all__ = [
     "accounts",
     "audit",
     "kv",
+    "nodes",
     "servers",
     "tokens",
 ]

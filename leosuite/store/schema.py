@@ -213,8 +213,40 @@ CREATE TABLE server_backups (
 );
 """
 
+_V9 = """
+-- The daemons sharing this store (store/nodes.py): each writes its row when it starts
+-- and its heartbeat every node.heartbeat_interval.
+CREATE TABLE nodes (
+    name         TEXT PRIMARY KEY,
+    -- the HTTP API's URL other nodes and clients reach it at
+    public_url   TEXT NOT NULL,
+    -- the WebSocket API's URL clients reach it at
+    ws_url       TEXT NOT NULL DEFAULT '',
+    started_at   REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    -- the leosuite version it runs
+    version      TEXT NOT NULL,
+    -- when it said it stops; NULL while it runs
+    stopped_at   REAL
+);
+
+-- The node that runs each server; '' for a server made before nodes existed (the first
+-- node that opens the store takes it).
+ALTER TABLE servers ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE INDEX servers_node ON servers (node);
+
+-- The owning node's last known state of each of its servers, for the other nodes.
+CREATE TABLE server_states (
+    server_id  INTEGER PRIMARY KEY REFERENCES servers (id) ON DELETE CASCADE,
+    node       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    detail     TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL
+);
+"""
+
 #: Forward migrations; ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 
 #: The schema version this code creates and understands.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,11 +20,15 @@ from .accounts import parse_flags
 
 __all__ = [
     "ServerRecord",
+    "claim_unassigned",
     "create",
     "delete",
     "get",
     "get_by_name",
     "list_all",
+    "list_of_node",
+    "list_other_nodes",
+    "names_of_node",
     "owner_flags",
     "set_next_read_index",
     "update_settings",
@@ -49,6 +53,8 @@ class ServerRecord(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: int | None
     next_read_index: int
     created_at: float
+    #: The node that runs it ('' for a server made before nodes existed, until one takes it).
+    node: str = ""
 
 
 def validate_name(name: object) -> str:
@@ -68,10 +74,10 @@ def _encode_settings(settings: Mapping[str, object]) -> str:
         raise InvalidInput(f"settings cannot be stored as JSON: {exc}", field="settings") from exc
 
 
-_COLUMNS = "id, name, type, settings_json, owner_id, next_read_index, created_at"
+_COLUMNS = "id, name, type, settings_json, owner_id, next_read_index, created_at, node"
 
 
-def _row(row: tuple[int, str, str, str, int | None, int, float]) -> ServerRecord:
+def _row(row: tuple[int, str, str, str, int | None, int, float, str]) -> ServerRecord:
     return ServerRecord(
         id=row[0],
         name=row[1],
@@ -80,6 +86,7 @@ def _row(row: tuple[int, str, str, str, int | None, int, float]) -> ServerRecord
         owner_id=row[4],
         next_read_index=row[5],
         created_at=row[6],
+        node=row[7],
     )
 
 
@@ -91,6 +98,7 @@ def create(
     settings: Mapping[str, object],
     created_at: float,
     owner_id: int | None = None,
+    node: str = "",
 ) -> ServerRecord:
     """Insert a server; a taken name is a Conflict that does not say whose it is, an
     unknown owner NotFound."""
@@ -104,9 +112,10 @@ def create(
     ):
         raise NotFound(f"no account with id {owner_id}", field="owner")
     cursor = conn.execute(
-        "INSERT INTO servers (name, type, settings_json, owner_id, next_read_index, created_at) "
-        "VALUES (?, ?, ?, ?, 0, ?)",
-        (name, type, settings_json, owner_id, created_at),
+        "INSERT INTO servers "
+        "(name, type, settings_json, owner_id, next_read_index, created_at, node) "
+        "VALUES (?, ?, ?, ?, 0, ?, ?)",
+        (name, type, settings_json, owner_id, created_at, node),
     )
     server_id = cursor.lastrowid
     assert server_id is not None
@@ -118,6 +127,7 @@ def create(
         owner_id=owner_id,
         next_read_index=0,
         created_at=created_at,
+        node=node,
     )
 
 
@@ -137,6 +147,39 @@ def list_all(conn: sqlite3.Connection) -> list[ServerRecord]:
     """Every server, by name."""
     query = f"SELECT {_COLUMNS} FROM servers ORDER BY name"  # noqa: S608
     return [_row(row) for row in conn.execute(query)]
+
+
+def list_of_node(conn: sqlite3.Connection, node: str) -> list[ServerRecord]:
+    """The servers of ``node``, by name ('' is every server when nodes are not used)."""
+    if not node:
+        return list_all(conn)
+    query = f"SELECT {_COLUMNS} FROM servers WHERE node = ? ORDER BY name"  # noqa: S608
+    return [_row(row) for row in conn.execute(query, (node,))]
+
+
+def names_of_node(conn: sqlite3.Connection, node: str) -> set[str]:
+    """The names of ``node``'s servers."""
+    return {
+        str(name) for (name,) in conn.execute("SELECT name FROM servers WHERE node = ?", (node,))
+    }
+
+
+def list_other_nodes(conn: sqlite3.Connection, node: str) -> list[ServerRecord]:
+    """The servers of every node but ``node`` (none of no node), by name."""
+    query = f"SELECT {_COLUMNS} FROM servers WHERE node <> ? AND node <> '' ORDER BY name"  # noqa: S608
+    return [_row(row) for row in conn.execute(query, (node,))]
+
+
+def claim_unassigned(conn: sqlite3.Connection, node: str, *, every: bool = False) -> list[str]:
+    """Give ``node`` every server that belongs to no node yet (with ``every``, each
+    server of another node too: a store only one node uses); their names."""
+    rows = conn.execute(
+        "UPDATE servers SET node = ? WHERE node = '' RETURNING name"
+        if not every
+        else "UPDATE servers SET node = ? WHERE node <> ? RETURNING name",
+        (node,) if not every else (node, node),
+    ).fetchall()
+    return sorted(str(name) for (name,) in rows)
 
 
 def owner_flags(conn: sqlite3.Connection) -> dict[int, frozenset[str]]:

@@ -32,7 +32,6 @@ from typing import Any
 import msgspec
 import trio
 
-from ..auth.permissions import runs_unattended
 from ..disk_watch import disk_level
 from ..errors import Conflict, InvalidInput, LeosuiteError, NotFound
 from ..settings import ServersSettings
@@ -49,6 +48,7 @@ from .install_guard import admin_answers, needs_admin, refusal
 from .kept_logs import KeptEntry, KeptPurge
 from .logfile_registry import LogFollowers
 from .name_locks import NameLocks
+from .node_servers import NodeServers
 from .readopt import readopt
 from .server_create import ServerCreation
 from .server_dirs import ServerDirs
@@ -91,7 +91,7 @@ class StoredProcesses:
         await self._db.call(lambda conn: process_table.forget(conn, server, pid))
 
 
-class ServerManager(ServerCreation):
+class ServerManager(ServerCreation, NodeServers):
     def __init__(
         self,
         *,
@@ -101,8 +101,12 @@ class ServerManager(ServerCreation):
         data_dir: Path,
         now: Callable[[], float],
         python: str = sys.executable,
+        node: str = "",
+        sole_node: bool = True,
     ) -> None:
         self._db = db
+        self.node = node
+        self.sole_node = sole_node
         self._fleet = fleet
         self._settings = settings
         self._data_dir = data_dir
@@ -219,42 +223,16 @@ class ServerManager(ServerCreation):
     # -- start-up and shutdown --------------------------------------------------------
 
     async def load(self) -> None:
-        """Load types and every stored server into the fleet (all stopped)."""
+        """Load types and this node's stored servers into the fleet (all stopped)."""
         self.types, self.type_errors = await trio.to_thread.run_sync(
             load_types, self._data_dir / "templates"
         )
         for error in self.type_errors:
             log.warning("server type not loaded: %s", error)
-        records = await self._db.call(server_table.list_all)
+        records = await self._own_records()
         owners = await self._db.call(server_table.owner_flags)
         for record in records:
-            stype = self.types.get(record.type)
-            if stype is None:
-                log.error(
-                    "server %s: its type %r is not available; not loaded", record.name, record.type
-                )
-                continue
-            console = await trio.to_thread.run_sync(
-                self._open_console, record.name, record.next_read_index
-            )
-            try:
-                spec = self._spec(stype, record.name, record.settings)
-                owner = None if record.owner_id is None else owners.get(record.owner_id)
-                if spec.autostart and not runs_unattended(
-                    admin_only=stype.admin_only, answering=[owner]
-                ):
-                    log.warning(
-                        "server %s: not autostarted: its type is admin-only and its owner "
-                        "is not an ADMIN",
-                        record.name,
-                    )
-                    spec = msgspec.structs.replace(spec, autostart=False)
-                await self._add(record.name, spec, console)
-            except Exception:
-                console.close()
-                raise
-            self._records[record.name] = record
-            self._consoles[record.name] = console
+            await self._load_record(record, owners)
         await self.installs.load()
         await self._readopt()
 

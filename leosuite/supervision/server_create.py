@@ -4,6 +4,9 @@ A batch is checked whole before anything is done (names, types, settings, the qu
 a name taken or given twice), recorded in one store transaction, and its directories
 and consoles are made in one worker-thread job; a server whose files cannot be made
 after that is removed again and reported. The single create is a batch of one.
+
+A batch for another node (``node``) is only recorded: that node makes the files and
+supervises the servers once it reads them (:mod:`.node_servers`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class ServerCreation:
     _names: NameLocks
     _now: Callable[[], float]
     dirs: ServerDirs
+    #: The node this daemon is ('' when it runs alone).
+    node: str
 
     def stype(self, type_name: str) -> ServerType:
         raise NotImplementedError
@@ -62,11 +67,13 @@ class ServerCreation:
         *,
         owner_id: int | None,
         admit: Callable[[int], None] | None = None,
+        node: str | None = None,
     ) -> server_table.ServerRecord:
-        """Create a stopped server. ``admit`` is called with how many servers ``owner_id``
-        has (creates under way included); it raises to refuse."""
+        """Create a stopped server (on ``node``, this one when None). ``admit`` is called
+        with how many servers ``owner_id`` has (creates under way included); it raises
+        to refuse."""
         (outcome,) = await self.create_many(
-            [(name, type_name, given)], owner_id=owner_id, admit=admit
+            [(name, type_name, given)], owner_id=owner_id, admit=admit, node=node
         )
         if isinstance(outcome, LeosuiteError):
             raise outcome
@@ -78,6 +85,7 @@ class ServerCreation:
         *,
         owner_id: int | None,
         admit: Callable[[int], None] | None = None,
+        node: str | None = None,
     ) -> list[server_table.ServerRecord | LeosuiteError]:
         """Create stopped servers, each ``(name, type, settings)``, as one batch: every
         item is checked (name, type, settings, quota, a name taken or given twice)
@@ -107,7 +115,9 @@ class ServerCreation:
                 except LeosuiteError as exc:
                     raise _naming(exc, name, several) from None
                 specs.append(spec)
-            return await self._create_checked(checked, specs, owner_id)
+            return await self._create_checked(
+                checked, specs, owner_id, self.node if node is None else node
+            )
         finally:
             for name in names:
                 del self._creating[name]
@@ -118,6 +128,7 @@ class ServerCreation:
         checked: list[tuple[str, str, dict[str, Any]]],
         specs: list[LaunchSpec],
         owner_id: int | None,
+        node: str,
     ) -> list[server_table.ServerRecord | LeosuiteError]:
         created_at = self._now()
 
@@ -130,11 +141,14 @@ class ServerCreation:
                     settings=resolved,
                     created_at=created_at,
                     owner_id=owner_id,
+                    node=node,
                 )
                 for name, type_name, resolved in checked
             ]
 
         records = await self._db.call(insert)
+        if node != self.node:
+            return list(records)  # another node's: it makes the files when it reads them
         consoles = await trio.to_thread.run_sync(self._make_files, records, int(created_at))
         outcomes: list[server_table.ServerRecord | LeosuiteError] = []
         failed: list[str] = []

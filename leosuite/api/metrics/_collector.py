@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ._nodes import node_metrics
 from ._servers import ServerSeries
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class StateCollector(Collector):
         yield from self._websocket()
         yield from self._chat()
         yield from self._security()
+        yield from node_metrics(self._ctx.nodes)
 
     def _websocket(self) -> Iterator[Metric]:
         connections = GaugeMetricFamily(

@@ -51,6 +51,9 @@ def add_server_commands(commands: Any, common: Callable[[argparse.ArgumentParser
         metavar="VAR=VALUE",
         help="a variable (repeatable)",
     )
+    create.add_argument(
+        "--node", help="the node that runs it (default: the daemon's own; see 'leosuite node list')"
+    )
     destroy = add("destroy", "stop and remove a server")
     destroy.add_argument("name")
     destroy.add_argument(
@@ -272,10 +275,11 @@ def run_server_command(args: argparse.Namespace, daemon: Daemon, environ: Mappin
         options = client.post("/api/server_create_options", {"type": args.type})
         kinds = {v["name"]: v["type"] for v in options["variables"]}
         settings = _parse_sets(args.set, kinds)
+        request = {"server": args.name, "type": args.type, "settings": settings}
         out = client.post(
-            "/api/server_create", {"server": args.name, "type": args.type, "settings": settings}
+            "/api/server_create", {**request, **({"node": args.node} if args.node else {})}
         )
-        text = f"created {out['server']}"
+        text = f"created {out['server']}" + (f" on node {args.node}" if args.node else "")
     elif action == "destroy":
         client.post("/api/server_destroy", {"server": args.name, "delete_files": args.delete_files})
         out, text = {"server": args.name}, f"destroyed {args.name}"
