@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["delete", "get", "items", "set"]
+__all__ = ["delete", "get", "insert_absent", "items", "set"]
 
 
 def get(conn: sqlite3.Connection, key: str) -> str | None:
@@ -19,6 +19,17 @@ def set(conn: sqlite3.Connection, key: str, value: str) -> None:
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
     )
+
+
+def insert_absent(conn: sqlite3.Connection, key: str, value: str) -> str:
+    """Insert ``value`` unless ``key`` has one; return the value stored (the first
+    writer's, so that daemons sharing the store agree on it)."""
+    conn.execute(
+        "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value)
+    )
+    stored = get(conn, key)
+    assert stored is not None  # inserted, or there before, in this transaction
+    return stored
 
 
 def delete(conn: sqlite3.Connection, key: str) -> bool:
