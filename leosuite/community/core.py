@@ -32,6 +32,7 @@ from .models import (
     normalize_channel,
 )
 from .nicks import look_alike, name_keys
+from .peers import NO_PEERS, Peers, Presence
 
 __all__ = ["ChatCore"]
 
@@ -54,6 +55,10 @@ class ChatCore:
         self._chat_nicks: dict[str, Member] = {}  # each of its name_keys -> chat member
         self._chat: dict[int, Member] = {}  # connected chat members by id, in order
         self._creations = self._creation_limiter()
+        #: The other nodes of a cluster (none by default); :meth:`relayed` takes theirs.
+        self.peers: Peers = NO_PEERS
+        #: Told when a chat user connected to another node logs in or out.
+        self.on_presence: list[Presence] = []
 
     def _creation_limiter(self) -> Limiter:
         """New chat channels per address a minute (``channel_creations_per_minute``)."""
@@ -133,11 +138,14 @@ class ChatCore:
             for key in name_keys(member.name):
                 self._chat_nicks[key] = member
             self._chat[member.id] = member
+            self.peers.connected(member)
         self.members[member.id] = member
 
     def nick_taken(self, nick: str) -> bool:
         """Whether a connected chat member's nick looks like ``nick``."""
-        return any(key in self._chat_nicks for key in name_keys(nick))
+        return any(key in self._chat_nicks for key in name_keys(nick)) or self.peers.nick_taken(
+            nick
+        )
 
     def become_account(self, member: Member, account_id: int) -> None:
         """A guest registered its nick: it is that account now, with the rights it had."""
@@ -162,6 +170,8 @@ class ChatCore:
                     del self._chat_nicks[key]
         for session in list(member.sessions.values()):
             self.leave(member, session, reason=reason)
+        if member.kind == "chat":
+            self.peers.disconnected(member)
         if member.kind == "chat" and not member.auth:  # its identity ends with it
             for session in self.sessions.values():
                 session.muted.discard(identity(member))
@@ -277,6 +287,7 @@ class ChatCore:
         session.last_activity = self._now()
         event = ChatEvent("join", session, member.name, self._now())
         self._fan_out(session, event)
+        self.peers.sent(session, event)
         self._audit_move("Join", f"joined {session.name}", member, session)
         return session, created
 
@@ -289,6 +300,7 @@ class ChatCore:
             session.trusted.discard(identity(member))
         event = ChatEvent("leave", session, member.name, self._now(), reason=reason)
         self._fan_out(session, event, only=[member, *session.members.values()])
+        self.peers.sent(session, event)
         self._audit_move("Leave", f"left {session.name}: {reason}", member, session)
         if not session.members and session.room is None and not session.persistent:
             self._forget(session)
@@ -305,6 +317,8 @@ class ChatCore:
         for member in list(session.members.values()):
             session.members.pop(member.id, None)
             member.sessions.pop(session.id, None)
+            self.peers.sent(session, ChatEvent("leave", session, member.name, event.time,
+                                               reason=reason))  # fmt: skip
         self._forget(session)
         for wake in list(session.on_message):
             wake()
@@ -345,7 +359,16 @@ class ChatCore:
         )  # fmt: skip
         self._store(session, event)
         self._fan_out(session, event, only=targets)
+        if to is None:
+            self.peers.sent(session, event)
         return event
+
+    def relayed(self, session: Session, event: ChatEvent) -> None:
+        """A join, leave or message of a member on another node: stored (a message)
+        and delivered to this node's members, never sent back to the peers."""
+        if event.kind == "message":
+            self._store(session, event)
+        self._fan_out(session, event)
 
     def system(self, session: Session, text: str, level: Level = "info", *,
                to: Member | None = None) -> ChatEvent:  # fmt: skip

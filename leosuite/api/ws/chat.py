@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Literal
 
 import msgspec
 import trio
@@ -165,6 +166,7 @@ class WsChat:
         ctx.auth.on_token_revoked.append(self._token_revoked)
         ctx.auth.on_revoked.append(self._account_revoked)
         ctx.auth.on_store_changed.append(lambda: recheck_registered(self))
+        self.core.on_presence.append(self._presence)  # users of other nodes
 
     # -- connections ----------------------------------------------------------------
 
@@ -245,6 +247,11 @@ class WsChat:
             client.closing = True
             client.conn.close(CLOSE_POLICY, _close_reason(reason))
         self._broadcast(proto.encode(proto.LOGOUT, self.ctx.now(), user=client.member.name))
+
+    def _presence(self, kind: Literal["login", "logout"], name: str) -> None:
+        """A chat user of another node logged in or out: everyone here is told."""
+        self._broadcast(proto.encode(proto.LOGIN if kind == "login" else proto.LOGOUT,
+                                     self.ctx.now(), user=name))  # fmt: skip
 
     def _token_revoked(self, token_hash: str, reason: str) -> None:
         """A token ended (logout, expiry, destroyed): its connections close."""
@@ -348,13 +355,13 @@ class WsChat:
             self.core.leave(member, session)
         elif isinstance(frame, proto.ListUsers):
             if frame.channel is None:
-                users = sorted(m.name for m in self.core.chat_members())
+                users = sorted([m.name for m in self.core.chat_members()]
+                               + self.core.peers.connected_names())  # fmt: skip
                 await conn.send(proto.encode(proto.USERS, now(), users=users))
             else:
                 session = self.channel(frame.channel)
-                await conn.send(
-                    proto.encode(proto.USERS, now(), users=session.names(), channel=session.name)
-                )
+                users = sorted(session.names() + self.core.peers.names(session))
+                await conn.send(proto.encode(proto.USERS, now(), users=users, channel=session.name))
         elif isinstance(frame, proto.Logout):
             client.closing = True
             conn.close(CLOSE_NORMAL, "logged out")
