@@ -50,6 +50,10 @@ from .audit import AuditLog
 from .auth.token_watch import watch_tokens
 from .backups.service import BackupService
 from .clock import WallClock
+from .cluster.bus import Bus, create_bus
+from .cluster.chat_relay import run_chat_relay
+from .cluster.node_services import node_directory, start_node_services
+from .cluster.sync import run_cluster_sync
 from .disk_watch import watch_free_space
 from .errors import LeosuiteError
 from .housekeeping import run_housekeeping
@@ -209,7 +213,10 @@ class Daemon:
             try:
                 async with trio.open_nursery() as store:  # the store's writer outlives its users
                     await store.start(db.run_writer)
-                    await self._serve(db, sockets, run_dir, task_status)
+                    # Listening for other nodes' events before anything is read from the store.
+                    bus = create_bus(settings, settings.node.name)
+                    await store.start(bus.run)
+                    await self._serve(db, bus, sockets, run_dir, task_status)
                     store.cancel_scope.cancel()
             finally:
                 with trio.CancelScope(shield=True):
@@ -234,13 +241,16 @@ class Daemon:
     async def _serve(
         self,
         db: Database,
+        bus: Bus,
         sockets: dict[str, socket.socket],
         run_dir: Path,
         task_status: trio.TaskStatus[Endpoints],
     ) -> None:
         settings = self.settings
         now = WallClock()
-        services = await open_services(db, settings, now=now, environ=self.environ, out=self.out)
+        services = await open_services(
+            db, settings, bus=bus, now=now, environ=self.environ, out=self.out
+        )
         audit, hub = services.audit, services.hub
         started_at = now()
         endpoints = {
@@ -276,10 +286,21 @@ class Daemon:
                 )
                 await nursery.start(fleet.run)
                 self._fleet = fleet
+                nodes = node_directory(db, settings, now=now, endpoints=endpoints, bus=bus)
+                await nursery.start(nodes.run)
                 manager = ServerManager(
-                    db=db, fleet=fleet, settings=settings.servers, data_dir=self.data_dir, now=now
+                    db=db,
+                    fleet=fleet,
+                    settings=settings.servers,
+                    data_dir=self.data_dir,
+                    now=now,
+                    node=nodes.name,
+                    sole_node=not settings.store.url,  # a SQLite store has one node
                 )
                 await manager.load()
+                await start_node_services(
+                    nursery, db, nodes, manager, now=now, alone=not settings.store.url
+                )
                 ctx = self.context = ApiContext(
                     settings=settings,
                     db=db,
@@ -292,11 +313,25 @@ class Daemon:
                     bans=services.bans,
                     endpoints=endpoints,
                     started_at=started_at,
+                    nodes=nodes,
                 )
                 await ctx.grants.load(db)
+                await nursery.start(
+                    partial(
+                        run_cluster_sync,
+                        bus,
+                        db=db,
+                        auth=services.auth,
+                        bans=services.bans,
+                        chat=services.chat,
+                        grants=ctx.grants,
+                    )
+                )
                 ws_listener = websocket_listener(ctx, dups["ws.listen"], reserve=reserve)
                 ctx.metrics.attach(ctx, ws_listener.hubs)
                 await nursery.start(services.chat.run)
+                if settings.store.url:  # chat members on other nodes (none on a SQLite store)
+                    await nursery.start(run_chat_relay, services.chat.core, bus, now)
                 await nursery.start(run_housekeeping, ctx)
                 ctx.backups = BackupService(
                     db=db,
@@ -363,6 +398,7 @@ class Daemon:
                         await self._begin_reload(audit, ws_listener, manager)
                         listeners.cancel_scope.deadline = trio.current_time() + RELOAD_DRAIN
                     else:
+                        await nodes.announce_stop()
                         await self._stop_servers(audit, manager, hub, ws_scope, listeners)
                 if self.exit_mode == "reload":
                     with trio.move_on_after(RELOAD_LEAVE_LIMIT) as leaving:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ import msgspec
 
 from .errors import ConfigError
 from .forwarded import check_forwarded_header, parse_networks
-from .public_address import parse_public_address, public_urls
+from .public_address import parse_public_address, parse_public_url, public_urls
 from .settings_ranges import check_ranges
 
 __all__ = [
@@ -149,6 +150,34 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     url: str = ""
     #: How long a lost PostgreSQL connection is retried before calls fail (seconds).
     retry_for: float = 30.0
+
+
+#: A node's name: 1-64 of a-z 0-9 _ . -, not starting with - or . (a server name that
+#: may hold dots, so a host name fits).
+NODE_NAME_RE = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,63}", re.ASCII)
+
+
+def _host_node_name() -> str:
+    """This host's name as a node name (lower case, cut to 64); "node" when it cannot be one."""
+    name = socket.gethostname().lower()[:64]
+    return name if NODE_NAME_RE.fullmatch(name) else "node"
+
+
+class NodeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    #: This daemon's name among the nodes sharing a store (default: the host name).
+    name: str = msgspec.field(default_factory=_host_node_name)
+    #: The HTTP API's URL other nodes and clients reach this node at ("": http.public_url,
+    #: else the HTTP listener's address).
+    public_url: str = ""
+    #: Seconds between two heartbeats this node writes to the store.
+    heartbeat_interval: float = 5.0
+    #: A node whose last heartbeat is older than this is shown unreachable (seconds).
+    heartbeat_timeout: float = 15.0
+    #: Seconds a console token lives: the time a client has to open the console with it.
+    console_token_lifetime: float = 60.0
+    #: Seconds each console token signing key signs before the next one (the same on
+    #: every node; tokens of the previous key stay valid until they expire).
+    console_key_rotation: float = 86400.0
 
 
 class HousekeepingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -285,6 +314,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    node: NodeSettings = msgspec.field(default_factory=NodeSettings)
     housekeeping: HousekeepingSettings = msgspec.field(default_factory=HousekeepingSettings)
     servers: ServersSettings = msgspec.field(default_factory=ServersSettings)
     community: CommunitySettings = msgspec.field(default_factory=CommunitySettings)
@@ -373,6 +403,23 @@ GAMECONSOLE_PROOF_BITS = 16
 GAMECONSOLE_MAX_PROOFS = 64
 
 
+def _check_node(node: NodeSettings) -> None:
+    if NODE_NAME_RE.fullmatch(node.name) is None:
+        raise ConfigError(
+            "node.name: 1-64 characters of a-z, 0-9, _, . and -, not starting with - or .",
+            field="node.name",
+        )
+    if node.public_url:
+        parse_public_url(
+            node.public_url, key="node.public_url", schemes=("http", "https"), path=False
+        )
+    if node.heartbeat_timeout <= node.heartbeat_interval:
+        raise ConfigError(
+            "node.heartbeat_timeout: must be greater than node.heartbeat_interval",
+            field="node.heartbeat_timeout",
+        )
+
+
 def _check(settings: Settings) -> Settings:
     for key in ("http.listen", "ws.listen", "admin.listen"):
         section, name = key.split(".")
@@ -388,6 +435,7 @@ def _check(settings: Settings) -> Settings:
     if settings.store.url and not re.match(r"postgres(ql)?://", settings.store.url):
         raise ConfigError("store.url: must be a postgresql:// URL (or empty for SQLite)",
                           field="store.url")  # fmt: skip
+    _check_node(settings.node)
     parse_networks(settings.http.trusted_proxies, key="http.trusted_proxies")
     check_forwarded_header(settings.http.forwarded_header, key="http.forwarded_header")
     if not 0 <= settings.auth.pow_difficulty <= settings.auth.pow_max_difficulty <= 64:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from ..audit import AuditLog
 from ..auth.service import AuthService
+from ..cluster.console_tokens import ConsoleKeys
+from ..cluster.forward import NodeCredential
 from ..settings import Settings
 from ..store.db import Database
 from .grants import ServerGrants
@@ -21,6 +23,7 @@ from .metrics import DaemonMetrics
 if TYPE_CHECKING:
     from ..auth.bans import BanList
     from ..backups.service import BackupService
+    from ..cluster.nodes import NodeDirectory
     from ..community.service import ChatService
     from ..schedules.scheduler import Scheduler
     from ..supervision.logfile_registry import LogFollowers
@@ -56,7 +59,14 @@ class ApiContext:
     #: The servers' backups (set once the backup directory is swept, before any
     #: listener serves).
     backups: BackupService | None = None
+    #: The console tokens' signing keys, as read from the store.
+    console_keys: ConsoleKeys = field(default_factory=ConsoleKeys)
+    #: The node-to-node credential of forwarded operations, as read from the store.
+    node_credential: NodeCredential = field(default_factory=NodeCredential)
     started_at: float = 0.0
+    #: The nodes sharing the store and the servers the other nodes run (set by the
+    #: daemon before any listener serves).
+    nodes: NodeDirectory | None = None
 
     @property
     def logfiles(self) -> LogFollowers:

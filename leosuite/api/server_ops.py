@@ -11,7 +11,8 @@ of an admin-only type is started, restarted, reconfigured, typed into and has it
 changed by an ADMIN only; :func:`stop_unattended_servers` stops those no ADMIN answers
 for any more. An operation that happened is answered as done: when the store cannot
 take its audit entry (a full disk), the entry goes to the daemon log instead
-(:meth:`AuditLog.record_done`).
+(:meth:`AuditLog.record_done`). A power action or command for a server that another
+node runs goes to that node, which checks and audits it (:mod:`.forwarding`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ from ..supervision.manager import ServerManager
 from ..supervision.states import POWER_ACTIONS, STOPPABLE_STATES, PowerAction
 from ..supervision.types import validate_server_name
 from .context import ApiContext
+from .fleet_view import (
+    choose_node,
+    created_on_node,
+    destroyed_here,
+    fleet_admit,
+    foreign_record,
+    foreign_status,
+    foreign_visible,
+    refuse_elsewhere,
+)
+from .forwarding import console_elsewhere, forwarded_command, forwarded_power
 
 __all__ = ["POWER_ACTIONS", "ConsoleIndex", "ServerOps", "WaitSeconds", "stop_unattended_servers"]
 
@@ -108,7 +120,7 @@ class ServerOps:
         owner's username (None when it has none or it was deleted); nothing for others."""
         if not may_see_server_owners(self.principal):
             return {}
-        owner_ids = {n: self.manager.record(n).owner_id for n in names}
+        owner_ids = {n: self._any_record(n).owner_id for n in names}
         wanted = {i for i in owner_ids.values() if i is not None}
 
         def usernames(conn: sqlite3.Connection) -> dict[int, str]:
@@ -121,6 +133,7 @@ class ServerOps:
     def listing(self) -> dict[str, Any]:
         """``server.list``: the names the caller sees and its rights on each."""
         records = [self.manager.record(n) for n in self.visible_names()]
+        records = sorted(records + foreign_visible(self), key=lambda r: r.name)
         return {
             "servers": [r.name for r in records],
             "rights": {r.name: [x for x in RIGHTS if x in self.rights(r)] for r in records},
@@ -230,20 +243,26 @@ class ServerOps:
         return {"type": type_name, "variables": variables}
 
     async def create(
-        self, name: str, type_name: str, settings: Mapping[str, Any]
+        self, name: str, type_name: str, settings: Mapping[str, Any], node: str | None = None
     ) -> dict[str, Any]:
+        """Create a server on ``node`` (this one when None; see :mod:`.fleet_view`)."""
         self.may_create(type_name)
         self.may_set_user(settings, {})
         self.may_set_limits(settings, {})
+        chosen = await choose_node(self.ctx, node)
         record = await self.manager.create(
-            name, type_name, settings, owner_id=self.principal.account_id, admit=self.admit
-        )
-        await self.audit(record.name, f"created server {record.name} of type {record.type}")
+            name, type_name, settings, owner_id=self.principal.account_id,
+            admit=fleet_admit(self), node=chosen or None,
+        )  # fmt: skip
+        where = await created_on_node(self, record)
+        await self.audit(record.name, f"created server {record.name} of type {record.type}{where}")
         return {"server": record.name, "readIndex": 0}
 
     async def destroy(self, name: str, *, delete_files: bool) -> None:
+        refuse_elsewhere(self, name, "destroyed")  # its files are on its node's host
         record = self.managed(name)
         await self.manager.destroy(name, delete_files=delete_files)
+        await destroyed_here(self, name)
         self.ctx.grants.forget_server(record.id)
         if self.ctx.schedules is not None:
             self.ctx.schedules.forget_server(record.id)
@@ -254,9 +273,17 @@ class ServerOps:
 
     def status(self, name: str | None) -> dict[str, Any]:
         if name is not None:
+            if (foreign := foreign_record(self, name)) is not None:
+                return foreign_status(self, foreign)
             return self._status(self.visible(name))
         manager = self.manager
-        return {"servers": {n: self._status(manager.record(n)) for n in self.visible_names()}}
+        found = {n: self._status(manager.record(n)) for n in self.visible_names()}
+        found.update((r.name, foreign_status(self, r)) for r in foreign_visible(self))
+        return {"servers": dict(sorted(found.items()))}
+
+    def _any_record(self, name: str) -> ServerRecord:
+        """A server this node or another one runs (NotFound when there is none)."""
+        return foreign_record(self, name) or self.manager.record(name)
 
     def _status(self, record: ServerRecord) -> dict[str, Any]:
         """A server's status with the caller's ``rights`` on it and whether it may
@@ -267,6 +294,7 @@ class ServerOps:
             status.update(cpu=None, memory=None, threads=None)
         status["rights"] = [r for r in RIGHTS if r in rights]
         status["manage"] = may_manage_server(self.principal, record)
+        status["node"] = self.manager.node
         return status
 
     def stats_history(self, name: str) -> dict[str, Any]:
@@ -285,6 +313,7 @@ class ServerOps:
         wait: float | None,
         encoding: Encoding | None,
     ) -> LogAnswer:
+        console_elsewhere(self, name)
         record = self.with_right(name, "console")
         answer = await self.manager.read_log(
             name, read_index, limit=limit, wait=wait, encoding=encoding
@@ -293,6 +322,8 @@ class ServerOps:
         return answer
 
     async def command(self, name: str, line: str) -> None:
+        if await forwarded_command(self, name, line):  # another node runs it
+            return
         record = self.with_right(name, "commands")
         self.may_operate(record, "command")
         if "power" not in self.rights(record) and self._stops(record, line):
@@ -313,6 +344,8 @@ class ServerOps:
         return any(c is not None and line.strip() == c.strip() for c in candidates)
 
     async def power(self, name: str, action: PowerAction) -> dict[str, Any]:
+        if (answer := await forwarded_power(self, name, action)) is not None:
+            return answer  # the answer of the node that runs it
         record = self.with_right(name, "power")
         if action in ("start", "restart"):
             self.may_operate(record, action)

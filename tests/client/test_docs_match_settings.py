@@ -28,6 +28,8 @@ COMPANIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("auth.hash_parallelism", "high"): {"auth.hash_memory_kib": 8 * (2**24 - 1)},
     ("ws.console_batch_bytes", "high"): {"ws.console_max_lag": 2**40},
     ("ws.console_max_lag", "low"): {"ws.console_batch_bytes": 1},
+    ("node.heartbeat_interval", "high"): {"node.heartbeat_timeout": 86400},
+    ("node.heartbeat_timeout", "low"): {"node.heartbeat_interval": 0.01},
 }
 
 

@@ -44,6 +44,7 @@ from . import bans as admin_bans
 from . import invites as admin_invites
 from . import kept as admin_kept
 from . import log as admin_log
+from . import nodes as admin_nodes
 from . import server as admin_server
 from . import session_users as admin_session_users
 from . import sessions as admin_sessions
@@ -261,6 +262,7 @@ ROUTE_MODULES: list[Callable[[AdminRoutes], None]] = [
     admin_log.register,
     admin_bans.register,
     admin_kept.register,
+    admin_nodes.register,
     admin_unsupported.register,
 ]
 

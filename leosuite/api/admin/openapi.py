@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...community.server_settings import ServerSettingsPatch
+from ..node_ops import NODE_SCHEMA
 from ..openapi import (
     Schema,
     Security,
@@ -109,6 +110,7 @@ HAND_WRITTEN: dict[str, Schema] = {
             "since": {**_TIME, "description": "when it was set aside, ISO 8601 UTC"},
         }
     ),
+    "Node": NODE_SCHEMA,
     "KeptPurged": _object(
         {
             "purged": _list("KeptEntry"),
@@ -333,6 +335,14 @@ def build() -> Schema:
                 "What destroyed servers left behind, oldest first",
                 _list("KeptEntry"),
                 tag="servers",
+            )
+        },
+        "/nodes": {
+            "get": _op(
+                "node_list",
+                "The nodes sharing the store, with their heartbeats, by name",
+                _list("Node"),
+                tag="nodes",
             )
         },
         "/kept/purge": {

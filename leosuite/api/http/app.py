@@ -23,12 +23,14 @@ from ..proxies import serve_behind_proxies, trusted_proxies
 from ..serve import ConnectionGate, attach_connection_gate, attach_error_shape
 from .auth import auth_blueprint, json_response, websocket_url
 from .backups import backups_blueprint
+from .cluster import cluster_blueprint
 from .create_bulk import create_bulk_blueprint
 from .errors import BadInputRecorder, error_body, install_error_handlers, listener_refusal
 from .files import files_blueprint, skip_uploads, upload_request_class
 from .gameconsole import attach_gameconsole, gameconsole_openapi_view
 from .kept import kept_blueprint
 from .logfiles import logfiles_blueprint
+from .nodes import nodes_blueprint
 from .power_bulk import power_bulk_blueprint
 from .rooms import rooms_blueprint
 from .schedules import schedules_blueprint
@@ -101,11 +103,13 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     app.register_blueprint(power_bulk_blueprint(ctx))
     app.register_blueprint(create_bulk_blueprint(ctx))
     app.register_blueprint(kept_blueprint(ctx))
+    app.register_blueprint(nodes_blueprint(ctx))
     app.register_blueprint(logfiles_blueprint(ctx))
     app.register_blueprint(files_blueprint(ctx))
     app.register_blueprint(shares_blueprint(ctx))
     app.register_blueprint(schedules_blueprint(ctx))
     app.register_blueprint(backups_blueprint(ctx))
+    app.register_blueprint(cluster_blueprint(ctx))
     if gameconsole:
         attach_gameconsole(app, ctx)
     return app

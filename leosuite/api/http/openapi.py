@@ -34,8 +34,10 @@ from .gameconsole import add_service_path
 from .kept import KeptPurgeBody
 from .logfiles import LogFileBody
 from .openapi_backups import add_backup_paths
+from .openapi_cluster import NODE_CREDENTIAL, add_cluster_paths
 from .openapi_create_bulk import add_create_bulk_path
 from .openapi_files import add_files_paths
+from .openapi_nodes import add_node_paths
 from .openapi_power_bulk import add_power_bulk_path
 from .openapi_schedules import SCHEDULE_OPS, SCHEDULE_SCHEMAS
 
@@ -166,14 +168,23 @@ HAND_WRITTEN: dict[str, Schema] = {
     "ServerStatus": _object(
         {
             "server": _STRING,
-            "readIndex": _INT,
-            "status": {"enum": [state.value for state in State]},
+            "node": {"type": "string", "description": "the node that runs the server"},
+            "readIndex": _nullable(_INT),
+            "status": {
+                "enum": [*(state.value for state in State), "unreachable"],
+                "description": "unreachable: its node is not heartbeating (see last_status)",
+            },
+            "last_status": {
+                "enum": [state.value for state in State],
+                "description": "another node's server only: the state its node last wrote",
+            },
+            "status_updated_at": _nullable(_STRING),
             "description": _STRING,
             "type": _STRING,
             "pid": _nullable(_INT),
             "uptime": _nullable(_NUMBER),
             "exit_code": _nullable(_INT),
-            "restarts": _INT,
+            "restarts": _nullable(_INT),
             "cpu": _nullable(_NUMBER),
             "memory": _nullable(_INT),
             "threads": _nullable(_INT),
@@ -193,7 +204,7 @@ HAND_WRITTEN: dict[str, Schema] = {
                 )
             ),
             "disk": {
-                "enum": ["ok", "low", "full"],
+                "enum": ["ok", "low", "full", None],
                 "description": "Free space on the data directory's filesystem, which holds "
                 "the server's directory and logs (daemon.disk_warn_free_bytes, "
                 "daemon.disk_warn_free_percent)",
@@ -301,6 +312,12 @@ HAND_WRITTEN: dict[str, Schema] = {
     },
     **SCHEDULE_SCHEMAS,
 }
+# Only another node's server has these (the fields only its node knows are null there).
+HAND_WRITTEN["ServerStatus"]["required"] = [
+    key
+    for key in HAND_WRITTEN["ServerStatus"]["properties"]
+    if key not in ("last_status", "status_updated_at")
+]
 
 #: ``/rooms`` actions -> their payload Struct.
 ROOM_ACTIONS: dict[str, type[Any]] = {
@@ -647,6 +664,8 @@ def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
         add_backup_paths(paths, schemas)
         add_power_bulk_path(paths, schemas)
         add_create_bulk_path(paths, schemas)
+        add_cluster_paths(paths, schemas)
+        add_node_paths(paths, schemas)
     if gameconsole:
         add_service_path(paths, schemas)
     _add_listener_responses(paths)
@@ -657,5 +676,8 @@ def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
         '"error_type", "text"}`. Details: docs/api.md and docs/community.md.',
         paths,
         schemas,
-        {"bearer": {"type": "http", "scheme": "bearer", "description": "an access token"}},
+        {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "an access token"},
+            "nodeCredential": NODE_CREDENTIAL,
+        },
     )

@@ -19,6 +19,7 @@ from quart import Blueprint, Response
 
 from ...supervision.states import POWER_ACTIONS, PowerAction
 from ..context import ApiContext
+from ..fleet_access import console_reader
 from ..requests import Body, authenticate, decode_body, peer_ip
 from ..server_ops import ConsoleIndex, ServerOps, WaitSeconds
 from .auth import json_response
@@ -37,6 +38,8 @@ class ServerBody(Body, kw_only=True, forbid_unknown_fields=True):
 class CreateBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
     type: str
     settings: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: The node that runs it (default: this one).
+    node: str | None = None
 
 
 class DestroyBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
@@ -52,6 +55,8 @@ class LogBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
     max: ConsoleIndex | None = None
     wait: WaitSeconds | None = None
     encoding: Literal["utf-8", "base64"] | None = None
+    #: A console token (``server_console_token``) instead of an access token.
+    console_token: str | None = None
 
 
 class CommandBody(ServerBody, kw_only=True, forbid_unknown_fields=True):
@@ -79,7 +84,7 @@ def servers_blueprint(ctx: ApiContext) -> Blueprint:
     async def create() -> Response:
         body = await decode_body(CreateBody, max_body)
         ops = await caller(body.token)
-        return json_response(await ops.create(body.server, body.type, body.settings))
+        return json_response(await ops.create(body.server, body.type, body.settings, body.node))
 
     @bp.post("/server_destroy")
     async def destroy() -> Response:
@@ -107,7 +112,10 @@ def servers_blueprint(ctx: ApiContext) -> Blueprint:
     @bp.post("/server_log")
     async def server_log() -> Response:
         body = await decode_body(LogBody, max_body)
-        ops = await caller(body.token)
+        if body.console_token is not None:  # minted by any node for this one's server
+            ops: ServerOps = await console_reader(ctx, body.console_token, body.server, peer_ip())
+        else:
+            ops = await caller(body.token)
         answer = await ops.read_log(
             body.server, body.readIndex, limit=body.max, wait=body.wait, encoding=body.encoding
         )

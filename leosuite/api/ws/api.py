@@ -162,6 +162,11 @@ class WsApi:
             "ws", "request rate limited", actor=_actor(conn.ip, name), level="warning"
         )
 
+    async def require_session(self, conn: WsConnection) -> None:
+        """Refuse unless the connection is logged in: what a public call that needs a
+        login for some of its uses checks itself."""
+        await self._require_session(conn)
+
     async def _require_session(self, conn: WsConnection) -> None:
         if conn.principal is None or conn.token is None:
             reason, conn.aborted = conn.aborted, None

@@ -14,8 +14,9 @@ state allows.
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import msgspec
@@ -27,6 +28,8 @@ from ...errors import InternalError
 from ...supervision.console_file import ConsoleFile
 from ...supervision.spec import StateChange
 from ...supervision.states import POWER_ACTIONS, PowerAction, allowed_actions
+from ..fleet_access import TOKEN_RECHECK, console_reader, mint_console_token, still_reads
+from ..forwarding import console_elsewhere
 from ..server_ops import ConsoleIndex, ServerOps, WaitSeconds
 from .api import AfterSend, WsApi
 from .conn import WsConnection
@@ -52,6 +55,7 @@ class _Create(msgspec.Struct, forbid_unknown_fields=True):
     server: str
     type: str
     settings: dict[str, Any] = msgspec.field(default_factory=dict)
+    node: str | None = None
 
 
 class _Destroy(msgspec.Struct, forbid_unknown_fields=True):
@@ -81,6 +85,8 @@ class _Subscribe(msgspec.Struct, forbid_unknown_fields=True):
     server: str
     # "from" is a Python keyword: the wire name is mapped by rename.
     start: ConsoleIndex | None = msgspec.field(default=None, name="from")
+    #: A console token (``server.console_token``) instead of a logged-in session.
+    console_token: str | None = None
 
 
 def install_dashboard_calls(api: WsApi) -> None:
@@ -108,7 +114,7 @@ def install_dashboard_calls(api: WsApi) -> None:
 
     async def create(conn: WsConnection, content: Any) -> Any:
         query = decode_content(content, _Create)
-        return await ops(conn).create(query.server, query.type, query.settings)
+        return await ops(conn).create(query.server, query.type, query.settings, query.node)
 
     # A call the HTTP API answers 204 (no body) answers null: the same answer.
     async def destroy(conn: WsConnection, content: Any) -> Any:
@@ -160,6 +166,11 @@ def install_dashboard_calls(api: WsApi) -> None:
 
     api.add("server.install", install)
 
+    async def console_token(conn: WsConnection, content: Any) -> Any:
+        return await mint_console_token(ops(conn), decode_content(content, _Server).server)
+
+    api.add("server.console_token", console_token)
+
     # -- console ------------------------------------------------------------------------
 
     async def stream_console(
@@ -200,18 +211,30 @@ def install_dashboard_calls(api: WsApi) -> None:
                 await on_the_way.popleft().wait()
             index = output.next_index
 
-    async def while_allowed(conn: WsConnection, server: str, stream: Awaitable[None]) -> None:
+    async def while_allowed(
+        conn: WsConnection,
+        server: str,
+        stream: Awaitable[None],
+        reads: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         """Run a console stream until it ends or the caller loses ``console`` on the
-        server; then a ``console_closed {server, reason: "revoked"}`` push says so."""
+        server; then a ``console_closed {server, reason: "revoked"}`` push says so. A
+        console token's reader (``reads``) is checked against the store every
+        ``TOKEN_RECHECK`` seconds too: another node's changes reach no cache here."""
         revoked = False
         async with trio.open_nursery() as nursery:
 
             async def watch() -> None:
                 nonlocal revoked
                 while True:
-                    await ctx.grants.wait_changed()
-                    record = ctx.servers.find_record(server)
-                    if record is not None and "console" not in ops(conn).rights(record):
+                    with trio.move_on_after(TOKEN_RECHECK if reads else math.inf):
+                        await ctx.grants.wait_changed()
+                    if reads is not None:
+                        lost = not await reads()
+                    else:
+                        record = ctx.servers.find_record(server)
+                        lost = record is not None and "console" not in ops(conn).rights(record)
+                    if lost:
                         revoked = True
                         nursery.cancel_scope.cancel()
                         return
@@ -224,7 +247,14 @@ def install_dashboard_calls(api: WsApi) -> None:
 
     async def console_subscribe(conn: WsConnection, content: Any) -> Any:
         query = decode_content(content, _Subscribe)
-        ops(conn).with_right(query.server, "console")
+        reads: Callable[[], Awaitable[bool]] | None = None
+        if query.console_token is None:
+            await api.require_session(conn)
+            console_elsewhere(ops(conn), query.server)
+            ops(conn).with_right(query.server, "console")
+        else:  # minted by any node for this one's server
+            reader = await console_reader(ctx, query.console_token, query.server, conn.ip)
+            reads = lambda: still_reads(reader, query.server)  # noqa: E731
         key = f"console:{query.server}"
         if key in conn.subscriptions:
             raise WsError(
@@ -243,7 +273,7 @@ def install_dashboard_calls(api: WsApi) -> None:
             lambda: conn.start_subscription(
                 key,
                 lambda _scope: while_allowed(
-                    conn, query.server, stream_console(conn, query.server, console, start)
+                    conn, query.server, stream_console(conn, query.server, console, start), reads
                 ),
             ),
         )
@@ -263,8 +293,8 @@ def install_dashboard_calls(api: WsApi) -> None:
         server = decode_content(content, _Server).server
         return f"console:{server}", f"{server}'s console"
 
-    api.add("console.subscribe", console_subscribe)
-    api.add("console.unsubscribe", unsubscribe(console_key))
+    api.add("console.subscribe", console_subscribe, public=True)  # a token needs no login
+    api.add("console.unsubscribe", unsubscribe(console_key), public=True)
 
     # -- stats and events ---------------------------------------------------------------
 
