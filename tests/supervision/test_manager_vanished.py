@@ -29,9 +29,7 @@ async def test_saving_indexes_skips_a_server_gone_from_the_store(daemon: Running
         await ctx.servers.save_read_indexes()
 
         def index_of(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "SELECT next_read_index FROM servers WHERE name = 'kept'"
-            ).fetchone()
+            row = conn.execute("SELECT next_read_index FROM servers WHERE name = 'kept'").fetchone()
             return int(row[0])
 
         assert await ctx.db.call(index_of) > 0
