@@ -92,6 +92,11 @@ export class ChatSocket extends EventTarget {
     const frame = { type: T.JOIN, channel: name };
     if (password) frame.password = password;
     this._tried.set(keyOf(name), password);
+    if (!this.loggedIn && this.socket.writable) {
+      // A join asked for while the chat still logs in is sent once it has.
+      this._wanted.set(keyOf(name), { name, password });
+      return true;
+    }
     return this.send(frame);
   }
 
