@@ -6,7 +6,9 @@ phone too."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from typing import Any
 
@@ -152,3 +154,24 @@ def test_same_account_in_two_tabs_and_phone_width(
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= phone.evaluate("document.documentElement.clientWidth")
     shot(phone, "chat-phone")
+
+
+def test_a_join_clicked_before_the_chat_connects_is_sent_once_it_has(
+    dashboard: DashboardDaemon, make_page: Any
+) -> None:
+    page = make_page(1280, 860)
+    open_logged_in(page, dashboard, "#/chat")
+    _connected(page)  # the chat's code is loaded
+    page.evaluate("location.hash = '#/servers'")
+    expect(page.locator(".chat-state")).to_have_count(0)
+    # The daemon stopped: the chat's new socket is taken by the kernel and not answered.
+    os.kill(dashboard.proc.pid, signal.SIGSTOP)
+    try:
+        page.evaluate("location.hash = '#/chat'")
+        expect(page.locator(".chat-state")).not_to_be_empty()  # still connecting
+        _join(page, "early")
+        expect(page.locator("#chat-text")).to_be_disabled()
+    finally:
+        os.kill(dashboard.proc.pid, signal.SIGCONT)
+    expect(page.locator("#chat-text")).to_be_enabled(timeout=30_000)
+    expect(page.locator(".chat-title")).to_have_text("#early")

@@ -92,8 +92,8 @@ export class ChatSocket extends EventTarget {
     const frame = { type: T.JOIN, channel: name };
     if (password) frame.password = password;
     this._tried.set(keyOf(name), password);
-    if (!this.loggedIn && this.socket.writable) {
-      // A join asked for while the chat still logs in is sent once it has.
+    if (!this.loggedIn && (this.state === "connecting" || this.state === "reconnecting")) {
+      // A join asked for while the chat still connects or logs in is sent once it has.
       this._wanted.set(keyOf(name), { name, password });
       return true;
     }
