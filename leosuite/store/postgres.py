@@ -7,7 +7,11 @@ modules' SQL translated by :mod:`.pg_dialect`. What differs:
 
 * a transaction begins with ``BEGIN`` and a transaction-level advisory lock, so write
   transactions of every process on the store run one at a time, as SQLite's
-  ``BEGIN IMMEDIATE`` makes them; waiting longer than ``lock_timeout_ms`` for it fails;
+  ``BEGIN IMMEDIATE`` makes them; a batch that waits longer than ``lock_timeout_ms``
+  for it is retried like one that finds the connection lost (below), and the server
+  ends the session of a process that stays idle inside a transaction for
+  ``idle_in_transaction_ms`` (a node stopped or frozen while it held the lock), so
+  one hung node cannot stall the store of every node;
 * the schema version lives in the table ``leosuite_schema``; each migration runs in
   its own transaction with the version bump (PostgreSQL's DDL is transactional);
 * the database must be UTF-8 with the ``C`` locale (SQLite's text order and ``lower``),
@@ -51,6 +55,7 @@ log = logging.getLogger(__name__)
 LOCK_KEY = int.from_bytes(b"leosuite", "big")
 
 _CORRUPT_STATES = frozenset({"XX001", "XX002"})  # data_corrupted, index_corrupted
+_LOCK_NOT_AVAILABLE = "55P03"
 _DISK_FULL = "53100"
 
 
@@ -91,12 +96,13 @@ _DEFAULTS: dict[str, str | int] = {
 }
 
 
-def _connect(url: str, lock_timeout_ms: int) -> psycopg.Connection[Any]:
+def _connect(url: str, lock_timeout_ms: int, idle_ms: int) -> psycopg.Connection[Any]:
     given = psycopg.conninfo.conninfo_to_dict(url)
     extra = {key: value for key, value in _DEFAULTS.items() if key not in given}
     conn = psycopg.connect(psycopg.conninfo.make_conninfo(url, **extra), autocommit=True)
     try:
         conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        conn.execute(f"SET idle_in_transaction_session_timeout = {int(idle_ms)}")
     except BaseException:
         conn.close()
         raise
@@ -107,13 +113,20 @@ class PostgresDatabase(Database):
     """The store in a PostgreSQL database; open it with :meth:`connect`."""
 
     def __init__(
-        self, conn: PgConnection, url: str, *, lock_timeout_ms: int, retry_for: float
+        self,
+        conn: PgConnection,
+        url: str,
+        *,
+        lock_timeout_ms: int,
+        idle_in_transaction_ms: int,
+        retry_for: float,
     ) -> None:
         shown = display_url(url)
         super().__init__(cast(sqlite3.Connection, conn), Path(shown), shown)
         self._pg = conn
         self._url = url
         self._lock_timeout_ms = lock_timeout_ms
+        self._idle_ms = idle_in_transaction_ms
         self._retry_for = retry_for
         self._limiter = trio.CapacityLimiter(1)
         self._lost_at: float | None = None
@@ -141,6 +154,7 @@ class PostgresDatabase(Database):
         data_dir: Path | None = None,
         init: bool = False,
         lock_timeout_ms: int = 5000,
+        idle_in_transaction_ms: int = 10_000,
         retry_for: float = 30.0,
         migrations: Sequence[str] = MIGRATIONS,
     ) -> PostgresDatabase:
@@ -154,7 +168,7 @@ class PostgresDatabase(Database):
         """
         shown = display_url(url)
         try:
-            raw = _connect(url, lock_timeout_ms)
+            raw = _connect(url, lock_timeout_ms, idle_in_transaction_ms)
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to the store {shown}: {exc}") from exc
         conn = PgConnection(raw, tables_of(migrations))
@@ -163,7 +177,13 @@ class PostgresDatabase(Database):
         except BaseException:
             raw.close()
             raise
-        return cls(conn, url, lock_timeout_ms=lock_timeout_ms, retry_for=retry_for)
+        return cls(
+            conn,
+            url,
+            lock_timeout_ms=lock_timeout_ms,
+            idle_in_transaction_ms=idle_in_transaction_ms,
+            retry_for=retry_for,
+        )
 
     # -- transactions --------------------------------------------------------
 
@@ -187,12 +207,19 @@ class PostgresDatabase(Database):
                 raise
             except sqlite3.Error as exc:
                 self._rollback()  # BEGIN went through, the lock did not (lock_timeout)
+                if getattr(exc, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                    # No call ran: retried while the holder finishes or its session ends.
+                    log.warning("store %s: the write lock is held by another process for "
+                                "over %d ms", self._name, self._lock_timeout_ms)  # fmt: skip
+                    raise StoreUnavailable(
+                        f"the store {self._name} is busy: another process holds its write lock"
+                    ) from exc
                 raise self._error(exc) from exc
 
     def _reconnect(self) -> None:
         self._note_lost("the connection broke")
         try:
-            self._pg.replace(_connect(self._url, self._lock_timeout_ms))
+            self._pg.replace(_connect(self._url, self._lock_timeout_ms, self._idle_ms))
         except psycopg.Error as exc:
             raise StoreUnavailable(f"the store {self._name} cannot be reached: {exc}") from exc
         if self._lost_at is not None:
@@ -238,7 +265,7 @@ def read_store(url: str, fn: Callable[[sqlite3.Connection], T]) -> T | None:
     it cannot be reached or read."""
     shown = display_url(url)
     try:
-        raw = _connect(url, 5000)
+        raw = _connect(url, 5000, 10_000)
     except psycopg.Error as exc:
         raise StoreError(f"cannot connect to the store {shown}: {exc}") from exc
     conn = PgConnection(raw, tables_of(MIGRATIONS))

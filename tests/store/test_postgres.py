@@ -156,7 +156,7 @@ def test_hostile_values(db: PostgresDatabase) -> None:
 
 async def test_write_transactions_of_two_connections_run_one_at_a_time(postgres_url: str) -> None:
     first = PostgresDatabase.connect(postgres_url)
-    second = PostgresDatabase.connect(postgres_url, lock_timeout_ms=200)
+    second = PostgresDatabase.connect(postgres_url, lock_timeout_ms=200, retry_for=1.0)
     started, release = threading.Event(), threading.Event()
 
     def blocker(conn: object) -> None:
@@ -168,14 +168,55 @@ async def test_write_transactions_of_two_connections_run_one_at_a_time(postgres_
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(first.call, blocker)
                 await trio.to_thread.run_sync(started.wait)
-                with pytest.raises(StoreError, match="lock timeout"):
+                # Waiting for the lock is retried for retry_for, then fails.
+                with pytest.raises(StoreUnavailable, match="busy: another process holds"):
                     await second.call(lambda c: kv.set(c, "k", "v"))
+                # A call that waits while the holder finishes goes through.
+                nursery.start_soon(second.call, lambda c: kv.set(c, "k", "v"))
+                await trio.sleep(0.5)
                 release.set()
-        await second.call(lambda c: kv.set(c, "k", "v"))
         assert await first.call(lambda c: kv.get(c, "k")) == "v"
     finally:
         first.close()
         second.close()
+
+
+async def test_a_process_frozen_inside_a_transaction_does_not_stall_the_others(
+    postgres_url: str,
+) -> None:
+    # The first process stops (SIGSTOP, a paused host) while it holds the write lock:
+    # PostgreSQL ends its session once it has been idle in the transaction too long.
+    frozen = PostgresDatabase.connect(postgres_url, idle_in_transaction_ms=500)
+    other = PostgresDatabase.connect(postgres_url, lock_timeout_ms=200, retry_for=30.0)
+    started, release = threading.Event(), threading.Event()
+
+    def freeze(conn: object) -> None:
+        kv.set(conn, "frozen", "1")  # type: ignore[arg-type]
+        started.set()
+        assert release.wait(20)
+
+    try:
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+
+                async def frozen_call() -> None:
+                    with pytest.raises(StoreError, match="was lost"):
+                        await frozen.call(freeze)
+
+                nursery.start_soon(frozen_call)
+                await trio.to_thread.run_sync(started.wait)
+                await other.call(lambda c: kv.set(c, "other", "1"))
+                release.set()
+        assert await other.call(lambda c: (kv.get(c, "frozen"), kv.get(c, "other"))) == (
+            None,
+            "1",
+        )
+        # The frozen process reconnects and works again once it runs.
+        await frozen.call(lambda c: kv.set(c, "thawed", "1"))
+        assert frozen.reconnects == 1
+    finally:
+        frozen.close()
+        other.close()
 
 
 def _terminate(url: str) -> int:
