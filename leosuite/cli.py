@@ -19,7 +19,6 @@ from typing import Any
 
 import msgspec
 
-from . import __version__
 from .errors import ConfigError, LeosuiteError, StartupError, StoreError
 from .reload import Handoff, reload_daemon, take_handoff
 from .settings import Settings, load_settings, parse_address
@@ -29,6 +28,17 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 #: The status a shell reports for a tool that SIGPIPE ended (128 + 13).
 EXIT_BROKEN_PIPE = 141
+
+
+class _Version(argparse.Action):
+    """``--version``: the version is read only when asked for (its metadata costs
+    every command's start)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from . import __version__
+
+        sys.stdout.write(f"leosuite {__version__}\n")
+        parser.exit()
 
 
 def _common(parser: argparse.ArgumentParser, *, json_help: str | None = None) -> None:
@@ -49,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Supervise game and application servers and host their community.",
         epilog="Run 'leosuite COMMAND --help' for a command's options. Docs: README.md",
     )
-    parser.add_argument("--version", action="version", version=f"leosuite {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = commands.add_parser("serve", help="run the daemon in the foreground")

@@ -10,6 +10,10 @@ ensure_venv() {
         .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra:+[$extra]}"
         touch "$stamp"
     fi
+    # The package is installed editable: its bytecode is written here once, so each
+    # process started from it (a daemon, a reload, a demo game) does not compile it
+    # again (PYTHONDONTWRITEBYTECODE keeps Python itself from writing it).
+    .venv/bin/python -m compileall -q -j 0 leosuite >/dev/null
 }
 
 # The dashboard's browser tests drive Debian's chromium (Playwright downloads no browser).

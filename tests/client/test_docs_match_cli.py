@@ -188,3 +188,13 @@ async def test_serve_json_prints_the_endpoints_once_it_serves(tmp_path: Path) ->
             assert announced == json.loads((data / "run" / "endpoints.json").read_text())
             assert announced["pid"] == proc.pid
             proc.terminate()
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = subprocess.run(
+        [sys.executable, "-m", "leosuite", "--version"], capture_output=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert result.stdout.decode() == f"leosuite {version('leosuite')}\n"
