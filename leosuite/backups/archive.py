@@ -66,6 +66,7 @@ from leosuite.backups.archive_types import (
     Stopped,
     UnreadableFile,
     UnsafeArchive,
+    check_create_options,
 )
 from leosuite.backups.archive_walk import normalize_patterns
 from leosuite.backups.archive_write import partial_path, write_archive
@@ -132,10 +133,7 @@ async def create_archive(
     ``zstd_threads`` more threads compress beside the worker (zstd only; 0: none, the
     worker compresses itself, one CPU at most). An archive that would grow past
     ``max_size`` bytes is stopped and removed (:class:`ArchiveTooLarge`)."""
-    if compression not in ("zstd", "gzip"):
-        raise InvalidInput("compression: 'zstd' or 'gzip'", field="compression")
-    if not 0 <= zstd_threads <= 64:
-        raise InvalidInput("zstd_threads: 0 to 64", field="zstd_threads")
+    check_create_options(compression, zstd_threads)
     patterns = normalize_patterns(exclude)
     job = functools.partial(
         write_archive,

@@ -23,6 +23,7 @@ __all__ = [
     "Stopped",
     "UnreadableFile",
     "UnsafeArchive",
+    "check_create_options",
     "forget_members",
     "open_tar_stream",
     "shown",
@@ -88,6 +89,15 @@ class UnreadableFile(Conflict):
 
 class Stopped(Exception):
     """The worker thread saw its stop flag (the caller was cancelled)."""
+
+
+def check_create_options(compression: str, zstd_threads: int) -> None:
+    """Refuse (InvalidInput) a compression or a count of zstd threads an archive cannot
+    be made with."""
+    if compression not in ("zstd", "gzip"):
+        raise InvalidInput("compression: 'zstd' or 'gzip'", field="compression")
+    if not 0 <= zstd_threads <= 64:
+        raise InvalidInput("zstd_threads: 0 to 64", field="zstd_threads")
 
 
 def open_tar_stream(**kwargs: Any) -> tarfile.TarFile:

@@ -43,6 +43,7 @@ from leosuite.backups.archive_types import (
     Stopped,
     UnreadableFile,
     UnsafeArchive,
+    check_create_options,
 )
 from leosuite.backups.archive_walk import normalize_patterns
 from leosuite.backups.archive_write import partial_path, write_archive
@@ -289,10 +290,7 @@ async def create_archive(
     max_size: int | None = None,
 ) -> ArchiveResult:
     """:func:`leosuite.backups.archive.create_archive`, in a child process."""
-    if compression not in ("zstd", "gzip"):
-        raise InvalidInput("compression: 'zstd' or 'gzip'", field="compression")
-    if not 0 <= zstd_threads <= 64:
-        raise InvalidInput("zstd_threads: 0 to 64", field="zstd_threads")
+    check_create_options(compression, zstd_threads)
     job = CreateJob(
         src=str(src),
         dest=str(dest),
