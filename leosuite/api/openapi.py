@@ -19,12 +19,14 @@ import msgspec
 from quart import Response
 
 __all__ = [
+    "BEARER",
     "JSON",
     "Schema",
     "Security",
     "admin_document",
     "constrain",
     "document",
+    "error_response",
     "admin_view",
     "http_document",
     "http_view",
@@ -46,6 +48,8 @@ _REF = "#/components/schemas/{name}"
 Schema = dict[str, Any]
 #: A security requirement list (``[{"bearer": []}]``; ``[]`` is public).
 Security = list[dict[str, list[str]]]
+#: The security of a call that takes an access token (the Bearer header).
+BEARER: Security = [{"bearer": []}]
 
 
 def ref(name: str) -> Schema:
@@ -84,6 +88,11 @@ def response(description: str, schema: Schema | None = None) -> Schema:
     if schema is None:
         return {"description": description}
     return json_schema(schema, description)
+
+
+def error_response(description: str, schema: str = "Error") -> Schema:
+    """A refusal: ``description`` and the listener's error object ``schema``."""
+    return response(description, ref(schema))
 
 
 def json_body(schema: Schema, *, required: bool = True, description: str = "") -> Schema:

@@ -13,10 +13,12 @@ from ...supervision.manager import LogAnswer
 from ...supervision.states import POWER_ACTIONS, State
 from ..guards import RATE_LIMITED_PREFIXES
 from ..openapi import (
+    BEARER,
     Schema,
     Security,
     constrain,
     document,
+    error_response,
     has_required_fields,
     json_body,
     operation,
@@ -45,7 +47,6 @@ __all__ = ["build"]
 
 SERVER_NAME = NAME_PATTERN
 
-BEARER: Security = [{"bearer": []}]
 PUBLIC: Security = []
 
 _STRING = {"type": "string"}
@@ -413,14 +414,12 @@ KEPT_OPS: dict[str, tuple[type[Any], str, Schema]] = {
 }
 
 
-def _error(description: str) -> Schema:
-    return response(description, ref("Error"))
-
-
-BANNED = _error("the address is banned")
+BANNED = error_response("the address is banned")
 BAD_BODY = {
-    "400": _error("malformed body: not JSON, not an object, unknown or missing field, wrong type"),
-    "413": _error("body over http.max_body_bytes"),
+    "400": error_response(
+        "malformed body: not JSON, not an object, unknown or missing field, wrong type"
+    ),
+    "413": error_response("body over http.max_body_bytes"),
 }
 
 
@@ -577,9 +576,9 @@ def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
                 "A fresh random and the proof of work a login needs",
                 {
                     "200": response("login challenge", by_struct[LoginInfo]),
-                    "400": _error("username too long"),
+                    "400": error_response("username too long"),
                     "403": BANNED,
-                    "429": _error("over auth.login_info_per_minute from this address"),
+                    "429": error_response("over auth.login_info_per_minute from this address"),
                 },
                 tags=["auth"],
                 parameters=[
@@ -597,8 +596,10 @@ def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
                 {
                     "200": response("an access token", by_struct[LoginResult]),
                     **BAD_BODY,
-                    "403": _error("failed login, spent or expired random; or a banned address"),
-                    "429": _error("too many attempts"),
+                    "403": error_response(
+                        "failed login, spent or expired random; or a banned address"
+                    ),
+                    "429": error_response("too many attempts"),
                 },
                 tags=["auth"],
                 body=json_body(by_struct[LoginBody]),
@@ -609,7 +610,11 @@ def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
             "post": operation(
                 "auth_logout",
                 "Destroy the access token",
-                {"204": response("logged out"), **BAD_BODY, "403": _error("no or bad token")},
+                {
+                    "204": response("logged out"),
+                    **BAD_BODY,
+                    "403": error_response("no or bad token"),
+                },
                 tags=["auth"],
                 body=json_body(by_struct[Body], required=has_required_fields(Body)),
                 security=BEARER,
@@ -629,9 +634,11 @@ def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
                     {
                         ok: response("done", answer),
                         **BAD_BODY,
-                        "403": _error("no or bad token, not permitted (ADMIN only, quota), banned"),
-                        "404": _error("no such server (or not this account's)"),
-                        "409": _error("server name not available, wrong state or busy"),
+                        "403": error_response(
+                            "no or bad token, not permitted (ADMIN only, quota), banned"
+                        ),
+                        "404": error_response("no such server (or not this account's)"),
+                        "409": error_response("server name not available, wrong state or busy"),
                     },
                     tags=["servers"],
                     body=json_body(by_struct[struct], required=has_required_fields(struct)),
@@ -647,11 +654,11 @@ def build(*, servers: bool = True, gameconsole: bool = False) -> Schema:
                     {
                         "200": response("done", answer),
                         **BAD_BODY,
-                        "400": _error(
+                        "400": error_response(
                             "malformed body, a name that is no server name, or a purge that "
                             "names neither servers nor older_than"
                         ),
-                        "403": _error("no or bad token, not an ADMIN account, banned"),
+                        "403": error_response("no or bad token, not an ADMIN account, banned"),
                     },
                     tags=["servers"],
                     body=json_body(by_struct[struct], required=has_required_fields(struct)),

@@ -7,9 +7,10 @@ from typing import Any
 
 from ...store.servers import NAME_PATTERN
 from ..openapi import (
+    BEARER,
     Schema,
-    Security,
     constrain,
+    error_response,
     has_required_fields,
     json_body,
     operation,
@@ -21,7 +22,6 @@ from . import backups
 
 __all__ = ["BACKUP_OPS", "BACKUP_SCHEMAS", "add_backup_paths"]
 
-_BEARER: Security = [{"bearer": []}]
 _STRING = {"type": "string"}
 _INT = {"type": "integer"}
 _PHASES = ["commands", "archiving", "restoring", "done", "failed"]
@@ -111,19 +111,17 @@ BACKUP_OPS: dict[str, tuple[type[Any], str, Schema]] = {
 }
 
 
-def _error(description: str) -> Schema:
-    return response(description, ref("Error"))
-
-
 _ERRORS = {
-    "400": _error(
+    "400": error_response(
         "malformed body or query, a note over 500 characters; a restore of an archive that "
         "changed since it was made or holds unsafe paths"
     ),
-    "403": _error("no or bad token, banned, not permitted (a grantee: see docs/backups.md)"),
-    "404": _error("no such server (or not this account's), or no such backup on it"),
-    "413": _error("body over http.max_body_bytes"),
-    "409": _error(
+    "403": error_response(
+        "no or bad token, banned, not permitted (a grantee: see docs/backups.md)"
+    ),
+    "404": error_response("no such server (or not this account's), or no such backup on it"),
+    "413": error_response("body over http.max_body_bytes"),
+    "409": error_response(
         "a backup or restore of the server is running; a restore of a server that is not "
         "stopped; over the owner's backups.quota_bytes (the message gives the bytes)"
     ),
@@ -158,7 +156,7 @@ def _download() -> Schema:
                 "schema": {"type": "integer", "minimum": 1},
             },
         ],
-        security=_BEARER,
+        security=BEARER,
         description="The token is the Bearer header only.",
     )
 
@@ -179,7 +177,7 @@ def add_backup_paths(paths: dict[str, Schema], schemas: dict[str, Schema]) -> No
                 {"200": response("done", answer), **_ERRORS},
                 tags=["backups"],
                 body=json_body(by_struct[struct], required=has_required_fields(struct)),
-                security=_BEARER,
+                security=BEARER,
                 description="The token is the Bearer header or the body's `token`.",
             )
         }

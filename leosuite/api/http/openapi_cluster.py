@@ -5,7 +5,17 @@
 from __future__ import annotations
 
 from ...cluster.forward import CREDENTIAL_HEADER, OPERATION_PATH, Operation
-from ..openapi import Schema, Security, json_body, operation, ref, response, struct_components
+from ..openapi import (
+    BEARER,
+    Schema,
+    Security,
+    error_response,
+    json_body,
+    operation,
+    ref,
+    response,
+    struct_components,
+)
 
 __all__ = ["NODE_CREDENTIAL", "add_cluster_paths"]
 
@@ -17,7 +27,6 @@ NODE_CREDENTIAL: Schema = {
     "description": "the node-to-node credential the nodes of one store share",
 }
 
-_BEARER: Security = [{"bearer": []}]
 _NODE: Security = [{"nodeCredential": []}]
 _STRING: Schema = {"type": "string"}
 
@@ -35,10 +44,6 @@ _TOKEN: Schema = {
 }
 
 
-def _error(description: str) -> Schema:
-    return response(description, ref("Error"))
-
-
 def add_cluster_paths(paths: dict[str, Schema], schemas: dict[str, Schema]) -> None:
     """Add the fleet's calls and the schemas they use."""
     (operation_ref,), components = struct_components([Operation])
@@ -50,15 +55,15 @@ def add_cluster_paths(paths: dict[str, Schema], schemas: dict[str, Schema]) -> N
             "A short-lived token to read the console from the node that runs the server",
             {
                 "200": response("the token and where to use it", ref("ConsoleToken")),
-                "400": _error("malformed body or server name"),
-                "403": _error("no or bad token, no console right on the server, banned"),
-                "404": _error("no such server (or not this account's)"),
-                "413": _error("body over http.max_body_bytes"),
-                "503": _error("the node that runs the server is unreachable"),
+                "400": error_response("malformed body or server name"),
+                "403": error_response("no or bad token, no console right on the server, banned"),
+                "404": error_response("no such server (or not this account's)"),
+                "413": error_response("body over http.max_body_bytes"),
+                "503": error_response("the node that runs the server is unreachable"),
             },
             tags=["servers"],
             body=json_body(ref("ServerBody")),
-            security=_BEARER,
+            security=BEARER,
             description="The token is the Bearer header or the body's `token`. Any node "
             "mints it; the node that runs the server honours it for reading the console "
             "while the account still has the console right there.",
@@ -71,14 +76,14 @@ def add_cluster_paths(paths: dict[str, Schema], schemas: dict[str, Schema]) -> N
             {
                 "200": response("a power action's answer", ref("PowerAnswer")),
                 "204": response("a command was typed"),
-                "400": _error("malformed body, not a power action"),
-                "403": _error(
+                "400": error_response("malformed body, not a power action"),
+                "403": error_response(
                     "no or wrong node credential, an Origin, the account is gone, locked or "
                     "not permitted"
                 ),
-                "404": _error("no such server on this node (or not the account's)"),
-                "409": _error("wrong state or busy"),
-                "413": _error("body over http.max_body_bytes"),
+                "404": error_response("no such server on this node (or not the account's)"),
+                "409": error_response("wrong state or busy"),
+                "413": error_response("body over http.max_body_bytes"),
             },
             tags=["cluster"],
             body=json_body(operation_ref),

@@ -3,12 +3,20 @@ is :mod:`.create_bulk`'s; its rules are :mod:`leosuite.api.create_bulk`'s)."""
 
 from __future__ import annotations
 
-from ..openapi import Schema, Security, json_body, operation, ref, response, struct_components
+from ..openapi import (
+    BEARER,
+    Schema,
+    error_response,
+    json_body,
+    operation,
+    ref,
+    response,
+    struct_components,
+)
 from .create_bulk import CreateBulkBody
 
 __all__ = ["add_create_bulk_path"]
 
-_BEARER: Security = [{"bearer": []}]
 
 _ANSWER: Schema = {
     "type": "object",
@@ -44,10 +52,6 @@ _ANSWER: Schema = {
 }
 
 
-def _error(description: str) -> Schema:
-    return response(description, ref("Error"))
-
-
 def add_create_bulk_path(paths: dict[str, Schema], schemas: dict[str, Schema]) -> None:
     """Add the bulk create call and the schemas it uses."""
     (body_ref,), components = struct_components([CreateBulkBody])
@@ -59,20 +63,22 @@ def add_create_bulk_path(paths: dict[str, Schema], schemas: dict[str, Schema]) -
             "Create many servers in one call (checked whole, one transaction)",
             {
                 "200": response("each server created, or why not", ref("CreateBulkAnswer")),
-                "400": _error(
+                "400": error_response(
                     "malformed body, no servers or more than 1000, a bad name, an unknown "
                     "type, a bad setting (nothing is created)"
                 ),
-                "403": _error(
+                "403": error_response(
                     "no or bad token, banned, a type or setting this account may not use, "
                     "over the account's quota (nothing is created)"
                 ),
-                "409": _error("a server name not available or given twice (nothing is created)"),
-                "413": _error("body over http.max_body_bytes"),
+                "409": error_response(
+                    "a server name not available or given twice (nothing is created)"
+                ),
+                "413": error_response("body over http.max_body_bytes"),
             },
             tags=["servers"],
             body=json_body(body_ref),
-            security=_BEARER,
+            security=BEARER,
             description="The token is the Bearer header or the body's `token`. Each server "
             "is checked as `server_create` checks it; the first refusal names its server.",
         )

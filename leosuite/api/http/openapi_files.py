@@ -8,9 +8,10 @@ from typing import Any
 from ...store.servers import NAME_PATTERN
 from ...supervision.file_paths import MAX_PATH_BYTES
 from ..openapi import (
+    BEARER,
     Schema,
-    Security,
     constrain,
+    error_response,
     has_required_fields,
     json_body,
     operation,
@@ -22,7 +23,6 @@ from . import files
 
 __all__ = ["add_files_paths"]
 
-_BEARER: Security = [{"bearer": []}]
 _STRING = {"type": "string"}
 _ENTRY = {
     "name": {"type": "string", "description": "U+FFFD stands for bytes that are not UTF-8"},
@@ -84,21 +84,19 @@ FILE_OPS: dict[str, tuple[type[Any], str, str, Schema | None]] = {
 }
 
 
-def _error(description: str) -> Schema:
-    return response(description, ref("Error"))
-
-
 _ERRORS = {
-    "400": _error(
+    "400": error_response(
         f"malformed body; a path that is absolute, has '..' or NUL, is over {MAX_PATH_BYTES} "
         "bytes, passes through or names a symbolic link, names no directory on the way, or a "
         "file with other hard links"
     ),
-    "403": _error("no or bad token, banned, not permitted (changing an admin-only type's files)"),
-    "404": _error("no such server (or not this account's), or no such file"),
-    "409": _error("exists already, is a directory, a directory that is not empty"),
-    "413": _error("body over http.max_body_bytes, a file to read over it"),
-    "507": _error("disk full"),
+    "403": error_response(
+        "no or bad token, banned, not permitted (changing an admin-only type's files)"
+    ),
+    "404": error_response("no such server (or not this account's), or no such file"),
+    "409": error_response("exists already, is a directory, a directory that is not empty"),
+    "413": error_response("body over http.max_body_bytes, a file to read over it"),
+    "507": error_response("disk full"),
 }
 
 _OCTETS = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
@@ -111,16 +109,16 @@ def _upload() -> Schema:
         {
             "200": response("written", ref("FileChanged")),
             **_ERRORS,
-            "408": _error("the body stopped arriving for http.read_timeout"),
-            "413": _error("over servers.files_max_upload_bytes; nothing is left behind"),
-            "415": _error("a Content-Type other than application/octet-stream"),
+            "408": error_response("the body stopped arriving for http.read_timeout"),
+            "413": error_response("over servers.files_max_upload_bytes; nothing is left behind"),
+            "415": error_response("a Content-Type other than application/octet-stream"),
         },
         tags=["files"],
         parameters=[
             {"name": name, "in": "query", "required": True, "schema": _STRING}
             for name in ("server", "path")
         ],
-        security=_BEARER,
+        security=BEARER,
         description="The body is the file's bytes, `Content-Type: application/octet-stream`; "
         "the token is the Bearer header only. The file replaces the one at `path` once "
         "the whole body has arrived.",
@@ -147,7 +145,7 @@ def add_files_paths(paths: dict[str, Schema], schemas: dict[str, Schema]) -> Non
                 {ok: done, **_ERRORS},
                 tags=["files"],
                 body=json_body(by_struct[struct], required=has_required_fields(struct)),
-                security=_BEARER,
+                security=BEARER,
                 description="The token is the Bearer header or the body's `token`.",
             )
         }

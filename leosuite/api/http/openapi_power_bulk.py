@@ -3,12 +3,11 @@ is :mod:`.power_bulk`'s; its rules are :mod:`leosuite.api.power_bulk`'s)."""
 
 from __future__ import annotations
 
-from ..openapi import Schema, Security, json_body, operation, ref, response, struct_components
+from ..openapi import BEARER, Schema, error_response, json_body, operation, struct_components
 from .power_bulk import BulkBody
 
 __all__ = ["add_power_bulk_path"]
 
-_BEARER: Security = [{"bearer": []}]
 _NDJSON = "application/x-ndjson"
 
 _LINE: Schema = {
@@ -40,10 +39,6 @@ _LINE: Schema = {
 }
 
 
-def _error(description: str) -> Schema:
-    return response(description, ref("Error"))
-
-
 def add_power_bulk_path(paths: dict[str, Schema], schemas: dict[str, Schema]) -> None:
     """Add the bulk power call and the schemas it uses."""
     (body_ref,), components = struct_components([BulkBody])
@@ -60,16 +55,16 @@ def add_power_bulk_path(paths: dict[str, Schema], schemas: dict[str, Schema]) ->
             "One power action on many servers (a line per server, streamed)",
             {
                 "200": streamed,
-                "400": _error(
+                "400": error_response(
                     "malformed body, neither or both of servers and all, more than 10000 "
                     "names, a name that is no server name (nothing is done)"
                 ),
-                "403": _error("no or bad token, banned"),
-                "413": _error("body over http.max_body_bytes"),
+                "403": error_response("no or bad token, banned"),
+                "413": error_response("body over http.max_body_bytes"),
             },
             tags=["servers"],
             body=json_body(body_ref),
-            security=_BEARER,
+            security=BEARER,
             description="The token is the Bearer header or the body's `token`. Each server "
             "is checked as its single call is: one this account may not see is reported "
             "not_found; `all` means every server it may do the action on.",
