@@ -241,22 +241,12 @@ class PostgresDatabase(Database):
                 return
             delay = next(delays, None)
             if delay is None:
-                log.error("store %s unreachable for %.0f s: %d calls failed", self._name,
+                log.error("store %s unreachable or busy for %.0f s: %d calls failed", self._name,
                           self._retry_for, len(jobs))  # fmt: skip
                 return
             for job in jobs:
                 job.result = None
             await trio.sleep(delay)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            try:
-                self._pg.close()
-            except sqlite3.Error as exc:
-                raise self._error(exc) from exc
 
 
 def read_store(url: str, fn: Callable[[sqlite3.Connection], T]) -> T | None:
