@@ -20,7 +20,7 @@ import secrets
 import sqlite3
 import ssl
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import h11
@@ -77,7 +77,7 @@ class Operation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     kind: Literal["power", "command"]
     server: str
     #: The account it is done for (the receiving node checks what it may do).
-    account: int
+    account: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
     #: The address the client came from (the audit log's).
     ip: str
     action: str = ""

@@ -4,6 +4,7 @@ closes, stalls, talks garbage or answers without end fails cleanly."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import ssl
 from collections.abc import Awaitable, Callable
@@ -92,6 +93,14 @@ async def test_a_real_node_answers(tmp_path: Path) -> None:
             # A base URL with a path and a trailing slash keeps the path.
             status, _ = await post_json(daemon.endpoints.http + "/", OPERATION_PATH, b"{}", {})
             assert status == 403
+            # The credential's holder naming an account no store can hold: refused, not a 500.
+            right = {CREDENTIAL_HEADER: await daemon.ctx.node_credential.value(daemon.ctx.db)}
+            for account in (2**63, 2**64, 0, -1):
+                operation = {"kind": "power", "server": "x", "account": account, "ip": "::1"}
+                sent = json.dumps({**operation, "action": "start"}).encode()
+                status, answer = await post_json(daemon.endpoints.http, OPERATION_PATH, sent, right)
+                assert status == 400, (account, answer)
+                assert isinstance(relayed_error("b", status, answer), InvalidInput)
 
 
 async def _peer(
