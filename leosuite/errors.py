@@ -17,6 +17,7 @@ WebSocket status codes and chat error messages in their own modules)::
     ├── UnsupportedMediaType       415  a request body that is not application/json
     ├── RateLimited                429  too many attempts
     ├── DiskFull                   507  no space left on the data directory's filesystem
+    ├── NodeUnreachable            503  the node that runs the server cannot be reached
     └── InternalError              500  a bug or an I/O failure; logged, never detailed
         ├── StoreError             SQLite failed (wraps ``sqlite3.Error``)
         │   └── StoreCorrupt       the database is damaged or from a newer version
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidInput",
     "LeosuiteError",
     "MethodNotAllowed",
+    "NodeUnreachable",
     "NotFound",
     "PermissionDenied",
     "ProcessError",
@@ -129,6 +131,14 @@ class DiskFull(LeosuiteError):
         super().__init__(f"disk full: {what} (free space on the data directory's filesystem)")
         #: The store's write failed (rather than a file's).
         self.in_store = in_store
+
+
+class NodeUnreachable(LeosuiteError):
+    """The node that runs the server cannot be reached (stopped, cut off, or not
+    answering as a node)."""
+
+    error_type = "node_unreachable"
+    http_status = 503
 
 
 class InternalError(LeosuiteError):

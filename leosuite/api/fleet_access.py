@@ -16,8 +16,7 @@ from typing import Any
 from ..auth.service import Principal
 from ..clock import iso_utc
 from ..cluster import console_tokens
-from ..cluster.forward import NodeUnreachable
-from ..errors import AuthError, NotFound
+from ..errors import AuthError, NodeUnreachable, NotFound
 from ..store import accounts, grants, tokens
 from ..store.servers import ServerRecord
 from .context import ApiContext

@@ -24,12 +24,11 @@ from ..cluster.forward import (
     CREDENTIAL_HEADER,
     NODE_HEADER,
     OPERATION_PATH,
-    NodeUnreachable,
     Operation,
     post_json,
     relayed_error,
 )
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NodeUnreachable, NotFound
 from ..store import grants, servers
 from ..store.servers import ServerRecord
 from ..supervision.types import validate_server_name

@@ -28,7 +28,7 @@ import msgspec
 import trio
 
 from .. import errors
-from ..errors import DiskFull, InternalError, LeosuiteError
+from ..errors import DiskFull, InternalError, LeosuiteError, NodeUnreachable
 from ..store import kv
 from ..store.db import Database
 
@@ -40,7 +40,6 @@ __all__ = [
     "NODE_HEADER",
     "OPERATION_PATH",
     "NodeCredential",
-    "NodeUnreachable",
     "Operation",
     "post_json",
     "relayed_error",
@@ -61,14 +60,6 @@ CONNECT_TIMEOUT = 10.0
 ANSWER_TIMEOUT = 3660.0
 #: The largest answer read from a node.
 MAX_ANSWER_BYTES = 1 << 20
-
-
-class NodeUnreachable(LeosuiteError):
-    """The node that runs the server cannot be reached (stopped, cut off, or not
-    answering as a node)."""
-
-    error_type = "node_unreachable"
-    http_status = 503
 
 
 class Operation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

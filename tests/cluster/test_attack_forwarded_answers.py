@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from leosuite.cluster.forward import NodeUnreachable, relayed_error
+from leosuite.cluster.forward import relayed_error
+from leosuite.errors import NodeUnreachable
 
 DEEP = b'{"error_type": "conflict", "error_message": ' + b"[" * 5000 + b"]" * 5000 + b"}"
 

@@ -19,7 +19,6 @@ from leosuite.cluster.forward import (
     CREDENTIAL_HEADER,
     MAX_ANSWER_BYTES,
     OPERATION_PATH,
-    NodeUnreachable,
     post_json,
     relayed_error,
 )
@@ -29,6 +28,7 @@ from leosuite.errors import (
     DiskFull,
     InternalError,
     InvalidInput,
+    NodeUnreachable,
     NotFound,
     PermissionDenied,
     RateLimited,
