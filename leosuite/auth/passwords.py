@@ -1,22 +1,36 @@
 """Password hashing with argon2id, off the trio thread and bounded.
 
 A hash costs tens of milliseconds of CPU and ``memory_kib`` of RAM, so
-:class:`PasswordHasher` runs it in a worker thread behind a
+:class:`PasswordHasher` runs it in a thread of its own behind a
 ``CapacityLimiter(concurrency)``: a storm of logins queues up instead of
-starving the event loop or exhausting memory. ``verify`` never raises for a
+starving the event loop or exhausting memory. That thread runs at a lower
+priority (nice :data:`HASH_NICE`), so when the cores are short the event loop
+(and the servers) go first and the storm waits. ``verify`` never raises for a
 wrong password or a malformed hash, and costs the same for an unknown user
 (``stored_hash=None``) as for a known one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import argon2
+import outcome
 import trio
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["PasswordHasher"]
+__all__ = ["HASH_NICE", "PasswordHasher"]
+
+T = TypeVar("T")
+
+#: The nice value of a hashing thread: a tenth of a core's share against a busy
+#: thread at nice 0, so a login still ends in a fraction of a second when every core
+#: is taken.
+HASH_NICE = 10
 
 # A password nobody types: the dummy hash only has to cost a real verification.
 _DUMMY_PASSWORD = "leosuite-dummy-password-for-unknown-users"  # noqa: S105
@@ -48,14 +62,36 @@ class PasswordHasher:
     # -- async (daemon) --------------------------------------------------------
 
     async def hash(self, password: str) -> str:
-        return await trio.to_thread.run_sync(self.hash_sync, password, limiter=self._limiter)
+        return await self._in_thread(lambda: self.hash_sync(password))
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """True only if ``password`` matches ``stored_hash``; ``None`` (unknown
         user) takes as long as a real check and is False."""
-        return await trio.to_thread.run_sync(
-            self.verify_sync, stored_hash, password, limiter=self._limiter
-        )
+        return await self._in_thread(lambda: self.verify_sync(stored_hash, password))
+
+    async def _in_thread(self, job: Callable[[], T]) -> T:
+        """``job`` in a new thread at nice :data:`HASH_NICE` (a thread of trio's cache
+        would keep the lower priority for the store's calls after it). Like
+        ``trio.to_thread.run_sync``, a cancelled caller still waits for it: the
+        limiter bounds the hashes that run, not only those that are waited for."""
+        async with self._limiter:
+            token = trio.lowlevel.current_trio_token()
+            done = trio.Event()
+            result: list[outcome.Outcome[T]] = []
+
+            def run() -> None:
+                with contextlib.suppress(OSError):  # a platform without per-thread nice
+                    tid = threading.get_native_id()
+                    if os.getpriority(os.PRIO_PROCESS, tid) < HASH_NICE:  # never raised
+                        os.setpriority(os.PRIO_PROCESS, tid, HASH_NICE)
+                result.append(outcome.capture(job))
+                with contextlib.suppress(trio.RunFinishedError):  # the daemon has ended
+                    token.run_sync_soon(done.set)
+
+            threading.Thread(target=run, name="leosuite-hash", daemon=True).start()
+            with trio.CancelScope(shield=True):
+                await done.wait()
+            return result[0].unwrap()
 
     def statistics(self) -> trio.CapacityLimiterStatistics:
         """The limiter's counters: hashes running (``borrowed_tokens``) and waiting."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -7,7 +8,7 @@ import trio
 import trio.testing
 from argon2 import PasswordHasher as Argon2Hasher
 
-from leosuite.auth.passwords import PasswordHasher
+from leosuite.auth.passwords import HASH_NICE, PasswordHasher
 
 
 def _fast(concurrency: int = 2) -> PasswordHasher:
@@ -83,6 +84,7 @@ async def test_limiter_bounds_concurrent_hashing(monkeypatch: pytest.MonkeyPatch
     ran = 0
     send, receive = trio.open_memory_channel[None](100)
     real_verify = hasher._check
+    token = trio.lowlevel.current_trio_token()
 
     def instrumented(stored_hash: str, password: str) -> bool:
         nonlocal active, max_active, ran
@@ -90,7 +92,7 @@ async def test_limiter_bounds_concurrent_hashing(monkeypatch: pytest.MonkeyPatch
             active += 1
             ran += 1
             max_active = max(max_active, active)
-        trio.from_thread.run(send.send, None)
+        trio.from_thread.run(send.send, None, trio_token=token)
         try:
             assert gate.wait(10)
             return real_verify(stored_hash, password)
@@ -137,3 +139,64 @@ async def test_hashing_runs_off_the_trio_thread(monkeypatch: pytest.MonkeyPatch)
     await hasher.hash("pw")
     assert threads
     assert threads[0] != threading.get_ident()
+
+
+def _nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+async def test_hashing_runs_at_a_lower_priority_than_everything_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hasher = _fast()
+    seen: list[int] = []
+    real_check = hasher._check
+
+    def recording(stored_hash: str, password: str) -> bool:
+        seen.append(_nice())
+        return real_check(stored_hash, password)
+
+    monkeypatch.setattr(hasher, "_check", recording)
+    before = _nice()
+    assert await hasher.verify(hasher.hash_sync("pw"), "pw") is True
+    assert seen == [max(before, HASH_NICE)]  # a daemon started nicer stays as nice
+    # Neither the trio thread nor trio's worker threads (the store's calls) are lowered.
+    assert _nice() == before
+    for _ in range(4):
+        assert await trio.to_thread.run_sync(_nice) == before
+
+
+async def test_a_cancelled_verification_keeps_its_place_until_the_hash_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hasher = _fast(concurrency=1)
+    started, gate = threading.Event(), threading.Event()
+    real_check = hasher._check
+
+    def held(stored_hash: str, password: str) -> bool:
+        started.set()
+        assert gate.wait(10)
+        return real_check(stored_hash, password)
+
+    monkeypatch.setattr(hasher, "_check", held)
+    stored = hasher.hash_sync("pw")
+    ended = trio.Event()
+
+    async def caller() -> None:
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as inner:
+                inner.start_soon(hasher.verify, stored, "pw")
+                await trio.to_thread.run_sync(started.wait)
+                scope.cancel()  # the caller gives up: the hash still runs
+        ended.set()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(caller)
+            await trio.to_thread.run_sync(started.wait)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not ended.is_set()
+            assert hasher.statistics().borrowed_tokens == 1
+            gate.set()
+    assert ended.is_set()
+    assert hasher.statistics().borrowed_tokens == 0
