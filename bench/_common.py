@@ -374,6 +374,16 @@ def bench_session(
 # -- reporting ---------------------------------------------------------------------
 
 
+def sample(call: Callable[[], Any], count: int) -> list[float]:
+    """Milliseconds per call, ``count`` sequential calls."""
+    out = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:

@@ -20,7 +20,6 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from typing import Any
 
 from _common import (
@@ -34,21 +33,12 @@ from _common import (
     percentile,
     print_table,
     ratio,
+    sample,
     wait_until,
 )
 
 MiB = 1024 * 1024
 TARGET = 1.5  # the most p99 under flood may be, in multiples of p99 idle
-
-
-def sample(call: Callable[[], Any], count: int) -> list[float]:
-    """Milliseconds per call, ``count`` sequential calls."""
-    out = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
 
 
 def main() -> None:

@@ -45,6 +45,7 @@ from _common import (
     percentile,
     print_table,
     ratio,
+    sample,
 )
 
 from leosuite.auth.pow import solve
@@ -108,15 +109,6 @@ def _clients(port: int, indexes: list[int], pace: float, stop: Any, out: Any) ->
         thread.start()
     for thread in threads:
         thread.join()
-
-
-def sample(call: Any, count: int) -> list[float]:
-    out = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
 
 
 def argon2_on_main(raw: str) -> tuple[int, int]:
