@@ -17,8 +17,9 @@ from ..errors import StoreCorrupt, StoreError
 
 __all__ = ["check_existing_store", "earlier_data"]
 
-#: Written by every start, before the store is opened.
-_FRESH_ENTRIES = frozenset({"run"})
+#: Written by every start before the store is opened (``run``), or by the operator before
+#: a first start (``templates``: their own server types): neither shows a store's data.
+_FRESH_ENTRIES = frozenset({"run", "templates"})
 
 
 def _size(path: Path) -> int:
@@ -35,8 +36,8 @@ def _empty_dir(path: str) -> bool:
 
 def earlier_data(path: Path, data_dir: Path) -> list[str]:
     """The names that show a store once held data: a non-empty ``-wal`` beside the
-    store, and every entry of the data directory but ``run/``, the store's own files
-    and empty directories."""
+    store, and every entry of the data directory but ``run/``, ``templates/``, the
+    store's own files and empty directories."""
     wal = path.with_name(path.name + "-wal")
     found = [wal.name] if _size(wal) else []
     own = {

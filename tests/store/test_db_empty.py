@@ -28,6 +28,9 @@ def test_empty_store_alone_is_a_fresh_store(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "leosuite.lock").write_text("1\n")
     (tmp_path / "logs").mkdir()  # empty folders show nothing
+    # The operator's own server types, put there before a first start.
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "mine.toml").write_text('description = "mine"\n')
     _open_and_close(store)
 
 
