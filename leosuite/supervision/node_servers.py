@@ -19,6 +19,7 @@ import msgspec
 import trio
 
 from ..auth.permissions import runs_unattended
+from ..errors import LeosuiteError
 from ..store import servers as server_table
 from ..store.db import Database
 from .console_file import ConsoleFile
@@ -135,7 +136,17 @@ class NodeServers:
             async with self._names.hold(record.name):
                 if record.name in self._records:
                     continue
-                if await self._load_record(record, owners):
+                try:
+                    loaded = await self._load_record(record, owners)
+                except LeosuiteError as exc:  # one server this node cannot take holds up no other
+                    log.warning("server %s: created for this node elsewhere, not taken on "
+                                "(tried again later): %s", record.name, exc)  # fmt: skip
+                    continue
+                except Exception:  # a directory not made (a full disk): the same
+                    log.exception("server %s: created for this node elsewhere, not taken on "
+                                  "(tried again later)", record.name)  # fmt: skip
+                    continue
+                if loaded:
                     taken.append(record.name)
                     log.info("server %s: created for this node elsewhere; taken on", record.name)
         return taken
