@@ -161,10 +161,11 @@ class WsClient:
 
     @contextlib.asynccontextmanager
     async def subscribe_console(
-        self, server: str, from_: int | None = None
+        self, server: str, from_: int | None = None, *, console_token: str = ""
     ) -> AsyncIterator[ConsoleStream]:
         """``console.subscribe``: the backlog from ``from_`` (default: only new output),
-        then live output; ``console.unsubscribe`` on the way out."""
+        then live output; ``console.unsubscribe`` on the way out. ``console_token``: one
+        minted for this node's server, on a connection that did not log in."""
         if server in self._consoles:
             raise WsCallError(5, f"already subscribed to {server}'s console here")
         stream = ConsoleStream(server, -1, self._console_buffer)
@@ -172,6 +173,8 @@ class WsClient:
         request: dict[str, Any] = {"server": server}
         if from_ is not None:
             request["from"] = from_
+        if console_token:
+            request["console_token"] = console_token
         try:
             answer = await self.call("console.subscribe", request)
             stream.read_index = int(answer["readIndex"])

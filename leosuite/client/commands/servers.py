@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Mapping
@@ -12,6 +13,7 @@ from typing import Any
 from ...errors import InvalidInput
 from ..connect import Daemon, local_ws_settings
 from ..http import HttpClient
+from .console_source import TAIL_BYTES, ConsoleSource
 from .files import add_files_arguments, run_files_command
 from .install import run_install_command
 from .kept import add_kept_arguments, run_kept_command
@@ -157,13 +159,12 @@ def _write_console(answer: Mapping[str, Any]) -> None:
 
 
 def _print_console(client: HttpClient, name: str, start: int | None) -> None:
-    """``logs``: the console from ``start`` (default: the last 64 KiB) to its end."""
-    if start is None:
-        current = client.post("/api/server_status", {"server": name})["readIndex"]
-        start = max(0, current - 64 * 1024)
-    index = start
+    """``logs``: the console from ``start`` (default: its last bytes) to its end, read
+    from the node that runs the server."""
+    source = ConsoleSource(client, name)
+    index = source.tail_start() if start is None else start
     while True:
-        answer = client.post("/api/server_log", {"server": name, "readIndex": index, "wait": None})
+        answer = source.read(index)
         if answer["oldReadIndex"] > index:
             print(f"[{answer['oldReadIndex'] - index} bytes no longer retained]", file=sys.stderr)
         _write_console(answer)
@@ -172,18 +173,38 @@ def _print_console(client: HttpClient, name: str, start: int | None) -> None:
             return
 
 
-def _follow_ws(url: str, token: str, name: str, start: int | None) -> None:
-    """``logs -f``: ``console.subscribe`` over one WebSocket, raw bytes to stdout."""
-    from ..ws import ConsoleOverrun
+def _follow(daemon: Daemon, client: HttpClient, name: str, start: int | None) -> None:
+    """``logs -f``: from this daemon, or from the node that runs the server (a console
+    token opens the subscription there; the subscription outlives the token)."""
+    source = ConsoleSource(client, name)
+    if not source.remote:
+        _follow_ws(daemon.ws, daemon.token, name, start)
+        return
+    first = source.tail_start() if start is None else start
+    token = source.token()  # names the node's WebSocket address too
+    _follow_ws(source.ws_url, None, name, first, console_token=token)
+
+
+def _follow_ws(
+    url: str, token: str | None, name: str, start: int | None, *, console_token: str = ""
+) -> None:
+    """``console.subscribe`` over one WebSocket (logged in with ``token``, or opened with
+    ``console_token`` and no login), raw bytes to stdout."""
+    from ..ws import ConsoleOverrun, open_ws_client
     from .ws_session import open_session, run_ws  # trio loads only when a command needs it
 
     async def follow() -> None:
-        async with open_session(url, token) as ws:
+        async with contextlib.AsyncExitStack() as stack:
+            if token is None:
+                ws = await stack.enter_async_context(open_ws_client(url))
+            else:
+                ws = await stack.enter_async_context(open_session(url, token))
             first = start
             if first is None:
                 current = (await ws.call("server.status", {"server": name}))["readIndex"]
-                first = max(0, current - 64 * 1024)
-            async with ws.subscribe_console(name, from_=first) as console:
+                first = max(0, current - TAIL_BYTES)
+            subscription = ws.subscribe_console(name, from_=first, console_token=console_token)
+            async with subscription as console:
                 async for event in console:
                     if isinstance(event, ConsoleOverrun):
                         print(f"[{event.skipped} bytes skipped]", file=sys.stderr, flush=True)
@@ -312,7 +333,7 @@ def run_server_command(args: argparse.Namespace, daemon: Daemon, environ: Mappin
         if args.file is not None:
             print_logfile(client, args.name, args.file, args.from_index, follow=args.follow)
         elif args.follow:
-            _follow_ws(daemon.ws, daemon.token, args.name, args.from_index)
+            _follow(daemon, client, args.name, args.from_index)
         else:
             _print_console(client, args.name, args.from_index)
         return 0
