@@ -35,6 +35,7 @@ from leosuite.errors import (
     InvalidInput,
     LeosuiteError,
     MethodNotAllowed,
+    NodeUnreachable,
     NotFound,
     PermissionDenied,
     ProcessError,
@@ -174,6 +175,7 @@ ERRORS: list[tuple[LeosuiteError, StatusCode]] = [
     (TooLarge("x", field="f"), StatusCode.INVALID_ARGUMENT),
     (Conflict("x"), StatusCode.GENERAL_FAILURE),
     (RateLimited("x"), StatusCode.RATE_LIMITED),
+    (NodeUnreachable("x"), StatusCode.GENERAL_FAILURE),  # says which node, and why
     (StoreError("x"), StatusCode.DATABASE_ERROR),
     (StoreCorrupt("x"), StatusCode.DATABASE_ERROR),
     (DiskFull("x", in_store=True), StatusCode.DATABASE_ERROR),  # the store's write
