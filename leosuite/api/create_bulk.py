@@ -1,10 +1,12 @@
 """Many servers created in one call: HTTP ``/api/server_create_bulk`` and WebSocket
-``server.create_bulk``, both ``{servers: [{server, type, settings?}, ...]}``.
+``server.create_bulk``, both ``{servers: [{server, type, settings?}, ...], node?}``
+(``node``: the node every server of the batch goes to; this one when absent).
 
 The batch is checked whole before anything is done, each server as the single
 ``server_create`` checks it (a type the caller may create, ``user`` and resource
 limits only as the single call allows them, the account's quota counting every
-server of the batch, a name taken or given twice): the first refusal answers the
+server of the batch and the account's servers on every node, a name taken or given
+twice, an unknown node): the first refusal answers the
 call, its message naming the server, and nothing is created. Then one store
 transaction records them all; a server whose directory or console cannot be made
 after that is reported with its error and not created. The servers created are
@@ -19,6 +21,7 @@ import msgspec
 
 from ..errors import LeosuiteError
 from ..store.servers import ServerRecord
+from .fleet_view import choose_node, created_on_nodes, fleet_admit
 from .server_ops import ServerOps
 
 __all__ = ["MAX_CREATE", "CreateBulkRequest", "NewServer", "create_bulk"]
@@ -39,6 +42,8 @@ class CreateBulkRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     """What both surfaces decode (the HTTP body adds ``token``)."""
 
     servers: Annotated[list[NewServer], msgspec.Meta(min_length=1, max_length=MAX_CREATE)]
+    #: The node the servers go to (absent, null or "": this one).
+    node: str | None = None
 
 
 def _check(ops: ServerOps, item: NewServer, several: bool) -> None:
@@ -62,15 +67,15 @@ async def create_bulk(
     several = len(request.servers) > 1
     for item in request.servers:
         _check(ops, item, several)
+    chosen = await choose_node(ops.ctx, request.node)
     outcomes = await ops.manager.create_many(
         [(item.server, item.type, item.settings) for item in request.servers],
         owner_id=ops.principal.account_id,
-        admit=ops.admit,
+        admit=fleet_admit(ops),
+        node=chosen or None,
     )
-    created = [
-        (o.name, f"created server {o.name} of type {o.type} (bulk)")
-        for o in outcomes
-        if isinstance(o, ServerRecord)
-    ]
+    records = [o for o in outcomes if isinstance(o, ServerRecord)]
+    where = await created_on_nodes(ops, records)
+    created = [(r.name, f"created server {r.name} of type {r.type}{where} (bulk)") for r in records]
     await ops.ctx.audit.record_done_batch("server", created, actor=ops.principal.actor(ops.ip))
     return [(item.server, o) for item, o in zip(request.servers, outcomes, strict=True)]

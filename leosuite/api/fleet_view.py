@@ -11,7 +11,7 @@ this node when not given); a node that is not in the store is invalid input.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..auth.permissions import RIGHTS, may_manage_server
@@ -31,6 +31,7 @@ __all__ = [
     "UNREACHABLE",
     "choose_node",
     "created_on_node",
+    "created_on_nodes",
     "destroyed_here",
     "fleet_admit",
     "foreign_record",
@@ -137,12 +138,21 @@ def fleet_admit(ops: ServerOps) -> Callable[[int], None]:
 async def created_on_node(ops: ServerOps, record: ServerRecord) -> str:
     """Tell the node a server was just recorded for (unless it is this one); what the
     audit entry adds ("" for this node)."""
+    return await created_on_nodes(ops, [record])
+
+
+async def created_on_nodes(ops: ServerOps, records: Sequence[ServerRecord]) -> str:
+    """:func:`created_on_node` for servers recorded together for one node."""
     nodes = _nodes(ops.ctx)
-    if nodes is None or record.node == nodes.name or not record.node:
+    if nodes is None or not records:
         return ""
-    nodes.remote.add(record)
-    await announce_server(nodes.bus, [record.name], record.node, "created")
-    return f" on node {record.node}"
+    node = records[0].node
+    if not node or node == nodes.name:
+        return ""
+    for record in records:
+        nodes.remote.add(record)
+    await announce_server(nodes.bus, [record.name for record in records], node, "created")
+    return f" on node {node}"
 
 
 async def destroyed_here(ops: ServerOps, name: str) -> None:
