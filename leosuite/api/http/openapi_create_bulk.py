@@ -65,7 +65,7 @@ def add_create_bulk_path(paths: dict[str, Schema], schemas: dict[str, Schema]) -
                 "200": response("each server created, or why not", ref("CreateBulkAnswer")),
                 "400": error_response(
                     "malformed body, no servers or more than 1000, a bad name, an unknown "
-                    "type, a bad setting (nothing is created)"
+                    "type, a bad setting, an unknown node (nothing is created)"
                 ),
                 "403": error_response(
                     "no or bad token, banned, a type or setting this account may not use, "

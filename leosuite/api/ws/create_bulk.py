@@ -1,4 +1,4 @@
-"""WebSocket ``server.create_bulk {servers: [{server, type, settings?}, ...]}``: many
+"""WebSocket ``server.create_bulk {servers: [{server, type, settings?}, ...], node?}``: many
 servers created in one call (rules: :mod:`leosuite.api.create_bulk`).
 
 A refused batch is the call's error (nothing was created). Otherwise the answer is
