@@ -44,16 +44,21 @@ async def test_logs_of_a_server_on_another_node(tmp_path: Path, cluster_store_ur
             argv = [sys.executable, "-m", "leosuite", "server", "logs", "-f", "far", "--from", "0"]
             pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
             with subprocess.Popen(argv, env=cli.env, **pipes) as follow:
-                try:
-                    async with a.api() as on_a:  # forwarded to node b
-                        await trio.sleep(1)
-                        await on_a.ok("server_cmd", {"server": "far", "command": "say followed"})
-                    seen = b""
-                    while b"followed" not in seen:
-                        chunk = await trio.to_thread.run_sync(follow.stdout.read1, 65536)
-                        assert chunk, follow.stderr.read()
+
+                async def until(text: bytes, seen: bytes) -> bytes:
+                    while text not in seen:
+                        assert follow.stdout is not None
+                        read = follow.stdout.read1  # a hang fails at fail_after, not later
+                        chunk = await trio.to_thread.run_sync(read, 65536, abandon_on_cancel=True)
+                        assert chunk, follow.stderr.read() if follow.stderr else b""
                         seen += chunk
-                    assert b"Server ready" in seen
+                    return seen
+
+                try:
+                    seen = await until(b"Server ready", b"")  # the backlog
+                    async with a.api() as on_a:  # forwarded to node b
+                        await on_a.ok("server_cmd", {"server": "far", "command": "say followed"})
+                    await until(b"followed", seen)  # live
                 finally:
                     follow.send_signal(signal.SIGINT)
                     await trio.to_thread.run_sync(follow.wait)
