@@ -21,11 +21,15 @@ PATIENCE = 60
 
 
 async def wait_for(api: Api, server: str, **expected: Any) -> dict[str, Any]:
-    """Poll ``server_status`` until every field in ``expected`` has its value."""
+    """Poll ``server_status`` until every field in ``expected`` has its value (a server
+    created for this node through another is not found here until it is taken on)."""
     while True:
-        status = await api.status(server)
-        if all(status.get(key) == value for key, value in expected.items()):
-            return status
+        answer = await api.post("server_status", {"server": server})
+        if answer.status_code != 404:
+            assert answer.status_code == 200, answer.text
+            status: dict[str, Any] = answer.json()
+            if all(status.get(key) == value for key, value in expected.items()):
+                return status
         await trio.sleep(0.05)
 
 

@@ -176,10 +176,9 @@ def _print_console(client: HttpClient, name: str, start: int | None) -> None:
 def _follow(daemon: Daemon, client: HttpClient, name: str, start: int | None) -> None:
     """``logs -f``: from this daemon, or from the node that runs the server (a console
     token opens the subscription there; the subscription outlives the token)."""
-    source = ConsoleSource(client, name)
-    if not source.remote:
-        _follow_ws(daemon.ws, daemon.token, name, start)
+    if _follow_ws(daemon.ws, daemon.token, name, start):
         return
+    source = ConsoleSource(client, name)
     first = source.tail_start() if start is None else start
     token = source.token()  # names the node's WebSocket address too
     _follow_ws(source.ws_url, None, name, first, console_token=token)
@@ -187,22 +186,25 @@ def _follow(daemon: Daemon, client: HttpClient, name: str, start: int | None) ->
 
 def _follow_ws(
     url: str, token: str | None, name: str, start: int | None, *, console_token: str = ""
-) -> None:
-    """``console.subscribe`` over one WebSocket (logged in with ``token``, or opened with
-    ``console_token`` and no login), raw bytes to stdout."""
+) -> bool:
+    """``console.subscribe`` over one WebSocket (logged in with ``token``; or opened
+    with ``console_token`` and no login, from ``start``), raw bytes to stdout. False
+    when the daemon logged in to does not run the server (nothing was printed)."""
     from ..ws import ConsoleOverrun, open_ws_client
     from .ws_session import open_session, run_ws  # trio loads only when a command needs it
 
-    async def follow() -> None:
+    async def follow() -> bool:
         async with contextlib.AsyncExitStack() as stack:
+            first = start
             if token is None:
                 ws = await stack.enter_async_context(open_ws_client(url))
             else:
                 ws = await stack.enter_async_context(open_session(url, token))
-            first = start
-            if first is None:
                 current = (await ws.call("server.status", {"server": name}))["readIndex"]
-                first = max(0, current - TAIL_BYTES)
+                if current is None:  # only the node that runs it knows where it ends
+                    return False
+                if first is None:
+                    first = max(0, current - TAIL_BYTES)
             subscription = ws.subscribe_console(name, from_=first, console_token=console_token)
             async with subscription as console:
                 async for event in console:
@@ -212,8 +214,9 @@ def _follow_ws(
                         sys.stdout.buffer.write(event.data)
                         sys.stdout.buffer.flush()
             print(f"[{name}'s console closed: the server was destroyed]", file=sys.stderr)
+        return True
 
-    run_ws(follow)
+    return run_ws(follow)
 
 
 def _failed_start(client: HttpClient, answer: Mapping[str, Any], as_json: bool) -> int:
