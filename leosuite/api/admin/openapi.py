@@ -17,6 +17,7 @@ from ..openapi import (
     Security,
     constrain,
     document,
+    error_response,
     json_body,
     operation,
     path_parameter,
@@ -121,7 +122,7 @@ HAND_WRITTEN: dict[str, Schema] = {
 
 
 def _error(description: str) -> Schema:
-    return response(description, ref("AdminError"))
+    return error_response(description, "AdminError")
 
 
 #: What the listener answers before routing, to any request (Host, Origin, connections).
