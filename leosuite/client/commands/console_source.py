@@ -22,12 +22,14 @@ TOKEN_RENEW = 30.0
 class ConsoleSource:
     """The console of server ``name``, read with ``server_log`` where it is."""
 
-    def __init__(self, client: HttpClient, name: str) -> None:
+    def __init__(self, client: HttpClient, name: str, *, remote: bool = False) -> None:
+        """``remote``: already known to run on another node (its status is not asked)."""
         self.name = name
         self._client = client
-        status = client.post("/api/server_status", {"server": name})
         # Only the node that runs a server knows where its console ends.
-        self._end: int | None = status.get("readIndex")
+        self._end: int | None = None
+        if not remote:
+            self._end = client.post("/api/server_status", {"server": name}).get("readIndex")
         #: Another node runs the server (its console is read there).
         self.remote = self._end is None
         self._node: HttpClient | None = None

@@ -178,7 +178,7 @@ def _follow(daemon: Daemon, client: HttpClient, name: str, start: int | None) ->
     token opens the subscription there; the subscription outlives the token)."""
     if _follow_ws(daemon.ws, daemon.token, name, start):
         return
-    source = ConsoleSource(client, name)
+    source = ConsoleSource(client, name, remote=True)  # its status was just read
     first = source.tail_start() if start is None else start
     token = source.token()  # names the node's WebSocket address too
     _follow_ws(source.ws_url, None, name, first, console_token=token)
