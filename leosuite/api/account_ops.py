@@ -295,10 +295,11 @@ async def change_account(
 
     _still_logged_in(logged_in)
     with trio.CancelScope(shield=True):  # once committed, the sessions end and it is audited
-        before, after = await ctx.db.call(apply)
-        reason = _ending(before, after, password_changed=password_changed)
-        if reason:
-            end_connections(ctx, number, reason)
+        with ctx.auth.ending_account(number):
+            before, after = await ctx.db.call(apply)
+            reason = _ending(before, after, password_changed=password_changed)
+            if reason:
+                end_connections(ctx, number, reason)
         what = _describe(before, after, password_changed=password_changed)
         await _audit(ctx, actor, f"account {before.username!r} (id {number}) changed: {what}")
     if ADMIN in before.flags - after.flags:
@@ -329,8 +330,9 @@ async def delete_account(
 
     _still_logged_in(logged_in)
     with trio.CancelScope(shield=True):  # once committed, the sessions end and it is audited
-        account = await ctx.db.call(remove)
-        end_connections(ctx, number, "account deleted")
+        with ctx.auth.ending_account(number):
+            account = await ctx.db.call(remove)
+            end_connections(ctx, number, "account deleted")
         await _audit(ctx, actor, f"account {account.username!r} (id {number}) deleted")
     if ADMIN in account.flags:
         await stop_unattended_servers(ctx, actor)

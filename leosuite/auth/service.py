@@ -18,7 +18,7 @@ import math
 import re
 import secrets
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import msgspec
 import trio
@@ -123,6 +123,8 @@ class AuthService:
         #: Logins that succeeded and that failed since the daemon started (the metrics).
         self.logins = self.failed_logins = 0
         self._tokens: dict[str, _CachedToken] = {}
+        #: Accounts whose tokens a change under way deletes (it ends them, with its reason).
+        self._ending: dict[int, int] = {}
         #: A new token's first lifetime: the sliding one, unless the absolute one is shorter.
         self._token_ttl = min(settings.token_ttl, settings.token_max_lifetime)
         #: Called with (account_id, reason) when an account's tokens are destroyed.
@@ -370,7 +372,13 @@ class AuthService:
         if not hashes:
             return 0
         live = await self._db.call(lambda conn: tokens.live_hashes(conn, hashes))
-        gone = [h for h in hashes if h not in live and h in self._tokens]
+        gone = [
+            h
+            for h in hashes
+            if h not in live
+            and h in self._tokens
+            and self._tokens[h].principal.account_id not in self._ending
+        ]
         for token_hash in gone:
             self._token_gone(token_hash, "token destroyed")
         return len(gone)
@@ -379,10 +387,24 @@ class AuthService:
         """Destroy every token of an account (logout everywhere, lock, password change):
         the store first, then the cache and the sessions, which a cancellation cannot
         split."""
-        with trio.CancelScope(shield=True):
+        with trio.CancelScope(shield=True), self.ending_account(account_id):
             count = await self._db.call(lambda conn: tokens.delete_for_account(conn, account_id))
-        self.forget_account(account_id, reason)
+            self.forget_account(account_id, reason)
         return count
+
+    @contextlib.contextmanager
+    def ending_account(self, account_id: int) -> Iterator[None]:
+        """Around a change that deletes an account's tokens and then calls
+        :meth:`forget_account`: a re-check meanwhile leaves them to it, so that their
+        sessions end with the change's reason (``account locked``), not ``token destroyed``."""
+        self._ending[account_id] = self._ending.get(account_id, 0) + 1
+        try:
+            yield
+        finally:
+            if self._ending[account_id] == 1:
+                del self._ending[account_id]
+            else:
+                self._ending[account_id] -= 1
 
     def forget_account(self, account_id: int, reason: str) -> None:
         """End the sessions of an account whose tokens the store no longer holds (the

@@ -207,6 +207,31 @@ async def test_locked_account_and_revocation(env: Env) -> None:
         await env.service().authenticate(token)
 
 
+async def test_a_recheck_during_an_accounts_change_leaves_its_sessions_to_it(env: Env) -> None:
+    """A re-check of the tokens (the store's files changed) that runs between a change's
+    commit and its ending of the sessions leaves them to the change, which gives its
+    reason; outside such a change, a token gone from the store ends as destroyed."""
+    result = await env.login()
+    await env.auth.authenticate(result.access_token)  # cached
+    ended: list[str] = []
+    env.auth.on_token_revoked.append(lambda token_hash, reason: ended.append(reason))
+    revoked: list[str] = []
+    env.auth.on_revoked.append(lambda account, reason: revoked.append(reason))
+    account = result.user.id
+    with env.auth.ending_account(account):
+        account_ops.lock_account(env.db, "alice", True)  # deletes the tokens
+        assert await env.auth.recheck_tokens() == 0
+        env.auth.forget_account(account, "account locked")
+    assert (ended, revoked) == ([], ["account locked"])
+
+    account_ops.lock_account(env.db, "alice", False)
+    other = await env.login()
+    await env.auth.authenticate(other.access_token)
+    account_ops.lock_account(env.db, "alice", True)  # by another process: no change here
+    assert await env.auth.recheck_tokens() == 1
+    assert ended == ["token destroyed"]
+
+
 async def test_logout_destroys_the_token(env: Env) -> None:
     result = await env.login()
     principal = await env.auth.authenticate(result.access_token)
