@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 import trio
@@ -37,7 +38,7 @@ from .fleet_states import RemoteServers
 if TYPE_CHECKING:
     from .bus import Bus, ClusterEvent
 
-__all__ = ["NodeDirectory", "NodeView"]
+__all__ = ["NodeDirectory", "NodeView", "url_origin"]
 
 log = logging.getLogger("leosuite.cluster")
 
@@ -155,6 +156,20 @@ class NodeDirectory:
     def others(self) -> list[str]:
         """The names of the other nodes known, sorted."""
         return sorted(n for n in self._seen if n != self.name)
+
+    def other_origins(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The origins of the other nodes' dashboards (``public_url``) and of their
+        WebSocket APIs (``ws_url``): a page of one node reads a console from another."""
+        pages: set[str] = set()
+        sockets: set[str] = set()
+        for name in self.others():
+            record = self.get(name)
+            if record is not None:
+                pages.add(url_origin(record.public_url))
+                sockets.add(url_origin(record.ws_url))
+        pages.discard("")
+        sockets.discard("")
+        return frozenset(pages), frozenset(sockets)
 
     def list(self) -> list[NodeView]:
         """Every node known, by name."""
@@ -293,3 +308,18 @@ class NodeDirectory:
                     except LeosuiteError as exc:
                         self.failed_beats += 1
                         log.warning("node %s: heartbeat not written: %s", self.name, exc)
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url`` in lower case ("" when it has no host)."""
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return ""
+    scheme = parts.scheme.lower()
+    if not scheme or not host:
+        return ""
+    host = f"[{host}]" if ":" in host else host
+    default = 443 if scheme in ("https", "wss") else 80
+    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"

@@ -2,7 +2,8 @@
 token on the node that runs the server (here one node: the token path is the same).
 
 A token is minted only for an account with ``console`` on the server; it reads that
-server's console (HTTP ``server_log``, WebSocket ``console.subscribe``) without a login,
+server's console (HTTP ``server_log``, WebSocket ``server.log`` and ``console.subscribe``)
+without a login,
 and nothing else; a forged, expired or other server's token is refused, and so is one
 whose account lost the right or was locked after it was minted."""
 
@@ -151,9 +152,21 @@ async def test_the_token_reads_the_console_and_nothing_else(tmp_path: Path) -> N
                     assert answer == {"server": "game", "readIndex": 0}
                     push = await ws.next_push("console_output")
                     assert push["content"]["server"] == "game"
-                    for kind in ("server.log", "server.status", "server.stop"):
-                        content = {"server": "game", "readIndex": 0, "console_token": token}
+                    # server.log reads it with the token too (older output), no login.
+                    page = {"server": "game", "readIndex": 0, "console_token": token}
+                    assert decode_data(await ws.ok("server.log", page))
+                    for kind in ("server.status", "server.stop"):
+                        content = {"server": "game", "console_token": token}
                         assert (await ws.call(kind, content))["status_code"] in (2, 4)
+                    for hostile in (other, "", token + "\u0000", "x" * 10000):
+                        content = {**page, "console_token": hostile}
+                        assert (await ws.call("server.log", content))["status_code"] == 2
+                    other_page = {"server": "other", "readIndex": 0}
+                    assert (await ws.call("server.log", other_page))["status_code"] == 2
+                    wrong = {**other_page, "console_token": token}
+                    assert (await ws.call("server.log", wrong))["status_code"] == 2
+                    bad_type = {**other_page, "console_token": 5}
+                    assert (await ws.call("server.log", bad_type))["status_code"] == 11
                     bad = await ws.call("console.subscribe", {"server": "other",
                                                               "console_token": token})  # fmt: skip
                     assert bad["status_code"] == 2

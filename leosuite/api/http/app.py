@@ -52,6 +52,11 @@ SECURITY_HEADERS = {
 }
 
 
+def fleet_sockets(ctx: ApiContext) -> frozenset[str]:
+    """The origins of the other nodes' WebSocket APIs (none on one node)."""
+    return ctx.nodes.other_origins()[1] if ctx.nodes is not None else frozenset()
+
+
 def create_http_app(ctx: ApiContext) -> QuartTrio:
     app = QuartTrio("leosuite.http", static_folder=None)  # the dashboard serves its own files
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
@@ -81,7 +86,7 @@ def create_http_app(ctx: ApiContext) -> QuartTrio:
     )
     app.register_blueprint(auth_blueprint(ctx))
     app.register_blueprint(rooms_blueprint(ctx))
-    app.register_blueprint(web_blueprint(lambda: websocket_url(ctx)))
+    app.register_blueprint(web_blueprint(lambda: websocket_url(ctx), lambda: fleet_sockets(ctx)))
 
     gameconsole = ctx.settings.http.gameconsole_service
     openapi = gameconsole_openapi_view() if gameconsole else http_view()

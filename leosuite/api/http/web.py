@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -37,12 +37,14 @@ CONTENT_TYPES = {
 }
 
 
-def content_security_policy(ws_url: str) -> str:
+def content_security_policy(ws_url: str, fleet_sockets: Collection[str] = ()) -> str:
     """Scripts, styles, workers and connections from this origin only, plus the daemon's
-    WebSocket (another port, so ``'self'`` does not cover it). Styles allow inline
+    WebSocket (another port, so ``'self'`` does not cover it) and the other nodes'
+    WebSocket APIs (``fleet_sockets``: their consoles are read there). Styles allow inline
     ``style`` because xterm.js writes its theme into ``<style>`` elements; scripts never
     run inline."""
     ws = urlsplit(ws_url)
+    sockets = " ".join([f"{ws.scheme}://{ws.netloc}", *sorted(fleet_sockets)])
     return "; ".join(
         [
             "default-src 'none'",
@@ -51,7 +53,7 @@ def content_security_policy(ws_url: str) -> str:
             "style-src 'self' 'unsafe-inline'",
             "img-src 'self' data:",
             "font-src 'self'",
-            f"connect-src 'self' {ws.scheme}://{ws.netloc}",
+            f"connect-src 'self' {sockets}",
             "base-uri 'none'",
             "form-action 'none'",
             "frame-ancestors 'none'",
@@ -97,9 +99,12 @@ class _StaticFiles:
         return cached, CONTENT_TYPES[path.suffix]
 
 
-def web_blueprint(websocket_url: Callable[[], str]) -> Blueprint:
-    """``websocket_url()``: the WebSocket API's URL as the current request reaches it.
-    The dashboard itself reads everything through the public APIs."""
+def web_blueprint(
+    websocket_url: Callable[[], str], fleet_sockets: Callable[[], Collection[str]] = frozenset
+) -> Blueprint:
+    """``websocket_url()``: the WebSocket API's URL as the current request reaches it;
+    ``fleet_sockets()``: the origins of the other nodes' WebSocket APIs. The dashboard
+    itself reads everything through the public APIs."""
     bp = Blueprint("web", __name__)
     files = _StaticFiles(WEB_ROOT)
 
@@ -110,7 +115,7 @@ def web_blueprint(websocket_url: Callable[[], str]) -> Blueprint:
             "ETag": etag,
             # Revalidate every time (cheap 304s): an upgraded daemon serves new files at once.
             "Cache-Control": "no-cache",
-            "Content-Security-Policy": content_security_policy(websocket_url()),
+            "Content-Security-Policy": content_security_policy(websocket_url(), fleet_sockets()),
         }
         if request.headers.get("If-None-Match") == etag:
             return Response(b"", status=304, headers=headers)

@@ -79,6 +79,8 @@ class _Log(msgspec.Struct, forbid_unknown_fields=True):
     max: ConsoleIndex | None = None
     wait: WaitSeconds | None = None
     encoding: Literal["utf-8", "base64"] | None = None
+    #: A console token (``server.console_token``) instead of a logged-in session.
+    console_token: str | None = None
 
 
 class _Subscribe(msgspec.Struct, forbid_unknown_fields=True):
@@ -136,7 +138,12 @@ def install_dashboard_calls(api: WsApi) -> None:
 
     async def read_log(conn: WsConnection, content: Any) -> Any:
         query = decode_content(content, _Log)
-        return await ops(conn).read_log(
+        if query.console_token is None:
+            await api.require_session(conn)
+            reader: ServerOps = ops(conn)
+        else:  # minted by any node for this one's server
+            reader = await console_reader(ctx, query.console_token, query.server, conn.ip)
+        return await reader.read_log(
             query.server, query.readIndex, limit=query.max, wait=query.wait, encoding=query.encoding
         )
 
@@ -154,7 +161,6 @@ def install_dashboard_calls(api: WsApi) -> None:
         ("server.destroy", destroy),
         ("server.cmd", command),
         ("server.settings", settings),
-        ("server.log", read_log),
         ("server.stats_history", stats_history),
     ):
         api.add(name, handler)
@@ -293,7 +299,8 @@ def install_dashboard_calls(api: WsApi) -> None:
         server = decode_content(content, _Server).server
         return f"console:{server}", f"{server}'s console"
 
-    api.add("console.subscribe", console_subscribe, public=True)  # a token needs no login
+    api.add("server.log", read_log, public=True)  # a token needs no login
+    api.add("console.subscribe", console_subscribe, public=True)
     api.add("console.unsubscribe", unsubscribe(console_key), public=True)
 
     # -- stats and events ---------------------------------------------------------------

@@ -3,10 +3,11 @@
 ``/`` is the WebSocket API (seed 000), ``/chat/login/<nick>`` the chat (seed 003).
 The handshake is refused, in this order: a ``Host`` the daemon is not served under
 with 421 (DNS rebinding), a banned address with 403, any other path with 404, and an
-``Origin`` that is neither an allowed name on the daemon's own ports nor in
-``ws.allowed_origins`` with 403 (:class:`~leosuite.api.hosts.HostPolicy` decides both
-names). Every handler catches everything: an exception escaping a trio-websocket
-handler would take the whole listener down.
+``Origin`` that is neither an allowed name on the daemon's own ports, nor in
+``ws.allowed_origins``, nor another node's dashboard (its ``public_url``) with 403
+(:class:`~leosuite.api.hosts.HostPolicy` decides both names). Every handler catches
+everything: an exception escaping a trio-websocket handler would take the whole
+listener down.
 
 Behind a reverse proxy (``ws.public_url``, or ``/ws/`` under ``http.public_url``) the
 proxy strips the public URL's path, so the listener serves its own paths whatever the
@@ -45,6 +46,7 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer
 from ..._compat.trio_websocket import connection_handler, handshake_host
 from ...audit import Actor
 from ...auth.limits import Limiter
+from ...cluster.nodes import url_origin
 from ...public_address import public_urls
 from ..ban_check import refuse_banned_websocket
 from ..context import ApiContext
@@ -166,6 +168,14 @@ class WebSocketListener:
         ]
         return tuple(port for port in ports if isinstance(port, int))
 
+    def _fleet_page(self, origin: str | None) -> bool:
+        """Whether ``origin`` is another node's dashboard (its ``public_url``): its
+        pages read this node's consoles with console tokens."""
+        nodes = self._ctx.nodes
+        if origin is None or nodes is None:
+            return False
+        return url_origin(origin) in nodes.other_origins()[0]
+
     async def _refuse(
         self, request: WebSocketRequest, ip: str, status: int, message: str, what: str
     ) -> None:
@@ -221,7 +231,10 @@ class WebSocketListener:
                 await request.reject(404, body=_error_body(404, message))
                 return
             origin = _header(request, b"origin")
-            if not self.policy.origin_allowed(origin, local_ip, self._own_ports(request)):
+            if not (
+                self.policy.origin_allowed(origin, local_ip, self._own_ports(request))
+                or self._fleet_page(origin)
+            ):
                 shown = (origin or "")[:100]
                 await self._refuse(
                     request, ip, 403, "this Origin is not allowed", f"foreign Origin {shown!r}"

@@ -77,7 +77,8 @@ function uuid() {
 }
 
 /**
- * One WebSocket API connection, logged in with ``token``.
+ * One WebSocket API connection, logged in with ``token`` (``null``: not logged in, for
+ * the calls a console token opens on the node that runs a server).
  *
  * Events (``addEventListener``):
  *  - ``state``: ``detail = {state, delay?}``; state is "connecting", "open",
@@ -145,6 +146,13 @@ export class Connection extends EventTarget {
   }
 
   async _logIn(ws) {
+    if (this.token === null) {
+      // A connection for console tokens only: up once open, nothing to log in with.
+      this.socket.up();
+      this._resolveOpened(null);
+      for (const sub of this._subscriptions) this._resubscribe(sub);
+      return;
+    }
     try {
       const answer = await this._send("authenticate_with_token", { token: this.token });
       if (answer.status !== 0) {
@@ -275,7 +283,8 @@ export class Connection extends EventTarget {
 
   _resubscribe(sub) {
     const body = typeof sub.content === "function" ? sub.content() : sub.content;
-    sub.last = this._send(sub.type, body);
+    // ``content()`` may answer a promise (a console token minted first).
+    sub.last = Promise.resolve(body).then((b) => this._send(sub.type, b));
     sub.last.catch((err) => {
       if (err.code !== "disconnected") console.warn(`${sub.type} failed`, err);
     });

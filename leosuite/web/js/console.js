@@ -7,6 +7,7 @@ import { FitAddon } from "/ui/vendor/addon-fit/addon-fit.mjs";
 import { STATUS } from "./api.js";
 import { consoleFeed } from "./console-feed.js";
 import { base64Bytes, historyKeys, marker, notice } from "./console-parts.js";
+import { localSource, remoteSource } from "./console-source.js";
 import { errorText, formatBytes, h, keepFocus, replace } from "./ui.js";
 
 const BACKLOG = 64 * 1024; // bytes shown on first mount
@@ -31,6 +32,7 @@ export function mountConsole(el, app, server) {
   let skippedTotal = 0;
   let overrunBox = null;
   let sub = null;
+  let source = localSource(app); // another node's, once the status says it runs there
   const disposers = [];
 
   const follow = h("button", {
@@ -43,6 +45,7 @@ export function mountConsole(el, app, server) {
   const older = h("button", { type: "button", class: "btn btn-small console-older", text: "Load older output" });
   const olderState = h("span", { class: "muted console-older-state", role: "status" });
   const notices = h("div", { class: "console-notices" });
+  const nodeState = h("span", { class: "muted console-node", role: "status" });
   const screen = h("div", { class: "console-screen", "aria-label": `Console of ${server}`, role: "region" });
   const input = h("input", {
     id: `console-cmd-${server}`,
@@ -68,7 +71,15 @@ export function mountConsole(el, app, server) {
     h(
       "section",
       { class: "console", "aria-label": "Console" },
-      h("div", { class: "console-bar" }, older, olderState, h("span", { class: "console-spacer" }), follow),
+      h(
+        "div",
+        { class: "console-bar" },
+        older,
+        olderState,
+        h("span", { class: "console-spacer" }),
+        nodeState,
+        follow,
+      ),
       notices,
       screen,
       form,
@@ -166,6 +177,16 @@ export function mountConsole(el, app, server) {
     else show(text, done);
   }
 
+  /** Which node the console is read from, and whether that connection is up. */
+  function showRemoteState({ state, delay }) {
+    const node = source.node;
+    if (state === "open") nodeState.textContent = `Read from node ${node}`;
+    else if (state === "reconnecting" && delay) {
+      nodeState.textContent = `Connection to node ${node} lost: trying again in ${delay} s`;
+    } else if (state === "closed") nodeState.textContent = `Not connected to node ${node}`;
+    else nodeState.textContent = `Connecting to node ${node}…`;
+  }
+
   function firstIndex() {
     return chunks.length ? chunks[0].start : nextIndex;
   }
@@ -257,7 +278,7 @@ export function mountConsole(el, app, server) {
       let start = null;
       let at = want;
       while (at < first) {
-        const page = await app.conn.call("server.log", { server, readIndex: at, max: first - at, encoding: "base64" });
+        const page = await source.call("server.log", { server, readIndex: at, max: first - at, encoding: "base64" });
         if (closed) return;
         if (start === null) start = page.oldReadIndex;
         const end = Math.min(page.nextReadIndex, first);
@@ -343,9 +364,12 @@ export function mountConsole(el, app, server) {
 
   follow.addEventListener("click", () => setFollowing(!following));
   older.addEventListener("click", () => loadOlder());
-  disposers.push(app.conn.onPush("console_output", onOutput));
-  disposers.push(app.conn.onPush("console_overrun", onOverrun));
-  disposers.push(app.conn.onPush("console_closed", onClosed));
+  function listen(from) {
+    disposers.push(from.onPush("console_output", onOutput));
+    disposers.push(from.onPush("console_overrun", onOverrun));
+    disposers.push(from.onPush("console_closed", onClosed));
+  }
+  listen(source);
 
   newTerminal();
   let frame = 0;
@@ -360,7 +384,7 @@ export function mountConsole(el, app, server) {
   updateOlder();
 
   function subscribe() {
-    sub = app.conn.subscribe({
+    sub = source.subscribe({
       type: "console.subscribe",
       content: () => ({ server, from: nextIndex }),
       unsubscribe: "console.unsubscribe",
@@ -373,16 +397,28 @@ export function mountConsole(el, app, server) {
     try {
       const status = await app.conn.call("server.status", { server });
       if (closed) return;
-      nextIndex = Math.max(0, status.readIndex - BACKLOG);
+      if (status.readIndex == null) {
+        // Another node runs it: its console is read there, from its end.
+        source = await remoteSource(app, server);
+        if (closed) return source.close();
+        listen(source);
+        disposers.push(source.onState(showRemoteState));
+        showRemoteState({ state: source.state() });
+      } else nextIndex = Math.max(0, status.readIndex - BACKLOG);
       updateOlder();
+      let answer;
       try {
-        await subscribe();
+        answer = await subscribe();
       } catch (err) {
         // Still subscribed from a view that went away before its unsubscribe landed.
         if (err.code !== STATUS.INVALID_CALL || closed) throw err;
         await sub.cancel(); // console.unsubscribe {server}, answered
-        if (!closed) await subscribe();
+        if (!closed) answer = await subscribe();
       }
+      if (closed || nextIndex !== null) return;
+      nextIndex = answer.readIndex;
+      updateOlder();
+      await loadOlder(); // the backlog, as a local console shows it
     } catch (err) {
       if (closed) return;
       notices.append(notice("error", `The console is not available: ${errorText(err)}`, null));
@@ -398,6 +434,7 @@ export function mountConsole(el, app, server) {
     observer.disconnect();
     cancelAnimationFrame(frame);
     if (sub) sub.cancel();
+    source.close();
     if (term) term.dispose();
   };
 }
