@@ -150,7 +150,7 @@ async def console_reader(ctx: ApiContext, token: str, server: str, ip: str) -> S
     now = ctx.now()
     key = await ctx.console_keys.checking_key(ctx.db, claims.kid, now, rotation)
     console_tokens.check(token, key, now=now, node=nodes_of(ctx).name, server=server)
-    record = ctx.servers.record(server)  # this node's servers only
+    record = await ctx.servers.record_here(server)  # this node's servers only
     reader = await fresh_ops(ctx, claims.account, ip, record, session=claims.session)
     if "console" not in reader.rights(record):
         raise AuthError("console token refused: the account may no longer read this console")

@@ -19,7 +19,7 @@ import msgspec
 import trio
 
 from ..auth.permissions import runs_unattended
-from ..errors import LeosuiteError
+from ..errors import LeosuiteError, NotFound
 from ..store import servers as server_table
 from ..store.db import Database
 from .console_file import ConsoleFile
@@ -117,6 +117,18 @@ class NodeServers:
         if name not in self._records or name not in self._fleet:
             return None
         return self._fleet.get(name).status()
+
+    async def record_here(self, name: str) -> server_table.ServerRecord:
+        """This node's server ``name``, taken on first when another node recorded it for
+        this one and this node has not read that yet (a forwarded call or a console
+        token may come before the event that tells it); NotFound otherwise."""
+        record = self._records.get(name)
+        if record is None and self.node:
+            await self.take_assigned()
+            record = self._records.get(name)
+        if record is None:
+            raise NotFound(f"no server named {name!r}", field="server")
+        return record
 
     async def take_assigned(self) -> list[str]:
         """Take on every server recorded for this node that it does not supervise yet

@@ -66,7 +66,7 @@ def cluster_blueprint(ctx: ApiContext) -> Blueprint:
             raise await refuse("no credential" if given is None else "a wrong credential")
         body = await decode_body(Operation, max_body)
         via = request.headers.get(NODE_HEADER, "")[:253] or "?"
-        record = ctx.servers.record(body.server)  # this node's servers only (404)
+        record = await ctx.servers.record_here(body.server)  # this node's servers only (404)
         ops = await fresh_ops(
             ctx, body.account, body.ip[:64], record, via=via, session=body.session[:64]
         )
