@@ -29,6 +29,7 @@ from ...supervision.console_file import ConsoleFile
 from ...supervision.spec import StateChange
 from ...supervision.states import POWER_ACTIONS, PowerAction, allowed_actions
 from ..fleet_access import TOKEN_RECHECK, console_reader, mint_console_token, still_reads
+from ..fleet_view import foreign_status, foreign_visible
 from ..forwarding import console_elsewhere
 from ..server_ops import ConsoleIndex, ServerOps, WaitSeconds
 from .api import AfterSend, WsApi
@@ -346,12 +347,37 @@ def install_dashboard_calls(api: WsApi) -> None:
                 ):
                     conn.push_nowait(push("event", event))
 
+        async def forward_fleet() -> None:
+            # The other nodes' servers: a change of the state their node last wrote, or
+            # of whether that node is reachable, as this node reads them.
+            nodes = ctx.nodes
+            if nodes is None:
+                return
+
+            def statuses() -> dict[str, dict[str, Any]]:
+                if conn.principal is None:
+                    return {}
+                view = ops(conn)
+                return {r.name: foreign_status(view, r) for r in foreign_visible(view)}
+
+            shown = statuses()
+            while True:
+                await _either(nodes.changed, nodes.remote.changed)
+                now = statuses()
+                for name, status in now.items():
+                    before = shown.get(name)
+                    if before is not None and before["status"] != status["status"]:
+                        event = _fleet_state_event(before["status"], status, ctx.now())
+                        conn.push_nowait(push("event", event))
+                shown = now
+
         installs = ctx.servers.installs.events.subscribe()
         with states, logs, installs:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(forward_states)
                 nursery.start_soon(forward_logs)
                 nursery.start_soon(forward_installs)
+                nursery.start_soon(forward_fleet)
 
     def simple_subscription(key: str, stream: Any) -> Any:
         async def handler(conn: WsConnection, content: Any) -> Any:
@@ -384,6 +410,32 @@ def _state_event(change: StateChange) -> dict[str, Any]:
         "timestamp": change.timestamp,
         "actions": list(allowed_actions(change.new)),
     }
+
+
+def _fleet_state_event(old: str, status: dict[str, Any], now: float) -> dict[str, Any]:
+    """A state event of a server another node runs, from its status before and now."""
+    return {
+        "kind": "state",
+        "server": status["server"],
+        "old": old,
+        "new": status["status"],
+        "reason": status["last_error"] or "",
+        "timestamp": now,
+        "actions": status["actions"],
+        "node": status["node"],
+    }
+
+
+async def _either(*events: trio.Event) -> None:
+    """Return once one of ``events`` is set."""
+    async with trio.open_nursery() as nursery:
+        for event in events:
+
+            async def wait(event: trio.Event = event) -> None:
+                await event.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(wait)
 
 
 def _log_event(entry: AuditEvent) -> dict[str, Any]:
