@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import h11
@@ -43,6 +44,7 @@ __all__ = [
     "console_elsewhere",
     "fleet_record",
     "forwarded_command",
+    "forwarded_settings",
     "forwarded_power",
     "node_of",
     "nodes_of",
@@ -200,6 +202,28 @@ async def forwarded_command(ops: ServerOps, name: str, line: str) -> bool:
     )  # fmt: skip
     await _forward(ops, where[1], operation)
     return True
+
+
+_settings_decoder = msgspec.json.Decoder(list[dict[str, Any]])
+
+
+async def forwarded_settings(
+    ops: ServerOps, name: str, changes: Mapping[str, Any] | None
+) -> list[dict[str, Any]] | None:
+    """The settings of ``name`` as the node that runs it answers them, after applying
+    ``changes`` there; None when it is this node's."""
+    where = await _elsewhere(ops, name)
+    if where is None:
+        return None
+    operation = Operation(
+        kind="settings", server=name, account=ops.principal.account_id, ip=ops.ip,
+        settings=dict(changes) if changes else None,
+        session=session_of(ops.principal.token_hash),
+    )  # fmt: skip
+    try:
+        return _settings_decoder.decode(await _forward(ops, where[1], operation))
+    except (msgspec.DecodeError, RecursionError):
+        raise NodeUnreachable(f"node {where[1]!r} gave an answer that is not the API's") from None
 
 
 def console_elsewhere(ops: ServerOps, name: str) -> None:

@@ -60,7 +60,7 @@ from .fleet_view import (
     foreign_visible,
     refuse_elsewhere,
 )
-from .forwarding import console_elsewhere, forwarded_command, forwarded_power
+from .forwarding import console_elsewhere, forwarded_command, forwarded_power, forwarded_settings
 
 __all__ = ["POWER_ACTIONS", "ConsoleIndex", "ServerOps", "WaitSeconds", "stop_unattended_servers"]
 
@@ -364,9 +364,9 @@ class ServerOps:
         await self.audit(name, f"{outcome} (now {answer['status']})"[:300])
         return answer
 
-    async def settings(
-        self, name: str, changes: Mapping[str, Any] | None
-    ) -> list[dict[str, object]]:
+    async def settings(self, name: str, changes: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        if (answer := await forwarded_settings(self, name, changes)) is not None:
+            return answer  # the answer of the node that runs it
         record = self.with_right(name, "settings")
         if changes:
             self.may_operate(record, "settings")

@@ -20,7 +20,7 @@ import secrets
 import sqlite3
 import ssl
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import h11
@@ -63,9 +63,10 @@ MAX_ANSWER_BYTES = 1 << 20
 
 
 class Operation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One forwarded server operation: ``power`` (``action``) or ``command``."""
+    """One forwarded server operation: ``power`` (``action``), ``command``, or
+    ``settings`` (read them, or change them with ``settings``)."""
 
-    kind: Literal["power", "command"]
+    kind: Literal["power", "command", "settings"]
     server: str
     #: The account it is done for (the receiving node checks what it may do).
     account: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
@@ -73,6 +74,8 @@ class Operation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     ip: str
     action: str = ""
     command: str = ""
+    #: The settings to change (``kind`` ``settings``; None: only read them).
+    settings: dict[str, Any] | None = None
     #: The client's login (``console_tokens.session_of`` its access token's hash): the
     #: receiving node refuses the operation once that login has ended ("" for none).
     session: str = ""

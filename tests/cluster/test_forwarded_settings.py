@@ -1,0 +1,74 @@
+"""``server_settings`` for a server another node runs, asked on any node: read and
+changed by the node that runs it (which checks the account's rights itself), its answer
+or error relayed, 503 when that node is gone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from tests.helpers.cluster import cluster
+from tests.helpers.http import assert_error
+from tests.helpers.servers import FAST_DEMO
+
+from .test_forwarding import PASSWORD, add_user
+from .test_two_nodes import PATIENCE, wait_for
+
+
+def value_of(view: list[dict[str, Any]], name: str) -> Any:
+    (found,) = [entry for entry in view if entry["name"] == name]
+    return found["value"]
+
+
+async def test_settings_of_a_server_on_b_through_a(tmp_path: Path, cluster_store_url: str) -> None:
+    async with cluster(tmp_path, cluster_store_url, "node-a", "node-b") as (a, b):
+        with trio.fail_after(PATIENCE):
+            await add_user(a, "olga", "HOST")
+            await add_user(a, "hope")
+            async with a.api("olga", PASSWORD) as olga_a, b.api("olga", PASSWORD) as olga_b:
+                create = {"server": "game", "type": "demo-game", "settings": FAST_DEMO}
+                await olga_a.ok("server_create", {**create, "node": "node-b"})
+                await wait_for(olga_b, "game", status="stopped")
+
+                read = await olga_a.ok("server_settings", {"server": "game"})
+                assert read == await olga_b.ok("server_settings", {"server": "game"})
+                assert value_of(read, "player_interval") == 0
+
+                change = {"server": "game", "set": {"player_interval": 7}}
+                changed = await olga_a.ok("server_settings", change)
+                assert value_of(changed, "player_interval") == 7
+                on_b = await olga_b.ok("server_settings", {"server": "game"})
+                assert value_of(on_b, "player_interval") == 7
+                # WebSocket, the same path.
+                async with a.ws("olga", PASSWORD) as ws:
+                    via_ws = await ws.ok("server.settings", {"server": "game"})
+                    assert value_of(via_ws, "player_interval") == 7
+
+                # Node b's refusals come back as they are.
+                bad = {"server": "game", "set": {"player_interval": "many"}}
+                refused = assert_error(await olga_a.post("server_settings", bad), 400)
+                assert refused["error_message"] == "Player interval must be a number"
+                unknown = {"server": "game", "set": {"no_such_setting": 1}}
+                assert_error(await olga_a.post("server_settings", unknown), 400)
+
+            async with a.api("hope", PASSWORD) as hope_a:
+                # Not shared: the server does not exist for it; shared without the
+                # right: refused by node b.
+                assert_error(await hope_a.post("server_settings", {"server": "game"}), 404)
+                async with b.api("olga", PASSWORD) as olga_b:
+                    share = {"server": "game", "account": "hope", "rights": ["console"]}
+                    await olga_b.ok("server_share_set", share)
+                denied = await hope_a.post("server_settings", {"server": "game"})
+                assert assert_error(denied, 403)["error_type"] == "permission_denied"
+
+            async with b.admin() as admin_b:
+                entries = (await admin_b.get("/log/", params={"session": "game"})).text
+            assert "settings changed: player_interval (through node node-a)" in entries
+
+            await b.kill()
+            async with a.api("olga", PASSWORD) as olga_a:
+                gone = await olga_a.post("server_settings", {"server": "game"})
+                assert assert_error(gone, 503)["error_type"] == "node_unreachable"
+            assert "Traceback" not in a.stderr
