@@ -151,10 +151,17 @@ class ServerOps:
         """The server ``name`` if the caller may see it (else 404) and has ``right`` (403)."""
         return self.require(self.visible(name), right)
 
-    def managed(self, name: str) -> ServerRecord:
+    def managed(self, name: str, *, any_node: bool = False) -> ServerRecord:
         """The server ``name`` if the caller is its owner or an ADMIN: 404 when it may
-        not see it, 403 for a grantee."""
-        record = self.visible(name)
+        not see it, 403 for a grantee. ``any_node``: a server of another node counts
+        too (for what lives in the store only, as its grants)."""
+        if any_node:
+            validate_server_name(name)
+            record = self._any_record(name)
+            if not self.sees(record):
+                raise NotFound(f"no server named {name!r}", field="server")
+        else:
+            record = self.visible(name)
         if not may_manage_server(self.principal, record):
             raise PermissionDenied(
                 f"only the owner of server {name!r} or an ADMIN may destroy it or share it"

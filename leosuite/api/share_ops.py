@@ -2,12 +2,13 @@
 ``/api/server_share_*``, WebSocket ``server.share_*``, the CLI through them).
 
 Only the server's owner or an ADMIN lists and sets grants (:meth:`ServerOps.managed`:
-404 for whoever does not see the server, 403 for a grantee). A grant names an existing
-account other than the caller and the owner (who have every right already), and only
-names of :data:`~leosuite.auth.permissions.RIGHTS`; an empty set revokes. A locked
-account may be granted rights: they apply once it is unlocked (only an ADMIN's list
-shows which are locked). Each change is audited
-with the acting account, and takes effect at once (:class:`~.grants.ServerGrants`).
+404 for whoever does not see the server, 403 for a grantee), on any node for a server
+of any node (grants live in the store; the other nodes read them again at once). A
+grant names an existing account other than the caller and the owner (who have every
+right already), and only names of :data:`~leosuite.auth.permissions.RIGHTS`; an empty
+set revokes. A locked account may be granted rights: they apply once it is unlocked
+(only an ADMIN's list shows which are locked). Each change is audited with the acting
+account, and takes effect at once (:class:`~.grants.ServerGrants`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class ShareOps:
         self.ops = ops
 
     async def share_list(self, server: str) -> dict[str, Any]:
-        record = self.ops.managed(server)
+        record = self.ops.managed(server, any_node=True)
         rows = await self.ops.ctx.db.call(lambda conn: grant_table.of_server(conn, record.id))
         locks = may_see_account_locks(self.ops.principal)
         shares: list[dict[str, Any]] = []
@@ -54,7 +55,7 @@ class ShareOps:
 
     async def share_set(self, server: str, account: str, rights: Sequence[str]) -> dict[str, Any]:
         ops = self.ops
-        record = ops.managed(server)
+        record = ops.managed(server, any_node=True)
         wanted = _rights(rights)
         caller = ops.principal.account_id
         now = ops.ctx.now()

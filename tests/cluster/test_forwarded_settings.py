@@ -1,6 +1,7 @@
 """``server_settings`` for a server another node runs, asked on any node: read and
 changed by the node that runs it (which checks the account's rights itself), its answer
-or error relayed, 503 when that node is gone."""
+or error relayed, 503 when that node is gone; and its sharing, which lives in the store,
+done on any node."""
 
 from __future__ import annotations
 
@@ -53,15 +54,23 @@ async def test_settings_of_a_server_on_b_through_a(tmp_path: Path, cluster_store
                 unknown = {"server": "game", "set": {"no_such_setting": 1}}
                 assert_error(await olga_a.post("server_settings", unknown), 400)
 
-            async with a.api("hope", PASSWORD) as hope_a:
-                # Not shared: the server does not exist for it; shared without the
-                # right: refused by node b.
+            async with a.api("hope", PASSWORD) as hope_a, b.api("hope", PASSWORD) as hope_b:
+                # Not shared: the server does not exist for it; shared (through node a:
+                # grants live in the store) without the right: refused by node b.
                 assert_error(await hope_a.post("server_settings", {"server": "game"}), 404)
-                async with b.api("olga", PASSWORD) as olga_b:
+                async with a.api("olga", PASSWORD) as olga_a:
                     share = {"server": "game", "account": "hope", "rights": ["console"]}
-                    await olga_b.ok("server_share_set", share)
+                    await olga_a.ok("server_share_set", share)
+                    listed = await olga_a.ok("server_share_list", {"server": "game"})
+                    assert [s["account"] for s in listed["shares"]] == ["hope"]
+                    # A grantee does not share it on: 403, as on its own node.
                 denied = await hope_a.post("server_settings", {"server": "game"})
                 assert assert_error(denied, 403)["error_type"] == "permission_denied"
+                again = {"server": "game", "account": "olga", "rights": ["console"]}
+                assert_error(await hope_a.post("server_share_set", again), 403)
+                # Node b honours the grant made on node a.
+                while (await hope_b.post("server_status", {"server": "game"})).status_code != 200:
+                    await trio.sleep(0.05)
 
             async with b.admin() as admin_b:
                 entries = (await admin_b.get("/log/", params={"session": "game"})).text
