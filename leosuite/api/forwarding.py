@@ -177,12 +177,14 @@ async def _cancel_when_unreachable(nodes: NodeLookup, node: str, scope: trio.Can
 
 
 async def forwarded_power(ops: ServerOps, name: str, action: str) -> dict[str, Any] | None:
-    """The answer of the node that runs ``name`` to ``action``; None when it is this one."""
+    """The answer of the node that runs ``name`` to ``action`` (``install``: its install
+    steps); None when it is this one."""
     where = await _elsewhere(ops, name)
     if where is None:
         return None
     operation = Operation(
-        kind="power", server=name, account=ops.principal.account_id, ip=ops.ip, action=action,
+        kind="install" if action == "install" else "power", server=name,
+        account=ops.principal.account_id, ip=ops.ip, action=action,
         session=session_of(ops.principal.token_hash),
     )  # fmt: skip
     try:

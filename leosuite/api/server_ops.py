@@ -363,6 +363,8 @@ class ServerOps:
 
     async def install(self, name: str) -> dict[str, Any]:
         """Run the server's install steps now: whoever may start it may install it."""
+        if (answer := await forwarded_power(self, name, "install")) is not None:
+            return answer  # the answer of the node that runs it
         record = self.with_right(name, "power")
         self.may_operate(record, "install")
         self.may_install(record, on_start=False)

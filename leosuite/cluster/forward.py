@@ -63,10 +63,10 @@ MAX_ANSWER_BYTES = 1 << 20
 
 
 class Operation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One forwarded server operation: ``power`` (``action``), ``command``, or
-    ``settings`` (read them, or change them with ``settings``)."""
+    """One forwarded server operation: ``power`` (``action``), ``command``, ``install``,
+    or ``settings`` (read them, or change them with ``settings``)."""
 
-    kind: Literal["power", "command", "settings"]
+    kind: Literal["power", "command", "install", "settings"]
     server: str
     #: The account it is done for (the receiving node checks what it may do).
     account: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]

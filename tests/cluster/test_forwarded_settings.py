@@ -1,7 +1,7 @@
-"""``server_settings`` for a server another node runs, asked on any node: read and
-changed by the node that runs it (which checks the account's rights itself), its answer
-or error relayed, 503 when that node is gone; and its sharing, which lives in the store,
-done on any node."""
+"""``server_settings`` and ``server_install`` for a server another node runs, asked on
+any node: read, changed and run by the node that runs it (which checks the account's
+rights itself), its answer or error relayed, 503 when that node is gone; and its
+sharing, which lives in the store, done on any node."""
 
 from __future__ import annotations
 
@@ -81,3 +81,39 @@ async def test_settings_of_a_server_on_b_through_a(tmp_path: Path, cluster_store
                 gone = await olga_a.post("server_settings", {"server": "game"})
                 assert assert_error(gone, 503)["error_type"] == "node_unreachable"
             assert "Traceback" not in a.stderr
+
+
+MAKER = """
+description = "makes a file at install"
+admin_only = true
+command = ["{python}", "-c", "import sys; sys.stdin.read()"]
+stop_timeout = 2.0
+
+[[install]]
+run = ["{python}", "-c", "open('made.txt', 'w').write('made')"]
+timeout = 60
+"""
+
+
+async def test_install_of_a_server_on_b_through_a(tmp_path: Path, cluster_store_url: str) -> None:
+    for node in ("node-a", "node-b"):
+        templates = tmp_path / node / "data" / "templates"
+        templates.mkdir(parents=True)
+        (templates / "maker.toml").write_text(MAKER)
+    async with cluster(tmp_path, cluster_store_url, "node-a", "node-b") as (a, b):
+        with trio.fail_after(PATIENCE):
+            await add_user(a, "hope")
+            async with a.api() as admin_a, b.api() as admin_b:
+                create = {"server": "made", "type": "maker", "settings": {}, "node": "node-b"}
+                await admin_a.ok("server_create", create)
+                await wait_for(admin_b, "made", status="stopped")
+                answer = await admin_a.ok("server_install", {"server": "made"})
+                assert answer["installed"] is True, answer
+                made = tmp_path / "node-b" / "data" / "servers" / "made" / "made.txt"
+                assert made.read_text() == "made"
+                assert not (tmp_path / "node-a" / "data" / "servers" / "made").exists()
+                share = {"server": "made", "account": "hope", "rights": ["console"]}
+                await admin_a.ok("server_share_set", share)
+            async with a.api("hope", PASSWORD) as hope_a:
+                denied = await hope_a.post("server_install", {"server": "made"})
+                assert assert_error(denied, 403)["error_type"] == "permission_denied"

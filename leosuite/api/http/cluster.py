@@ -75,6 +75,8 @@ def cluster_blueprint(ctx: ApiContext) -> Blueprint:
             return Response(b"", status=204)
         if body.kind == "settings":
             return json_response(await ops.settings(body.server, body.settings))
+        if body.kind == "install":
+            return json_response(await ops.install(body.server))
         action = next((a for a in POWER_ACTIONS if a == body.action), None)
         if action is None:
             raise InvalidInput(f"{body.action[:40]!r} is not a power action", field="action")

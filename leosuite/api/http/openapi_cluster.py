@@ -72,11 +72,12 @@ def add_cluster_paths(paths: dict[str, Schema], schemas: dict[str, Schema]) -> N
     paths[OPERATION_PATH] = {
         "post": operation(
             "node_server_operation",
-            "A power action, console command or settings call another node forwards (nodes only)",
+            "A power action, console command, install or settings call another node forwards "
+            "(nodes only)",
             {
                 "200": response(
-                    "a power action's answer, or the settings (kind settings)",
-                    {"oneOf": [ref("PowerAnswer"), ref("ServerSettings")]},
+                    "a power action's answer, an install's, or the settings (kind settings)",
+                    {"oneOf": [ref("PowerAnswer"), ref("InstallAnswer"), ref("ServerSettings")]},
                 ),
                 "204": response("a command was typed"),
                 "400": error_response("malformed body, not a power action"),
