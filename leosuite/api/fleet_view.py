@@ -166,7 +166,10 @@ def refuse_elsewhere(ops: ServerOps, name: str, done: str) -> None:
     """Refuse (409) what only the node that runs the server can do, naming that node."""
     record = foreign_record(ops, name)
     if record is not None:
+        nodes = _nodes(ops.ctx)
+        url = nodes.url_of(record.node) if nodes is not None else ""
         raise Conflict(
-            f"server {name!r} runs on node {record.node}: it can only be {done} there",
+            f"server {name!r} runs on node {record.node}: it can only be {done} there"
+            + (f" ({url})" if url else ""),
             field="server",
         )

@@ -105,7 +105,11 @@ class ServerOps:
         return may_see_server(self.principal, record, self.granted(record))
 
     def visible(self, name: str) -> ServerRecord:
+        """This node's server ``name`` if the caller may see it: 409 naming its node for
+        a server another node runs (what is asked is done there), else 404."""
         validate_server_name(name)  # a malformed name is invalid input, as on create
+        if self.manager.find_record(name) is None:
+            refuse_elsewhere(self, name, "done")
         record = self.manager.record(name)  # NotFound for unknown names
         if not self.sees(record):
             raise NotFound(f"no server named {name!r}", field="server")

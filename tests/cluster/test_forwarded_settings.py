@@ -117,3 +117,38 @@ async def test_install_of_a_server_on_b_through_a(tmp_path: Path, cluster_store_
             async with a.api("hope", PASSWORD) as hope_a:
                 denied = await hope_a.post("server_install", {"server": "made"})
                 assert assert_error(denied, 403)["error_type"] == "permission_denied"
+
+
+#: Calls only the node that runs a server answers (its files, schedules, backups, log
+#: files and live figures are there), with a body each would take.
+ONLY_THERE = {
+    "server_files_list": {"server": "game", "path": ""},
+    "server_schedule_list": {"server": "game"},
+    "server_backup_list": {"server": "game"},
+    "server_logfile": {"server": "game"},
+    "server_stats_history": {"server": "game"},
+}
+
+
+async def test_what_only_the_servers_node_does_is_refused_elsewhere_naming_it(
+    tmp_path: Path, cluster_store_url: str
+) -> None:
+    async with cluster(tmp_path, cluster_store_url, "node-a", "node-b") as (a, b):
+        with trio.fail_after(PATIENCE):
+            await add_user(a, "olga", "HOST")
+            await add_user(a, "hope")
+            async with a.api("olga", PASSWORD) as olga_a, b.api("olga", PASSWORD) as olga_b:
+                create = {"server": "game", "type": "demo-game", "settings": FAST_DEMO}
+                await olga_a.ok("server_create", {**create, "node": "node-b"})
+                await wait_for(olga_b, "game", status="stopped")
+                for path, body in ONLY_THERE.items():
+                    refused = assert_error(await olga_a.post(path, body), 409)
+                    message = refused["error_message"]
+                    assert "runs on node node-b" in message, (path, message)
+                    assert b.http_url.rstrip("/") in message, (path, message)
+                    there = await olga_b.post(path, body)
+                    assert there.status_code == 200, (path, there.text)
+            async with a.api("hope", PASSWORD) as hope_a:
+                for path, body in ONLY_THERE.items():  # it does not see the server
+                    refused = assert_error(await hope_a.post(path, body), 404)
+                    assert "node-b" not in refused["error_message"]
