@@ -13,7 +13,9 @@ action that has begun is carried through even when the caller goes away (as a si
 call's is), and everything done is audited in one store transaction, one entry per
 server, when the call ends however it ends; so is each refusal on a server the caller
 sees, and the names answered as unknown as one count. Once the caller's session ends
-(its token or account revoked), the actions not begun are refused.
+(its token or account revoked), the actions not begun are refused. A named server
+another node runs is forwarded to that node as the single call is (at most
+:data:`MAX_FORWARDED` at once) and audited there; ``all`` means this node's servers.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..errors import (
     AuthError,
     InvalidInput,
     LeosuiteError,
+    NodeUnreachable,
     NotFound,
     PermissionDenied,
     is_internal,
@@ -37,6 +40,7 @@ from ..errors import (
 from ..store.servers import NAME_PATTERN
 from ..supervision.states import POWER_ACTIONS, PowerAction, State
 from ..supervision.types import validate_server_name
+from .fleet_view import foreign_record
 from .server_ops import ServerOps
 
 __all__ = [
@@ -58,6 +62,9 @@ MAX_NAMES = 10_000
 DEFAULT_PARALLEL = 1024
 #: The most actions under way at once whatever the request asks.
 MAX_PARALLEL = 1024
+#: The most actions of one request forwarded to other nodes at once (each is a
+#: connection to that node, which caps them per address).
+MAX_FORWARDED = 8
 
 
 #: One name of a request's ``servers``.
@@ -162,9 +169,11 @@ async def run_power_bulk(
         if account_id == ops.principal.account_id:
             ended.append(reason)
 
+    forwards = trio.CapacityLimiter(MAX_FORWARDED)
+
     async def worker() -> None:
         for name in queue:
-            outcome = await _act(ops, name, action, done, counted, ended)
+            outcome = await _act(ops, name, action, done, counted, ended, forwards)
             outcomes[name] = outcome
             await on_outcome(outcome)
 
@@ -192,12 +201,23 @@ async def _act(
     done: list[tuple[str, str]],
     counted: dict[str, int],
     ended: list[str],
+    forwards: trio.CapacityLimiter,
 ) -> Outcome:
     if ended:  # refused as the next single call with the ended session would be
         what = f"server(s): the session ended ({ended[0]})"
         counted[what] = counted.get(what, 0) + 1
         return Outcome(name, error=AuthError(f"your session ended ({ended[0]}); not done"))
     try:
+        if ops.manager.find_record(name) is None and foreign_record(ops, name) is not None:
+            # Another node runs it: forwarded as the single call is, and audited there.
+            async with forwards:
+                with trio.CancelScope(shield=True):
+                    answer = await ops.power(name, action)
+            try:
+                return Outcome(name, state=State(answer.get("status")))
+            except ValueError:
+                message = "the server's node gave an answer that is not the API's"
+                raise NodeUnreachable(message) from None
         _check(ops, name, action)
         # Begun, the action is carried through and audited even if the caller goes away.
         with trio.CancelScope(shield=True):

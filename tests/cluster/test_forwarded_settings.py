@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from tests.api.test_power_bulk import bulk
 from tests.helpers.cluster import cluster
 from tests.helpers.http import assert_error
 from tests.helpers.servers import FAST_DEMO
@@ -152,3 +153,32 @@ async def test_what_only_the_servers_node_does_is_refused_elsewhere_naming_it(
                 for path, body in ONLY_THERE.items():  # it does not see the server
                     refused = assert_error(await hope_a.post(path, body), 404)
                     assert "node-b" not in refused["error_message"]
+
+
+async def test_a_bulk_power_action_names_servers_of_both_nodes(
+    tmp_path: Path, cluster_store_url: str
+) -> None:
+    async with cluster(tmp_path, cluster_store_url, "node-a", "node-b") as (a, b):
+        with trio.fail_after(PATIENCE):
+            await add_user(a, "olga", "HOST")
+            async with a.api("olga", PASSWORD) as olga_a, b.api("olga", PASSWORD) as olga_b:
+                create = {"type": "demo-game", "settings": FAST_DEMO}
+                await olga_a.ok("server_create", {**create, "server": "here"})
+                for name in ("far1", "far2"):
+                    await olga_a.ok("server_create", {**create, "server": name, "node": "node-b"})
+                    await wait_for(olga_b, name, status="stopped")
+                body = {"action": "start", "servers": ["here", "far1", "far2", "nowhere"]}
+                lines = await bulk(olga_a, body)
+                found = {line["server"]: line for line in lines}
+                assert found["nowhere"]["error_type"] == "not_found"
+                for name in ("here", "far1", "far2"):
+                    assert found[name].get("status") in ("starting", "running"), found
+                for name in ("far1", "far2"):
+                    await wait_for(olga_b, name, status="running")
+                # all: this node's servers only.
+                lines = await bulk(olga_a, {"action": "stop", "all": True})
+                assert [line["server"] for line in lines] == ["here"]
+                assert (await olga_b.status("far1"))["status"] == "running"
+            async with b.admin() as admin_b:
+                entries = (await admin_b.get("/log/", params={"session": "far1"})).text
+            assert "(through node node-a)" in entries
