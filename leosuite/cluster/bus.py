@@ -56,6 +56,11 @@ CHANNEL = "leosuite_events"
 MAX_PAYLOAD = 7900
 #: Events a subscriber may fall behind by before it is told to re-read everything.
 SUBSCRIBER_BUFFER = 256
+#: Kinds of which a subscriber must get every event (chat messages, each delivered to
+#: its members once): a bus that receives one for a full subscriber waits for room, up
+#: to :data:`LOSSLESS_WAIT` seconds, before it drops it and sends a resync.
+LOSSLESS_KINDS = frozenset({"chat"})
+LOSSLESS_WAIT = 10.0
 
 
 class ClusterEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,6 +76,9 @@ class ClusterEvent(msgspec.Struct, frozen=True, kw_only=True):
         return self.node == "" and self.data.get("resync") is True
 
 
+#: Seconds between looks at a full lossless subscriber's room.
+_ROOM_POLL = 0.01
+
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(ClusterEvent).decode
 
@@ -85,6 +93,12 @@ class _Subscriber:
 
     def _used(self) -> int:
         return self.send.statistics().current_buffer_used
+
+    def full(self) -> bool:
+        """No room for another event (a closed subscriber never has room to wait for)."""
+        return (
+            self._used() >= SUBSCRIBER_BUFFER and self.send.statistics().open_receive_channels > 0
+        )
 
     def offer(self, event: ClusterEvent) -> bool:
         """Queue ``event``; False when it was dropped (a resync stands in for it)."""
@@ -150,6 +164,22 @@ class Bus:
             return  # this node's own event: its services acted on it already
         self.received += 1
         for subscriber in list(self._subscribers.get(event.kind, ())):
+            if not subscriber.offer(event):
+                self.dropped += 1
+
+    async def deliver_waiting(self, event: ClusterEvent) -> None:
+        """:meth:`deliver`, waiting (bounded) for room in a full subscriber of a
+        lossless kind; the bus receives nothing else meanwhile, so the events wait in
+        the store's notification queue, in order."""
+        if event.node == self.node:
+            return
+        self.received += 1
+        for subscriber in list(self._subscribers.get(event.kind, ())):
+            if event.kind in LOSSLESS_KINDS:
+                # Nothing tells when a memory channel's reader makes room: looked at.
+                with trio.move_on_after(LOSSLESS_WAIT):
+                    while subscriber.full():  # noqa: ASYNC110
+                        await trio.sleep(_ROOM_POLL)
             if not subscriber.offer(event):
                 self.dropped += 1
 

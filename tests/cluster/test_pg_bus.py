@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import trio
 
-from leosuite.cluster.bus import CHANNEL, MAX_PAYLOAD, ClusterEvent
+from leosuite.cluster.bus import CHANNEL, MAX_PAYLOAD, SUBSCRIBER_BUFFER, ClusterEvent, LocalBus
 from leosuite.cluster.pg_bus import PgBus
 
 #: Generous: these wait for a result, they do not time it.
@@ -56,6 +56,33 @@ async def test_events_from_one_node_arrive_in_order(postgres_url: str) -> None:
                 await a.publish("chat", {"n": n})
             assert [(await _next(events)).data["n"] for _ in range(100)] == list(range(100))
         await a.aclose()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_burst_of_chat_events_beyond_the_buffer_loses_none(postgres_url: str) -> None:
+    """Chat messages must all arrive: a burst larger than a subscriber's buffer, read
+    only after it was all sent, waits on the bus instead of being dropped; a slow
+    subscriber of another kind still gets a resync in place of what did not fit."""
+    b = PgBus(postgres_url, "b")
+    count = 3 * SUBSCRIBER_BUFFER
+    async with trio.open_nursery() as nursery:
+        await nursery.start(b.run)
+        with b.subscribe("chat") as chat, b.subscribe("ban") as bans:
+            # One transaction: its notifications reach the listener all at once.
+            sender = LocalBus("a")
+            with psycopg.connect(postgres_url) as conn:
+                for n in range(count):
+                    for kind in ("chat", "ban"):
+                        payload = sender.encode(kind, {"n": n}).decode()
+                        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+            got = [(await _next(chat)).data.get("n") for _ in range(count)]
+            assert got == list(range(count))
+            seen = []
+            while not (event := await _next(bans)).resync:
+                seen.append(event.data["n"])
+            assert seen == list(range(len(seen)))
+            assert len(seen) < count
+        assert b.dropped > 0
         nursery.cancel_scope.cancel()
 
 
