@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import h11
 import msgspec
@@ -26,6 +26,7 @@ from ..cluster.forward import (
     NODE_HEADER,
     OPERATION_PATH,
     Operation,
+    OperationKind,
     post_json,
     relayed_error,
 )
@@ -53,6 +54,7 @@ __all__ = [
 log = logging.getLogger("leosuite.cluster")
 
 _answer_decoder = msgspec.json.Decoder(dict[str, Any])
+T = TypeVar("T")
 
 
 class NodeLookup(Protocol):
@@ -176,21 +178,36 @@ async def _cancel_when_unreachable(nodes: NodeLookup, node: str, scope: trio.Can
             return
 
 
+def _operation(ops: ServerOps, name: str, kind: OperationKind, **fields: Any) -> Operation:
+    """``kind`` on ``name`` for the caller: its account, address and login."""
+    return Operation(
+        kind=kind, server=name, account=ops.principal.account_id, ip=ops.ip,
+        session=session_of(ops.principal.token_hash), **fields,
+    )  # fmt: skip
+
+
+_settings_decoder = msgspec.json.Decoder(list[dict[str, Any]])
+
+
+async def _answer(
+    ops: ServerOps, node: str, operation: Operation, decoder: msgspec.json.Decoder[T]
+) -> T:
+    """The node's answer to ``operation``, decoded (not the API's: NodeUnreachable)."""
+    try:
+        return decoder.decode(await _forward(ops, node, operation))
+    except (msgspec.DecodeError, RecursionError):
+        raise NodeUnreachable(f"node {node!r} gave an answer that is not the API's") from None
+
+
 async def forwarded_power(ops: ServerOps, name: str, action: str) -> dict[str, Any] | None:
     """The answer of the node that runs ``name`` to ``action`` (``install``: its install
     steps); None when it is this one."""
     where = await _elsewhere(ops, name)
     if where is None:
         return None
-    operation = Operation(
-        kind="install" if action == "install" else "power", server=name,
-        account=ops.principal.account_id, ip=ops.ip, action=action,
-        session=session_of(ops.principal.token_hash),
-    )  # fmt: skip
-    try:
-        return _answer_decoder.decode(await _forward(ops, where[1], operation))
-    except (msgspec.DecodeError, RecursionError):
-        raise NodeUnreachable(f"node {where[1]!r} gave an answer that is not the API's") from None
+    kind: OperationKind = "install" if action == "install" else "power"
+    operation = _operation(ops, name, kind, action=action)
+    return await _answer(ops, where[1], operation, _answer_decoder)
 
 
 async def forwarded_command(ops: ServerOps, name: str, line: str) -> bool:
@@ -198,15 +215,8 @@ async def forwarded_command(ops: ServerOps, name: str, line: str) -> bool:
     where = await _elsewhere(ops, name)
     if where is None:
         return False
-    operation = Operation(
-        kind="command", server=name, account=ops.principal.account_id, ip=ops.ip, command=line,
-        session=session_of(ops.principal.token_hash),
-    )  # fmt: skip
-    await _forward(ops, where[1], operation)
+    await _forward(ops, where[1], _operation(ops, name, "command", command=line))
     return True
-
-
-_settings_decoder = msgspec.json.Decoder(list[dict[str, Any]])
 
 
 async def forwarded_settings(
@@ -217,15 +227,8 @@ async def forwarded_settings(
     where = await _elsewhere(ops, name)
     if where is None:
         return None
-    operation = Operation(
-        kind="settings", server=name, account=ops.principal.account_id, ip=ops.ip,
-        settings=dict(changes) if changes else None,
-        session=session_of(ops.principal.token_hash),
-    )  # fmt: skip
-    try:
-        return _settings_decoder.decode(await _forward(ops, where[1], operation))
-    except (msgspec.DecodeError, RecursionError):
-        raise NodeUnreachable(f"node {where[1]!r} gave an answer that is not the API's") from None
+    operation = _operation(ops, name, "settings", settings=dict(changes) if changes else None)
+    return await _answer(ops, where[1], operation, _settings_decoder)
 
 
 def console_elsewhere(ops: ServerOps, name: str) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "OPERATION_PATH",
     "NodeCredential",
     "Operation",
+    "OperationKind",
     "post_json",
     "relayed_error",
 ]
@@ -62,11 +63,15 @@ ANSWER_TIMEOUT = 3660.0
 MAX_ANSWER_BYTES = 1 << 20
 
 
+#: What a forwarded operation does.
+OperationKind = Literal["power", "command", "install", "settings"]
+
+
 class Operation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One forwarded server operation: ``power`` (``action``), ``command``, ``install``,
     or ``settings`` (read them, or change them with ``settings``)."""
 
-    kind: Literal["power", "command", "install", "settings"]
+    kind: OperationKind
     server: str
     #: The account it is done for (the receiving node checks what it may do).
     account: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
