@@ -5,13 +5,15 @@ sharing, which lives in the store, done on any node."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from tests.api.test_power_bulk import bulk
-from tests.helpers.cluster import cluster
+from tests.helpers.cluster import ClusterNode, cluster
 from tests.helpers.http import assert_error
 from tests.helpers.servers import FAST_DEMO
 
@@ -24,8 +26,11 @@ def value_of(view: list[dict[str, Any]], name: str) -> Any:
     return found["value"]
 
 
-async def test_settings_of_a_server_on_b_through_a(tmp_path: Path, cluster_store_url: str) -> None:
-    async with cluster(tmp_path, cluster_store_url, "node-a", "node-b") as (a, b):
+@asynccontextmanager
+async def game_on_b(tmp_path: Path, store_url: str) -> AsyncIterator[tuple[ClusterNode, ...]]:
+    """Two nodes, accounts olga (HOST) and hope, and olga's server ``game`` on node-b,
+    created through node-a and taken on by node-b."""
+    async with cluster(tmp_path, store_url, "node-a", "node-b") as (a, b):
         with trio.fail_after(PATIENCE):
             await add_user(a, "olga", "HOST")
             await add_user(a, "hope")
@@ -33,7 +38,13 @@ async def test_settings_of_a_server_on_b_through_a(tmp_path: Path, cluster_store
                 create = {"server": "game", "type": "demo-game", "settings": FAST_DEMO}
                 await olga_a.ok("server_create", {**create, "node": "node-b"})
                 await wait_for(olga_b, "game", status="stopped")
+        yield a, b
 
+
+async def test_settings_of_a_server_on_b_through_a(tmp_path: Path, cluster_store_url: str) -> None:
+    async with game_on_b(tmp_path, cluster_store_url) as (a, b):
+        with trio.fail_after(PATIENCE):
+            async with a.api("olga", PASSWORD) as olga_a, b.api("olga", PASSWORD) as olga_b:
                 read = await olga_a.ok("server_settings", {"server": "game"})
                 assert read == await olga_b.ok("server_settings", {"server": "game"})
                 assert value_of(read, "player_interval") == 0
@@ -134,14 +145,9 @@ ONLY_THERE = {
 async def test_what_only_the_servers_node_does_is_refused_elsewhere_naming_it(
     tmp_path: Path, cluster_store_url: str
 ) -> None:
-    async with cluster(tmp_path, cluster_store_url, "node-a", "node-b") as (a, b):
+    async with game_on_b(tmp_path, cluster_store_url) as (a, b):
         with trio.fail_after(PATIENCE):
-            await add_user(a, "olga", "HOST")
-            await add_user(a, "hope")
             async with a.api("olga", PASSWORD) as olga_a, b.api("olga", PASSWORD) as olga_b:
-                create = {"server": "game", "type": "demo-game", "settings": FAST_DEMO}
-                await olga_a.ok("server_create", {**create, "node": "node-b"})
-                await wait_for(olga_b, "game", status="stopped")
                 for path, body in ONLY_THERE.items():
                     refused = assert_error(await olga_a.post(path, body), 409)
                     message = refused["error_message"]
