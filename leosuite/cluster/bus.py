@@ -17,8 +17,8 @@ An event is JSON of at most :data:`MAX_PAYLOAD` bytes (PostgreSQL's limit is 800
 Events sent while a node was not listening are lost to it, so every subscriber also
 receives ``ClusterEvent(kind=kind, node="", data={"resync": True})`` whenever it may
 have missed some (each time the listening connection begins, the first time too, and
-when the subscriber fell :data:`SUBSCRIBER_BUFFER` events behind) and then re-reads
-what it holds from the store.
+when the subscriber fell :data:`SUBSCRIBER_BUFFER` events behind, or its kind's
+:data:`BUFFER_OF_KIND`) and then re-reads what it holds from the store.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANNEL",
     "MAX_PAYLOAD",
+    "BUFFER_OF_KIND",
     "SUBSCRIBER_BUFFER",
     "Bus",
     "ClusterEvent",
@@ -56,11 +57,11 @@ CHANNEL = "leosuite_events"
 MAX_PAYLOAD = 7900
 #: Events a subscriber may fall behind by before it is told to re-read everything.
 SUBSCRIBER_BUFFER = 256
-#: Kinds of which a subscriber must get every event (chat messages, each delivered to
-#: its members once): a bus that receives one for a full subscriber waits for room, up
-#: to :data:`LOSSLESS_WAIT` seconds, before it drops it and sends a resync.
-LOSSLESS_KINDS = frozenset({"chat"})
-LOSSLESS_WAIT = 10.0
+#: Events a subscriber of a kind whose every event counts (chat messages, each
+#: delivered to its members once) may fall behind by: a burst of that size passes
+#: whole, and the bus never waits for a subscriber (bans and ended tokens behind it
+#: would wait too).
+BUFFER_OF_KIND = {"chat": 4096}
 
 
 class ClusterEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,9 +77,6 @@ class ClusterEvent(msgspec.Struct, frozen=True, kw_only=True):
         return self.node == "" and self.data.get("resync") is True
 
 
-#: Seconds between looks at a full lossless subscriber's room.
-_ROOM_POLL = 0.01
-
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(ClusterEvent).decode
 
@@ -88,21 +86,16 @@ class _Subscriber:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.buffer = BUFFER_OF_KIND.get(kind, SUBSCRIBER_BUFFER)
         # One slot beyond the buffer is kept for the resync that overflow sends.
-        self.send, self.receive = trio.open_memory_channel[ClusterEvent](SUBSCRIBER_BUFFER + 1)
+        self.send, self.receive = trio.open_memory_channel[ClusterEvent](self.buffer + 1)
 
     def _used(self) -> int:
         return self.send.statistics().current_buffer_used
 
-    def full(self) -> bool:
-        """No room for another event (a closed subscriber never has room to wait for)."""
-        return (
-            self._used() >= SUBSCRIBER_BUFFER and self.send.statistics().open_receive_channels > 0
-        )
-
     def offer(self, event: ClusterEvent) -> bool:
         """Queue ``event``; False when it was dropped (a resync stands in for it)."""
-        if self._used() < SUBSCRIBER_BUFFER:
+        if self._used() < self.buffer:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 self.send.send_nowait(event)
             return True
@@ -164,22 +157,6 @@ class Bus:
             return  # this node's own event: its services acted on it already
         self.received += 1
         for subscriber in list(self._subscribers.get(event.kind, ())):
-            if not subscriber.offer(event):
-                self.dropped += 1
-
-    async def deliver_waiting(self, event: ClusterEvent) -> None:
-        """:meth:`deliver`, waiting (bounded) for room in a full subscriber of a
-        lossless kind; the bus receives nothing else meanwhile, so the events wait in
-        the store's notification queue, in order."""
-        if event.node == self.node:
-            return
-        self.received += 1
-        for subscriber in list(self._subscribers.get(event.kind, ())):
-            if event.kind in LOSSLESS_KINDS:
-                # Nothing tells when a memory channel's reader makes room: looked at.
-                with trio.move_on_after(LOSSLESS_WAIT):
-                    while subscriber.full():  # noqa: ASYNC110
-                        await trio.sleep(_ROOM_POLL)
             if not subscriber.offer(event):
                 self.dropped += 1
 

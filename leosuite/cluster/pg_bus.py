@@ -201,7 +201,7 @@ class PgBus(Bus):
         pgconn = conn.pgconn
         fd = pgconn.socket
         while True:
-            await self._take(pgconn)
+            self._take(pgconn)
             with trio.move_on_after(self.ping_interval) as idle:
                 await trio.lowlevel.wait_readable(fd)
             if idle.cancelled_caught:
@@ -212,17 +212,17 @@ class PgBus(Bus):
             if pgconn.status != ConnStatus.OK:
                 raise ListenLost(pgconn.get_error_message() or "connection closed")
 
-    async def _take(self, pgconn: psycopg.pq.abc.PGconn) -> None:
+    def _take(self, pgconn: psycopg.pq.abc.PGconn) -> None:
         while self._taken:  # those that arrived during a statement came first
-            await self._handle(self._taken.popleft().payload.encode())
+            self._handle(self._taken.popleft().payload.encode())
         while (notify := pgconn.notifies()) is not None:
             if notify.relname.decode() == CHANNEL:
-                await self._handle(notify.extra)
+                self._handle(notify.extra)
 
-    async def _handle(self, payload: bytes) -> None:
+    def _handle(self, payload: bytes) -> None:
         try:
             event = _decode(payload)
         except (msgspec.DecodeError, RecursionError):  # anyone on the database may NOTIFY
             log.warning("ignored a malformed event on %s: %r", CHANNEL, payload[:200])
             return
-        await self.deliver_waiting(event)
+        self.deliver(event)
