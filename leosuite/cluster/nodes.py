@@ -16,8 +16,10 @@ row stopped before it says so: the row, not the event, makes it unreachable).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import math
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -158,13 +160,14 @@ class NodeDirectory:
         return sorted(n for n in self._seen if n != self.name)
 
     def other_origins(self) -> tuple[frozenset[str], frozenset[str]]:
-        """The origins of the other nodes' dashboards (``public_url``) and of their
-        WebSocket APIs (``ws_url``): a page of one node reads a console from another."""
+        """The origins of the reachable other nodes' dashboards (``public_url``) and of
+        their WebSocket APIs (``ws_url``): a page of one node reads a console from
+        another. A node gone (stopped, renamed, a host that left) names none."""
         pages: set[str] = set()
         sockets: set[str] = set()
         for name in self.others():
             record = self.get(name)
-            if record is not None:
+            if record is not None and self.reachable(name):
                 pages.add(url_origin(record.public_url))
                 sockets.add(url_origin(record.ws_url))
         pages.discard("")
@@ -310,16 +313,28 @@ class NodeDirectory:
                         log.warning("node %s: heartbeat not written: %s", self.name, exc)
 
 
+_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+#: A host name or IPv4 address as an origin names it (nothing else reaches a header).
+_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]{0,252})")
+
+
 def url_origin(url: str) -> str:
-    """``scheme://host[:port]`` of ``url`` in lower case ("" when it has no host)."""
+    """``scheme://host[:port]`` of ``url`` in lower case, without a default port; ""
+    when it is no plain http(s)/ws(s) URL of a host (user info, odd characters)."""
     try:
         parts = urlsplit(url.strip())
         host, port = parts.hostname, parts.port
     except ValueError:
         return ""
     scheme = parts.scheme.lower()
-    if not scheme or not host:
+    if scheme not in _SCHEMES or not host or parts.username is not None or "\\" in url:
         return ""
-    host = f"[{host}]" if ":" in host else host
+    if ":" in host:  # an IPv6 address, in brackets in the URL
+        try:
+            host = f"[{ipaddress.IPv6Address(host)}]"
+        except ValueError:
+            return ""
+    elif not _HOST.fullmatch(host):
+        return ""
     default = 443 if scheme in ("https", "wss") else 80
     return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"

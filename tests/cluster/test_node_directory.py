@@ -18,7 +18,7 @@ import trio.testing
 
 from leosuite.clock import WallClock
 from leosuite.cluster.bus import Bus, ClusterEvent
-from leosuite.cluster.nodes import NodeDirectory
+from leosuite.cluster.nodes import NodeDirectory, url_origin
 from leosuite.settings import NodeSettings
 from leosuite.store import Database
 from leosuite.store import nodes as node_table
@@ -193,3 +193,52 @@ async def test_a_node_whose_row_was_removed_writes_it_again(
         await trio.sleep(INTERVAL + 0.1)
         rows: Any = await store.call(node_table.list_all)
         assert [r.name for r in rows] == ["a"]
+
+
+async def test_only_reachable_other_nodes_name_origins(
+    store: InLoopStore, mock_clock: trio.testing.MockClock
+) -> None:
+    """A page of another node's dashboard may read this node's consoles, and this node's
+    pages may connect to the other nodes' WebSocket APIs, only while that node is up:
+    an old row (a renamed host, a node gone for good) widens nothing."""
+    now = WallClock()
+    old = NodeRecord(
+        name="gone", public_url="http://gone:1", started_at=0.0, heartbeat_at=now() - 3600,
+        version="0", ws_url="ws://gone:2/",
+    )  # fmt: skip
+    await store.call(lambda conn: node_table.register(conn, old))
+    a, b = directory(store, "a", now=now), directory(store, "b", now=now)
+    b.ws_url = "ws://b.example:8976/"
+    async with running(a):
+        assert a.other_origins() == (frozenset(), frozenset())  # alone: nothing
+        async with running(b) as b_scope:
+            await trio.sleep(3 * INTERVAL + 0.1)
+            assert a.other_origins() == (
+                frozenset({"http://b.example:8975"}),
+                frozenset({"ws://b.example:8976"}),
+            )
+            b_scope.cancel()
+        await trio.sleep(TIMEOUT + 2 * INTERVAL)
+        assert a.other_origins() == (frozenset(), frozenset())
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("http://127.0.0.1:80/", "http://127.0.0.1"),
+        ("https://Node-1.Example:443/dashboard/", "https://node-1.example"),
+        ("wss://node:8976", "wss://node:8976"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+        # What no browser sends, or no origin header may hold: never an origin.
+        ("https://x@node", ""),
+        ("https://evil.example\\@node", ""),
+        ("ws://a b;script-src *", ""),
+        ("ftp://node", ""),
+        ("http://[zz]:1", ""),
+        ("http://node:99999", ""),
+        ("node", ""),
+        ("", ""),
+    ],
+)
+def test_url_origin(url: str, origin: str) -> None:
+    assert url_origin(url) == origin
