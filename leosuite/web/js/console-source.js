@@ -5,10 +5,6 @@
 
 import { Connection } from "./api.js";
 
-// A token is only needed to open a subscription or read a page, and lives a minute by
-// default: one is used for this long, then a new one is minted.
-const REUSE_MS = 5_000;
-
 /** This daemon's connection. */
 export function localSource(app) {
   return {
@@ -24,14 +20,17 @@ export function localSource(app) {
 
 /** The node that runs ``server``, reached at the ``ws_url`` a console token names. */
 export async function remoteSource(app, server) {
-  let minted = await app.conn.call("server.console_token", { server });
-  let mintedAt = Date.now();
+  const minted = await app.conn.call("server.console_token", { server });
+  let unused = minted.token;
+  // A token lives briefly (node.console_token_lifetime): each subscribe and page of
+  // older output gets a fresh one (the first use takes the one minted to find the node).
   async function token() {
-    if (Date.now() - mintedAt > REUSE_MS) {
-      minted = await app.conn.call("server.console_token", { server });
-      mintedAt = Date.now();
+    if (unused) {
+      const first = unused;
+      unused = null;
+      return first;
     }
-    return minted.token;
+    return (await app.conn.call("server.console_token", { server })).token;
   }
   const withToken = async (content) => ({ ...content, console_token: await token() });
   const conn = new Connection(minted.ws_url, null);
