@@ -31,6 +31,7 @@ __all__ = [
     "fresh_ops",
     "mint_console_token",
     "still_reads",
+    "token_wait",
 ]
 
 #: The rights a console token records (of those the account has on the server).
@@ -155,6 +156,13 @@ async def console_reader(ctx: ApiContext, token: str, server: str, ip: str) -> S
     if "console" not in reader.rights(record):
         raise AuthError("console token refused: the account may no longer read this console")
     return reader
+
+
+def token_wait(wait: float | None) -> float | None:
+    """How long a read with a console token may wait for output: at most
+    :data:`TOKEN_RECHECK`, the time after which a subscription checks the store again
+    (a right taken away meanwhile must not go on being served)."""
+    return None if wait is None else min(wait, TOKEN_RECHECK)
 
 
 async def still_reads(reader: StoreCheckedOps, server: str) -> bool:

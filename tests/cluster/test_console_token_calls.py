@@ -122,6 +122,14 @@ async def test_the_token_reads_the_console_and_nothing_else(tmp_path: Path) -> N
                     read = await anonymous.post("/api/server_log", json=log_body(token))
                     assert read.status_code == 200, read.text
                     assert decode_data(read.json())
+                    # A token's read waits at most the 5 s between store checks, not
+                    # the 30 s asked (a right taken away meanwhile is seen at the next).
+                    end = read.json()["nextReadIndex"]
+                    with trio.fail_after(20):
+                        idle = await anonymous.post(
+                            "/api/server_log", json=log_body(token, readIndex=end, wait=30)
+                        )
+                    assert idle.status_code == 200, idle.text
                     # Another server's token, a forged or expired one: refused.
                     refused = [
                         log_body(other),

@@ -19,7 +19,7 @@ from quart import Blueprint, Response
 
 from ...supervision.states import POWER_ACTIONS, PowerAction
 from ..context import ApiContext
-from ..fleet_access import console_reader
+from ..fleet_access import console_reader, token_wait
 from ..requests import Body, authenticate, decode_body, peer_ip
 from ..server_ops import ConsoleIndex, ServerOps, WaitSeconds
 from .auth import json_response
@@ -112,12 +112,14 @@ def servers_blueprint(ctx: ApiContext) -> Blueprint:
     @bp.post("/server_log")
     async def server_log() -> Response:
         body = await decode_body(LogBody, max_body)
+        wait = body.wait
         if body.console_token is not None:  # minted by any node for this one's server
             ops: ServerOps = await console_reader(ctx, body.console_token, body.server, peer_ip())
+            wait = token_wait(wait)
         else:
             ops = await caller(body.token)
         answer = await ops.read_log(
-            body.server, body.readIndex, limit=body.max, wait=body.wait, encoding=body.encoding
+            body.server, body.readIndex, limit=body.max, wait=wait, encoding=body.encoding
         )
         return json_response(answer)
 

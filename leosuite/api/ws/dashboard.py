@@ -28,7 +28,13 @@ from ...errors import InternalError
 from ...supervision.console_file import ConsoleFile
 from ...supervision.spec import StateChange
 from ...supervision.states import POWER_ACTIONS, PowerAction, allowed_actions
-from ..fleet_access import TOKEN_RECHECK, console_reader, mint_console_token, still_reads
+from ..fleet_access import (
+    TOKEN_RECHECK,
+    console_reader,
+    mint_console_token,
+    still_reads,
+    token_wait,
+)
 from ..fleet_view import foreign_status, foreign_visible
 from ..forwarding import console_elsewhere
 from ..server_ops import ConsoleIndex, ServerOps, WaitSeconds
@@ -144,8 +150,9 @@ def install_dashboard_calls(api: WsApi) -> None:
             reader: ServerOps = ops(conn)
         else:  # minted by any node for this one's server
             reader = await console_reader(ctx, query.console_token, query.server, conn.ip)
+        wait = query.wait if query.console_token is None else token_wait(query.wait)
         return await reader.read_log(
-            query.server, query.readIndex, limit=query.max, wait=query.wait, encoding=query.encoding
+            query.server, query.readIndex, limit=query.max, wait=wait, encoding=query.encoding
         )
 
     def power(action: PowerAction) -> Any:
