@@ -15,7 +15,8 @@ server, when the call ends however it ends; so is each refusal on a server the c
 sees, and the names answered as unknown as one count. Once the caller's session ends
 (its token or account revoked), the actions not begun are refused. A named server
 another node runs is forwarded to that node as the single call is (at most
-:data:`MAX_FORWARDED` at once) and audited there; ``all`` means this node's servers.
+:data:`MAX_FORWARDED` at once; a caller that goes away stops the waiting for their
+answers) and audited there; ``all`` means this node's servers.
 """
 
 from __future__ import annotations
@@ -209,10 +210,10 @@ async def _act(
         return Outcome(name, error=AuthError(f"your session ended ({ended[0]}); not done"))
     try:
         if ops.manager.find_record(name) is None and foreign_record(ops, name) is not None:
-            # Another node runs it: forwarded as the single call is, and audited there.
+            # Another node runs it: forwarded as the single call is (not shielded: that
+            # node carries on what it began when this one stops waiting), audited there.
             async with forwards:
-                with trio.CancelScope(shield=True):
-                    answer = await ops.power(name, action)
+                answer = await ops.power(name, action)
             try:
                 return Outcome(name, state=State(answer.get("status")))
             except ValueError:
