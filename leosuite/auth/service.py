@@ -125,6 +125,9 @@ class AuthService:
         self._tokens: dict[str, _CachedToken] = {}
         #: Accounts whose tokens a change under way deletes (it ends them, with its reason).
         self._ending: dict[int, int] = {}
+        #: A re-check left tokens to such a change: check again once it is over (the
+        #: change may have ended none, and another node deleted them).
+        self._recheck_wanted = False
         #: A new token's first lifetime: the sliding one, unless the absolute one is shorter.
         self._token_ttl = min(settings.token_ttl, settings.token_max_lifetime)
         #: Called with (account_id, reason) when an account's tokens are destroyed.
@@ -372,13 +375,9 @@ class AuthService:
         if not hashes:
             return 0
         live = await self._db.call(lambda conn: tokens.live_hashes(conn, hashes))
-        gone = [
-            h
-            for h in hashes
-            if h not in live
-            and h in self._tokens
-            and self._tokens[h].principal.account_id not in self._ending
-        ]
+        missing = [h for h in hashes if h not in live and h in self._tokens]
+        gone = [h for h in missing if self._tokens[h].principal.account_id not in self._ending]
+        self._recheck_wanted = len(gone) < len(missing)
         for token_hash in gone:
             self._token_gone(token_hash, "token destroyed")
         return len(gone)
@@ -391,6 +390,11 @@ class AuthService:
             count = await self._db.call(lambda conn: tokens.delete_for_account(conn, account_id))
             self.forget_account(account_id, reason)
         return count
+
+    @property
+    def recheck_wanted(self) -> bool:
+        """A re-check left tokens to an account's change that is over now: re-check."""
+        return self._recheck_wanted and not self._ending
 
     @contextlib.contextmanager
     def ending_account(self, account_id: int) -> Iterator[None]:

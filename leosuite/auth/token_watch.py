@@ -61,7 +61,7 @@ async def watch_tokens(
     while True:
         await trio.sleep(interval)
         stamp = _stamp(paths)
-        if stamp == last and trio.current_time() < next_full:
+        if stamp == last and trio.current_time() < next_full and not auth.recheck_wanted:
             continue
         last, next_full = stamp, trio.current_time() + full_every
         try:

@@ -231,6 +231,20 @@ async def test_a_recheck_during_an_accounts_change_leaves_its_sessions_to_it(env
     assert await env.auth.recheck_tokens() == 1
     assert ended == ["token destroyed"]
 
+    # A change that ends no session (its reason is empty) while another process
+    # deleted a token: the re-check during it leaves the token, and asks for another.
+    account_ops.lock_account(env.db, "alice", False)
+    third = await env.login()
+    await env.auth.authenticate(third.access_token)
+    with env.auth.ending_account(account):
+        account_ops.lock_account(env.db, "alice", True)
+        assert await env.auth.recheck_tokens() == 0
+        assert not env.auth.recheck_wanted  # not while the change runs
+    assert env.auth.recheck_wanted
+    assert await env.auth.recheck_tokens() == 1
+    assert not env.auth.recheck_wanted
+    assert ended == ["token destroyed", "token destroyed"]
+
 
 async def test_logout_destroys_the_token(env: Env) -> None:
     result = await env.login()
