@@ -358,7 +358,7 @@ def install_dashboard_calls(api: WsApi) -> None:
             # The other nodes' servers: a change of the state their node last wrote, or
             # of whether that node is reachable, as this node reads them.
             nodes = ctx.nodes
-            if nodes is None:
+            if nodes is None or not ctx.settings.store.url:  # one node: no others' servers
                 return
 
             def statuses() -> dict[str, dict[str, Any]]:
