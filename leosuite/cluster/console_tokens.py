@@ -32,6 +32,7 @@ from ..store.db import Database
 __all__ = [
     "KEY_PREFIX",
     "MAX_TOKEN_LENGTH",
+    "MISSING_RECHECK",
     "PREFIX",
     "ConsoleClaims",
     "ConsoleKeys",
@@ -132,6 +133,10 @@ def check(token: str, key: bytes | None, *, now: float, node: str, server: str) 
     return claims
 
 
+#: Seconds a key id the store did not have is answered "no such key" without asking.
+MISSING_RECHECK = 2.0
+
+
 class ConsoleKeys:
     """The signing keys as this daemon knows them: read from the store once each and
     created there when missing. ``rotation`` (seconds each key signs) must be the same
@@ -139,6 +144,9 @@ class ConsoleKeys:
 
     def __init__(self) -> None:
         self._keys: dict[int, bytes] = {}
+        #: Key ids the store did not have, and when it was asked (a forged token's id
+        #: costs one store read per :data:`MISSING_RECHECK` seconds, not one per call).
+        self._missing: dict[int, float] = {}
 
     async def signing_key(self, db: Database, now: float, rotation: float) -> tuple[int, bytes]:
         """The key to sign with now and its id (created in the store if absent)."""
@@ -169,10 +177,16 @@ class ConsoleKeys:
             return None
         key = self._keys.get(kid)
         if key is None:
+            asked = self._missing.get(kid)
+            if asked is not None and now - asked < MISSING_RECHECK:
+                return None
             text = await db.call(lambda conn: kv.get(conn, f"{KEY_PREFIX}{kid}"))
             if text is None:
+                self._missing = {k: t for k, t in self._missing.items() if k >= current - 1}
+                self._missing[kid] = now
                 return None
             key = bytes.fromhex(text)
+            self._missing.pop(kid, None)
             self._remember(kid, key)
         return key
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -12,6 +13,7 @@ import trio
 from leosuite.cluster.console_tokens import (
     KEY_PREFIX,
     MAX_TOKEN_LENGTH,
+    MISSING_RECHECK,
     ConsoleClaims,
     ConsoleKeys,
     check,
@@ -139,5 +141,33 @@ async def test_keys_rotate_and_the_previous_one_stays_valid(tmp_path: Path) -> N
         # A key id from the far future or past is refused without a store read.
         assert await checking.checking_key(db, 10**9, 2 * DAY + 1, DAY) is None
         assert await checking.checking_key(db, -5, 2 * DAY + 1, DAY) is None
+    finally:
+        db.close()
+
+
+async def test_a_missing_key_is_asked_for_once_in_a_while(tmp_path: Path) -> None:
+    """A forged token naming the next key's id (not made yet) costs one store read per
+    MISSING_RECHECK seconds, however often it is sent; once the key exists (a node whose
+    clock is ahead made it), it is found at the next read."""
+    db = Database.open(tmp_path / "store.db")
+    try:
+        reads = 0
+        original = db.call
+
+        async def counted(fn: Any) -> Any:
+            nonlocal reads
+            reads += 1
+            return await original(fn)
+
+        db.call = counted  # type: ignore[method-assign]
+        checking = ConsoleKeys()
+        now = 3 * DAY + 10
+        for _ in range(50):
+            assert await checking.checking_key(db, 4, now, DAY) is None
+        assert reads == 1
+        kid, key = await ConsoleKeys().signing_key(db, 4 * DAY + 1, DAY)  # made elsewhere
+        assert kid == 4
+        assert await checking.checking_key(db, 4, now + 1, DAY) is None  # asked lately
+        assert await checking.checking_key(db, 4, now + MISSING_RECHECK, DAY) == key
     finally:
         db.close()
