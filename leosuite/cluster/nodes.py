@@ -315,7 +315,7 @@ class NodeDirectory:
 
 _SCHEMES = frozenset({"http", "https", "ws", "wss"})
 #: A host name or IPv4 address as an origin names it (nothing else reaches a header).
-_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]{0,252})")
+_HOST = re.compile(r"[a-z0-9][a-z0-9.-]{0,252}")
 
 
 def url_origin(url: str) -> str:
