@@ -61,4 +61,16 @@ async def test_logs_of_a_server_on_another_node(tmp_path: Path, cluster_store_ur
                     await until(b"followed", seen)  # live
                 finally:
                     follow.send_signal(signal.SIGINT)
-                    await trio.to_thread.run_sync(follow.wait)
+                    stopped = await trio.to_thread.run_sync(_waited, follow, 30.0)
+                    assert stopped, "logs -f did not stop within 30 s of SIGINT (killed)"
+
+
+def _waited(proc: subprocess.Popen[bytes], seconds: float) -> bool:
+    """Whether ``proc`` exits within ``seconds``; killed (and reaped) if not."""
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+    return True
