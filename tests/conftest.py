@@ -5,6 +5,7 @@ the store back-end the store fixtures use (``--store=postgresql`` or
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from leosuite.settings import Settings
 from tests.helpers import daemon as daemon_helpers
 from tests.helpers.daemon import RunningDaemon, make_settings, running_daemon
 from tests.helpers.postgres import PostgresServer, find_bin_dir
+
+# Tests stop the daemons and commands they start with SIGINT: started from a shell's
+# background job (which ignores it, and children inherit that), restore the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
