@@ -13,7 +13,6 @@ there is, when the daemon stops or reloads (``ServerManager.end_waits``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from ..supervision.console_answer import Encoding, LogAnswer, encode_console_dat
 from ..supervision.file_paths import Parts, parse_path
 from ..supervision.log_files import declared, expand_bounded, is_declared, is_fixed, is_regular_file
 from ..supervision.logfile_follow import LogFollower
+from .first_of import first_of
 from .server_ops import ServerOps
 
 __all__ = ["LogFileOps"]
@@ -115,7 +115,7 @@ class LogFileOps:
                 raise InvalidInput("wait must not be negative", field="wait")
             await follower.read(read_index, 0)  # validates the index before waiting
             with trio.move_on_after(min(wait, servers.log_max_wait)):
-                await _first(
+                await first_of(
                     partial(follower.wait_beyond, read_index), self.ops.manager.waits_ended
                 )
             self.ops.require(self.ops.visible(server), "console")  # revoked meanwhile
@@ -123,22 +123,3 @@ class LogFileOps:
                 raise NotFound(f"no server named {server!r}", field="server")
         chunk = await follower.read(read_index, limit)
         return encode_console_data(chunk, encoding)
-
-
-async def _first(*waits: Callable[[], Awaitable[None]]) -> None:
-    """Return once one of ``waits`` returned (the others cancelled); raises the error
-    one of them raised (a server destroyed meanwhile), not a group of it."""
-    failed: list[LeosuiteError] = []
-    async with trio.open_nursery() as nursery:
-
-        async def one(wait: Callable[[], Awaitable[None]]) -> None:
-            try:
-                await wait()
-            except LeosuiteError as exc:
-                failed.append(exc)
-            nursery.cancel_scope.cancel()
-
-        for wait in waits:
-            nursery.start_soon(one, wait)
-    if failed:
-        raise failed[0]

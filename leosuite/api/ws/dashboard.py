@@ -28,6 +28,7 @@ from ...errors import InternalError
 from ...supervision.console_file import ConsoleFile
 from ...supervision.spec import StateChange
 from ...supervision.states import POWER_ACTIONS, PowerAction, allowed_actions
+from ..first_of import first_of
 from ..fleet_access import (
     TOKEN_RECHECK,
     console_reader,
@@ -369,7 +370,7 @@ def install_dashboard_calls(api: WsApi) -> None:
 
             shown = statuses()
             while True:
-                await _either(nodes.changed, nodes.remote.changed)
+                await first_of(nodes.changed.wait, nodes.remote.changed.wait)
                 now = statuses()
                 for name, status in now.items():
                     before = shown.get(name)
@@ -431,18 +432,6 @@ def _fleet_state_event(old: str, status: dict[str, Any], now: float) -> dict[str
         "actions": status["actions"],
         "node": status["node"],
     }
-
-
-async def _either(*events: trio.Event) -> None:
-    """Return once one of ``events`` is set."""
-    async with trio.open_nursery() as nursery:
-        for event in events:
-
-            async def wait(event: trio.Event = event) -> None:
-                await event.wait()
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(wait)
 
 
 def _log_event(entry: AuditEvent) -> dict[str, Any]:
