@@ -6,12 +6,20 @@ they subscribed as the owner or as an account the console alone is shared with."
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import trio
 
-from leosuite.api.ws.fanout_console import skip_to
+from leosuite.api.ws.fanout_console import (
+    ENTRY_BYTES,
+    KEPT_BATCHES,
+    PER_CONSOLE,
+    ConsoleChunks,
+    skip_to,
+)
 from tests.helpers.accounts import PASSWORD, add_account
+from tests.helpers.console import open_console
 from tests.helpers.daemon import RunningDaemon
 from tests.helpers.servers import command_settings
 from tests.helpers.ws import WsClient, ws_client
@@ -94,3 +102,46 @@ def test_a_lagging_subscriber_skips_to_a_batch_boundary_and_never_back() -> None
             assert target % batch == 0
             assert batch <= end - target < 2 * batch  # a whole batch to read
     assert skip_to(5_000, 5_500, batch) == 5_000  # nothing to skip within a batch
+
+
+def test_a_quiet_consoles_small_pushes_do_not_pile_up(tmp_path: Path) -> None:
+    """A console writing a line now and then: only its newest pushes are kept, not
+    every push until a flood's bound in bytes (what a soak found growing for an hour)."""
+    chunks = ConsoleChunks(256 * 1024)
+    console = open_console(tmp_path / "quiet")
+    index = 0
+    for n in range(PER_CONSOLE * 5):
+        console.append(b"player %d joined\n" % n)
+        push = chunks.output("quiet", console, index)
+        assert chunks.output("quiet", console, index) is push  # shared while kept
+        index = push.next_index
+    assert len(chunks) == PER_CONSOLE
+    first = chunks.output("quiet", console, 0)
+    assert chunks.built == PER_CONSOLE * 5 + 1  # the oldest was rebuilt, not kept
+    assert first.old_read_index == 0
+    console.close()
+
+
+def test_many_consoles_pushes_are_bounded_with_what_each_entry_holds(tmp_path: Path) -> None:
+    """Each kept push counts its frame and what its entry costs beside it; the oldest
+    go first, so the pushes of consoles nobody reads any more (servers gone) leave."""
+    batch = 4096
+    chunks = ConsoleChunks(batch)
+    bound = KEPT_BATCHES * 2 * batch
+    consoles = [open_console(tmp_path / f"c{n}") for n in range(40)]
+    for n, console in enumerate(consoles):
+        index = 0
+        for line in range(PER_CONSOLE):
+            console.append(b"c%d line %d\n" % (n, line))
+            index = chunks.output(f"c{n}", console, index).next_index
+        assert chunks.held_bytes <= bound
+    assert len(chunks) < 40 * PER_CONSOLE
+    assert len(chunks) * ENTRY_BYTES <= bound
+    newest = consoles[-1]
+    assert chunks.output("c39", newest, 0) is chunks.output("c39", newest, 0)
+    oldest = consoles[0]
+    built = chunks.built
+    chunks.output("c0", oldest, 0)
+    assert chunks.built == built + 1  # the first console's pushes were dropped first
+    for console in consoles:
+        console.close()

@@ -7,7 +7,9 @@ Chunks end at multiples of ``ws.console_batch_bytes`` (or where the console ends
 subscribers that started at different indexes meet at the next multiple, and one that
 lags too far skips ahead to a multiple (:func:`skip_to`), where the others are too. All of them
 get the same push, uuid included (each uuid is still new to each connection). Bounded:
-the newest chunks, their frames up to twice :data:`KEPT_BATCHES` batches in size.
+the newest :data:`PER_CONSOLE` pushes of each console, and all of them, with what each
+entry costs beside its frame, at most twice :data:`KEPT_BATCHES` batches in size (a
+quiet console's small pushes do not pile up until they reach a flood's bound).
 
 The frame is built from the JSON bytes as encoded (a header and the bytes: no text in
 between); the text of a push is decoded from its frame only for a connection that
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections import deque
 
 import msgspec
 
@@ -25,12 +28,24 @@ from ...supervision.console_answer import encode_console_data
 from ...supervision.console_file import ConsoleFile
 from .protocol import Envelope, StatusCode
 
-__all__ = ["KEPT_BATCHES", "PUSHES_ON_THE_WAY", "ConsoleChunks", "ConsolePush", "skip_to"]
+__all__ = [
+    "ENTRY_BYTES",
+    "KEPT_BATCHES",
+    "PER_CONSOLE",
+    "PUSHES_ON_THE_WAY",
+    "ConsoleChunks",
+    "ConsolePush",
+    "skip_to",
+]
 
 #: Console push frames kept for late subscribers: up to twice this many batches in size.
 KEPT_BATCHES = 16
 #: A subscription's console pushes queued at once (their frames are shared).
 PUSHES_ON_THE_WAY = 4
+#: The newest pushes kept of each console (a flood's lag bound is 16 batches by default).
+PER_CONSOLE = 2 * KEPT_BATCHES
+#: What an entry holds beside its frame: the push, its key, the key's numbers, the slots.
+ENTRY_BYTES = 256
 
 
 def skip_to(index: int, end: int, batch: int) -> int:
@@ -84,6 +99,8 @@ class ConsoleChunks:
         self._max_bytes = KEPT_BATCHES * 2 * batch
         self._bytes = 0
         self._pushes: dict[tuple[int, int], ConsolePush] = {}  # oldest first
+        #: The indexes of each console's kept pushes, oldest first.
+        self._indexes: dict[int, deque[int]] = {}
         #: Pushes built and pushes reused since the start.
         self.built = self.reused = 0
 
@@ -110,15 +127,38 @@ class ConsoleChunks:
         return made
 
     def _keep(self, key: tuple[int, int], made: ConsolePush) -> None:
-        size = sys.getsizeof(made.frame)
+        size = _held(made)
         if size > self._max_bytes:
             return
-        old = self._pushes.pop(key, None)
-        if old is not None:
-            self._bytes -= sys.getsizeof(old.frame)
+        self._drop(key)
+        console_id, index = key
+        kept = self._indexes.get(console_id)
+        if kept is not None and len(kept) >= PER_CONSOLE:
+            self._drop((console_id, kept[0]))
         while self._pushes and self._bytes + size > self._max_bytes:
-            oldest = next(iter(self._pushes))
-            gone = self._pushes.pop(oldest)
-            self._bytes -= sys.getsizeof(gone.frame)
+            self._drop(next(iter(self._pushes)))
         self._pushes[key] = made
         self._bytes += size
+        self._indexes.setdefault(console_id, deque()).append(index)
+
+    def _drop(self, key: tuple[int, int]) -> None:
+        gone = self._pushes.pop(key, None)
+        if gone is None:
+            return
+        self._bytes -= _held(gone)
+        indexes = self._indexes[key[0]]
+        indexes.remove(key[1])
+        if not indexes:
+            del self._indexes[key[0]]
+
+    def __len__(self) -> int:
+        return len(self._pushes)
+
+    @property
+    def held_bytes(self) -> int:
+        """What the kept pushes hold, as counted against the bound."""
+        return self._bytes
+
+
+def _held(push: ConsolePush) -> int:
+    return sys.getsizeof(push.frame) + ENTRY_BYTES
