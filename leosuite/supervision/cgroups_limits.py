@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import trio
 
 from leosuite.errors import ProcessError, StartupError
+from leosuite.supervision.batched import Batched
 from leosuite.supervision.cgroups import CgroupDriver, Group, detect
 from leosuite.supervision.stats import GroupStats
 
@@ -63,14 +64,19 @@ def oom_reason(memory_mb: int) -> str:
     return f"killed: out of memory (limit {memory_mb} MiB)"
 
 
+def _sweep(asked: tuple[Group, int]) -> tuple[int, bool]:
+    group, oom_since = asked
+    return group.kill(), group.oom_killed(oom_since)
+
+
+#: The sweeps of servers that exit together (a bulk stop) run in one worker-thread job.
+_SWEEPS: Batched[tuple[Group, int], tuple[int, bool]] = Batched(_sweep)
+
+
 async def sweep_group(group: Group, oom_since: int) -> tuple[int, bool]:
     """Once a server's process has exited: kill what is left in its cgroup; how many
     were, and whether the OOM kill counter rose above ``oom_since`` during the run."""
-
-    def sweep() -> tuple[int, bool]:
-        return group.kill(), group.oom_killed(oom_since)
-
-    return await trio.to_thread.run_sync(sweep)
+    return await _SWEEPS.run((group, oom_since))
 
 
 class ServerLimits:
