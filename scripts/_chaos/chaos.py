@@ -215,12 +215,12 @@ async def drive(
         run.tally.violate("exits", f"the run could not go on: {exc}\n{run.daemon.log_tail()}")
 
 
-async def watch_signals(scope: trio.CancelScope, received: list[str]) -> None:
+async def watch_signals(scope: trio.CancelScope, received: list[str], prog: str = "chaos") -> None:
     """SIGINT or SIGTERM end the run early (it still cleans up); noted in ``received``."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
             received.append(signal.Signals(signum).name)
-            print(f"chaos: {received[0]}: stopping early", flush=True)
+            print(f"{prog}: {received[0]}: stopping early", flush=True)
             scope.cancel()
             return
 

@@ -31,6 +31,7 @@ import psutil  # type: ignore[import-untyped]
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
+from .chaos import watch_signals
 from .console import NETWORK, Refused, ws_call
 from .daemon import Api, CallFailed, Daemon
 from .fleet import FAST_DEMO
@@ -221,6 +222,7 @@ async def soak(args: argparse.Namespace) -> int:
     api = Api(daemon)
     rows: list[list[float]] = []
     times: list[float] = []
+    interrupted: list[str] = []
     print(f"soak: {args.minutes:g} min, seed {args.seed}, files in {rundir.root}", flush=True)
     try:
         await daemon.start("stop")
@@ -234,6 +236,8 @@ async def soak(args: argparse.Namespace) -> int:
         began = trio.current_time()
         print("| min | " + " | ".join(COLUMNS) + " |", flush=True)
         async with trio.open_nursery() as nursery:
+            early = trio.CancelScope()  # SIGINT or SIGTERM: stop, clean up and report
+            nursery.start_soon(watch_signals, early, interrupted, "soak")
             for task in (http_calls, probe, churn):
                 nursery.start_soon(task, load)
             for _ in range(WS_CLIENTS):
@@ -241,16 +245,17 @@ async def soak(args: argparse.Namespace) -> int:
             for number in range(CHAT_MEMBERS):
                 nursery.start_soon(chat_member, load, number, random.Random(rng.random()))
             end = began + args.minutes * 60
-            while trio.current_time() < end:
-                await trio.sleep(min(args.interval, end - trio.current_time()))
-                if not daemon.running:
-                    print(f"the daemon exited ({daemon.returncode}):\n{daemon.log_tail()}")
-                    return 1
-                row = sample(load, rundir.data_dir)
-                minutes = (trio.current_time() - began) / 60
-                rows.append(row)
-                times.append(minutes)
-                print(f"| {minutes:5.1f} | {' | '.join(cells(row))} |", flush=True)
+            with early:
+                while trio.current_time() < end:
+                    await trio.sleep(min(args.interval, end - trio.current_time()))
+                    if not daemon.running:
+                        print(f"the daemon exited ({daemon.returncode}):\n{daemon.log_tail()}")
+                        return 1
+                    row = sample(load, rundir.data_dir)
+                    minutes = (trio.current_time() - began) / 60
+                    rows.append(row)
+                    times.append(minutes)
+                    print(f"| {minutes:5.1f} | {' | '.join(cells(row))} |", flush=True)
             nursery.cancel_scope.cancel()
         daemon.send(signal.SIGTERM)
         code = await daemon.wait_exit(90)
@@ -273,6 +278,8 @@ async def soak(args: argparse.Namespace) -> int:
             ],
         )
     )
+    if interrupted:
+        print(f"\nstopped early by {interrupted[0]}")
     print(f"\nload: {dict(sorted(load.counts.items()))}")
     print(f"daemon exit code after SIGTERM: {code}")
     print(rundir.close(args.keep))
