@@ -18,6 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 ROW = re.compile(
     r"^\| (?P<name>[A-Za-z].*?) +\| (?P<checks>\d+) +\| (?P<violations>\d+) +\|$", re.MULTILINE
 )
+#: The suite runs beside other tests on the same cores: the API's first answer after a
+#: restart is held to 5 s here (the run's own default, 1 s, is for a machine it has alone).
+RECOVERY_LIMIT = "5"
 
 
 @pytest.mark.slow
@@ -25,7 +28,16 @@ async def test_a_quick_chaos_run_violates_no_invariant(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
     with trio.fail_after(240):
         result = await trio.run_process(
-            [sys.executable, "-m", "_chaos.chaos", "--quick", "--seed", "7"],
+            [
+                sys.executable,
+                "-m",
+                "_chaos.chaos",
+                "--quick",
+                "--seed",
+                "7",
+                "--recovery-limit",
+                RECOVERY_LIMIT,
+            ],
             cwd=tmp_path,
             env=env,
             capture_stdout=True,

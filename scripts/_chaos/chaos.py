@@ -66,6 +66,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
     parser.add_argument("--data-dir", help="data directory to use (new or empty; kept)")
     parser.add_argument("--keep", action="store_true", help="keep the logs and a data copy")
+    parser.add_argument(
+        "--recovery-limit",
+        type=float,
+        default=1.0,
+        help="seconds within which the API must answer after a recovery (1)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.minutes = min(args.minutes, 0.7)
@@ -129,7 +135,7 @@ async def chaos(args: argparse.Namespace) -> int:
     rundir = RunDir("chaos", args.data_dir, None if args.data_dir else 384)
     write_programs(rundir.programs)
     daemon = Daemon(rundir.data_dir, rundir.logs, SETTINGS, nofile=NOFILE)
-    tally = Tally(FAULTS)
+    tally = Tally(FAULTS, args.recovery_limit)
     api = Api(daemon)
     specs = fleet_specs(REPO, rundir.programs, quick=args.quick, numbers_rate=NUMBERS_RATE)
     ledger = Ledger(

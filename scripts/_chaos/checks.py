@@ -8,8 +8,9 @@
   a process that starts or ends during the check is never blamed.
 - After a stop that stops servers (:func:`none_left`): no process of any server at all.
 - The store (:func:`integrity`): ``PRAGMA integrity_check`` on a read-only connection.
-- Recovery (:func:`recovery`): the first ``server_list`` answers within 1 s of the
-  daemon serving again (or of the fault ending), with the token it had before.
+- Recovery (:func:`recovery`): the first ``server_list`` answers within 1 s
+  (``--recovery-limit``) of the daemon serving again (or of the fault ending), with the
+  token it had before.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ __all__ = ["IDLE", "check_processes", "integrity", "none_left", "recovery"]
 
 #: States in which a server has no process.
 IDLE = frozenset({"stopped", "crashed", "backoff"})
-#: The API must answer within this many seconds after a recovery.
-RECOVERY_LIMIT = 1.0
 #: How long a recovery is given before it is a violation for good.
 RECOVERY_GIVE_UP = 15.0
 
@@ -146,7 +145,9 @@ async def recovery(daemon: Daemon, since: float, what: str, tally: Tally) -> flo
                     continue
                 took = trio.current_time() - since
                 late = (
-                    [] if took <= RECOVERY_LIMIT else [f"{what}: first answer after {took:.2f} s"]
+                    []
+                    if took <= tally.recovery_limit
+                    else [f"{what}: first answer after {took:.2f} s"]
                 )
                 tally.check("recovery", late)
                 return took

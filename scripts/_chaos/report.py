@@ -37,12 +37,20 @@ Problem = str | tuple[Hashable, str]
 
 
 class Tally:
-    def __init__(self, fault_kinds: Iterable[str]) -> None:
+    def __init__(self, fault_kinds: Iterable[str], recovery_limit: float = 1.0) -> None:
+        #: Seconds within which the API must answer after a recovery.
+        self.recovery_limit = recovery_limit
         self.faults: Counter[str] = Counter({kind: 0 for kind in fault_kinds})
         self.checks: Counter[str] = Counter({key: 0 for key in INVARIANTS})
         self.violations: dict[str, dict[Hashable, list[Any]]] = {key: {} for key in INVARIANTS}
         self.context = "start-up"
         self.notes: list[str] = []
+
+    def label(self, key: str, text: str) -> str:
+        """An invariant's line in the table, with the recovery limit of this run."""
+        if key == "recovery" and self.recovery_limit != 1.0:
+            return text.replace("within 1 s", f"within {self.recovery_limit:g} s")
+        return text
 
     def fault(self, kind: str) -> None:
         self.faults[kind] += 1
@@ -79,7 +87,7 @@ class Tally:
         invariants = markdown_table(
             ["invariant", "checks", "violations"],
             [
-                [text, str(self.checks[key]), str(len(self.violations[key]))]
+                [self.label(key, text), str(self.checks[key]), str(len(self.violations[key]))]
                 for key, text in INVARIANTS.items()
             ],
         )
