@@ -251,13 +251,21 @@ async def test_adopt_takes_its_own_zombie_child_and_reaps_its_code() -> None:
 
 
 async def test_adopt_refuses_a_zombie_of_another_parent() -> None:
-    # sh starts a short child and becomes a sleep that never reaps it: a zombie of sleep.
-    script = "sh -c 'exit 3' & echo $!; exec sleep 30"
-    parent = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE)
+    # sh starts a child and becomes a sleep that never reaps it: a zombie of sleep. The
+    # child exits only once told to (through a pipe of its own), after the exec: sh may
+    # reap a child that exits before it, and a slow machine then shows no zombie.
+    # (The pipe is sh's stdin, kept as fd 3: a background job's stdin is /dev/null.)
+    told, tell = os.pipe()
+    script = "exec 3<&0; sh -c 'read go <&3; exit 3' & echo $!; exec sleep 30 3<&- </dev/null"
+    parent = subprocess.Popen(["sh", "-c", script], stdin=told, stdout=subprocess.PIPE)
+    os.close(told)
     try:
         assert parent.stdout is not None
         pid = int(parent.stdout.readline())
         with trio.fail_after(10):
+            while Path(f"/proc/{parent.pid}/comm").read_text().strip() != "sleep":
+                await trio.sleep(0.01)
+            os.write(tell, b"go\n")
             while (fields := _fields(pid)) is not None and fields[0] != b"Z":
                 await trio.sleep(0.01)
         assert fields is not None
@@ -267,6 +275,7 @@ async def test_adopt_refuses_a_zombie_of_another_parent() -> None:
         identity = ProcessIdentity(pid=pid, start_time=start_time, boot_id=boot_id())
         assert ProcessHandle.adopt(identity) is None
     finally:
+        os.close(tell)
         parent.kill()
         parent.wait()
         if parent.stdout is not None:
