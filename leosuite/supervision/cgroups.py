@@ -31,6 +31,8 @@ __all__ = [
     "DetectResult",
     "Group",
     "detect",
+    "JOIN_FAILED",
+    "join_argv",
     "join_preexec",
     "kill_listed",
     "read_int",
@@ -84,6 +86,10 @@ class Group(Protocol):
 
     def add(self, pid: int) -> None:
         """Move the process ``pid`` (all its threads) into the group."""
+        ...
+
+    def procs_paths(self) -> list[Path]:
+        """The group's ``cgroup.procs`` files (one per controller hierarchy)."""
         ...
 
     def open_procs(self) -> list[int]:
@@ -262,6 +268,33 @@ def kill_listed(
         if round_ + 1 < rounds:
             sleep(pause)
     return len(killed)
+
+
+#: ``sh -c`` script: write ``0`` (itself) to the ``cgroup.procs`` files named by its
+#: first arguments (their count first), then become the program that follows them. A
+#: file it cannot write ends it with :data:`JOIN_FAILED` before the program runs.
+_JOIN_SCRIPT = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do '
+    'echo 0 >"$1" || { echo "leosuite: cannot join the server\'s cgroup ($1)" >&2; exit 125; }; '
+    'shift; n=$((n - 1)); done; exec "$@"'
+)
+#: The exit code of a server whose spawn could not join its cgroup.
+JOIN_FAILED = 125
+
+
+def join_argv(paths: list[Path], argv: list[str]) -> list[str]:
+    """``argv`` run by a shell that first joins the cgroups of ``paths`` (their
+    ``cgroup.procs`` files): nothing the program runs is ever outside them, and the
+    daemon spawns without a ``preexec_fn``, so without copying itself (``vfork``)."""
+    return [
+        "/bin/sh",
+        "-c",
+        _JOIN_SCRIPT,
+        "leosuite-join",
+        str(len(paths)),
+        *map(str, paths),
+        *argv,
+    ]
 
 
 def join_preexec(fds: list[int]) -> Callable[[], None]:

@@ -104,6 +104,9 @@ class V1Group:
         for directory in self._dirs.values():
             write_text(directory / "cgroup.procs", str(pid))
 
+    def procs_paths(self) -> list[Path]:
+        return [directory / "cgroup.procs" for directory in self._dirs.values()]
+
     def open_procs(self) -> list[int]:
         fds: list[int] = []
         try:

@@ -68,6 +68,9 @@ class V2Group:
     def add(self, pid: int) -> None:
         write_text(self._dir / "cgroup.procs", str(pid))
 
+    def procs_paths(self) -> list[Path]:
+        return [self._dir / "cgroup.procs"]
+
     def open_procs(self) -> list[int]:
         return [os.open(self._dir / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)]
 

@@ -20,6 +20,7 @@ import logging
 import os
 import resource
 import shlex
+import shutil
 import signal
 import subprocess
 from functools import partial
@@ -29,7 +30,7 @@ from typing import Literal, Protocol
 import trio
 
 from leosuite.errors import InvalidInput, LeosuiteError, ProcessError
-from leosuite.supervision.cgroups import Group, join_preexec
+from leosuite.supervision.cgroups import Group, join_argv, join_preexec
 from leosuite.supervision.escapers import TAG_VARIABLE
 from leosuite.supervision.fs import add_search_bit, reown_tree
 from leosuite.supervision.run_as import RunAs, spawn_options
@@ -125,6 +126,22 @@ def _spawn_error(spec: LaunchSpec, exc: OSError, run_as: RunAs | None) -> Proces
     return ProcessError(message)
 
 
+def _check_program(program: str, cwd: str, env: dict[str, str]) -> None:
+    """Raise what ``exec`` of ``program`` would (not found, not executable), looked up as
+    the spawn does: a path with a slash from ``cwd``, a bare name in ``env``'s PATH."""
+    if "/" in program:
+        found = os.path.join(cwd, program)
+        if not os.path.isfile(found):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", program)
+        if not os.access(found, os.X_OK):
+            raise PermissionError(errno.EACCES, "Permission denied", program)
+        return
+    if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        if shutil.which(program, mode=os.F_OK, path=env.get("PATH", os.defpath)) is not None:
+            raise PermissionError(errno.EACCES, "Permission denied", program)
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", program)
+
+
 def _check_launchable(spec: LaunchSpec, run_as: RunAs | None) -> None:
     if not spec.argv or not spec.argv[0]:
         raise ProcessError("the command is empty")
@@ -171,22 +188,32 @@ async def spawn(
     """Spawn ``spec.argv`` in a new session, as ``spec.user`` if it names one, with
     ``stdin_fd`` as its stdin and ``output_fd`` as both stdout and stderr; ``tag``
     goes in its environment as :data:`~.escapers.TAG_VARIABLE` (its descendants
-    inherit it). With a ``group``, the child joins that cgroup between its fork and
-    the ``exec`` of the server's program, so nothing it runs is ever outside it."""
+    inherit it). With a ``group``, the child joins that cgroup before the ``exec`` of
+    the server's program, so nothing it runs is ever outside it: in the fork when the
+    user changes, else in a shell run first (:func:`~.cgroups.join_argv`: the daemon
+    is then not copied, which costs milliseconds per spawn in a large daemon)."""
     run_as = await _prepare(spec)
     env = child_environment(spec.env, run_as)
     if tag is not None:
         env[TAG_VARIABLE] = tag
-    try:
-        join_fds = group.open_procs() if group is not None else []
-    except OSError as exc:
-        raise ProcessError(f"cannot open the server's cgroup: {exc.strerror or exc}") from exc
     options = spawn_options(run_as)
-    if join_fds:
+    argv = list(spec.argv)
+    join_fds: list[int] = []
+    if group is not None and options:  # a user switch forks the daemon anyway: join there
+        try:
+            join_fds = group.open_procs()
+        except OSError as exc:
+            raise ProcessError(f"cannot open the server's cgroup: {exc.strerror or exc}") from exc
         options["preexec_fn"] = join_preexec(join_fds)
+    elif group is not None:  # no preexec_fn: a shell joins, the daemon is not copied
+        try:
+            _check_program(argv[0], spec.cwd, env)
+        except OSError as exc:
+            raise _spawn_error(spec, exc, run_as) from exc
+        argv = join_argv(group.procs_paths(), argv)
     start: partial[subprocess.Popen[bytes]] = partial(
         subprocess.Popen,
-        list(spec.argv),
+        argv,
         stdin=stdin_fd,
         stdout=output_fd,
         stderr=output_fd,

@@ -19,13 +19,15 @@ from pathlib import Path
 import pytest
 import trio
 
+from leosuite.errors import ProcessError
 from leosuite.settings import LimitsSettings
-from leosuite.supervision.cgroups import detect, read_pids
+from leosuite.supervision.cgroups import JOIN_FAILED, detect, read_pids
 from leosuite.supervision.cgroups_limits import ServerLimits
 from leosuite.supervision.cgroups_v1 import own_paths
 from leosuite.supervision.console_file import ConsoleFile
 from leosuite.supervision.fleet import Fleet
 from leosuite.supervision.handle import ProcessIdentity, boot_id, process_start_time
+from leosuite.supervision.process import spawn
 from leosuite.supervision.spec import LaunchSpec
 from leosuite.supervision.states import State as S
 from leosuite.supervision.supervisor import Supervisor
@@ -323,3 +325,107 @@ def test_a_spawn_that_cannot_join_its_group_does_not_run(
             os.close(fd)
         limits.close()
     assert not marker.exists()
+
+
+def _in_group(pid: int, group_dirs: list[Path]) -> bool:
+    """``pid``'s cgroups (``/proc/<pid>/cgroup``) are the given directories."""
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    member = {line.split(":", 2)[2] for line in lines}
+    return all(
+        any(str(directory).endswith(path) and path != "/" for path in member)
+        for directory in group_dirs
+    )
+
+
+async def test_a_spawn_joins_its_group_in_a_shell_before_the_program_runs(
+    tmp_path: Path, limits: ServerLimits
+) -> None:
+    """Without a user switch the daemon spawns without a ``preexec_fn`` (no copy of
+    itself): a shell joins the cgroup and becomes the program, under the same pid."""
+    assert limits.driver is not None
+    group = limits.driver.create("srv")
+    out = tmp_path / "out"
+    code = "import os, sys; open(sys.argv[1], 'w').write(f'{os.getpid()} {sys.argv[0]}')"
+    spec = make_spec(tmp_path, "-c", code, str(out))
+    stdin_r, stdin_w = os.pipe()
+    try:
+        with open(tmp_path / "console", "wb") as console:
+            popen = await spawn(spec, stdin_fd=stdin_r, output_fd=console.fileno(), group=group)
+        assert popen.wait(30) == 0
+        pid, argv0 = out.read_text().split(" ", 1)
+        assert int(pid) == popen.pid  # the shell became the program
+        assert argv0 == "-c"
+        assert isinstance(popen.args, list)
+        assert popen.args[:2] == ["/bin/sh", "-c"]
+        directories = [path.parent for path in group.procs_paths()]
+        probe = await spawn(
+            make_spec(tmp_path, "-c", "import time; time.sleep(30)"),
+            stdin_fd=stdin_r,
+            output_fd=stdin_w,
+            group=group,
+        )
+        try:
+            with trio.fail_after(10):
+                while "python" not in Path(f"/proc/{probe.pid}/comm").read_text():
+                    await trio.sleep(0.01)
+            assert _in_group(probe.pid, directories)
+            assert probe.pid in group.pids()
+        finally:
+            probe.kill()
+            probe.wait()
+    finally:
+        os.close(stdin_r)
+        os.close(stdin_w)
+        group.remove()
+        limits.close()
+
+
+async def test_a_spawn_through_the_shell_that_cannot_join_does_not_run(
+    tmp_path: Path, limits: ServerLimits
+) -> None:
+    """The group is gone between its set-up and the spawn: the shell says so on the
+    console and exits JOIN_FAILED; the program never runs."""
+    assert limits.driver is not None
+    group = limits.driver.create("srv")
+    group.remove()
+    marker = tmp_path / "ran"
+    spec = make_spec(tmp_path, "-c", f"open({str(marker)!r}, 'w')")
+    stdin_r, stdin_w = os.pipe()
+    try:
+        with open(tmp_path / "console", "wb") as console:
+            popen = await spawn(spec, stdin_fd=stdin_r, output_fd=console.fileno(), group=group)
+        assert popen.wait(30) == JOIN_FAILED
+    finally:
+        os.close(stdin_r)
+        os.close(stdin_w)
+        limits.close()
+    assert not marker.exists()
+    assert "leosuite: cannot join the server's cgroup" in (tmp_path / "console").read_text()
+
+
+async def test_a_missing_or_unrunnable_program_in_a_group_is_refused_at_spawn(
+    tmp_path: Path, limits: ServerLimits
+) -> None:
+    """The shell would only exit 127 or 126: the spawn checks the program first, so
+    the start fails with the same error as without a group."""
+    assert limits.driver is not None
+    group = limits.driver.create("srv")
+    script = tmp_path / "not-executable.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    stdin_r, stdin_w = os.pipe()
+    try:
+        cases = [
+            ("no-such-program-here", "command not found: no-such-program-here"),
+            ("./not-executable.sh", "permission denied: ./not-executable.sh"),
+            ("./missing.sh", "command not found: ./missing.sh"),
+        ]
+        for program, message in cases:
+            spec = LaunchSpec(argv=[program], cwd=str(tmp_path), restart="never")
+            with pytest.raises(ProcessError) as caught:
+                await spawn(spec, stdin_fd=stdin_r, output_fd=stdin_w, group=group)
+            assert caught.value.message == message
+    finally:
+        os.close(stdin_r)
+        os.close(stdin_w)
+        group.remove()
+        limits.close()
