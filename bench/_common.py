@@ -150,6 +150,30 @@ class Reaper:
         self._kill_known()
 
 
+@contextlib.contextmanager
+def py_spy(reaper: Reaper, pid: int, out: Path | None, rate: int = 250) -> Iterator[None]:
+    """py-spy records ``pid`` (idle samples included) into ``out`` meanwhile, as raw
+    collapsed stacks; nothing when ``out`` is None."""
+    if out is None:
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    argv = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--nonblocking", "--idle"]
+    argv += ["--threads", "--rate", str(rate), "--output", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reaper.add(proc, grace=10.0)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def cpu_seconds(pid: int) -> float:
     t = psutil.Process(pid).cpu_times()
     return float(t.user + t.system)

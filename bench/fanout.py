@@ -45,11 +45,10 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +63,7 @@ from _common import (
     machine,
     median,
     print_table,
+    py_spy,
     raise_nofile,
     ratio,
 )
@@ -280,28 +280,9 @@ class Result:
     skipped: float  # % of the offered bytes skipped
 
 
-@contextlib.contextmanager
-def profiling(args: argparse.Namespace, reaper: Any, pid: int, label: str) -> Iterator[None]:
+def profiling(args: argparse.Namespace, reaper: Any, pid: int, label: str) -> Any:
     """py-spy records ``pid`` meanwhile (``--profile DIR``), collapsed stacks."""
-    if not args.profile:
-        yield
-        return
-    out = Path(args.profile) / f"{label}.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    spy = Path(sys.executable).parent / "py-spy"
-    argv = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--nonblocking", "--idle"]
-    argv += ["--rate", "250", "--output", str(out)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    reaper.add(proc, grace=10.0)
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return py_spy(reaper, pid, Path(args.profile) / f"{label}.txt" if args.profile else None)
 
 
 def measure(

@@ -53,6 +53,7 @@ from _common import (
     bench_session,
     cpu_seconds,
     machine,
+    py_spy,
     raise_nofile,
     rss_bytes,
     wait_until,
@@ -216,9 +217,11 @@ def bench_leosuite(reaper: Any, root: Path, names: list[str], args: argparse.Nam
     )
     res.bulk_all_running = time.perf_counter() - t0
     print(f"  leosuite: power_bulk start {res.bulk_start:.2f} s ({summary})", flush=True)
-    cpu0, t0 = cpu_seconds(ls.pid), time.perf_counter()
-    summary = power_bulk(ls.url, headers, "stop")
-    res.bulk_stop = time.perf_counter() - t0
+    profile = Path(args.profile_stop) if args.profile_stop else None
+    with py_spy(reaper, ls.pid, profile, rate=100):
+        cpu0, t0 = cpu_seconds(ls.pid), time.perf_counter()
+        summary = power_bulk(ls.url, headers, "stop")
+        res.bulk_stop = time.perf_counter() - t0
     res.bulk_stop_cpu = res.stop_all_cpu = cpu_seconds(ls.pid) - cpu0
     print(
         f"  leosuite: power_bulk stop {res.bulk_stop:.2f} s, daemon CPU "
@@ -373,6 +376,11 @@ def main() -> None:
     parser.add_argument("--tmp-dir", help="where data and logs go (default: the system's)")
     parser.add_argument("--no-peer", action="store_true", help="skip supervisord")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--profile-stop",
+        metavar="FILE",
+        help="py-spy the daemon during the bulk stop (raw collapsed stacks, threads apart)",
+    )
     args = parser.parse_args()
     args.nofile = raise_nofile(1 << 20)
     names = [f"s{i:05d}" for i in range(args.servers)]
