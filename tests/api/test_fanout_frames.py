@@ -35,7 +35,8 @@ def empty_cache() -> Iterator[None]:
 
 
 def _held() -> int:
-    return sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in ws_conn._FRAMES.items())
+    entry = ws_conn._FRAME_ENTRY_BYTES
+    return sum(sys.getsizeof(k) + sys.getsizeof(v) + entry for k, v in ws_conn._FRAMES.items())
 
 
 def test_a_push_with_its_own_uuid_is_never_cached() -> None:

@@ -62,7 +62,9 @@ class SharedPush(Protocol):
 _FRAMES: dict[str, bytes] = {}
 #: What ``_FRAMES`` holds in bytes, payload strings counted as well as frames.
 _FRAMES_BYTES = [0]
-_FRAMES_MAX_BYTES = 4 * 1024 * 1024
+_FRAMES_MAX_BYTES = 1024 * 1024
+#: What an entry of ``_FRAMES`` holds beside its strings: the dict's slot and hash.
+_FRAME_ENTRY_BYTES = 128
 _FRAME_CACHED_MAX = 16 * 1024
 #: The last shared payload written once so far and its frame (a fan-out writes one
 #: payload to its members in a row): only a payload written again enters ``_FRAMES``.
@@ -70,8 +72,9 @@ _LAST: list[tuple[str, bytes]] = []
 
 
 def _held(payload: str, frame: bytes) -> int:
-    """The memory one cached frame takes: its payload string's and its bytes'."""
-    return sys.getsizeof(payload) + sys.getsizeof(frame)
+    """The memory one cached frame takes: its payload string's, its bytes' and its
+    entry's (a chat line's frame is small: the entry is a large part of it)."""
+    return sys.getsizeof(payload) + sys.getsizeof(frame) + _FRAME_ENTRY_BYTES
 
 
 def _frame(payload: str) -> bytes:

@@ -24,3 +24,14 @@ def test_frame_cache_is_bounded() -> None:
         ws_conn._frame(f"{i:05d}" + "y" * 10_000)
     assert 0 < ws_conn._FRAMES_BYTES[0] <= ws_conn._FRAMES_MAX_BYTES
     assert len(ws_conn._FRAMES) < 2000
+
+
+def test_small_frames_are_bounded_with_what_their_entries_hold() -> None:
+    """A chat's small lines, each written twice (so cached): the cache holds at most
+    its bound counting each entry, not a bound's worth of strings plus the entries."""
+    for i in range(20_000):
+        payload = f'{{"type":0,"message":"line {i}"}}'
+        ws_conn._frame(payload)
+        ws_conn._frame(payload)
+    assert len(ws_conn._FRAMES) * ws_conn._FRAME_ENTRY_BYTES < ws_conn._FRAMES_MAX_BYTES
+    assert ws_conn._FRAMES_BYTES[0] <= ws_conn._FRAMES_MAX_BYTES
