@@ -270,16 +270,17 @@ def kill_listed(
     return len(killed)
 
 
+#: The exit code of a server whose spawn could not join its cgroup.
+JOIN_FAILED = 125
 #: ``sh -c`` script: write ``0`` (itself) to the ``cgroup.procs`` files named by its
 #: first arguments (their count first), then become the program that follows them. A
 #: file it cannot write ends it with :data:`JOIN_FAILED` before the program runs.
 _JOIN_SCRIPT = (
     'n=$1; shift; while [ "$n" -gt 0 ]; do '
-    'echo 0 >"$1" || { echo "leosuite: cannot join the server\'s cgroup ($1)" >&2; exit 125; }; '
+    'echo 0 >"$1" || { echo "leosuite: cannot join the server\'s cgroup ($1)" >&2; '
+    f"exit {JOIN_FAILED}; }}; "
     'shift; n=$((n - 1)); done; exec "$@"'
 )
-#: The exit code of a server whose spawn could not join its cgroup.
-JOIN_FAILED = 125
 
 
 def join_argv(paths: list[Path], argv: list[str]) -> list[str]:

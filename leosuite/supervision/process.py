@@ -136,8 +136,9 @@ def _check_program(program: str, cwd: str, env: dict[str, str]) -> None:
         if not os.access(found, os.X_OK):
             raise PermissionError(errno.EACCES, "Permission denied", program)
         return
-    if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
-        if shutil.which(program, mode=os.F_OK, path=env.get("PATH", os.defpath)) is not None:
+    path = env.get("PATH", os.defpath)
+    if shutil.which(program, path=path) is None:
+        if shutil.which(program, mode=os.F_OK, path=path) is not None:
             raise PermissionError(errno.EACCES, "Permission denied", program)
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", program)
 
