@@ -256,6 +256,10 @@ class _SharedSearch:
                     done.set()
         finally:
             self._running = False
+            left, self._queue = self._queue, []
+            for _, result, done in left:  # the pass failed: nobody runs these now
+                result.append([])
+                done.set()
 
 
 _SEARCH = _SharedSearch()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -15,6 +16,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 import pytest
 import trio
+import trio.testing
 
 from leosuite.settings import RESERVED_ENV, load_settings
 from leosuite.supervision.console_file import ConsoleFile
@@ -450,3 +452,38 @@ def test_the_tag_is_not_read_as_a_setting() -> None:
     """A leosuite started inside a server sees the tag in its environment."""
     assert TAG_VARIABLE in RESERVED_ENV
     load_settings(None, environ={TAG_VARIABLE: server_tag("srv", "/x")})
+
+
+async def test_a_failed_pass_over_proc_leaves_no_searcher_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A search asked for while a failing pass runs gets nothing found, not a wait
+    for ever: nobody else would run its pass."""
+    from leosuite.supervision import escapers
+
+    release = threading.Event()
+
+    def broken(lineages: list[Lineage], servers: frozenset[int]) -> list[list[object]]:
+        release.wait(10)
+        raise OSError("no /proc")
+
+    monkeypatch.setattr(escapers, "_pin_many", broken)
+    search = escapers._SharedSearch()
+    lineage = Lineage(tag="t", uid=0, leader=1, start=0)
+    got: list[object] = []
+
+    async def first() -> None:
+        with pytest.raises(OSError, match="no /proc"):
+            await search.pin(lineage)
+
+    async def queued() -> None:
+        got.append(await search.pin(lineage))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(queued)  # queued behind the pass that fails
+            await trio.testing.wait_all_tasks_blocked()
+            release.set()
+    assert got == [[]]
