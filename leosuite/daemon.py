@@ -57,6 +57,7 @@ from .cluster.sync import run_cluster_sync
 from .disk_watch import watch_free_space
 from .errors import LeosuiteError
 from .housekeeping import run_housekeeping
+from .memory_trim import cap_arenas
 from .reload import Handoff, exec_self, monotonic_usec
 from .schedules.service import start_scheduler
 from .services import open_services
@@ -480,6 +481,7 @@ def run_daemon(
     second signal cut the stop short). A reload re-executes the process instead."""
     # Held until the receiver is installed (after a reload they are held already).
     hold_signals()
+    cap_arenas(os.environ)  # before the first worker thread takes an arena of its own
     daemon = Daemon(settings, init=init, handoff=handoff)
 
     async def main() -> None:

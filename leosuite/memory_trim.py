@@ -4,7 +4,11 @@ CPython frees small objects into glibc's heap, which keeps freed pages mapped: a
 that runs for months and sees bursts (a flood of console output, a thousand WebSocket
 clients) then keeps its peak size for ever, growing slowly as the heap fragments.
 ``malloc_trim(0)`` returns every free page at the top of each arena and, since glibc
-2.8, free pages inside them too. Elsewhere (musl, macOS) this does nothing.
+2.8, free pages inside them too. What a trim cannot return is a page that still holds
+one live allocation; each worker thread (store, files, hashing) gets an arena of its
+own by default, up to eight per core, and each fragments on its own, so the daemon also
+caps the arenas at two unless the operator set ``MALLOC_ARENA_MAX`` himself. Elsewhere
+(musl, macOS) this all does nothing.
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import trio
 
-__all__ = ["release_free_memory", "trimmer"]
+__all__ = ["ARENAS", "cap_arenas", "release_free_memory", "trimmer"]
 
 log = logging.getLogger("leosuite.daemon")
 
@@ -37,6 +41,27 @@ def trimmer() -> Callable[[], int] | None:
 
 
 _TRIM = trimmer()
+
+#: glibc's arenas for the daemon's threads: the main thread's and one its workers share.
+ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
+
+
+def cap_arenas(environ: Mapping[str, str]) -> bool:
+    """Cap glibc's malloc arenas at :data:`ARENAS`, before the daemon starts a thread;
+    False where the C library cannot or the environment already chose a number."""
+    if "MALLOC_ARENA_MAX" in environ:
+        return False
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_ARENA_MAX, ARENAS))
 
 
 async def release_free_memory() -> bool:

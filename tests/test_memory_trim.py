@@ -3,6 +3,7 @@ whose heap is fragmented as a long-running daemon's is."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import textwrap
 
 import pytest
 
-from leosuite.memory_trim import trimmer
+from leosuite.memory_trim import ARENAS, trimmer
 
 PROGRAM = textwrap.dedent(
     """
@@ -47,3 +48,65 @@ def test_freed_memory_is_returned_to_the_system() -> None:
     assert returned == "True"
     # Most of the ~250 MB freed comes back (the survivors keep at most a page each).
     assert after < before - 100 * 1024 * 1024, (before, after)
+
+
+# Eight threads alive at once, each allocating from the C heap, then glibc's own count
+# of its arenas (the <heap nr=...> elements of malloc_info).
+ARENAS_PROGRAM = textwrap.dedent(
+    """
+    import ctypes, ctypes.util, os, sys, tempfile, threading
+    from leosuite.memory_trim import cap_arenas
+
+    capped = cap_arenas(os.environ)
+    barrier = threading.Barrier(8)
+    kept = []
+
+    def work():
+        kept.append(bytes(4096))  # above CPython's small-object size: glibc's malloc
+        barrier.wait()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.fopen.restype = ctypes.c_void_p
+    libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    with tempfile.NamedTemporaryFile() as f:
+        fp = libc.fopen(f.name.encode(), b"w")
+        libc.malloc_info(0, fp)
+        libc.fclose(fp)
+        print(capped, open(f.name).read().count("<heap nr="))
+    """
+)
+
+
+def _arenas(extra_env: dict[str, str]) -> tuple[str, int]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | extra_env
+    out = subprocess.run(
+        [sys.executable, "-c", ARENAS_PROGRAM],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    ).stdout.split()
+    return out[0], int(out[1])
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="arenas are glibc's")
+def test_worker_threads_share_the_capped_arenas() -> None:
+    capped, arenas = _arenas({})
+    assert capped == "True"
+    assert arenas <= ARENAS
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="arenas are glibc's")
+def test_an_operators_arena_count_is_left_alone() -> None:
+    # The same threads under the operator's own (glibc's default) count: one arena each.
+    capped, arenas = _arenas({"MALLOC_ARENA_MAX": "16"})
+    assert capped == "False"
+    assert arenas > ARENAS
