@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import time
@@ -35,8 +36,9 @@ from leosuite.supervision.supervisor import ProcessBook, Supervisor
 
 __all__ = ["IDLE_FACTOR", "KILL_WAIT", "Fleet"]
 
-#: While nobody watches the live figures, a pass runs every this many stats intervals.
-IDLE_FACTOR = 5
+#: While nobody watches the live figures (or scrapes them), a pass runs every this many
+#: stats intervals: a minute at the default, the history's spacing when unwatched.
+IDLE_FACTOR = 30
 
 #: How long a shutdown cut short waits for the SIGKILLed servers to exit.
 KILL_WAIT = 5.0
@@ -74,6 +76,9 @@ class Fleet:
         #: the sampler when the first one comes.
         self._watchers = 0
         self._watched = trio.Event()
+        #: When the last pass began; one pass at a time (the sampler keeps the last).
+        self._last_pass = -math.inf
+        self._pass_lock = trio.Lock()
         self._command_max_bytes = command_max_bytes
         self._raise_fd_limit = raise_fd_limit
         self._book = book
@@ -348,8 +353,25 @@ class Fleet:
                 self._watched = trio.Event()
                 with trio.move_on_at(last + self.history.interval):
                     await self._watched.wait()  # the first watcher: a pass now
+            spacing = self._stats_interval if self._watchers else self.history.interval
+            if self._last_pass > last and trio.current_time() - self._last_pass < spacing:
+                last = self._last_pass  # a scrape's pass came in between: count from it
+                continue
             last = trio.current_time()
+            await self._one_pass(cgroups=self._watchers > 0)
+
+    async def fresh_stats(self) -> None:
+        """Make the figures no older than a stats interval (a pass now unless one began
+        within it): what a metrics scrape reads, however long nobody has watched."""
+        if trio.current_time() - self._last_pass >= self._stats_interval:
+            await self._one_pass(cgroups=True, unless_within=self._stats_interval)
+
+    async def _one_pass(self, *, cgroups: bool, unless_within: float = 0.0) -> None:
+        async with self._pass_lock:
+            if trio.current_time() - self._last_pass < unless_within:
+                return  # another caller's pass ran while this one waited for the lock
+            self._last_pass = trio.current_time()
             try:
-                await self.sample_stats_once(cgroups=self._watchers > 0)
+                await self.sample_stats_once(cgroups=cgroups)
             except OSError:
                 log.exception("stats sampling failed")

@@ -328,6 +328,10 @@ class ServerManager(ServerCreation, NodeServers):
         """Live figures every stats interval while entered (:meth:`Fleet.watching_stats`)."""
         return self._fleet.watching_stats()
 
+    async def fresh_stats(self) -> None:
+        """Figures no older than a stats interval (:meth:`Fleet.fresh_stats`)."""
+        await self._fleet.fresh_stats()
+
     @property
     def limits(self) -> ServerLimits:
         """The resource limits and whether servers can have them."""

@@ -2,7 +2,7 @@
 
 The fleet records one sample per server process per stats pass: every
 ``servers.stats_interval`` while someone watches the live figures, every
-:attr:`StatsHistory.interval` (five stats intervals) otherwise; each server keeps at
+:attr:`StatsHistory.interval` (thirty stats intervals) otherwise; each server keeps at
 most :data:`SPAN` seconds of them and at most :data:`MAX_SAMPLES`, whichever is fewer,
 so memory stays bounded whatever the interval. A destroyed server's samples are
 forgotten; a daemon restart starts with none.

@@ -51,3 +51,38 @@ async def test_passes_follow_the_watchers(autojump_clock: trio.testing.MockClock
             await trio.sleep(INTERVAL * IDLE_FACTOR * 4)
             gaps = [b - a for a, b in itertools.pairwise(passes)]
             assert all(gap >= INTERVAL * IDLE_FACTOR - 0.01 for gap in gaps[1:]), gaps
+
+
+async def test_a_scrape_gets_fresh_figures_and_the_idle_passes_count_from_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with trio.fail_after(3600):
+        async with running_fleet(stats_interval=INTERVAL, raise_fd_limit=False) as (fleet, _):
+            passes: list[tuple[float, bool]] = []
+
+            async def counted(*, cgroups: bool = True) -> None:
+                passes.append((trio.current_time(), cgroups))
+                await trio.sleep(0.1)  # a pass takes time: scrapes meanwhile wait for it
+
+            fleet.sample_stats_once = counted  # type: ignore[method-assign]
+            await trio.sleep(INTERVAL * IDLE_FACTOR + 0.5)
+            assert len(passes) == 1  # the idle pass
+            passes.clear()
+            await trio.sleep(INTERVAL * 3)
+            scraped = trio.current_time()
+            async with trio.open_nursery() as nursery:  # three scrapes at once: one pass
+                for _ in range(3):
+                    nursery.start_soon(fleet.fresh_stats)
+            assert passes == [(scraped, True)]  # the cgroups' own figures, as when watched
+            await fleet.fresh_stats()  # within the interval: the figures are fresh
+            assert len(passes) == 1
+            await trio.sleep(INTERVAL)
+            await fleet.fresh_stats()  # an interval later: a new pass
+            assert len(passes) == 2
+            # The idle pass due a minute after the last one moved with the scrapes'.
+            second = passes[-1][0]
+            passes.clear()
+            await trio.sleep(second + INTERVAL * IDLE_FACTOR - 0.5 - trio.current_time())
+            assert passes == []
+            await trio.sleep(1)
+            assert [t for t, _ in passes] == [second + INTERVAL * IDLE_FACTOR]
