@@ -24,7 +24,9 @@ over XML-RPC (what ``supervisorctl start all`` / ``stop all`` call, without the
 client's own start-up); "create" is supervisord's start-up with the N programs.
 
 Both: daemon RSS once all run, daemon CPU % while all run and nothing happens
-(--idle seconds), the time of one "status of everything" call, and (unless
+(--idle seconds, 120 by default: leosuite samples its servers every minute while
+nobody watches, so a shorter window says more about where it falls than about the
+daemon), the time of one "status of everything" call, and (unless
 --no-shutdown) everything started again and the daemon sent SIGTERM: time until the
 daemon has exited (each stops every running program on the way out). The soft
 RLIMIT_NOFILE is raised to the hard limit first (children inherit it).
@@ -352,7 +354,12 @@ def main() -> None:
         default="bulk",
         help="leosuite: one server_create_bulk per 1000 servers, or one server_create each",
     )
-    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU sampling")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=120.0,
+        help="seconds of idle CPU sampling (120: two of leosuite's unwatched stats passes)",
+    )
     parser.add_argument("--startsecs", default="0,1", help="supervisord startsecs values")
     parser.add_argument(
         "--no-shutdown",
