@@ -57,7 +57,7 @@ from .cluster.sync import run_cluster_sync
 from .disk_watch import watch_free_space
 from .errors import LeosuiteError
 from .housekeeping import run_housekeeping
-from .memory_trim import cap_arenas
+from .memory_trim import cap_arenas, settle_collector
 from .reload import Handoff, exec_self, monotonic_usec
 from .schedules.service import start_scheduler
 from .services import open_services
@@ -487,6 +487,7 @@ def run_daemon(
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             endpoints = await nursery.start(daemon.run)
+            settle_collector()
             if on_ready is not None:
                 on_ready(endpoints)
 

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from leosuite.memory_trim import ARENAS, trimmer
+from leosuite.memory_trim import ARENAS, YOUNG_THRESHOLD, trimmer
 
 PROGRAM = textwrap.dedent(
     """
@@ -110,3 +110,20 @@ def test_an_operators_arena_count_is_left_alone() -> None:
     capped, arenas = _arenas({"MALLOC_ARENA_MAX": "16"})
     assert capped == "False"
     assert arenas > ARENAS
+
+
+def test_the_collector_settles_after_start_up() -> None:
+    # In a process of its own: freezing and thresholds are the whole interpreter's.
+    program = (
+        "import gc\n"
+        "from leosuite.memory_trim import settle_collector\n"
+        "kept = [[i] for i in range(5000)]\n"
+        "settle_collector()\n"
+        "print(gc.get_freeze_count(), *gc.get_threshold())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    frozen, young, middle, old = (int(v) for v in out)
+    assert frozen > 5000  # what start-up made is no longer walked
+    assert (young, middle, old) == (YOUNG_THRESHOLD, 10, 10)
