@@ -176,17 +176,27 @@ def bench_leosuite(reaper: Any, root: Path, names: list[str], args: argparse.Nam
             counts[status["status"]] = counts.get(status["status"], 0) + 1
         return counts
 
+    def wait_all_running(what: str) -> None:
+        """Until every server runs; on timeout, say which did not and why."""
+        try:
+            wait_until(
+                lambda: states().get("running", 0) == len(names),
+                timeout=args.timeout,
+                interval=0.1,
+                what=what,
+            )
+        except TimeoutError as exc:
+            servers = ls.status()["servers"]
+            stuck = {n: s for n, s in servers.items() if s["status"] != "running"}
+            shown = {n: (s["status"], s.get("last_error")) for n, s in list(stuck.items())[:5]}
+            raise TimeoutError(f"{exc}: {states()}, for example {shown}") from None
+
     def start(name: str) -> None:
         api.post("/api/server_start", {"server": name})
 
     t0 = time.perf_counter()
     in_pool(args.threads, start, names)
-    wait_until(
-        lambda: states().get("running", 0) == len(names),
-        timeout=args.timeout,
-        interval=0.1,
-        what="all leosuite servers running",
-    )
+    wait_all_running("all leosuite servers running")
     res.all_running = time.perf_counter() - t0
     print(f"  leosuite: all running after {res.all_running:.1f} s", flush=True)
     res.rss_mib = rss_bytes(ls.pid) / MiB
@@ -211,12 +221,7 @@ def bench_leosuite(reaper: Any, root: Path, names: list[str], args: argparse.Nam
     t0 = time.perf_counter()
     summary = power_bulk(ls.url, headers, "start")
     res.bulk_start = time.perf_counter() - t0
-    wait_until(
-        lambda: states().get("running", 0) == len(names),
-        timeout=args.timeout,
-        interval=0.1,
-        what="all leosuite servers running (bulk)",
-    )
+    wait_all_running("all leosuite servers running (bulk)")
     res.bulk_all_running = time.perf_counter() - t0
     print(f"  leosuite: power_bulk start {res.bulk_start:.2f} s ({summary})", flush=True)
     profile = Path(args.profile_stop) if args.profile_stop else None
@@ -235,12 +240,7 @@ def bench_leosuite(reaper: Any, root: Path, names: list[str], args: argparse.Nam
     t0 = time.perf_counter()
     tail = cli.run("start", "--all").splitlines()[-1]
     res.cli_start = time.perf_counter() - t0
-    wait_until(
-        lambda: states().get("running", 0) == len(names),
-        timeout=args.timeout,
-        interval=0.1,
-        what="all leosuite servers running (CLI)",
-    )
+    wait_all_running("all leosuite servers running (CLI)")
     res.cli_all_running = time.perf_counter() - t0
     print(f"  leosuite: `server start --all` {res.cli_start:.2f} s ({tail})", flush=True)
     cpu0, t0 = cpu_seconds(ls.pid), time.perf_counter()
@@ -257,12 +257,7 @@ def bench_leosuite(reaper: Any, root: Path, names: list[str], args: argparse.Nam
     )
     if args.shutdown:
         in_pool(args.threads, start, names)
-        wait_until(
-            lambda: states().get("running", 0) == len(names),
-            timeout=args.timeout,
-            interval=0.1,
-            what="all leosuite servers running again",
-        )
+        wait_all_running("all leosuite servers running again")
         ls.close_connections()  # an idle keep-alive connection delays shutdown by 30 s
         t0 = time.perf_counter()
         if reaper.stop(ls.proc, args.shutdown_cap):
