@@ -23,7 +23,6 @@ import trio
 
 __all__ = [
     "ARENAS",
-    "YOUNG_THRESHOLD",
     "cap_arenas",
     "release_free_memory",
     "settle_collector",
@@ -81,15 +80,8 @@ async def release_free_memory() -> bool:
     return True
 
 
-#: Allocations between two collections of the youngest generation (CPython's default
-#: is 700): a thousand servers' task trees make every older collection long.
-YOUNG_THRESHOLD = 10_000
-
-
 def settle_collector() -> None:
     """Once the daemon serves: what start-up made (modules, settings, the listeners)
-    lives until the process ends, so the cycle collector stops walking it, and it runs
-    less often, so each pause and the sum of them stay short under a burst of work."""
+    lives until the process ends, so the cycle collector stops walking it (its
+    thresholds stay CPython's: collecting less often keeps more garbage waiting)."""
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, old)

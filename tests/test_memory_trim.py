@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from leosuite.memory_trim import ARENAS, YOUNG_THRESHOLD, trimmer
+from leosuite.memory_trim import ARENAS, trimmer
 
 PROGRAM = textwrap.dedent(
     """
@@ -118,12 +118,12 @@ def test_the_collector_settles_after_start_up() -> None:
         "import gc\n"
         "from leosuite.memory_trim import settle_collector\n"
         "kept = [[i] for i in range(5000)]\n"
+        "before = gc.get_threshold()\n"
         "settle_collector()\n"
-        "print(gc.get_freeze_count(), *gc.get_threshold())\n"
+        "print(gc.get_freeze_count(), gc.get_threshold() == before)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
     ).stdout.split()
-    frozen, young, middle, old = (int(v) for v in out)
-    assert frozen > 5000  # what start-up made is no longer walked
-    assert (young, middle, old) == (YOUNG_THRESHOLD, 10, 10)
+    assert int(out[0]) > 5000  # what start-up made is no longer walked
+    assert out[1] == "True"  # how often it collects the rest is CPython's own
