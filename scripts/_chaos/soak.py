@@ -233,7 +233,7 @@ async def soak(args: argparse.Namespace) -> int:
                 "server_create", {"server": f"game-{n}", "type": "demo-game", "settings": game}
             )
             await api.call("server_start", {"server": f"game-{n}"})
-        began = trio.current_time()
+        began, wall_began = trio.current_time(), time.time()
         print("| min | " + " | ".join(COLUMNS) + " |", flush=True)
         async with trio.open_nursery() as nursery:
             early = trio.CancelScope()  # SIGINT or SIGTERM: stop, clean up and report
@@ -257,6 +257,12 @@ async def soak(args: argparse.Namespace) -> int:
                     times.append(minutes)
                     print(f"| {minutes:5.1f} | {' | '.join(cells(row))} |", flush=True)
             nursery.cancel_scope.cancel()
+        # Says so if the run's clock and the wall clock disagree on how long it ran.
+        print(
+            f"\nran {(trio.current_time() - began) / 60:.1f} min by the run's clock, "
+            f"{(time.time() - wall_began) / 60:.1f} by the wall clock",
+            flush=True,
+        )
         daemon.send(signal.SIGTERM)
         code = await daemon.wait_exit(90)
     finally:
