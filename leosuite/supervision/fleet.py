@@ -28,7 +28,7 @@ from leosuite.supervision.console_watch import ConsoleWatch
 from leosuite.supervision.process import raise_nofile_limit
 from leosuite.supervision.reaper import REAP_INTERVAL, REAPER
 from leosuite.supervision.spec import LaunchSpec, StateChange, StateChanges
-from leosuite.supervision.states import STOPPED_STATES, Backoff
+from leosuite.supervision.states import STOPPED_STATES, Backoff, State
 from leosuite.supervision.stats import StatsSampler
 from leosuite.supervision.stats_history import StatsHistory
 from leosuite.supervision.stdin_fifo import StdinFifo
@@ -89,6 +89,9 @@ class Fleet:
         self._pending: set[str] = set()
         #: Every server's state changes; see :meth:`subscribe`.
         self.changes = StateChanges()
+        self.changes.add_listener(self._on_change)
+        #: When a server that began running since the last pass gets its first figures.
+        self._first_due = math.inf
         self._nursery: trio.Nursery | None = None
         self._closing = False
         #: Soft RLIMIT_NOFILE after start-up.
@@ -351,14 +354,31 @@ class Fleet:
                 await trio.sleep_until(last + self._stats_interval)
             else:
                 self._watched = trio.Event()
-                with trio.move_on_at(last + self.history.interval):
+                next_at = min(last + self.history.interval, self._first_due)
+                with trio.move_on_at(next_at):
                     await self._watched.wait()  # the first watcher: a pass now
+                if not self._watchers and trio.current_time() < next_at:
+                    continue  # a server began running: its first pass is due sooner
+            due = trio.current_time() >= self._first_due
             spacing = self._stats_interval if self._watchers else self.history.interval
-            if self._last_pass > last and trio.current_time() - self._last_pass < spacing:
+            if (
+                not due
+                and self._last_pass > last
+                and trio.current_time() - self._last_pass < spacing
+            ):
                 last = self._last_pass  # a scrape's pass came in between: count from it
                 continue
             last = trio.current_time()
             await self._one_pass(cgroups=self._watchers > 0)
+
+    def _on_change(self, change: StateChange) -> None:
+        """A server that begins running has figures one stats interval later, watched
+        or not (one pass for every server that began meanwhile)."""
+        if change.new in (State.STARTING, State.RUNNING):
+            due = trio.current_time() + self._stats_interval
+            if due < self._first_due:
+                self._first_due = due
+                self._watched.set()
 
     async def fresh_stats(self) -> None:
         """Make the figures no older than a stats interval (a pass now unless one began
@@ -371,6 +391,7 @@ class Fleet:
             if trio.current_time() - self._last_pass < unless_within:
                 return  # another caller's pass ran while this one waited for the lock
             self._last_pass = trio.current_time()
+            self._first_due = math.inf
             try:
                 await self.sample_stats_once(cgroups=cgroups)
             except OSError:

@@ -10,6 +10,8 @@ import trio
 import trio.testing
 
 from leosuite.supervision.fleet import IDLE_FACTOR
+from leosuite.supervision.spec import StateChange
+from leosuite.supervision.states import State
 from tests.helpers.servers import running_fleet
 
 INTERVAL = 2.0
@@ -86,3 +88,38 @@ async def test_a_scrape_gets_fresh_figures_and_the_idle_passes_count_from_it(
             assert passes == []
             await trio.sleep(1)
             assert [t for t, _ in passes] == [second + INTERVAL * IDLE_FACTOR]
+
+
+async def test_a_server_that_begins_running_has_figures_one_interval_later(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with trio.fail_after(3600):
+        async with running_fleet(stats_interval=INTERVAL, raise_fd_limit=False) as (fleet, _):
+            passes: list[float] = []
+
+            async def counted(*, cgroups: bool = True) -> None:
+                passes.append(trio.current_time())
+
+            fleet.sample_stats_once = counted  # type: ignore[method-assign]
+            await trio.sleep(INTERVAL * IDLE_FACTOR + 0.5)
+            assert len(passes) == 1  # the idle pass
+            began = trio.current_time()
+            for n, new in enumerate([State.STARTING, State.RUNNING, State.STARTING]):
+                # Three servers begin within a second: one pass serves them all.
+                change = StateChange(
+                    server=f"s{n}", old=State.STOPPED, new=new, reason="", timestamp=0.0
+                )
+                fleet.changes.publish(change)
+                await trio.sleep(0.4)
+            await trio.sleep(INTERVAL)
+            assert passes[1:] == [began + INTERVAL]
+            # Then the minute's spacing again, counted from that pass.
+            await trio.sleep(INTERVAL * IDLE_FACTOR)
+            assert passes[2:] == [began + INTERVAL + INTERVAL * IDLE_FACTOR]
+            # A server that stops asks for nothing.
+            stop = StateChange(
+                server="s0", old=State.RUNNING, new=State.STOPPED, reason="", timestamp=0.0
+            )
+            fleet.changes.publish(stop)
+            await trio.sleep(INTERVAL * 2)
+            assert len(passes) == 3

@@ -422,7 +422,7 @@ async def test_log_indexes_max_and_long_poll(daemon: RunningDaemon) -> None:
 
 
 async def test_status_of_running_server_has_stats(daemon: RunningDaemon) -> None:
-    """Stats are sampled every stats_interval (2 s by default) for running servers."""
+    """A server that begins running has figures one stats interval (2 s) later."""
     with trio.fail_after(30):
         async with api_client(daemon) as api:
             await api.create("echo", "command", command_settings("echo"))
