@@ -21,20 +21,28 @@ Two more patches let a listener cap its connections per client address:
   (the timer's task kept ``run`` from returning, and the socket open): once reading
   has ended, ``TCPServer._read_data`` now stops that timer.
 
+And one for answers sent before the whole request arrived (a body over the limit):
+``_close`` closed the socket with the rest of the body unread, and a close with unread
+data makes the kernel reset the connection, dropping whatever of the answer it had not
+sent yet, so the client saw the connection cut instead of its 400 or 413. ``_close``
+now ends our side (FIN after the answer) and reads on, discarding, until the client
+closes its side or :data:`LINGER` seconds have passed, as Apache and nginx do.
+
 Other hypercorn versions are served unpatched (and without a connection gate), with a
-warning: check all four again before widening the pin.
+warning: check all five again before widening the pin.
 """
 
 from __future__ import annotations
 
 import logging
 from importlib.metadata import version
+from math import inf
 from typing import Protocol
 
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Event
-from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.events import Closed, Event, RawData
+from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
 __all__ = [
     "HYPERCORN_VERSION",
@@ -50,12 +58,14 @@ HYPERCORN_VERSION = version("hypercorn")
 #: The version prefix the patches were written for.
 PATCHED_FOR = "0.18."
 
-_original_close = TCPServer._close
 _original_protocol_send = TCPServer.protocol_send
 _original_run = TCPServer.run
-_original_read_data = TCPServer._read_data
 _installed: list[bool] = []
 _GATE_ATTRIBUTE = "_leosuite_connection_gate"
+_READING_ATTRIBUTE = "_leosuite_reading"
+
+#: The longest a connection closed by the server is drained while its client still sends.
+LINGER = 2.0
 
 
 class ConnectionGate(Protocol):
@@ -73,9 +83,48 @@ def set_connection_gate(config: Config, gate: ConnectionGate) -> None:
     setattr(config, _GATE_ATTRIBUTE, gate)
 
 
-async def _shielded_close(self: TCPServer) -> None:
+class _Reading:
+    """The read side of one connection: the task reading it, whether what arrives is
+    only drained now, and whether reading has ended."""
+
+    def __init__(self) -> None:
+        self.task = trio.lowlevel.current_task()
+        self.draining = False
+        self.done = trio.Event()
+
+
+async def _lingering_close(self: TCPServer) -> None:
+    """End our side of the connection, drain what the client still sends (bounded by
+    :data:`LINGER`), then close the socket; shielded, as the request's task that calls
+    it is cancelled once its answer is sent."""
     with trio.CancelScope(shield=True):
-        await _original_close(self)
+        try:
+            await self.stream.send_eof()
+        except (
+            trio.BrokenResourceError,
+            AttributeError,  # a TLS stream has no half-close
+            trio.BusyResourceError,
+            trio.ClosedResourceError,
+        ):
+            pass
+        else:
+            reading: _Reading | None = getattr(self, _READING_ATTRIBUTE, None)
+            if reading is not None and not reading.done.is_set():
+                reading.draining = True
+                with trio.move_on_after(LINGER):
+                    if reading.task is trio.lowlevel.current_task():
+                        await _drain(self.stream)  # the reader itself closes: read on here
+                    else:
+                        await reading.done.wait()
+        await self.stream.aclose()
+
+
+async def _drain(stream: trio.abc.ReceiveStream) -> None:
+    try:
+        while await stream.receive_some(MAX_RECV):
+            pass
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
 
 
 async def _shielded_protocol_send(self: TCPServer, event: Event) -> None:
@@ -83,8 +132,25 @@ async def _shielded_protocol_send(self: TCPServer, event: Event) -> None:
         await _original_protocol_send(self, event)
 
 
-async def _read_data_then_stop_idle(self: TCPServer) -> None:
-    await _original_read_data(self)
+async def _read_data(self: TCPServer) -> None:
+    """hypercorn's read loop, which also drains once the connection is closing and
+    stops the keep-alive timer when reading has ended."""
+    reading = _Reading()
+    setattr(self, _READING_ATTRIBUTE, reading)
+    try:
+        while True:
+            try:
+                with trio.fail_after(self.config.read_timeout or inf):
+                    data = await self.stream.receive_some(MAX_RECV)
+            except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
+                break
+            if not reading.draining:
+                await self.protocol.handle(RawData(bytes(data)))
+            if data == b"":
+                break
+    finally:
+        reading.done.set()
+    await self.protocol.handle(Closed())
     await self.idle_task.stop()
 
 
@@ -114,10 +180,10 @@ def install_shield_patches() -> bool:
     if not _installed:
         supported = HYPERCORN_VERSION.startswith(PATCHED_FOR)
         if supported:
-            TCPServer._close = _shielded_close  # type: ignore[method-assign]
+            TCPServer._close = _lingering_close  # type: ignore[method-assign]
             TCPServer.protocol_send = _shielded_protocol_send  # type: ignore[method-assign]
             TCPServer.run = _gated_run  # type: ignore[method-assign]
-            TCPServer._read_data = _read_data_then_stop_idle  # type: ignore[method-assign]
+            TCPServer._read_data = _read_data  # type: ignore[method-assign]
         else:  # pragma: no cover - only with another hypercorn pinned
             log.warning("hypercorn %s: the shield patches are not applied", HYPERCORN_VERSION)
         _installed.append(supported)
