@@ -38,6 +38,8 @@ from leosuite.supervision import console_disk as disk
 from leosuite.supervision.console_files import ConsoleFiles
 
 __all__ = [
+    "FLOOD_POLL",
+    "FLOOD_POLLS",
     "MIN_RETENTION_BYTES",
     "ConsoleChunk",
     "ConsoleFile",
@@ -47,6 +49,11 @@ __all__ = [
 
 #: The least ``retention_bytes`` a console accepts.
 MIN_RETENTION_BYTES = 64 * 1024
+#: While a console floods, one of its waiters looks at its size this often (seconds), up
+#: to :data:`FLOOD_POLLS` times, instead of waiting for the console watch's refresh (whose
+#: batching delay lets a flood run megabytes ahead of its subscribers).
+FLOOD_POLL = 0.001
+FLOOD_POLLS = 20
 
 _MARKER = b"[leosuite] "
 
@@ -114,6 +121,7 @@ class ConsoleFile:
         self.defer_punches = False
         self._closed = False
         self._lot = trio.lowlevel.ParkingLot()
+        self._polling = False  # a waiter looks at the size every FLOOD_POLL
         try:
             self._files = ConsoleFiles(self._dir, start_index=start_index, punch=punch)
         except OSError as exc:
@@ -247,12 +255,26 @@ class ConsoleFile:
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         return ConsoleChunk(start, data, start + len(data), end)
 
-    async def wait_beyond(self, offset: int) -> None:
+    async def wait_beyond(self, offset: int, *, flooding: bool = False) -> None:
         """Return as soon as ``end_index > offset`` (at once if it already is, or once
-        the console is closed). Cancellable; always a checkpoint."""
+        the console is closed). Cancellable; always a checkpoint. ``flooding``: the
+        caller just read a batch or more, so more is due within milliseconds: unless
+        another waiter does already, this one looks at the size every
+        :data:`FLOOD_POLL` (up to :data:`FLOOD_POLLS` times) and wakes every waiter when
+        it grew, before it waits for the watch's refresh."""
         if self._closed or self.end_index > offset:
             await trio.lowlevel.checkpoint()
             return
+        if flooding and not self._polling:
+            self._polling = True
+            try:
+                for _ in range(FLOOD_POLLS):
+                    await trio.sleep(FLOOD_POLL)
+                    if self._closed or self.end_index > offset:
+                        self._lot.unpark_all()
+                        return
+            finally:
+                self._polling = False
         while not self._closed and self.end_index <= offset:
             await self._lot.park()
 

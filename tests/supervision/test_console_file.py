@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -311,6 +312,48 @@ async def test_wait_beyond(tmp_path: Path, autojump_clock: trio.testing.MockCloc
         await trio.sleep(1)
         console.close()  # wakes the waiter
     assert trio.current_time() == 18.0
+
+
+async def test_a_flooding_wait_looks_at_the_size_itself(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A waiter that just read a batch of a flood (``flooding``) sees the child's next
+    write within FLOOD_POLL, not at the watch's refresh; one waiter polls for all, and
+    a flood that stopped costs FLOOD_POLLS looks, then a plain wait."""
+    console = open_console(tmp_path)
+    console.append(b"abc")
+    fd = console.open_for_child()
+    woke: dict[str, float] = {}
+
+    async def waiter(name: str, flooding: bool) -> None:
+        await console.wait_beyond(3, flooding=flooding)
+        woke[name] = trio.current_time()
+
+    with trio.fail_after(100):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(waiter, "poller", True)
+            await trio.sleep(0.0101)  # ten looks, nothing new
+            nursery.start_soon(waiter, "second", True)  # parks: one waiter polls
+            nursery.start_soon(waiter, "plain", False)
+            await trio.sleep(0.0001)
+            assert woke == {}
+            os.write(fd, b"d")  # the child's write; no refresh
+        # every waiter is woken by the poller's next look, 11 ms after it began
+        assert set(woke) == {"poller", "second", "plain"}
+        assert max(woke.values()) == pytest.approx(0.011)
+        # nothing new for FLOOD_POLLS looks: then a plain wait, until a refresh
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(console.wait_beyond, 4, flooding=True))
+            await trio.sleep(5)
+            assert console.waiting == 1
+            os.write(fd, b"e")
+            await trio.sleep(5)
+            assert console.waiting == 1  # no more looks: the refresh wakes it
+            assert console.refresh()
+        assert trio.current_time() - start == pytest.approx(10)
+    os.close(fd)
+    console.close()
 
 
 def test_deferred_punches_drop_the_bytes_at_once_and_free_the_disk_later(tmp_path: Path) -> None:

@@ -193,12 +193,17 @@ def install_dashboard_calls(api: WsApi) -> None:
     ) -> None:
         batch = ws_settings.console_batch_bytes
         on_the_way: deque[trio.Event] = deque()  # pushes not yet handed to the socket
+        unwaited = 0  # bytes pushed since the console last had nothing new
         while True:
             # Caught up with pushes still on their way: a flooding console's growth is
             # seen by its size each time the socket takes one, not at the watch's refresh.
             while on_the_way and console.end_index <= index:
                 await on_the_way.popleft().wait()
-            await console.wait_beyond(index)
+            if console.end_index > index:
+                await trio.lowlevel.checkpoint()
+            else:  # after a batch or more, a flood's next bytes are looked for at once
+                await console.wait_beyond(index, flooding=unwaited >= batch)
+                unwaited = 0
             end = console.end_index
             try:
                 if end <= index:  # the log was closed: the server is gone
@@ -224,6 +229,7 @@ def install_dashboard_calls(api: WsApi) -> None:
                 on_the_way.append(sent)
             while len(on_the_way) > PUSHES_ON_THE_WAY or (on_the_way and on_the_way[0].is_set()):
                 await on_the_way.popleft().wait()
+            unwaited += output.next_index - index
             index = output.next_index
 
     async def while_allowed(
