@@ -125,6 +125,16 @@ class MetricsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     scrape_token: str = ""
 
 
+def _hash_threads() -> int:
+    """Password hashes at once by default: the CPUs this process may use less one (the
+    daemon's own thread keeps a core while a login storm hashes), at least one."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this platform
+        cpus = os.cpu_count() or 1
+    return max(1, cpus - 1)
+
+
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pow_difficulty: int = 12
     pow_count: int = 4
@@ -136,7 +146,7 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     hash_time_cost: int = 2
     hash_memory_kib: int = 19456
     hash_parallelism: int = 1
-    hash_concurrency: int = 2
+    hash_concurrency: int = msgspec.field(default_factory=_hash_threads)
     max_pending_logins: int = 10000
     max_pending_logins_per_ip: int = 16
     login_info_per_minute: int = 60

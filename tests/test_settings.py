@@ -124,3 +124,13 @@ def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(AttributeError):
         s.http.listen = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("cpus", "hashes"), [(1, 1), (2, 1), (4, 3), (64, 63)])
+def test_hashes_at_once_leave_the_daemon_a_core(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, hashes: int
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(cpus)))
+    assert Settings().auth.hash_concurrency == hashes
+    overridden = load_settings(None, environ={"LEOSUITE_AUTH_HASH_CONCURRENCY": "8"})
+    assert overridden.auth.hash_concurrency == 8
