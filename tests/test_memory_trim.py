@@ -3,6 +3,7 @@ whose heap is fragmented as a long-running daemon's is."""
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import subprocess
@@ -10,8 +11,10 @@ import sys
 import textwrap
 
 import pytest
+import trio
+import trio.testing
 
-from leosuite.memory_trim import ARENAS, trimmer
+from leosuite.memory_trim import ARENAS, CollectorPause, trimmer
 
 PROGRAM = textwrap.dedent(
     """
@@ -127,3 +130,29 @@ def test_the_collector_settles_after_start_up() -> None:
     ).stdout.split()
     assert int(out[0]) > 5000  # what start-up made is no longer walked
     assert out[1] == "True"  # how often it collects the rest is CPython's own
+
+
+async def test_collector_pauses_nest_and_end(autojump_clock: trio.testing.MockClock) -> None:
+    assert gc.isenabled()
+    with CollectorPause() as outer:
+        assert not gc.isenabled()
+        with CollectorPause():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds it
+        outer.end()
+        assert gc.isenabled()  # ended early: the collector runs
+        outer.end()  # again: nothing
+        assert gc.isenabled()
+    assert gc.isenabled()
+    started = trio.current_time()
+    with CollectorPause() as pause:
+        await pause.end_after(2.5)  # a burst that lasts too long
+        assert gc.isenabled()
+        assert trio.current_time() - started == 2.5
+    gc.disable()  # someone else's choice is left alone
+    try:
+        with CollectorPause():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -38,6 +38,7 @@ from ..errors import (
     PermissionDenied,
     is_internal,
 )
+from ..memory_trim import CollectorPause
 from ..store.servers import NAME_PATTERN
 from ..supervision.states import POWER_ACTIONS, PowerAction, State
 from ..supervision.types import validate_server_name
@@ -172,19 +173,28 @@ async def run_power_bulk(
 
     forwards = trio.CapacityLimiter(MAX_FORWARDED)
 
+    workers = min(parallel, len(names))
+    pause_limit = _PauseLimit(workers)
+
     async def worker() -> None:
-        for name in queue:
-            outcome = await _act(ops, name, action, done, counted, ended, forwards)
-            outcomes[name] = outcome
-            await on_outcome(outcome)
+        try:
+            for name in queue:
+                outcome = await _act(ops, name, action, done, counted, ended, forwards)
+                outcomes[name] = outcome
+                await on_outcome(outcome)
+        finally:
+            pause_limit.worker_done()
 
     auth = ops.ctx.auth
     auth.on_token_revoked.append(token_gone)
     auth.on_revoked.append(account_gone)
     try:
-        async with trio.open_nursery() as nursery:
-            for _ in range(min(parallel, len(names))):
-                nursery.start_soon(worker)
+        # A fleet's actions allocate fast: the cycle collector waits (a few seconds at most).
+        with CollectorPause() as pause:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pause_limit.run, pause)
+                for _ in range(workers):
+                    nursery.start_soon(worker)
     finally:
         auth.on_token_revoked.remove(token_gone)
         auth.on_revoked.remove(account_gone)
@@ -193,6 +203,24 @@ async def run_power_bulk(
         with trio.CancelScope(shield=True):
             await ops.ctx.audit.record_done_batch("server", done, actor=ops.principal.actor(ops.ip))
     return [outcomes[name] for name in names]
+
+
+class _PauseLimit:
+    """Ends the collector's pause after its limit, or drops out once every worker is done."""
+
+    def __init__(self, workers: int) -> None:
+        self._left = workers
+        self._scope = trio.CancelScope()
+
+    async def run(self, pause: CollectorPause) -> None:
+        with self._scope:
+            if self._left:
+                await pause.end_after()
+
+    def worker_done(self) -> None:
+        self._left -= 1
+        if not self._left:
+            self._scope.cancel()
 
 
 async def _act(

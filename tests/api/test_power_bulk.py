@@ -3,12 +3,15 @@ checked per server as the single call is, audited in one batch."""
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
+from leosuite import memory_trim
 from leosuite.store import audit as audit_table
 from tests.helpers.accounts import add_account
 from tests.helpers.daemon import RunningDaemon
@@ -229,6 +232,47 @@ async def test_lines_stream_as_each_server_ends(daemon: RunningDaemon) -> None:
                 {"server": "slow", "status": "stopped"},
                 {"done": True, "ok": 2, "failed": 0},
             ]
+
+
+async def test_the_cycle_collector_waits_for_a_bulk_call_a_bounded_time(
+    daemon: RunningDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector is held while the actions run, for PAUSE_LIMIT at most (a slow
+    server's stop does not hold it longer), and runs again once the call ends."""
+    monkeypatch.setattr(memory_trim, "PAUSE_LIMIT", 1.0)
+    with trio.fail_after(60):
+        async with api_client(daemon) as admin:
+            await admin.create("quick", "command", SLEEP)
+            slow = {"command": "sh -c 'trap \"\" TERM; sleep 1000'", "stop_timeout": 3}
+            await admin.create("slow", "command", slow)
+            for name in ("quick", "slow"):
+                await admin.ok("server_start", {"server": name})
+                await admin.wait_status(name, "running")
+            assert gc.isenabled()
+            request = admin.client.build_request(
+                "POST",
+                "/api/server_power_bulk",
+                json={"action": "stop", "servers": ["slow", "quick"]},
+                headers={"Authorization": f"Bearer {admin.token}"},
+            )
+            started = trio.current_time()
+            response = await admin.client.send(request, stream=True)
+            try:
+                lines = response.aiter_lines()
+                assert json.loads(await anext(lines))["server"] == "quick"
+                assert not gc.isenabled()  # held while the call runs
+                while not gc.isenabled():
+                    await trio.sleep(0.05)
+                assert trio.current_time() - started >= 1.0
+                assert (await admin.status("slow"))["status"] == "stopping"  # still running
+                rest = [json.loads(line) async for line in lines]
+            finally:
+                await response.aclose()
+            assert rest[-1] == {"done": True, "ok": 2, "failed": 0}
+            assert gc.isenabled()
+            lines_again = await bulk(admin, {"action": "start", "servers": ["quick"]})
+            assert lines_again[0]["status"] in ("starting", "running")
+            assert gc.isenabled()  # a call that ends before the limit gives it back too
 
 
 async def test_a_client_that_goes_away_leaves_begun_actions_audited(
