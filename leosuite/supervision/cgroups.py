@@ -181,11 +181,27 @@ def detect(
 # ---------------------------------------------------------------- shared file helpers
 
 
+def read_text(path: Path) -> str:
+    """A small kernel file's text, with plain system calls: a bulk stop reads four for
+    each server, and ``Path.read_text`` costs twice as much for its file object."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, 65536)
+        if data:  # a kernel file may answer in pieces: read until the end
+            chunks = [data]
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            data = b"".join(chunks) if len(chunks) > 1 else data
+    finally:
+        os.close(fd)
+    return data.decode("ascii")
+
+
 def read_int(path: Path, default: int = 0) -> int:
     """An integer file; ``default`` when missing or ``max``."""
     try:
-        text = path.read_text(encoding="ascii").strip()
-    except OSError:
+        text = read_text(path).strip()
+    except (OSError, UnicodeDecodeError):
         return default
     try:
         return int(text.split()[0]) if text else default
@@ -197,8 +213,8 @@ def read_keyed(path: Path) -> dict[str, int]:
     """A ``key value`` per line file (``memory.stat``, ``memory.events``, ``cpu.stat``)."""
     out: dict[str, int] = {}
     try:
-        text = path.read_text(encoding="ascii")
-    except OSError:
+        text = read_text(path)
+    except (OSError, UnicodeDecodeError):
         return out
     for line in text.splitlines():
         parts = line.split()
@@ -230,7 +246,7 @@ def _zombie(pid: int) -> bool:
 def read_pids(procs: Path) -> list[int]:
     """The live processes a ``cgroup.procs`` file lists (zombies left out)."""
     try:
-        text = procs.read_text(encoding="ascii")
+        text = read_text(procs)
     except FileNotFoundError:
         return []
     pids = [int(word) for word in text.split() if word.isdigit()]

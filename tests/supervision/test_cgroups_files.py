@@ -19,7 +19,13 @@ import pytest
 
 from leosuite.errors import StartupError
 from leosuite.settings import LimitsSettings
-from leosuite.supervision.cgroups import HOW_TO_ENABLE, detect, kill_listed, read_pids
+from leosuite.supervision.cgroups import (
+    HOW_TO_ENABLE,
+    detect,
+    kill_listed,
+    read_pids,
+    read_text,
+)
 from leosuite.supervision.cgroups_limits import Limits, ServerLimits, open_limits
 from leosuite.supervision.cgroups_v2 import open_driver
 
@@ -197,3 +203,15 @@ def test_resolve_refusal_and_ceilings_shown() -> None:
     admin_items: list[dict[str, object]] = [{"name": "memory_mb", "max": 2**22}]
     limits.annotate(admin_items, admin=True)
     assert admin_items[0]["max"] == 2**22
+
+
+def test_kernel_files_are_read_whole(tmp_path: Path) -> None:
+    """A long ``cgroup.procs`` (more than one read's worth) is read to its end."""
+    procs = tmp_path / "cgroup.procs"
+    pids = list(range(100_000, 120_000))
+    procs.write_text("".join(f"{pid}\n" for pid in pids))
+    assert len(procs.read_bytes()) > 65536
+    assert read_text(procs).split() == [str(pid) for pid in pids]
+    procs.write_text("")
+    assert read_text(procs) == ""
+    assert read_pids(procs) == []
