@@ -256,6 +256,13 @@ async def soak(args: argparse.Namespace) -> int:
                     rows.append(row)
                     times.append(minutes)
                     print(f"| {minutes:5.1f} | {' | '.join(cells(row))} |", flush=True)
+            if not interrupted and trio.current_time() < end:  # says why, should it happen
+                print(
+                    f"the load loop ended before its end: early cancel called "
+                    f"{early.cancel_called}, caught {early.cancelled_caught}; the load's "
+                    f"cancel called {nursery.cancel_scope.cancel_called}",
+                    flush=True,
+                )
             nursery.cancel_scope.cancel()
         # Says so if the run's clock and the wall clock disagree on how long it ran.
         print(
