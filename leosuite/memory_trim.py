@@ -97,19 +97,29 @@ class CollectorPause:
     """Hold the cycle collector while a burst of work runs (a bulk power call over a
     fleet): with a thousand servers each full collection walks a few hundred thousand
     objects, and a burst that allocates fast sets off several, a third of its time.
-    The garbage is collected after the burst. Nests (the collector runs again when the
-    last pause ends); :meth:`end_after` ends a pause that lasts too long (a burst that
-    waits for slow servers), and a collector disabled by someone else is left alone."""
+    The garbage is collected after the burst. Pauses nest and overlap (the collector
+    runs again when the last one ends); it is held :data:`PAUSE_LIMIT` seconds in a row
+    at most, however many pauses overlap (:meth:`end_after` enforces it: it runs again
+    then until every pause has ended), and a collector disabled by someone else is left
+    alone."""
 
     _held = 0  # pauses in effect, process-wide
+    _since = 0.0  # when the collector was first held (trio's clock)
+    _expired = False  # held PAUSE_LIMIT in a row: it runs until the last pause ends
 
     def __init__(self) -> None:
         self._holding = False
 
     def __enter__(self) -> CollectorPause:
-        if CollectorPause._held or gc.isenabled():
-            CollectorPause._held += 1
-            self._holding = True
+        cls = CollectorPause
+        if not cls._held:
+            if not gc.isenabled():
+                return self  # someone else's choice
+            cls._since = trio.current_time()
+            cls._expired = False
+        cls._held += 1
+        self._holding = True
+        if not cls._expired:
             gc.disable()
         return self
 
@@ -126,7 +136,17 @@ class CollectorPause:
             gc.enable()
 
     async def end_after(self, seconds: float | None = None) -> None:
-        """End this pause after ``seconds`` (default :data:`PAUSE_LIMIT`) unless it has
-        ended before."""
-        await trio.sleep(PAUSE_LIMIT if seconds is None else seconds)
-        self.end()
+        """End this pause once the collector has been held ``seconds`` (default
+        :data:`PAUSE_LIMIT`) in a row, counted from the first of the pauses in effect;
+        the collector then runs again even while other pauses hold. Cancelled, it ends
+        this pause at once."""
+        cls = CollectorPause
+        limit = PAUSE_LIMIT if seconds is None else seconds
+        try:
+            if self._holding:
+                await trio.sleep_until(cls._since + limit)
+                if self._holding and cls._held:
+                    cls._expired = True
+                    gc.enable()
+        finally:
+            self.end()

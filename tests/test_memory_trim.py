@@ -149,6 +149,30 @@ async def test_collector_pauses_nest_and_end(autojump_clock: trio.testing.MockCl
         await pause.end_after(2.5)  # a burst that lasts too long
         assert gc.isenabled()
         assert trio.current_time() - started == 2.5
+    # Overlapping pauses hold it PAUSE_LIMIT in a row at most, from the first one.
+    async with trio.open_nursery() as nursery:
+        first = CollectorPause().__enter__()
+        nursery.start_soon(first.end_after, 10)
+        await trio.sleep(6)
+        second = CollectorPause().__enter__()
+        nursery.start_soon(second.end_after, 10)
+        await trio.sleep(3.9)
+        assert not gc.isenabled()
+        third = CollectorPause().__enter__()  # without a limit of its own
+        await trio.sleep(0.2)  # 10 s after the first began: both limited pauses end
+        assert gc.isenabled()  # and the collector runs although the third holds
+        fourth = CollectorPause().__enter__()  # no new hold while the third is in effect
+        assert gc.isenabled()
+        fourth.end()
+        third.end()
+    assert gc.isenabled()
+    with CollectorPause():  # all ended: a new burst holds it again
+        assert not gc.isenabled()
+    # A cancelled limit ends its pause at once.
+    with CollectorPause() as pause:
+        with trio.move_on_after(1):
+            await pause.end_after(10)
+        assert gc.isenabled()
     gc.disable()  # someone else's choice is left alone
     try:
         with CollectorPause():
