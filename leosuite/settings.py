@@ -125,14 +125,19 @@ class MetricsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     scrape_token: str = ""
 
 
+#: The most password hashes at once by default (each holds ``hash_memory_kib``).
+HASH_THREADS_MAX = 4
+
+
 def _hash_threads() -> int:
     """Password hashes at once by default: the CPUs this process may use less one (the
-    daemon's own thread keeps a core while a login storm hashes), at least one."""
+    daemon's own thread keeps a core while a login storm hashes), at least one and at
+    most :data:`HASH_THREADS_MAX`."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # no affinity on this platform
         cpus = os.cpu_count() or 1
-    return max(1, cpus - 1)
+    return max(1, min(HASH_THREADS_MAX, cpus - 1))
 
 
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -126,7 +126,7 @@ def test_settings_are_frozen() -> None:
         s.http.listen = "x"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("cpus", "hashes"), [(1, 1), (2, 1), (4, 3), (64, 63)])
+@pytest.mark.parametrize(("cpus", "hashes"), [(1, 1), (2, 1), (4, 3), (5, 4), (64, 4)])
 def test_hashes_at_once_leave_the_daemon_a_core(
     monkeypatch: pytest.MonkeyPatch, cpus: int, hashes: int
 ) -> None:
