@@ -275,8 +275,12 @@ class ConsoleFile:
                         return
             finally:
                 self._polling = False
+        parked = False
         while not self._closed and self.end_index <= offset:
+            parked = True
             await self._lot.park()
+        if not parked:  # it grew between the two looks: still a checkpoint
+            await trio.lowlevel.checkpoint()
 
     def refresh(self) -> bool:
         """Look at the file's size: wake the waiters if it grew, apply retention.
