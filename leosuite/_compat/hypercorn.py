@@ -25,8 +25,10 @@ And one for answers sent before the whole request arrived (a body over the limit
 ``_close`` closed the socket with the rest of the body unread, and a close with unread
 data makes the kernel reset the connection, dropping whatever of the answer it had not
 sent yet, so the client saw the connection cut instead of its 400 or 413. ``_close``
-now ends our side (FIN after the answer) and reads on, discarding, until the client
-closes its side or :data:`LINGER` seconds have passed, as Apache and nginx do.
+now ends our side (FIN after the answer) and, while the client is still sending a
+request, reads on, discarding, until the client closes its side or :data:`LINGER`
+seconds have passed, as Apache and nginx do (an idle keep-alive client is closed at
+once, as before).
 
 Other hypercorn versions are served unpatched (and without a connection gate), with a
 warning: check all five again before widening the pin.
@@ -39,6 +41,7 @@ from importlib.metadata import version
 from math import inf
 from typing import Protocol
 
+import h11
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
@@ -109,7 +112,7 @@ async def _lingering_close(self: TCPServer) -> None:
             pass
         else:
             reading: _Reading | None = getattr(self, _READING_ATTRIBUTE, None)
-            if reading is not None and not reading.done.is_set():
+            if reading is not None and not reading.done.is_set() and _still_sending(self):
                 reading.draining = True
                 with trio.move_on_after(LINGER):
                     if reading.task is trio.lowlevel.current_task():
@@ -117,6 +120,14 @@ async def _lingering_close(self: TCPServer) -> None:
                     else:
                         await reading.done.wait()
         await self.stream.aclose()
+
+
+def _still_sending(self: TCPServer) -> bool:
+    """The client is in the middle of a request (its body, or bytes h11 refused): a
+    close now would find them unread. An idle keep-alive client has nothing on its way."""
+    connection = getattr(getattr(self, "protocol", None), "protocol", None)
+    state = getattr(getattr(connection, "connection", None), "their_state", None)
+    return state is h11.SEND_BODY or state is h11.ERROR
 
 
 async def _drain(stream: trio.abc.ReceiveStream) -> None:

@@ -89,3 +89,31 @@ async def test_a_client_that_never_stops_sending_is_cut_off(
             assert ended
             assert cut_off
             assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+
+
+async def test_an_idle_client_is_closed_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a client still sending is drained: after a whole request answered with
+    ``Connection: close`` the socket is closed at once, not after LINGER."""
+    monkeypatch.setattr(hypercorn_compat, "LINGER", 60.0)
+    settings = make_settings(tmp_path / "data")
+    with trio.fail_after(30):
+        async with running_daemon(settings) as daemon:
+            stream = await _open(daemon.endpoints.http)
+            host = daemon.endpoints.http.removeprefix("http://")
+            await stream.send_all(
+                f"GET /api/health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+            )
+            answer = await _read_to_end(stream)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+            refused = False
+            for _ in range(100):  # a closed socket answers the next bytes with a reset
+                try:
+                    await stream.send_all(b"x")
+                except trio.BrokenResourceError:
+                    refused = True
+                    break
+                await trio.sleep(0.05)
+            await stream.aclose()
+            assert refused
