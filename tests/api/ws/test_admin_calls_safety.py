@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from leosuite.store import audit as audit_table
 from leosuite.store import kv
 from tests.helpers.accounts import PASSWORD, add_account
 from tests.helpers.admin_accounts import admin_client
-from tests.helpers.daemon import RunningDaemon
+from tests.helpers.daemon import RunningDaemon, make_settings, running_daemon
 from tests.helpers.ws import RawClient, WsClient, client_socket_leak_tolerated, ws_client
 
 PERMISSION_DENIED, SESSION_ABORTED, INVALID_ARGUMENT = 2, 7, 12
@@ -144,6 +145,15 @@ async def test_a_locked_admins_call_in_flight_is_refused(
 
 
 async def test_a_demoted_admins_request_in_flight_is_refused_over_the_admin_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two hashes at once: the held one, and the first admin's own login beside it.
+    settings = make_settings(tmp_path / "data", auth={"hash_concurrency": 2})
+    async with running_daemon(settings) as daemon:
+        await _demoted_over_the_admin_api(daemon, monkeypatch)
+
+
+async def _demoted_over_the_admin_api(
     daemon: RunningDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hasher = daemon.ctx.auth.hasher
