@@ -203,22 +203,28 @@ async def test_a_foreign_host_or_origin_is_refused(daemon: RunningDaemon) -> Non
             assert (await admin.status("f1"))["status"] == "stopped"
 
 
+async def quick_and_slow(admin: Api) -> httpx.Request:
+    """Two running servers, one that stops at once and one that ignores SIGTERM for its
+    3 s stop_timeout; the bulk stop of both, to send (streamed)."""
+    await admin.create("quick", "command", SLEEP)
+    slow = {"command": "sh -c 'trap \"\" TERM; sleep 1000'", "stop_timeout": 3}
+    await admin.create("slow", "command", slow)
+    for name in ("quick", "slow"):
+        await admin.ok("server_start", {"server": name})
+        await admin.wait_status(name, "running")
+    return admin.client.build_request(
+        "POST",
+        "/api/server_power_bulk",
+        json={"action": "stop", "servers": ["slow", "quick"]},
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+
+
 async def test_lines_stream_as_each_server_ends(daemon: RunningDaemon) -> None:
     """The first line arrives while a slow stop is still under way."""
     with trio.fail_after(60):
         async with api_client(daemon) as admin:
-            await admin.create("quick", "command", SLEEP)
-            slow = {"command": "sh -c 'trap \"\" TERM; sleep 1000'", "stop_timeout": 3}
-            await admin.create("slow", "command", slow)
-            for name in ("quick", "slow"):
-                await admin.ok("server_start", {"server": name})
-                await admin.wait_status(name, "running")
-            request = admin.client.build_request(
-                "POST",
-                "/api/server_power_bulk",
-                json={"action": "stop", "servers": ["slow", "quick"]},
-                headers={"Authorization": f"Bearer {admin.token}"},
-            )
+            request = await quick_and_slow(admin)
             response = await admin.client.send(request, stream=True)
             try:
                 lines = response.aiter_lines()
@@ -242,19 +248,8 @@ async def test_the_cycle_collector_waits_for_a_bulk_call_a_bounded_time(
     monkeypatch.setattr(memory_trim, "PAUSE_LIMIT", 1.0)
     with trio.fail_after(60):
         async with api_client(daemon) as admin:
-            await admin.create("quick", "command", SLEEP)
-            slow = {"command": "sh -c 'trap \"\" TERM; sleep 1000'", "stop_timeout": 3}
-            await admin.create("slow", "command", slow)
-            for name in ("quick", "slow"):
-                await admin.ok("server_start", {"server": name})
-                await admin.wait_status(name, "running")
+            request = await quick_and_slow(admin)
             assert gc.isenabled()
-            request = admin.client.build_request(
-                "POST",
-                "/api/server_power_bulk",
-                json={"action": "stop", "servers": ["slow", "quick"]},
-                headers={"Authorization": f"Bearer {admin.token}"},
-            )
             started = trio.current_time()
             response = await admin.client.send(request, stream=True)
             try:
