@@ -96,7 +96,7 @@ PAUSE_LIMIT = 5.0
 class CollectorPause:
     """Hold the cycle collector while a burst of work runs (a bulk power call over a
     fleet): with a thousand servers each full collection walks a few hundred thousand
-    objects, and a burst that allocates fast sets off several, a third of its time.
+    objects, and a burst that allocates fast sets off several, a quarter of its time.
     The garbage is collected after the burst. Pauses nest and overlap (the collector
     runs again when the last one ends); it is held :data:`PAUSE_LIMIT` seconds in a row
     at most, however many pauses overlap (:meth:`end_after` enforces it: it runs again
