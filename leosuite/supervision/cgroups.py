@@ -185,16 +185,13 @@ def read_text(path: Path) -> str:
     """A small kernel file's text, with plain system calls: a bulk stop reads four for
     each server, and ``Path.read_text`` costs twice as much for its file object."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    chunks: list[bytes] = []
     try:
-        data = os.read(fd, 65536)
-        if data:  # a kernel file may answer in pieces: read until the end
-            chunks = [data]
-            while chunk := os.read(fd, 65536):
-                chunks.append(chunk)
-            data = b"".join(chunks) if len(chunks) > 1 else data
+        while chunk := os.read(fd, 65536):  # a kernel file may answer in pieces
+            chunks.append(chunk)
     finally:
         os.close(fd)
-    return data.decode("ascii")
+    return b"".join(chunks).decode("ascii")
 
 
 def read_int(path: Path, default: int = 0) -> int:
