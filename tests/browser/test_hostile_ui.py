@@ -271,30 +271,66 @@ def test_fast_navigation_leaks_nothing(dashboard: DashboardDaemon, make_page: An
     api(dashboard, "/api/server_stop", server="nav1")
 
 
+class LoseTheFirstStart:
+    """Sits between the page and the daemon's WebSocket API and drops the connection
+    with the first ``server.start`` call: before the call reaches the daemon
+    (``lost="request"``) or after the daemon carried it out, before its answer reaches
+    the page (``lost="answer"``); every other frame passes unchanged."""
+
+    def __init__(self, page: Any, lost: str) -> None:
+        self.lost = lost
+        self.uuid = ""
+        self.dropped = False
+        page.route_web_socket(lambda url: "/chat/" not in url, self._route)
+
+    def _route(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: self._up(ws, server, message))
+        server.on_message(lambda message: self._down(ws, server, message))
+
+    def _drop(self, ws: Any, server: Any) -> None:
+        self.dropped = True
+        ws.close(code=1001, reason="dropped by the test")
+        server.close()
+
+    def _up(self, ws: Any, server: Any, message: str | bytes) -> None:
+        if not self.uuid and '"server.start"' in str(message):
+            self.uuid = json.loads(message)["uuid"]
+            if self.lost == "request":
+                self._drop(ws, server)
+                return
+        server.send(message)
+
+    def _down(self, ws: Any, server: Any, message: str | bytes) -> None:
+        if self.lost == "answer" and not self.dropped and self.uuid and self.uuid in str(message):
+            self._drop(ws, server)
+            return
+        ws.send(message)
+
+
+@pytest.mark.parametrize("lost", ["request", "answer"])
 def test_call_in_flight_when_the_connection_drops(
-    dashboard: DashboardDaemon, make_page: Any
+    dashboard: DashboardDaemon, make_page: Any, lost: str
 ) -> None:
     api(dashboard, "/api/server_create", server="drop", type="demo-game", settings=FAST)
     page = make_page(1280, 800)
+    route = LoseTheFirstStart(page, lost)
     open_logged_in(page, dashboard, "#/servers")
     card = page.locator(".server-card[data-server=drop]")
     badge = card.locator(".badge")
     expect(badge).to_have_attribute("data-state", "stopped")
-    # Start, and drop the socket before the answer can arrive: the action says what
-    # happened and the page keeps working once the connection is back.
-    page.evaluate(
-        """async () => {
-          const { app } = await import('/ui/js/main.js');
-          document.querySelector('.server-card[data-server=drop] [data-action=start]').click();
-          app.conn.socket.ws.close();
-        }"""
-    )
+    # The connection drops with the start in flight: the page cannot know whether the
+    # daemon carried it out, says so, and keeps working once the connection is back.
+    card.get_by_role("button", name="Start", exact=True).click()
+    error = page.locator(".toast-error")
+    expect(error).to_contain_text("Start drop failed")
+    expect(error).to_contain_text("may have been carried out")
+    assert route.dropped
     page.locator("#conn-state[data-state=open]").wait_for()
-    expect(badge).to_have_attribute("data-state", re.compile("running|stopped"))
-    start = card.get_by_role("button", name="Start", exact=True)
-    if badge.get_attribute("data-state") == "stopped":
-        expect(page.locator(".toast-error")).to_contain_text("Start drop failed")
-        start.click()
+    if lost == "request":
+        assert api(dashboard, "/api/server_status", server="drop")["status"] == "stopped"
+        expect(badge).to_have_attribute("data-state", "stopped")
+        card.get_by_role("button", name="Start", exact=True).click()
     expect(badge).to_have_attribute("data-state", "running")
     # A call made while reconnecting waits for the connection and then runs.
     page.evaluate("async () => (await import('/ui/js/main.js')).app.conn.socket.ws.close()")

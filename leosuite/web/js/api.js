@@ -207,7 +207,10 @@ export class Connection extends EventTarget {
   _onClose(wasUp) {
     // Calls made from now on wait for the next login on a new socket.
     if (wasUp) this._setOpened();
-    this._failPending("The connection to the daemon was lost.");
+    // A call sent before the drop may have been carried out: its answer is what was lost.
+    this._failPending(
+      "The connection to the daemon was lost before the answer came: the call may have been carried out.",
+    );
   }
 
   _sessionClosed(reason) {
