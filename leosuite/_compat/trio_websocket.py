@@ -17,6 +17,9 @@
   the handshake (within its connect timeout), runs the handler and closes; calling it
   per accepted stream lets the listener count connections from accept on. With other
   versions the server accepts by itself.
+* **Messages already received.** :func:`message_nowait` takes the next message from
+  the private ``_recv_channel`` (where ``get_message`` waits) without waiting; with
+  other versions there is none.
 * **The handshake's Host.** wsproto moves the ``Host`` header out of the headers into
   its ``Request`` event, which trio-websocket keeps as the private ``_event``; with
   other versions it is unknown here (callers fall back to the headers).
@@ -41,6 +44,7 @@ __all__ = [
     "direct_socket",
     "handshake_host",
     "is_open",
+    "message_nowait",
 ]
 
 #: The version prefix these functions were written for.
@@ -94,6 +98,21 @@ def handshake_host(request: WebSocketRequest) -> str:
         return ""
     host = getattr(getattr(request, "_event", None), "host", None)
     return host if isinstance(host, str) else ""
+
+
+def message_nowait(ws: WebSocketConnection) -> str | bytes | None:
+    """The next message if one has arrived already, else None (as ``get_message``,
+    :class:`ConnectionClosed` once the connection ended and nothing is left)."""
+    channel = getattr(ws, "_recv_channel", None) if SUPPORTED else None
+    if not isinstance(channel, trio.MemoryReceiveChannel):
+        return None
+    try:
+        message: str | bytes = channel.receive_nowait()
+    except trio.WouldBlock:
+        return None
+    except (trio.ClosedResourceError, trio.EndOfChannel):
+        raise trio_websocket.ConnectionClosed(ws._close_reason) from None
+    return message
 
 
 async def close_transport(ws: WebSocketConnection) -> None:

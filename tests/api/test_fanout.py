@@ -4,11 +4,14 @@ socket with a small receive buffer) that stop reading, ping, and close."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 from trio_websocket import (
@@ -19,7 +22,8 @@ from trio_websocket import (
 )
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
-from leosuite.api.ws.fanout import HandoffLock, Outbox, text_frame
+from leosuite.api.ws import fanout
+from leosuite.api.ws.fanout import HandoffLock, Outbox, corked, text_frame
 from tests.helpers.daemon import make_settings, running_daemon
 from tests.helpers.ws import RawClient
 
@@ -209,6 +213,141 @@ async def test_a_peer_gone_mid_fanout_ends_its_connection_and_spares_the_others(
                 while not ended:
                     await trio.sleep(0.01)
             assert ended == [1006]
+
+
+@asynccontextmanager
+async def _outboxes(
+    count: int, limit: int, *, receive_buffer: int | None = None
+) -> AsyncIterator[tuple[list[Outbox], list[RawClient]]]:
+    """``count`` raw clients of a server whose connections each run an outbox's writer."""
+    outboxes: list[Outbox] = []
+    ready = trio.Event()
+
+    async def handler(ws: WebSocketConnection) -> None:
+        outbox = Outbox(ws, limit, Counted())
+        assert outbox.direct
+        outboxes.append(outbox)
+        if len(outboxes) == count:
+            ready.set()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(outbox.run)
+                await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await outbox.finish()
+
+    async with _server(handler) as url, contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(RawClient.open(url, receive_buffer=receive_buffer))
+            for _ in range(count)
+        ]
+        await ready.wait()
+        await trio.testing.wait_all_tasks_blocked()  # the writers wait for frames
+        yield outboxes, clients
+
+
+def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The descriptor of every ``os.write`` the outboxes make, in order."""
+    fds: list[int] = []
+    real = os.write
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        fds.append(fd)
+        return real(fd, data)
+
+    monkeypatch.setattr(fanout.os, "write", write)
+    return fds
+
+
+async def _read(client: RawClient, count: int) -> list[int]:
+    while client.count() < count:
+        assert await client.read_some()
+    return [m["n"] for m in client.messages()]
+
+
+async def test_a_corked_block_writes_each_connection_once_at_its_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five frames to each of two idle connections inside a block: none is written
+    until the block ends, then each connection's five go out in one write, in order."""
+    with trio.fail_after(20):
+        async with _outboxes(2, 8) as (outboxes, clients):
+            writes = _count_writes(monkeypatch)
+            with corked():
+                for n in range(5):
+                    for outbox in outboxes:
+                        assert outbox.put_nowait(_message(n, 100))
+                assert [len(o) for o in outboxes] == [5, 5]
+                assert [o.counters.sent for o in outboxes] == [0, 0]
+                await trio.testing.wait_all_tasks_blocked()  # the writers stay asleep
+                assert writes == []
+            assert [len(o) for o in outboxes] == [0, 0]
+            assert [o.counters.sent for o in outboxes] == [5, 5]
+            assert len(writes) == 2
+            assert len(set(writes)) == 2
+            for client in clients:
+                assert await _read(client, 5) == list(range(5))
+
+
+async def test_another_tasks_frame_during_a_block_goes_behind_and_wakes_the_writer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the corking task's frames wait for its block: a frame from another task
+    meanwhile queues behind them and the writer sends all three, in order, before the
+    block ends; a task outside any block writes directly as before."""
+    with trio.fail_after(20):
+        async with _outboxes(2, 8) as ((outbox, other), (client, other_client)):
+            writes = _count_writes(monkeypatch)
+
+            async def elsewhere() -> None:
+                assert outbox.put_nowait(_message(2, 100))
+                assert other.put_nowait(_message(0, 100))
+
+            with corked():
+                assert outbox.put_nowait(_message(0, 100))
+                assert outbox.put_nowait(_message(1, 100))
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(elsewhere)
+                await trio.testing.wait_all_tasks_blocked()
+                assert len(outbox) == 0
+                assert outbox.counters.sent == 3
+                assert other.counters.sent == 1  # written directly by the other task
+            assert len(writes) == 2  # the writer's one batch, the other's direct write
+            assert await _read(client, 3) == [0, 1, 2]
+            assert await _read(other_client, 1) == [0]
+
+
+async def test_a_corked_burst_the_socket_cannot_take_is_finished_by_the_writer() -> None:
+    """A block's frames to a peer that does not read: its one write is cut short, the
+    writer sends the rest once the peer reads, every frame whole and in order; the
+    queue's bound still holds inside the block."""
+    count, size = 30, 20_000
+    with trio.fail_after(30):
+        async with _outboxes(1, count, receive_buffer=4096) as ((outbox,), (client,)):
+            with corked():
+                for n in range(count):
+                    assert outbox.put_nowait(_message(n, size))
+                assert not outbox.put_nowait(_message(count, size))  # the bound
+            assert outbox.counters.sent < count  # the write was cut short
+            assert len(outbox) == count - outbox.counters.sent  # the rest waits
+            assert await _read(client, count) == list(range(count))
+            assert all(len(m["pad"]) == size for m in client.messages())
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(outbox) == 0
+            assert outbox.counters.sent == count
+
+
+async def test_waiting_for_room_in_a_block_lets_the_writer_send_what_it_corked() -> None:
+    """A block that fills a connection's queue with its own frames and then waits for
+    room (an answer to its sender) does not wait for itself: the writer sends them."""
+    with trio.fail_after(10):
+        async with _outboxes(1, 4) as ((outbox,), (client,)):
+            with corked():
+                for n in range(4):
+                    assert outbox.put_nowait(_message(n, 100))
+                await outbox.put(_message(4, 100))
+            assert await _read(client, 5) == list(range(5))
 
 
 async def test_the_echo_path_echoes_text_binary_and_big_messages(tmp_path: Path) -> None:

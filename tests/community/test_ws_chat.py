@@ -8,13 +8,22 @@ import json
 from pathlib import Path
 
 import trio
+from wsproto.events import TextMessage
 
 from leosuite.audit import AuditEvent
 from leosuite.community.models import Member
 from leosuite.store import audit as audit_table
-from tests.helpers.chat import Chat, chat, chat_daemon, core_of, refused_at, refused_login
+from tests.helpers.chat import (
+    Chat,
+    chat,
+    chat_daemon,
+    chat_url,
+    core_of,
+    refused_at,
+    refused_login,
+)
 from tests.helpers.daemon import RunningDaemon, login
-from tests.helpers.ws import client_socket_leak_tolerated
+from tests.helpers.ws import RawClient, client_socket_leak_tolerated
 
 
 async def audit_topics(daemon: RunningDaemon) -> list[tuple[str, str]]:
@@ -127,6 +136,38 @@ async def test_channel_flow_strips_sharps_everywhere(daemon: RunningDaemon) -> N
             assert (await bob.expect(6))["users"] == ["alice", "bob"]
             await bob.send(6, channel="nowhere")
             assert "no channel" in await bob.error()
+
+
+async def test_a_burst_in_one_write_reaches_every_member_whole_and_in_order(
+    daemon: RunningDaemon,
+) -> None:
+    """A join and forty messages in one TCP write (more than a connection handles
+    before it reads again): every member, the sender too, gets them all, in order, each
+    frame whole, and a message sent after them still arrives."""
+    count = 40
+    with trio.fail_after(20):
+        async with chat(daemon, "alice") as alice, chat(daemon, "bob") as bob:
+            await alice.join("burst")
+            await bob.join("burst")
+            async with RawClient.open(chat_url(daemon, "carol")) as carol:
+
+                def frame(**fields: object) -> bytes:
+                    return carol.proto.send(TextMessage(data=json.dumps(fields)))
+
+                burst = [frame(type=4, channel="burst")]
+                burst += [frame(type=0, dest="#burst", message=f"m{n}") for n in range(count)]
+                await carol.stream.send_all(b"".join(burst))
+                for client in (alice, bob):
+                    for n in range(count):
+                        said = await client.expect(0, user="carol")
+                        assert said["message"] == f"m{n}"
+                while sum(m["type"] == 0 for m in carol.messages()) < count:
+                    assert await carol.read_some()
+                own = [m["message"] for m in carol.messages() if m["type"] == 0]
+                assert own == [f"m{n}" for n in range(count)]
+                await carol.stream.send_all(frame(type=0, dest="#burst", message="after"))
+                for client in (alice, bob):
+                    assert (await client.expect(0, user="carol"))["message"] == "after"
 
 
 async def test_message_rules(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from ...audit import Actor, AuditLog
 from ...auth.limits import Limiter
 from ...settings import WsSettings
-from .fanout import Outbox, text_frame
+from .fanout import Outbox, handle_burst, text_frame
 from .protocol import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 from .refusals import RefusalNotes
 
@@ -267,7 +267,8 @@ class WsConnection:
                         self._activity = trio.current_time()
                         self.hub.received += 1
                         if one_at_a_time:
-                            await handle_message(message)
+                            handled = await handle_burst(self.ws, message, handle_message)
+                            self.hub.received += handled - 1
                             continue
                         await inflight.acquire()
                         nursery.start_soon(handle, message)

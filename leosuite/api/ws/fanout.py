@@ -22,6 +22,12 @@ keep the byte stream a valid WebSocket stream:
 * **Bounded.** At most ``limit`` messages wait in the queue; :meth:`Outbox.put_nowait`
   refuses one more (the caller drops it, or drops the member), :meth:`Outbox.put` waits
   for room.
+* **A burst, one write.** Inside :func:`corked`, the frames its task gives idle
+  connections are queued without waking their writers and each connection's are written
+  with one ``os.write`` when the block ends: a chat connection handles the messages that
+  arrived together in one block, so a burst of k messages costs a member one write, not
+  k. Another task's frame for such a connection queues behind and wakes the writer, so
+  order holds and only the corking task waits for its own block.
 
 Without raw writes (another trio-websocket, a stream that is not plain TCP) the queue
 holds the messages themselves and the writer sends each with ``send_message``.
@@ -31,6 +37,8 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 from typing import NoReturn, Protocol, cast
 
@@ -39,10 +47,54 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from ..._compat import trio_websocket as compat
 
-__all__ = ["BATCH_BYTES", "Counters", "HandoffLock", "Outbox", "binary_frame", "echo", "text_frame"]
+__all__ = [
+    "BATCH_BYTES",
+    "Counters",
+    "HandoffLock",
+    "Outbox",
+    "binary_frame",
+    "corked",
+    "echo",
+    "handle_burst",
+    "text_frame",
+]
 
 #: The writer writes at most about this many bytes of queued frames at once.
 BATCH_BYTES = 256 * 1024
+#: A connection handling one message at a time takes at most this many that arrived
+#: together before it reads again (:func:`handle_burst`).
+BURST = 16
+
+
+class _Cork:
+    """The open :func:`corked` block: its task, and the outboxes it queued frames in."""
+
+    __slots__ = ("outboxes", "task")
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.outboxes: list[Outbox] = []
+
+
+_cork: _Cork | None = None
+
+
+@contextmanager
+def corked() -> Iterator[None]:
+    """Within the block, the frames this task gives idle connections wait, and each
+    connection's are written with one ``os.write`` at its end (nested blocks, and
+    other tasks meanwhile, write as usual)."""
+    global _cork
+    if _cork is not None:
+        yield
+        return
+    cork = _cork = _Cork(trio.lowlevel.current_task())
+    try:
+        yield
+    finally:
+        _cork = None
+        for outbox in cork.outboxes:
+            outbox._uncork()
 
 
 def text_frame(payload: str) -> bytes:
@@ -121,6 +173,7 @@ class Outbox:
 
     __slots__ = (
         "_broken",
+        "_corked",
         "_frames",
         "_halted",
         "_holding",
@@ -153,6 +206,8 @@ class Outbox:
         #: Per queued entry: the event set once it is written, or None.
         self._marks: deque[trio.Event | None] = deque()
         self._holding = False  # this outbox holds the stream lock
+        #: Frames wait for the end of a :func:`corked` block (the writer is not woken).
+        self._corked = False
         self._broken = False
         #: Broken, muted or closed: the direct path is off, :meth:`_enqueue` decides.
         self._halted = False
@@ -178,6 +233,11 @@ class Outbox:
             return self._enqueue(data) is not False
         if not compat.is_open(self._ws):
             return True  # closing: nothing more goes out, as trio-websocket's send would
+        cork = _cork
+        if cork is not None and cork.task is trio.lowlevel.current_task():
+            self._corked = True
+            cork.outboxes.append(self)
+            return self._enqueue(data) is not False
         try:  # the common case, inline: an idle connection's socket takes the frame
             written = os.write(sock.fileno(), data)  # type: ignore[arg-type]  # direct: bytes
         except BlockingIOError:
@@ -208,15 +268,65 @@ class Outbox:
             return True
         self._frames.append(data)
         self._marks.append(None)
+        if self._corked:
+            cork = _cork
+            if cork is not None and cork.task is trio.lowlevel.current_task():
+                return None  # written when the block ends
+            self._corked = False  # another task's frame: the writer takes both
         if self._wake:
             self._wake.unpark()
         return None
 
+    def _uncork(self) -> None:
+        """The end of a :func:`corked` block: write what it queued with one
+        ``os.write`` if the connection is still idle, else leave it to the writer."""
+        if not self._corked:
+            return  # another task's frame woke the writer meanwhile
+        self._corked = False
+        frames = cast("deque[bytes | memoryview]", self._frames)  # direct: frames only
+        sock = self._sock
+        if not frames or sock is None:
+            return
+        if self._holding or self._lock.held or self._halted or not compat.is_open(self._ws):
+            if self._wake:
+                self._wake.unpark()
+            return
+        batch = frames[0] if len(frames) == 1 else b"".join(frames)
+        try:
+            written = os.write(sock.fileno(), batch)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            self._broken = self._halted = True  # the writer aborts the connection
+            written = 0
+        marks = self._marks
+        done: list[trio.Event | None] = []
+        while written and written >= len(frames[0]):
+            written -= len(frames.popleft())
+            done.append(marks.popleft())
+        if written:  # a frame cut short: hold the stream lock, the writer finishes it
+            frames[0] = memoryview(frames[0])[written:]
+            self.torn = True
+        if frames:
+            self._lock.held = self._holding = True
+        if done:
+            self._done(len(done), done)
+        if frames and self._wake:
+            self._wake.unpark()
+
     async def put(self, data: bytes | str) -> None:
         """Write or queue one message, waiting for room in the queue."""
         while len(self._frames) >= self._limit and not self.closed:
+            self._wake_corked()
             await self._room.park()
         self.put_nowait(data)
+
+    def _wake_corked(self) -> None:
+        """Waiting for room in a queue of corked frames: the writer sends them now."""
+        if self._corked:
+            self._corked = False
+            if self._wake:
+                self._wake.unpark()
 
     async def put_and_wait(self, data: bytes | str) -> None:
         """Write or queue one message and return once it is handed to the socket."""
@@ -228,6 +338,7 @@ class Outbox:
         """Write or queue one message, waiting for room in the queue; the event set
         once it is handed to the socket, or None if it has been already."""
         while len(self._frames) >= self._limit and not self.closed:
+            self._wake_corked()
             await self._room.park()
         if self.put_nowait(data) and self._frames and not self.muted:
             mark = self._marks[-1] = trio.Event()  # queued: it is the last entry
@@ -355,25 +466,55 @@ class Outbox:
         raise ConnectionClosed(await compat.abort(self._ws))
 
 
+async def handle_burst(
+    ws: WebSocketConnection,
+    message: str | bytes,
+    handle: Callable[[str | bytes], Awaitable[None]],
+) -> int:
+    """Handle ``message`` and those that arrived with it (up to :data:`BURST`), one at a
+    time and in order, in a :func:`corked` block: what they send to idle connections
+    goes out in one write each. How many were handled."""
+    handled = 1
+    with corked():
+        await handle(message)
+        looked_again = False
+        while handled < BURST:
+            more = compat.message_nowait(ws)
+            if more is None and not looked_again:
+                # Once, let trio-websocket's reader parse what it has read already (it
+                # hands over one message at a time).
+                looked_again = True
+                await trio.lowlevel.checkpoint()
+                more = compat.message_nowait(ws)
+            if more is None:
+                break
+            handled += 1
+            await handle(more)
+    return handled
+
+
 class _Count:
     sent = 0
 
 
 async def echo(ws: WebSocketConnection, queue_size: int = 64) -> None:
     """Send every message back through an :class:`Outbox` (the conformance tests' echo:
-    the same write path as the API and the chat)."""
+    the same write path, bursts and all, as the chat)."""
     outbox = Outbox(ws, queue_size, _Count())
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(outbox.run)
-            while True:
-                message = await ws.get_message()
+
+            async def send_back(message: str | bytes) -> None:
                 if not outbox.direct:
                     await outbox.put(message)
                 elif isinstance(message, str):
                     await outbox.put(text_frame(message))
                 else:
                     await outbox.put(binary_frame(message))
+
+            while True:
+                await handle_burst(ws, await ws.get_message(), send_back)
     except* ConnectionClosed:
         pass
     finally:
