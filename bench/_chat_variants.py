@@ -9,6 +9,9 @@ one run compares the tree as it is with the same tree minus one lever:
 * ``writer``: no direct write: every message is queued for the connection's writer
   task (which writes what is queued with one raw write), i.e. what writing straight to
   an idle member's socket from the fan-out buys.
+* ``nocork``: a chat connection handles one message before it reads again and writes
+  each member's frame at once, i.e. what one write per member for the messages that
+  arrived together buys.
 * ``permsg``: no raw writes at all: the writer sends one message per ``send_message``
   (one wsproto encode and one ``send_all`` each).
 """
@@ -35,6 +38,13 @@ def apply(variant: str) -> None:
             return self._enqueue(data) is not False
 
         Outbox.put_nowait = put_nowait  # type: ignore[method-assign]
+    elif variant == "nocork":
+        import contextlib
+
+        from leosuite.api.ws import fanout
+
+        fanout.BURST = 1
+        fanout.corked = contextlib.nullcontext  # type: ignore[assignment]
     elif variant == "permsg":
         from leosuite._compat import trio_websocket
 

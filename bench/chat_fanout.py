@@ -207,7 +207,7 @@ def main() -> None:
     parser.add_argument(
         "--servers",
         default="leosuite,websockets",
-        help="leosuite[:nocache|:writer|:permsg],websockets",
+        help="leosuite[:nocache|:writer|:nocork|:permsg],websockets",
     )
     parser.add_argument("--modes", default="rate,sat", help="rate and/or sat")
     parser.add_argument("--offered", type=float, default=5000, help="rate mode: deliveries/s")
