@@ -23,7 +23,7 @@ from trio_websocket import (
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from leosuite.api.ws import fanout
-from leosuite.api.ws.fanout import HandoffLock, Outbox, corked, text_frame
+from leosuite.api.ws.fanout import HandoffLock, Outbox, corked, flush_cork, text_frame
 from tests.helpers.daemon import make_settings, running_daemon
 from tests.helpers.ws import RawClient
 
@@ -348,6 +348,32 @@ async def test_waiting_for_room_in_a_block_lets_the_writer_send_what_it_corked()
                     assert outbox.put_nowait(_message(n, 100))
                 await outbox.put(_message(4, 100))
             assert await _read(client, 5) == list(range(5))
+
+
+async def test_a_flushed_block_writes_what_it_holds_before_a_step_that_waits() -> None:
+    """A burst whose second step waits (a password to check): what the first step
+    sent goes out before the wait, and what follows is corked again."""
+    go = trio.Event()
+    with trio.fail_after(10):
+        async with _outboxes(2, 8) as (outboxes, (first, second)):
+
+            async def burst() -> None:
+                with corked():
+                    for outbox in outboxes:
+                        assert outbox.put_nowait(_message(0, 100))
+                    flush_cork()
+                    await go.wait()
+                    for outbox in outboxes:
+                        assert outbox.put_nowait(_message(1, 100))
+                    assert [len(o) for o in outboxes] == [1, 1]  # corked again
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(burst)
+                assert await _read(first, 1) == [0]  # while the burst still waits
+                assert await _read(second, 1) == [0]
+                go.set()
+            assert await _read(first, 2) == [0, 1]
+            assert await _read(second, 2) == [0, 1]
 
 
 async def test_the_echo_path_echoes_text_binary_and_big_messages(tmp_path: Path) -> None:

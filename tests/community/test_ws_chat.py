@@ -170,6 +170,32 @@ async def test_a_burst_in_one_write_reaches_every_member_whole_and_in_order(
                     assert (await client.expect(0, user="carol"))["message"] == "after"
 
 
+async def test_a_logout_at_the_end_of_a_burst_still_delivers_what_came_before(
+    daemon: RunningDaemon,
+) -> None:
+    """A join, a message and a logout in one write: the sender gets its own message
+    before the close, the others get the message and then the logout."""
+    with trio.fail_after(20):
+        async with chat(daemon, "alice") as alice:
+            await alice.join("bye")
+            async with RawClient.open(chat_url(daemon, "carol")) as carol:
+
+                def frame(**fields: object) -> bytes:
+                    return carol.proto.send(TextMessage(data=json.dumps(fields)))
+
+                await carol.stream.send_all(
+                    frame(type=4, channel="bye")
+                    + frame(type=0, dest="#bye", message="bye all")
+                    + frame(type=3)
+                )
+                await carol.read_until_eof()
+                said = [m["message"] for m in carol.messages() if m["type"] == 0]
+                assert said == ["bye all"]
+                assert carol.close_code() == 1000
+            assert (await alice.expect(0, user="carol"))["message"] == "bye all"
+            await alice.expect(3, user="carol")
+
+
 async def test_message_rules(tmp_path: Path) -> None:
     with trio.fail_after(20):
         settings = {"message_max_bytes": 1000}

@@ -81,6 +81,7 @@ from .chat_commands import recheck_registered, register, run_command
 from .chat_join import join
 from .chat_login import CHAT_PREFIX, ChatLogin, ChatLogins, subprotocol
 from .conn import WsConnection, WsHub
+from .fanout import flush_cork
 from .protocol import CLOSE_NORMAL, CLOSE_POLICY
 from .refusals import RefusalNotes
 
@@ -275,6 +276,7 @@ class WsChat:
         if client.token is None or trio.current_time() < client.renew_at:
             return True
         client.renew_at = trio.current_time() + _RENEW_EVERY
+        flush_cork()
         try:
             await self.ctx.auth.authenticate(client.token, ip=client.member.ip)
         except AuthError as exc:
@@ -330,16 +332,20 @@ class WsChat:
 
     async def _bad_data(self, client: _Client, reason: str) -> None:
         if client.audit_bucket.take():
+            flush_cork()
             await self.ctx.audit.record(
                 "BadData", f"bad chat message: {reason}", actor=client.actor(), level="warning"
             )
 
     async def _dispatch(self, client: _Client, frame: proto.Request) -> None:
         member, conn, now = client.member, client.conn, self.ctx.now
+        # Only a plain message is handled without waiting: before anything else (a
+        # password to check, an answer), what the burst said so far goes out.
         if isinstance(frame, proto.Say):
             session = self.channel(frame.dest, "join {} before sending to it")
             command = proto.parse_command(frame.message)
             if command is not None:
+                flush_cork()
                 await run_command(self, client, session.name, *command)
                 return
             text = frame.message[1:] if frame.message.startswith("//") else frame.message
@@ -347,6 +353,7 @@ class WsChat:
                 raise InvalidInput("an empty message", field="message")
             self.core.say(member, session, text, to=frame.to)
         elif isinstance(frame, proto.Join):
+            flush_cork()
             await join(self, client, frame)
         elif isinstance(frame, proto.Leave):
             session = self.channel(frame.channel, "you are not in {}")
@@ -367,6 +374,7 @@ class WsChat:
             conn.close(CLOSE_NORMAL, "logged out")
             self.core.disconnect(member, "logged out")
         elif isinstance(frame, proto.Register):
+            flush_cork()
             await register(self, client, frame)
         # proto.LoginNotice: the seed's clients may send type 2; nothing to do.
 

@@ -35,7 +35,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from ...audit import Actor, AuditLog
 from ...auth.limits import Limiter
 from ...settings import WsSettings
-from .fanout import Outbox, handle_burst, text_frame
+from .fanout import Outbox, flush_cork, handle_burst, text_frame
 from .protocol import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 from .refusals import RefusalNotes
 
@@ -143,6 +143,7 @@ class WsConnection:
 
     async def send(self, payload: str) -> None:
         """Queue an answer; close the connection (1008) if the peer does not read."""
+        flush_cork()  # what a burst sent before this answer does not wait for room for it
         with trio.move_on_after(self.hub.settings.send_timeout):
             await self.outbox.put(text_frame(payload) if self.outbox.direct else payload)
             return

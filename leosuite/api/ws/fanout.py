@@ -55,6 +55,7 @@ __all__ = [
     "binary_frame",
     "corked",
     "echo",
+    "flush_cork",
     "handle_burst",
     "text_frame",
 ]
@@ -95,6 +96,18 @@ def corked() -> Iterator[None]:
         _cork = None
         for outbox in cork.outboxes:
             outbox._uncork()
+
+
+def flush_cork() -> None:
+    """Write what this task's :func:`corked` block holds so far (the block stays open):
+    called before a step that may wait, so that a burst's earlier messages do not wait
+    for it."""
+    cork = _cork
+    if cork is None or cork.task is not trio.lowlevel.current_task():
+        return
+    outboxes, cork.outboxes = cork.outboxes, []
+    for outbox in outboxes:
+        outbox._uncork()
 
 
 def text_frame(payload: str) -> bytes:
@@ -347,7 +360,8 @@ class Outbox:
 
     def mute(self) -> None:
         """The connection is closing: messages from now on are dropped (not refused),
-        what is queued is not sent."""
+        what is queued is not sent (what a burst corked before goes out first)."""
+        self._uncork()
         self.muted = self._halted = True
 
     def close(self) -> None:
