@@ -340,7 +340,8 @@ async def test_a_corked_burst_the_socket_cannot_take_is_finished_by_the_writer()
 
 async def test_waiting_for_room_in_a_block_lets_the_writer_send_what_it_corked() -> None:
     """A block that fills a connection's queue with its own frames and then waits for
-    room (an answer to its sender) does not wait for itself: the writer sends them."""
+    room (an answer to its sender), or for a frame to be written, does not wait for
+    itself: the writer sends them."""
     with trio.fail_after(10):
         async with _outboxes(1, 4) as ((outbox,), (client,)):
             with corked():
@@ -348,6 +349,10 @@ async def test_waiting_for_room_in_a_block_lets_the_writer_send_what_it_corked()
                     assert outbox.put_nowait(_message(n, 100))
                 await outbox.put(_message(4, 100))
             assert await _read(client, 5) == list(range(5))
+            await trio.testing.wait_all_tasks_blocked()  # idle again
+            with corked():
+                await outbox.put_and_wait(_message(5, 100))  # not corked: it is waited for
+            assert await _read(client, 6) == list(range(6))
 
 
 async def test_a_flushed_block_writes_what_it_holds_before_a_step_that_waits() -> None:

@@ -354,6 +354,7 @@ class Outbox:
             self._wake_corked()
             await self._room.park()
         if self.put_nowait(data) and self._frames and not self.muted:
+            self._wake_corked()  # its caller may wait for the mark: no corking
             mark = self._marks[-1] = trio.Event()  # queued: it is the last entry
             return mark
         return None
