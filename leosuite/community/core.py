@@ -164,6 +164,7 @@ class ChatCore:
         """Leave every session and forget the member; ``member.disconnect`` is told."""
         if self.members.pop(member.id, None) is None:
             return
+        member.gone = True
         if self._chat.pop(member.id, None) is not None:
             for key in name_keys(member.name):
                 if self._chat_nicks.get(key) is member:
@@ -256,6 +257,8 @@ class ChatCore:
         hasher); a password-protected session refuses ``False``. ``code`` may be one of
         the session's invite codes (:func:`.invites.check_entry` has the rules). A
         session created here gets ``password_hash`` as its password (None: none)."""
+        if member.gone:  # nothing would take it out of the channel again
+            raise Conflict("you are no longer connected")
         session = self.find(name)
         created = session is None
         if session is not None and member.id in session.members:

@@ -162,6 +162,8 @@ class Member:
         self.deliver = deliver
         self.disconnect = disconnect
         self.sessions: dict[str, Session] = {}
+        #: Disconnected from the core: it may join nothing again.
+        self.gone = False
 
     @property
     def auth(self) -> bool:

@@ -355,6 +355,16 @@ async def test_waiting_for_room_in_a_block_lets_the_writer_send_what_it_corked()
             assert await _read(client, 6) == list(range(6))
 
 
+async def test_a_block_never_refuses_a_frame_the_idle_socket_would_take() -> None:
+    """A block's own frames filling the queue are written out first: a member that
+    reads is not refused (and so not dropped as slow) because of a burst."""
+    with trio.fail_after(10):
+        async with _outboxes(1, 4) as ((outbox,), (client,)):
+            with corked():
+                assert all(outbox.put_nowait(_message(n, 100)) for n in range(10))
+            assert await _read(client, 10) == list(range(10))
+
+
 async def test_a_flushed_block_writes_what_it_holds_before_a_step_that_waits() -> None:
     """A burst whose second step waits (a password to check): what the first step
     sent goes out before the wait, and what follows is corked again."""

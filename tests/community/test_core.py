@@ -92,6 +92,21 @@ def test_join_say_leave_fan_out_and_history() -> None:
     assert core.find("games") is None  # not persistent, no room: gone with its last member
 
 
+def test_a_disconnected_member_cannot_join() -> None:
+    """A member the core has forgotten (logged out, kicked, its connection gone) joins
+    nothing: it would stay in the channel with no one to take it out."""
+    core, _, _ = make()
+    alice, _ = member(core, "alice")
+    core.join(alice, "#games")
+    core.disconnect(alice, "logged out")
+    with pytest.raises(Conflict, match="no longer connected"):
+        core.join(alice, "#games")
+    with pytest.raises(Conflict, match="no longer connected"):
+        core.join(alice, "#other")
+    assert core.find("games") is None
+    assert core.find("other") is None
+
+
 def test_nick_unique_and_guests() -> None:
     core, _, _ = make(ChatLimits(allow_guests=False))
     with pytest.raises(PermissionDenied):

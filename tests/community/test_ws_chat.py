@@ -196,6 +196,63 @@ async def test_a_logout_at_the_end_of_a_burst_still_delivers_what_came_before(
             await alice.expect(3, user="carol")
 
 
+async def test_nothing_after_a_logout_in_the_same_write_is_handled(
+    daemon: RunningDaemon,
+) -> None:
+    """A bad frame (its audit record waits, so the rest is read meanwhile), a logout, a
+    join and a message in one write: the logout ends the connection and what follows it
+    is dropped; no member is left in a channel after it logged out."""
+    with trio.fail_after(20):
+        async with chat(daemon, "alice") as alice:
+            await alice.join("ghost")
+            async with RawClient.open(chat_url(daemon, "carol")) as carol:
+
+                def frame(**fields: object) -> bytes:
+                    return carol.proto.send(TextMessage(data=json.dumps(fields)))
+
+                await carol.stream.send_all(
+                    carol.proto.send(TextMessage(data="not json"))
+                    + frame(type=3)
+                    + frame(type=4, channel="ghost")
+                    + frame(type=0, dest="#ghost", message="after the logout")
+                )
+                await carol.read_until_eof()
+                assert carol.close_code() == 1000
+            await alice.expect(3, user="carol")
+            await alice.send(6, channel="ghost")
+            assert (await alice.expect(6))["users"] == ["alice"]
+            assert not [f for f in alice.seen if f.get("user") == "carol" and f["type"] in (0, 4)]
+            core = core_of(daemon)
+            session = core.find("ghost")
+            assert session is not None
+            assert [m.name for m in session.members.values()] == ["alice"]
+
+
+async def test_a_burst_never_drops_a_member_that_reads(tmp_path: Path) -> None:
+    """With a queue of four, a logout from six shared channels sends a reading member
+    seven frames in one burst: it gets them all and stays connected."""
+    channels = [f"c{i}" for i in range(6)]
+
+    async def body(daemon: RunningDaemon) -> None:
+        async with chat(daemon, "alice") as alice:
+            async with chat(daemon, "carol") as carol:
+                for channel in channels:
+                    await alice.join(channel)
+                    await carol.join(channel)
+                await carol.send(3)
+                assert await carol.closed() == 1000
+                await alice.expect(3, user="carol")
+            left = {f["channel"] for f in alice.seen if f["type"] == 5 and f["user"] == "carol"}
+            assert left == set(channels)
+            await alice.send(6)
+            assert (await alice.expect(6))["users"] == ["alice"]
+
+    with trio.fail_after(20):
+        async with chat_daemon(tmp_path, community={"chat_queue_size": 4}) as daemon:
+            with client_socket_leak_tolerated():  # carol's, closed by the logout
+                await body(daemon)
+
+
 async def test_message_rules(tmp_path: Path) -> None:
     with trio.fail_after(20):
         settings = {"message_max_bytes": 1000}

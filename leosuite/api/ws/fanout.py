@@ -241,6 +241,8 @@ class Outbox:
     def put_nowait(self, data: bytes | str) -> bool:
         """Write or queue one message (a frame, or the message without direct writes);
         False when the queue is full or the outbox closed (the message is not sent)."""
+        if self._corked and len(self._frames) >= self._limit:
+            self._uncork()  # a burst's own frames do not make a reading member look slow
         sock = self._sock
         if self._frames or sock is None or self._lock.held or self._halted:
             return self._enqueue(data) is not False
@@ -494,6 +496,8 @@ async def handle_burst(
         await handle(message)
         looked_again = False
         while handled < BURST:
+            # A message that closed the connection (a logout, a kick) ends the burst.
+            await trio.lowlevel.checkpoint_if_cancelled()
             more = compat.message_nowait(ws)
             if more is None and not looked_again:
                 # Once, let trio-websocket's reader parse what it has read already (it
