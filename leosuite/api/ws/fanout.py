@@ -489,26 +489,35 @@ async def handle_burst(
     handle: Callable[[str | bytes], Awaitable[None]],
 ) -> int:
     """Handle ``message`` and those that arrived with it (up to :data:`BURST`), one at a
-    time and in order, in a :func:`corked` block: what they send to idle connections
-    goes out in one write each. How many were handled."""
+    time and in order. Several are handled in a :func:`corked` block (what they send to
+    idle connections goes out in one write each); one alone is not (its frames go out
+    as the fan-out goes, no member waits for the last). How many were handled."""
+    looked_again = False
+
+    async def next_message() -> str | bytes | None:
+        nonlocal looked_again
+        more = compat.message_nowait(ws)
+        if more is None and not looked_again:
+            # Once, let trio-websocket's reader parse what it has read already (it hands
+            # over one message at a time).
+            looked_again = True
+            await trio.lowlevel.checkpoint()
+            more = compat.message_nowait(ws)
+        return more
+
+    more = await next_message() if BURST > 1 else None
+    if more is None:
+        await handle(message)
+        return 1
     handled = 1
     with corked():
         await handle(message)
-        looked_again = False
-        while handled < BURST:
+        while more is not None:
             # A message that closed the connection (a logout, a kick) ends the burst.
             await trio.lowlevel.checkpoint_if_cancelled()
-            more = compat.message_nowait(ws)
-            if more is None and not looked_again:
-                # Once, let trio-websocket's reader parse what it has read already (it
-                # hands over one message at a time).
-                looked_again = True
-                await trio.lowlevel.checkpoint()
-                more = compat.message_nowait(ws)
-            if more is None:
-                break
             handled += 1
             await handle(more)
+            more = await next_message() if handled < BURST else None
     return handled
 
 
