@@ -45,9 +45,16 @@ class Range:
         return low_ok and value <= self.high
 
     def describe(self) -> str:
-        low = f"greater than {self.low:g}" if self.above else f"at least {self.low:g}"
-        text = f"must be {low} and at most {self.high:g}"
+        low = f"greater than {_number(self.low)}" if self.above else f"at least {_number(self.low)}"
+        text = f"must be {low} and at most {_number(self.high)}"
         return f"{text} ({self.note})" if self.note else text
+
+
+def _number(value: float) -> str:
+    """A bound as a person writes it: whole numbers in full (up to 16 digits)."""
+    if float(value).is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return f"{value:g}"
 
 
 def _positive(high: float) -> Range:
@@ -133,6 +140,7 @@ RANGES: dict[str, Range] = {
     "backups.max_concurrent": _count(64),
     "backups.command_wait": Range(0, 3600),
     "store.retry_for": Range(0, 3600),
+    "store.cache_kib": Range(64, 2**20),
     "node.heartbeat_interval": Range(0.01, 3600),
     "node.heartbeat_timeout": Range(0.03, DAY),
     "node.console_token_lifetime": Range(1, 3600),
