@@ -165,6 +165,8 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     url: str = ""
     #: How long a lost PostgreSQL connection is retried before calls fail (seconds).
     retry_for: float = 30.0
+    #: The SQLite page cache of the store's connection, in KiB (SQLite's own default).
+    cache_kib: int = 2000
 
 
 #: A node's name: 1-64 of a-z 0-9 _ . -, not starting with - or . (a server name that

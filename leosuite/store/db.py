@@ -102,6 +102,7 @@ class Database:
         migrations: Sequence[str] = MIGRATIONS,
         data_dir: Path | None = None,
         init: bool = False,
+        cache_kib: int = 2000,
     ) -> Database:
         """Open or create the store at ``path``, check it and migrate it.
 
@@ -111,7 +112,8 @@ class Database:
         data; the file is then left exactly as it was. ``init`` accepts that empty
         file as a fresh store and refuses one that holds data. Other failures
         (missing directory, permissions, a locked file) raise :class:`StoreError`.
-        ``migrations`` exists for tests; the default is the real schema.
+        ``migrations`` exists for tests; the default is the real schema. ``cache_kib``
+        bounds the connection's page cache (it grows with the file up to that).
         """
         existed = path.exists()
         if existed:
@@ -134,6 +136,7 @@ class Database:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
         try:
             prepare(conn, path, existed, busy_timeout_ms, migrations)
+            conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         except BaseException:
             conn.close()
             raise

@@ -19,4 +19,6 @@ def open_store(settings: Settings, *, data_dir: Path | None = None, init: bool =
         return PostgresDatabase.connect(
             settings.store.url, data_dir=data_dir, init=init, retry_for=settings.store.retry_for
         )
-    return Database.open(settings.db_path, data_dir=data_dir, init=init)
+    return Database.open(
+        settings.db_path, data_dir=data_dir, init=init, cache_kib=settings.store.cache_kib
+    )

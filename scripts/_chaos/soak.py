@@ -216,6 +216,7 @@ async def soak(args: argparse.Namespace) -> int:
         settings = {
             "LEOSUITE_COMMUNITY_SESSION_SIZE_LIMIT": str(256 * 1024),
             "LEOSUITE_SERVERS_CONSOLE_RETENTION_BYTES": str(256 * 1024),
+            "LEOSUITE_STORE_CACHE_KIB": "256",
         }
     daemon = Daemon(rundir.data_dir, rundir.logs, settings, nofile=None)
     load = Load(daemon, rng)
@@ -312,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--small-buffers",
         action="store_true",
-        help="256 KiB chat histories and console retention, so that bounded buffers are "
-        "full early and what still grows is a leak",
+        help="256 KiB chat histories, console retention and store page cache, so that "
+        "bounded buffers are full early and what still grows is a leak",
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     return trio.run(partial(soak, args))

@@ -10,7 +10,9 @@ import trio.testing
 
 from leosuite.errors import Conflict, StoreCorrupt, StoreError
 from leosuite.store import SCHEMA_VERSION, Database, accounts, kv
+from leosuite.store.opening import open_store
 from leosuite.store.schema import MIGRATIONS
+from tests.helpers.daemon import make_settings
 
 
 def _pragma(db: Database, name: str) -> object:
@@ -38,6 +40,23 @@ def test_pragmas_are_set(db: Database) -> None:
     assert _pragma(db, "synchronous") == 2  # FULL
     assert _pragma(db, "foreign_keys") == 1
     assert _pragma(db, "busy_timeout") == 5000
+    assert _pragma(db, "cache_size") == -2000  # KiB, SQLite's default
+
+
+@pytest.mark.sqlite_only
+def test_the_page_cache_is_the_configured_size(db_path: Path) -> None:
+    """``store.cache_kib`` reaches the connection, and through the settings."""
+    db = Database.open(db_path, cache_kib=256)
+    try:
+        assert _pragma(db, "cache_size") == -256
+    finally:
+        db.close()
+    settings = make_settings(db_path.parent, store={"path": str(db_path), "cache_kib": 512})
+    db = open_store(settings)
+    try:
+        assert _pragma(db, "cache_size") == -512
+    finally:
+        db.close()
 
 
 @pytest.mark.sqlite_only
