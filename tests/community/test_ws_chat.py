@@ -138,6 +138,11 @@ async def test_channel_flow_strips_sharps_everywhere(daemon: RunningDaemon) -> N
             assert "no channel" in await bob.error()
 
 
+def _frame(client: RawClient, **fields: object) -> bytes:
+    """The bytes of one chat frame from a raw client (to send several in one write)."""
+    return client.proto.send(TextMessage(data=json.dumps(fields)))
+
+
 async def test_a_burst_in_one_write_reaches_every_member_whole_and_in_order(
     daemon: RunningDaemon,
 ) -> None:
@@ -150,12 +155,10 @@ async def test_a_burst_in_one_write_reaches_every_member_whole_and_in_order(
             await alice.join("burst")
             await bob.join("burst")
             async with RawClient.open(chat_url(daemon, "carol")) as carol:
-
-                def frame(**fields: object) -> bytes:
-                    return carol.proto.send(TextMessage(data=json.dumps(fields)))
-
-                burst = [frame(type=4, channel="burst")]
-                burst += [frame(type=0, dest="#burst", message=f"m{n}") for n in range(count)]
+                burst = [_frame(carol, type=4, channel="burst")]
+                burst += [
+                    _frame(carol, type=0, dest="#burst", message=f"m{n}") for n in range(count)
+                ]
                 await carol.stream.send_all(b"".join(burst))
                 for client in (alice, bob):
                     for n in range(count):
@@ -165,7 +168,7 @@ async def test_a_burst_in_one_write_reaches_every_member_whole_and_in_order(
                     assert await carol.read_some()
                 own = [m["message"] for m in carol.messages() if m["type"] == 0]
                 assert own == [f"m{n}" for n in range(count)]
-                await carol.stream.send_all(frame(type=0, dest="#burst", message="after"))
+                await carol.stream.send_all(_frame(carol, type=0, dest="#burst", message="after"))
                 for client in (alice, bob):
                     assert (await client.expect(0, user="carol"))["message"] == "after"
 
@@ -179,14 +182,10 @@ async def test_a_logout_at_the_end_of_a_burst_still_delivers_what_came_before(
         async with chat(daemon, "alice") as alice:
             await alice.join("bye")
             async with RawClient.open(chat_url(daemon, "carol")) as carol:
-
-                def frame(**fields: object) -> bytes:
-                    return carol.proto.send(TextMessage(data=json.dumps(fields)))
-
                 await carol.stream.send_all(
-                    frame(type=4, channel="bye")
-                    + frame(type=0, dest="#bye", message="bye all")
-                    + frame(type=3)
+                    _frame(carol, type=4, channel="bye")
+                    + _frame(carol, type=0, dest="#bye", message="bye all")
+                    + _frame(carol, type=3)
                 )
                 await carol.read_until_eof()
                 said = [m["message"] for m in carol.messages() if m["type"] == 0]
@@ -206,15 +205,11 @@ async def test_nothing_after_a_logout_in_the_same_write_is_handled(
         async with chat(daemon, "alice") as alice:
             await alice.join("ghost")
             async with RawClient.open(chat_url(daemon, "carol")) as carol:
-
-                def frame(**fields: object) -> bytes:
-                    return carol.proto.send(TextMessage(data=json.dumps(fields)))
-
                 await carol.stream.send_all(
                     carol.proto.send(TextMessage(data="not json"))
-                    + frame(type=3)
-                    + frame(type=4, channel="ghost")
-                    + frame(type=0, dest="#ghost", message="after the logout")
+                    + _frame(carol, type=3)
+                    + _frame(carol, type=4, channel="ghost")
+                    + _frame(carol, type=0, dest="#ghost", message="after the logout")
                 )
                 await carol.read_until_eof()
                 assert carol.close_code() == 1000
