@@ -23,6 +23,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -149,6 +150,22 @@ async def ws_client(load: Load, rng: random.Random) -> None:
         await trio.sleep(rng.uniform(0.2, 1.0))
 
 
+async def restarting(load: Load, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+    """Run a load task for the whole run: a cancellation that reaches it while nothing
+    cancelled it (one that escaped the WebSocket client's context manager) is counted
+    and the task starts again, instead of silently ending the whole load loop."""
+    while True:
+        stray = False
+        try:
+            await fn(*args)
+            return
+        except* trio.Cancelled:
+            await trio.lowlevel.checkpoint_if_cancelled()  # a real cancellation ends it
+            stray = True
+        if stray:
+            load.counts[f"stray cancellation in {fn.__name__}"] += 1
+
+
 async def chat_member(load: Load, number: int, rng: random.Random) -> None:
     """A guest in channel #soak: joins, talks every few seconds, reads everything,
     leaves after a while and comes back under a new nick."""
@@ -240,11 +257,12 @@ async def soak(args: argparse.Namespace) -> int:
             early = trio.CancelScope()  # SIGINT or SIGTERM: stop, clean up and report
             nursery.start_soon(watch_signals, early, interrupted, "soak")
             for task in (http_calls, probe, churn):
-                nursery.start_soon(task, load)
+                nursery.start_soon(restarting, load, task, load)
             for _ in range(WS_CLIENTS):
-                nursery.start_soon(ws_client, load, random.Random(rng.random()))
+                nursery.start_soon(restarting, load, ws_client, load, random.Random(rng.random()))
             for number in range(CHAT_MEMBERS):
-                nursery.start_soon(chat_member, load, number, random.Random(rng.random()))
+                chat_rng = random.Random(rng.random())
+                nursery.start_soon(restarting, load, chat_member, load, number, chat_rng)
             end = began + args.minutes * 60
             with early:
                 while trio.current_time() < end:
