@@ -314,20 +314,11 @@ class Outbox:
         except OSError:
             self._broken = self._halted = True  # the writer aborts the connection
             written = 0
-        marks = self._marks
-        done: list[trio.Event | None] = []
-        while written and written >= len(frames[0]):
-            written -= len(frames.popleft())
-            done.append(marks.popleft())
-        if written:  # a frame cut short: hold the stream lock, the writer finishes it
-            frames[0] = memoryview(frames[0])[written:]
-            self.torn = True
-        if frames:
+        self._took(written)
+        if frames:  # a frame cut short or not taken: hold the lock, the writer goes on
             self._lock.held = self._holding = True
-        if done:
-            self._done(len(done), done)
-        if frames and self._wake:
-            self._wake.unpark()
+            if self._wake:
+                self._wake.unpark()
 
     async def put(self, data: bytes | str) -> None:
         """Write or queue one message, waiting for room in the queue."""
@@ -420,7 +411,7 @@ class Outbox:
         of a frame cut short while another send waits); wait until the socket takes
         more if it took less."""
         frames = cast("deque[bytes | memoryview]", self._frames)  # direct: frames only
-        marks, sock = self._marks, self._sock
+        sock = self._sock
         assert sock is not None
         if self._broken:
             await self._broken_stream()
@@ -445,17 +436,7 @@ class Outbox:
             except OSError:
                 await self._broken_stream()
             short = written < len(batch)
-            done: list[trio.Event | None] = []
-            while written and written >= len(frames[0]):
-                written -= len(frames.popleft())
-                done.append(marks.popleft())
-            if written:
-                frames[0] = memoryview(frames[0])[written:]
-                self.torn = True
-            elif done:
-                self.torn = False
-            if done:
-                self._done(len(done), done)
+            self._took(written)
             if short:
                 try:
                     await trio.lowlevel.wait_writable(sock)
@@ -463,6 +444,23 @@ class Outbox:
                     await self._broken_stream()
                 return
         await trio.lowlevel.checkpoint()
+
+    def _took(self, written: int) -> None:
+        """The socket took ``written`` bytes from the head of the queue: the whole frames
+        leave (their marks set), the rest of a frame cut short stays (``torn``)."""
+        frames = cast("deque[bytes | memoryview]", self._frames)  # direct: frames only
+        marks = self._marks
+        done: list[trio.Event | None] = []
+        while written and written >= len(frames[0]):
+            written -= len(frames.popleft())
+            done.append(marks.popleft())
+        if written:
+            frames[0] = memoryview(frames[0])[written:]
+            self.torn = True
+        elif done:
+            self.torn = False
+        if done:
+            self._done(len(done), done)
 
     def _done(self, count: int, marks: list[trio.Event | None]) -> None:
         self.counters.sent += count
