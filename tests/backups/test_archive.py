@@ -261,6 +261,7 @@ async def test_cancelled_create_leaves_no_partial_file_and_no_archive(tmp_path: 
     archive = tmp_path / "backups" / "b.tar.zst"
     archive.parent.mkdir()
     cancelled_at: list[int] = []
+    token = trio.lowlevel.current_trio_token()
     with trio.fail_after(120):
         with trio.CancelScope() as scope:
 
@@ -269,10 +270,14 @@ async def test_cancelled_create_leaves_no_partial_file_and_no_archive(tmp_path: 
                     cancelled_at.append(done)
                     if len(cancelled_at) == 1:
                         trio.from_thread.run_sync(scope.cancel)
+                        # Every task the cancel woke has run (the one that raises the
+                        # stop flag among them) before this block's thread goes on; the
+                        # token runs the wait outside the cancelled caller.
+                        trio.from_thread.run(trio.testing.wait_all_tasks_blocked, trio_token=token)
 
             await create_archive(src, archive, progress=cancel_at_first_block)
     assert scope.cancelled_caught
-    assert len(cancelled_at) <= 2  # the thread stopped within about one block
+    assert cancelled_at == [MiB]  # the thread stopped at the next count after the flag
     assert list(archive.parent.iterdir()) == []
 
 
