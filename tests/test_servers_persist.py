@@ -79,8 +79,7 @@ async def test_servers_survive_a_daemon_restart(tmp_path: Path) -> None:
             await api.ok("server_stop", {"server": "echo"})
             auto_pid = (await api.status("auto"))["pid"]
             await api.ok("server_destroy", {"server": "mc"})
-        with trio.fail_after(5):
-            await wait_gone([auto_pid])
+        await wait_gone([auto_pid])  # the daemon's stop ended it (bounded by the test's 60 s)
 
         # a third life: the destroyed server stays gone, readIndex still only grows
         async with running_daemon(settings) as daemon, api_client(daemon) as api:

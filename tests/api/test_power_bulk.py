@@ -279,13 +279,22 @@ async def test_a_client_that_goes_away_leaves_begun_actions_audited(
             await admin.create("s1", "command", slow)
             await admin.ok("server_start", {"server": "s1"})
             await admin.wait_status("s1", "running")
-            async with httpx.AsyncClient(base_url=daemon.endpoints.http) as other:
-                with trio.move_on_after(0.5):
+            async with (
+                httpx.AsyncClient(base_url=daemon.endpoints.http) as other,
+                trio.open_nursery() as nursery,
+            ):
+
+                async def call() -> None:
                     await other.post(
                         "/api/server_power_bulk",
                         json={"action": "stop", "servers": ["s1"]},
                         headers={"Authorization": f"Bearer {admin.token}"},
                     )
+
+                nursery.start_soon(call)
+                # The client goes away only once the daemon has begun the stop (2 s long).
+                await admin.wait_status("s1", "stopping", "stopped")
+                nursery.cancel_scope.cancel()
             await admin.wait_status("s1", "stopped")  # carried through after the cut
             while not await entries(daemon, "stop (now stopped; bulk)"):
                 await trio.sleep(0.05)

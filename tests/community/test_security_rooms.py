@@ -24,8 +24,12 @@ RATE_LIMITED = "rate_limited"
 
 async def rule_breaks(daemon: RunningDaemon, ip: str) -> list[str]:
     """The ``RuleBreak`` audit entries of ``ip`` (the chat's records are written by a
-    background task: let it catch up first)."""
-    await trio.sleep(0.2)
+    background task: wait until it has written every record queued so far)."""
+    # The drain task takes the next record only once the last one is written: an empty
+    # queue with the task waiting on it means nothing is queued or being written.
+    records = daemon.ctx.chat._records_out
+    while (stats := records.statistics()).current_buffer_used or not stats.tasks_waiting_receive:
+        await trio.sleep(0.01)
     entries = await daemon.ctx.db.call(
         lambda conn: audit.page(conn, newest_first=False, limit=10_000)
     )

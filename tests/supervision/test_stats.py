@@ -113,12 +113,14 @@ async def test_sampler_measures_cpu_rss_threads_of_a_group() -> None:
     with trio.fail_after(10):
         async with group("-c", burn) as proc:
             await read_until(proc, b"burning")
-            first = sampler.sample([proc.pid], trio.current_time())
-            assert first[proc.pid].cpu_percent == 0.0  # no baseline yet
             t0 = trio.current_time()
+            first = sampler.sample([proc.pid], t0)
+            assert first[proc.pid].cpu_percent == 0.0  # no baseline yet
             await read_until(proc, b"burned")
-            second = await trio.to_thread.run_sync(sampler.sample, [proc.pid], trio.current_time())
-            elapsed = trio.current_time() - t0
+            t1 = trio.current_time()
+            second = await trio.to_thread.run_sync(sampler.sample, [proc.pid], t1)
+            # The span the sampler divides by: the thread's start, late under load, is not in it.
+            elapsed = t1 - t0
             g = second[proc.pid]
             assert g.processes == 2
             assert g.threads >= 2

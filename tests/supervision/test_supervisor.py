@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from leosuite.errors import Conflict, InvalidInput, TooLarge
 from leosuite.supervision.console_file import ConsoleFile
@@ -66,10 +67,11 @@ async def collect(channel: trio.MemoryReceiveChannel[StateChange], into: list[St
 
 async def test_ready_pattern_split_across_reads(tmp_path: Path) -> None:
     src = (
-        "import sys, time\n"
+        "import sys\n"
         "print('loading', flush=True)\n"
         "sys.stdin.readline()\n"  # wait for the test to say go
-        "sys.stdout.write('Do'); sys.stdout.flush(); time.sleep(0.2)\n"
+        "sys.stdout.write('Do'); sys.stdout.flush()\n"
+        "sys.stdin.readline()\n"  # the rest only once the test has looked
         "sys.stdout.write('ne (3.2s)!\\n'); sys.stdout.flush()\n"
         "sys.stdin.readline()\n"
     )
@@ -81,7 +83,10 @@ async def test_ready_pattern_split_across_reads(tmp_path: Path) -> None:
             assert sup.state is S.STARTING
             await sup.send_command("go")
             await wait_output(console, "Do")
+            # The ready search woken by the same bytes has read them: the split is real.
+            await trio.testing.wait_all_tasks_blocked()
             assert sup.state is S.STARTING
+            await sup.send_command("on")
             assert await sup.wait_state(S.RUNNING) is S.RUNNING
             status = sup.status()
             assert status.pid is not None
@@ -137,7 +142,8 @@ async def test_ignoring_sigterm_escalates_to_sigkill(tmp_path: Path) -> None:
             t0 = trio.current_time()
             assert await sup.request("stop") is S.STOPPED
             elapsed = trio.current_time() - t0
-            assert 0.4 <= elapsed < 2.0  # no stop command: TERM, 0.4 s, KILL
+            # No stop command: TERM, 0.4 s, KILL (and the exit's reaping, slower under load).
+            assert 0.4 <= elapsed < 5.0
             assert sup.status().exit_code == -signal.SIGKILL
             out = text(console)
             assert "sending SIGTERM to the process group" in out
@@ -189,9 +195,9 @@ async def test_kill_sends_sigterm_and_is_a_stop(tmp_path: Path) -> None:
 
 async def test_force_kill_preempts_a_graceful_stop(tmp_path: Path) -> None:
     spec = make_spec(
-        tmp_path, fixture("unkillable"), ready_pattern="ready", stop_command="stop", stop_timeout=5
+        tmp_path, fixture("unkillable"), ready_pattern="ready", stop_command="stop", stop_timeout=60
     )
-    with trio.fail_after(10):
+    with trio.fail_after(30):
         async with supervised(tmp_path, spec) as (sup, _console):
             await sup.request("start")
             await sup.wait_state(S.RUNNING)
@@ -207,7 +213,7 @@ async def test_force_kill_preempts_a_graceful_stop(tmp_path: Path) -> None:
                 with pytest.raises(Conflict, match="busy: stop"):
                     await sup.request("stop")
                 assert await sup.request("force_kill") is S.STOPPED
-            assert trio.current_time() - t0 < 3  # well before the 5 s stop timeout
+            assert trio.current_time() - t0 < 20  # well before the 60 s stop timeout
             assert results == [S.STOPPED]
             assert sup.status().exit_code == -signal.SIGKILL
             assert sup.status().stop_requested == "force kill"

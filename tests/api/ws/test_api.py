@@ -304,8 +304,8 @@ async def _http_logout_while_subscribed(daemon: RunningDaemon, *, wait_for_push:
             )
             assert response.status_code == 204
             if wait_for_push:
-                # The push comes at once, without another request.
-                with trio.fail_after(1.5):
+                # The push comes without another request (the bound is for a loaded machine).
+                with trio.fail_after(10):
                     pushed = await client.next_push("session_closed")
             answer = await client.call("system_overview", {})
             assert answer["status_code"] == 7, answer
