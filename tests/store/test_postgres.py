@@ -157,6 +157,8 @@ def test_hostile_values(db: PostgresDatabase) -> None:
 async def test_write_transactions_of_two_connections_run_one_at_a_time(postgres_url: str) -> None:
     first = PostgresDatabase.connect(postgres_url)
     second = PostgresDatabase.connect(postgres_url, lock_timeout_ms=200, retry_for=1.0)
+    # The same lock wait retried for long enough to outlast the holder on a loaded machine.
+    patient = PostgresDatabase.connect(postgres_url, lock_timeout_ms=200, retry_for=30.0)
     started, release = threading.Event(), threading.Event()
 
     def blocker(conn: object) -> None:
@@ -172,13 +174,14 @@ async def test_write_transactions_of_two_connections_run_one_at_a_time(postgres_
                 with pytest.raises(StoreUnavailable, match="busy: another process holds"):
                     await second.call(lambda c: kv.set(c, "k", "v"))
                 # A call that waits while the holder finishes goes through.
-                nursery.start_soon(second.call, lambda c: kv.set(c, "k", "v"))
+                nursery.start_soon(patient.call, lambda c: kv.set(c, "k", "v"))
                 await trio.sleep(0.5)
                 release.set()
         assert await first.call(lambda c: kv.get(c, "k")) == "v"
     finally:
         first.close()
         second.close()
+        patient.close()
 
 
 async def test_a_process_frozen_inside_a_transaction_does_not_stall_the_others(
