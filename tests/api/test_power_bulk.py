@@ -205,9 +205,10 @@ async def test_a_foreign_host_or_origin_is_refused(daemon: RunningDaemon) -> Non
 
 async def quick_and_slow(admin: Api) -> httpx.Request:
     """Two running servers, one that stops at once and one that ignores SIGTERM for its
-    3 s stop_timeout; the bulk stop of both, to send (streamed)."""
+    30 s stop_timeout (the test force-kills it once it has looked); the bulk stop of
+    both, to send (streamed)."""
     await admin.create("quick", "command", SLEEP)
-    slow = {"command": "sh -c 'trap \"\" TERM; sleep 1000'", "stop_timeout": 3}
+    slow = {"command": "sh -c 'trap \"\" TERM; sleep 1000'", "stop_timeout": 30}
     await admin.create("slow", "command", slow)
     for name in ("quick", "slow"):
         await admin.ok("server_start", {"server": name})
@@ -231,6 +232,7 @@ async def test_lines_stream_as_each_server_ends(daemon: RunningDaemon) -> None:
                 first = json.loads(await anext(lines))
                 assert first == {"server": "quick", "status": "stopped"}
                 assert (await admin.status("slow"))["status"] == "stopping"
+                await admin.ok("server_force_kill", {"server": "slow"})  # ends the stop
                 rest = [json.loads(line) async for line in lines]
             finally:
                 await response.aclose()
@@ -260,6 +262,7 @@ async def test_the_cycle_collector_waits_for_a_bulk_call_a_bounded_time(
                     await trio.sleep(0.05)
                 assert trio.current_time() - started >= 1.0
                 assert (await admin.status("slow"))["status"] == "stopping"  # still running
+                await admin.ok("server_force_kill", {"server": "slow"})  # ends the stop
                 rest = [json.loads(line) async for line in lines]
             finally:
                 await response.aclose()
