@@ -28,14 +28,17 @@ sent yet, so the client saw the connection cut instead of its 400 or 413. ``_clo
 now ends our side (FIN after the answer) and, while the client is still sending a
 request, reads on, discarding, until the client closes its side or :data:`LINGER`
 seconds have passed, as Apache and nginx do (an idle keep-alive client is closed at
-once, as before).
+once, as before). Such an answer also says ``Connection: close``: hypercorn closes a
+connection whose request was not read to its end, and a client told nothing would send
+its next request on it, to find it closed without an answer.
 
 Other hypercorn versions are served unpatched (and without a connection gate), with a
-warning: check all five again before widening the pin.
+warning: check all six again before widening the pin.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from importlib.metadata import version
 from math import inf
@@ -45,6 +48,9 @@ import h11
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol.events import Event as StreamEvent
+from hypercorn.protocol.events import Response
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
 __all__ = [
@@ -63,6 +69,7 @@ PATCHED_FOR = "0.18."
 
 _original_protocol_send = TCPServer.protocol_send
 _original_run = TCPServer.run
+_original_stream_send = H11Protocol.stream_send
 _installed: list[bool] = []
 _GATE_ATTRIBUTE = "_leosuite_connection_gate"
 _READING_ATTRIBUTE = "_leosuite_reading"
@@ -143,6 +150,19 @@ async def _shielded_protocol_send(self: TCPServer, event: Event) -> None:
         await _original_protocol_send(self, event)
 
 
+async def _stream_send(self: H11Protocol, event: StreamEvent) -> None:
+    """An answer that starts while the client is still sending its request's body says
+    the connection closes after it (hypercorn closes it then)."""
+    if (
+        isinstance(event, Response)
+        and event.status_code >= 200
+        and self.connection.their_state is h11.SEND_BODY
+        and not any(name.lower() == b"connection" for name, _ in event.headers)
+    ):
+        event = dataclasses.replace(event, headers=[*event.headers, (b"connection", b"close")])
+    await _original_stream_send(self, event)
+
+
 async def _read_data(self: TCPServer) -> None:
     """hypercorn's read loop, which also drains once the connection is closing and
     stops the keep-alive timer when reading has ended."""
@@ -195,6 +215,7 @@ def install_shield_patches() -> bool:
             TCPServer.protocol_send = _shielded_protocol_send  # type: ignore[method-assign]
             TCPServer.run = _gated_run  # type: ignore[method-assign]
             TCPServer._read_data = _read_data  # type: ignore[method-assign]
+            H11Protocol.stream_send = _stream_send  # type: ignore[method-assign]
         else:  # pragma: no cover - only with another hypercorn pinned
             log.warning("hypercorn %s: the shield patches are not applied", HYPERCORN_VERSION)
         _installed.append(supported)

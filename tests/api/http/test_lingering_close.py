@@ -50,12 +50,37 @@ async def test_an_early_answer_survives_the_rest_of_a_big_body(tmp_path: Path) -
             await stream.aclose()
             assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
             assert b'"too_large"' in answer
+            # the answer says the connection ends, so no client sends its next request on it
+            head = answer.split(b"\r\n\r\n", 1)[0].lower()
+            assert b"\r\nconnection: close" in head, head
             # the daemon still serves (and the next connection is answered in full)
             stream = await _open(daemon.endpoints.http)
             await stream.send_all(_request_head(daemon.endpoints.http, 2) + b"{}")
             head = await stream.receive_some(65536)
             await stream.aclose()
             assert head.startswith(b"HTTP/1.1 400 "), head[:200]
+
+
+async def test_a_request_read_to_its_end_keeps_the_connection(tmp_path: Path) -> None:
+    """Only an answer given while the body is still on its way closes the connection: a
+    refused request whose body was read in full leaves it open for the next request."""
+    settings = make_settings(tmp_path / "data")
+    with trio.fail_after(30):
+        async with running_daemon(settings) as daemon:
+            stream = await _open(daemon.endpoints.http)
+            answers = []
+            for _ in range(2):
+                await stream.send_all(_request_head(daemon.endpoints.http, 2) + b"{}")
+                answer = b""
+                while b'"status"' not in answer or not answer.endswith(b"}"):
+                    chunk = await stream.receive_some(65536)
+                    assert chunk, answer
+                    answer += chunk
+                answers.append(answer)
+            await stream.aclose()
+            for answer in answers:
+                assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+                assert b"connection: close" not in answer.lower(), answer[:400]
 
 
 async def test_a_client_that_never_stops_sending_is_cut_off(
