@@ -41,7 +41,8 @@ def count_requests(app: QuartTrio, metrics: DaemonMetrics, listener: str) -> Non
     """Count every answered request of ``app`` by its route pattern (never its raw
     path), method and status, and time it from routing to the answer."""
 
-    def _started() -> None:
+    # A coroutine function, as every hook: Quart runs a plain function in a worker thread.
+    async def _started() -> None:
         g.leosuite_started = time.perf_counter()
 
     # The first before_request hook, so refusals by later hooks are timed too (a URL
