@@ -51,6 +51,11 @@ core events out through each connection's bounded queue (frame formats in
 * **Rooms** (seed 004) are end-to-end encrypted sessions that admit no chat member:
   joining one is refused, and to every other frame a room is no channel at all.
 
+Logins and logouts that happen at the same moment (a crowd reconnecting after a network
+blip or a restart) are announced together: each member gets them in one write, and
+anything else delivered to anyone first writes the announcements before it, so no
+member hears of a user's doings before its login.
+
 Every connection has one bounded queue (``community.chat_queue_size``) and one writer
 (:class:`~leosuite.api.ws.conn.WsConnection`); a member whose queue is full is
 disconnected (1008) and the others are told it left. Chat connections have their own
@@ -62,7 +67,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import msgspec
 import trio
@@ -81,7 +86,7 @@ from .chat_commands import recheck_registered, register, run_command
 from .chat_join import join
 from .chat_login import CHAT_PREFIX, ChatLogin, ChatLogins, subprotocol
 from .conn import WsConnection, WsHub
-from .fanout import flush_cork
+from .fanout import corked, flush_cork
 from .protocol import CLOSE_NORMAL, CLOSE_POLICY
 from .refusals import RefusalNotes
 
@@ -141,6 +146,14 @@ class _Client:
         return Actor(id=self.member.account_id, ip=self.member.ip, name=self.member.name)
 
 
+class _Announcement(NamedTuple):
+    frame: str
+    #: The one client it is for (None: everyone connected).
+    only: _Client | None
+    #: The client whose login this is: it gets nothing queued before it.
+    login_of: _Client | None
+
+
 class WsChat:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
@@ -162,6 +175,11 @@ class WsChat:
             concurrency=1,
         )
         self.clients: dict[int, _Client] = {}  # by member id
+        #: Logins and logouts not yet written, in order; see :meth:`_announce`.
+        self._announcements: list[_Announcement] = []
+        #: Clients whose queue was full for an announcement: disconnected by the announcer.
+        self._slow: list[_Client] = []
+        self._announcer_due = False
         self.logins = ChatLogins(ctx)
         self._refused = RefusalNotes(ctx.audit)  # one entry per address per burst
         ctx.auth.on_token_revoked.append(self._token_revoked)
@@ -204,6 +222,8 @@ class WsChat:
         client: _Client | None = None
 
         def deliver(event: ChatEvent) -> bool:
+            if self._announcements:
+                self._write_announcements()
             if event.kind == "closed":
                 return conn.push_nowait(proto.closed_frame(event, member.name))
             frame = proto.event_frame(event)
@@ -230,10 +250,11 @@ class WsChat:
         self.clients[member.id] = client
         self.hub.add(conn)
         try:
-            self._broadcast(proto.encode(proto.LOGIN, self.ctx.now(), user=member.name))
+            login_frame = proto.encode(proto.LOGIN, self.ctx.now(), user=member.name)
+            self._announce(login_frame, login_of=client)
             welcome = self.core.limits.welcome_message
-            if welcome and member.id in self.clients:
-                self._push(client, self.system_frame("", welcome))
+            if welcome:
+                self._announce(self.system_frame("", welcome), only=client)
             await conn.serve(lambda message: self._handle(client, message))
         finally:
             self.hub.remove(conn)
@@ -247,12 +268,65 @@ class WsChat:
         if not client.closing:
             client.closing = True
             client.conn.close(CLOSE_POLICY, _close_reason(reason))
-        self._broadcast(proto.encode(proto.LOGOUT, self.ctx.now(), user=client.member.name))
+        self._announce(proto.encode(proto.LOGOUT, self.ctx.now(), user=client.member.name))
 
     def _presence(self, kind: Literal["login", "logout"], name: str) -> None:
         """A chat user of another node logged in or out: everyone here is told."""
-        self._broadcast(proto.encode(proto.LOGIN if kind == "login" else proto.LOGOUT,
-                                     self.ctx.now(), user=name))  # fmt: skip
+        self._announce(proto.encode(proto.LOGIN if kind == "login" else proto.LOGOUT,
+                                    self.ctx.now(), user=name))  # fmt: skip
+
+    # -- announcements --------------------------------------------------------------
+
+    def _announce(
+        self, frame: str, *, only: _Client | None = None, login_of: _Client | None = None
+    ) -> None:
+        """Queue a frame for everyone connected when it is written (or for ``only``);
+        ``login_of``'s own login is the first frame it gets. What is queued before the
+        announcer's turn goes out in one write per member."""
+        self._announcements.append(_Announcement(frame, only, login_of))
+        self._wake_announcer()
+
+    def _wake_announcer(self) -> None:
+        if not self._announcer_due:
+            self._announcer_due = True
+            trio.lowlevel.spawn_system_task(self._announcer, name="chat announcements")
+
+    async def _announcer(self) -> None:
+        # The other tasks that run before this one's turn add theirs to the same write.
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        self._announcer_due = False
+        try:  # an error here would end the daemon (a system task): log it instead
+            self._write_announcements()
+            slow, self._slow = self._slow, []
+            for client in slow:
+                self.core.disconnect(client.member, SLOW)
+        except Exception:
+            log.exception("chat announcements")
+
+    def _write_announcements(self) -> None:
+        """Write the queued announcements now (before anything else is delivered, so
+        that each member gets everything in order); a member whose queue is full is
+        disconnected by the announcer, as this may run inside a fan-out of the core."""
+        entries, self._announcements = self._announcements, []
+        if not entries:
+            return
+        # A member that logged in at this moment hears only of what came after its login.
+        starts = {id(e.login_of): n for n, e in enumerate(entries) if e.login_of is not None}
+        slow: list[_Client] = []
+        with corked():
+            for client in list(self.clients.values()):
+                push = client.conn.push_nowait
+                for frame, only, _ in entries[starts.get(id(client), 0) :]:
+                    if only is None:
+                        if not push(frame, shared=True):
+                            slow.append(client)
+                            break
+                    elif only is client and not push(frame):
+                        slow.append(client)
+                        break
+        if slow:
+            self._slow.extend(slow)
+            self._wake_announcer()
 
     def _token_revoked(self, token_hash: str, reason: str) -> None:
         """A token ended (logout, expiry, destroyed): its connections close."""
@@ -285,15 +359,9 @@ class WsChat:
         return True
 
     def _push(self, client: _Client, frame: str) -> None:
+        if self._announcements:
+            self._write_announcements()
         if not client.conn.push_nowait(frame):
-            self.core.disconnect(client.member, SLOW)
-
-    def _broadcast(self, frame: str) -> None:
-        """One frame, encoded once, to every connected chat user."""
-        slow = [
-            c for c in list(self.clients.values()) if not c.conn.push_nowait(frame, shared=True)
-        ]
-        for client in slow:
             self.core.disconnect(client.member, SLOW)
 
     def system_frame(self, dest: str, text: str) -> str:
@@ -306,6 +374,8 @@ class WsChat:
     async def _handle(self, client: _Client, message: str | bytes) -> None:
         conn = client.conn
         request: int | None = None
+        if self._announcements:  # a member's login is out before anything it does
+            self._write_announcements()
         try:
             if not conn.rate.take():
                 if client.throttle_notices.take():
