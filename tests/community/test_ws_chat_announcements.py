@@ -4,20 +4,24 @@ its login."""
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 import trio
+from wsproto.events import TextMessage
 
-from leosuite.api.ws import fanout
+from leosuite.api.ws.chat import SLOW, WsChat
 from leosuite.community.models import Member
-from tests.helpers.chat import chat, chat_url, core_of
+from tests.helpers.chat import chat, chat_daemon, chat_url, core_of
 from tests.helpers.daemon import RunningDaemon
-from tests.helpers.ws import RawClient
+from tests.helpers.ws import RawClient, client_socket_leak_tolerated
 
 
 def _writes_naming(monkeypatch: pytest.MonkeyPatch, word: bytes) -> list[bytes]:
-    """Every ``os.write`` of the chat's outboxes whose bytes contain ``word``."""
+    """Every ``os.write`` of this process (the daemon runs in it) whose bytes contain
+    ``word``."""
     seen: list[bytes] = []
     real = os.write
 
@@ -26,7 +30,7 @@ def _writes_naming(monkeypatch: pytest.MonkeyPatch, word: bytes) -> list[bytes]:
             seen.append(bytes(data))
         return real(fd, data)
 
-    monkeypatch.setattr(fanout.os, "write", write)
+    monkeypatch.setattr(os, "write", write)
     return seen
 
 
@@ -95,3 +99,65 @@ async def test_a_crowd_logging_in_at_once_is_announced_once_each_login_first(
             while len(gone) < len(crowd):  # and each logout once
                 gone.append(str((await watcher.expect(3))["user"]))
             assert sorted(gone) == sorted(crowd)
+
+
+def _chat_of(daemon: RunningDaemon) -> WsChat:
+    (presence,) = core_of(daemon).on_presence
+    chat_ = presence.__self__  # type: ignore[attr-defined]
+    assert isinstance(chat_, WsChat)
+    return chat_
+
+
+async def test_a_member_closed_as_it_logs_in_still_gets_its_login_first(
+    daemon: RunningDaemon,
+) -> None:
+    with trio.fail_after(20), client_socket_leak_tolerated():
+        core, wschat = core_of(daemon), _chat_of(daemon)
+        async with chat(daemon, "watcher") as watcher:
+
+            async def ban_on_login() -> None:
+                """Disconnects the victim while its login is still queued for the others."""
+                while True:
+                    for client in list(wschat.clients.values()):
+                        if client.member.name == "victim" and wschat._announcements:
+                            core.disconnect(client.member, "banned")
+                            return
+                    await trio.lowlevel.checkpoint()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ban_on_login)
+                async with RawClient.open(chat_url(daemon, "victim")) as victim:
+                    while await victim.read_some():
+                        pass
+                    frames = victim.messages()
+            assert [(f["type"], f["user"]) for f in frames] == [(2, "victim")]
+            await watcher.expect(2, user="victim")
+            await watcher.expect(3, user="victim")
+
+
+async def test_a_member_too_slow_for_the_announcements_is_dropped_the_others_told(
+    tmp_path: Path,
+) -> None:
+    ws = {"request_rate": 1e6, "request_burst": 1_000_000}
+    with trio.fail_after(30), client_socket_leak_tolerated():
+        async with chat_daemon(tmp_path, ws=ws, community={"chat_queue_size": 8}) as daemon:
+            core, wschat = core_of(daemon), _chat_of(daemon)
+            (presence,) = core.on_presence
+            async with (
+                chat(daemon, "bob") as bob,
+                RawClient.open(chat_url(daemon, "slow"), receive_buffer=4096) as slow,
+            ):
+                await bob.join("#x")
+                join = json.dumps({"type": 4, "channel": "#x"})
+                await slow.stream.send_all(slow.proto.send(TextMessage(data=join)))
+                await bob.expect(4, user="slow")
+                n = 0
+                while core.nick_taken("slow"):  # it never reads: its queue fills
+                    assert n < 3000
+                    presence("login", f"{n}-" + "p" * 8000)
+                    n += 1
+                    await trio.sleep(0)
+                    await trio.sleep(0)
+                assert (await bob.expect(5, user="slow"))["reason"] == SLOW
+                await bob.expect(3, user="slow")
+                assert wschat._slow == []

@@ -148,9 +148,7 @@ class _Client:
 
 class _Announcement(NamedTuple):
     frame: str
-    #: The one client it is for (None: everyone connected).
-    only: _Client | None
-    #: The client whose login this is: it gets nothing queued before it.
+    #: The client whose login this is: it has its own, and nothing queued before it.
     login_of: _Client | None
 
 
@@ -250,11 +248,16 @@ class WsChat:
         self.clients[member.id] = client
         self.hub.add(conn)
         try:
+            # The new member's own login and the welcome go out at once (its first
+            # frames, even if it is closed in this same moment); the others' copies wait
+            # for the announcer.
             login_frame = proto.encode(proto.LOGIN, self.ctx.now(), user=member.name)
-            self._announce(login_frame, login_of=client)
             welcome = self.core.limits.welcome_message
-            if welcome:
-                self._announce(self.system_frame("", welcome), only=client)
+            if not conn.push_nowait(login_frame, shared=True) or (
+                welcome and not conn.push_nowait(self.system_frame("", welcome))
+            ):
+                self._slow.append(client)
+            self._announce(login_frame, login_of=client)
             await conn.serve(lambda message: self._handle(client, message))
         finally:
             self.hub.remove(conn)
@@ -277,19 +280,22 @@ class WsChat:
 
     # -- announcements --------------------------------------------------------------
 
-    def _announce(
-        self, frame: str, *, only: _Client | None = None, login_of: _Client | None = None
-    ) -> None:
-        """Queue a frame for everyone connected when it is written (or for ``only``);
-        ``login_of``'s own login is the first frame it gets. What is queued before the
+    def _announce(self, frame: str, *, login_of: _Client | None = None) -> None:
+        """Queue a frame for everyone connected when it is written (but ``login_of``,
+        whose login it is and who has it already): what is queued before the
         announcer's turn goes out in one write per member."""
-        self._announcements.append(_Announcement(frame, only, login_of))
+        self._announcements.append(_Announcement(frame, login_of))
         self._wake_announcer()
 
     def _wake_announcer(self) -> None:
-        if not self._announcer_due:
-            self._announcer_due = True
+        if self._announcer_due:
+            return
+        try:
             trio.lowlevel.spawn_system_task(self._announcer, name="chat announcements")
+        except RuntimeError:  # the daemon's run is ending: no later turn, write them now
+            self._write_announcements()
+            return
+        self._announcer_due = True
 
     async def _announcer(self) -> None:
         # The other tasks that run before this one's turn add theirs to the same write.
@@ -311,17 +317,13 @@ class WsChat:
         if not entries:
             return
         # A member that logged in at this moment hears only of what came after its login.
-        starts = {id(e.login_of): n for n, e in enumerate(entries) if e.login_of is not None}
+        starts = {id(e.login_of): n + 1 for n, e in enumerate(entries) if e.login_of is not None}
         slow: list[_Client] = []
         with corked():
             for client in list(self.clients.values()):
                 push = client.conn.push_nowait
-                for frame, only, _ in entries[starts.get(id(client), 0) :]:
-                    if only is None:
-                        if not push(frame, shared=True):
-                            slow.append(client)
-                            break
-                    elif only is client and not push(frame):
+                for frame, _ in entries[starts.get(id(client), 0) :]:
+                    if not push(frame, shared=True):
                         slow.append(client)
                         break
         if slow:
@@ -357,12 +359,6 @@ class WsChat:
             self._end_session(client, exc.message)
             return False
         return True
-
-    def _push(self, client: _Client, frame: str) -> None:
-        if self._announcements:
-            self._write_announcements()
-        if not client.conn.push_nowait(frame):
-            self.core.disconnect(client.member, SLOW)
 
     def system_frame(self, dest: str, text: str) -> str:
         return proto.encode(
