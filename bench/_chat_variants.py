@@ -12,6 +12,9 @@ one run compares the tree as it is with the same tree minus one lever:
 * ``nocork``: a chat connection handles one message before it reads again and writes
   each member's frame at once, i.e. what one write per member for the messages that
   arrived together buys.
+* ``announce1``: each login and logout goes to every member at once, one write per
+  member per login, i.e. what announcing the logins of one moment together buys (a
+  crowd connecting: the "connected in" line).
 * ``permsg``: no raw writes at all: the writer sends one message per ``send_message``
   (one wsproto encode and one ``send_all`` each).
 """
@@ -45,6 +48,16 @@ def apply(variant: str) -> None:
 
         fanout.BURST = 1
         fanout.corked = contextlib.nullcontext  # type: ignore[assignment]
+    elif variant == "announce1":
+        from leosuite.api.ws.chat import WsChat, _Announcement
+
+        def announce(self: Any, frame: str, *, login_of: Any = None) -> None:
+            self._announcements.append(_Announcement(frame, login_of))
+            self._write_announcements()
+            if self._slow:
+                self._wake_announcer()
+
+        WsChat._announce = announce  # type: ignore[method-assign]
     elif variant == "permsg":
         from leosuite._compat import trio_websocket
 

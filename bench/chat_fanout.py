@@ -4,13 +4,13 @@
 
 Servers: the leosuite daemon (``ws://…/chat/login/<nick>``, seed 003), optionally
 variants of it with one lever removed (``leosuite:nocache``, ``leosuite:writer``,
-``leosuite:permsg``; see ``_chat_variants.py``), and a minimal asyncio `websockets`
-chat implementing the same subset (login by path, type 4 join, type 0 to the channel,
-``websockets.broadcast``). Each server gets its own members (nicks ``m0``…, spread
-over one client process per ~250 members, lean raw-socket clients from
-``_chat_roles.py``) and its own sender process; all members connect once, and the
-cases (ascending N) add members to the channels ``c<N>``. The cases of the servers
-are interleaved so that the machine's load drifts alike for all.
+``leosuite:announce1``, ``leosuite:permsg``; see ``_chat_variants.py``), and a minimal
+asyncio `websockets` chat implementing the same subset (login by path, type 4 join, type
+0 to the channel, ``websockets.broadcast``). Each server gets its own members (nicks
+``m0``…, spread over one client process per ~250 members, lean raw-socket clients from
+``_chat_roles.py``) and its own sender process; all members connect once, and the cases
+(ascending N) add members to the channels ``c<N>``. The cases of the servers are
+interleaved so that the machine's load drifts alike for all.
 
 Per case, two modes, each ``--warmup`` + ``--window`` seconds:
 
