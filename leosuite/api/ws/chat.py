@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from typing import Literal, NamedTuple
 
 import msgspec
@@ -298,16 +299,24 @@ class WsChat:
         self._announcer_due = True
 
     async def _announcer(self) -> None:
-        # The other tasks that run before this one's turn add theirs to the same write.
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        self._announcer_due = False
-        try:  # an error here would end the daemon (a system task): log it instead
-            self._write_announcements()
-            slow, self._slow = self._slow, []
-            for client in slow:
-                self.core.disconnect(client.member, SLOW)
-        except Exception:
-            log.exception("chat announcements")
+        """Write what is queued, then rest as long as that took before writing what
+        came meanwhile: under a crowd's logins the announcer takes at most half the
+        loop, and the larger the crowd, the more logins each write carries."""
+        try:
+            # The other tasks that run before this one's turn add theirs to the same write.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            while self._announcements or self._slow:
+                began = time.perf_counter()
+                try:  # an error here would end the daemon (a system task): log it instead
+                    self._write_announcements()
+                    slow, self._slow = self._slow, []
+                    for client in slow:
+                        self.core.disconnect(client.member, SLOW)
+                except Exception:
+                    log.exception("chat announcements")
+                await trio.sleep(time.perf_counter() - began)
+        finally:
+            self._announcer_due = False
 
     def _write_announcements(self) -> None:
         """Write the queued announcements now (before anything else is delivered, so
