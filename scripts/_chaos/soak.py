@@ -1,6 +1,7 @@
 """scripts/soak: a long mixed load on a real daemon, and how its resources move.
 
-    scripts/soak [--minutes N] [--interval S] [--seed S] [--keep]
+    scripts/soak [--minutes N] [--interval S] [--seed S] [--keep] [--small-buffers]
+                 [--census MINUTES]
 
 Starts ``leosuite serve`` (127.0.0.1, ports 0) in a temporary data directory and keeps
 it busy for N minutes (120 by default): 10 demo-games talking on their consoles,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import signal
 import sys
@@ -32,6 +34,7 @@ import psutil  # type: ignore[import-untyped]
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
+from . import census
 from .chaos import watch_signals
 from .console import NETWORK, Refused, ws_call
 from .daemon import Api, CallFailed, Daemon
@@ -235,6 +238,11 @@ async def soak(args: argparse.Namespace) -> int:
             "LEOSUITE_SERVERS_CONSOLE_RETENTION_BYTES": str(256 * 1024),
             "LEOSUITE_STORE_CACHE_KIB": "256",
         }
+    census_dir = rundir.root / "census"
+    if args.census:
+        settings |= census.install(census_dir, args.census)
+        path = [str(census_dir), os.environ.get("PYTHONPATH", "")]
+        settings["PYTHONPATH"] = os.pathsep.join(filter(None, path))
     daemon = Daemon(rundir.data_dir, rundir.logs, settings, nofile=None)
     load = Load(daemon, rng)
     api = Api(daemon)
@@ -314,6 +322,8 @@ async def soak(args: argparse.Namespace) -> int:
         print(f"\nstopped early by {interrupted[0]}")
     print(f"\nload: {dict(sorted(load.counts.items()))}")
     print(f"daemon exit code after SIGTERM: {code}")
+    if args.census:
+        print(census.compare(census_dir))
     print(rundir.close(args.keep))
     return 0 if code == 0 else 1
 
@@ -333,6 +343,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="256 KiB chat histories, console retention and store page cache, so that "
         "bounded buffers are full early and what still grows is a leak",
+    )
+    parser.add_argument(
+        "--census",
+        type=float,
+        metavar="MINUTES",
+        help="tracemalloc snapshots of the daemon every MINUTES, compared at the end (slows "
+        "the daemon and doubles its memory: run beside a plain soak)",
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     return trio.run(partial(soak, args))
