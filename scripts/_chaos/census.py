@@ -6,8 +6,8 @@ on the daemon's ``PYTHONPATH``: in a ``leosuite serve`` process it starts tracem
 directory. At the end the soak compares the snapshots: what grew between the first and
 the last, and between the middle one and the last (the later half is what a buffer
 still filling cannot explain for long), by source line. Tracing slows the daemon and
-about doubles its memory, so the rows of such a run measure the census too: run it
-beside a soak without it, not in its place.
+multiplies its memory (by 3-4 in a 2-hour soak), so the rows of such a run measure the
+census too: run it beside a soak without it, not in its place.
 """
 
 from __future__ import annotations

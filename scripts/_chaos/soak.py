@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         metavar="MINUTES",
         help="tracemalloc snapshots of the daemon every MINUTES, compared at the end (slows "
-        "the daemon and doubles its memory: run beside a plain soak)",
+        "the daemon and multiplies its memory: run beside a plain soak)",
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     return trio.run(partial(soak, args))
