@@ -142,6 +142,11 @@ class ConsoleFile:
         return self._dir / disk.CURRENT
 
     @property
+    def closed(self) -> bool:
+        """The console is closed (its server destroyed, or the daemon ending)."""
+        return self._closed
+
+    @property
     def dir_fd(self) -> int:
         """The directory's descriptor (-1 once closed), for watching it."""
         return self._files.dir_fd

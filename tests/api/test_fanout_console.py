@@ -145,3 +145,21 @@ def test_many_consoles_pushes_are_bounded_with_what_each_entry_holds(tmp_path: P
     assert chunks.built == built + 1  # the first console's pushes were dropped first
     for console in consoles:
         console.close()
+
+
+def test_the_pushes_of_a_closed_console_go_when_another_console_comes(tmp_path: Path) -> None:
+    """Servers created and destroyed in turn: the pushes of the destroyed ones' consoles
+    are dropped, not kept (each holding its console) until the bound in bytes is full."""
+    chunks = ConsoleChunks(256 * 1024)
+    consoles = []
+    for n in range(20):
+        console = open_console(tmp_path / f"churn{n}")
+        consoles.append(console)
+        index = 0
+        for line in range(3):
+            console.append(b"churn %d line %d\n" % (n, line))
+            index = chunks.output(f"churn{n}", console, index).next_index
+        assert len(chunks) == 3 + (3 if n else 0)  # its own, and the one still open
+        if n:
+            consoles[n - 1].close()
+    consoles[-1].close()

@@ -9,7 +9,8 @@ lags too far skips ahead to a multiple (:func:`skip_to`), where the others are t
 get the same push, uuid included (each uuid is still new to each connection). Bounded:
 the newest :data:`PER_CONSOLE` pushes of each console, and all of them, with what each
 entry costs beside its frame, at most twice :data:`KEPT_BATCHES` batches in size (a
-quiet console's small pushes do not pile up until they reach a flood's bound).
+quiet console's small pushes do not pile up until they reach a flood's bound); the
+pushes of a closed console (its server destroyed) go when the next console comes.
 
 The frame is built from the JSON bytes as encoded (a header and the bytes: no text in
 between); the text of a push is decoded from its frame only for a connection that
@@ -133,6 +134,8 @@ class ConsoleChunks:
         self._drop(key)
         console_id, index = key
         kept = self._indexes.get(console_id)
+        if kept is None:
+            self._forget_closed()
         if kept is not None and len(kept) >= PER_CONSOLE:
             self._drop((console_id, kept[0]))
         while self._pushes and self._bytes + size > self._max_bytes:
@@ -140,6 +143,15 @@ class ConsoleChunks:
         self._pushes[key] = made
         self._bytes += size
         self._indexes.setdefault(console_id, deque()).append(index)
+
+    def _forget_closed(self) -> None:
+        """Drop the pushes of every console closed since (its server destroyed): each
+        new console sweeps them, so a churn of servers does not fill the bound with
+        pushes nobody can read, each holding its console."""
+        for console_id, indexes in list(self._indexes.items()):
+            if self._pushes[(console_id, indexes[0])].console.closed:
+                for index in list(indexes):
+                    self._drop((console_id, index))
 
     def _drop(self, key: tuple[int, int]) -> None:
         gone = self._pushes.pop(key, None)
