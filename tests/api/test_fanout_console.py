@@ -14,6 +14,7 @@ import trio
 from leosuite.api.ws.fanout_console import (
     ENTRY_BYTES,
     KEPT_BATCHES,
+    KEPT_SECONDS,
     PER_CONSOLE,
     ConsoleChunks,
     skip_to,
@@ -163,3 +164,27 @@ def test_the_pushes_of_a_closed_console_go_when_another_console_comes(tmp_path: 
         if n:
             consoles[n - 1].close()
     consoles[-1].close()
+
+
+def test_pushes_are_kept_for_sharing_only_for_a_while(tmp_path: Path) -> None:
+    """A quiet console's pushes (history replayed to subscribers that come and go) leave
+    once they are old, however far below the bound in bytes they are."""
+    now = [0.0]
+    chunks = ConsoleChunks(256 * 1024, clock=lambda: now[0])
+    quiet, busy = open_console(tmp_path / "quiet"), open_console(tmp_path / "busy")
+    quiet.append(b"x" * 100_000)
+    old = chunks.output("quiet", quiet, 0)
+    assert chunks.output("quiet", quiet, 0) is old  # shared while kept
+    now[0] = KEPT_SECONDS - 1
+    busy.append(b"line\n")
+    chunks.output("busy", busy, 0)
+    assert chunks.output("quiet", quiet, 0) is old  # not old enough yet
+    now[0] = KEPT_SECONDS + 1
+    busy.append(b"line\n")
+    chunks.output("busy", busy, 5)
+    assert len(chunks) == 2  # the busy console's two; the quiet one's went
+    built = chunks.built
+    assert chunks.output("quiet", quiet, 0) is not old
+    assert chunks.built == built + 1
+    quiet.close()
+    busy.close()

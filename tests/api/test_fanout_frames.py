@@ -85,7 +85,7 @@ def test_a_console_push_frame_is_what_wsproto_makes_of_its_text(size: int) -> No
         "data": data,
         "encoding": "utf-8",
     }
-    made = ConsolePush(cast(ConsoleFile, None), content, 7, 7 + size)
+    made = ConsolePush(cast(ConsoleFile, None), content, 7, 7 + size, 0.0)
     text = made.payload
     assert made.frame == Connection(ConnectionType.SERVER).send(TextMessage(data=text))
     decoded = json.loads(text)

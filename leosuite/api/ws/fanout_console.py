@@ -9,8 +9,9 @@ lags too far skips ahead to a multiple (:func:`skip_to`), where the others are t
 get the same push, uuid included (each uuid is still new to each connection). Bounded:
 the newest :data:`PER_CONSOLE` pushes of each console, and all of them, with what each
 entry costs beside its frame, at most twice :data:`KEPT_BATCHES` batches in size (a
-quiet console's small pushes do not pile up until they reach a flood's bound); the
-pushes of a closed console (its server destroyed) go when the next console comes.
+quiet console's small pushes do not pile up until they reach a flood's bound), and for
+:data:`KEPT_SECONDS` at most; the pushes of a closed console (its server destroyed) go
+when the next console comes.
 
 The frame is built from the JSON bytes as encoded (a header and the bytes: no text in
 between); the text of a push is decoded from its frame only for a connection that
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import secrets
 import sys
+import time
 from collections import deque
+from collections.abc import Callable
 
 import msgspec
 
@@ -32,6 +35,7 @@ from .protocol import Envelope, StatusCode
 __all__ = [
     "ENTRY_BYTES",
     "KEPT_BATCHES",
+    "KEPT_SECONDS",
     "PER_CONSOLE",
     "PUSHES_ON_THE_WAY",
     "ConsoleChunks",
@@ -47,6 +51,10 @@ PUSHES_ON_THE_WAY = 4
 PER_CONSOLE = 2 * KEPT_BATCHES
 #: What an entry holds beside its frame: the push, its key, the key's numbers, the slots.
 ENTRY_BYTES = 256
+#: Seconds a push is kept for sharing: a flood's subscribers meet within its lag bound,
+#: far sooner; a quiet console's pushes (a replay of its history to a subscriber that
+#: just came) would otherwise stay and grow toward the bound for hours.
+KEPT_SECONDS = 30.0
 
 
 def skip_to(index: int, end: int, batch: int) -> int:
@@ -71,10 +79,15 @@ def _header(size: int) -> bytes:
 class ConsolePush:
     """One ``console_output`` push: its frame, and where it starts and ends."""
 
-    __slots__ = ("_start", "console", "frame", "next_index", "old_read_index")
+    __slots__ = ("_start", "console", "frame", "made_at", "next_index", "old_read_index")
 
     def __init__(
-        self, console: ConsoleFile, content: dict[str, object], old_read_index: int, next_index: int
+        self,
+        console: ConsoleFile,
+        content: dict[str, object],
+        old_read_index: int,
+        next_index: int,
+        made_at: float,
     ) -> None:
         body = _encode(
             Envelope(secrets.token_hex(16), "console_output", _SUCCESS, "SUCCESS", content)
@@ -85,6 +98,7 @@ class ConsolePush:
         self._start = len(header)
         self.old_read_index = old_read_index
         self.next_index = next_index
+        self.made_at = made_at
 
     @property
     def payload(self) -> str:
@@ -95,8 +109,9 @@ class ConsolePush:
 class ConsoleChunks:
     """The newest console pushes, by console and index."""
 
-    def __init__(self, batch: int) -> None:
+    def __init__(self, batch: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.batch = batch
+        self._clock = clock
         self._max_bytes = KEPT_BATCHES * 2 * batch
         self._bytes = 0
         self._pushes: dict[tuple[int, int], ConsolePush] = {}  # oldest first
@@ -122,7 +137,8 @@ class ConsoleChunks:
             "data": answer.data,
             "encoding": answer.encoding,
         }
-        made = ConsolePush(console, content, chunk.old_read_index, answer.nextReadIndex)
+        now = self._clock()
+        made = ConsolePush(console, content, chunk.old_read_index, answer.nextReadIndex, now)
         self.built += 1
         self._keep(key, made)
         return made
@@ -138,8 +154,14 @@ class ConsoleChunks:
             self._forget_closed()
         if kept is not None and len(kept) >= PER_CONSOLE:
             self._drop((console_id, kept[0]))
-        while self._pushes and self._bytes + size > self._max_bytes:
-            self._drop(next(iter(self._pushes)))
+        while self._pushes:  # oldest first: over the bound in bytes, or kept long enough
+            oldest = next(iter(self._pushes))
+            if (
+                self._bytes + size <= self._max_bytes
+                and made.made_at - self._pushes[oldest].made_at < KEPT_SECONDS
+            ):
+                break
+            self._drop(oldest)
         self._pushes[key] = made
         self._bytes += size
         self._indexes.setdefault(console_id, deque()).append(index)
