@@ -119,6 +119,9 @@ class ServerManager(ServerCreation, NodeServers):
         self._consoles: dict[str, ConsoleFile] = {}
         #: The readIndex each console had at its last save (a new console has none).
         self._saved_index: dict[ConsoleFile, int] = {}
+        #: One save at a time: a save that ended later with figures taken earlier would
+        #: leave older figures as the saved ones (housekeeping's and shutdown's meet).
+        self._saving = trio.Lock()
         #: The account that last started (or restarted) each server, if one did.
         self._started_by: dict[str, int] = {}
         #: The account whose start or restart is under way, by server.
@@ -246,19 +249,20 @@ class ServerManager(ServerCreation, NodeServers):
     async def save_read_indexes(self) -> None:
         """Store every console's next readIndex that moved since its last save (the
         store never lets it go back)."""
-        consoles = {name: (c, c.end_index) for name, c in self._consoles.items()}
-        moved = {n: ci for n, ci in consoles.items() if self._saved_index.get(ci[0]) != ci[1]}
+        async with self._saving:
+            consoles = {name: (c, c.end_index) for name, c in self._consoles.items()}
+            moved = {n: ci for n, ci in consoles.items() if self._saved_index.get(ci[0]) != ci[1]}
 
-        def save(conn: sqlite3.Connection) -> None:
-            for name, (_, index) in moved.items():
-                # A server destroyed while its console was still open has nothing to keep.
-                with contextlib.suppress(NotFound):
-                    server_table.set_next_read_index(conn, name, index)
+            def save(conn: sqlite3.Connection) -> None:
+                for name, (_, index) in moved.items():
+                    # A server destroyed while its console was still open has nothing to keep.
+                    with contextlib.suppress(NotFound):
+                        server_table.set_next_read_index(conn, name, index)
 
-        if moved:
-            await self._db.call(save)
-        # Only now (a failed save is tried again), and only the open consoles' figures.
-        self._saved_index = {c: index for c, index in consoles.values()}
+            if moved:
+                await self._db.call(save)
+            # Only now (a failed save is tried again), and only the open consoles' figures.
+            self._saved_index = {c: index for c, index in consoles.values()}
 
     def end_waits(self) -> None:
         """End every console and log-file long poll now and from now on (the daemon is
