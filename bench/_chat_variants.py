@@ -49,11 +49,12 @@ def apply(variant: str) -> None:
         fanout.BURST = 1
         fanout.corked = contextlib.nullcontext  # type: ignore[assignment]
     elif variant == "announce1":
-        from leosuite.api.ws.chat import WsChat, _Announcement
+        from leosuite.api.ws.chat import WsChat
 
         def announce(self: Any, frame: str, *, login_of: Any = None) -> None:
-            self._announcements.append(_Announcement(frame, login_of))
-            self._write_announcements()
+            for client in list(self.clients.values()):  # as a broadcast did: a write each
+                if client is not login_of and not client.conn.push_nowait(frame, shared=True):
+                    self._slow.append(client)
             if self._slow:
                 self._wake_announcer()
 
