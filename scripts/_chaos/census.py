@@ -77,9 +77,12 @@ def compare(directory: Path, top: int = 12) -> str:
     if len(snaps) < 2:
         return f"census: {len(snaps)} snapshot(s) in {directory}, nothing to compare"
     first, middle, last = snaps[0], snaps[len(snaps) // 2], snaps[-1]
-    loaded = {path: _load(path) for path in {first, middle, last}}
+    pairs = [(first, last)]
+    if middle not in (first, last):  # two snapshots have no middle of their own
+        pairs.append((middle, last))
+    loaded = {path: _load(path) for pair in pairs for path in pair}
     out = []
-    for a, b in ((first, last), (middle, last)) if middle != first else ((first, last),):
+    for a, b in pairs:
         old, new = loaded[a], loaded[b]
         total_a = sum(s.size for s in old.statistics("filename"))
         total_b = sum(s.size for s in new.statistics("filename"))
