@@ -318,6 +318,68 @@ async def test_another_tasks_frame_during_a_block_goes_behind_and_wakes_the_writ
             assert await _read(other_client, 1) == [0]
 
 
+async def test_blocks_of_two_tasks_at_once_each_wait_for_their_own_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A block held open across an await does not uncork another task's block: the
+    second task's frames still go out in one write at its own end; its frame to a
+    connection the first block holds goes behind and wakes that connection's writer."""
+    with trio.fail_after(20):
+        async with _outboxes(2, 8) as ((held, free), (held_client, free_client)):
+            writes = _count_writes(monkeypatch)
+            first_open, second_done = trio.Event(), trio.Event()
+
+            async def first() -> None:
+                with corked():
+                    assert held.put_nowait(_message(0, 100))
+                    assert held.put_nowait(_message(1, 100))
+                    first_open.set()
+                    await second_done.wait()  # open across an await
+                    assert held.counters.sent == 3  # the writer took all three already
+
+            async def second() -> None:
+                await first_open.wait()
+                with corked():
+                    for n in range(3):
+                        assert free.put_nowait(_message(n, 100))
+                    assert held.put_nowait(_message(2, 100))  # behind the first block's
+                    await trio.testing.wait_all_tasks_blocked()
+                    assert free.counters.sent == 0  # waits for this block's end
+                    assert len(writes) == 1  # held's writer, all three in one batch
+                assert free.counters.sent == 3
+                second_done.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(first)
+                nursery.start_soon(second)
+            assert len(writes) == 2
+            assert len(set(writes)) == 2
+            assert await _read(held_client, 3) == [0, 1, 2]
+            assert await _read(free_client, 3) == [0, 1, 2]
+
+
+async def test_messages_that_arrived_together_are_echoed_in_one_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twelve messages in one TCP segment are handled as one burst: trio-websocket's
+    reader hands over one or two at a time, and the burst lets it parse the rest before
+    it ends, so all twelve go back in one write."""
+    count = 12
+
+    async def handler(ws: WebSocketConnection) -> None:
+        await fanout.echo(ws)
+
+    with trio.fail_after(20):
+        async with _server(handler) as url, RawClient.open(url) as client:
+            writes = _count_writes(monkeypatch)
+            frames = [
+                client.proto.send(TextMessage(data=json.dumps({"n": n}))) for n in range(count)
+            ]
+            await client.stream.send_all(b"".join(frames))
+            assert await _read(client, count) == list(range(count))
+            assert len(writes) == 1
+
+
 async def test_a_corked_burst_the_socket_cannot_take_is_finished_by_the_writer() -> None:
     """A block's frames to a peer that does not read: its one write is cut short, the
     writer sends the rest once the peer reads, every frame whole and in order; the

@@ -27,7 +27,8 @@ keep the byte stream a valid WebSocket stream:
   with one ``os.write`` when the block ends: a chat connection handles the messages that
   arrived together in one block, so a burst of k messages costs a member one write, not
   k. Another task's frame for such a connection queues behind and wakes the writer, so
-  order holds and only the corking task waits for its own block.
+  order holds and only the corking task waits for its own block. Each task has its own
+  block: one task's block, open across an await, never leaves another's frames uncorked.
 
 Without raw writes (another trio-websocket, a stream that is not plain TCP) the queue
 holds the messages themselves and the writer sends each with ``send_message``.
@@ -68,46 +69,51 @@ BURST = 16
 
 
 class _Cork:
-    """The open :func:`corked` block: its task, and the outboxes it queued frames in."""
+    """An open :func:`corked` block: the outboxes it queued frames in."""
 
-    __slots__ = ("outboxes", "task")
+    __slots__ = ("outboxes",)
 
-    def __init__(self, task: trio.lowlevel.Task) -> None:
-        self.task = task
+    def __init__(self) -> None:
         self.outboxes: list[Outbox] = []
 
 
-_cork: _Cork | None = None
+#: The open :func:`corked` blocks, by their task.
+_corks: dict[trio.lowlevel.Task, _Cork] = {}
+
+
+def _current_cork() -> _Cork | None:
+    """The calling task's open block, if any (no task lookup while no block is open)."""
+    return _corks.get(trio.lowlevel.current_task()) if _corks else None
 
 
 @contextmanager
 def corked() -> Iterator[None]:
     """Within the block, the frames this task gives idle connections wait, and each
-    connection's are written with one ``os.write`` at its end (nested blocks, and
-    other tasks meanwhile, write as usual)."""
-    global _cork
-    if _cork is not None:
+    connection's are written with one ``os.write`` at its end (a nested block is part
+    of the outer one; other tasks, in blocks of their own or not, write as usual)."""
+    task = trio.lowlevel.current_task()
+    if task in _corks:
         yield
         return
-    cork = _cork = _Cork(trio.lowlevel.current_task())
+    cork = _corks[task] = _Cork()
     try:
         yield
     finally:
-        _cork = None
+        del _corks[task]
         for outbox in cork.outboxes:
-            outbox._uncork()
+            outbox._uncork(cork)
 
 
 def flush_cork() -> None:
     """Write what this task's :func:`corked` block holds so far (the block stays open):
     called before a step that may wait, so that a burst's earlier messages do not wait
     for it."""
-    cork = _cork
-    if cork is None or cork.task is not trio.lowlevel.current_task():
+    cork = _current_cork()
+    if cork is None:
         return
     outboxes, cork.outboxes = cork.outboxes, []
     for outbox in outboxes:
-        outbox._uncork()
+        outbox._uncork(cork)
 
 
 def text_frame(payload: str) -> bytes:
@@ -219,8 +225,9 @@ class Outbox:
         #: Per queued entry: the event set once it is written, or None.
         self._marks: deque[trio.Event | None] = deque()
         self._holding = False  # this outbox holds the stream lock
-        #: Frames wait for the end of a :func:`corked` block (the writer is not woken).
-        self._corked = False
+        #: The :func:`corked` block whose end the queued frames wait for (the writer is
+        #: not woken), or None.
+        self._corked: _Cork | None = None
         self._broken = False
         #: Broken, muted or closed: the direct path is off, :meth:`_enqueue` decides.
         self._halted = False
@@ -241,16 +248,16 @@ class Outbox:
     def put_nowait(self, data: bytes | str) -> bool:
         """Write or queue one message (a frame, or the message without direct writes);
         False when the queue is full or the outbox closed (the message is not sent)."""
-        if self._corked and len(self._frames) >= self._limit:
+        if self._corked is not None and len(self._frames) >= self._limit:
             self._uncork()  # a burst's own frames do not make a reading member look slow
         sock = self._sock
         if self._frames or sock is None or self._lock.held or self._halted:
             return self._enqueue(data) is not False
         if not compat.is_open(self._ws):
             return True  # closing: nothing more goes out, as trio-websocket's send would
-        cork = _cork
-        if cork is not None and cork.task is trio.lowlevel.current_task():
-            self._corked = True
+        cork = _current_cork()
+        if cork is not None:
+            self._corked = cork
             cork.outboxes.append(self)
             return self._enqueue(data) is not False
         try:  # the common case, inline: an idle connection's socket takes the frame
@@ -283,21 +290,21 @@ class Outbox:
             return True
         self._frames.append(data)
         self._marks.append(None)
-        if self._corked:
-            cork = _cork
-            if cork is not None and cork.task is trio.lowlevel.current_task():
+        if self._corked is not None:
+            if self._corked is _current_cork():
                 return None  # written when the block ends
-            self._corked = False  # another task's frame: the writer takes both
+            self._corked = None  # another task's frame: the writer takes both
         if self._wake:
             self._wake.unpark()
         return None
 
-    def _uncork(self) -> None:
-        """The end of a :func:`corked` block: write what it queued with one
-        ``os.write`` if the connection is still idle, else leave it to the writer."""
-        if not self._corked:
+    def _uncork(self, cork: _Cork | None = None) -> None:
+        """The end of ``cork`` (None: of whichever block holds the frames): write what it
+        queued with one ``os.write`` if the connection is still idle, else leave it to
+        the writer."""
+        if self._corked is None or (cork is not None and self._corked is not cork):
             return  # another task's frame woke the writer meanwhile
-        self._corked = False
+        self._corked = None
         frames = cast("deque[bytes | memoryview]", self._frames)  # direct: frames only
         sock = self._sock
         if not frames or sock is None:
@@ -329,8 +336,8 @@ class Outbox:
 
     def _wake_corked(self) -> None:
         """Waiting for room in a queue of corked frames: the writer sends them now."""
-        if self._corked:
-            self._corked = False
+        if self._corked is not None:
+            self._corked = None
             if self._wake:
                 self._wake.unpark()
 
@@ -490,20 +497,20 @@ async def handle_burst(
     time and in order. Several are handled in a :func:`corked` block (what they send to
     idle connections goes out in one write each); one alone is not (its frames go out
     as the fan-out goes, no member waits for the last). How many were handled."""
-    looked_again = False
 
-    async def next_message() -> str | bytes | None:
-        nonlocal looked_again
+    async def next_message(patience: int) -> str | bytes | None:
+        # trio-websocket's reader hands over a message or two a scheduler round: let it
+        # parse what it has read already, until ``patience`` rounds in a row find none
+        # (the reader may run before or after this task in a round, so one can miss).
         more = compat.message_nowait(ws)
-        if more is None and not looked_again:
-            # Once, let trio-websocket's reader parse what it has read already (it hands
-            # over one message at a time).
-            looked_again = True
+        misses = 0
+        while more is None and misses < patience:
             await trio.lowlevel.checkpoint()
             more = compat.message_nowait(ws)
+            misses += 1
         return more
 
-    more = await next_message() if BURST > 1 else None
+    more = await next_message(1) if BURST > 1 else None
     if more is None:
         await handle(message)
         return 1
@@ -515,7 +522,7 @@ async def handle_burst(
             await trio.lowlevel.checkpoint_if_cancelled()
             handled += 1
             await handle(more)
-            more = await next_message() if handled < BURST else None
+            more = await next_message(2) if handled < BURST else None
     return handled
 
 
