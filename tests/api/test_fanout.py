@@ -290,12 +290,12 @@ async def test_a_corked_block_writes_each_connection_once_at_its_end(
                 assert await _read(client, 5) == list(range(5))
 
 
-async def test_another_tasks_frame_during_a_block_goes_behind_and_wakes_the_writer(
+async def test_another_tasks_frame_during_a_block_goes_behind_and_out_before_its_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Only the corking task's frames wait for its block: a frame from another task
-    meanwhile queues behind them and the writer sends all three, in order, before the
-    block ends; a task outside any block writes directly as before."""
+    meanwhile queues behind them and all three go out, in order, before the block
+    ends; a task outside any block writes directly as before."""
     with trio.fail_after(20):
         async with _outboxes(2, 8) as ((outbox, other), (client, other_client)):
             writes = _count_writes(monkeypatch)
@@ -313,7 +313,7 @@ async def test_another_tasks_frame_during_a_block_goes_behind_and_wakes_the_writ
                 assert len(outbox) == 0
                 assert outbox.counters.sent == 3
                 assert other.counters.sent == 1  # written directly by the other task
-            assert len(writes) == 2  # the writer's one batch, the other's direct write
+            assert len(writes) == 2  # the three in one write, the other's direct write
             assert await _read(client, 3) == [0, 1, 2]
             assert await _read(other_client, 1) == [0]
 
@@ -323,7 +323,7 @@ async def test_blocks_of_two_tasks_at_once_each_wait_for_their_own_end(
 ) -> None:
     """A block held open across an await does not uncork another task's block: the
     second task's frames still go out in one write at its own end; its frame to a
-    connection the first block holds goes behind and wakes that connection's writer."""
+    connection the first block holds goes behind that block's, all in one write."""
     with trio.fail_after(20):
         async with _outboxes(2, 8) as ((held, free), (held_client, free_client)):
             writes = _count_writes(monkeypatch)
@@ -345,7 +345,7 @@ async def test_blocks_of_two_tasks_at_once_each_wait_for_their_own_end(
                     assert held.put_nowait(_message(2, 100))  # behind the first block's
                     await trio.testing.wait_all_tasks_blocked()
                     assert free.counters.sent == 0  # waits for this block's end
-                    assert len(writes) == 1  # held's writer, all three in one batch
+                    assert len(writes) == 1  # held's three, in one write
                 assert free.counters.sent == 3
                 second_done.set()
 
@@ -356,6 +356,31 @@ async def test_blocks_of_two_tasks_at_once_each_wait_for_their_own_end(
             assert len(set(writes)) == 2
             assert await _read(held_client, 3) == [0, 1, 2]
             assert await _read(free_client, 3) == [0, 1, 2]
+
+
+async def test_frames_from_another_task_never_find_the_queue_full_of_a_blocks_frames() -> None:
+    """A block holds six frames for a reading connection whose queue takes eight; another
+    task then gives it six more at once: the block's and the first go out at once, so
+    none of the six is refused (the member is not taken for slow), all twelve in order."""
+    with trio.fail_after(20):
+        async with _outboxes(1, 8) as ((outbox,), (client,)):
+            held, done = trio.Event(), trio.Event()
+
+            async def block() -> None:
+                with corked():
+                    for n in range(6):
+                        assert outbox.put_nowait(_message(n, 100))
+                    held.set()
+                    await done.wait()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(block)
+                await held.wait()
+                assert len(outbox) == 6
+                accepted = [outbox.put_nowait(_message(n, 100)) for n in range(6, 12)]
+                done.set()
+            assert accepted == [True] * 6
+            assert await _read(client, 12) == list(range(12))
 
 
 async def test_messages_that_arrived_together_are_echoed_in_one_write(

@@ -26,8 +26,9 @@ keep the byte stream a valid WebSocket stream:
   connections are queued without waking their writers and each connection's are written
   with one ``os.write`` when the block ends: a chat connection handles the messages that
   arrived together in one block, so a burst of k messages costs a member one write, not
-  k. Another task's frame for such a connection queues behind and wakes the writer, so
-  order holds and only the corking task waits for its own block. Each task has its own
+  k. Another task's frame for such a connection queues behind the block's and all are
+  written at once (or left to the writer), so order holds and only the corking task
+  waits for its own block. Each task has its own
   block: one task's block, open across an await, never leaves another's frames uncorked.
 
 Without raw writes (another trio-websocket, a stream that is not plain TCP) the queue
@@ -293,7 +294,10 @@ class Outbox:
         if self._corked is not None:
             if self._corked is _current_cork():
                 return None  # written when the block ends
-            self._corked = None  # another task's frame: the writer takes both
+            # Another task's frame: the block's and it go out now, so that the frames
+            # that follow it at once do not find the queue full of the block's.
+            self._uncork()
+            return None
         if self._wake:
             self._wake.unpark()
         return None
