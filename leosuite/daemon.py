@@ -62,7 +62,7 @@ from .reload import Handoff, exec_self, monotonic_usec
 from .schedules.service import start_scheduler
 from .services import open_services
 from .settings import Settings
-from .signals import hold_signals, release_signals, watch_signals
+from .signals import hold_signals, release_signals, stop_signal_untaken, watch_signals
 from .startup import (
     DataDirLock,
     bind_listener,
@@ -155,6 +155,10 @@ class Daemon:
         self.exit_mode = "reload"
         self._stop.set()
 
+    def _stop_pending(self) -> bool:
+        """A stop signal came during the reload, taken by the receiver or on its way."""
+        return self.stop_after_reload or stop_signal_untaken()
+
     def hurry(self) -> None:
         """Cut the stop short: SIGKILL every server's process group now, stop draining
         requests once they are gone; their exits are still waited for (bounded)."""
@@ -185,7 +189,7 @@ class Daemon:
                 # Still receiving signals here: none can take the process down.
                 log.info("re-executing %s (generation %d)", sys.executable, handoff.generation)
                 try:
-                    exec_self(handoff)
+                    exec_self(handoff, stop_pending=self._stop_pending)
                 except OSError:
                     log.exception("cannot re-execute: starting again in this process")
                 self._reset(handoff)

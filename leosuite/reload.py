@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 
 import msgspec
@@ -85,20 +85,23 @@ def monotonic_usec() -> int:
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
 
 
-def exec_self(handoff: Handoff) -> None:
+def exec_self(handoff: Handoff, *, stop_pending: Callable[[], bool] = lambda: False) -> None:
     """Re-execute this process's command line with ``handoff``; never returns, and
     raises the ``OSError`` when ``execve`` fails (the descriptors are then
-    close-on-exec again)."""
+    close-on-exec again). ``stop_pending()``, asked last, says whether a stop signal
+    is on its way that the next image must act on."""
     fds = handoff.descriptors()
     for fd in fds:
         os.set_inheritable(fd, True)
     env = dict(os.environ)
-    env[HANDOFF_ENV] = msgspec.json.encode(handoff).decode()
     argv = [sys.executable, *sys.orig_argv[1:]]
     for handler in logging.getLogger().handlers:
         handler.flush()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
+    if not handoff.stop and stop_pending():
+        handoff = msgspec.structs.replace(handoff, stop=True)
+    env[HANDOFF_ENV] = msgspec.json.encode(handoff).decode()
     try:
         os.execve(sys.executable, argv, env)  # noqa: S606 - this very program, no shell
     finally:  # only reached when execve failed

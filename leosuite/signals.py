@@ -8,7 +8,10 @@ in any case. A stop signal during a reload makes the next image stop once it ser
 The three signals are held (blocked) from start-up until the receiver is installed,
 and again from the moment a reload begins: the mask survives ``execve``, so a signal
 sent while the next image starts waits for its receiver instead of killing the
-process with its default action (a second SIGHUP becomes a second reload).
+process with its default action (a second SIGHUP becomes a second reload). A worker
+thread started before the hold may still take a signal for the process; a stop signal
+its handler saw that the receiver has not yet taken when the process re-executes is
+handed to the next image all the same (:func:`stop_signal_untaken`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import trio
@@ -24,7 +29,14 @@ import trio
 if TYPE_CHECKING:
     from .daemon import Daemon
 
-__all__ = ["HELD_SIGNALS", "HURRY_LIMIT", "hold_signals", "release_signals", "watch_signals"]
+__all__ = [
+    "HELD_SIGNALS",
+    "HURRY_LIMIT",
+    "hold_signals",
+    "release_signals",
+    "stop_signal_untaken",
+    "watch_signals",
+]
 
 log = logging.getLogger("leosuite.daemon")
 
@@ -32,6 +44,26 @@ log = logging.getLogger("leosuite.daemon")
 HELD_SIGNALS = frozenset({signal.SIGHUP, signal.SIGTERM, signal.SIGINT})
 #: After a second signal, how long the daemon may take to finish before it exits anyway.
 HURRY_LIMIT = 10.0
+
+#: A stop signal's handler has run and the receiver has not taken one since.
+_stop_untaken = [False]
+
+
+def stop_signal_untaken() -> bool:
+    """Whether a stop signal reached the process that the receiver has not taken yet
+    (it is on its way to the receiver, which may not run again before an ``execve``)."""
+    return _stop_untaken[0]
+
+
+def _noting(handler: Callable[[int, FrameType | None], object]) -> Callable[..., None]:
+    """``handler`` (trio's), after noting a stop signal as not yet taken."""
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        if signum != signal.SIGHUP:
+            _stop_untaken[0] = True
+        handler(signum, frame)
+
+    return note
 
 
 def hold_signals() -> None:
@@ -50,9 +82,15 @@ async def watch_signals(
 ) -> None:
     """Receive the daemon's signals until it exits (never returns normally)."""
     with trio.open_signal_receiver(*HELD_SIGNALS) as signals:
+        for held in HELD_SIGNALS:  # trio puts its own handlers back when it closes
+            handler = signal.getsignal(held)
+            if callable(handler):
+                signal.signal(held, _noting(handler))
         release_signals()
         task_status.started()
         async for signum in signals:
+            if signum != signal.SIGHUP:
+                _stop_untaken[0] = False  # trio hands over each pending signal once
             name = signal.Signals(signum).name
             if signum == signal.SIGHUP:
                 if daemon.exit_mode is None:
