@@ -99,9 +99,10 @@ def exec_self(handoff: Handoff, *, stop_pending: Callable[[], bool] = lambda: Fa
         handler.flush()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    if not handoff.stop and stop_pending():
-        handoff = msgspec.structs.replace(handoff, stop=True)
-    env[HANDOFF_ENV] = msgspec.json.encode(handoff).decode()
+    # Both encodings first, so that nothing runs between the last look and execve.
+    plain = msgspec.json.encode(handoff).decode()
+    stopping = msgspec.json.encode(msgspec.structs.replace(handoff, stop=True)).decode()
+    env[HANDOFF_ENV] = stopping if stop_pending() else plain
     try:
         os.execve(sys.executable, argv, env)  # noqa: S606 - this very program, no shell
     finally:  # only reached when execve failed

@@ -81,8 +81,9 @@ async def watch_signals(
     daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Receive the daemon's signals until it exits (never returns normally)."""
+    _stop_untaken[0] = False
     with trio.open_signal_receiver(*HELD_SIGNALS) as signals:
-        for held in HELD_SIGNALS:  # trio puts its own handlers back when it closes
+        for held in HELD_SIGNALS:  # trio puts back the handlers it found when it closes
             handler = signal.getsignal(held)
             if callable(handler):
                 signal.signal(held, _noting(handler))
