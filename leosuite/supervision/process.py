@@ -224,7 +224,7 @@ async def spawn(
         **options,
     )
     try:
-        return await trio.to_thread.run_sync(start)
+        return await trio.to_thread.run_sync(_unmasked, start)
     except OSError as exc:
         raise _spawn_error(spec, exc, run_as) from exc
     except subprocess.SubprocessError as exc:  # the preexec_fn failed: not placed, not run
@@ -232,6 +232,16 @@ async def spawn(
     finally:
         for fd in join_fds:
             os.close(fd)
+
+
+def _unmasked(start: partial[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Run ``start`` with no signal blocked in this thread, so that the child starts
+    with none blocked, whatever the worker thread had held (a child inherits the mask)."""
+    held = signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    try:
+        return start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def format_argv(argv: list[str]) -> str:
