@@ -28,8 +28,8 @@ keep the byte stream a valid WebSocket stream:
   arrived together in one block, so a burst of k messages costs a member one write, not
   k. Another task's frame for such a connection queues behind the block's and all are
   written at once (or left to the writer), so order holds and only the corking task
-  waits for its own block. Each task has its own
-  block: one task's block, open across an await, never leaves another's frames uncorked.
+  waits for its own block. Each task has a block of its own: one task's block, open
+  across an await, never leaves another's frames uncorked.
 
 Without raw writes (another trio-websocket, a stream that is not plain TCP) the queue
 holds the messages themselves and the writer sends each with ``send_message``.
