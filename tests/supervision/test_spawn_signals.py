@@ -17,13 +17,7 @@ from leosuite.signals import HELD_SIGNALS
 from leosuite.supervision import process
 from leosuite.supervision.process import spawn
 from leosuite.supervision.spec import LaunchSpec
-
-
-def _blocked(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigBlk:"):
-            return int(line.split()[1], 16)
-    raise AssertionError("no SigBlk line")
+from tests.helpers.daemon_process import signal_masks
 
 
 async def test_a_server_starts_with_no_signal_blocked_whatever_its_thread_held(
@@ -64,7 +58,8 @@ async def test_a_server_starts_with_no_signal_blocked_whatever_its_thread_held(
         try:
             assert masks  # the spawn ran in such a thread
             assert all(mask >= HELD_SIGNALS for mask in masks)
-            assert _blocked(popen.pid) == 0
+            blocked, _ = signal_masks(popen.pid)
+            assert blocked == 0
         finally:
             popen.kill()
             popen.wait()

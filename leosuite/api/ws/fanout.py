@@ -307,7 +307,7 @@ class Outbox:
         queued with one ``os.write`` if the connection is still idle, else leave it to
         the writer."""
         if self._corked is None or (cork is not None and self._corked is not cork):
-            return  # another task's frame woke the writer meanwhile
+            return  # written meanwhile (another task's frame), or another block's now
         self._corked = None
         frames = cast("deque[bytes | memoryview]", self._frames)  # direct: frames only
         sock = self._sock
