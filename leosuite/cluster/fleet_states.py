@@ -167,6 +167,10 @@ class RemoteServers:
         self.states: dict[str, ServerState] = {}
         #: Set whenever the view was read again.
         self.changed = trio.Event()
+        #: How many reads of the store have begun.
+        self._reads = 0
+        #: The servers recorded here for another node, each with how many reads had begun then.
+        self._added: dict[str, int] = {}
 
     def get(self, name: str) -> ServerRecord | None:
         return self.records.get(name)
@@ -182,16 +186,26 @@ class RemoteServers:
         """A server this node just recorded for another node."""
         if record.node != self.node:
             self.records[record.name] = record
+            self._added[record.name] = self._reads
 
     async def refresh(self) -> None:
         node = self.node
+        self._reads += 1
+        begun = self._reads
 
         def read(conn: sqlite3.Connection) -> tuple[list[ServerRecord], dict[str, ServerState]]:
             others = server_table.list_other_nodes(conn, node)
             return others, node_table.server_states(conn, other_than=node)
 
         records, states = await self._db.call(read)
-        self.records = {r.name: r for r in records}
+        fresh = {r.name: r for r in records}
+        # A read begun before a server was recorded cannot have seen it: it stays.
+        for name, at in list(self._added.items()):
+            if at < begun:
+                del self._added[name]
+            elif name not in fresh and name in self.records:
+                fresh[name] = self.records[name]
+        self.records = fresh
         self.states = {n: s for n, s in states.items() if n in self.records}
         self.changed.set()
         self.changed = trio.Event()
