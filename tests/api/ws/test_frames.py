@@ -10,6 +10,14 @@ from wsproto.events import TextMessage
 from leosuite.api.ws import conn as ws_conn
 
 
+@pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    """Each test starts from an empty cache, whatever ran before it in this process."""
+    ws_conn._FRAMES.clear()
+    ws_conn._FRAMES_BYTES[0] = 0
+    ws_conn._LAST.clear()
+
+
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
 @pytest.mark.parametrize("char", ["x", "é"])
 def test_frame_matches_wsproto(size: int, char: str) -> None:
@@ -21,7 +29,9 @@ def test_frame_matches_wsproto(size: int, char: str) -> None:
 
 def test_frame_cache_is_bounded() -> None:
     for i in range(2000):
-        ws_conn._frame(f"{i:05d}" + "y" * 10_000)
+        payload = f"{i:05d}" + "y" * 10_000
+        ws_conn._frame(payload)
+        ws_conn._frame(payload)  # written again: cached
     assert 0 < ws_conn._FRAMES_BYTES[0] <= ws_conn._FRAMES_MAX_BYTES
     assert len(ws_conn._FRAMES) < 2000
 
