@@ -26,6 +26,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from ..._compat.werkzeug import rule_class
 from ...audit import Actor
 from ...auth.limits import InFlight, Limiter
 from ...auth.permissions import may_use_admin_api
@@ -104,6 +105,7 @@ class _Unauthorized(Exception):
 
 def create_admin_app(ctx: ApiContext) -> QuartTrio:
     app = QuartTrio("leosuite.admin", static_folder=None)  # no framework file serving
+    app.url_rule_class = rule_class()
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.url_map.strict_slashes = False
     failures = Limiter(ctx.now, window=_FAIL_WINDOW, limit=_FAIL_LIMIT)

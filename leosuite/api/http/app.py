@@ -14,6 +14,7 @@ import msgspec
 from quart import Response
 from quart_trio import QuartTrio
 
+from ..._compat.werkzeug import rule_class
 from ..ban_check import http_ban_check
 from ..context import ApiContext
 from ..guards import RequestGuards
@@ -59,6 +60,7 @@ def fleet_sockets(ctx: ApiContext) -> frozenset[str]:
 
 def create_http_app(ctx: ApiContext) -> QuartTrio:
     app = QuartTrio("leosuite.http", static_folder=None)  # the dashboard serves its own files
+    app.url_rule_class = rule_class()
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.http.max_body_bytes
     app.config["BODY_TIMEOUT"] = ctx.settings.http.read_timeout
     app.request_class = upload_request_class(ctx.settings.servers.files_max_upload_bytes)
