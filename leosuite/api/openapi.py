@@ -12,6 +12,7 @@ The admin document lists each path once, without the trailing slash and without 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -184,20 +185,25 @@ def admin_document() -> Schema:
     return build()
 
 
-def _view(document: Schema) -> Callable[[], Awaitable[Response]]:
-    body = msgspec.json.encode(document)
+@functools.cache
+def _encoded(listener: str) -> bytes:
+    """A listener's document, built at its first request and kept for the process: the
+    same for every app, and building it was a good part of making one."""
+    return msgspec.json.encode(http_document() if listener == "http" else admin_document())
 
+
+def _view(listener: str) -> Callable[[], Awaitable[Response]]:
     async def openapi_json() -> Response:
-        return Response(body, status=200, content_type=JSON)
+        return Response(_encoded(listener), status=200, content_type=JSON)
 
     return openapi_json
 
 
 def http_view() -> Callable[[], Awaitable[Response]]:
     """The view of ``GET /openapi.json`` on the HTTP API (public)."""
-    return _view(http_document())
+    return _view("http")
 
 
 def admin_view() -> Callable[[], Awaitable[Response]]:
     """The view of ``GET /openapi.json`` on the admin API (public, no auth)."""
-    return _view(admin_document())
+    return _view("admin")
