@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import trio
 
-from tests.helpers.daemon import base_env, login
+from tests.helpers.daemon import CLIENT_TLS, base_env, login
 from tests.helpers.http import Api
 from tests.helpers.ws import WsClient
 
@@ -174,12 +174,14 @@ class ClusterNode:
 
     def http(self, **kwargs: Any) -> httpx.AsyncClient:
         kwargs.setdefault("timeout", 20)
+        kwargs.setdefault("verify", CLIENT_TLS)
         return httpx.AsyncClient(base_url=self.http_url, **kwargs)
 
     def admin(self, **kwargs: Any) -> httpx.AsyncClient:
         """A client of the admin listener, with the first admin's Basic credentials."""
         kwargs.setdefault("timeout", 20)
         kwargs.setdefault("auth", ("admin", ADMIN_PASSWORD))
+        kwargs.setdefault("verify", CLIENT_TLS)
         return httpx.AsyncClient(base_url=self.admin_url, **kwargs)
 
     @asynccontextmanager

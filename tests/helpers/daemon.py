@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,10 @@ from leosuite.daemon import Daemon, Endpoints
 from leosuite.settings import Settings, load_settings
 
 ADMIN_PASSWORD = "admin-password-1"
+
+#: One TLS context for every test client (the daemons here speak plain HTTP): httpx
+#: would read the system's CA certificates again for each client it makes.
+CLIENT_TLS = ssl.create_default_context()
 
 #: The ``store`` section for a data directory when the run's store is not SQLite
 #: (tests/conftest.py sets it for ``--store=postgresql``: one database per data directory).
@@ -60,9 +65,11 @@ class RunningDaemon:
         return self.daemon.context
 
     def http(self, **kwargs: Any) -> httpx.AsyncClient:
+        kwargs.setdefault("verify", CLIENT_TLS)
         return httpx.AsyncClient(base_url=self.endpoints.http, timeout=10, **kwargs)
 
     def admin(self, **kwargs: Any) -> httpx.AsyncClient:
+        kwargs.setdefault("verify", CLIENT_TLS)
         return httpx.AsyncClient(base_url=self.endpoints.admin, timeout=10, **kwargs)
 
 
