@@ -4,6 +4,7 @@ the store back-end the store fixtures use (``--store=postgresql`` or
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -38,6 +39,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="tests the SQLite back-end only"))
         if backend != "postgresql" and item.get_closest_marker("postgresql_only"):
             item.add_marker(pytest.mark.skip(reason="runs with --store=postgresql only"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the run imported and collected lives until it ends: out of the cycle
+    collector's walk, so that each full collection (the daemons' and the tests' own)
+    looks at what the tests made since."""
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")
