@@ -175,12 +175,20 @@ class LogStream:
         self._drop_prev()
 
     def _follow_held(self) -> None:
-        size = os.fstat(self._fd).st_size
-        if size < self._size or not self._same_head(self._fd, self._head):
+        self._follow(self._fd, os.fstat(self._fd).st_size)
+
+    def _follow(self, fd: int, size: int) -> None:
+        """The current file at ``size`` bytes, as a stat taken before its first bytes
+        are compared said: smaller than the bytes seen, or first bytes that differ,
+        and it holds other bytes (which begin again)."""
+        if size < self._size:
             self._begin_again(size)
+        elif not self._same_head(fd, self._head):
+            # Rewritten since that stat (copy-truncate): its size now is the new bytes'.
+            self._begin_again(os.fstat(fd).st_size)
         else:
             self._size = size
-        self._learn_head(self._fd)
+        self._learn_head(fd)
 
     def _clamp_prev(self) -> None:
         """A previous file that shrank (or was rewritten) lost the bytes past its size."""
@@ -196,11 +204,7 @@ class LogStream:
     def _adopt(self, fd: int, st: os.stat_result) -> None:
         ident = (st.st_dev, st.st_ino)
         if ident == self._ident:
-            if st.st_size < self._size or not self._same_head(fd, self._head):
-                self._begin_again(st.st_size)
-            else:
-                self._size = st.st_size
-            self._learn_head(fd)
+            self._follow(fd, st.st_size)
             if self._fd < 0:
                 self._fd = fd
             else:

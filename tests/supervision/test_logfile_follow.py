@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import trio
 
 from leosuite.supervision.logfile_follow import LogFollower
+from leosuite.supervision.logfile_stream import LogStream
 
 LOG = ("logs", "latest.log")
 
@@ -106,3 +108,43 @@ async def test_a_file_deleted_while_nobody_reads_is_not_read_from_nothing(tmp_pa
     path.unlink()
     chunk = await follower.read(0, 100)
     assert (chunk.old_read_index, chunk.data, chunk.read_index) == (50, b"", 50)
+
+
+class RewrittenDuringALook(LogStream):
+    """A stream whose file (at ``path``) the game truncates and writes again with
+    ``rewrite`` after a look's stat, just before the file's first bytes are compared."""
+
+    path = Path()
+    rewrite = b""
+
+    def _same_head(self, fd: int, head: bytes) -> bool:
+        if self.rewrite:
+            with self.path.open("r+b") as game:
+                game.truncate(0)
+                game.write(self.rewrite)
+            self.rewrite = b""
+        return super()._same_head(fd, head)
+
+
+@pytest.mark.parametrize("renamed", [False, True], ids=["at-its-path", "renamed-away"])
+def test_a_copy_truncate_between_a_stat_and_the_compare_is_read_once(
+    tmp_path: Path, renamed: bool
+) -> None:
+    """The size the stat gave before the rewrite is not the new bytes' size: taken for
+    it, the stream skipped that many bytes past the new ones (a reader got an overrun).
+    ``renamed``: the path names nothing, so the held descriptor is looked at."""
+    (tmp_path / "logs").mkdir()
+    stream = RewrittenDuringALook(tmp_path, LOG)
+    stream.path = tmp_path / "logs" / "latest.log"
+    stream.path.write_bytes(b"an old line\n" * 25)  # 300 bytes
+    try:
+        assert stream.read(0, 1000).data == b"an old line\n" * 25
+        if renamed:
+            stream.path = stream.path.rename(tmp_path / "logs" / "latest-1.log")
+        stream.rewrite = b"new\n" * 7
+        stream.refresh()
+        assert stream.end_index == 300 + 28
+        chunk = stream.read(300, 1000)
+        assert (chunk.old_read_index, chunk.data, chunk.read_index) == (300, b"new\n" * 7, 328)
+    finally:
+        stream.let_go()
