@@ -8,14 +8,7 @@ from wsproto.connection import Connection
 from wsproto.events import TextMessage
 
 from leosuite.api.ws import conn as ws_conn
-
-
-@pytest.fixture(autouse=True)
-def empty_cache() -> None:
-    """Each test starts from an empty cache, whatever ran before it in this process."""
-    ws_conn._FRAMES.clear()
-    ws_conn._FRAMES_BYTES[0] = 0
-    ws_conn._LAST.clear()
+from tests.api.test_fanout_frames import empty_cache  # noqa: F401 (each test's, autouse)
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
