@@ -12,10 +12,11 @@ import trio
 
 from leosuite.api.server_ops import stop_unattended_servers
 from leosuite.store import accounts
+from leosuite.store import audit as audit_table
 from tests.fixtures import fixture_argv
 from tests.helpers.accounts import add_account
 from tests.helpers.admin_accounts import server_audit, set_flags
-from tests.helpers.daemon import make_settings, running_daemon
+from tests.helpers.daemon import RunningDaemon, make_settings, running_daemon
 from tests.helpers.http import api_client
 from tests.helpers.servers import FAST_DEMO, command_settings, pid_alive
 from tests.helpers.store import open_test_store
@@ -83,6 +84,10 @@ async def test_demoted_admin_has_its_command_server_stopped_and_refused(tmp_path
                 await boss.ok("server_stop", {"server": "shell"})
 
 
+async def stop_notes(daemon: RunningDaemon, server: str) -> list[audit_table.AuditEntry]:
+    return [e for e in await server_audit(daemon, server) if STOP_NOTE in e.message]
+
+
 async def test_demotion_on_the_store_is_caught_by_housekeeping(tmp_path: Path) -> None:
     """Flags changed on the store directly (not through the admin API) stop the server
     within a housekeeping interval; a deleted owner's server likewise."""
@@ -103,10 +108,12 @@ async def test_demotion_on_the_store_is_caught_by_housekeeping(tmp_path: Path) -
             await db.call(lambda conn: accounts.set_flags(conn, boss_id, {"HOST"}))
             await db.call(lambda conn: accounts.delete(conn, gone_id))
             for name in ("kept", "orphan"):
-                while daemon.ctx.servers.status(name)["status"] != "stopped":
+                # The stop is audited once it is done (the entry says the state it left).
+                while not (notes := await stop_notes(daemon, name)):
                     await trio.sleep(0.05)
-                notes = [e for e in await server_audit(daemon, name) if STOP_NOTE in e.message]
-                assert len(notes) == 1
+                assert daemon.ctx.servers.status(name)["status"] == "stopped"
+                await trio.sleep(0.6)  # three more housekeeping passes
+                assert len(await stop_notes(daemon, name)) == 1
                 assert notes[0].user_name == ""  # the daemon's own doing
             async with api_client(daemon, "boss2") as boss:
                 await boss.error("server_start", {"server": "kept"}, 403)
