@@ -178,9 +178,9 @@ class LogStream:
         self._follow(self._fd, os.fstat(self._fd).st_size)
 
     def _follow(self, fd: int, size: int) -> None:
-        """The current file at ``size`` bytes, as a stat taken before its first bytes
-        are compared said: smaller than the bytes seen, or first bytes that differ,
-        and it holds other bytes (which begin again)."""
+        """Take the current file's ``size``, from a stat made before its first bytes
+        are compared: a file smaller than the bytes seen, or with other first bytes,
+        holds other bytes, which begin again."""
         if size < self._size:
             self._begin_again(size)
         elif not self._same_head(fd, self._head):
